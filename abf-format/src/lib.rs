@@ -1,0 +1,1 @@
+//! Read and write Analysis Services backup (.abf) containers, sans-IO.

@@ -1,0 +1,1 @@
+//! Backup storage: ADLS Gen2 and local disk behind one async trait.

@@ -1,0 +1,1 @@
+//! Orchestration, preflight and the XMLA client of pbi-backup.

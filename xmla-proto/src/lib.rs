@@ -1,0 +1,1 @@
+//! XMLA and TMSL backup/restore messages, with no I/O.

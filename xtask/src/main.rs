@@ -1,0 +1,53 @@
+//! Contributor tasks, run as `cargo xtask <task>`.
+//!
+//! Kept small on purpose (anyhow and xshell only) so that it compiles in seconds. Each task prints the commands it
+//! runs; a failing command stops the task with its exit status.
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  ci               cargo fmt --check, cargo clippy -D warnings, then the whole test suite
+  fuzz [SECONDS]   run the xmla-proto response-parser fuzz target (needs nightly and cargo-fuzz)
+";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    match task.as_deref() {
+        Some("ci") => ci(&sh),
+        Some("fuzz") => fuzz(&sh, args.next()),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task '{other}'; run 'cargo xtask help' for the list"),
+    }
+}
+
+fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits one level below the root").into()
+}
+
+fn ci(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo fmt --all -- --check").run().context("formatting differs: run 'cargo fmt --all'")?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run().context("clippy found problems")?;
+    cmd!(sh, "cargo test --workspace --locked").run().context("tests failed")?;
+    Ok(())
+}
+
+fn fuzz(sh: &Shell, seconds: Option<String>) -> Result<()> {
+    let seconds = seconds.unwrap_or_else(|| "60".to_owned());
+    seconds.parse::<u64>().with_context(|| format!("fuzz duration '{seconds}' is not a number of seconds"))?;
+    let max_time = format!("-max_total_time={seconds}");
+    sh.change_dir("xmla-proto");
+    cmd!(sh, "cargo +nightly fuzz run response_parser -- {max_time}")
+        .run()
+        .context("cargo fuzz failed: install it with 'cargo install cargo-fuzz' and a nightly toolchain")?;
+    Ok(())
+}
