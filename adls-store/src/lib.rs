@@ -1,1 +1,50 @@
 //! Backup storage: ADLS Gen2 and local disk behind one async trait.
+//!
+//! # Overview
+//!
+//! A [`Store`] holds filesystems (containers); each holds one folder per Power BI workspace, named after it, holding
+//! the `.abf` files. [`StorePath`] is the validated address `filesystem / workspace / file`. Two backends:
+//!
+//! - [`LocalStore`]: the local disk, laid out the same way under a root folder; the embedded default.
+//! - [`AdlsStore`]: ADLS Gen2 through `azure_storage_datalake` 0.21, worked around its known defects (pooled client
+//!   with timeouts, ranged parallel downloads, parallel appends, correct percent-encoding, a fixed rename).
+//!
+//! Every complete write keeps the SHA-256 of its bytes with the file; every whole-file read checks it.
+//! Failures are one matchable [`Error`]; retries follow one [`RetryConfig`].
+//!
+//! ```
+//! use adls_store::{LocalStore, PutMode, Store, StoreExt, StorePath};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> adls_store::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = LocalStore::new(dir.path())?;
+//! store.ensure_filesystem("power-bi-backup").await?;
+//! let path = StorePath::file("power-bi-backup", "Sales", "Sales Model.abf")?;
+//! store.put(&path, bytes::Bytes::from_static(b"abf bytes"), PutMode::Overwrite).await?;
+//! assert_eq!(store.get_bytes(&path).await?, &b"abf bytes"[..]);
+//! assert_eq!(store.list_all(&path.folder_path()).await?.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Crate features
+//!
+//! - `conformance`: the behaviour suite [`conformance`], one async function per part of the contract, which every
+//!   backend's tests run.
+
+mod adls;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+mod local;
+mod path;
+mod retry;
+mod store;
+
+//ADLS
+pub use error::{Error, Result, redact};
+pub use local::LocalStore;
+pub use path::{
+    MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
+};
+pub use retry::{BackoffConfig, RetryConfig};
+pub use store::{GetResult, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt};

@@ -1,1 +1,5 @@
 //! Simulators for tests and demos: the Power BI service (pbi-sim) and ADLS Gen2 DFS (dfs-emulator).
+//!
+//! - [`dfs`]: an ADLS Gen2 DFS endpoint on loopback, files on disk, SharedKey checked for real, with fault injection.
+
+pub mod dfs;

@@ -1,0 +1,358 @@
+//! The behaviour suite: one async function per part of the [`Store`] contract, run by every backend's tests.
+//!
+//! Each function panics (with a message) when the store breaks the contract. Each works in its own workspace folder
+//! of `filesystem`, so they can run one after another against the same store. [`run_all`] runs them all.
+
+#![allow(clippy::missing_panics_doc)]
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{Error, PutMode, Store, StoreExt, StorePath};
+
+fn path(fs: &str, ws: &str, file: &str) -> StorePath {
+    StorePath::file(fs, ws, file).expect("valid test path")
+}
+
+/// Deterministic test bytes.
+pub fn pattern(len: usize, seed: u8) -> Bytes {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(seed as u32 % 31) as u8 ^ seed)
+        .collect()
+}
+
+/// Runs every function of the suite.
+pub async fn run_all(store: &dyn Store, fs: &str) {
+    ensure_filesystem_is_idempotent(store, fs).await;
+    put_get_head_delete(store, fs).await;
+    ranged_read(store, fs).await;
+    multipart_parts_of_any_size(store, fs).await;
+    empty_file(store, fs).await;
+    put_mode_create_refuses_existing(store, fs).await;
+    abort_leaves_nothing(store, fs).await;
+    list_folder(store, fs).await;
+    copy_and_rename(store, fs).await;
+    delete_folder_is_recursive(store, fs).await;
+    missing_objects(store, fs).await;
+    awkward_names(store, fs).await;
+    download_to_file(store, fs).await;
+}
+
+/// `ensure_filesystem` creates once and is a no-op afterwards.
+pub async fn ensure_filesystem_is_idempotent(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.expect("first ensure_filesystem");
+    store.ensure_filesystem(fs).await.expect("second ensure_filesystem");
+}
+
+/// A written file reads back identical, with its size and SHA-256; deleting it makes it not found.
+pub async fn put_get_head_delete(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-basic", "model.abf");
+    let data = pattern(300_000, 1);
+    let meta = store.put(&p, data.clone(), PutMode::Overwrite).await.expect("put");
+    assert_eq!(meta.size, data.len() as u64);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+    let head = store.head(&p).await.expect("head");
+    assert_eq!(head.size, data.len() as u64);
+    assert_eq!(head.sha256.as_deref(), Some(sha.as_str()), "the SHA-256 is kept with the file");
+    assert_eq!(store.get_bytes(&p).await.expect("get"), data);
+    // Overwrite replaces.
+    let data2 = pattern(1000, 2);
+    store.put(&p, data2.clone(), PutMode::Overwrite).await.expect("overwrite");
+    assert_eq!(store.get_bytes(&p).await.unwrap(), data2);
+    store.delete(&p).await.expect("delete");
+    assert!(store.head(&p).await.unwrap_err().is_not_found());
+    assert!(!store.exists(&p).await.unwrap());
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// Ranged reads return exactly the bytes asked for.
+pub async fn ranged_read(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-range", "r.abf");
+    let data = pattern(5 * 1024 * 1024 + 123, 3);
+    store.put(&p, data.clone(), PutMode::Overwrite).await.unwrap();
+    for range in [
+        0..1,
+        0..data.len(),
+        10..5_000_000,
+        data.len() - 7..data.len(),
+        4_194_303..4_194_305,
+        17..17,
+    ] {
+        let r = store
+            .get_range(&p, Some(range.start as u64..range.end as u64))
+            .await
+            .expect("get_range");
+        assert_eq!(r.range, range.start as u64..range.end as u64);
+        let parts: Vec<Bytes> = r.stream.try_collect().await.expect("ranged stream");
+        assert_eq!(Bytes::from(parts.concat()), data.slice(range.clone()), "range {range:?}");
+    }
+    let err = store.get_range(&p, Some(0..data.len() as u64 + 1)).await.err();
+    assert!(err.is_some(), "a range past the end is refused");
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// Parts of any size, empty ones included, make one file in order.
+pub async fn multipart_parts_of_any_size(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-multipart", "parts.abf");
+    let sizes = [0usize, 1, 7, 65_536, 3 * 1024 * 1024 + 5, 0, 9 * 1024 * 1024 + 1, 100];
+    let mut all = Vec::new();
+    let mut upload = store.put_multipart(&p, PutMode::Overwrite).await.expect("put_multipart");
+    for (i, size) in sizes.iter().enumerate() {
+        let part = pattern(*size, i as u8);
+        all.extend_from_slice(&part);
+        upload.put_part(part).await.expect("put_part");
+    }
+    assert!(!store.exists(&p).await.unwrap(), "nothing is visible before complete");
+    let meta = upload.complete().await.expect("complete");
+    assert_eq!(meta.size, all.len() as u64);
+    let back = store.get(&p).await.unwrap();
+    let mut got = Vec::with_capacity(all.len());
+    let mut s = back.stream;
+    while let Some(c) = s.next().await {
+        got.extend_from_slice(&c.expect("chunk"));
+    }
+    assert!(got == all, "multipart content differs");
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// An empty file is a file.
+pub async fn empty_file(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-empty", "empty.abf");
+    store.put(&p, Bytes::new(), PutMode::Overwrite).await.expect("put empty");
+    assert_eq!(store.head(&p).await.unwrap().size, 0);
+    assert!(store.get_bytes(&p).await.unwrap().is_empty());
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// `PutMode::Create` refuses an existing file and leaves it unchanged.
+pub async fn put_mode_create_refuses_existing(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-create", "once.abf");
+    store.put(&p, pattern(10, 1), PutMode::Create).await.expect("first create");
+    let err = store.put(&p, pattern(20, 2), PutMode::Create).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert_eq!(store.get_bytes(&p).await.unwrap(), pattern(10, 1));
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// An aborted upload leaves nothing under the final name, and a file already there unchanged.
+pub async fn abort_leaves_nothing(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-abort", "aborted.abf");
+    let mut upload = store.put_multipart(&p, PutMode::Overwrite).await.unwrap();
+    upload.put_part(pattern(1 << 20, 1)).await.unwrap();
+    upload.abort().await.expect("abort");
+    assert!(!store.exists(&p).await.unwrap());
+    assert!(
+        store.list_all(&p.folder_path()).await.unwrap().is_empty(),
+        "no upload leftovers are listed"
+    );
+
+    store.put(&p, pattern(100, 9), PutMode::Overwrite).await.unwrap();
+    let mut upload = store.put_multipart(&p, PutMode::Overwrite).await.unwrap();
+    upload.put_part(pattern(5000, 1)).await.unwrap();
+    upload.abort().await.unwrap();
+    assert_eq!(store.get_bytes(&p).await.unwrap(), pattern(100, 9));
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// Listing yields the files of one folder, in name order, with sizes; a missing folder lists as empty.
+pub async fn list_folder(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let names = ["b.abf", "a.abf", "c d.abf", "z"];
+    for (i, n) in names.iter().enumerate() {
+        store.put(&path(fs, "conf-list", n), pattern(i * 10, 1), PutMode::Overwrite).await.unwrap();
+    }
+    store
+        .put(&path(fs, "conf-list-other", "x.abf"), pattern(1, 1), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let folder = StorePath::folder(fs, "conf-list").unwrap();
+    let listed = store.list_all(&folder).await.expect("list");
+    let got: Vec<(&str, u64)> =
+        listed.iter().map(|m| (m.path.file_name().unwrap(), m.size)).collect();
+    assert_eq!(got, vec![("a.abf", 10), ("b.abf", 0), ("c d.abf", 20), ("z", 30)]);
+    let missing = StorePath::folder(fs, "conf-list-missing").unwrap();
+    assert!(store.list_all(&missing).await.expect("list missing").is_empty());
+    store.delete(&folder).await.unwrap();
+    store.delete(&StorePath::folder(fs, "conf-list-other").unwrap()).await.unwrap();
+}
+
+/// Listing `count` files follows every page (`count` should exceed the backend's page size).
+pub async fn list_many(store: &dyn Store, fs: &str, count: usize) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let folder = StorePath::folder(fs, "conf-many").unwrap();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let p = folder.join(&format!("f{i:05}.abf")).unwrap();
+            async move {
+                store.put(&p, Bytes::from(vec![1u8; i % 3]), PutMode::Overwrite).await.map(drop)
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("writing many files");
+    let listed = store.list_all(&folder).await.expect("list many");
+    assert_eq!(listed.len(), count);
+    for (i, m) in listed.iter().enumerate() {
+        assert_eq!(m.path.file_name().unwrap(), format!("f{i:05}.abf"));
+        assert_eq!(m.size, (i % 3) as u64);
+    }
+    store.delete(&folder).await.expect("delete many");
+    assert!(store.list_all(&folder).await.unwrap().is_empty());
+}
+
+/// Copy duplicates, rename moves; both keep the SHA-256 and honour `PutMode`.
+pub async fn copy_and_rename(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let a = path(fs, "conf-copy", "a.abf");
+    let b = path(fs, "conf-copy-2", "b.abf");
+    let c = path(fs, "conf-copy", "c.abf");
+    let data = pattern(2_000_000, 4);
+    store.put(&a, data.clone(), PutMode::Overwrite).await.unwrap();
+    store.copy(&a, &b, PutMode::Overwrite).await.expect("copy");
+    assert_eq!(store.get_bytes(&a).await.unwrap(), data);
+    assert_eq!(store.get_bytes(&b).await.unwrap(), data);
+    assert_eq!(store.head(&b).await.unwrap().sha256, store.head(&a).await.unwrap().sha256);
+    let err = store.copy(&a, &b, PutMode::Create).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+
+    store.rename(&a, &c, PutMode::Overwrite).await.expect("rename");
+    assert!(!store.exists(&a).await.unwrap());
+    assert_eq!(store.get_bytes(&c).await.unwrap(), data);
+    assert!(store.head(&c).await.unwrap().sha256.is_some());
+    store.put(&a, pattern(5, 5), PutMode::Overwrite).await.unwrap();
+    let err = store.rename(&a, &c, PutMode::Create).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert_eq!(
+        store.get_bytes(&c).await.unwrap(),
+        data,
+        "a refused rename leaves the target alone"
+    );
+    store.rename(&a, &c, PutMode::Overwrite).await.expect("rename over");
+    assert_eq!(store.get_bytes(&c).await.unwrap(), pattern(5, 5));
+    let err = store.rename(&a, &c, PutMode::Overwrite).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    store.delete(&a.folder_path()).await.unwrap();
+    store.delete(&b.folder_path()).await.unwrap();
+}
+
+/// Deleting a folder deletes everything in it.
+pub async fn delete_folder_is_recursive(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let folder = StorePath::folder(fs, "conf-delete").unwrap();
+    for i in 0..5 {
+        store
+            .put(&folder.join(&format!("{i}.abf")).unwrap(), pattern(10, i), PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    store.delete(&folder).await.expect("delete folder");
+    assert!(store.list_all(&folder).await.unwrap().is_empty());
+    assert!(!store.exists(&folder.join("0.abf").unwrap()).await.unwrap());
+}
+
+/// Missing files and filesystems give `NotFound`.
+pub async fn missing_objects(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-missing", "nope.abf");
+    assert!(store.head(&p).await.unwrap_err().is_not_found());
+    assert!(store.get(&p).await.unwrap_err().is_not_found());
+    assert!(store.delete(&p).await.unwrap_err().is_not_found());
+    assert!(
+        store
+            .copy(&p, &path(fs, "conf-missing", "x"), PutMode::Overwrite)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let other = path("no-such-filesystem-here", "ws", "a.abf");
+    let err = store.put(&other, pattern(3, 1), PutMode::Overwrite).await.unwrap_err();
+    assert!(err.is_not_found(), "writing into a missing filesystem: {err}");
+}
+
+/// Names with spaces, `+`, `#`, `?`, `%`, `&`, `=`, quotes, brackets, a leading dot and non-ASCII round-trip through
+/// put, list, head, get, copy, rename and delete.
+pub async fn awkward_names(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let workspaces = ["Sales & Finance (EU) ü", "100% #1?", "a+b=c"];
+    let files = [
+        "Sales Model (2024) ü.abf",
+        "q#1?x=2 %41.abf",
+        "plus+sign.abf",
+        "percent%2Fslash.abf",
+        "日本語 モデル.abf",
+        ".hidden",
+        "quote'\"[]{}~`!@$^;,.abf",
+        "trailing space .abf",
+    ];
+    for ws in workspaces {
+        let folder = StorePath::folder(fs, ws).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            let p = folder.join(f).unwrap();
+            let data = pattern(1000 + i, i as u8);
+            store
+                .put(&p, data.clone(), PutMode::Overwrite)
+                .await
+                .unwrap_or_else(|e| panic!("put {p}: {e}"));
+            assert_eq!(
+                store.head(&p).await.unwrap_or_else(|e| panic!("head {p}: {e}")).size,
+                data.len() as u64
+            );
+            assert_eq!(
+                store.get_bytes(&p).await.unwrap_or_else(|e| panic!("get {p}: {e}")),
+                data,
+                "{p}"
+            );
+        }
+        let mut expected: Vec<&str> = files.to_vec();
+        expected.sort();
+        let listed = store.list_all(&folder).await.unwrap_or_else(|e| panic!("list {folder}: {e}"));
+        let got: Vec<&str> = listed.iter().map(|m| m.path.file_name().unwrap()).collect();
+        assert_eq!(got, expected, "listing {folder}");
+        let src = folder.join(files[1]).unwrap();
+        let copied = folder.join("copy of q#1? %.abf").unwrap();
+        store
+            .copy(&src, &copied, PutMode::Overwrite)
+            .await
+            .unwrap_or_else(|e| panic!("copy {src}: {e}"));
+        let renamed = folder.join("renamed ü+1 #?.abf").unwrap();
+        store
+            .rename(&copied, &renamed, PutMode::Overwrite)
+            .await
+            .unwrap_or_else(|e| panic!("rename {copied}: {e}"));
+        assert_eq!(store.get_bytes(&renamed).await.unwrap(), pattern(1001, 1));
+        assert!(!store.exists(&copied).await.unwrap());
+        store.delete(&src).await.unwrap_or_else(|e| panic!("delete {src}: {e}"));
+        assert!(!store.exists(&src).await.unwrap());
+        store.delete(&folder).await.unwrap_or_else(|e| panic!("delete {folder}: {e}"));
+        assert!(store.list_all(&folder).await.unwrap().is_empty());
+    }
+}
+
+/// `download_to_file` writes the file whole and verified, replacing the local file only at the end.
+pub async fn download_to_file(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-download", "d.abf");
+    let data = pattern(3_000_001, 6);
+    store.put(&p, data.clone(), PutMode::Overwrite).await.unwrap();
+    let dir = std::env::temp_dir()
+        .join(format!("adls-store-conformance-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let local = dir.join("d.abf");
+    let meta = store.download_to_file(&p, &local).await.expect("download_to_file");
+    assert_eq!(meta.size, data.len() as u64);
+    assert!(std::fs::read(&local).unwrap() == data);
+    let missing = path(fs, "conf-download", "missing.abf");
+    assert!(store.download_to_file(&missing, &dir.join("m.abf")).await.unwrap_err().is_not_found());
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "only the downloaded file remains: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    store.delete(&p.folder_path()).await.unwrap();
+}

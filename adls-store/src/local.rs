@@ -1,0 +1,412 @@
+//! [`LocalStore`]: the embedded default backend, the ADLS layout under a root folder.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::store::{Hashes, verify_stream};
+use crate::{Error, GetResult, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath};
+
+const TMP_DIR: &str = ".tmp";
+const META_DIR: &str = ".meta";
+const READ_CHUNK: usize = 1 << 20;
+
+/// Files on the local disk, laid out as in ADLS: `root/filesystem/workspace/file`.
+///
+/// A write goes to `root/.tmp/` and is synced, then renamed to its final name, so an interrupted write leaves nothing
+/// under the final name. The SHA-256 of each file is kept beside it under `root/.meta/filesystem/workspace/file`
+/// (filesystem names cannot start with `.`, so these folders never clash with data).
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// A store rooted at `root`, which is created if missing.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join(TMP_DIR))
+            .map_err(|e| Error::from_io("create", root.display(), &e))?;
+        Ok(Self { root })
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn data_path(&self, path: &StorePath) -> PathBuf {
+        let mut p = self.root.join(path.filesystem()).join(path.workspace());
+        if let Some(f) = path.file_name() {
+            p.push(f);
+        }
+        p
+    }
+
+    fn meta_path(&self, path: &StorePath) -> PathBuf {
+        let mut p = self.root.join(META_DIR).join(path.filesystem()).join(path.workspace());
+        if let Some(f) = path.file_name() {
+            p.push(format!("{f}.sha256"));
+        }
+        p
+    }
+
+    async fn check_filesystem(&self, path: &StorePath) -> Result<()> {
+        match tokio::fs::metadata(self.root.join(path.filesystem())).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(Error::NotFound { path: path.filesystem().to_owned() }),
+        }
+    }
+
+    async fn read_sha(&self, path: &StorePath) -> Option<String> {
+        tokio::fs::read_to_string(self.meta_path(path)).await.ok().map(|s| s.trim().to_owned())
+    }
+
+    async fn write_sha(&self, path: &StorePath, sha: &str) -> Result<()> {
+        let meta = self.meta_path(path);
+        if let Some(dir) = meta.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| Error::from_io("create", path, &e))?;
+        }
+        let temp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().simple().to_string());
+        tokio::fs::write(&temp, sha).await.map_err(|e| Error::from_io("write", path, &e))?;
+        tokio::fs::rename(&temp, &meta).await.map_err(|e| Error::from_io("write", path, &e))
+    }
+
+    async fn meta_of(&self, path: &StorePath) -> Result<ObjectMeta> {
+        let md = tokio::fs::metadata(self.data_path(path))
+            .await
+            .map_err(|e| Error::from_io("stat", path, &e))?;
+        if !md.is_file() {
+            return Err(Error::NotFound { path: path.to_string() });
+        }
+        Ok(ObjectMeta {
+            path: path.clone(),
+            size: md.len(),
+            last_modified: md.modified().ok().map(time::OffsetDateTime::from),
+            etag: None,
+            sha256: self.read_sha(path).await,
+        })
+    }
+
+    /// [`LocalStore::place`], keeping `sha` with the file: before the data when replacing (so the new data is never
+    /// seen with no hash), after it when creating (so a refused create leaves the existing hash alone).
+    async fn place_with_sha(
+        &self,
+        temp: &Path,
+        path: &StorePath,
+        mode: PutMode,
+        sha: Option<&str>,
+    ) -> Result<()> {
+        match (mode, sha) {
+            (PutMode::Overwrite, Some(sha)) => {
+                self.write_sha(path, sha).await?;
+                self.place(temp, path, mode).await
+            }
+            (PutMode::Create, Some(sha)) => {
+                self.place(temp, path, mode).await?;
+                self.write_sha(path, sha).await
+            }
+            (_, None) => {
+                let _ = tokio::fs::remove_file(self.meta_path(path)).await;
+                self.place(temp, path, mode).await
+            }
+        }
+    }
+
+    /// Moves `temp` to the final name of `path`, honouring `mode` (a hard link refuses an existing target atomically).
+    async fn place(&self, temp: &Path, path: &StorePath, mode: PutMode) -> Result<()> {
+        let dest = self.data_path(path);
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| Error::from_io("create", path, &e))?;
+        }
+        match mode {
+            PutMode::Overwrite => {
+                tokio::fs::rename(temp, &dest)
+                    .await
+                    .map_err(|e| Error::from_io("rename", path, &e))?;
+            }
+            PutMode::Create => {
+                tokio::fs::hard_link(temp, &dest)
+                    .await
+                    .map_err(|e| Error::from_io("rename", path, &e))?;
+                let _ = tokio::fs::remove_file(temp).await;
+            }
+        }
+        if let Some(dir) = dest.parent() {
+            // Make the rename durable.
+            if let Ok(d) = tokio::fs::File::open(dir).await {
+                let _ = d.sync_all().await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for LocalStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "local store at {}", self.root.display())
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    async fn ensure_filesystem(&self, filesystem: &str) -> Result<()> {
+        crate::path::validate_filesystem(filesystem)?;
+        tokio::fs::create_dir_all(self.root.join(filesystem))
+            .await
+            .map_err(|e| Error::from_io("create", filesystem, &e))
+    }
+
+    fn list(&self, folder: &StorePath) -> BoxStream<'static, Result<ObjectMeta>> {
+        let this = self.clone();
+        let folder = folder.folder_path();
+        futures::stream::once(async move {
+            this.check_filesystem(&folder).await?;
+            let dir = this.data_path(&folder);
+            let mut names = Vec::new();
+            match tokio::fs::read_dir(&dir).await {
+                Ok(mut entries) => {
+                    while let Some(entry) = entries
+                        .next_entry()
+                        .await
+                        .map_err(|e| Error::from_io("list", &folder, &e))?
+                    {
+                        let is_file = entry.file_type().await.map(|t| t.is_file()).unwrap_or(false);
+                        if let (true, Ok(name)) = (is_file, entry.file_name().into_string()) {
+                            names.push(name);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::from_io("list", &folder, &e)),
+            }
+            names.sort();
+            let paths: Vec<StorePath> = names.iter().filter_map(|n| folder.join(n).ok()).collect();
+            Ok(futures::stream::iter(paths).then(move |p| {
+                let this = this.clone();
+                async move { this.meta_of(&p).await }
+            }))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    async fn head(&self, path: &StorePath) -> Result<ObjectMeta> {
+        if path.is_folder() {
+            return Err(Error::NotFound { path: path.to_string() });
+        }
+        self.meta_of(path).await
+    }
+
+    async fn get_range(&self, path: &StorePath, range: Option<Range<u64>>) -> Result<GetResult> {
+        let meta = self.head(path).await?;
+        let whole = range.is_none();
+        let range = range.unwrap_or(0..meta.size);
+        if range.start > range.end || range.end > meta.size {
+            return Err(Error::Precondition {
+                path: path.to_string(),
+                detail: format!(
+                    "range {}..{} is outside the file of {} bytes",
+                    range.start, range.end, meta.size
+                ),
+            });
+        }
+        let mut file = tokio::fs::File::open(self.data_path(path))
+            .await
+            .map_err(|e| Error::from_io("read", path, &e))?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| Error::from_io("read", path, &e))?;
+        let err_path = path.clone();
+        let remaining = range.end - range.start;
+        let stream =
+            futures::stream::try_unfold((file, remaining), move |(mut file, remaining)| {
+                let err_path = err_path.clone();
+                async move {
+                    if remaining == 0 {
+                        return Ok(None);
+                    }
+                    let want = remaining.min(READ_CHUNK as u64) as usize;
+                    let mut buf = bytes::BytesMut::with_capacity(want);
+                    while buf.len() < want {
+                        let n = (&mut file)
+                            .take((want - buf.len()) as u64)
+                            .read_buf(&mut buf)
+                            .await
+                            .map_err(|e| Error::from_io("read", &err_path, &e))?;
+                        if n == 0 {
+                            return Err(Error::transport(
+                                "read",
+                                &err_path,
+                                "the file is shorter than its length",
+                            ));
+                        }
+                    }
+                    Ok(Some((buf.freeze(), (file, remaining - want as u64))))
+                }
+            })
+            .boxed();
+        let stream = if whole {
+            verify_stream(stream, path.clone(), meta.size, meta.sha256.clone())
+        } else {
+            stream
+        };
+        Ok(GetResult { meta, range, stream })
+    }
+
+    async fn put_multipart(
+        &self,
+        path: &StorePath,
+        mode: PutMode,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        if path.is_folder() {
+            return Err(Error::Precondition {
+                path: path.to_string(),
+                detail: "a folder cannot be written".into(),
+            });
+        }
+        self.check_filesystem(path).await?;
+        if mode == PutMode::Create
+            && tokio::fs::try_exists(self.data_path(path)).await.unwrap_or(false)
+        {
+            return Err(Error::AlreadyExists { path: path.to_string() });
+        }
+        let temp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().simple().to_string());
+        let file =
+            tokio::fs::File::create(&temp).await.map_err(|e| Error::from_io("create", path, &e))?;
+        Ok(Box::new(LocalUpload {
+            store: self.clone(),
+            path: path.clone(),
+            mode,
+            temp: Some(temp),
+            file: Some(file),
+            hashes: Hashes::default(),
+        }))
+    }
+
+    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
+        let source = self.get(from).await?;
+        let mut upload = self.put_multipart(to, mode).await?;
+        let mut stream = source.stream;
+        while let Some(chunk) = stream.next().await {
+            let sent = match chunk {
+                Ok(c) => upload.put_part(c).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                let _ = upload.abort().await;
+                return Err(e);
+            }
+        }
+        upload.complete().await.map(drop)
+    }
+
+    async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
+        if from.filesystem() != to.filesystem() {
+            return Err(Error::Precondition {
+                path: from.to_string(),
+                detail: format!("cannot rename across filesystems to '{to}'"),
+            });
+        }
+        self.meta_of(from).await?;
+        let sha = self.read_sha(from).await;
+        self.place_with_sha(&self.data_path(from), to, mode, sha.as_deref()).await?;
+        if mode == PutMode::Create {
+            // `place` linked the file; remove the source name.
+            let _ = tokio::fs::remove_file(self.data_path(from)).await;
+        }
+        let _ = tokio::fs::remove_file(self.meta_path(from)).await;
+        Ok(())
+    }
+
+    async fn delete(&self, path: &StorePath) -> Result<()> {
+        let data = self.data_path(path);
+        if path.is_folder() {
+            self.check_filesystem(path).await?;
+            tokio::fs::remove_dir_all(&data)
+                .await
+                .map_err(|e| Error::from_io("delete", path, &e))?;
+            let _ = tokio::fs::remove_dir_all(self.meta_path(path)).await;
+        } else {
+            let md =
+                tokio::fs::metadata(&data).await.map_err(|e| Error::from_io("delete", path, &e))?;
+            if !md.is_file() {
+                return Err(Error::NotFound { path: path.to_string() });
+            }
+            tokio::fs::remove_file(&data).await.map_err(|e| Error::from_io("delete", path, &e))?;
+            let _ = tokio::fs::remove_file(self.meta_path(path)).await;
+        }
+        Ok(())
+    }
+}
+
+use crate::StoreExt;
+
+struct LocalUpload {
+    store: LocalStore,
+    path: StorePath,
+    mode: PutMode,
+    temp: Option<PathBuf>,
+    file: Option<tokio::fs::File>,
+    hashes: Hashes,
+}
+
+impl fmt::Debug for LocalUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalUpload")
+            .field("path", &self.path)
+            .field("written", &self.hashes.len)
+            .finish()
+    }
+}
+
+impl Drop for LocalUpload {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+#[async_trait]
+impl MultipartUpload for LocalUpload {
+    async fn put_part(&mut self, data: Bytes) -> Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::transport("upload", &self.path, "upload already ended"))?;
+        self.hashes.update(&data);
+        file.write_all(&data).await.map_err(|e| Error::from_io("upload", &self.path, &e))
+    }
+
+    async fn complete(mut self: Box<Self>) -> Result<ObjectMeta> {
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::transport("upload", &self.path, "upload already ended"))?;
+        file.flush().await.map_err(|e| Error::from_io("upload", &self.path, &e))?;
+        file.sync_all().await.map_err(|e| Error::from_io("upload", &self.path, &e))?;
+        drop(file);
+        let (sha, _md5) = std::mem::take(&mut self.hashes).finish();
+        let temp = self.temp.clone().expect("temp is set until complete or abort");
+        self.store.place_with_sha(&temp, &self.path, self.mode, Some(&sha)).await?;
+        self.temp = None;
+        self.store.meta_of(&self.path).await
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.file = None;
+        if let Some(temp) = self.temp.take() {
+            tokio::fs::remove_file(&temp)
+                .await
+                .map_err(|e| Error::from_io("abort", &self.path, &e))?;
+        }
+        Ok(())
+    }
+}

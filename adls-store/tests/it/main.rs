@@ -1,0 +1,3 @@
+//! Integration tests of `adls-store`: the behaviour suite on every backend, then backend-specific cases.
+
+mod local;
