@@ -1,0 +1,40 @@
+//! The crate's error type.
+//!
+//! Policy: damage to a backup is data, not an error. `inspect` puts it in [`crate::Report::problems`] and returns
+//! `Ok`; only a failure of the underlying reader (I/O) is an `Err`. The writer returns `Err` for I/O errors, invalid
+//! input and SQLite failures while it builds `metadata.sqlitedb`.
+
+use crate::report::Problem;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing the underlying stream failed.
+    #[error("i/o error on the backup stream: {0}")]
+    Io(#[from] std::io::Error),
+    /// The backup is damaged or not a backup (only from the lower-level reading functions; `inspect` reports these
+    /// as problems instead).
+    #[error("invalid backup: {0}")]
+    Invalid(Problem),
+    /// The writer was given something the format cannot hold.
+    #[error("cannot write {what}: {reason}")]
+    InvalidInput {
+        /// The thing that was rejected.
+        what: String,
+        /// Why, and what to do about it.
+        reason: String,
+    },
+    /// SQLite failed while building or reading `metadata.sqlitedb`.
+    #[error("sqlite failed on metadata.sqlitedb: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Problem> for Error {
+    fn from(p: Problem) -> Self {
+        Self::Invalid(p)
+    }
+}

@@ -1,0 +1,147 @@
+//! The inspection report: one serde type shared by the library, the CLI's `--json` output and the tests.
+
+use serde::{Deserialize, Serialize};
+
+/// What `inspect` found: the JSON shape
+/// `{"valid", "format", "encrypted", "database", "tables", "files", "problems"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// True when no problem was found (an encrypted backup is never `valid`: it cannot be checked).
+    pub valid: bool,
+    /// The outer container and the framing of the model stream.
+    pub format: Format,
+    /// The header page's `EncryptionFlag`: the backup needs a password and was not read further.
+    pub encrypted: bool,
+    /// The database name and compatibility level, when found.
+    pub database: Database,
+    /// The model's user-visible tables (engine-internal `H$`/`R$`/`U$` tables left out), with their partitions.
+    pub tables: Vec<Table>,
+    /// Every VirtualDirectory entry, in stored order.
+    pub files: Vec<FileEntry>,
+    /// Every problem found; empty exactly when `valid` is true.
+    pub problems: Vec<Problem>,
+}
+
+/// The container kind and the framing of the model stream inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Format {
+    /// The outermost layer of the file.
+    pub container: Container,
+    /// The framing of the model stream, when one was recognised.
+    pub framing: Option<Framing>,
+}
+
+/// The outermost layer of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Container {
+    /// A bare model stream (`.abf`).
+    Abf,
+    /// A ZIP whose model member is `DataModel` (Power BI Desktop), or a ZIP with a `Connections` member and no model.
+    Pbix,
+    /// A ZIP whose model member is `xl/model/item.data` (Excel).
+    Xlsx,
+    /// A ZIP with neither a model member nor a `Connections` member.
+    Zip,
+    /// Not a recognised container.
+    Unknown,
+}
+
+/// The framing of the model stream (abf.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Framing {
+    /// A raw STREAM_STORAGE image.
+    StreamStorage,
+    /// XPress9 single-threaded framing around an image.
+    Xpress9,
+    /// XPress9 "multithreaded" framing around an image.
+    Xpress9Multithreaded,
+}
+
+/// Database name and compatibility level, from the `*.db.xml` definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// The `Name` of the database (a GUID in Power BI Desktop files).
+    pub name: Option<String>,
+    /// The `CompatibilityLevel` (e.g. 1103, 1550).
+    pub compatibility_level: Option<u32>,
+}
+
+/// A user-visible table and its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// The table name.
+    pub name: String,
+    /// The names of its partitions, in catalog order.
+    pub partitions: Vec<String>,
+}
+
+/// One VirtualDirectory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The original path relative to the BackupLog's `ServerRoot` (e.g. `<db>.5.db.xml`,
+    /// `<db>.4.db\metadata.sqlitedb`), or the storage name when the log does not list the entry (`LOG`,
+    /// `PARTITIONS`, `ADDITIONAL_LOG`).
+    pub name: String,
+    /// The original size: the BackupLog `Size`, or the stored size less the CRC trailer for unlisted entries.
+    pub size: u64,
+    /// The stored size in the container (including Xpress8 framing and the CRC trailer).
+    pub stored_size: u64,
+}
+
+/// A problem that makes the backup invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// What kind of damage.
+    pub kind: ProblemKind,
+    /// The part of the file concerned, e.g. `virtual directory`, `xpress9 chunk 3`, `file 73D8D7F41A7340489F01`.
+    pub part: String,
+    /// A lowercase sentence naming what was wrong.
+    pub message: String,
+}
+
+/// The kinds of problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The file is not an abf, pbix or xlsx at all.
+    NotAbf,
+    /// A ZIP with no embedded model (e.g. a live-connection report).
+    NoModel,
+    /// The backup is encrypted; a password is needed to read further.
+    Encrypted,
+    /// A part ends before its declared size.
+    Truncated,
+    /// A part does not parse or breaks a structural rule of the format.
+    Corrupt,
+    /// A per-file CRC-32/BZIP2 trailer does not match.
+    CrcMismatch,
+    /// A part uses a feature this reader does not support.
+    Unsupported,
+}
+
+impl Problem {
+    pub(crate) fn new(
+        kind: ProblemKind,
+        part: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self { kind, part: part.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.part, self.message)
+    }
+}

@@ -1,0 +1,384 @@
+//! The container writer: a raw STREAM_STORAGE image with optional per-file Xpress8 compression and CRC trailers,
+//! and [`write_model`], which writes a whole backup of a described model.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use crate::abf::{PAGE, signature};
+use crate::crc::Bzip2Crc;
+use crate::error::{Error, Result};
+use crate::xml::escape;
+use crate::xpress8;
+
+/// The `ServerRoot` written in the BackupLog; file paths are written below it.
+const SERVER_ROOT: &str = r"\\?\C:\pbi-backup\Data";
+
+/// How [`AbfWriter`] stores files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Store model files as Xpress8 (MS-XCA Plain LZ77) chunks: the header's `ApplyCompression`. The directory is
+    /// then written in UTF-16LE, as real compressed backups have it.
+    pub compress: bool,
+    /// Append a CRC-32/BZIP2 trailer to every file: the header's `ErrorCode`.
+    pub crc: bool,
+}
+
+impl Default for WriterOptions {
+    /// Uncompressed, with CRC trailers (the shape of a recent Power BI Desktop image).
+    fn default() -> Self {
+        Self { compress: false, crc: true }
+    }
+}
+
+#[derive(Debug)]
+struct Written {
+    storage: String,
+    path: Option<String>,
+    size: u64,
+    stored: u64,
+    offset: u64,
+}
+
+/// Writes an `.abf` image to a `Write + Seek` (the header page is written last, once the directory's place is known).
+///
+/// Add files with [`add_file`](Self::add_file) or [`add_file_from`](Self::add_file_from) (streamed: memory is one
+/// 64 KiB buffer), then call [`finish`](Self::finish).
+#[derive(Debug)]
+pub struct AbfWriter<W: Write + Seek> {
+    w: W,
+    base: u64,
+    pos: u64,
+    options: WriterOptions,
+    object_name: String,
+    files: Vec<Written>,
+}
+
+fn utf16_bom(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    out
+}
+
+fn check_text(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() || s.chars().any(|c| c.is_control()) {
+        return Err(Error::InvalidInput {
+            what: what.to_string(),
+            reason: format!(
+                "{s:?} is empty or holds control characters, which the xml catalog cannot carry"
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl<W: Write + Seek> AbfWriter<W> {
+    /// Starts an image at the current position of `w`, for the database whose ID is `object_name`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when writing fails; [`Error::InvalidInput`] for an empty or control-character name.
+    pub fn new(mut w: W, object_name: &str, options: WriterOptions) -> Result<Self> {
+        check_text("a database id", object_name)?;
+        let base = w.stream_position()?;
+        w.write_all(&[0; PAGE as usize])?;
+        let mut writer = Self {
+            w,
+            base,
+            pos: PAGE,
+            options,
+            object_name: object_name.to_string(),
+            files: Vec::new(),
+        };
+        writer.write_special("PARTITIONS", &utf16_bom("<Partitions/>"))?;
+        Ok(writer)
+    }
+
+    fn write_special(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        let offset = self.pos;
+        self.w.write_all(data)?;
+        let mut stored = data.len() as u64;
+        if self.options.crc {
+            self.w.write_all(&crate::crc::bzip2(data).to_le_bytes())?;
+            stored += 4;
+        }
+        self.pos += stored;
+        self.files.push(Written {
+            storage: name.to_string(),
+            path: None,
+            size: data.len() as u64,
+            stored,
+            offset,
+        });
+        Ok(())
+    }
+
+    /// Adds a file whose original path (below the server's data folder, `\`-separated) is `path`.
+    ///
+    /// # Errors
+    /// As [`add_file_from`](Self::add_file_from).
+    pub fn add_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        self.add_file_from(path, data)
+    }
+
+    /// Adds a file, streaming its content from `data`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when reading `data` or writing fails; [`Error::InvalidInput`] for an empty path, a path with
+    /// control characters, or a path added twice.
+    pub fn add_file_from(&mut self, path: &str, mut data: impl Read) -> Result<()> {
+        check_text("a file path", path)?;
+        if self.files.iter().any(|f| f.path.as_deref() == Some(path)) {
+            return Err(Error::InvalidInput {
+                what: format!("file {path}"),
+                reason: "the path was already added; give each file a distinct path".into(),
+            });
+        }
+        let offset = self.pos;
+        let mut crc = Bzip2Crc::default();
+        let (mut size, mut stored) = (0u64, 0u64);
+        let piece = if self.options.compress { xpress8::CHUNK_LEN } else { 1 << 16 };
+        let mut buf = vec![0u8; piece];
+        loop {
+            let mut n = 0;
+            while n < piece {
+                match data.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            let framed;
+            let out: &[u8] = if self.options.compress {
+                framed = xpress8::compress_file(&buf[..n]);
+                &framed
+            } else {
+                &buf[..n]
+            };
+            self.w.write_all(out)?;
+            crc.update(out);
+            stored += out.len() as u64;
+            if n < piece {
+                break;
+            }
+        }
+        if self.options.crc {
+            self.w.write_all(&crc.finish().to_le_bytes())?;
+            stored += 4;
+        }
+        self.pos += stored;
+        let storage = storage_name(self.files.len());
+        self.files.push(Written { storage, path: Some(path.to_string()), size, stored, offset });
+        Ok(())
+    }
+
+    fn pad_to_page(&mut self) -> Result<()> {
+        let pad = (PAGE - self.pos % PAGE) % PAGE;
+        self.w.write_all(&vec![0; pad as usize])?;
+        self.pos += pad;
+        Ok(())
+    }
+
+    /// Writes the BackupLog, the directory and the header page, and returns the writer positioned at the end.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when writing or seeking fails.
+    pub fn finish(mut self) -> Result<W> {
+        let log = self.backup_log();
+        self.write_special("LOG", &utf16_bom(&log))?;
+        self.pad_to_page()?;
+        let mut dir = String::from("<VirtualDirectory>");
+        for f in &self.files {
+            dir.push_str(&format!(
+                "<BackupFile><Path>{}</Path><Size>{}</Size><m_cbOffsetHeader>{}</m_cbOffsetHeader><Delete>false</Delete>\
+                 <CreatedTimestamp>0</CreatedTimestamp><Access>0</Access><LastWriteTime>0</LastWriteTime></BackupFile>",
+                escape(&f.storage),
+                f.stored,
+                f.offset
+            ));
+        }
+        dir.push_str("</VirtualDirectory>");
+        let dir_bytes: Vec<u8> = if self.options.compress {
+            dir.encode_utf16().flat_map(u16::to_le_bytes).collect()
+        } else {
+            dir.into_bytes()
+        };
+        let dir_offset = self.pos;
+        self.w.write_all(&dir_bytes)?;
+        self.pos += dir_bytes.len() as u64;
+        self.pad_to_page()?;
+        let header = format!(
+            "<BackupLog><BackupRestoreSyncVersion>140</BackupRestoreSyncVersion><Fault>false</Fault>\
+             <faultcode>0</faultcode><ErrorCode>{}</ErrorCode><EncryptionFlag>false</EncryptionFlag>\
+             <EncryptionKey>0</EncryptionKey><ApplyCompression>{}</ApplyCompression>\
+             <m_cbOffsetHeader>{dir_offset}</m_cbOffsetHeader><DataSize>{}</DataSize><Files>{}</Files>\
+             <ObjectID>00000000-0000-0000-0000-000000000000</ObjectID><m_cbOffsetData>{PAGE}</m_cbOffsetData></BackupLog>",
+            self.options.crc,
+            self.options.compress,
+            dir_bytes.len(),
+            self.files.len()
+        );
+        let mut page = signature();
+        page.extend(header.encode_utf16().flat_map(u16::to_le_bytes));
+        page.resize(PAGE as usize, 0);
+        let end = self.base + self.pos;
+        self.w.seek(SeekFrom::Start(self.base))?;
+        self.w.write_all(&page)?;
+        self.w.seek(SeekFrom::Start(end))?;
+        self.w.flush()?;
+        Ok(self.w)
+    }
+
+    fn backup_log(&self) -> String {
+        let name = escape(&self.object_name);
+        let mut log = format!(
+            "<BackupLog><BackupRestoreSyncVersion>11.53</BackupRestoreSyncVersion><ServerRoot>{SERVER_ROOT}</ServerRoot>\
+             <SvrEncryptPwdFlag>true</SvrEncryptPwdFlag><ServerEnableBinaryXML>false</ServerEnableBinaryXML>\
+             <ServerEnableCompression>{}</ServerEnableCompression><CompressionFlag>{}</CompressionFlag>\
+             <EncryptionFlag>false</EncryptionFlag><ObjectName>{name}</ObjectName><ObjectId>{name}</ObjectId>\
+             <Write>ReadWrite</Write><OlapInfo>false</OlapInfo><IsTabular>true</IsTabular><Collations/>\
+             <Languages><Language>1033</Language></Languages><FileGroups>",
+            self.options.compress, self.options.compress
+        );
+        let is_db = |p: &str| {
+            let p = p.to_ascii_lowercase();
+            p.ends_with(".db.xml") || p.ends_with(".cryptkey.bin")
+        };
+        for (class, wanted) in [(100_002, true), (100_069, false)] {
+            log.push_str(&format!(
+                "<FileGroup><Class>{class}</Class><ID>{name}</ID><Name>{name}</Name><FileList>"
+            ));
+            for f in &self.files {
+                let Some(path) = &f.path else { continue };
+                if is_db(path) != wanted {
+                    continue;
+                }
+                log.push_str(&format!(
+                    "<BackupFile><Path>{}\\{}</Path><StoragePath>{}</StoragePath><LastWriteTime>0</LastWriteTime>\
+                     <Size>{}</Size></BackupFile>",
+                    escape(SERVER_ROOT),
+                    escape(path),
+                    escape(&f.storage),
+                    f.size
+                ));
+            }
+            log.push_str("</FileList></FileGroup>");
+        }
+        log.push_str("</FileGroups></BackupLog>");
+        log
+    }
+}
+
+/// A 20-hex-character storage name, distinct for every index.
+fn storage_name(index: usize) -> String {
+    let mixed = (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{:04X}{:016X}", index & 0xFFFF, mixed)
+}
+
+/// A model to write with [`write_model`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// The database name (also used, made path-safe, as its ID).
+    pub name: String,
+    /// The compatibility level written in the `.db.xml` (e.g. 1600).
+    pub compatibility_level: u32,
+    /// The tables, in catalog order.
+    pub tables: Vec<TableSpec>,
+}
+
+/// A table of a [`ModelSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The table name.
+    pub name: String,
+    /// Its partition names.
+    pub partitions: Vec<String>,
+}
+
+fn database_id(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect()
+}
+
+/// The `.db.xml` definition for a model.
+fn db_xml(model: &ModelSpec, id: &str) -> String {
+    format!(
+        "<Load xmlns=\"http://schemas.microsoft.com/analysisservices/2003/engine\" \
+         xmlns:ddl200=\"http://schemas.microsoft.com/analysisservices/2010/engine/200\" \
+         xmlns:ddl200_200=\"http://schemas.microsoft.com/analysisservices/2010/engine/200/200\">\
+         <ObjectDefinition><Database><Name>{}</Name><ID>{}</ID><Language>1033</Language>\
+         <ddl200:CompatibilityLevel>{}</ddl200:CompatibilityLevel>\
+         <ddl200_200:StorageEngineUsed>TabularMetadata</ddl200_200:StorageEngineUsed>\
+         </Database></ObjectDefinition></Load>",
+        escape(&model.name),
+        escape(id),
+        model.compatibility_level
+    )
+}
+
+/// A `metadata.sqlitedb` holding the model's `Model`, `Table` and `Partition` catalog rows.
+fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
+    let conn = rusqlite::Connection::open_in_memory()?;
+    conn.execute_batch(
+        "CREATE TABLE Model (ID INTEGER PRIMARY KEY, Name TEXT, Culture TEXT, DefaultMode INTEGER);
+         CREATE TABLE [Table] (ID INTEGER PRIMARY KEY, ModelID INTEGER, Name TEXT, SystemFlags INTEGER,
+             IsHidden INTEGER, Description TEXT);
+         CREATE TABLE Partition (ID INTEGER PRIMARY KEY, TableID INTEGER, Name TEXT, Type INTEGER, Mode INTEGER,
+             QueryDefinition TEXT);
+         CREATE TABLE DBPROPERTIES (Name TEXT, Value TEXT);",
+    )?;
+    conn.execute(
+        "INSERT INTO Model (ID, Name, Culture, DefaultMode) VALUES (1, 'Model', 'en-US', 0)",
+        [],
+    )?;
+    let mut next_id = 2i64;
+    for table in &model.tables {
+        let table_id = next_id;
+        next_id += 1;
+        conn.execute(
+            "INSERT INTO [Table] (ID, ModelID, Name, SystemFlags, IsHidden) VALUES (?1, 1, ?2, 0, 0)",
+            rusqlite::params![table_id, table.name],
+        )?;
+        for partition in &table.partitions {
+            conn.execute(
+                "INSERT INTO Partition (ID, TableID, Name, Type, Mode) VALUES (?1, ?2, ?3, 4, 0)",
+                rusqlite::params![next_id, table_id, partition],
+            )?;
+            next_id += 1;
+        }
+    }
+    let data = conn.serialize(rusqlite::MAIN_DB)?;
+    Ok(data.to_vec())
+}
+
+/// Writes a backup of `model`: its `.db.xml` and `metadata.sqlitedb`, then `extra_files` (original path, content),
+/// to `w`, and returns `w` positioned after the image.
+///
+/// # Errors
+/// [`Error::Io`] when writing fails, [`Error::Sqlite`] when building the catalog fails, [`Error::InvalidInput`] for
+/// an empty or control-character name or path, or a duplicate path.
+pub fn write_model<W: Write + Seek>(
+    w: W,
+    model: &ModelSpec,
+    extra_files: &[(&str, &[u8])],
+    options: WriterOptions,
+) -> Result<W> {
+    check_text("a database name", &model.name)?;
+    for t in &model.tables {
+        check_text("a table name", &t.name)?;
+        for p in &t.partitions {
+            check_text("a partition name", p)?;
+        }
+    }
+    let id = database_id(&model.name);
+    let mut writer = AbfWriter::new(w, &id, options)?;
+    writer.add_file(&format!("{id}.0.db.xml"), db_xml(model, &id).as_bytes())?;
+    writer.add_file(&format!("{id}.0.db\\metadata.sqlitedb"), &metadata_sqlitedb(model)?)?;
+    for (path, data) in extra_files {
+        writer.add_file(path, data)?;
+    }
+    writer.finish()
+}
