@@ -14,7 +14,7 @@ pub(crate) fn parse_db_xml(bytes: &[u8]) -> Result<Database, String> {
             let n = stack.len();
             if n >= 2 && stack[n - 2] == "Database" {
                 match stack[n - 1].as_str() {
-                    "Name" if db.name.is_none() => db.name = Some(t.trim().to_string()),
+                    "Name" if db.name.is_none() => db.name = Some(t.to_string()),
                     "CompatibilityLevel" if level.is_none() => level = Some(t.trim().to_string()),
                     _ => {}
                 }

@@ -246,9 +246,13 @@ impl<W: Write + Seek> AbfWriter<W> {
             let p = p.to_ascii_lowercase();
             p.ends_with(".db.xml") || p.ends_with(".cryptkey.bin")
         };
-        for (class, wanted) in [(100_002, true), (100_069, false)] {
+        let root = escape(SERVER_ROOT);
+        for (class, wanted, version) in [(100_002, true, 0), (100_069, false, -1)] {
             log.push_str(&format!(
-                "<FileGroup><Class>{class}</Class><ID>{name}</ID><Name>{name}</Name><FileList>"
+                "<FileGroup><Class>{class}</Class><ID>{name}</ID><Name>{name}</Name>\
+                 <ObjectVersion>{version}</ObjectVersion><PersistLocation>{version}</PersistLocation>\
+                 <PersistLocationPath>{root}\\{name}.0.db</PersistLocationPath><StorageLocationPath/>\
+                 <ObjectID>00000000-0000-0000-0000-000000000000</ObjectID><FileList>"
             ));
             for f in &self.files {
                 let Some(path) = &f.path else { continue };

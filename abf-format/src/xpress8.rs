@@ -184,38 +184,57 @@ impl Lz77Writer {
     }
 }
 
-/// Encodes `input` as one Plain LZ77 payload.
+/// How many earlier positions with the same 3-byte hash are tried per position.
+const CHAIN_DEPTH: usize = 24;
+
+/// Encodes `input` as one Plain LZ77 payload: greedy, taking the longest match among the last [`CHAIN_DEPTH`]
+/// positions with the same 3-byte hash.
 pub(crate) fn encode_lz77(input: &[u8]) -> Vec<u8> {
     let mut w = Lz77Writer::new(input.len() + input.len() / 8 + 8);
-    let mut table = vec![usize::MAX; 1 << HASH_BITS];
-    let mut i = 0;
-    while i < input.len() {
+    let mut head = vec![usize::MAX; 1 << HASH_BITS];
+    let mut prev = vec![usize::MAX; input.len()];
+    let insert = |i: usize, head: &mut [usize], prev: &mut [usize]| {
         if i + 3 <= input.len() {
             let h = hash3(&input[i..]);
-            let candidate = table[h];
-            table[h] = i;
-            if candidate != usize::MAX && i - candidate <= MAX_OFFSET {
-                let max = input.len() - i;
-                let mut len = 0;
-                while len < max && input[candidate + len] == input[i + len] {
-                    len += 1;
+            prev[i] = head[h];
+            head[h] = i;
+        }
+    };
+    let mut i = 0;
+    while i < input.len() {
+        let mut best = (0usize, 0usize);
+        if i + 3 <= input.len() {
+            let mut candidate = head[hash3(&input[i..])];
+            let max = input.len() - i;
+            for _ in 0..CHAIN_DEPTH {
+                if candidate == usize::MAX || i - candidate > MAX_OFFSET {
+                    break;
                 }
-                if len >= 3 {
-                    w.matched(i - candidate, len);
-                    let end = i + len;
-                    i += 1;
-                    while i < end {
-                        if i + 3 <= input.len() {
-                            table[hash3(&input[i..])] = i;
-                        }
-                        i += 1;
+                let len = input[candidate..]
+                    .iter()
+                    .zip(&input[i..i + max])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                if len > best.0 {
+                    best = (len, i - candidate);
+                    if len == max {
+                        break;
                     }
-                    continue;
                 }
+                candidate = prev[candidate];
             }
         }
-        w.literal(input[i]);
-        i += 1;
+        if best.0 >= 3 {
+            w.matched(best.1, best.0);
+            for k in i..i + best.0 {
+                insert(k, &mut head, &mut prev);
+            }
+            i += best.0;
+        } else {
+            insert(i, &mut head, &mut prev);
+            w.literal(input[i]);
+            i += 1;
+        }
     }
     w.finish()
 }

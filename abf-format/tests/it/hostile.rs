@@ -1,0 +1,199 @@
+//! Hostile input: arbitrary bytes, mutations of valid containers, and headers with arbitrary length fields. The
+//! reader must never panic, must answer `Ok` (a `Cursor` has no I/O errors), and must keep memory bounded.
+//!
+//! The memory bound is enforced for the whole test binary by the `cap` allocator in `main.rs` (an allocation sized
+//! from a damaged length field would exceed it and abort the run); `peak_stays_bounded` also asserts the peak.
+//! Structurally, every read is capped by the stream length before anything is allocated.
+
+use std::io::Cursor;
+
+use abf_format::{
+    InspectOptions, ModelSpec, Report, TableSpec, WriterOptions, inspect, write_model,
+};
+use proptest::prelude::*;
+
+fn check(bytes: Vec<u8>) -> Report {
+    let mut last = None;
+    for full in [false, true] {
+        let report = inspect(Cursor::new(bytes.clone()), InspectOptions { full }).unwrap();
+        assert_eq!(report.valid, report.problems.is_empty());
+        last = Some(report);
+    }
+    last.unwrap()
+}
+
+fn valid_container(compress: bool, crc: bool) -> Vec<u8> {
+    let model = ModelSpec {
+        name: "Fuzz".into(),
+        compatibility_level: 1550,
+        tables: vec![TableSpec { name: "A".into(), partitions: vec!["A".into()] }],
+    };
+    let data = b"0123456789abcdef".repeat(64);
+    let extra: &[(&str, &[u8])] = &[(r"Fuzz.0.db\A.tbl\0.A.x.idf", &data)];
+    write_model(Cursor::new(Vec::new()), &model, extra, WriterOptions { compress, crc })
+        .unwrap()
+        .into_inner()
+}
+
+/// A mutation: overwrite, flip, truncate, insert or splice a length-like value.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip { at: usize, bit: u8 },
+    Set { at: usize, byte: u8 },
+    Truncate { at: usize },
+    Insert { at: usize, bytes: Vec<u8> },
+    Number { at: usize, value: u64 },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Set { at, byte }),
+        any::<usize>().prop_map(|at| Mutation::Truncate { at }),
+        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+        (
+            any::<usize>(),
+            prop_oneof![Just(0u64), Just(u64::MAX), Just(u64::from(u32::MAX)), any::<u64>()]
+        )
+            .prop_map(|(at, value)| Mutation::Number { at, value }),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+    if bytes.is_empty() {
+        return;
+    }
+    let pos = |at: usize| at % bytes.len();
+    match m {
+        Mutation::Flip { at, bit } => {
+            let i = pos(*at);
+            bytes[i] ^= 1 << bit;
+        }
+        Mutation::Set { at, byte } => {
+            let i = pos(*at);
+            bytes[i] = *byte;
+        }
+        Mutation::Truncate { at } => {
+            let i = pos(*at);
+            bytes.truncate(i);
+        }
+        Mutation::Insert { at, bytes: ins } => {
+            let i = pos(*at);
+            bytes.splice(i..i, ins.iter().copied());
+        }
+        Mutation::Number { at, value } => {
+            let i = pos(*at);
+            let v = value.to_le_bytes();
+            let n = (bytes.len() - i).min(8);
+            bytes[i..i + n].copy_from_slice(&v[..n]);
+        }
+    }
+}
+
+/// A header page whose numbers come from the test, over `body_len` bytes of files.
+fn header_page(
+    offset_header: u64,
+    data_size: u64,
+    files: u64,
+    offset_data: u64,
+    flags: (bool, bool),
+) -> Vec<u8> {
+    let mut page = vec![0xFF, 0xFE];
+    page.extend("STREAM_STORAGE_SIGNATURE_)!@#$%^&*(".encode_utf16().flat_map(u16::to_le_bytes));
+    let xml = format!(
+        "<BackupLog><ErrorCode>{}</ErrorCode><EncryptionFlag>false</EncryptionFlag><ApplyCompression>{}</ApplyCompression>\
+         <m_cbOffsetHeader>{offset_header}</m_cbOffsetHeader><DataSize>{data_size}</DataSize><Files>{files}</Files>\
+         <m_cbOffsetData>{offset_data}</m_cbOffsetData></BackupLog>",
+        flags.0, flags.1
+    );
+    page.extend(xml.encode_utf16().flat_map(u16::to_le_bytes));
+    page.resize(4096, 0);
+    page
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..6000), prefix in 0usize..5) {
+        // Half the time behind a real signature, so the parsers past the sniffing are reached.
+        let mut input = match prefix {
+            0 => header_page(4096, 100, 1, 4096, (true, false)),
+            1 => {
+                let mut s: Vec<u8> = "This backup was created using XPress9 compression."
+                    .encode_utf16().flat_map(u16::to_le_bytes).collect();
+                s.extend_from_slice(&[0, 0]);
+                s
+            }
+            2 => b"PK\x03\x04".to_vec(),
+            _ => Vec::new(),
+        };
+        input.extend(bytes);
+        check(input);
+    }
+
+    #[test]
+    fn mutated_containers_never_panic(
+        compress: bool,
+        crc: bool,
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let mut bytes = valid_container(compress, crc);
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        check(bytes);
+    }
+
+    #[test]
+    fn headers_with_arbitrary_lengths_never_panic(
+        offset_header in prop_oneof![any::<u64>(), 0u64..20_000],
+        data_size in prop_oneof![any::<u64>(), 0u64..20_000],
+        files in any::<u64>(),
+        offset_data in prop_oneof![any::<u64>(), Just(4096u64)],
+        flags: (bool, bool),
+        tail in proptest::collection::vec(any::<u8>(), 0..12_000),
+    ) {
+        let mut bytes = header_page(offset_header, data_size, files, offset_data, flags);
+        bytes.extend(tail);
+        let report = check(bytes);
+        // Random bytes never make a valid directory.
+        prop_assert!(!report.valid);
+    }
+}
+
+#[test]
+fn every_single_byte_truncation_of_a_small_container_is_reported() {
+    for (compress, crc) in [(false, true), (true, true), (false, false)] {
+        let bytes = valid_container(compress, crc);
+        assert!(check(bytes.clone()).valid);
+        // Cutting at or after the end of the directory XML only drops zero padding.
+        for cut in (0..bytes.len()).step_by(97) {
+            let r = check(bytes[..cut].to_vec());
+            assert!(!r.valid, "cut at {cut} of {} went unnoticed", bytes.len());
+        }
+    }
+}
+
+#[test]
+fn peak_stays_bounded() {
+    // Runs a burst of hostile inputs, then checks the peak heap of the binary so far.
+    for i in 0..64u64 {
+        let size = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        check(header_page(4096, size, size, 4096, (i % 2 == 0, i % 3 == 0)));
+        check(header_page(size, 4096, 1, 4096, (true, true)));
+    }
+    let peak = crate::peak_allocated();
+    assert!(peak < crate::MEMORY_LIMIT, "peak heap {peak} bytes");
+}
+
+#[test]
+fn not_a_backup_is_said_plainly() {
+    let r = check(b"hello, this is a text file".to_vec());
+    assert_eq!(r.problems.len(), 1);
+    assert_eq!(r.problems[0].kind, abf_format::ProblemKind::NotAbf);
+    assert!(r.problems[0].message.starts_with("not an abf/pbix/xlsx"), "{}", r.problems[0].message);
+    let r = check(Vec::new());
+    assert_eq!(r.problems[0].kind, abf_format::ProblemKind::NotAbf);
+}

@@ -1,0 +1,149 @@
+//! Cross-check with the independent Python reader pbixray (`PBI_BACKUP_PYTHON` names a python that has it):
+//! table names, file count and stored/original sizes must agree on every readable sample.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use abf_format::{InspectOptions, Report, WriterOptions, inspect};
+use serde::Deserialize;
+
+use crate::support::{python, samples_dir};
+
+/// One line of `tests/pbixray_dump.py`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Seen {
+    path: String,
+    error: Option<String>,
+    tables: Option<Vec<String>>,
+    catalog_tables: Option<Vec<String>>,
+    files: Option<Vec<(u64, u64)>>,
+}
+
+fn run_pbixray(python: &Path, files: &[PathBuf]) -> Vec<Seen> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pbixray_dump.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(files)
+        .output()
+        .expect("PBI_BACKUP_PYTHON does not run");
+    assert!(
+        out.status.success(),
+        "pbixray_dump.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Vec<Seen> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad line from pbixray_dump.py ({e}): {l}"))
+        })
+        .collect();
+    assert_eq!(seen.len(), files.len());
+    seen
+}
+
+/// (stored, original) sizes of the logged files, sorted; the special entries are not in pbixray's file log.
+fn sizes(report: &Report) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = report
+        .files
+        .iter()
+        .filter(|f| !["ADDITIONAL_LOG", "PARTITIONS", "LOG"].contains(&f.name.as_str()))
+        .map(|f| (f.stored_size, f.size))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn compare(seen: &Seen, report: &Report) {
+    let ctx = &seen.path;
+    assert!(report.valid, "{ctx}: {:?}", report.problems);
+    let mut theirs = seen.files.clone().unwrap_or_default();
+    theirs.sort_unstable();
+    assert_eq!(sizes(report), theirs, "{ctx}: file sizes differ");
+    let ours: Vec<String> = report.tables.iter().map(|t| t.name.clone()).collect();
+    match &seen.catalog_tables {
+        // The same catalog query on the SQLite bytes pbixray extracted: same tables, same order.
+        Some(catalog) => assert_eq!(&ours, catalog, "{ctx}"),
+        // No SQLite (Excel 1103): pbixray's own table list, in its order.
+        None => assert_eq!(Some(&ours), seen.tables.as_ref(), "{ctx}"),
+    }
+    // pbixray's `.tables` comes from column storage; here no sample has a measure-only table, so the sets agree.
+    let mut theirs = seen.tables.clone().unwrap_or_default();
+    theirs.sort();
+    let mut ours = ours;
+    ours.sort();
+    assert_eq!(ours, theirs, "{ctx}");
+}
+
+#[test]
+fn samples_agree_with_pbixray() {
+    let Some(python) = python() else { return };
+    let Some(dir) = samples_dir() else { return };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("pbixray"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pbix" || x == "xlsx" || x == "abf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "expected the 9 pbixray samples, found {}", files.len());
+    let mut compared = 0;
+    for seen in run_pbixray(&python, &files) {
+        let report =
+            inspect(std::fs::File::open(&seen.path).unwrap(), InspectOptions { full: true })
+                .unwrap();
+        if let Some(error) = &seen.error {
+            // pbixray refuses only the live-connection report; so must we.
+            assert!(error.starts_with("LiveConnectionError"), "{}: {error}", seen.path);
+            assert!(!report.valid, "{}", seen.path);
+            continue;
+        }
+        compare(&seen, &report);
+        compared += 1;
+    }
+    assert_eq!(compared, files.len() - 1);
+}
+
+#[test]
+fn pbixray_reads_what_the_writer_writes() {
+    let Some(python) = python() else { return };
+    let model = abf_format::ModelSpec {
+        name: "Written".into(),
+        compatibility_level: 1600,
+        tables: vec![
+            abf_format::TableSpec {
+                name: "Sales".into(),
+                partitions: vec!["Sales-1".into(), "Sales-2".into()],
+            },
+            abf_format::TableSpec { name: "Customer".into(), partitions: vec!["Customer".into()] },
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"column data ".repeat(900);
+    let extra: &[(&str, &[u8])] =
+        &[(r"Written.0.db\Sales (10).tbl\1.prt\0.Sales (10).Amount.0.idf", &data)];
+    let mut paths = Vec::new();
+    for (i, (compress, crc)) in
+        [(false, true), (false, false), (true, true), (true, false)].into_iter().enumerate()
+    {
+        let path = dir.path().join(format!("written-{i}.abf"));
+        let f = std::fs::File::create(&path).unwrap();
+        abf_format::write_model(f, &model, extra, WriterOptions { compress, crc }).unwrap();
+        paths.push(path);
+    }
+    for seen in run_pbixray(&python, &paths) {
+        assert_eq!(seen.error, None, "{}", seen.path);
+        let report =
+            inspect(std::fs::File::open(&seen.path).unwrap(), InspectOptions { full: true })
+                .unwrap();
+        assert!(report.valid, "{}: {:?}", seen.path, report.problems);
+        let mut theirs = seen.files.clone().unwrap_or_default();
+        theirs.sort_unstable();
+        assert_eq!(sizes(&report), theirs, "{}", seen.path);
+        assert_eq!(
+            seen.catalog_tables.as_deref(),
+            Some(&["Sales".to_string(), "Customer".to_string()][..])
+        );
+    }
+}

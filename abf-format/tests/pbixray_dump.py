@@ -1,0 +1,54 @@
+"""Prints one JSON line per file argument with what pbixray (an independent reader) sees in it.
+
+Used by the `pbixray` module of the integration tests (`tests/it/pbixray.rs`) as an oracle:
+  {"path", "error", "tables", "catalog_tables", "files": [[stored Size, SizeFromLog], ...]}
+`catalog_tables` runs the crate's own catalog query on the metadata.sqlitedb bytes pbixray extracts (null when the
+model has none); `tables` is pbixray's own `.tables` (built from column storage, so it can miss measure-only tables; null when
+pbixray cannot build it, as for models without column data).
+"""
+import json
+import sqlite3
+import sys
+import tempfile
+
+from pbixray import PBIXRay
+import pbixray.utils as pbixray_utils
+
+QUERY = "SELECT Name FROM [Table] WHERE (SystemFlags & 1) = 0 ORDER BY ID"
+
+
+def catalog_tables(data_model):
+    try:
+        raw = pbixray_utils.get_data_slice(data_model, "metadata.sqlitedb")
+    except Exception:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".sqlitedb") as f:
+        f.write(bytes(raw))
+        f.flush()
+        con = sqlite3.connect(f.name)
+        try:
+            return [row[0] for row in con.execute(QUERY)]
+        finally:
+            con.close()
+
+
+def dump(path):
+    out = {"path": path, "error": None, "tables": None, "catalog_tables": None, "files": None}
+    try:
+        model = PBIXRay(path)
+        dm = model._data_model
+        out["files"] = [[int(e["Size"]), int(e["SizeFromLog"])] for e in dm.file_log]
+        out["catalog_tables"] = catalog_tables(dm)
+    except Exception as e:  # the test decides whether an error was expected
+        out["error"] = f"{type(e).__name__}: {e}"
+        return out
+    try:
+        out["tables"] = [str(t) for t in model.tables]
+    except Exception:  # left null: the test compares catalog_tables then
+        out["tables"] = None
+    return out
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        print(json.dumps(dump(arg)), flush=True)
