@@ -12,8 +12,9 @@ use crate::xpress8;
 pub(crate) const PAGE: u64 = 4096;
 /// Largest VirtualDirectory or BackupLog this reader accepts (256 MiB); real ones are a few MiB at most.
 pub const MAX_XML_LEN: u64 = 256 << 20;
-/// Largest metadata file (`*.db.xml`, `metadata.sqlitedb`, `*.dim.xml`) read into memory (1 GiB).
-pub const MAX_METADATA_LEN: u64 = 1 << 30;
+/// Largest metadata file (`*.db.xml`, `metadata.sqlitedb`, `*.dim.xml`) read into memory, stored or decoded
+/// (256 MiB); real ones are a few MiB at most.
+pub const MAX_METADATA_LEN: u64 = 256 << 20;
 /// The storage names of the entries the BackupLog does not list.
 pub(crate) const SPECIAL_FILES: [&str; 3] = ["ADDITIONAL_LOG", "PARTITIONS", "LOG"];
 const SIGNATURE_TEXT: &str = "STREAM_STORAGE_SIGNATURE_)!@#$%^&*(";
@@ -414,7 +415,8 @@ impl<R: Read + Seek> Image<R> {
                 format!("xpress8 chunks declare {declared} bytes, over the limit"),
             ));
         }
-        let mut out = Vec::with_capacity(declared as usize);
+        // Grown as chunks decode: a damaged file fails before its declared size is ever allocated.
+        let mut out = Vec::with_capacity(stored.len());
         xpress8::decode_file(&stored, |c| out.extend_from_slice(c))
             .map_err(|err| corrupt(&part, err.to_string()))?;
         Ok(out)
@@ -502,6 +504,34 @@ impl<R: Read + Seek> Image<R> {
                 part,
                 format!("xpress8 decodes to {decoded} bytes, the log says {logged}"),
             ));
+        }
+        Ok(())
+    }
+
+    /// Checks that the gap after the last file and everything after the directory are zero (abf.md §4.5), streaming.
+    pub(crate) fn verify_padding(&mut self) -> Res<()> {
+        let files_end =
+            self.dir.iter().map(|e| e.offset + e.size).max().unwrap_or(self.header.offset_data);
+        let dir_end = self.header.offset_header + self.header.data_size;
+        for (part, from, to) in [
+            ("padding before the virtual directory", files_end, self.header.offset_header),
+            ("padding after the virtual directory", dir_end, self.len),
+        ] {
+            if from >= to {
+                continue;
+            }
+            self.r.seek(SeekFrom::Start(from))?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut remaining = to - from;
+            while remaining > 0 {
+                let n = remaining.min(buf.len() as u64) as usize;
+                read_exact_or_truncated(&mut self.r, &mut buf[..n], part)?;
+                if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+                    let at = to - remaining + i as u64;
+                    return Err(corrupt(part, format!("non-zero byte at offset {at}")));
+                }
+                remaining -= n as u64;
+            }
         }
         Ok(())
     }

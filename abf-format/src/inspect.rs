@@ -14,8 +14,9 @@ use crate::report::{
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InspectOptions {
     /// Also stream every file of the image: its CRC trailer (when the header says files carry one), its Xpress8
-    /// decoding and decoded length, and the ZIP member's CRC-32. Without it only the header page, the directory,
-    /// the log and the metadata files are read.
+    /// decoding and decoded length; check that the padding is zero, that `metadata.sqlitedb` passes SQLite's
+    /// integrity check, and the ZIP member's CRC-32. Without it only the header page, the directory, the log and the
+    /// metadata files are read.
     pub full: bool,
 }
 
@@ -265,7 +266,7 @@ fn run_image<I: Read + Seek>(
     // Tables and partitions.
     if let Some(idx) = paths.iter().position(|p| p.ends_with("metadata.sqlitedb")) {
         if let Some(bytes) = read_meta(&mut image, idx, &mut report.problems)? {
-            match metadata::sqlite_tables(&bytes) {
+            match metadata::sqlite_tables(&bytes, options.full) {
                 Ok(tables) => report.tables = tables,
                 Err(e) => report.problems.push(Problem::new(
                     ProblemKind::Corrupt,
@@ -311,6 +312,11 @@ fn run_image<I: Read + Seek>(
         report.tables = tables.into_iter().map(|(_, t)| t).collect();
     }
     if options.full {
+        match image.verify_padding() {
+            Ok(()) => {}
+            Err(Fail::Damage(p)) => report.problems.push(p),
+            Err(e) => return Err(e),
+        }
         for (idx, already) in failed.iter().enumerate() {
             if *already {
                 continue;

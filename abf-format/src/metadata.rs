@@ -30,10 +30,19 @@ pub(crate) fn parse_db_xml(bytes: &[u8]) -> Result<Database, String> {
 }
 
 /// Tables (without engine-internal ones) and their partitions from `metadata.sqlitedb` bytes.
-pub(crate) fn sqlite_tables(bytes: &[u8]) -> Result<Vec<Table>, String> {
+/// With `integrity_check`, SQLite's `PRAGMA integrity_check` must also answer `ok`.
+pub(crate) fn sqlite_tables(bytes: &[u8], integrity_check: bool) -> Result<Vec<Table>, String> {
     let mut conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
     conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), true)
         .map_err(|e| format!("does not open as sqlite: {e}"))?;
+    if integrity_check {
+        let verdict: String = conn
+            .query_row("PRAGMA integrity_check(1)", [], |row| row.get(0))
+            .map_err(|e| format!("integrity check failed to run: {e}"))?;
+        if verdict != "ok" {
+            return Err(format!("fails sqlite's integrity check: {verdict}"));
+        }
+    }
     let query = |conn: &rusqlite::Connection| -> rusqlite::Result<Vec<Table>> {
         let mut stmt =
             conn.prepare("SELECT ID, Name FROM [Table] WHERE (SystemFlags & 1) = 0 ORDER BY ID")?;
