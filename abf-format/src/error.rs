@@ -1,10 +1,9 @@
 //! The crate's error type.
 //!
-//! Policy: damage to a backup is data, not an error. `inspect` puts it in [`crate::Report::problems`] and returns
-//! `Ok`; only a failure of the underlying reader (I/O) is an `Err`. The writer returns `Err` for I/O errors, invalid
+//! Policy: damage to a backup is data, not an error. `inspect` puts it in [`crate::Report::problems`] (a
+//! [`crate::Problem`] with a kind, the part concerned and a message) and returns `Ok`; only a failure of the
+//! underlying reader (I/O) is an `Err`. The writer returns `Err` for I/O errors, invalid
 //! input and SQLite failures while it builds `metadata.sqlitedb`.
-
-use crate::report::Problem;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -13,10 +12,6 @@ pub enum Error {
     /// Reading or writing the underlying stream failed.
     #[error("i/o error on the backup stream: {0}")]
     Io(#[from] std::io::Error),
-    /// The backup is damaged or not a backup (only from the lower-level reading functions; `inspect` reports these
-    /// as problems instead).
-    #[error("invalid backup: {0}")]
-    Invalid(Problem),
     /// The writer was given something the format cannot hold.
     #[error("cannot write {what}: {reason}")]
     InvalidInput {
@@ -32,9 +27,3 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl From<Problem> for Error {
-    fn from(p: Problem) -> Self {
-        Self::Invalid(p)
-    }
-}

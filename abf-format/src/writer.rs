@@ -358,29 +358,45 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
     Ok(data.to_vec())
 }
 
-/// Writes a backup of `model`: its `.db.xml` and `metadata.sqlitedb`, then `extra_files` (original path, content),
-/// to `w`, and returns `w` positioned after the image.
+impl<W: Write + Seek> AbfWriter<W> {
+    /// Starts a backup of `model`: writes its `.db.xml` (name, compatibility level) and a `metadata.sqlitedb`
+    /// holding its tables and partitions. Add the data files with [`add_file_from`](Self::add_file_from) (streamed),
+    /// then [`finish`](Self::finish).
+    ///
+    /// The database ID is the name with every character other than ASCII letters, digits, `-` and `_` replaced by
+    /// `_`; files go below `<id>.0.db\`, e.g. `Sales.0.db\Orders (12).tbl\1.prt\0.Orders.Amount.0.idf`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when writing fails, [`Error::Sqlite`] when building the catalog fails, [`Error::InvalidInput`]
+    /// for an empty or control-character name.
+    pub fn for_model(w: W, model: &ModelSpec, options: WriterOptions) -> Result<Self> {
+        check_text("a database name", &model.name)?;
+        for t in &model.tables {
+            check_text("a table name", &t.name)?;
+            for p in &t.partitions {
+                check_text("a partition name", p)?;
+            }
+        }
+        let id = database_id(&model.name);
+        let mut writer = AbfWriter::new(w, &id, options)?;
+        writer.add_file(&format!("{id}.0.db.xml"), db_xml(model, &id).as_bytes())?;
+        writer.add_file(&format!("{id}.0.db\\metadata.sqlitedb"), &metadata_sqlitedb(model)?)?;
+        Ok(writer)
+    }
+}
+
+/// Writes a backup of `model` (see [`AbfWriter::for_model`]), then `extra_files` (original path, content), to `w`,
+/// and returns `w` positioned after the image.
 ///
 /// # Errors
-/// [`Error::Io`] when writing fails, [`Error::Sqlite`] when building the catalog fails, [`Error::InvalidInput`] for
-/// an empty or control-character name or path, or a duplicate path.
+/// As [`AbfWriter::for_model`] and [`AbfWriter::add_file`].
 pub fn write_model<W: Write + Seek>(
     w: W,
     model: &ModelSpec,
     extra_files: &[(&str, &[u8])],
     options: WriterOptions,
 ) -> Result<W> {
-    check_text("a database name", &model.name)?;
-    for t in &model.tables {
-        check_text("a table name", &t.name)?;
-        for p in &t.partitions {
-            check_text("a partition name", p)?;
-        }
-    }
-    let id = database_id(&model.name);
-    let mut writer = AbfWriter::new(w, &id, options)?;
-    writer.add_file(&format!("{id}.0.db.xml"), db_xml(model, &id).as_bytes())?;
-    writer.add_file(&format!("{id}.0.db\\metadata.sqlitedb"), &metadata_sqlitedb(model)?)?;
+    let mut writer = AbfWriter::for_model(w, model, options)?;
     for (path, data) in extra_files {
         writer.add_file(path, data)?;
     }

@@ -1,6 +1,6 @@
 //! The writer's output reads back fully valid, with the same database, tables, files and sizes.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use abf_format::{
     AbfWriter, InspectOptions, ModelSpec, Report, TableSpec, WriterOptions, inspect, write_model,
@@ -141,4 +141,45 @@ fn report_json_has_the_agreed_shape_and_round_trips() {
     );
     let back: Report = serde_json::from_value(json).unwrap();
     assert_eq!(back, report);
+}
+
+#[test]
+fn for_model_then_streamed_data_files() {
+    let model = ModelSpec {
+        name: "Sim Model #1".into(),
+        compatibility_level: 1604,
+        tables: vec![
+            TableSpec {
+                name: "Orders".into(),
+                partitions: vec!["Orders 2024".into(), "Orders 2025".into()],
+            },
+            TableSpec { name: "Empty".into(), partitions: vec![] },
+        ],
+    };
+    let mut w = AbfWriter::for_model(
+        Cursor::new(Vec::new()),
+        &model,
+        WriterOptions { compress: true, crc: false },
+    )
+    .unwrap();
+    let column = std::io::repeat(42).take(100_000);
+    w.add_file_from(r"Sim_Model__1.0.db\Orders (3).tbl\1.prt\0.Orders.Qty.0.idf", column).unwrap();
+    let report = read_back(w.finish().unwrap().into_inner());
+    assert_eq!(report.database.name.as_deref(), Some("Sim Model #1"));
+    assert_eq!(report.database.compatibility_level, Some(1604));
+    let names: Vec<&str> = report.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "PARTITIONS",
+            "Sim_Model__1.0.db.xml",
+            r"Sim_Model__1.0.db\metadata.sqlitedb",
+            r"Sim_Model__1.0.db\Orders (3).tbl\1.prt\0.Orders.Qty.0.idf",
+            "LOG"
+        ]
+    );
+    assert_eq!(report.files[3].size, 100_000);
+    assert!(report.files[3].stored_size < 2_000, "{}", report.files[3].stored_size);
+    assert_eq!(report.tables[0].partitions, ["Orders 2024", "Orders 2025"]);
+    assert!(report.tables[1].partitions.is_empty());
 }
