@@ -40,7 +40,7 @@ mod path;
 mod retry;
 mod store;
 
-//ADLS
+pub use adls::{AdlsConfig, AdlsCredential, AdlsStore, SHA256_PROPERTY};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;
 pub use path::{

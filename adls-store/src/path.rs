@@ -139,7 +139,6 @@ impl StorePath {
     }
 
     /// A sibling upload-in-progress name in the same folder (reserved prefix [`PARTIAL_PREFIX`]).
-    #[allow(dead_code, reason = "used by the ADLS backend")]
     pub(crate) fn partial_sibling(&self) -> Self {
         let name = format!("{PARTIAL_PREFIX}{}", uuid::Uuid::new_v4().simple());
         Self {

@@ -1,3 +1,4 @@
 //! Integration tests of `adls-store`: the behaviour suite on every backend, then backend-specific cases.
 
+mod adls;
 mod local;

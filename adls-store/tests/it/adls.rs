@@ -1,0 +1,142 @@
+//! The ADLS Gen2 backend, through the real `azure_storage_datalake` client, against the DFS emulator on loopback.
+
+use std::time::Duration;
+
+use adls_store::{AdlsConfig, AdlsCredential, AdlsStore, RetryConfig, conformance};
+use test_fixtures::dfs::DfsEmulator;
+
+pub const FS: &str = "power-bi-backup";
+
+pub struct Env {
+    pub emu: DfsEmulator,
+    pub store: AdlsStore,
+    _root: tempfile::TempDir,
+}
+
+/// Fast retries so fault tests do not wait long.
+pub fn quick_retry() -> RetryConfig {
+    let mut retry = RetryConfig::default();
+    retry.backoff.init_backoff = Duration::from_millis(10);
+    retry.backoff.max_backoff = Duration::from_secs(2);
+    retry.max_retries = 5;
+    retry
+}
+
+pub fn config_for(emu: &DfsEmulator, credential: AdlsCredential) -> AdlsConfig {
+    let mut config = AdlsConfig::new(emu.account(), credential);
+    config.endpoint = Some(emu.endpoint().parse().unwrap());
+    config.chunk_size = 1 << 20;
+    config.concurrency = 4;
+    config.retry = quick_retry();
+    config
+}
+
+pub async fn env() -> Env {
+    let root = tempfile::tempdir().unwrap();
+    let emu = DfsEmulator::start(root.path()).await.unwrap();
+    let store =
+        AdlsStore::new(config_for(&emu, AdlsCredential::AccountKey(emu.account_key().to_owned())))
+            .unwrap();
+    Env { emu, store, _root: root }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_suite() {
+    let env = env().await;
+    conformance::run_all(&env.store, FS).await;
+}
+
+mod auth {
+    use super::*;
+    use adls_store::{Error, PutMode, Store, StoreExt, StorePath};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_account_key_is_refused_without_leaking_it() {
+        let env = env().await;
+        let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
+        let store =
+            AdlsStore::new(config_for(&env.emu, AdlsCredential::AccountKey(wrong.into()))).unwrap();
+        let err = store.ensure_filesystem(FS).await.unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+        assert!(!err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong), "{err:?}");
+        assert!(!format!("{store:?}").contains(wrong));
+        // The right key still works.
+        env.store.ensure_filesystem(FS).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sas_token_works() {
+        let env = env().await;
+        env.store.ensure_filesystem(FS).await.unwrap();
+        let sas =
+            "sv=2023-11-03&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig=c2VjcmV0LXNpZw%3D%3D";
+        let store = AdlsStore::new(config_for(&env.emu, AdlsCredential::Sas(sas.into()))).unwrap();
+        let p = StorePath::file(FS, "sas ws", "a b.abf").unwrap();
+        store.put(&p, conformance::pattern(3_000_000, 1), PutMode::Overwrite).await.unwrap();
+        assert_eq!(store.get_bytes(&p).await.unwrap(), conformance::pattern(3_000_000, 1));
+        assert!(!format!("{store:?}").contains("c2VjcmV0"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_secret_credential_runs_end_to_end() {
+        let env = env().await;
+        let credential = AdlsCredential::ClientSecret {
+            tenant_id: "00000000-0000-0000-0000-000000000001".into(),
+            client_id: "pbi-backup-test".into(),
+            client_secret: env.emu.client_secret().into(),
+            authority_host: Some(env.emu.authority_host().parse().unwrap()),
+        };
+        let store = AdlsStore::new(config_for(&env.emu, credential)).unwrap();
+        store.ensure_filesystem(FS).await.unwrap();
+        let p = StorePath::file(FS, "entra", "m.abf").unwrap();
+        store.put(&p, conformance::pattern(2_500_000, 2), PutMode::Overwrite).await.unwrap();
+        assert_eq!(store.get_bytes(&p).await.unwrap(), conformance::pattern(2_500_000, 2));
+        assert_eq!(
+            env.emu.request_count(test_fixtures::dfs::Op::Token),
+            1,
+            "one token, cached and reused"
+        );
+
+        let bad = AdlsCredential::ClientSecret {
+            tenant_id: "00000000-0000-0000-0000-000000000001".into(),
+            client_id: "pbi-backup-test".into(),
+            client_secret: "not-the-secret-zz9".into(),
+            authority_host: Some(env.emu.authority_host().parse().unwrap()),
+        };
+        let store = AdlsStore::new(config_for(&env.emu, bad)).unwrap();
+        let err = store.head(&p).await.unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+        assert!(!format!("{err:?}").contains("not-the-secret-zz9"), "{err:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn config_from_env_lookup_reaches_the_emulator() {
+        let env = env().await;
+        let (endpoint, key) = (env.emu.endpoint(), env.emu.account_key().to_owned());
+        let config = AdlsConfig::from_lookup(|name| match name {
+            "PBI_BACKUP_ADLS_ACCOUNT" => Some("devstoreaccount1".into()),
+            "PBI_BACKUP_ADLS_ENDPOINT" => Some(endpoint.trim_end_matches('/').to_owned()),
+            "AZURE_STORAGE_KEY" => Some(key.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let store = AdlsStore::new(config).unwrap();
+        store.ensure_filesystem(FS).await.unwrap();
+        assert!(store.to_string().ends_with("/devstoreaccount1/"), "{store}");
+    }
+}
+
+mod listing {
+    use super::*;
+    use test_fixtures::dfs::Op;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn five_thousand_files_across_continuation_pages() {
+        let env = env().await;
+        env.emu.faults().set_page_size(Some(700));
+        let before = env.emu.request_count(Op::List);
+        conformance::list_many(&env.store, FS, 5000).await;
+        // 5,000 files in pages of 700 = 8 pages for the listing, twice (before and after the delete: 1 page).
+        assert!(env.emu.request_count(Op::List) - before >= 8, "continuation pages were followed");
+    }
+}
