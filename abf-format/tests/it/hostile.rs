@@ -1,9 +1,11 @@
 //! Hostile input: arbitrary bytes, mutations of valid containers, and headers with arbitrary length fields. The
 //! reader must never panic, must answer `Ok` (a `Cursor` has no I/O errors), and must keep memory bounded.
 //!
-//! The memory bound is enforced for the whole test binary by the `cap` allocator in `main.rs` (an allocation sized
-//! from a damaged length field would exceed it and abort the run); `peak_stays_bounded` also asserts the peak.
-//! Structurally, every read is capped by the stream length before anything is allocated.
+//! Memory is checked twice. The `cap` allocator in `main.rs` bounds the whole binary (an allocation sized from a
+//! damaged length field would exceed it and abort the run). And `memory_peak_stays_small` re-runs this binary with
+//! only `memory_probe` in it, which inspects inputs whose length fields claim up to 2^64 bytes (and every sample,
+//! when `PBI_BACKUP_SAMPLES` is set) and reports the process's peak heap; that must stay under 48 MiB.
+//! Structurally, every read is capped by the stream length (or a documented limit) before anything is allocated.
 
 use std::io::Cursor;
 
@@ -177,16 +179,117 @@ fn truncations_of_a_small_container_are_reported() {
     }
 }
 
-#[test]
-fn peak_stays_bounded() {
-    // Runs a burst of hostile inputs, then checks the peak heap of the binary so far.
-    for i in 0..64u64 {
-        let size = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        check(header_page(4096, size, size, 4096, (i % 2 == 0, i % 3 == 0)));
-        check(header_page(size, 4096, 1, 4096, (true, true)));
+/// Inputs whose length fields announce far more than the stream holds.
+fn oversized_claims() -> Vec<Vec<u8>> {
+    let mut inputs = Vec::new();
+    for size in [u64::from(u32::MAX), u64::MAX, 1 << 40, 700 << 20] {
+        inputs.push(header_page(4096, size, 1, 4096, (true, false)));
+        inputs.push(header_page(size, 4096, size, 4096, (true, true)));
+        let mut xpress9: Vec<u8> = "This backup was created using XPress9 compression."
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        xpress9.extend_from_slice(&[0, 0]);
+        xpress9.extend_from_slice(&(size as u32).to_le_bytes());
+        xpress9.extend_from_slice(&(size as u32).to_le_bytes());
+        xpress9.extend_from_slice(&[0; 64]);
+        inputs.push(xpress9);
+        let mut mt: Vec<u8> = "This backup was created using multithreaded XPrs9."
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        mt.extend_from_slice(&[0, 0]);
+        for v in [size, size, size, size, size] {
+            mt.extend_from_slice(&v.to_le_bytes());
+        }
+        inputs.push(mt);
     }
-    let peak = crate::peak_allocated();
-    assert!(peak < crate::MEMORY_LIMIT, "peak heap {peak} bytes");
+    // A valid container whose LOG entry claims a huge size.
+    let mut bytes = valid_container(false, false);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if let Some(at) = text.find("<Path>LOG</Path><Size>") {
+        let at = at + "<Path>LOG</Path><Size>".len();
+        bytes[at..at + 4].copy_from_slice(b"9999");
+    }
+    inputs.push(bytes);
+    inputs
+}
+
+/// Peak heap allowed to the probe below when it runs alone in its own process.
+const PROBE_PEAK: usize = 48 << 20;
+
+#[test]
+fn oversized_length_fields_are_reported() {
+    for input in oversized_claims() {
+        assert!(!check(input).valid);
+    }
+}
+
+/// Runs alone in a child process (see `memory_peak_stays_small`): inspects the oversized claims and, when
+/// `PBI_BACKUP_SAMPLES` is set, every sample in full mode, then prints the process's peak heap. Run in the normal
+/// suite it only checks the reports.
+#[test]
+// The parent test reads the peak from this test's stdout.
+#[allow(clippy::print_stdout)]
+fn memory_probe() {
+    let probe = std::env::var_os("ABF_FORMAT_MEMORY_PROBE").is_some();
+    for input in oversized_claims() {
+        assert!(!check(input).valid);
+    }
+    if probe {
+        println!("peak after oversized claims: {}", crate::peak_allocated());
+        if let Some(dir) = std::env::var_os("PBI_BACKUP_SAMPLES") {
+            let dir = std::path::PathBuf::from(dir);
+            for sub in ["pbixray", "derived"] {
+                let mut files: Vec<_> =
+                    std::fs::read_dir(dir.join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+                files.sort();
+                for path in
+                    files.iter().filter(|p| p.extension().is_some_and(|x| x != "md" && x != "txt"))
+                {
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    if name.starts_with("LICENSE") {
+                        continue;
+                    }
+                    let f = std::fs::File::open(path).unwrap();
+                    let report = inspect(f, InspectOptions { full: true }).unwrap();
+                    println!(
+                        "peak after {sub}/{name} (valid: {}): {}",
+                        report.valid,
+                        crate::peak_allocated()
+                    );
+                }
+            }
+        }
+        println!("peak: {}", crate::peak_allocated());
+    }
+    assert!(crate::peak_allocated() < crate::MEMORY_LIMIT);
+}
+
+#[test]
+fn memory_peak_stays_small() {
+    if std::env::var_os("ABF_FORMAT_MEMORY_PROBE").is_some() {
+        return; // this is the child: only `memory_probe` matters here
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["hostile::memory_probe", "--exact", "--nocapture", "--test-threads=1"])
+        .env("ABF_FORMAT_MEMORY_PROBE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "memory probe failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak: "))
+        .unwrap_or_else(|| panic!("the memory probe printed no peak: {stdout}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(peak > 0 && peak < PROBE_PEAK, "peak heap {peak} bytes, over {PROBE_PEAK}:\n{stdout}");
 }
 
 #[test]
