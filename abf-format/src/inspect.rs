@@ -20,7 +20,8 @@ pub struct InspectOptions {
     pub full: bool,
 }
 
-/// Inspects a backup: an `.abf` (raw or XPress9-framed), a `.pbix` or an `.xlsx`.
+/// Inspects a backup: an `.abf` (raw or XPress9-framed), a `.pbix` or an `.xlsx`. The backup is the whole of
+/// `reader`, from offset 0 to its end, whatever its current position.
 ///
 /// Damage and unrecognised input are reported in [`Report::problems`] with `valid: false`; the only errors are
 /// I/O errors of `reader`. Memory stays bounded whatever the input: every allocation is capped by the stream length
@@ -275,6 +276,16 @@ fn run_image<I: Read + Seek>(
                 )),
             }
         }
+    } else if report.database.compatibility_level.is_some_and(|level| level >= 1200) {
+        // Tabular models (1200+) keep their catalog only in metadata.sqlitedb.
+        report.problems.push(Problem::new(
+            ProblemKind::Corrupt,
+            "backup log",
+            format!(
+                "lists no metadata.sqlitedb, which a compatibility level {} model must have",
+                report.database.compatibility_level.unwrap_or_default()
+            ),
+        ));
     } else {
         let mut tables: Vec<(Option<String>, Table)> = Vec::new();
         let mut partitions: Vec<(String, String)> = Vec::new();

@@ -14,6 +14,13 @@
 //! [`InspectOptions::full`] every file is streamed through its CRC and Xpress8 decoding; without it only the header,
 //! directory, log and metadata files are read.
 //!
+//! The report serializes (serde) to
+//! `{"valid", "format": {"container", "framing"}, "encrypted", "database": {"name", "compatibility_level"},
+//! "tables": [{"name", "partitions": [names]}], "files": [{"name", "size", "stored_size"}],
+//! "problems": [{"kind", "part", "message"}]}`, with `container` one of `abf`, `pbix`, `xlsx`, `zip`, `unknown`,
+//! `framing` one of `stream_storage`, `xpress9`, `xpress9_multithreaded` or null, and `kind` one of `not_abf`,
+//! `no_model`, `encrypted`, `truncated`, `corrupt`, `crc_mismatch`, `unsupported`. The same type deserializes it.
+//!
 //! [`AbfWriter`] writes a raw STREAM_STORAGE image (optionally with per-file Xpress8 compression and CRC trailers),
 //! and [`write_model`] writes a whole backup of a described model (a `.db.xml` and a `metadata.sqlitedb`).
 //!

@@ -183,3 +183,22 @@ fn for_model_then_streamed_data_files() {
     assert_eq!(report.tables[0].partitions, ["Orders 2024", "Orders 2025"]);
     assert!(report.tables[1].partitions.is_empty());
 }
+
+#[test]
+fn tabular_model_without_its_catalog_is_invalid() {
+    let db = b"<Load><ObjectDefinition><Database><Name>N</Name><CompatibilityLevel>1600</CompatibilityLevel>\
+        </Database></ObjectDefinition></Load>";
+    let mut w = AbfWriter::new(Cursor::new(Vec::new()), "N", WriterOptions::default()).unwrap();
+    w.add_file("N.0.db.xml", db).unwrap();
+    let report =
+        inspect(Cursor::new(w.finish().unwrap().into_inner()), InspectOptions { full: false })
+            .unwrap();
+    assert!(!report.valid);
+    assert_eq!(report.database.compatibility_level, Some(1600));
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0].message.contains("metadata.sqlitedb"),
+        "{}",
+        report.problems[0].message
+    );
+}
