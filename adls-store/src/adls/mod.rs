@@ -103,10 +103,14 @@ pub struct AdlsConfig {
     pub endpoint: Option<Url>,
     /// How to authenticate.
     pub credential: AdlsCredential,
-    /// Bytes per append and per ranged read. Default 8 MiB.
+    /// Bytes per append. Default 8 MiB. A file holds at most 50,000 appends, so 8 MiB allows about 390 GiB; raise it
+    /// for larger models.
     pub chunk_size: usize,
+    /// Bytes per ranged read. Default 4 MiB (the crate collects each response body in memory, growing it as it
+    /// arrives, so smaller reads keep the peak low).
+    pub read_chunk_size: usize,
     /// Appends or ranged reads in flight per transfer. Default 8. Memory per transfer is about
-    /// `chunk_size × (concurrency + 1)`.
+    /// `chunk_size × (concurrency + 1)` for uploads and `2 × read_chunk_size × concurrency` for downloads.
     pub concurrency: usize,
     /// Entries per list page asked of the service (`None`: the service's default, 5,000).
     pub list_page_size: Option<u32>,
@@ -129,6 +133,7 @@ impl AdlsConfig {
             endpoint: None,
             credential,
             chunk_size: 8 << 20,
+            read_chunk_size: 4 << 20,
             concurrency: 8,
             list_page_size: None,
             transactional_md5: false,
@@ -231,8 +236,10 @@ fn config_err(what: &str, e: impl fmt::Display) -> Error {
 impl AdlsStore {
     /// Builds the store: the pooled HTTP client, the credentials, the pipeline.
     pub fn new(config: AdlsConfig) -> Result<Self> {
-        if config.chunk_size == 0 || config.concurrency == 0 {
-            return Err(Error::Config("chunk_size and concurrency must be at least 1".into()));
+        if config.chunk_size == 0 || config.read_chunk_size == 0 || config.concurrency == 0 {
+            return Err(Error::Config(
+                "chunk_size, read_chunk_size and concurrency must be at least 1".into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -499,7 +506,7 @@ impl Store for AdlsStore {
                 ),
             });
         }
-        let chunk = self.config.chunk_size as u64;
+        let chunk = self.config.read_chunk_size as u64;
         let chunks: Vec<Range<u64>> = (range.start..range.end)
             .step_by(chunk as usize)
             .map(|a| a..(a + chunk).min(range.end))

@@ -26,6 +26,7 @@ pub fn config_for(emu: &DfsEmulator, credential: AdlsCredential) -> AdlsConfig {
     let mut config = AdlsConfig::new(emu.account(), credential);
     config.endpoint = Some(emu.endpoint().parse().unwrap());
     config.chunk_size = 1 << 20;
+    config.read_chunk_size = 1 << 20;
     config.concurrency = 4;
     config.retry = quick_retry();
     config
