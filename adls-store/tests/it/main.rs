@@ -3,3 +3,4 @@
 mod adls;
 mod faults;
 mod local;
+mod python;

@@ -1,0 +1,170 @@
+//! Cross-client: what adls-store writes, the Python SDK (`azure-storage-file-datalake`) reads byte-identical, and what
+//! the Python SDK writes, adls-store reads. Both talk to the same DFS emulator.
+//!
+//! `PBI_BACKUP_PYTHON` names a python with the SDK installed (`.ci/run` builds one). Unset, the test says plainly that
+//! it did not run and returns, unless `PBI_BACKUP_REQUIRE_PYTHON=1`, when it fails.
+
+#![allow(clippy::print_stderr, reason = "the test says when it did not run")]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use adls_store::{PutMode, Store, StoreExt, StorePath, conformance};
+use sha2::{Digest, Sha256};
+
+use crate::adls::{FS, env};
+
+const SCRIPT: &str = r#"
+import hashlib, json, os, sys
+from azure.storage.filedatalake import DataLakeServiceClient
+
+account_url, fs_name, manifest_path = sys.argv[1:4]
+manifest = json.load(open(manifest_path, encoding="utf-8"))
+svc = DataLakeServiceClient(
+    account_url=account_url,
+    credential={"account_name": manifest["account"], "account_key": os.environ["AZURE_STORAGE_KEY"]},
+    max_single_get_size=1024 * 1024,
+    max_chunk_get_size=1024 * 1024,
+)
+fs = svc.get_file_system_client(fs_name)
+result = {"read": {}, "written": {}, "listed": []}
+for name in manifest["read"]:
+    f = fs.get_file_client(name)
+    data = f.download_file(max_concurrency=4).readall()
+    props = f.get_file_properties()
+    md5 = props.content_settings.content_md5
+    result["read"][name] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "md5_ok": md5 is not None and bytes(md5) == hashlib.md5(data).digest(),
+        "meta_sha256": props.metadata.get("sha256"),
+    }
+for i, (name, size) in enumerate(manifest["write"].items()):
+    data = os.urandom(size)
+    f = fs.get_file_client(name)
+    # The last file goes without overwrite: appends to a path never created, then a flush with If-None-Match: *.
+    f.upload_data(data, overwrite=(i + 1 < len(manifest["write"])), chunk_size=1024 * 1024, max_concurrency=4)
+    result["written"][name] = hashlib.sha256(data).hexdigest()
+src, dst = manifest["rename"]
+fs.get_file_client(src).rename_file(fs_name + "/" + dst)
+result["listed"] = sorted(p.name for p in fs.get_paths(path=manifest["folder"], recursive=False))
+print(json.dumps(result))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_and_adls_store_read_each_others_files() {
+    let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
+        assert!(
+            std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() != Ok("1"),
+            "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set"
+        );
+        eprintln!("python cross-client test did not run: PBI_BACKUP_PYTHON is not set");
+        return;
+    };
+    let env = env().await;
+    env.store.ensure_filesystem(FS).await.unwrap();
+    let ws = "Cross Client ü & +#?%";
+    let folder = StorePath::folder(FS, ws).unwrap();
+
+    // adls-store writes.
+    let ours: BTreeMap<&str, usize> = [
+        ("Sales Model (2024) ü.abf", 5 * 1024 * 1024 + 17),
+        ("q#1?x=2 %41+.abf", 1000),
+        ("empty.abf", 0),
+        ("to rename.abf", 4096),
+    ]
+    .into_iter()
+    .collect();
+    let mut expected = BTreeMap::new();
+    for (i, (name, size)) in ours.iter().enumerate() {
+        let data = conformance::pattern(*size, i as u8 + 10);
+        expected.insert(format!("{ws}/{name}"), hex::encode(Sha256::digest(&data)));
+        env.store.put(&folder.join(name).unwrap(), data, PutMode::Overwrite).await.unwrap();
+    }
+
+    // Python reads them, writes its own, renames one of ours.
+    let theirs: BTreeMap<String, usize> = [
+        ("python big ü.abf", 3 * 1024 * 1024 + 5),
+        ("py+plus #1?.abf", 777),
+        ("no overwrite.abf", 2 * 1024 * 1024),
+    ]
+    .into_iter()
+    .map(|(n, s)| (format!("{ws}/{n}"), s))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = serde_json::json!({
+        "account": env.emu.account(),
+        "read": expected.keys().filter(|k| !k.ends_with("to rename.abf")).collect::<Vec<_>>(),
+        "write": theirs,
+        "rename": [format!("{ws}/to rename.abf"), format!("{ws}/renamed by python ü.abf")],
+        "folder": ws,
+    });
+    let manifest_path = dir.path().join("manifest.json");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let script = dir.path().join("cross.py");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let account_url = env.emu.endpoint().trim_end_matches('/').to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(&script)
+            .arg(&account_url)
+            .arg(FS)
+            .arg(&manifest_path)
+            .env("AZURE_STORAGE_KEY", test_fixtures::dfs::DEFAULT_ACCOUNT_KEY)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("python printed JSON");
+
+    for (name, sha) in expected.iter().filter(|(k, _)| !k.ends_with("to rename.abf")) {
+        let r = &result["read"][name];
+        assert_eq!(r["sha256"].as_str(), Some(sha.as_str()), "python read {name} byte-identical");
+        assert_eq!(
+            r["meta_sha256"].as_str(),
+            Some(sha.as_str()),
+            "python sees the sha256 property of {name}"
+        );
+        assert_eq!(
+            r["md5_ok"].as_bool(),
+            Some(true),
+            "the Content-MD5 stored on flush matches for {name}"
+        );
+    }
+
+    // adls-store reads what Python wrote and renamed.
+    for name in theirs.keys() {
+        let file = name.rsplit_once('/').unwrap().1;
+        let data = env.store.get_bytes(&folder.join(file).unwrap()).await.unwrap();
+        assert_eq!(
+            Some(hex::encode(Sha256::digest(&data)).as_str()),
+            result["written"][name].as_str(),
+            "{name}"
+        );
+    }
+    let renamed =
+        env.store.get_bytes(&folder.join("renamed by python ü.abf").unwrap()).await.unwrap();
+    assert_eq!(renamed, conformance::pattern(4096, 13));
+    assert!(!env.store.exists(&folder.join("to rename.abf").unwrap()).await.unwrap());
+
+    // Both list the same folder the same way.
+    let ours_listed: Vec<String> = env
+        .store
+        .list_all(&folder)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| format!("{ws}/{}", m.path.file_name().unwrap()))
+        .collect();
+    let theirs_listed: Vec<String> = result["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ours_listed, theirs_listed);
+    assert_eq!(ours_listed.len(), 7);
+}
