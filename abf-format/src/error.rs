@@ -20,6 +20,10 @@ pub enum Error {
         /// Why, and what to do about it.
         reason: String,
     },
+    /// A file could not be read out of the image: damage, encryption, or a framing [`crate::read_file`] does not
+    /// read. The text names the part and the problem.
+    #[error("cannot read from the backup: {0}")]
+    Unreadable(String),
     /// SQLite failed while building or reading `metadata.sqlitedb`.
     #[error("sqlite failed on metadata.sqlitedb: {0}")]
     Sqlite(#[from] rusqlite::Error),

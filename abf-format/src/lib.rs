@@ -50,6 +50,7 @@
 mod abf;
 mod crc;
 mod error;
+mod extract;
 mod framing;
 mod inspect;
 mod metadata;
@@ -61,6 +62,7 @@ mod xpress8;
 pub use crate::{
     abf::{MAX_METADATA_LEN, MAX_XML_LEN},
     error::{Error, Result},
+    extract::read_file,
     framing::{MAX_IMAGE_LEN, MAX_XPRESS9_CHUNK},
     inspect::{InspectOptions, inspect},
     report::{

@@ -1,5 +1,7 @@
 //! Simulators for tests and demos: the Power BI service (pbi-sim) and ADLS Gen2 DFS (dfs-emulator).
 //!
 //! - [`dfs`]: an ADLS Gen2 DFS endpoint on loopback, files on disk, SharedKey checked for real, with fault injection.
+//! - [`pbi_sim`]: the Power BI service (Entra tokens, the REST subset, XMLA routing and endpoints, the backup rules).
 
 pub mod dfs;
+pub mod pbi_sim;

@@ -1,0 +1,210 @@
+//! Signing in: Entra ID tokens through azure_identity, cached and refreshed before they expire.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use azure_core::auth::TokenCredential;
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Scope of Power BI REST and XMLA tokens.
+pub const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.default";
+/// Scope of Azure Analysis Services tokens: the `*` is literal, not a wildcard.
+pub const AAS_SCOPE: &str = "https://*.asazure.windows.net/.default";
+/// The public cloud's Entra authority.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// A token is renewed when it has less than this left, so a request never starts with a token about to lapse.
+pub const REFRESH_MARGIN: time::Duration = time::Duration::minutes(5);
+
+/// How to sign in.
+#[derive(Clone)]
+pub enum Credential {
+    /// A service principal with a client secret (the secret comes from the environment or a file, never argv).
+    ClientSecret {
+        /// Directory (tenant) id.
+        tenant_id: String,
+        /// Application (client) id.
+        client_id: String,
+        /// The secret.
+        secret: SecretString,
+    },
+    /// The signed-in Azure CLI account (`az login`).
+    AzureCli,
+    /// The managed identity of the Azure VM or service this runs on.
+    ManagedIdentity,
+    /// azure_identity's environment credential (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, or a
+    /// workload identity).
+    Environment,
+    /// HTTP basic authentication, for msmdpump endpoints only.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password.
+        password: SecretString,
+    },
+    /// No authentication (a loopback test server or an anonymous msmdpump).
+    Anonymous,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::ClientSecret { tenant_id, client_id, .. } => f
+                .debug_struct("ClientSecret")
+                .field("tenant_id", tenant_id)
+                .field("client_id", client_id)
+                .field("secret", &"********")
+                .finish(),
+            Credential::AzureCli => f.write_str("AzureCli"),
+            Credential::ManagedIdentity => f.write_str("ManagedIdentity"),
+            Credential::Environment => f.write_str("Environment"),
+            Credential::Basic { user, .. } => {
+                f.debug_struct("Basic").field("user", user).field("password", &"********").finish()
+            }
+            Credential::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
+impl Credential {
+    /// A short description for logs and `doctor`, without secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            Credential::ClientSecret { client_id, tenant_id, .. } => {
+                format!("service principal {client_id} in tenant {tenant_id}")
+            }
+            Credential::AzureCli => "the Azure CLI account".into(),
+            Credential::ManagedIdentity => "the managed identity".into(),
+            Credential::Environment => "the credential in AZURE_* environment variables".into(),
+            Credential::Basic { user, .. } => format!("basic authentication as {user}"),
+            Credential::Anonymous => "no authentication".into(),
+        }
+    }
+}
+
+/// What an HTTP request carries to prove who sends it.
+#[derive(Clone)]
+pub(crate) enum AuthHeader {
+    Bearer(SecretString),
+    /// Power BI's MWC token: `Authorization: MwcToken <token>`.
+    Mwc(SecretString),
+    Basic {
+        user: String,
+        password: SecretString,
+    },
+    None,
+}
+
+impl AuthHeader {
+    pub(crate) fn apply(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            AuthHeader::Bearer(t) => rb.bearer_auth(t.expose_secret()),
+            AuthHeader::Mwc(t) => {
+                rb.header(reqwest::header::AUTHORIZATION, format!("MwcToken {}", t.expose_secret()))
+            }
+            AuthHeader::Basic { user, password } => {
+                rb.basic_auth(user, Some(password.expose_secret()))
+            }
+            AuthHeader::None => rb,
+        }
+    }
+}
+
+/// Hands out tokens per scope, from a cache, renewing them [`REFRESH_MARGIN`] before they expire.
+pub struct TokenSource {
+    credential: Credential,
+    inner: Option<Arc<dyn TokenCredential>>,
+    cache: Mutex<HashMap<String, (SecretString, OffsetDateTime)>>,
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSource").field("credential", &self.credential).finish_non_exhaustive()
+    }
+}
+
+impl TokenSource {
+    /// Builds the azure_identity credential for `credential`, with `authority` as the Entra host.
+    pub fn new(credential: Credential, authority: &Url) -> Result<Self> {
+        let http = azure_core::new_http_client();
+        let mut options = azure_identity::TokenCredentialOptions::default();
+        options.set_authority_host(authority.to_string());
+        let inner: Option<Arc<dyn TokenCredential>> = match &credential {
+            Credential::ClientSecret { tenant_id, client_id, secret } => {
+                Some(Arc::new(azure_identity::ClientSecretCredential::new(
+                    http,
+                    authority.clone(),
+                    tenant_id.clone(),
+                    client_id.clone(),
+                    secret.expose_secret().to_owned(),
+                )))
+            }
+            Credential::AzureCli => Some(Arc::new(azure_identity::AzureCliCredential::new())),
+            Credential::ManagedIdentity => {
+                Some(Arc::new(azure_identity::VirtualMachineManagedIdentityCredential::new(options)))
+            }
+            Credential::Environment => {
+                Some(Arc::new(azure_identity::EnvironmentCredential::create(options).map_err(|e| {
+                    Error::Auth(format!(
+                        "no usable credential in the environment ({e}); set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+                    ))
+                })?))
+            }
+            Credential::Basic { .. } | Credential::Anonymous => None,
+        };
+        Ok(TokenSource { credential, inner, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// The credential this source signs in with.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The header to send for `scope`.
+    pub(crate) async fn header(&self, scope: &str) -> Result<AuthHeader> {
+        match &self.credential {
+            Credential::Basic { user, password } => {
+                return Ok(AuthHeader::Basic { user: user.clone(), password: password.clone() });
+            }
+            Credential::Anonymous => return Ok(AuthHeader::None),
+            _ => {}
+        }
+        Ok(AuthHeader::Bearer(self.token(scope).await?))
+    }
+
+    /// A token for `scope`, renewed when less than [`REFRESH_MARGIN`] of it is left.
+    pub async fn token(&self, scope: &str) -> Result<SecretString> {
+        let Some(inner) = &self.inner else {
+            return Err(Error::Auth(format!(
+                "{} cannot get Entra tokens",
+                self.credential.describe()
+            )));
+        };
+        let mut cache = self.cache.lock().await;
+        let now = OffsetDateTime::now_utc();
+        if let Some((token, expires)) = cache.get(scope)
+            && *expires - REFRESH_MARGIN > now
+        {
+            return Ok(token.clone());
+        }
+        // The credential keeps its own cache with a 20 s margin; ours is wider, so clear theirs to really renew.
+        if cache.contains_key(scope) {
+            let _ = inner.clear_cache().await;
+        }
+        let token = inner.get_token(&[scope]).await.map_err(|e| {
+            Error::Auth(format!(
+                "{} could not get a token for {scope}: {e}",
+                self.credential.describe()
+            ))
+        })?;
+        let secret = SecretString::from(token.token.secret().to_owned());
+        cache.insert(scope.to_owned(), (secret.clone(), token.expires_on));
+        Ok(secret)
+    }
+}

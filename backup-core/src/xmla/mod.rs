@@ -1,0 +1,333 @@
+//! The XMLA client: resolves an endpoint to an HTTP target, sends one SOAP request, reads the answer through
+//! xmla-proto.
+//!
+//! Every server answer goes through [`xmla_proto::parse_response`]: an error inside an HTTP 200 is a
+//! [`Error::Server`], never a success. A request that was sent but got no complete answer is
+//! [`Error::OutcomeUnknown`], never a failure or a success.
+
+mod endpoint;
+mod routing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+use xmla_proto::{Catalog, Command, Discover, Message, Method, Outcome, Request, Row};
+
+pub use endpoint::Endpoint;
+pub(crate) use endpoint::check_plain_http;
+pub use routing::WorkspaceInfo;
+
+use crate::auth::{AuthHeader, DEFAULT_AUTHORITY, TokenSource};
+use crate::error::{Error, Result, body_preview, redact_url};
+
+/// Base URLs of the services, each overridable (sovereign clouds, and tests that aim the real code at loopback).
+#[derive(Debug, Clone)]
+pub struct ServiceUrls {
+    /// Power BI API base; `None` means `https://<host of the powerbi:// url>`.
+    pub powerbi_api: Option<Url>,
+    /// Entra authority host.
+    pub authority: Url,
+    /// Replaces `https://<region>.asazure.windows.net` for `asazure://` endpoints.
+    pub aas: Option<Url>,
+}
+
+impl Default for ServiceUrls {
+    fn default() -> Self {
+        ServiceUrls {
+            powerbi_api: None,
+            authority: Url::parse(DEFAULT_AUTHORITY).expect("valid"),
+            aas: None,
+        }
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Service base URLs.
+    pub urls: ServiceUrls,
+    /// A limit on one XMLA command. `None` (the default): wait as long as the server works, however many hours.
+    pub command_timeout: Option<Duration>,
+}
+
+/// One resolved place to post XMLA to.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub url: Url,
+    pub auth: AuthHeader,
+    pub headers: Vec<(&'static str, String)>,
+    /// Replaces the `Catalog` property (the legacy Power BI path names the database `sobe_wowvirtualserver-<id>`).
+    pub catalog: Option<String>,
+}
+
+/// Sends XMLA requests to one endpoint.
+pub struct XmlaClient {
+    endpoint: Endpoint,
+    tokens: Arc<TokenSource>,
+    http: reqwest::Client,
+    options: ClientOptions,
+}
+
+impl std::fmt::Debug for XmlaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XmlaClient")
+            .field("endpoint", &self.endpoint.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP client of every call: pooled, TCP keepalive (commands can run for hours), no redirects followed (a 3xx
+/// from a cluster means "resolve again").
+pub(crate) fn http_client(command_timeout: Option<Duration>) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .tcp_keepalive(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("pbi-backup/", env!("CARGO_PKG_VERSION")));
+    if let Some(t) = command_timeout {
+        b = b.timeout(t);
+    }
+    b.build().map_err(|e| Error::Config(format!("cannot build the http client: {e}")))
+}
+
+impl XmlaClient {
+    /// A client for `endpoint`, signing in through `tokens`.
+    pub fn new(
+        endpoint: Endpoint,
+        tokens: Arc<TokenSource>,
+        options: ClientOptions,
+    ) -> Result<Self> {
+        if let Endpoint::Http { url } = &endpoint {
+            check_plain_http(url)?;
+        }
+        let http = http_client(options.command_timeout)?;
+        Ok(XmlaClient { endpoint, tokens, http, options })
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Runs one command. Returns the server's warnings on success; an answer with errors is [`Error::Server`].
+    pub async fn execute(&self, command: Command, catalog: Option<&str>) -> Result<Vec<Message>> {
+        let what = command.describe();
+        let mut request = Request::execute(command);
+        if let Method::Execute(e) = &mut request.method {
+            e.properties.catalog = catalog.map(str::to_owned);
+        }
+        let response = self.send(&request, &what).await?;
+        match response.outcome {
+            Outcome::Succeeded => Ok(Vec::new()),
+            Outcome::SucceededWithWarnings(w) => Ok(w),
+            Outcome::Failed(failure) => Err(Error::Server { what, failure: Box::new(failure) }),
+        }
+    }
+
+    /// Reads a schema rowset.
+    pub async fn discover(&self, discover: Discover) -> Result<Vec<Row>> {
+        let what = format!("discover of {}", discover.request_type);
+        let response = self.send(&Request::discover(discover), &what).await?;
+        match response.outcome {
+            Outcome::Failed(failure) => Err(Error::Server { what, failure: Box::new(failure) }),
+            _ => Ok(response.rows),
+        }
+    }
+
+    /// The databases (datasets) the caller can see.
+    pub async fn databases(&self) -> Result<Vec<Catalog>> {
+        Ok(self
+            .discover(Discover::catalogs())
+            .await?
+            .iter()
+            .filter_map(Catalog::from_row)
+            .collect())
+    }
+
+    /// The tables of a tabular model, as the server lists them (`TMSCHEMA_TABLES`), sorted.
+    pub async fn tables(&self, database: &str) -> Result<Vec<String>> {
+        let rows = self.discover(Discover::tables(database)).await?;
+        let mut names: Vec<String> =
+            rows.iter().filter_map(|r| r.get("Name").map(str::to_owned)).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Sends a request and reads the whole answer. The outcome inside is the caller's to judge.
+    pub async fn send(&self, request: &Request, what: &str) -> Result<xmla_proto::Response> {
+        let catalog = match &request.method {
+            Method::Execute(e) => e.properties.catalog.clone(),
+            Method::Discover(d) => d.properties.catalog.clone(),
+        };
+        let mut target = self.resolve(catalog.as_deref(), false).await?;
+        let mut re_resolved = false;
+        let mut tried_legacy = false;
+        loop {
+            let mut request = request.clone();
+            if let Some(c) = &target.catalog {
+                match &mut request.method {
+                    Method::Execute(e) => e.properties.catalog = Some(c.clone()),
+                    Method::Discover(d) => d.properties.catalog = Some(c.clone()),
+                }
+            }
+            let body = request.to_xml().map_err(Error::Request)?;
+            let mut rb = self
+                .http
+                .post(target.url.clone())
+                .header("SOAPAction", request.soap_action())
+                .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+                .body(body);
+            for (k, v) in &target.headers {
+                rb = rb.header(*k, v);
+            }
+            rb = target.auth.apply(rb);
+            let shown = redact_url(&target.url);
+            tracing::debug!(url = %shown, what, "sending xmla request");
+            let response = match rb.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_connect() => {
+                    return Err(Error::Unreachable { url: shown, reason: error_chain(&e) });
+                }
+                Err(e) => {
+                    return Err(Error::OutcomeUnknown {
+                        url: shown,
+                        reason: error_chain(&e),
+                        what: what.into(),
+                    });
+                }
+            };
+            let status = response.status();
+            if status.is_redirection() && !re_resolved {
+                tracing::info!(url = %shown, status = status.as_u16(), "the cluster moved; resolving it again");
+                re_resolved = true;
+                target = self.resolve(catalog.as_deref(), tried_legacy).await?;
+                continue;
+            }
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                && !tried_legacy
+                && matches!(self.endpoint, Endpoint::PowerBi { .. })
+            {
+                tracing::info!(
+                    "the xmla cluster refused the MWC token; trying the legacy virtual-server path"
+                );
+                tried_legacy = true;
+                target = self.resolve(catalog.as_deref(), true).await?;
+                continue;
+            }
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = response.bytes().await.map_err(|e| Error::OutcomeUnknown {
+                url: shown.clone(),
+                reason: format!("the answer broke off: {}", error_chain(&e)),
+                what: what.into(),
+            })?;
+            let is_xml = content_type.as_deref().is_some_and(|c| c.contains("xml"));
+            if is_xml
+                && (status.is_success() || status == reqwest::StatusCode::INTERNAL_SERVER_ERROR)
+            {
+                if let Some(c) = content_type.as_deref()
+                    && !c.starts_with("text/xml")
+                    && !c.starts_with("application/xml")
+                {
+                    return Err(Error::Protocol {
+                        what: what.into(),
+                        source: xmla_proto::Error::Unsupported(format!(
+                            "the content type {c} (compressed or binary xml), which this client never asks for"
+                        )),
+                    });
+                }
+                return xmla_proto::parse_response(&bytes)
+                    .map_err(|source| Error::Protocol { what: what.into(), source });
+            }
+            let mut body = body_preview(&bytes);
+            if String::from_utf8_lossy(&bytes).contains("error in xmla in dedicated") {
+                body.push_str(
+                    " (this is what a paused capacity answers: resume the capacity and retry)",
+                );
+            }
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                || status == reqwest::StatusCode::FORBIDDEN
+            {
+                body.push_str(&format!(
+                    " (signed in as {}; check that it has a role on the workspace or server)",
+                    self.tokens.credential().describe()
+                ));
+            }
+            return Err(Error::Http { url: shown, status: status.as_u16(), content_type, body });
+        }
+    }
+
+    async fn resolve(&self, catalog: Option<&str>, legacy: bool) -> Result<Target> {
+        match &self.endpoint {
+            Endpoint::PowerBi { host, workspace, .. } => {
+                let api = match &self.options.urls.powerbi_api {
+                    Some(u) => u.clone(),
+                    None => Url::parse(&format!("https://{host}/")).map_err(|e| {
+                        Error::Config(format!("invalid power bi host '{host}': {e}"))
+                    })?,
+                };
+                let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
+                if legacy {
+                    r.legacy_target(workspace, catalog).await
+                } else {
+                    r.mwc_target(workspace, catalog).await
+                }
+            }
+            Endpoint::Aas { host, server } => {
+                let base = match &self.options.urls.aas {
+                    Some(u) => u.clone(),
+                    None => Url::parse(&format!("https://{host}/")).map_err(|e| {
+                        Error::Config(format!("invalid analysis services host '{host}': {e}"))
+                    })?,
+                };
+                routing::aas_target(&self.http, &self.tokens, &base, server).await
+            }
+            Endpoint::Http { url } => Ok(Target {
+                url: url.clone(),
+                auth: self.tokens.header(crate::auth::POWERBI_SCOPE).await?,
+                headers: vec![("X-Transport-Caps-Negotiation-Flags", "0,0,0,0,0".into())],
+                catalog: None,
+            }),
+        }
+    }
+
+    /// Workspace routing facts for a Power BI endpoint (id, capacity SKU), as the XMLA routing call reports them.
+    pub async fn workspace_info(&self) -> Result<Option<WorkspaceInfo>> {
+        let Endpoint::PowerBi { host, workspace, .. } = &self.endpoint else { return Ok(None) };
+        let api = match &self.options.urls.powerbi_api {
+            Some(u) => u.clone(),
+            None => {
+                Url::parse(&format!("https://{host}/")).map_err(|e| Error::Config(e.to_string()))?
+            }
+        };
+        let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
+        Ok(Some(r.find_workspace(workspace).await?))
+    }
+}
+
+/// An error with its causes, without URLs' query strings (reqwest includes the URL; ours never carry secrets in
+/// the query, but strip it anyway).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    match s.find('?') {
+        Some(i) if s[i..].contains('=') => {
+            let end = s[i..].find([' ', ')']).map_or(s.len(), |j| i + j);
+            s.replace_range(i..end, "");
+            s
+        }
+        _ => s,
+    }
+}

@@ -1,0 +1,275 @@
+//! The real XMLA client against the Power BI simulator: every endpoint kind, backup and restore, every refusal.
+
+use std::io::Cursor;
+
+use adls_store::{Store, StoreExt, StorePath};
+use backup_core::{Credential, Error};
+use test_fixtures::pbi_sim::codes;
+use xmla_proto::{Backup, Command, Password, Restore};
+
+use crate::support::{RULES, Tenant};
+
+fn server_code(result: Result<Vec<xmla_proto::Message>, Error>) -> (u32, String) {
+    match result {
+        Err(Error::Server { failure, .. }) => {
+            let e = &failure.errors[0];
+            (e.code.expect("a code"), e.description.clone())
+        }
+        other => panic!("expected a server refusal, got {other:?}"),
+    }
+}
+
+async fn backup(
+    client: &backup_core::XmlaClient,
+    db: &str,
+    file: &str,
+) -> Result<Vec<xmla_proto::Message>, Error> {
+    client.execute(Command::backup_tmsl(Backup::new(db, file)), Some(db)).await
+}
+
+#[tokio::test]
+async fn powerbi_backup_writes_a_real_abf_into_the_workspace_folder() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    let dbs = c.databases().await.unwrap();
+    assert!(
+        dbs.iter().any(|d| d.name == "Budget" && d.compatibility_level == Some(1600)),
+        "{dbs:?}"
+    );
+    assert_eq!(c.tables("Budget").await.unwrap(), vec!["Account", "Budget"]);
+
+    assert!(backup(&c, "Budget", "Budget.abf").await.unwrap().is_empty());
+    let store = t.stack.store("financelake").unwrap();
+    let path = StorePath::file("power-bi-backup", "Finance", "Budget.abf").unwrap();
+    let bytes = store.get_bytes(&path).await.unwrap();
+    let report =
+        abf_format::inspect(Cursor::new(&bytes[..]), abf_format::InspectOptions { full: true })
+            .unwrap();
+    assert!(report.valid, "{:?}", report.problems);
+    assert_eq!(report.database.name.as_deref(), Some("Budget"));
+    let tables: Vec<&str> = report.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tables, vec!["Budget", "Account"]);
+    assert_eq!(t.stack.sim.count("backup"), 1);
+
+    // ASSL names the database by id or name; the same file again needs AllowOverwrite.
+    let (code, text) =
+        server_code(c.execute(Command::backup(Backup::new("Budget", "Budget.abf")), None).await);
+    assert_eq!(code, codes::FILE_EXISTS);
+    assert!(text.contains("Set AllowOverwrite"), "{text}");
+    let mut again = Backup::new("Budget", "Budget.abf");
+    again.allow_overwrite = true;
+    again.apply_compression = false;
+    c.execute(Command::backup(again), None).await.unwrap();
+}
+
+#[tokio::test]
+async fn restore_as_a_new_name_over_an_existing_one_and_from_a_missing_file() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    backup(&c, "Budget", "b.abf").await.unwrap();
+
+    let mut r = Restore::new("b.abf");
+    r.database_name = Some("Budget (restored)".into());
+    c.execute(Command::restore(r.clone()), None).await.unwrap();
+    assert_eq!(c.tables("Budget (restored)").await.unwrap(), vec!["Account", "Budget"]);
+
+    let (code, text) = server_code(c.execute(Command::restore(r.clone()), None).await);
+    assert_eq!(code, codes::DATABASE_EXISTS, "{text}");
+    r.allow_overwrite = true;
+    c.execute(Command::restore(r), None).await.unwrap();
+
+    let (code, text) =
+        server_code(c.execute(Command::restore(Restore::new("nope.abf")), None).await);
+    assert_eq!(code, codes::FILE_MISSING);
+    assert!(text.contains("power-bi-backup/Finance"), "{text}");
+}
+
+#[tokio::test]
+async fn every_seed_refusal_comes_back_as_a_server_error_with_its_code() {
+    let t = Tenant::start().await;
+    let cases = [
+        (
+            "No Storage",
+            "Orphan",
+            codes::NO_STORAGE,
+            "not connected to an Azure Data Lake Storage Gen2 account",
+        ),
+        ("Members Only", "Team", codes::NOT_ADMIN, "Only workspace admins"),
+        ("Asia Sales", "APAC", codes::MULTI_GEO, "multi-geo"),
+        ("Dataflows Era", "Old", codes::DATAFLOWS_ONLY, "Disconnect it and connect it again"),
+    ];
+    for (ws, db, expected, text) in cases {
+        let (code, description) = server_code(backup(&t.workspace(ws), db, "x.abf").await);
+        assert_eq!(code, expected, "{ws}: {description}");
+        assert!(description.contains(text), "{ws}: {description}");
+    }
+    // A workspace on shared capacity is refused at routing, before any XMLA is sent.
+    let err =
+        backup(&t.workspace("Shared Workspace"), "Small", "x.abf").await.unwrap_err().to_string();
+    assert!(err.contains("WorkspaceNotOnPbiPremium") && err.contains("Premium or PPU"), "{err}");
+    // PPU counts as Premium.
+    backup(&t.workspace("Personal Premium"), "Forecast", "f.abf").await.unwrap();
+    // An unknown workspace names the nearest.
+    let err = backup(&t.workspace("finance"), "Budget", "x.abf").await.unwrap_err().to_string();
+    assert!(err.contains("workspace 'finance' not found") && err.contains("'Finance'"), "{err}");
+}
+
+#[tokio::test]
+async fn memory_and_role_rules_of_restore() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    backup(&c, "Big Model", "big.abf").await.unwrap();
+    let mut over = Restore::new("big.abf");
+    over.database_name = Some("Big Model".into());
+    over.allow_overwrite = true;
+    let (code, text) = server_code(c.execute(Command::restore(over.clone()), None).await);
+    assert_eq!(code, codes::NOT_ENOUGH_MEMORY);
+    assert!(text.contains("/forceRestore"), "{text}");
+    over.force_restore = true;
+    c.execute(Command::restore(over), None).await.unwrap();
+
+    backup(&c, "Migrated From AAS", "aas.abf").await.unwrap();
+    let mut r = Restore::new("aas.abf");
+    r.database_name = Some("Migrated".into());
+    let (code, text) = server_code(c.execute(Command::restore(r.clone()), None).await);
+    assert_eq!(code, codes::INCOMPATIBLE_ROLES);
+    assert!(text.contains("Processors") && text.contains("ignoreIncompatibilities"), "{text}");
+    r.ignore_incompatibilities = true;
+    let warnings = c.execute(Command::restore(r), None).await.unwrap();
+    assert!(warnings[0].description.contains("Processors"), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn encrypted_backups_need_their_password() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    let mut b = Backup::new("Budget", "enc.abf");
+    b.password = Some(Password::new("correct horse"));
+    c.execute(Command::backup_tmsl(b), Some("Budget")).await.unwrap();
+    let mut r = Restore::new("enc.abf");
+    r.database_name = Some("Budget 2".into());
+    let (code, _) = server_code(c.execute(Command::restore(r.clone()), None).await);
+    assert_eq!(code, codes::PASSWORD);
+    r.password = Some(Password::new("correct horse"));
+    c.execute(Command::restore(r), None).await.unwrap();
+}
+
+#[tokio::test]
+async fn asazure_backup_and_restore() {
+    let t = Tenant::start().await;
+    let c = t.client(
+        "asazure://westeurope.asazure.windows.net/aasprod",
+        Credential::ClientSecret {
+            tenant_id: t.stack.sim.tenant_id(),
+            client_id: crate::support::BOT.into(),
+            secret: crate::support::BOT_SECRET.to_owned().into(),
+        },
+    );
+    c.execute(Command::backup(Backup::new("AdventureWorks", "aw.abf")), None).await.unwrap();
+    let store = t.stack.store("aaslake").unwrap();
+    assert!(
+        store.head(&StorePath::file("aas-backups", "aasprod", "aw.abf").unwrap()).await.is_ok()
+    );
+    let mut r = Restore::new("aw.abf");
+    r.database_name = Some("AdventureWorks Copy".into());
+    c.execute(Command::restore(r), None).await.unwrap();
+    let names: Vec<String> = c.databases().await.unwrap().into_iter().map(|d| d.name).collect();
+    assert_eq!(names, vec!["AdventureWorks", "AdventureWorks Copy"]);
+}
+
+#[tokio::test]
+async fn plain_http_msmdpump_with_basic_authentication() {
+    let t = Tenant::start().await;
+    let url = format!("{}/olap/msmdpump.dll", t.stack.sim.base_url());
+    let good =
+        Credential::Basic { user: "pumpuser".into(), password: "pump-pass".to_owned().into() };
+    let c = t.client(&url, good);
+    c.execute(Command::backup(Backup::new("Budget", "pump.abf")), None).await.unwrap();
+    let bad = Credential::Basic { user: "pumpuser".into(), password: "wrong".to_owned().into() };
+    let err = t.client(&url, bad).databases().await.unwrap_err();
+    assert!(matches!(err, Error::Http { status: 401, .. }), "{err}");
+    assert!(!err.to_string().contains("wrong"), "the password must not be echoed: {err}");
+}
+
+#[tokio::test]
+async fn legacy_virtual_server_fallback_on_401() {
+    let t = Tenant::start().await;
+    t.stack.sim.refuse_mwc_tokens(true);
+    let c = t.workspace("Finance");
+    backup(&c, "Budget", "legacy.abf").await.unwrap();
+    assert_eq!(t.stack.sim.count("legacy-xmla"), 1);
+}
+
+#[tokio::test]
+async fn a_token_that_expires_during_a_run_is_refreshed() {
+    let scenario = RULES.replace(
+        "tenant-storage = \"tenantlake\"",
+        "tenant-storage = \"tenantlake\"\ntoken-lifetime-seconds = 2",
+    );
+    let t = Tenant::start_with(test_fixtures::pbi_sim::Scenario::parse(&scenario).unwrap()).await;
+    let c = t.workspace("Finance");
+    backup(&c, "Budget", "one.abf").await.unwrap();
+    let tokens_before = t.stack.sim.count("token");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    backup(&c, "Budget", "two.abf").await.unwrap();
+    assert!(
+        t.stack.sim.count("token") > tokens_before,
+        "a new token was fetched after the first expired"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_closes_the_connection_gives_an_unknown_outcome() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            drop(sock);
+        }
+    });
+    let t = Tenant::start().await;
+    let c = t.client(&format!("http://{addr}/xmla"), Credential::Anonymous);
+    let err = c.execute(Command::backup(Backup::new("Budget", "x.abf")), None).await.unwrap_err();
+    assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err:?}");
+    assert!(err.to_string().contains("may still be running"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_not_an_unknown_outcome() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let t = Tenant::start().await;
+    let err = t
+        .client(&format!("http://{addr}/xmla"), Credential::Anonymous)
+        .databases()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_paused_capacity_says_so() {
+    let t = Tenant::start().await;
+    t.stack.sim.set_capacity_state("P1 West Europe", "Suspended");
+    let err = backup(&t.workspace("Finance"), "Budget", "x.abf").await.unwrap_err().to_string();
+    assert!(err.contains("HTTP 500") && err.contains("paused capacity"), "{err}");
+}
+
+#[tokio::test]
+async fn wrong_secret_is_an_auth_error_without_the_secret() {
+    let t = Tenant::start().await;
+    let c = backup_core::XmlaClient::new(
+        backup_core::Endpoint::workspace("Finance"),
+        t.tokens(crate::support::BOT, "not-the-secret"),
+        t.options(),
+    )
+    .unwrap();
+    let err = c.databases().await.unwrap_err();
+    assert!(matches!(err, Error::Auth(_)), "{err:?}");
+    assert!(!err.to_string().contains("not-the-secret"), "{err}");
+}

@@ -1,0 +1,250 @@
+//! `pbi-sim`: a Power BI service simulator on loopback, for tests and for trying automation before it meets a tenant.
+//!
+//! One HTTP server serves what a backup tool talks to:
+//! - an Entra token endpoint for client credentials (`POST /{tenant}/oauth2/v2.0/token`), knowing the scenario's
+//!   service principals;
+//! - the Power BI REST subset (`/v1.0/myorg/groups`, `capacities`, `groups/{id}/users`, `groups/{id}/datasets`,
+//!   `dataflowStorageAccounts`, `groups/{id}/AssignToDataflowStorage`, `resources`, and `PATCH groups/{id}` to rename);
+//! - the XMLA routing calls (workspace routing, `getDatabaseName`, `clusterResolve`, `generateastoken`, the legacy
+//!   `GetOrInsertClusterUrisByTenantLocation`) and the XMLA endpoints (`/webapi/xmla`, `/xmla?vs=…`,
+//!   `/olap/msmdpump.dll`), which execute Discover, Backup and Restore in ASSL and TMSL;
+//! - backups written as real `.abf` containers into the linked storage account, in `power-bi-backup/<workspace>/`,
+//!   through the same `Store` trait the product uses (in the binary: the DFS emulator, over HTTP).
+//!
+//! It enforces the SEED rules of `power-bi-rules.md` and answers each refusal as the service does: an XMLA error with a
+//! code and a description a person can act on. The codes are the simulator's own (the service's real codes for these
+//! refusals are not public).
+
+// Handlers refuse with a ready `Response`; boxing each would only add noise to a test server.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod rest;
+pub mod scenario;
+mod stack;
+mod state;
+mod xmla;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use adls_store::Store;
+use axum::Router;
+
+pub use scenario::Scenario;
+pub use stack::{DEMO_SCENARIO, SimStack};
+pub use state::ZERO_GUID;
+pub use xmla::codes;
+
+use state::State;
+
+/// Name of the filesystem Power BI writes backups to.
+pub const BACKUP_FILESYSTEM: &str = "power-bi-backup";
+
+/// How to start a simulator.
+pub struct SimConfig {
+    /// The tenant, used when `state_dir` holds no saved state.
+    pub scenario: Scenario,
+    /// Where the state is saved (and read from on a restart).
+    pub state_dir: PathBuf,
+    /// Storage account name → the store that serves it.
+    pub stores: HashMap<String, Arc<dyn Store>>,
+    /// Address to listen on; `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("state_dir", &self.state_dir)
+            .field("listen", &self.listen)
+            .finish()
+    }
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub state_dir: PathBuf,
+    pub stores: HashMap<String, Arc<dyn Store>>,
+    pub tokens: auth::Tokens,
+    pub base_url: String,
+    /// Serialises backup and restore commands, as a server's locks would.
+    pub command_lock: tokio::sync::Mutex<()>,
+    pub counters: Mutex<HashMap<&'static str, u64>>,
+    /// When set, `/webapi/xmla` answers 401 to MWC tokens (to exercise a client's legacy fallback).
+    pub refuse_mwc: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn save(&self, state: &State) {
+        if let Err(e) = state.save(&self.state_dir) {
+            tracing::error!(error = %e, "cannot save the simulator state");
+        }
+    }
+
+    pub(crate) fn count(&self, what: &'static str) {
+        *self.counters.lock().expect("poisoned").entry(what).or_default() += 1;
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct PbiSim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PbiSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PbiSim").field("addr", &self.addr).finish()
+    }
+}
+
+impl PbiSim {
+    /// Starts the simulator: loads the saved state from `state_dir`, or builds it from the scenario.
+    pub async fn start(config: SimConfig) -> std::io::Result<PbiSim> {
+        let SimConfig { scenario, state_dir, stores, listen } = config;
+        let (state, fresh) = match State::load(&state_dir)? {
+            Some(saved) => (saved, false),
+            None => (State::from_scenario(&scenario), true),
+        };
+        for account in &state.accounts {
+            if !stores.contains_key(&account.name) {
+                return Err(std::io::Error::other(format!(
+                    "storage account '{}' of the scenario has no store",
+                    account.name
+                )));
+            }
+        }
+        if fresh {
+            prepare_storage(&state, &stores).await?;
+            state.save(&state_dir)?;
+        }
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            state_dir,
+            stores,
+            tokens: auth::Tokens::default(),
+            base_url: format!("http://{addr}"),
+            command_lock: tokio::sync::Mutex::new(()),
+            counters: Mutex::new(HashMap::new()),
+            refuse_mwc: std::sync::atomic::AtomicBool::new(false),
+        });
+        let app = router(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "pbi-sim stopped");
+            }
+        });
+        Ok(PbiSim { addr, shared, task })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`: the Power BI API base, the Entra authority and the AAS base all at once.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The tenant id.
+    pub fn tenant_id(&self) -> String {
+        self.shared.state.lock().expect("poisoned").tenant_id.clone()
+    }
+
+    /// How often something happened (`"backup"`, `"restore"`, `"token"`, `"xmla"`, `"legacy-xmla"`, ...).
+    pub fn count(&self, what: &str) -> u64 {
+        self.shared.counters.lock().expect("poisoned").get(what).copied().unwrap_or(0)
+    }
+
+    /// The names of the models in a workspace (by name), sorted.
+    pub fn models(&self, workspace: &str) -> Vec<String> {
+        let state = self.shared.state.lock().expect("poisoned");
+        let Some(ws) = state.workspaces.iter().find(|w| w.name == workspace) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> =
+            state.models.iter().filter(|m| m.owner == ws.id).map(|m| m.name.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// Makes `/webapi/xmla` refuse MWC tokens with 401, as the live service sometimes does, so that clients fall
+    /// back to the legacy virtual-server path.
+    pub fn refuse_mwc_tokens(&self, refuse: bool) {
+        self.shared.refuse_mwc.store(refuse, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every token issued so far expire now, as if a long run had outlived them.
+    pub fn expire_tokens(&self) {
+        self.shared.tokens.expire_all();
+    }
+
+    /// Sets a capacity's state; anything but `Active` makes its XMLA endpoint answer like a paused capacity (HTTP 500
+    /// "error in xmla in dedicated").
+    pub fn set_capacity_state(&self, capacity: &str, state: &str) {
+        let mut s = self.shared.state.lock().expect("poisoned");
+        if let Some(c) = s.capacities.iter_mut().find(|c| c.name == capacity) {
+            c.state = state.to_owned();
+        }
+        self.shared.save(&s);
+    }
+
+    /// Stops the server.
+    pub fn shutdown(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for PbiSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the service has done to the storage of a tenant as the scenario describes it: the `power-bi-backup`
+/// filesystem in every linked account, a folder for every workspace linked with backup support (none for a
+/// dataflows-only link), and each AAS server's container.
+async fn prepare_storage(
+    state: &State,
+    stores: &HashMap<String, Arc<dyn Store>>,
+) -> std::io::Result<()> {
+    let io = |e: adls_store::Error| std::io::Error::other(e.to_string());
+    for w in &state.workspaces {
+        let Some(store) = w.storage.as_deref().and_then(|a| stores.get(a)) else { continue };
+        store.ensure_filesystem(BACKUP_FILESYSTEM).await.map_err(io)?;
+        if w.link == scenario::LinkKind::Full {
+            let marker =
+                adls_store::StorePath::file(BACKUP_FILESYSTEM, &w.name, rest::FOLDER_MARKER)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            adls_store::StoreExt::put(
+                store.as_ref(),
+                &marker,
+                bytes::Bytes::new(),
+                adls_store::PutMode::Overwrite,
+            )
+            .await
+            .map_err(io)?;
+        }
+    }
+    for a in &state.aas_servers {
+        if let Some(store) = stores.get(&a.storage) {
+            store.ensure_filesystem(&a.container).await.map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .merge(auth::routes())
+        .merge(rest::routes())
+        .merge(xmla::routes())
+        .with_state(shared)
+}

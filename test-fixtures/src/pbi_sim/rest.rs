@@ -1,0 +1,392 @@
+//! The Power BI REST subset a backup tool needs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use adls_store::{PutMode, StorePath};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::auth::Audience;
+use super::state::{State as SimState, WorkspaceState, ZERO_GUID};
+use super::{BACKUP_FILESYSTEM, Shared};
+
+/// An empty file the simulator writes when it attaches storage, standing for the folder the service creates (the
+/// `Store` trait has no "make directory").
+pub const FOLDER_MARKER: &str = ".pbi-sim-folder";
+
+/// Whether a workspace folder holds anything.
+pub(crate) async fn folder_exists(store: &dyn adls_store::Store, folder: &StorePath) -> bool {
+    use futures::StreamExt;
+    matches!(store.list(folder).next().await, Some(Ok(_)))
+}
+
+pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+fn workspace_json(state: &SimState, w: &WorkspaceState) -> Value {
+    let capacity = w.capacity_id.as_deref().and_then(|c| state.capacity(c));
+    let dedicated = capacity.is_some_and(|c| c.is_premium());
+    let mut v = json!({
+        "id": w.id,
+        "name": w.name,
+        "type": "Workspace",
+        "isReadOnly": false,
+        "isOnDedicatedCapacity": dedicated,
+        "defaultDatasetStorageFormat": w.storage_format,
+    });
+    if let Some(c) = capacity {
+        v["capacityId"] = json!(c.id);
+    }
+    if let Some(account) = w.storage.as_deref().and_then(|s| state.account(s)) {
+        v["dataflowStorageId"] = json!(account.id);
+    }
+    v
+}
+
+/// The workspaces the caller has a role in.
+async fn groups(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let state = shared.state.lock().expect("poisoned");
+    let value: Vec<Value> = state
+        .workspaces
+        .iter()
+        .filter(|w| state.role(&grant.principal, &w.id).is_some())
+        .map(|w| workspace_json(&state, w))
+        .collect();
+    Json(json!({"@odata.context": "groups", "value": value})).into_response()
+}
+
+fn member_workspace<'a>(
+    state: &'a SimState,
+    principal: &str,
+    id: &str,
+) -> Result<&'a WorkspaceState, Response> {
+    let w = state.workspace(id).ok_or_else(|| {
+        api_error(StatusCode::NOT_FOUND, "ItemNotFound", &format!("workspace {id} not found"))
+    })?;
+    if state.role(principal, &w.id).is_none() {
+        return Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            "PowerBINotAuthorizedException",
+            &format!("the caller has no role in workspace {id}"),
+        ));
+    }
+    Ok(w)
+}
+
+async fn group(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let state = shared.state.lock().expect("poisoned");
+    match member_workspace(&state, &grant.principal, &id) {
+        Ok(w) => Json(workspace_json(&state, w)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Renames a workspace. Its backup folder is renamed with it, unless a folder of the new name exists: then the
+/// workspace is renamed and the folder keeps the old name (the documented failure of the automatic rename).
+async fn rename_group(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let Some(new_name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
+        return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", "the body must carry a name");
+    };
+    let (old_name, storage) = {
+        let state = shared.state.lock().expect("poisoned");
+        let w = match member_workspace(&state, &grant.principal, &id) {
+            Ok(w) => w,
+            Err(r) => return r,
+        };
+        if state.role(&grant.principal, &w.id) != Some("Admin") {
+            return api_error(
+                StatusCode::FORBIDDEN,
+                "Unauthorized",
+                "only workspace admins can rename a workspace",
+            );
+        }
+        if state.workspaces.iter().any(|o| o.name == new_name && o.id != w.id) {
+            return api_error(
+                StatusCode::CONFLICT,
+                "DuplicateWorkspaceName",
+                &format!("a workspace named '{new_name}' exists"),
+            );
+        }
+        (w.name.clone(), w.storage.clone())
+    };
+    let mut rename_failed = false;
+    if let Some(store) = storage.as_deref().and_then(|s| shared.stores.get(s)) {
+        let (Ok(from), Ok(to)) = (
+            StorePath::folder(BACKUP_FILESYSTEM, &old_name),
+            StorePath::folder(BACKUP_FILESYSTEM, &new_name),
+        ) else {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidName",
+                "the workspace name cannot name a folder",
+            );
+        };
+        if folder_exists(store.as_ref(), &from).await {
+            rename_failed = store.rename(&from, &to, PutMode::Create).await.is_err();
+        }
+    }
+    let mut state = shared.state.lock().expect("poisoned");
+    if let Some(w) = state.workspace_mut(&id) {
+        w.name = new_name;
+        w.folder_rename_failed_from = rename_failed.then_some(old_name);
+    }
+    shared.save(&state);
+    StatusCode::OK.into_response()
+}
+
+async fn capacities(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        return r;
+    }
+    let state = shared.state.lock().expect("poisoned");
+    let value: Vec<Value> = state
+        .capacities
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "displayName": c.name,
+                "sku": c.sku,
+                "state": c.state,
+                "region": c.region,
+                "capacityUserAccessRight": "Assign",
+            })
+        })
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
+async fn group_users(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let state = shared.state.lock().expect("poisoned");
+    let w = match member_workspace(&state, &grant.principal, &id) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let value: Vec<Value> = state
+        .principals
+        .iter()
+        .filter_map(|p| {
+            let role = p.roles.get(&w.id)?;
+            Some(json!({
+                "identifier": p.id,
+                "displayName": p.name,
+                "principalType": if p.kind == "app" { "App" } else { "User" },
+                "groupUserAccessRight": role,
+            }))
+        })
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
+async fn group_datasets(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let state = shared.state.lock().expect("poisoned");
+    let w = match member_workspace(&state, &grant.principal, &id) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let value: Vec<Value> = state
+        .models
+        .iter()
+        .filter(|m| m.owner == w.id)
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "name": m.name,
+                "configuredBy": "pbi-sim",
+                "isRefreshable": true,
+                "targetStorageMode": if w.storage_format == "Large" { "PremiumFiles" } else { "Abf" },
+            })
+        })
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
+async fn storage_accounts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        return r;
+    }
+    let state = shared.state.lock().expect("poisoned");
+    let value: Vec<Value> = state
+        .accounts
+        .iter()
+        .map(|a| json!({"id": a.id, "name": a.name, "isEnabled": true}))
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
+/// Attaches or (with the all-zero GUID) detaches a workspace's storage. Attaching creates the backup folder; it
+/// fails while a backup folder of the workspace's name already exists (rule SEED-13: rename it first).
+async fn assign_storage(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let Some(target) = body.get("dataflowStorageId").and_then(Value::as_str).map(str::to_owned)
+    else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "the body must carry dataflowStorageId",
+        );
+    };
+    let (ws_name, account) = {
+        let state = shared.state.lock().expect("poisoned");
+        let w = match member_workspace(&state, &grant.principal, &id) {
+            Ok(w) => w,
+            Err(r) => return r,
+        };
+        if state.role(&grant.principal, &w.id) != Some("Admin") {
+            return api_error(
+                StatusCode::FORBIDDEN,
+                "Unauthorized",
+                "only workspace admins can assign a workspace to dataflow storage",
+            );
+        }
+        let account = if target == ZERO_GUID {
+            None
+        } else {
+            match state.accounts.iter().find(|a| a.id.eq_ignore_ascii_case(&target)) {
+                Some(a) => Some(a.name.clone()),
+                None => {
+                    return api_error(
+                        StatusCode::NOT_FOUND,
+                        "DataflowStorageAccountNotFound",
+                        &format!("no dataflow storage account {target}"),
+                    );
+                }
+            }
+        };
+        (w.name.clone(), account)
+    };
+    if let Some(account) = &account {
+        let store = shared.stores.get(account).expect("checked at start");
+        let Ok(folder) = StorePath::folder(BACKUP_FILESYSTEM, &ws_name) else {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidWorkspaceName",
+                &format!("the workspace name '{ws_name}' cannot name a backup folder"),
+            );
+        };
+        if let Err(e) = store.ensure_filesystem(BACKUP_FILESYSTEM).await {
+            return api_error(StatusCode::BAD_GATEWAY, "StorageUnavailable", &e.to_string());
+        }
+        if folder_exists(store.as_ref(), &folder).await {
+            return api_error(
+                StatusCode::CONFLICT,
+                "BackupFolderAlreadyExists",
+                &format!(
+                    "the folder 'power-bi-backup/{ws_name}' already exists in storage account '{account}'. Rename or move the existing backup folder before reconfiguring storage"
+                ),
+            );
+        }
+        if let Err(e) = adls_store::StoreExt::put(
+            store.as_ref(),
+            &folder.join(FOLDER_MARKER).expect("valid"),
+            bytes::Bytes::new(),
+            PutMode::Overwrite,
+        )
+        .await
+        {
+            return api_error(StatusCode::BAD_GATEWAY, "StorageUnavailable", &e.to_string());
+        }
+    }
+    let mut state = shared.state.lock().expect("poisoned");
+    if let Some(w) = state.workspace_mut(&id) {
+        w.storage = account;
+        w.link = super::scenario::LinkKind::Full;
+    }
+    shared.save(&state);
+    StatusCode::OK.into_response()
+}
+
+async fn resources(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    if q.get("resourceType").map(String::as_str) != Some("StorageAccount") {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "only resourceType=StorageAccount is simulated",
+        );
+    }
+    let Some(folder) = q.get("folderObjectId") else {
+        return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", "folderObjectId is required");
+    };
+    let state = shared.state.lock().expect("poisoned");
+    let w = match member_workspace(&state, &grant.principal, folder) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let value: Vec<Value> = w
+        .storage
+        .iter()
+        .map(|s| json!({"resourceName": s, "resourceType": "StorageAccount"}))
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v1.0/myorg/groups", get(groups))
+        .route("/v1.0/myorg/groups/{id}", get(group).patch(rename_group))
+        .route("/v1.0/myorg/groups/{id}/users", get(group_users))
+        .route("/v1.0/myorg/groups/{id}/datasets", get(group_datasets))
+        .route("/v1.0/myorg/groups/{id}/AssignToDataflowStorage", post(assign_storage))
+        .route("/v1.0/myorg/capacities", get(capacities))
+        .route("/v1.0/myorg/dataflowStorageAccounts", get(storage_accounts))
+        .route("/v1.0/myorg/resources", get(resources))
+}

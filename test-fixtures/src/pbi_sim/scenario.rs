@@ -1,0 +1,376 @@
+//! The scenario file: a TOML description of a tenant, read once when a simulator starts with an empty state folder.
+//!
+//! Every key is documented in `test-fixtures/scenarios/README.md`; every file in that folder is parsed by a test.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole tenant.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    /// The tenant itself.
+    pub tenant: Tenant,
+    /// Capacities (Premium, PPU, Embedded, Fabric).
+    #[serde(default)]
+    pub capacities: Vec<Capacity>,
+    /// ADLS Gen2 accounts registered for dataflow (and so backup) storage.
+    #[serde(default)]
+    pub storage_accounts: Vec<StorageAccount>,
+    /// Workspaces.
+    #[serde(default)]
+    pub workspaces: Vec<Workspace>,
+    /// Users and service principals with their workspace roles.
+    #[serde(default)]
+    pub principals: Vec<Principal>,
+    /// Datasets (semantic models).
+    #[serde(default)]
+    pub datasets: Vec<Dataset>,
+    /// Azure Analysis Services servers.
+    #[serde(default)]
+    pub aas_servers: Vec<AasServer>,
+    /// A plain-HTTP msmdpump endpoint in front of one workspace's models.
+    #[serde(default)]
+    pub pump: Option<Pump>,
+}
+
+/// The tenant.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Tenant {
+    /// Tenant (directory) id.
+    pub id: String,
+    /// Home region, e.g. `West Europe`.
+    pub home_region: String,
+    /// Lifetime of issued Entra tokens, seconds (default 3600).
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_seconds: u64,
+    /// The storage account registered at tenant level, if any. A workspace whose `storage` names it is linked at
+    /// tenant level; any other account is a workspace-level link.
+    #[serde(default)]
+    pub tenant_storage: Option<String>,
+}
+
+fn default_token_lifetime() -> u64 {
+    3600
+}
+
+/// A capacity.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capacity {
+    /// Display name; workspaces refer to capacities by it.
+    pub name: String,
+    /// Object id; derived from the name when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `P1`…`P5`, `A1`…`A6`, `EM1`…`EM3`, `F2`…`F2048`, `PPU`, or `Shared`.
+    pub sku: String,
+    /// Region, e.g. `West Europe`.
+    pub region: String,
+    /// `Active` (default), `Suspended`, ….
+    #[serde(default = "default_state")]
+    pub state: String,
+    /// Memory available to one model, GB; derived from the SKU when absent.
+    #[serde(default)]
+    pub max_model_gb: Option<f64>,
+}
+
+fn default_state() -> String {
+    "Active".into()
+}
+
+/// A registered storage account.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StorageAccount {
+    /// Account name.
+    pub name: String,
+    /// The Power BI id of the registration; derived from the name when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Azure region of the account.
+    pub location: String,
+}
+
+/// How a workspace is linked to storage.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    /// Linked with backup support (the folder exists).
+    #[default]
+    Full,
+    /// Linked before backup support existed, for dataflows only (CDSA): backup fails until unlinked and relinked.
+    DataflowsOnly,
+}
+
+/// A workspace.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Workspace {
+    /// Name.
+    pub name: String,
+    /// Object id; derived from the name when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Capacity name; absent means shared capacity.
+    #[serde(default)]
+    pub capacity: Option<String>,
+    /// Storage account name linked at workspace level; absent means none (or the tenant's, see `tenant.tenant-storage`).
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// How that link was made.
+    #[serde(default)]
+    pub link: LinkKind,
+    /// `Large` (default) or `Small` default dataset storage format.
+    #[serde(default = "default_format")]
+    pub storage_format: String,
+}
+
+fn default_format() -> String {
+    "Large".into()
+}
+
+/// A user or a service principal.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Principal {
+    /// `app` (service principal) or `user`.
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Application id (apps) or user principal name (users).
+    pub id: String,
+    /// Client secret (apps only), for the simulated Entra token endpoint.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Workspace name → `Admin`, `Member`, `Contributor` or `Viewer`.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, String>,
+    /// AAS server names this principal administers.
+    #[serde(default)]
+    pub aas_admin_of: Vec<String>,
+}
+
+/// A dataset.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Dataset {
+    /// Workspace name (or AAS server name when `aas = true`).
+    pub workspace: String,
+    /// Name.
+    pub name: String,
+    /// Object id; derived when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Compatibility level (default 1600).
+    #[serde(default = "default_compat")]
+    pub compatibility_level: u32,
+    /// Size in memory, MB.
+    #[serde(default = "default_size")]
+    pub size_mb: u64,
+    /// Tables.
+    #[serde(default)]
+    pub tables: Vec<Table>,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Whether `workspace` names an AAS server.
+    #[serde(default)]
+    pub aas: bool,
+}
+
+fn default_compat() -> u32 {
+    1600
+}
+
+fn default_size() -> u64 {
+    10
+}
+
+/// A table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Table {
+    /// Name.
+    pub name: String,
+    /// Column names.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Row count.
+    #[serde(default)]
+    pub rows: u64,
+}
+
+/// A role.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Role {
+    /// Name.
+    pub name: String,
+    /// `read` (the only one Power BI supports), `none`, `readRefresh`, `refresh` or `administrator`.
+    pub permission: String,
+}
+
+/// An Azure Analysis Services server.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AasServer {
+    /// Server name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Storage account holding its backup container.
+    pub storage: String,
+    /// Container of its backups; files live in the container's folder named after the server.
+    #[serde(default = "default_container")]
+    pub container: String,
+}
+
+fn default_container() -> String {
+    "aas-backups".into()
+}
+
+/// A plain-HTTP msmdpump endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Pump {
+    /// The workspace whose models it serves.
+    pub workspace: String,
+    /// Basic-authentication user; absent means anonymous.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses and checks scenario text.
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for w in &self.workspaces {
+            if let Some(c) = &w.capacity
+                && !self.capacities.iter().any(|k| &k.name == c)
+            {
+                return Err(format!(
+                    "workspace '{}' names capacity '{c}', which is not declared",
+                    w.name
+                ));
+            }
+            if let Some(s) = &w.storage
+                && !self.storage_accounts.iter().any(|a| &a.name == s)
+            {
+                return Err(format!(
+                    "workspace '{}' names storage account '{s}', which is not declared",
+                    w.name
+                ));
+            }
+        }
+        if let Some(s) = &self.tenant.tenant_storage
+            && !self.storage_accounts.iter().any(|a| &a.name == s)
+        {
+            return Err(format!("tenant-storage names '{s}', which is not declared"));
+        }
+        for p in &self.principals {
+            if p.kind != "app" && p.kind != "user" {
+                return Err(format!(
+                    "principal '{}' has kind '{}'; use app or user",
+                    p.name, p.kind
+                ));
+            }
+            for (ws, role) in &p.roles {
+                if !self.workspaces.iter().any(|w| &w.name == ws) {
+                    return Err(format!(
+                        "principal '{}' has a role in '{ws}', which is not declared",
+                        p.name
+                    ));
+                }
+                if !matches!(role.as_str(), "Admin" | "Member" | "Contributor" | "Viewer") {
+                    return Err(format!(
+                        "principal '{}' has role '{role}'; use Admin, Member, Contributor or Viewer",
+                        p.name
+                    ));
+                }
+            }
+        }
+        for d in &self.datasets {
+            let known = if d.aas {
+                self.aas_servers.iter().any(|s| s.name == d.workspace)
+            } else {
+                self.workspaces.iter().any(|w| w.name == d.workspace)
+            };
+            if !known {
+                return Err(format!(
+                    "dataset '{}' is in '{}', which is not declared",
+                    d.name, d.workspace
+                ));
+            }
+        }
+        for a in &self.aas_servers {
+            if !self.storage_accounts.iter().any(|s| s.name == a.storage) {
+                return Err(format!(
+                    "aas server '{}' names storage '{}', which is not declared",
+                    a.name, a.storage
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stable GUID-shaped id derived from a kind and a name, so scenarios need not spell ids out.
+pub fn derived_id(kind: &str, name: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(format!("{kind}:{name}").as_bytes());
+    let b = &h[..16];
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6],
+        b[7],
+        b[8],
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
+    )
+}
+
+/// Memory one model may use on a SKU, GB (Premium Gen2 table; `None` for shared capacity).
+pub fn sku_model_limit_gb(sku: &str) -> Option<f64> {
+    let gb = match sku.to_ascii_uppercase().as_str() {
+        "P1" | "A4" | "F64" => 25.0,
+        "P2" | "A5" | "F128" => 50.0,
+        "P3" | "A6" | "F256" | "PPU" => 100.0,
+        "P4" | "F512" => 200.0,
+        "P5" | "F1024" | "F2048" => 400.0,
+        "A1" | "EM1" | "F8" => 3.0,
+        "A2" | "EM2" | "F16" => 5.0,
+        "A3" | "EM3" | "F32" => 10.0,
+        "F2" | "F4" => 3.0,
+        _ => return None,
+    };
+    Some(gb)
+}

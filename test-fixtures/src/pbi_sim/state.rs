@@ -1,0 +1,252 @@
+//! The simulator's state: what the scenario declared plus everything changed since, saved as JSON in the state
+//! folder after every change so that it survives a restart.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::scenario::{self, LinkKind, Scenario, derived_id, sku_model_limit_gb};
+
+/// The all-zero GUID that unassigns storage.
+pub const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityState {
+    pub id: String,
+    pub name: String,
+    pub sku: String,
+    pub region: String,
+    pub state: String,
+    pub max_model_gb: Option<f64>,
+}
+
+impl CapacityState {
+    /// Premium-class capacities serve XMLA (Premium, Embedded A/EM, Fabric F, PPU).
+    pub fn is_premium(&self) -> bool {
+        !self.sku.eq_ignore_ascii_case("Shared") && self.model_limit_gb().is_some()
+    }
+
+    pub fn model_limit_gb(&self) -> Option<f64> {
+        self.max_model_gb.or_else(|| sku_model_limit_gb(&self.sku))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountState {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkspaceState {
+    pub id: String,
+    pub name: String,
+    pub capacity_id: Option<String>,
+    /// Linked storage account name.
+    pub storage: Option<String>,
+    pub link: LinkKind,
+    pub storage_format: String,
+    /// Set when an automatic rename of the backup folder failed (a folder of the new name existed).
+    pub folder_rename_failed_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PrincipalState {
+    pub kind: String,
+    pub name: String,
+    pub id: String,
+    pub secret: Option<String>,
+    /// Workspace id → role.
+    pub roles: BTreeMap<String, String>,
+    pub aas_admin_of: Vec<String>,
+}
+
+/// A model as the simulator keeps it; also what a backup file carries (in `SimModel.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelState {
+    pub id: String,
+    pub name: String,
+    /// Workspace id, or `aas:<server>`.
+    pub owner: String,
+    pub compatibility_level: u32,
+    pub size_mb: u64,
+    pub tables: Vec<scenario::Table>,
+    pub roles: Vec<scenario::Role>,
+    pub modified: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AasState {
+    pub name: String,
+    pub region: String,
+    pub storage: String,
+    pub container: String,
+}
+
+/// Everything that is saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub tenant_id: String,
+    pub home_region: String,
+    pub token_lifetime_seconds: u64,
+    pub tenant_storage: Option<String>,
+    pub capacities: Vec<CapacityState>,
+    pub accounts: Vec<AccountState>,
+    pub workspaces: Vec<WorkspaceState>,
+    pub principals: Vec<PrincipalState>,
+    pub models: Vec<ModelState>,
+    pub aas_servers: Vec<AasState>,
+    pub pump: Option<scenario::Pump>,
+}
+
+pub fn now_string() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl State {
+    pub fn from_scenario(s: &Scenario) -> State {
+        let capacities: Vec<CapacityState> = s
+            .capacities
+            .iter()
+            .map(|c| CapacityState {
+                id: c.id.clone().unwrap_or_else(|| derived_id("capacity", &c.name)),
+                name: c.name.clone(),
+                sku: c.sku.clone(),
+                region: c.region.clone(),
+                state: c.state.clone(),
+                max_model_gb: c.max_model_gb,
+            })
+            .collect();
+        let workspaces: Vec<WorkspaceState> = s
+            .workspaces
+            .iter()
+            .map(|w| WorkspaceState {
+                id: w.id.clone().unwrap_or_else(|| derived_id("workspace", &w.name)),
+                name: w.name.clone(),
+                capacity_id: w
+                    .capacity
+                    .as_ref()
+                    .and_then(|c| capacities.iter().find(|k| &k.name == c))
+                    .map(|c| c.id.clone()),
+                storage: w.storage.clone(),
+                link: w.link,
+                storage_format: w.storage_format.clone(),
+                folder_rename_failed_from: None,
+            })
+            .collect();
+        let ws_id = |name: &str| workspaces.iter().find(|w| w.name == name).map(|w| w.id.clone());
+        let principals = s
+            .principals
+            .iter()
+            .map(|p| PrincipalState {
+                kind: p.kind.clone(),
+                name: p.name.clone(),
+                id: p.id.clone(),
+                secret: p.secret.clone(),
+                roles: p.roles.iter().filter_map(|(ws, r)| Some((ws_id(ws)?, r.clone()))).collect(),
+                aas_admin_of: p.aas_admin_of.clone(),
+            })
+            .collect();
+        let models = s
+            .datasets
+            .iter()
+            .map(|d| ModelState {
+                id: d.id.clone().unwrap_or_else(|| {
+                    derived_id("dataset", &format!("{}/{}", d.workspace, d.name))
+                }),
+                name: d.name.clone(),
+                owner: if d.aas {
+                    format!("aas:{}", d.workspace)
+                } else {
+                    ws_id(&d.workspace).unwrap_or_default()
+                },
+                compatibility_level: d.compatibility_level,
+                size_mb: d.size_mb,
+                tables: d.tables.clone(),
+                roles: d.roles.clone(),
+                modified: now_string(),
+            })
+            .collect();
+        State {
+            tenant_id: s.tenant.id.clone(),
+            home_region: s.tenant.home_region.clone(),
+            token_lifetime_seconds: s.tenant.token_lifetime_seconds,
+            tenant_storage: s.tenant.tenant_storage.clone(),
+            capacities,
+            accounts: s
+                .storage_accounts
+                .iter()
+                .map(|a| AccountState {
+                    id: a.id.clone().unwrap_or_else(|| derived_id("storage", &a.name)),
+                    name: a.name.clone(),
+                    location: a.location.clone(),
+                })
+                .collect(),
+            workspaces,
+            principals,
+            models,
+            aas_servers: s
+                .aas_servers
+                .iter()
+                .map(|a| AasState {
+                    name: a.name.clone(),
+                    region: a.region.clone(),
+                    storage: a.storage.clone(),
+                    container: a.container.clone(),
+                })
+                .collect(),
+            pump: s.pump.clone(),
+        }
+    }
+
+    pub fn file(dir: &Path) -> PathBuf {
+        dir.join("state.json")
+    }
+
+    /// Loads the saved state, if there is one.
+    pub fn load(dir: &Path) -> std::io::Result<Option<State>> {
+        match std::fs::read(Self::file(dir)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                std::io::Error::other(format!("{} is corrupt: {e}", Self::file(dir).display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves atomically: temporary file, then rename.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, Self::file(dir))
+    }
+
+    pub fn workspace(&self, id: &str) -> Option<&WorkspaceState> {
+        self.workspaces.iter().find(|w| w.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn workspace_mut(&mut self, id: &str) -> Option<&mut WorkspaceState> {
+        self.workspaces.iter_mut().find(|w| w.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn capacity(&self, id: &str) -> Option<&CapacityState> {
+        self.capacities.iter().find(|c| c.id.eq_ignore_ascii_case(id.trim_end_matches('/')))
+    }
+
+    pub fn principal(&self, id: &str) -> Option<&PrincipalState> {
+        self.principals.iter().find(|p| p.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn account(&self, name: &str) -> Option<&AccountState> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn role(&self, principal: &str, workspace_id: &str) -> Option<&str> {
+        self.principal(principal)?.roles.get(workspace_id).map(String::as_str)
+    }
+}
