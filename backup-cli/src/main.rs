@@ -1,3 +1,30 @@
 //! `pbi-backup`: back up and restore Power BI Premium semantic models and Azure Analysis Services databases.
+//!
+//! Parse, run, print, exit: the work is in backup-core; this crate only reads arguments, prints reports (human text
+//! or one JSON document) and maps errors to the documented exit codes.
 
-fn main() {}
+mod cli;
+mod commands;
+mod print;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    print::init_logging(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            print::fatal(
+                &cli.global,
+                &backup_core::Error::Config(format!("cannot start the runtime: {e}")),
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(commands::run(cli));
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

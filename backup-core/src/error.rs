@@ -13,6 +13,16 @@ pub enum Error {
     /// The configuration or the arguments are wrong; nothing was sent.
     #[error("{0}")]
     Config(String),
+    /// A workspace, dataset or file that does not exist.
+    #[error("{what} '{name}' not found{}", if nearest.is_empty() { String::new() } else { format!("; did you mean {}?", nearest.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")) })]
+    NotFound {
+        /// `workspace`, `dataset`, `backup file`.
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The closest existing names.
+        nearest: Vec<String>,
+    },
     /// Signing in failed.
     #[error("signing in failed: {0}")]
     Auth(String),
@@ -83,6 +93,23 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] adls_store::Error),
+    /// A preflight rule blocked the operation; nothing was sent.
+    #[error("preflight blocked the {what}: {}", findings.iter().filter(|f| f.blocks()).map(|f| format!("{} {}; {}", f.rule, f.message, f.remedy)).collect::<Vec<_>>().join(" | "))]
+    Preflight {
+        /// What was about to run.
+        what: String,
+        /// Every finding (the blocking ones say why).
+        findings: Vec<crate::preflight::Finding>,
+    },
+    /// A file is not whole, or a restored model differs from its backup.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+}
+
+impl From<adls_store::PathError> for Error {
+    fn from(e: adls_store::PathError) -> Self {
+        Error::Storage(adls_store::Error::InvalidPath(e))
+    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -106,4 +133,26 @@ pub(crate) fn body_preview(body: &[u8]) -> String {
         s.push('…');
     }
     if s.is_empty() { "(empty body)".into() } else { format!("\"{s}\"") }
+}
+
+/// Up to three names closest to `name` (case-insensitive edit distance, or containment), best first.
+pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .map(|c| {
+            let cl = c.to_lowercase();
+            let d = if cl == lower {
+                0
+            } else if cl.contains(&lower) || lower.contains(&cl) {
+                1
+            } else {
+                strsim::levenshtein(&cl, &lower)
+            };
+            (d, c)
+        })
+        .filter(|(d, c)| *d <= (c.chars().count().max(name.chars().count()) / 3).max(2))
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, c)| c.to_owned()).collect()
 }

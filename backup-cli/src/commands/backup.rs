@@ -1,0 +1,200 @@
+//! `pbi-backup backup`, and the password options shared with `restore`.
+
+use std::path::PathBuf;
+
+use backup_core::ops::{BackupOptions, DatasetSelector, Session};
+use backup_core::output::BackupOutput;
+use backup_core::{Endpoint, Error, Result};
+use clap::Args;
+use xmla_proto::{Password, Security};
+
+use crate::cli::Global;
+use crate::print;
+
+/// Where to act.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Power BI workspace by name (reaches powerbi://api.powerbi.com/v1.0/myorg/NAME); repeat, or use patterns
+    /// like 'Sales*', where the command takes several.
+    #[arg(long = "workspace", short = 'w', value_name = "NAME")]
+    pub workspaces: Vec<String>,
+    /// Any XMLA endpoint instead: powerbi://, asazure:// or https:// (http:// only on loopback).
+    #[arg(long, value_name = "URL", conflicts_with = "workspaces")]
+    pub server: Option<String>,
+}
+
+impl TargetArgs {
+    pub fn endpoint(&self) -> Result<Option<Endpoint>> {
+        self.server.as_deref().map(Endpoint::parse).transpose()
+    }
+}
+
+/// Where a backup password comes from: never the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PasswordArgs {
+    /// Read the backup password from this environment variable.
+    #[arg(long, value_name = "VAR", group = "password")]
+    pub password_env: Option<String>,
+    /// Read the backup password from the first line of this file.
+    #[arg(long, value_name = "FILE", group = "password")]
+    pub password_file: Option<PathBuf>,
+    /// Ask for the backup password on the terminal.
+    #[arg(long, group = "password")]
+    pub password_prompt: bool,
+}
+
+impl PasswordArgs {
+    pub fn password(&self) -> Result<Option<Password>> {
+        if let Some(var) = &self.password_env {
+            let v = std::env::var(var).map_err(|_| {
+                Error::Config(format!(
+                    "--password-env names {var}, which is not set; export it or use --password-file"
+                ))
+            })?;
+            return Ok(Some(Password::new(v)));
+        }
+        if let Some(f) = &self.password_file {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                Error::Config(format!("cannot read the password file {}: {e}", f.display()))
+            })?;
+            let line = text.lines().next().unwrap_or_default().to_owned();
+            if line.is_empty() {
+                return Err(Error::Config(format!("the password file {} is empty", f.display())));
+            }
+            return Ok(Some(Password::new(line)));
+        }
+        if self.password_prompt {
+            let p = rpassword::prompt_password("backup password: ").map_err(|e| {
+                Error::Config(format!("cannot read a password from the terminal: {e}"))
+            })?;
+            return Ok(Some(Password::new(p)));
+        }
+        Ok(None)
+    }
+}
+
+/// Parses `SkipMembership`, `CopyAll`, `IgnoreSecurity`.
+pub fn parse_security(s: &str) -> std::result::Result<Security, String> {
+    s.parse::<Security>().map_err(|e| e.to_string())
+}
+
+/// Arguments of `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The dataset (semantic model) to back up.
+    #[arg(long, short = 'd', value_name = "NAME", conflicts_with_all = ["all", "pattern"])]
+    pub dataset: Option<String>,
+    /// Every dataset of the workspaces.
+    #[arg(long, conflicts_with = "pattern")]
+    pub all: bool,
+    /// Datasets whose names match these patterns ('Sales*'); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub pattern: Vec<String>,
+    /// File name (one dataset only); default <dataset>_<UTC yyyyMMddTHHmmssZ>.abf.
+    #[arg(long, value_name = "NAME")]
+    pub file: Option<String>,
+    /// Overwrite an existing file of that name.
+    #[arg(long)]
+    pub allow_overwrite: bool,
+    /// Do not compress the backup.
+    #[arg(long)]
+    pub no_compression: bool,
+    /// ASSL Security option (Analysis Services): SkipMembership, CopyAll or IgnoreSecurity.
+    #[arg(long, value_parser = parse_security)]
+    pub security: Option<Security>,
+    /// Backups at once in a bulk run (default: backup.concurrency, 4).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Skip the preflight checks (every rule of `pbi-backup doctor`); the server still enforces its rules.
+    #[arg(long)]
+    pub skip_preflight: bool,
+    /// Print the XMLA/TMSL that would be sent (password masked) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Result<i32> {
+    let datasets = match (&args.dataset, args.all, args.pattern.is_empty()) {
+        (Some(d), _, _) => DatasetSelector::One(d.clone()),
+        (None, true, _) => DatasetSelector::All,
+        (None, false, false) => DatasetSelector::Patterns(args.pattern.clone()),
+        (None, false, true) => {
+            return Err(Error::Config(
+                "say what to back up: --dataset NAME, --all, or --pattern GLOB".into(),
+            ));
+        }
+    };
+    let password = args.password.password()?;
+    let options = BackupOptions {
+        workspaces: args.target.workspaces.clone(),
+        server: args.target.endpoint()?,
+        datasets,
+        file: args.file.clone(),
+        allow_overwrite: args.allow_overwrite,
+        apply_compression: !args.no_compression && session.settings.file.backup.apply_compression,
+        password,
+        security: args.security,
+        concurrency: args.concurrency.unwrap_or(session.settings.file.backup.concurrency),
+        skip_preflight: args.skip_preflight,
+    };
+    if args.skip_preflight {
+        print::warn(
+            global,
+            "--skip-preflight: the rules of `pbi-backup doctor` (Premium capacity, storage link, home region, admin role, dataflows-only link) were not checked",
+        );
+    }
+    if args.dry_run {
+        return dry_run(global, &options);
+    }
+    let out = backup_core::ops::backup(session, &options).await?;
+    print::emit(global, &out, human);
+    Ok(out.exit_code())
+}
+
+fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
+    let DatasetSelector::One(dataset) = &options.datasets else {
+        return Err(Error::Config("--dry-run shows the command for one --dataset".into()));
+    };
+    let file = options.file.clone().unwrap_or_else(|| {
+        backup_core::ops::default_file_name(dataset, time::OffsetDateTime::now_utc())
+    });
+    let mut b = xmla_proto::Backup::new(dataset.clone(), file);
+    b.allow_overwrite = options.allow_overwrite;
+    b.apply_compression = options.apply_compression;
+    b.password = options.password.clone();
+    b.security = options.security;
+    let command = if b.security.is_some() {
+        xmla_proto::Command::backup(b)
+    } else {
+        xmla_proto::Command::backup_tmsl(b)
+    };
+    crate::commands::restore::print_dry_run(global, command, Some(dataset))
+}
+
+fn human(out: &BackupOutput) -> String {
+    let mut s = String::new();
+    for r in &out.results {
+        if r.ok {
+            s.push_str(&format!(
+                "ok      {} / {} -> {}{}\n        {}\n",
+                r.workspace,
+                r.dataset,
+                r.file,
+                r.size.map(|n| format!(" ({})", print::bytes(n))).unwrap_or_default(),
+                r.verification
+            ));
+        } else {
+            let e = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");
+            s.push_str(&format!("FAILED  {} / {}: {e}\n", r.workspace, r.dataset));
+        }
+        for w in &r.warnings {
+            s.push_str(&format!("        warning: {w}\n"));
+        }
+    }
+    s.push_str(&format!("{} succeeded, {} failed\n", out.succeeded, out.failed));
+    s
+}

@@ -1,0 +1,52 @@
+//! `pbi-backup doctor`.
+
+use backup_core::Result;
+use backup_core::ops::Session;
+use backup_core::output::{DoctorOutput, exit_codes};
+use backup_core::preflight::{Severity, Status};
+use clap::Args;
+
+use crate::cli::Global;
+use crate::print;
+
+/// Arguments of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Workspaces to check (repeat for several).
+    #[arg(long = "workspace", short = 'w', required = true, value_name = "NAME")]
+    pub workspaces: Vec<String>,
+}
+
+pub async fn run(global: &Global, session: &Session, args: &DoctorArgs) -> Result<i32> {
+    let out = backup_core::ops::doctor(session, &args.workspaces).await?;
+    print::emit(global, &out, human);
+    Ok(if out.blocked { exit_codes::PREFLIGHT_BLOCKED } else { exit_codes::SUCCESS })
+}
+
+fn human(out: &DoctorOutput) -> String {
+    let mut s = format!("storage: {}\n", out.storage);
+    let mut current = "";
+    for f in &out.findings {
+        if f.workspace != current {
+            current = &f.workspace;
+            s.push_str(&format!("\nworkspace '{current}'\n"));
+        }
+        let mark = match (f.status, f.severity) {
+            (Status::Pass, _) => "ok     ",
+            (Status::Unknown, _) => "unknown",
+            (Status::Fail, Severity::Block) => "BLOCKED",
+            (Status::Fail, Severity::Warn) => "warning",
+            (Status::Fail, Severity::Info) => "note   ",
+        };
+        s.push_str(&format!("  {mark} {:<9} {}\n", f.rule, f.message));
+        if !f.remedy.is_empty() && f.status != Status::Pass {
+            s.push_str(&format!("                    remedy: {}\n", f.remedy));
+        }
+    }
+    s.push_str(if out.blocked {
+        "\nbackup and restore are blocked: fix the BLOCKED rules above\n"
+    } else {
+        "\nno rule blocks backup or restore\n"
+    });
+    s
+}

@@ -1,0 +1,247 @@
+//! `list`, `download`, `upload`, `copy`, `verify`, `inspect`.
+
+use std::path::PathBuf;
+
+use backup_core::ops::Session;
+use backup_core::output::{ListOutput, TransferOutput, VerifyOutput, exit_codes};
+use backup_core::{Error, Result};
+use clap::Args;
+
+use crate::cli::Global;
+use crate::print;
+
+/// Arguments of `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The workspace whose backup folder to list.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+}
+
+/// Arguments of `download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The workspace.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+    /// The backup file.
+    #[arg(long, value_name = "NAME")]
+    pub file: String,
+    /// Destination file or folder (default: the current folder).
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub to: PathBuf,
+}
+
+/// Arguments of `upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The local .abf file.
+    pub local: PathBuf,
+    /// The workspace whose folder receives it.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+    /// Name in the folder (default: the local file's name).
+    #[arg(long, value_name = "NAME")]
+    pub file: Option<String>,
+    /// Replace a file of that name.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// Arguments of `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source workspace.
+    #[arg(long, value_name = "NAME")]
+    pub from_workspace: String,
+    /// Destination workspace.
+    #[arg(long, value_name = "NAME")]
+    pub to_workspace: String,
+    /// The backup file.
+    #[arg(long, value_name = "NAME")]
+    pub file: String,
+    /// Replace a file of that name in the destination.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The workspace.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+    /// The backup file.
+    #[arg(long, value_name = "NAME")]
+    pub file: String,
+    /// Also check every file's CRC and decompression inside the container.
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A local .abf, .pbix or .xlsx.
+    #[arg(conflicts_with_all = ["workspace", "name"], required_unless_present = "workspace")]
+    pub file: Option<PathBuf>,
+    /// Or a backup in this workspace's folder (read through ranged reads, not downloaded).
+    #[arg(long, short = 'w', value_name = "NAME", requires = "name")]
+    pub workspace: Option<String>,
+    /// The file in that folder.
+    #[arg(long = "file", value_name = "NAME", id = "name")]
+    pub name: Option<String>,
+    /// Check every file's CRC and decompression, not only structure and metadata.
+    #[arg(long)]
+    pub full: bool,
+}
+
+pub async fn list(global: &Global, session: &Session, args: &ListArgs) -> Result<i32> {
+    let out = backup_core::ops::list(session, &args.workspace).await?;
+    print::emit(global, &out, human_list);
+    Ok(exit_codes::SUCCESS)
+}
+
+fn human_list(out: &ListOutput) -> String {
+    if out.backups.is_empty() {
+        return format!("no backups in power-bi-backup/{}\n", out.workspace);
+    }
+    let mut s =
+        format!("{:<48} {:>10}  {:<25} {:<20} {}\n", "NAME", "SIZE", "TIME", "DATASET", "VERIFIED");
+    for b in &out.backups {
+        s.push_str(&format!(
+            "{:<48} {:>10}  {:<25} {:<20} {}\n",
+            b.name,
+            print::bytes(b.size),
+            b.time.as_deref().unwrap_or("-"),
+            b.dataset.as_deref().unwrap_or("-"),
+            if b.verified { "yes" } else { "no" }
+        ));
+    }
+    s
+}
+
+fn human_transfer(verb: &str) -> impl FnOnce(&TransferOutput) -> String + '_ {
+    move |t| {
+        format!(
+            "ok      {verb} {} -> {} ({})\n        sha256 {}\n        {}\n",
+            t.source,
+            t.destination,
+            print::bytes(t.size),
+            t.sha256,
+            t.verification
+        )
+    }
+}
+
+pub async fn download(global: &Global, session: &Session, args: &DownloadArgs) -> Result<i32> {
+    let dest = if args.to.is_dir() { args.to.join(&args.file) } else { args.to.clone() };
+    let out = backup_core::ops::download(session, &args.workspace, &args.file, &dest).await?;
+    print::emit(global, &out, human_transfer("downloaded"));
+    Ok(exit_codes::SUCCESS)
+}
+
+pub async fn upload(global: &Global, session: &Session, args: &UploadArgs) -> Result<i32> {
+    let out = backup_core::ops::upload(
+        session,
+        &args.local,
+        &args.workspace,
+        args.file.as_deref(),
+        args.overwrite,
+    )
+    .await?;
+    print::emit(global, &out, human_transfer("uploaded"));
+    Ok(exit_codes::SUCCESS)
+}
+
+pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result<i32> {
+    let out = backup_core::ops::copy(
+        session,
+        &args.from_workspace,
+        &args.to_workspace,
+        &args.file,
+        args.overwrite,
+    )
+    .await?;
+    print::emit(global, &out, human_transfer("copied"));
+    Ok(exit_codes::SUCCESS)
+}
+
+pub async fn verify(global: &Global, session: &Session, args: &VerifyArgs) -> Result<i32> {
+    let out = backup_core::ops::verify(session, &args.workspace, &args.file, args.full).await?;
+    print::emit(global, &out, human_verify);
+    Ok(if out.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY })
+}
+
+pub async fn inspect(
+    global: &Global,
+    session: Option<&Session>,
+    args: &InspectArgs,
+) -> Result<i32> {
+    let out = match (&args.file, session, &args.workspace, &args.name) {
+        (Some(local), _, _, _) => {
+            if !local.is_file() {
+                return Err(Error::Config(format!("{} is not a file", local.display())));
+            }
+            backup_core::ops::inspect_local(local, args.full)?
+        }
+        (None, Some(session), Some(w), Some(name)) => {
+            let report = backup_core::ops::inspect_remote(session, w, name, args.full).await?;
+            VerifyOutput {
+                file: format!("power-bi-backup/{w}/{name}"),
+                valid: report.valid,
+                sha256: None,
+                expected_sha256: None,
+                hash_ok: None,
+                container: Some(report),
+            }
+        }
+        _ => return Err(Error::Config("name a local FILE, or --workspace W --file NAME".into())),
+    };
+    // `inspect --json` prints the container report itself, the documented shape.
+    if global.json {
+        if let Some(report) = &out.container {
+            print::emit(global, report, |_| String::new());
+        }
+    } else {
+        print::emit(global, &out, human_verify);
+    }
+    Ok(if out.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY })
+}
+
+fn human_verify(v: &VerifyOutput) -> String {
+    let mut s = format!("{}: {}\n", v.file, if v.valid { "valid" } else { "NOT VALID" });
+    if let Some(sha) = &v.sha256 {
+        s.push_str(&format!("  sha256      {sha}\n"));
+    }
+    match (v.hash_ok, &v.expected_sha256) {
+        (Some(true), _) => s.push_str("  manifest    hash and size match\n"),
+        (Some(false), Some(e)) => {
+            s.push_str(&format!("  manifest    MISMATCH: the manifest says {e}\n"))
+        }
+        _ if v.sha256.is_some() => s.push_str("  manifest    none beside the file\n"),
+        _ => {}
+    }
+    if let Some(r) = &v.container {
+        let framing = r.format.framing.map(|f| format!("{f:?}")).unwrap_or_else(|| "-".into());
+        s.push_str(&format!("  format      {:?}, framing {framing}\n", r.format.container));
+        s.push_str(&format!("  encrypted   {}\n", if r.encrypted { "yes" } else { "no" }));
+        s.push_str(&format!(
+            "  database    {} (compatibility level {})\n",
+            r.database.name.as_deref().unwrap_or("-"),
+            r.database.compatibility_level.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+        ));
+        s.push_str(&format!(
+            "  files       {} ({} original)\n",
+            r.files.len(),
+            print::bytes(r.files.iter().map(|f| f.size).sum())
+        ));
+        for t in &r.tables {
+            s.push_str(&format!("  table       {} [{}]\n", t.name, t.partitions.join(", ")));
+        }
+        for p in &r.problems {
+            s.push_str(&format!("  PROBLEM     {p}\n"));
+        }
+    }
+    s
+}

@@ -1,0 +1,116 @@
+//! `pbi-backup prune`.
+
+use backup_core::ops::{PruneOptions, Session};
+use backup_core::output::{PruneOutput, exit_codes};
+use backup_core::retention::RetentionPolicy;
+use backup_core::{Error, Result};
+use clap::Args;
+
+use crate::cli::Global;
+use crate::print;
+
+/// Arguments of `prune`. Flags given here replace the whole `[retention]` section of the config file.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Workspaces whose folders to prune (repeatable).
+    #[arg(long = "workspace", short = 'w', required = true, value_name = "NAME")]
+    pub workspaces: Vec<String>,
+    /// Only this dataset's backups.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+    /// Keep the N newest backups.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours with backups.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days with backups.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N weeks with backups.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months with backups.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the last N years with backups.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every backup newer than this (e.g. 30d, 2w, 1y6m).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Delete what the policy does not keep (without it, only report).
+    #[arg(long)]
+    pub apply: bool,
+}
+
+impl PruneArgs {
+    fn policy(&self, from_config: &RetentionPolicy) -> Result<RetentionPolicy> {
+        let any = self.keep_last.is_some()
+            || self.keep_hourly.is_some()
+            || self.keep_daily.is_some()
+            || self.keep_weekly.is_some()
+            || self.keep_monthly.is_some()
+            || self.keep_yearly.is_some()
+            || self.keep_within.is_some();
+        if !any {
+            return Ok(from_config.clone());
+        }
+        let keep_within = match &self.keep_within {
+            Some(s) => Some(
+                backup_core::retention::parse_keep_within(s)
+                    .map_err(|e| Error::Config(format!("--keep-within: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(RetentionPolicy {
+            keep_last: self.keep_last,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+            keep_within,
+        })
+    }
+}
+
+pub async fn run(global: &Global, session: &Session, args: &PruneArgs) -> Result<i32> {
+    let policy = args.policy(&session.settings.file.retention)?;
+    let options = PruneOptions {
+        workspaces: args.workspaces.clone(),
+        dataset: args.dataset.clone(),
+        policy,
+        apply: args.apply,
+    };
+    let out = backup_core::ops::prune(session, &options).await?;
+    print::emit(global, &out, human);
+    Ok(exit_codes::SUCCESS)
+}
+
+fn human(out: &PruneOutput) -> String {
+    let mut s = String::new();
+    for d in &out.decisions {
+        if d.keep {
+            s.push_str(&format!("keep    {}/{} ({})\n", d.workspace, d.file, d.reasons.join(", ")));
+        } else {
+            let verb = if out.dry_run { "would delete" } else { "deleted" };
+            s.push_str(&format!("{verb} {}/{}\n", d.workspace, d.file));
+        }
+    }
+    for f in &out.skipped {
+        s.push_str(&format!(
+            "skipped {f}: no time in its manifest or name, so it is never pruned\n"
+        ));
+    }
+    let forget = out.decisions.iter().filter(|d| !d.keep).count();
+    if out.dry_run {
+        s.push_str(&format!(
+            "dry run: {forget} of {} backups would be deleted; add --apply to delete them\n",
+            out.decisions.len()
+        ));
+    } else {
+        s.push_str(&format!("deleted {} of {} backups\n", out.deleted.len(), out.decisions.len()));
+    }
+    s
+}

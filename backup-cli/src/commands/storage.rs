@@ -1,0 +1,97 @@
+//! `pbi-backup storage status|link|unlink|relink`.
+
+use backup_core::Result;
+use backup_core::ops::Session;
+use backup_core::output::{StorageChange, exit_codes};
+use clap::{Args, Subcommand};
+
+use crate::cli::Global;
+use crate::print;
+
+/// The storage subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Show each workspace's storage account, backup folder and backups.
+    #[command(after_help = "Example:\n  pbi-backup storage status --workspace 'Sales Analytics'")]
+    Status(WorkspacesArg),
+    /// Attach a workspace to a registered storage account.
+    #[command(
+        after_help = "Example:\n  pbi-backup storage link --workspace 'Sales Analytics' --account contosobackups"
+    )]
+    Link(LinkArgs),
+    /// Detach a workspace's storage account.
+    #[command(after_help = "Example:\n  pbi-backup storage unlink --workspace 'Sales Analytics'")]
+    Unlink(WorkspaceArg),
+    /// Detach and attach again (fixes a dataflows-only link), renaming the old backup folder first.
+    #[command(after_help = "Example:\n  pbi-backup storage relink --workspace 'Sales Analytics'")]
+    Relink(WorkspaceArg),
+}
+
+/// One or more workspaces.
+#[derive(Debug, Args)]
+pub struct WorkspacesArg {
+    /// Workspaces (repeatable).
+    #[arg(long = "workspace", short = 'w', required = true, value_name = "NAME")]
+    pub workspaces: Vec<String>,
+}
+
+/// One workspace.
+#[derive(Debug, Args)]
+pub struct WorkspaceArg {
+    /// The workspace.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+}
+
+/// Arguments of `storage link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The workspace.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+    /// The registered storage account's name.
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+}
+
+pub async fn run(global: &Global, session: &Session, command: &StorageCommand) -> Result<i32> {
+    let change = match command {
+        StorageCommand::Status(a) => {
+            let out = backup_core::ops::storage_status(session, &a.workspaces).await?;
+            print::emit(global, &out, |list| {
+                list.iter()
+                    .map(|s| {
+                        format!(
+                            "{}: storage {}; folder power-bi-backup/{} {}; {} backups\n",
+                            s.workspace,
+                            s.account.as_deref().unwrap_or("NOT ATTACHED"),
+                            s.workspace,
+                            match s.folder_exists {
+                                Some(true) => "exists",
+                                Some(false) => "does not exist",
+                                None => "unknown (no storage configured)",
+                            },
+                            s.backups.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
+                        )
+                    })
+                    .collect()
+            });
+            return Ok(exit_codes::SUCCESS);
+        }
+        StorageCommand::Link(a) => {
+            backup_core::ops::storage_link(session, &a.workspace, &a.account).await?
+        }
+        StorageCommand::Unlink(a) => {
+            backup_core::ops::storage_unlink(session, &a.workspace).await?
+        }
+        StorageCommand::Relink(a) => {
+            backup_core::ops::storage_relink(session, &a.workspace).await?
+        }
+    };
+    print::emit(global, &change, human_change);
+    Ok(exit_codes::SUCCESS)
+}
+
+fn human_change(c: &StorageChange) -> String {
+    c.actions.iter().map(|a| format!("{}: {a}\n", c.workspace)).collect()
+}

@@ -1,0 +1,88 @@
+//! Printing: one JSON document on stdout with `--json`, text otherwise; logs and errors on stderr. A closed stdout
+//! (`pbi-backup list | head`) is not an error.
+
+#![allow(clippy::print_stderr, reason = "the CLI reports errors on its terminal")]
+
+use std::io::Write;
+
+use backup_core::output::{ErrorInfo, ErrorOutput};
+use serde::Serialize;
+
+use crate::cli::Global;
+
+/// Sets up logging on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PBI_BACKUP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // A broken pipe means the reader has what it wanted.
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Prints a report: JSON with `--json`, else the text `human` makes.
+pub fn emit<T: Serialize>(global: &Global, value: &T, human: impl FnOnce(&T) -> String) {
+    if global.json {
+        let mut s = serde_json::to_string_pretty(value).expect("reports serialise");
+        s.push('\n');
+        write_stdout(&s);
+    } else {
+        let text = human(value);
+        if !text.is_empty() {
+            write_stdout(&text);
+        }
+    }
+}
+
+/// Prints a failure of the whole command: the JSON error document with `--json`, and always a line on stderr.
+pub fn fatal(global: &Global, err: &backup_core::Error) {
+    if global.json {
+        let doc = ErrorOutput { error: ErrorInfo::from(err) };
+        write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).expect("reports serialise")
+        ));
+    }
+    eprintln!("error: {err}");
+    if let backup_core::Error::Preflight { findings, .. } = err {
+        for f in findings.iter().filter(|f| f.blocks()) {
+            eprintln!("  {} {}: {}\n    remedy: {}", f.rule, f.workspace, f.message, f.remedy);
+        }
+    }
+}
+
+/// Prints a warning on stderr (not with `-q`).
+pub fn warn(global: &Global, text: &str) {
+    if !global.quiet {
+        eprintln!("warning: {text}");
+    }
+}
+
+/// Human-readable bytes.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}

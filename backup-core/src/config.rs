@@ -1,0 +1,421 @@
+//! Configuration: the `pbi-backup.toml` file and the environment, resolved into [`Settings`] before any I/O.
+//!
+//! Secrets never come from the file's plain text or the command line: the client secret comes from
+//! `AZURE_CLIENT_SECRET` or a file named by `client-secret-file`; storage keys and SAS tokens from
+//! `AZURE_STORAGE_KEY` / `AZURE_STORAGE_SAS_TOKEN`; backup passwords from `PBI_BACKUP_PASSWORD`, a file or a prompt.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use adls_store::{AdlsConfig, AdlsStore, LocalStore, Store};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::auth::{Credential, DEFAULT_AUTHORITY};
+use crate::error::{Error, Result};
+use crate::retention::RetentionPolicy;
+use crate::xmla::ServiceUrls;
+
+/// The name of the configuration file looked for in the current folder and the user's config folder.
+pub const CONFIG_FILE_NAME: &str = "pbi-backup.toml";
+
+/// `pbi-backup.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Power BI and sign-in.
+    pub powerbi: PowerBiSection,
+    /// Where backups are kept.
+    pub storage: StorageSection,
+    /// Preflight facts and severities.
+    pub preflight: PreflightSection,
+    /// Backup defaults.
+    pub backup: BackupSection,
+    /// Retention for `prune`.
+    pub retention: RetentionPolicy,
+}
+
+/// `[powerbi]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PowerBiSection {
+    /// Power BI API base (default `https://api.powerbi.com/`). Env: `PBI_BACKUP_POWERBI_API`.
+    pub api: Option<Url>,
+    /// Entra authority (default `https://login.microsoftonline.com/`). Env: `PBI_BACKUP_AUTHORITY`.
+    pub authority: Option<Url>,
+    /// Replaces `https://<region>.asazure.windows.net/` for `asazure://` servers. Env: `PBI_BACKUP_AAS_BASE`.
+    pub aas: Option<Url>,
+    /// `client-secret` (default when a secret is available), `cli`, `managed-identity` or `environment`. Env:
+    /// `PBI_BACKUP_AUTH`.
+    pub auth: Option<String>,
+    /// Directory (tenant) id. Env: `AZURE_TENANT_ID`.
+    pub tenant_id: Option<String>,
+    /// Application (client) id of the service principal. Env: `AZURE_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// A file holding the client secret (instead of `AZURE_CLIENT_SECRET`).
+    pub client_secret_file: Option<PathBuf>,
+    /// The tenant's home region (no API tells it): needed by the multi-geo and storage-region rules.
+    pub home_region: Option<String>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StorageSection {
+    /// ADLS Gen2 account name. Env: `PBI_BACKUP_ADLS_ACCOUNT`.
+    pub account: Option<String>,
+    /// Custom DFS endpoint. Env: `PBI_BACKUP_ADLS_ENDPOINT`.
+    pub endpoint: Option<Url>,
+    /// `key`, `sas`, `client-secret`, `cli`, `managed-identity` or `environment`. Env: `PBI_BACKUP_ADLS_AUTH`.
+    pub auth: Option<String>,
+    /// The account's Azure region (for the region rules).
+    pub location: Option<String>,
+    /// Keep backups in this local folder instead of ADLS (laid out the same way). Env: `PBI_BACKUP_LOCAL_STORE`.
+    pub local: Option<PathBuf>,
+    /// MiB per transfer chunk (default 8).
+    pub chunk_size_mib: Option<usize>,
+    /// Chunks in flight per transfer (default 8).
+    pub concurrency: Option<usize>,
+}
+
+/// `[preflight]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PreflightSection {
+    /// Rule ids (e.g. `LATER-01`) whose warnings block like SEED rules.
+    pub raise: Vec<String>,
+    /// Workspaces whose storage link was made for dataflows only (no API tells it).
+    pub dataflows_only: Vec<String>,
+    /// Whether the caller owns the storage account (needed to copy between workspaces; no API the tool uses
+    /// tells it).
+    pub storage_owner: Option<bool>,
+}
+
+/// `[backup]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BackupSection {
+    /// Backups running at once in a bulk run (default 4).
+    pub concurrency: usize,
+    /// Compress backups (default true).
+    pub apply_compression: bool,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        BackupSection { concurrency: 4, apply_compression: true }
+    }
+}
+
+impl ConfigFile {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("cannot read the config file {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+    }
+
+    /// The config file to use: `explicit`, else `./pbi-backup.toml`, else `<config dir>/pbi-backup/pbi-backup.toml`,
+    /// else none.
+    pub fn find(
+        explicit: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<(PathBuf, ConfigFile)>> {
+        if let Some(p) = explicit {
+            return Ok(Some((p.to_owned(), ConfigFile::load(p)?)));
+        }
+        let mut candidates = vec![PathBuf::from(CONFIG_FILE_NAME)];
+        let config_home = env("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .or_else(|| env("APPDATA").map(PathBuf::from));
+        if let Some(dir) = config_home {
+            candidates.push(dir.join("pbi-backup").join(CONFIG_FILE_NAME));
+        }
+        for c in candidates {
+            if c.is_file() {
+                let file = ConfigFile::load(&c)?;
+                return Ok(Some((c, file)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Everything resolved from the file and the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file read, if any.
+    pub config_path: Option<PathBuf>,
+    /// The parsed file (defaults when none).
+    pub file: ConfigFile,
+    /// Service URLs.
+    pub urls: ServiceUrls,
+    /// The Power BI API base.
+    pub powerbi_api: Url,
+    credential: std::result::Result<Credential, String>,
+    storage: StorageChoice,
+}
+
+#[derive(Debug, Clone)]
+enum StorageChoice {
+    Local(PathBuf),
+    Adls(Box<AdlsConfig>),
+    None(String),
+}
+
+fn parse_url(name: &str, value: &str) -> Result<Url> {
+    let mut v = value.to_owned();
+    if !v.ends_with('/') {
+        v.push('/');
+    }
+    Url::parse(&v).map_err(|e| Error::Config(format!("{name} '{value}' is not a url: {e}")))
+}
+
+impl Settings {
+    /// Resolves `file` with the environment `env` (a lookup, so tests pass their own).
+    pub fn resolve(
+        config_path: Option<PathBuf>,
+        file: ConfigFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings> {
+        let env_url = |name: &str| {
+            env(name).filter(|v| !v.is_empty()).map(|v| parse_url(name, &v)).transpose()
+        };
+        let powerbi_api = match env_url("PBI_BACKUP_POWERBI_API")? {
+            Some(u) => u,
+            None => file
+                .powerbi
+                .api
+                .clone()
+                .unwrap_or_else(|| Url::parse("https://api.powerbi.com/").expect("valid")),
+        };
+        let authority = match env_url("PBI_BACKUP_AUTHORITY")? {
+            Some(u) => u,
+            None => file
+                .powerbi
+                .authority
+                .clone()
+                .unwrap_or_else(|| Url::parse(DEFAULT_AUTHORITY).expect("valid")),
+        };
+        let aas = env_url("PBI_BACKUP_AAS_BASE")?.or_else(|| file.powerbi.aas.clone());
+        let api_overridden = env("PBI_BACKUP_POWERBI_API").is_some() || file.powerbi.api.is_some();
+        let urls = ServiceUrls {
+            powerbi_api: api_overridden.then(|| powerbi_api.clone()),
+            authority,
+            aas,
+        };
+        let credential = resolve_credential(&file.powerbi, env);
+        let storage = resolve_storage(&file.storage, env)?;
+        Ok(Settings { config_path, file, urls, powerbi_api, credential, storage })
+    }
+
+    /// The credential to sign in with, or an error naming the variables that would supply one.
+    pub fn credential(&self) -> Result<Credential> {
+        self.credential.clone().map_err(Error::Config)
+    }
+
+    /// Opens the backup store, or says why there is none.
+    pub fn store(&self) -> Result<Arc<dyn Store>> {
+        match &self.storage {
+            StorageChoice::Local(root) => Ok(Arc::new(LocalStore::new(root.clone())?)),
+            StorageChoice::Adls(config) => Ok(Arc::new(AdlsStore::new((**config).clone())?)),
+            StorageChoice::None(why) => Err(Error::Config(why.clone())),
+        }
+    }
+
+    /// Whether a store is configured.
+    pub fn has_store(&self) -> bool {
+        !matches!(self.storage, StorageChoice::None(_))
+    }
+
+    /// The storage account name, when ADLS is configured.
+    pub fn storage_account(&self) -> Option<&str> {
+        match &self.storage {
+            StorageChoice::Adls(c) => Some(&c.account),
+            _ => None,
+        }
+    }
+
+    /// A description of the store for reports (no secrets).
+    pub fn store_description(&self) -> String {
+        match &self.storage {
+            StorageChoice::Local(root) => format!("local folder {}", root.display()),
+            StorageChoice::Adls(c) => match &c.endpoint {
+                Some(e) => {
+                    format!("ADLS Gen2 account '{}' at {}", c.account, crate::error::redact_url(e))
+                }
+                None => format!("ADLS Gen2 account '{}'", c.account),
+            },
+            StorageChoice::None(_) => "no storage configured".into(),
+        }
+    }
+}
+
+fn resolve_credential(
+    p: &PowerBiSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<Credential, String> {
+    let var = |n: &str| env(n).filter(|v| !v.is_empty());
+    if let (Some(user), Some(password)) =
+        (var("PBI_BACKUP_XMLA_USER"), var("PBI_BACKUP_XMLA_PASSWORD"))
+    {
+        return Ok(Credential::Basic { user, password: SecretString::from(password) });
+    }
+    let auth = var("PBI_BACKUP_AUTH").or_else(|| p.auth.clone());
+    let tenant = var("AZURE_TENANT_ID").or_else(|| p.tenant_id.clone());
+    let client = var("AZURE_CLIENT_ID").or_else(|| p.client_id.clone());
+    let secret = match var("AZURE_CLIENT_SECRET") {
+        Some(s) => Some(s),
+        None => match &p.client_secret_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read client-secret-file {}: {e}", f.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        },
+    };
+    match auth.as_deref() {
+        Some("cli") => Ok(Credential::AzureCli),
+        Some("managed-identity") => Ok(Credential::ManagedIdentity),
+        Some("environment") => Ok(Credential::Environment),
+        Some("anonymous") => Ok(Credential::Anonymous),
+        Some("client-secret") | None => match (tenant, client, secret) {
+            (Some(tenant_id), Some(client_id), Some(secret)) => Ok(Credential::ClientSecret {
+                tenant_id,
+                client_id,
+                secret: SecretString::from(secret),
+            }),
+            (t, c, s) => {
+                let mut missing = Vec::new();
+                if t.is_none() {
+                    missing.push("AZURE_TENANT_ID (or powerbi.tenant-id)");
+                }
+                if c.is_none() {
+                    missing.push("AZURE_CLIENT_ID (or powerbi.client-id)");
+                }
+                if s.is_none() {
+                    missing.push("AZURE_CLIENT_SECRET (or powerbi.client-secret-file)");
+                }
+                Err(format!(
+                    "no credential to sign in with: set {}; or set PBI_BACKUP_AUTH=cli to use the Azure CLI sign-in",
+                    missing.join(", ")
+                ))
+            }
+        },
+        Some(other) => Err(format!(
+            "auth '{other}' is not one of client-secret, cli, managed-identity, environment, anonymous"
+        )),
+    }
+}
+
+fn resolve_storage(
+    s: &StorageSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<StorageChoice> {
+    let var = |n: &str| env(n).filter(|v| !v.is_empty());
+    if let Some(local) =
+        var("PBI_BACKUP_LOCAL_STORE").map(PathBuf::from).or_else(|| s.local.clone())
+    {
+        return Ok(StorageChoice::Local(local));
+    }
+    let account = var("PBI_BACKUP_ADLS_ACCOUNT").or_else(|| s.account.clone());
+    let Some(account) = account else {
+        return Ok(StorageChoice::None(
+            "no backup storage configured: set PBI_BACKUP_ADLS_ACCOUNT (and its credential: AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra sign-in), or storage.account / storage.local in pbi-backup.toml"
+                .into(),
+        ));
+    };
+    let endpoint = s.endpoint.as_ref().map(|u| u.to_string());
+    let auth = s.auth.clone();
+    let lookup = |name: &str| -> Option<String> {
+        match name {
+            "PBI_BACKUP_ADLS_ACCOUNT" => Some(account.clone()),
+            "PBI_BACKUP_ADLS_ENDPOINT" => var(name).or_else(|| endpoint.clone()),
+            "PBI_BACKUP_ADLS_AUTH" => var(name).or_else(|| auth.clone()),
+            other => var(other),
+        }
+    };
+    let mut config = AdlsConfig::from_lookup(lookup)?;
+    if let Some(c) = s.chunk_size_mib {
+        config.chunk_size = c.max(1) << 20;
+    }
+    if let Some(c) = s.concurrency {
+        config.concurrency = c.max(1);
+    }
+    if let Some(e) = &config.endpoint {
+        crate::xmla::check_plain_http(e)?;
+    }
+    Ok(StorageChoice::Adls(Box::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn missing_credential_names_the_variables() {
+        let s = Settings::resolve(None, ConfigFile::default(), &env(&[("AZURE_TENANT_ID", "t")]))
+            .unwrap();
+        let err = s.credential().unwrap_err().to_string();
+        assert!(err.contains("AZURE_CLIENT_ID") && err.contains("AZURE_CLIENT_SECRET"), "{err}");
+        assert!(!err.contains("AZURE_TENANT_ID"), "{err}");
+    }
+
+    #[test]
+    fn environment_wins_over_the_file_and_secrets_are_not_printed() {
+        let mut file = ConfigFile::default();
+        file.powerbi.tenant_id = Some("from-file".into());
+        file.powerbi.client_id = Some("app".into());
+        let s = Settings::resolve(
+            None,
+            file,
+            &env(&[
+                ("AZURE_TENANT_ID", "from-env"),
+                ("AZURE_CLIENT_SECRET", "s3cr3t"),
+                ("PBI_BACKUP_POWERBI_API", "http://127.0.0.1:9"),
+            ]),
+        )
+        .unwrap();
+        let c = s.credential().unwrap();
+        assert!(
+            matches!(&c, Credential::ClientSecret { tenant_id, .. } if tenant_id == "from-env")
+        );
+        assert!(!format!("{c:?} {s:?}").contains("s3cr3t"));
+        assert_eq!(s.powerbi_api.as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn storage_choices() {
+        let s = Settings::resolve(None, ConfigFile::default(), &env(&[])).unwrap();
+        assert!(!s.has_store());
+        assert!(s.store().unwrap_err().to_string().contains("PBI_BACKUP_ADLS_ACCOUNT"));
+        let s = Settings::resolve(
+            None,
+            ConfigFile::default(),
+            &env(&[("PBI_BACKUP_ADLS_ACCOUNT", "acct"), ("AZURE_STORAGE_KEY", "a2V5")]),
+        )
+        .unwrap();
+        assert_eq!(s.storage_account(), Some("acct"));
+        let err = Settings::resolve(
+            None,
+            ConfigFile::default(),
+            &env(&[
+                ("PBI_BACKUP_ADLS_ACCOUNT", "acct"),
+                ("AZURE_STORAGE_KEY", "a2V5"),
+                ("PBI_BACKUP_ADLS_ENDPOINT", "http://example.com/acct/"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("refusing plain http"), "{err}");
+    }
+}

@@ -1,0 +1,345 @@
+//! `backup`: one dataset, every dataset of a workspace, or name patterns across workspaces.
+
+use futures::StreamExt;
+use globset::{Glob, GlobMatcher};
+use xmla_proto::{Backup, Command, Password, Security};
+
+use super::doctor::require;
+use super::{Session, backup_path, default_file_name, hash_file, rfc3339};
+use crate::error::{Error, Result};
+use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId};
+use crate::output::{BackupOutput, BackupResult, ErrorInfo};
+use crate::powerbi;
+use crate::preflight::Operation;
+use crate::progress::Unit;
+use crate::xmla::Endpoint;
+
+/// Which datasets to back up.
+#[derive(Debug, Clone)]
+pub enum DatasetSelector {
+    /// One dataset by name.
+    One(String),
+    /// Every dataset of the workspaces.
+    All,
+    /// Datasets whose names match glob patterns (`Sales*`).
+    Patterns(Vec<String>),
+}
+
+/// How to back up.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Workspace names or glob patterns (Power BI), resolved through the REST API.
+    pub workspaces: Vec<String>,
+    /// Or one XMLA endpoint (`asazure://`, `http(s)://`, `powerbi://`); then `workspaces` is ignored.
+    pub server: Option<Endpoint>,
+    /// Datasets.
+    pub datasets: DatasetSelector,
+    /// File name for a single dataset (default `<dataset>_<UTC time>.abf`).
+    pub file: Option<String>,
+    /// Overwrite an existing file.
+    pub allow_overwrite: bool,
+    /// Compress (default true).
+    pub apply_compression: bool,
+    /// Encrypt with this password.
+    pub password: Option<Password>,
+    /// ASSL `Security` (Analysis Services).
+    pub security: Option<Security>,
+    /// Backups at once.
+    pub concurrency: usize,
+    /// Skip the preflight.
+    pub skip_preflight: bool,
+}
+
+struct Job {
+    workspace: String,
+    workspace_id: Option<String>,
+    dataset: String,
+    dataset_id: Option<String>,
+    endpoint: Endpoint,
+    file: String,
+    power_bi: bool,
+}
+
+fn globs(patterns: &[String]) -> Result<Vec<GlobMatcher>> {
+    patterns
+        .iter()
+        .map(|p| {
+            Glob::new(p)
+                .map(|g| g.compile_matcher())
+                .map_err(|e| Error::Config(format!("'{p}' is not a valid name pattern: {e}")))
+        })
+        .collect()
+}
+
+fn is_pattern(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Plans and runs the backups. One failure does not stop the others.
+pub async fn backup(session: &Session, options: &BackupOptions) -> Result<BackupOutput> {
+    let jobs = plan(session, options).await?;
+    if jobs.is_empty() {
+        return Err(Error::NotFound {
+            what: "dataset",
+            name: describe(&options.datasets),
+            nearest: Vec::new(),
+        });
+    }
+    let task = session.progress().start("backing up", Some(jobs.len() as u64), Unit::Items);
+    let task = &task;
+    let results: Vec<BackupResult> = futures::stream::iter(jobs)
+        .map(|job| async move {
+            let r = run_one(session, options, &job).await;
+            task.inc(1);
+            r
+        })
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await;
+    task.finish();
+    let succeeded = results.iter().filter(|r| r.ok).count();
+    let failed = results.len() - succeeded;
+    Ok(BackupOutput { results, succeeded, failed })
+}
+
+fn describe(s: &DatasetSelector) -> String {
+    match s {
+        DatasetSelector::One(n) => n.clone(),
+        DatasetSelector::All => "*".into(),
+        DatasetSelector::Patterns(p) => p.join(", "),
+    }
+}
+
+async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
+    let now = time::OffsetDateTime::now_utc();
+    let file_for = |dataset: &str, many: bool| -> Result<String> {
+        match (&options.file, many) {
+            (Some(_), true) => Err(Error::Config(
+                "--file names one backup; with several datasets the default names <dataset>_<time>.abf are used".into(),
+            )),
+            (Some(f), false) => Ok(f.clone()),
+            (None, _) => Ok(default_file_name(dataset, now)),
+        }
+    };
+    if let Some(endpoint) = &options.server
+        && !matches!(endpoint, Endpoint::PowerBi { .. })
+    {
+        // Analysis Services or msmdpump: datasets come from DBSCHEMA_CATALOGS.
+        let client = session.xmla(endpoint.clone())?;
+        let catalogs = client.databases().await?;
+        let names: Vec<String> = match &options.datasets {
+            DatasetSelector::One(n) => {
+                if !catalogs.iter().any(|c| &c.name == n) {
+                    return Err(Error::NotFound {
+                        what: "database",
+                        name: n.clone(),
+                        nearest: crate::nearest(n, catalogs.iter().map(|c| c.name.as_str())),
+                    });
+                }
+                vec![n.clone()]
+            }
+            DatasetSelector::All => catalogs.iter().map(|c| c.name.clone()).collect(),
+            DatasetSelector::Patterns(p) => {
+                let g = globs(p)?;
+                catalogs
+                    .iter()
+                    .filter(|c| g.iter().any(|m| m.is_match(&c.name)))
+                    .map(|c| c.name.clone())
+                    .collect()
+            }
+        };
+        let many = names.len() > 1;
+        let server_name = match endpoint {
+            Endpoint::Aas { server, .. } => server.clone(),
+            other => other.to_string(),
+        };
+        return names
+            .into_iter()
+            .map(|d| {
+                Ok(Job {
+                    workspace: server_name.clone(),
+                    workspace_id: None,
+                    file: file_for(&d, many)?,
+                    dataset_id: catalogs
+                        .iter()
+                        .find(|c| c.name == d)
+                        .and_then(|c| c.database_id.clone()),
+                    dataset: d,
+                    endpoint: endpoint.clone(),
+                    power_bi: false,
+                })
+            })
+            .collect();
+    }
+    let workspace_names: Vec<String> = match &options.server {
+        Some(Endpoint::PowerBi { workspace, .. }) => vec![workspace.clone()],
+        _ => options.workspaces.clone(),
+    };
+    if workspace_names.is_empty() {
+        return Err(Error::Config(
+            "name a workspace with --workspace, or an endpoint with --server".into(),
+        ));
+    }
+    let api = session.api()?;
+    let groups = api.groups().await?;
+    let mut selected = Vec::new();
+    for w in &workspace_names {
+        if is_pattern(w) {
+            let g = globs(std::slice::from_ref(w))?;
+            let matched: Vec<_> =
+                groups.iter().filter(|grp| g[0].is_match(&grp.name)).cloned().collect();
+            if matched.is_empty() {
+                return Err(Error::NotFound {
+                    what: "workspace",
+                    name: w.clone(),
+                    nearest: Vec::new(),
+                });
+            }
+            selected.extend(matched);
+        } else {
+            selected.push(powerbi::find_group(&groups, w)?);
+        }
+    }
+    let mut jobs = Vec::new();
+    let mut pending = Vec::new();
+    for g in &selected {
+        let datasets = api.datasets(&g.id).await?;
+        let chosen: Vec<_> = match &options.datasets {
+            DatasetSelector::One(n) => match datasets.iter().find(|d| &d.name == n) {
+                Some(d) => vec![d.clone()],
+                None if selected.len() == 1 => {
+                    return Err(Error::NotFound {
+                        what: "dataset",
+                        name: n.clone(),
+                        nearest: crate::nearest(n, datasets.iter().map(|d| d.name.as_str())),
+                    });
+                }
+                None => Vec::new(),
+            },
+            DatasetSelector::All => datasets.clone(),
+            DatasetSelector::Patterns(p) => {
+                let m = globs(p)?;
+                datasets.iter().filter(|d| m.iter().any(|g| g.is_match(&d.name))).cloned().collect()
+            }
+        };
+        for d in chosen {
+            pending.push((g.clone(), d));
+        }
+    }
+    let many = pending.len() > 1;
+    for (g, d) in pending {
+        jobs.push(Job {
+            workspace: g.name.clone(),
+            workspace_id: Some(g.id.clone()),
+            file: file_for(&d.name, many)?,
+            dataset: d.name.clone(),
+            dataset_id: Some(d.id.clone()),
+            endpoint: match &options.server {
+                Some(e @ Endpoint::PowerBi { .. }) => e.clone(),
+                _ => Endpoint::workspace(&g.name),
+            },
+            power_bi: true,
+        });
+    }
+    Ok(jobs)
+}
+
+async fn run_one(session: &Session, options: &BackupOptions, job: &Job) -> BackupResult {
+    let mut result = BackupResult {
+        workspace: job.workspace.clone(),
+        dataset: job.dataset.clone(),
+        file: job.file.clone(),
+        ok: false,
+        size: None,
+        sha256: None,
+        manifest: None,
+        verification: String::new(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    match run_one_inner(session, options, job, &mut result).await {
+        Ok(()) => result.ok = true,
+        Err(e) => result.error = Some(ErrorInfo::from(&e)),
+    }
+    result
+}
+
+async fn run_one_inner(
+    session: &Session,
+    options: &BackupOptions,
+    job: &Job,
+    result: &mut BackupResult,
+) -> Result<()> {
+    if job.power_bi && !options.skip_preflight {
+        result
+            .warnings
+            .extend(require(session, &job.workspace, Operation::Backup, "backup").await?);
+    }
+    // The store is needed to verify; without one (a plain XMLA server) the command still runs.
+    let store =
+        if job.power_bi || session.settings.has_store() { Some(session.store()?) } else { None };
+    let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
+    let client = session.xmla(job.endpoint.clone())?;
+    let tables = client.tables(&job.dataset).await.unwrap_or_default();
+    let mut b = Backup::new(job.dataset.clone(), job.file.clone());
+    b.allow_overwrite = options.allow_overwrite;
+    b.apply_compression = options.apply_compression;
+    b.password = options.password.clone();
+    b.security = options.security;
+    // TMSL names the database by name (Power BI's documented form); ASSL is needed for Security.
+    let command = if b.security.is_some() { Command::backup(b) } else { Command::backup_tmsl(b) };
+    let syntax = match &command {
+        Command::Backup(_, s) => format!("{s:?}"),
+        _ => String::new(),
+    };
+    let warnings = client.execute(command, Some(&job.dataset)).await?;
+    result.warnings.extend(warnings.iter().map(|w| w.to_string()));
+    let created = time::OffsetDateTime::now_utc();
+    let (Some(store), Some(path)) = (store, path) else {
+        result.verification = "skipped: the server's backup storage is not configured here, so the file was not read back".into();
+        return Ok(());
+    };
+    let (size, sha256) = hash_file(store.as_ref(), &path, session.progress()).await.map_err(|e| match e {
+        Error::Storage(adls_store::Error::NotFound { .. }) => Error::Integrity(format!(
+            "the server said the backup succeeded, but {path} is not in the configured storage ({}); check that it is the account linked to the workspace",
+            session.settings.store_description()
+        )),
+        other => other,
+    })?;
+    if size == 0 {
+        return Err(Error::Integrity(format!("{path} is empty")));
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        endpoint: job.endpoint.to_string(),
+        workspace: NamedId { name: job.workspace.clone(), id: job.workspace_id.clone() },
+        dataset: NamedId { name: job.dataset.clone(), id: job.dataset_id.clone() },
+        file: job.file.clone(),
+        created: rfc3339(created),
+        size,
+        sha256: sha256.clone(),
+        options: ManifestOptions {
+            apply_compression: options.apply_compression,
+            allow_overwrite: options.allow_overwrite,
+            encrypted: options.password.is_some(),
+            security: options.security.map(|s| s.to_string()),
+            syntax,
+        },
+        tables,
+    };
+    let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
+    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
+    adls_store::StoreExt::put(
+        store.as_ref(),
+        &manifest_path,
+        body.into(),
+        adls_store::PutMode::Overwrite,
+    )
+    .await?;
+    result.size = Some(size);
+    result.sha256 = Some(sha256);
+    result.manifest = Some(manifest_path.to_string());
+    result.verification = "verified: read back whole and hashed".into();
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! Files in workspace folders: `list`, `download`, `upload`, `copy`, `verify`, `inspect`.
+
+use std::path::{Path, PathBuf};
+
+use adls_store::{PutMode, Store, StoreExt, StorePath};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::remote::RemoteReader;
+use super::{
+    Session, backup_folder, backup_path, hash_file, read_manifest, rfc3339, time_from_file_name,
+};
+use crate::error::{Error, Result};
+use crate::manifest::{MANIFEST_SUFFIX, Manifest};
+use crate::output::{ListOutput, ListedBackup, TransferOutput, VerifyOutput};
+use crate::progress::Unit;
+
+/// The `.abf` files of a workspace folder with what their manifests say, newest first.
+pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
+    let store = session.store()?;
+    let folder = backup_folder(workspace)?;
+    let files = match store.list_all(&folder).await {
+        Ok(f) => f,
+        Err(adls_store::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut backups = Vec::new();
+    for f in &files {
+        let Some(name) = f.path.file_name() else { continue };
+        if !name.to_ascii_lowercase().ends_with(".abf") {
+            continue;
+        }
+        let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
+        let verified = manifest.as_ref().is_some_and(|m| m.size == f.size && !m.sha256.is_empty());
+        backups.push(ListedBackup {
+            name: name.to_owned(),
+            size: f.size,
+            time: manifest
+                .as_ref()
+                .map(|m| m.created.clone())
+                .or_else(|| time_from_file_name(name).map(|(_, t)| rfc3339(t)))
+                .or_else(|| f.last_modified.map(rfc3339)),
+            dataset: manifest
+                .as_ref()
+                .map(|m| m.dataset.name.clone())
+                .or_else(|| time_from_file_name(name).map(|(d, _)| d)),
+            verified,
+            sha256: manifest.map(|m| m.sha256),
+        });
+    }
+    backups.sort_by(|a, b| b.time.cmp(&a.time).then(a.name.cmp(&b.name)));
+    Ok(ListOutput { workspace: workspace.to_owned(), backups })
+}
+
+fn partial_name(local: &Path) -> PathBuf {
+    let mut name = local.file_name().unwrap_or_default().to_os_string();
+    name.push(".pbi-backup-partial");
+    local.with_file_name(name)
+}
+
+/// Downloads a backup for offline keeping: resumable (a `<file>.pbi-backup-partial` left by an interrupted run is
+/// continued from its length), verified (against the manifest, else the hash kept with the file), atomic (the
+/// final name appears only when the whole file is synced and verified). The manifest is saved beside it.
+pub async fn download(
+    session: &Session,
+    workspace: &str,
+    file: &str,
+    local: &Path,
+) -> Result<TransferOutput> {
+    let store = session.store()?;
+    let path = backup_path(workspace, file)?;
+    let meta = store.head(&path).await?;
+    let manifest = read_manifest(store.as_ref(), &path).await?;
+    if local.exists() {
+        return Err(Error::Config(format!(
+            "{} exists; remove it or choose another destination",
+            local.display()
+        )));
+    }
+    let partial = partial_name(local);
+    let mut have = match tokio::fs::metadata(&partial).await {
+        Ok(m) if m.len() <= meta.size => m.len(),
+        Ok(_) => {
+            tokio::fs::remove_file(&partial).await.map_err(|e| io_err(&partial, e))?;
+            0
+        }
+        Err(_) => 0,
+    };
+    // Hash what is already there, then continue from its end.
+    let mut hasher = Sha256::new();
+    if have > 0 {
+        let mut f = tokio::fs::File::open(&partial).await.map_err(|e| io_err(&partial, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).await.map_err(|e| io_err(&partial, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+    let mut out = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&partial)
+        .await
+        .map_err(|e| io_err(&partial, e))?;
+    let task =
+        session.progress().start(&format!("downloading {file}"), Some(meta.size), Unit::Bytes);
+    task.inc(have);
+    if have < meta.size {
+        let got = store.get_range(&path, Some(have..meta.size)).await?;
+        let mut stream = got.stream;
+        while let Some(chunk) = stream.next().await {
+            // A broken transfer keeps the partial file for the next run.
+            let chunk = chunk?;
+            out.write_all(&chunk).await.map_err(|e| io_err(&partial, e))?;
+            hasher.update(&chunk);
+            have += chunk.len() as u64;
+            task.inc(chunk.len() as u64);
+        }
+    }
+    out.sync_all().await.map_err(|e| io_err(&partial, e))?;
+    drop(out);
+    task.finish();
+    let sha = hex::encode(hasher.finalize());
+    let (expected, source) = match (&manifest, &meta.sha256) {
+        (Some(m), _) => (Some((m.size, m.sha256.clone())), "the manifest"),
+        (None, Some(s)) => (Some((meta.size, s.clone())), "the hash kept with the file"),
+        (None, None) => (None, ""),
+    };
+    let verification = match expected {
+        Some((size, expected_sha)) if size == have && expected_sha == sha => {
+            format!("verified against {source}")
+        }
+        Some((size, expected_sha)) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(Error::Integrity(format!(
+                "{path}: downloaded {have} bytes with sha256 {sha}, but {source} says {size} bytes with sha256 {expected_sha}; nothing was kept"
+            )));
+        }
+        None => "not verified: no manifest and no stored hash".into(),
+    };
+    tokio::fs::rename(&partial, local).await.map_err(|e| io_err(local, e))?;
+    if let Some(m) = &manifest {
+        let mp = local.with_file_name(format!(
+            "{}{MANIFEST_SUFFIX}",
+            local.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        tokio::fs::write(&mp, serde_json::to_vec_pretty(m).expect("plain data"))
+            .await
+            .map_err(|e| io_err(&mp, e))?;
+    }
+    Ok(TransferOutput {
+        source: path.to_string(),
+        destination: local.display().to_string(),
+        size: have,
+        sha256: sha,
+        verification,
+    })
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Config(format!("{}: {e}", path.display()))
+}
+
+/// Uploads a kept `.abf` (and its manifest, when one lies beside it) into a workspace folder, for a restore.
+pub async fn upload(
+    session: &Session,
+    local: &Path,
+    workspace: &str,
+    file: Option<&str>,
+    overwrite: bool,
+) -> Result<TransferOutput> {
+    let name = match file {
+        Some(f) => f.to_owned(),
+        None => local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::Config(format!("{} names no file", local.display())))?,
+    };
+    check_abf_name(&name)?;
+    let report = inspect_local(local, false)?;
+    if !report.valid {
+        return Err(Error::Integrity(format!(
+            "{} is not a whole .abf backup: {}",
+            local.display(),
+            report
+                .container
+                .map(|r| r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))
+                .unwrap_or_default()
+        )));
+    }
+    let store = session.store()?;
+    store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
+    let path = backup_path(workspace, &name)?;
+    let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
+    let meta = store.upload_file(local, &path, mode).await?;
+    let (size, sha) = hash_file(store.as_ref(), &path, session.progress()).await?;
+    let local_manifest = local.with_file_name(format!(
+        "{}{MANIFEST_SUFFIX}",
+        local.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let mut verification = "verified: read back and hashed".to_owned();
+    if let Ok(bytes) = std::fs::read(&local_manifest) {
+        let mut m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Integrity(format!("{} does not read: {e}", local_manifest.display()))
+        })?;
+        if m.sha256 != sha || m.size != size {
+            let _ = store.delete(&path).await;
+            return Err(Error::Integrity(format!(
+                "{} does not match its manifest (sha256 {sha} vs {}); the upload was removed",
+                local.display(),
+                m.sha256
+            )));
+        }
+        m.file = name.clone();
+        let mp = path.folder_path().join(&Manifest::name_for(&name))?;
+        store
+            .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
+            .await?;
+        verification = "verified against the manifest".into();
+    }
+    let _ = meta;
+    Ok(TransferOutput {
+        source: local.display().to_string(),
+        destination: path.to_string(),
+        size,
+        sha256: sha,
+        verification,
+    })
+}
+
+fn check_abf_name(name: &str) -> Result<()> {
+    if !name.to_ascii_lowercase().ends_with(".abf") {
+        return Err(Error::Config(format!(
+            "'{name}' is not an .abf file name; Power BI restores .abf backups only"
+        )));
+    }
+    Ok(())
+}
+
+/// Copies a file between folders, then reads the copy back and checks it against the source's hash; copies the
+/// manifest too.
+pub(crate) async fn copy_verified(
+    session: &Session,
+    from: &StorePath,
+    to: &StorePath,
+    overwrite: bool,
+) -> Result<TransferOutput> {
+    let store = session.store()?;
+    let manifest = read_manifest(store.as_ref(), from).await?;
+    let (src_size, src_sha) = match &manifest {
+        Some(m) => (m.size, m.sha256.clone()),
+        None => hash_file(store.as_ref(), from, session.progress()).await?,
+    };
+    let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
+    store.copy(from, to, mode).await.map_err(|e| match e {
+        adls_store::Error::AlreadyExists { .. } => {
+            Error::Config(format!("{to} exists; pass --overwrite to replace it"))
+        }
+        other => other.into(),
+    })?;
+    let (size, sha) = hash_file(store.as_ref(), to, session.progress()).await?;
+    if size != src_size || sha != src_sha {
+        let _ = store.delete(to).await;
+        return Err(Error::Integrity(format!(
+            "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
+        )));
+    }
+    if let Some(mut m) = manifest {
+        m.file = to.file_name().unwrap_or_default().to_owned();
+        let mp = to.folder_path().join(&Manifest::name_for(&m.file))?;
+        store
+            .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
+            .await?;
+    }
+    Ok(TransferOutput {
+        source: from.to_string(),
+        destination: to.to_string(),
+        size,
+        sha256: sha,
+        verification: "verified: the copy hashes like the source".into(),
+    })
+}
+
+/// `copy`: a backup from one workspace folder to another (same storage account).
+pub async fn copy(
+    session: &Session,
+    from_workspace: &str,
+    to_workspace: &str,
+    file: &str,
+    overwrite: bool,
+) -> Result<TransferOutput> {
+    check_abf_name(file)?;
+    copy_verified(
+        session,
+        &backup_path(from_workspace, file)?,
+        &backup_path(to_workspace, file)?,
+        overwrite,
+    )
+    .await
+}
+
+/// `verify`: the file's hash against its manifest, and the container check (streamed through ranged reads).
+pub async fn verify(
+    session: &Session,
+    workspace: &str,
+    file: &str,
+    full: bool,
+) -> Result<VerifyOutput> {
+    let store = session.store()?;
+    let path = backup_path(workspace, file)?;
+    let manifest = read_manifest(store.as_ref(), &path).await?;
+    let (size, sha) = hash_file(store.as_ref(), &path, session.progress()).await?;
+    let hash_ok = manifest.as_ref().map(|m| m.sha256 == sha && m.size == size);
+    let container = inspect_remote(session, workspace, file, full).await?;
+    let valid = hash_ok != Some(false) && container.valid;
+    Ok(VerifyOutput {
+        file: path.to_string(),
+        valid,
+        sha256: Some(sha),
+        expected_sha256: manifest.map(|m| m.sha256),
+        hash_ok,
+        container: Some(container),
+    })
+}
+
+/// Inspects a local file (and checks it against a manifest lying beside it).
+pub fn inspect_local(local: &Path, full: bool) -> Result<VerifyOutput> {
+    let f = std::fs::File::open(local)
+        .map_err(|e| Error::Config(format!("cannot open {}: {e}", local.display())))?;
+    let report =
+        abf_format::inspect(std::io::BufReader::new(f), abf_format::InspectOptions { full })
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", local.display())))?;
+    Ok(VerifyOutput {
+        file: local.display().to_string(),
+        valid: report.valid,
+        sha256: None,
+        expected_sha256: None,
+        hash_ok: None,
+        container: Some(report),
+    })
+}
+
+/// Inspects a file in a workspace folder without downloading it whole: only the parts the reader asks for are
+/// fetched, through ranged reads.
+pub async fn inspect_remote(
+    session: &Session,
+    workspace: &str,
+    file: &str,
+    full: bool,
+) -> Result<abf_format::Report> {
+    let store = session.store()?;
+    let path = backup_path(workspace, file)?;
+    let meta = store.head(&path).await?;
+    let handle = tokio::runtime::Handle::current();
+    let reader = RemoteReader::new(store.clone(), path.clone(), meta.size, handle);
+    tokio::task::spawn_blocking(move || {
+        abf_format::inspect(reader, abf_format::InspectOptions { full })
+    })
+    .await
+    .map_err(|e| Error::Integrity(format!("the inspection of {path} stopped: {e}")))?
+    .map_err(|e| Error::Integrity(format!("cannot read {path}: {e}")))
+}
+
+/// Deletes a backup and its manifest.
+pub(crate) async fn delete_backup(store: &dyn Store, path: &StorePath) -> Result<()> {
+    store.delete(path).await?;
+    let mp = path.folder_path().join(&Manifest::name_for(path.file_name().unwrap_or_default()))?;
+    match store.delete(&mp).await {
+        Ok(()) | Err(adls_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,203 @@
+//! The operations: each takes a [`Session`] and typed options, returns a typed report (see [`crate::output`]).
+
+mod backup;
+mod doctor;
+mod files;
+mod prune;
+mod remote;
+mod restore;
+mod storage;
+
+use std::sync::{Arc, OnceLock};
+
+use adls_store::{Store, StorePath};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+pub use backup::{BackupOptions, DatasetSelector, backup};
+pub use doctor::{doctor, gather_facts};
+pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
+pub use prune::{PruneOptions, prune};
+pub use remote::RemoteReader;
+pub use restore::{RestoreOptions, restore};
+pub use storage::{storage_link, storage_relink, storage_status, storage_unlink};
+
+use crate::auth::TokenSource;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::powerbi::PowerBiApi;
+use crate::progress::{NoProgress, Progress, Unit};
+use crate::xmla::{ClientOptions, Endpoint, XmlaClient};
+
+/// The filesystem Power BI keeps backups in.
+pub const BACKUP_FILESYSTEM: &str = "power-bi-backup";
+
+/// Settings plus the clients built from them on first use.
+pub struct Session {
+    /// The resolved settings.
+    pub settings: Settings,
+    progress: Arc<dyn Progress>,
+    tokens: OnceLock<Arc<TokenSource>>,
+    store: OnceLock<Arc<dyn Store>>,
+    /// A limit on each XMLA command; none by default.
+    pub command_timeout: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session reporting no progress.
+    pub fn new(settings: Settings) -> Session {
+        Session::with_progress(settings, Arc::new(NoProgress))
+    }
+
+    /// A session reporting progress to `progress`.
+    pub fn with_progress(settings: Settings, progress: Arc<dyn Progress>) -> Session {
+        Session {
+            settings,
+            progress,
+            tokens: OnceLock::new(),
+            store: OnceLock::new(),
+            command_timeout: None,
+        }
+    }
+
+    /// Where progress goes.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress.as_ref()
+    }
+
+    /// The token source (built on first use).
+    pub fn tokens(&self) -> Result<Arc<TokenSource>> {
+        if let Some(t) = self.tokens.get() {
+            return Ok(t.clone());
+        }
+        let t =
+            Arc::new(TokenSource::new(self.settings.credential()?, &self.settings.urls.authority)?);
+        Ok(self.tokens.get_or_init(|| t).clone())
+    }
+
+    /// The Power BI REST client.
+    pub fn api(&self) -> Result<PowerBiApi> {
+        PowerBiApi::new(self.settings.powerbi_api.clone(), self.tokens()?)
+    }
+
+    /// An XMLA client for `endpoint`.
+    pub fn xmla(&self, endpoint: Endpoint) -> Result<XmlaClient> {
+        let endpoint = match endpoint {
+            // The API host of a powerbi:// URL is taken from the settings when they override it.
+            Endpoint::PowerBi { .. } => endpoint,
+            other => other,
+        };
+        let options = ClientOptions {
+            urls: self.settings.urls.clone(),
+            command_timeout: self.command_timeout,
+        };
+        XmlaClient::new(endpoint, self.tokens()?, options)
+    }
+
+    /// The backup store (built on first use).
+    pub fn store(&self) -> Result<Arc<dyn Store>> {
+        if let Some(s) = self.store.get() {
+            return Ok(s.clone());
+        }
+        let s = self.settings.store()?;
+        Ok(self.store.get_or_init(|| s).clone())
+    }
+}
+
+/// The path of a file in a workspace's backup folder.
+pub fn backup_path(workspace: &str, file: &str) -> Result<StorePath> {
+    let file = file.strip_prefix('/').unwrap_or(file);
+    Ok(StorePath::file(BACKUP_FILESYSTEM, workspace, file)?)
+}
+
+/// The folder of a workspace's backups.
+pub fn backup_folder(workspace: &str) -> Result<StorePath> {
+    Ok(StorePath::folder(BACKUP_FILESYSTEM, workspace)?)
+}
+
+/// Reads a file whole as a stream and returns its size and SHA-256. The store checks its own kept hash on the way.
+pub async fn hash_file(
+    store: &dyn Store,
+    path: &StorePath,
+    progress: &dyn Progress,
+) -> Result<(u64, String)> {
+    let got = store.get_range(path, None).await?;
+    let task = progress.start(&format!("reading back {path}"), Some(got.meta.size), Unit::Bytes);
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut stream = got.stream;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+        task.inc(chunk.len() as u64);
+    }
+    task.finish();
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Reads the manifest of a backup file, `None` when there is none.
+pub async fn read_manifest(store: &dyn Store, file: &StorePath) -> Result<Option<Manifest>> {
+    let name = Manifest::name_for(file.file_name().unwrap_or_default());
+    let path = file.folder_path().join(&name)?;
+    match adls_store::StoreExt::get_bytes(store, &path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Integrity(format!("the manifest {path} does not read: {e}"))),
+        Err(adls_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The time in a default backup file name, `<dataset>_<yyyyMMddTHHmmssZ>.abf`.
+pub fn time_from_file_name(file: &str) -> Option<(String, time::OffsetDateTime)> {
+    let stem = file.strip_suffix(".abf")?;
+    let (dataset, stamp) = stem.rsplit_once('_')?;
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = time::PrimitiveDateTime::parse(stamp, format).ok()?.assume_utc();
+    Some((dataset.to_owned(), t))
+}
+
+/// The default file name of a backup: `<dataset>_<UTC yyyyMMddTHHmmssZ>.abf`, with characters a file name cannot
+/// hold replaced by `_`.
+pub fn default_file_name(dataset: &str, now: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let safe: String = dataset
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{safe}_{}.abf", now.format(format).expect("a fixed format"))
+}
+
+/// RFC 3339.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_round_trip_their_time() {
+        let t = time::macros::datetime!(2026-11-28 04:09:08 UTC);
+        let name = default_file_name("Sales: EU/Q4", t);
+        assert_eq!(name, "Sales_ EU_Q4_20261128T040908Z.abf");
+        assert_eq!(time_from_file_name(&name), Some(("Sales_ EU_Q4".into(), t)));
+        assert_eq!(time_from_file_name("manual.abf"), None);
+    }
+}

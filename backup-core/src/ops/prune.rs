@@ -1,0 +1,87 @@
+//! `prune`: retention in the style of restic's `forget`. A dry run unless `apply`; the newest verified backup of
+//! each dataset is never deleted; a file whose time cannot be read is never deleted.
+
+use adls_store::StoreExt;
+
+use super::files::delete_backup;
+use super::{Session, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
+use crate::error::Result;
+use crate::output::{PruneDecision, PruneOutput};
+use crate::retention::{BackupItem, RetentionPolicy, plan};
+
+/// What to prune.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Workspace folders.
+    pub workspaces: Vec<String>,
+    /// Only this dataset's backups.
+    pub dataset: Option<String>,
+    /// The policy.
+    pub policy: RetentionPolicy,
+    /// Delete (otherwise only report).
+    pub apply: bool,
+}
+
+/// Plans (and with `apply`, carries out) the deletions.
+pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOutput> {
+    let store = session.store()?;
+    let mut items = Vec::new();
+    let mut skipped = Vec::new();
+    for ws in &options.workspaces {
+        let files = match store.list_all(&backup_folder(ws)?).await {
+            Ok(f) => f,
+            Err(adls_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for f in files {
+            let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
+            if !name.to_ascii_lowercase().ends_with(".abf") {
+                continue;
+            }
+            let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
+            let from_manifest = manifest.as_ref().and_then(|m| {
+                let t = time::OffsetDateTime::parse(
+                    &m.created,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()?;
+                Some((m.dataset.name.clone(), t))
+            });
+            let Some((dataset, time)) = from_manifest.or_else(|| time_from_file_name(&name)) else {
+                skipped.push(f.path.to_string());
+                continue;
+            };
+            if options.dataset.as_ref().is_some_and(|d| d != &dataset) {
+                continue;
+            }
+            let verified =
+                manifest.as_ref().is_some_and(|m| m.size == f.size && !m.sha256.is_empty());
+            items.push(BackupItem { workspace: ws.clone(), dataset, file: name, time, verified });
+        }
+    }
+    let decisions = plan(&items, &options.policy, time::OffsetDateTime::now_utc())
+        .map_err(|e| crate::Error::Config(e.to_string()))?;
+    let mut out = PruneOutput {
+        dry_run: !options.apply,
+        decisions: Vec::new(),
+        deleted: Vec::new(),
+        skipped,
+    };
+    for d in decisions {
+        let item = &d.item;
+        out.decisions.push(PruneDecision {
+            workspace: item.workspace.clone(),
+            dataset: item.dataset.clone(),
+            file: item.file.clone(),
+            time: rfc3339(item.time),
+            keep: d.keep,
+            reasons: d.reasons.clone(),
+        });
+        if options.apply && !d.keep {
+            let path = backup_path(&item.workspace, &item.file)?;
+            delete_backup(store.as_ref(), &path).await?;
+            out.deleted.push(path.to_string());
+        }
+    }
+    Ok(out)
+}

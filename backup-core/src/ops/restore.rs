@@ -1,0 +1,226 @@
+//! `restore`: by file or the latest backup of a dataset, optionally from another workspace's folder.
+
+use xmla_proto::{Command, Password, ReadWriteMode, Restore, Security};
+
+use super::doctor::require;
+use super::files::copy_verified;
+use super::{Session, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name};
+use crate::error::{Error, Result};
+use crate::manifest::MANIFEST_SUFFIX;
+use crate::output::RestoreOutput;
+use crate::preflight::Operation;
+use crate::xmla::Endpoint;
+
+/// How to restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Target workspace (Power BI).
+    pub workspace: Option<String>,
+    /// Or a target XMLA endpoint.
+    pub server: Option<Endpoint>,
+    /// The backup file; `None` with `latest` set.
+    pub file: Option<String>,
+    /// Restore the newest backup of this dataset.
+    pub latest: Option<String>,
+    /// Copy the file from this workspace's folder first.
+    pub from_workspace: Option<String>,
+    /// Restore under this name.
+    pub as_name: Option<String>,
+    /// Overwrite an existing model.
+    pub allow_overwrite: bool,
+    /// Security.
+    pub security: Option<Security>,
+    /// Read-write mode.
+    pub read_write_mode: Option<ReadWriteMode>,
+    /// Drop roles without read permission (Power BI).
+    pub ignore_incompatibilities: bool,
+    /// Restore with the old model unloaded (Power BI).
+    pub force_restore: bool,
+    /// Password of an encrypted backup.
+    pub password: Option<Password>,
+    /// Skip the preflight.
+    pub skip_preflight: bool,
+    /// Restore even without a manifest to check against.
+    pub allow_unverified: bool,
+}
+
+/// Finds the newest backup of `dataset` in a folder: by manifest time, else by the time in the file name.
+async fn latest_file(session: &Session, workspace: &str, dataset: &str) -> Result<String> {
+    let store = session.store()?;
+    let files = adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await?;
+    let mut best: Option<(time::OffsetDateTime, String)> = None;
+    for f in files {
+        let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
+        if !name.ends_with(".abf") {
+            continue;
+        }
+        let from_manifest =
+            read_manifest(store.as_ref(), &f.path).await.ok().flatten().and_then(|m| {
+                (m.dataset.name == dataset).then(|| {
+                    time::OffsetDateTime::parse(
+                        &m.created,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .ok()
+                })?
+            });
+        let time = from_manifest
+            .or_else(|| time_from_file_name(&name).filter(|(d, _)| d == dataset).map(|(_, t)| t));
+        if let Some(t) = time
+            && best.as_ref().is_none_or(|(bt, _)| t > *bt)
+        {
+            best = Some((t, name));
+        }
+    }
+    best.map(|(_, n)| n).ok_or_else(|| Error::NotFound {
+        what: "backup of dataset",
+        name: format!("{dataset} in {workspace}"),
+        nearest: Vec::new(),
+    })
+}
+
+/// Runs a restore: copy (when asked), check the manifest, preflight, send, then compare the restored tables.
+pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<RestoreOutput> {
+    let (endpoint, workspace, power_bi) = match (&options.server, &options.workspace) {
+        (Some(Endpoint::PowerBi { workspace, .. }), _) => {
+            (options.server.clone().expect("some"), workspace.clone(), true)
+        }
+        (Some(e), _) => (e.clone(), e.to_string(), false),
+        (None, Some(w)) => (Endpoint::workspace(w), w.clone(), true),
+        (None, None) => {
+            return Err(Error::Config("name the target with --workspace or --server".into()));
+        }
+    };
+    let source_ws = options.from_workspace.clone().unwrap_or_else(|| workspace.clone());
+    let file = match (&options.file, &options.latest) {
+        (Some(f), None) => f.clone(),
+        (None, Some(dataset)) => latest_file(session, &source_ws, dataset).await?,
+        (Some(_), Some(_)) => {
+            return Err(Error::Config("give --file or --latest, not both".into()));
+        }
+        (None, None) => {
+            return Err(Error::Config(
+                "name the backup with --file NAME or --latest DATASET".into(),
+            ));
+        }
+    };
+    if !file.to_ascii_lowercase().ends_with(".abf") {
+        return Err(Error::Config(format!(
+            "'{file}' is not an .abf backup file; name one that ends in .abf"
+        )));
+    }
+    let mut warnings = Vec::new();
+    let mut copied_from = None;
+    let mut manifest = None;
+    let mut manifest_check =
+        "skipped: the server's backup storage is not configured here".to_owned();
+    if power_bi || session.settings.has_store() {
+        let store = session.store()?;
+        if let Some(src) = &options.from_workspace
+            && src != &workspace
+        {
+            if !options.skip_preflight {
+                warnings.extend(require(session, &workspace, Operation::CopyInto, "copy").await?);
+            }
+            copy_verified(
+                session,
+                &backup_path(src, &file)?,
+                &backup_path(&workspace, &file)?,
+                false,
+            )
+            .await?;
+            copied_from = Some(format!("power-bi-backup/{src}/{file}"));
+        }
+        let path = backup_path(&workspace, &file)?;
+        manifest = read_manifest(store.as_ref(), &path).await?;
+        match &manifest {
+            Some(m) => {
+                let (size, sha) = hash_file(store.as_ref(), &path, session.progress())
+                    .await
+                    .map_err(|e| match e {
+                        Error::Storage(adls_store::Error::NotFound { .. }) => Error::NotFound {
+                            what: "backup file",
+                            name: path.to_string(),
+                            nearest: Vec::new(),
+                        },
+                        other => other,
+                    })?;
+                if size != m.size || sha != m.sha256 {
+                    return Err(Error::Integrity(format!(
+                        "{path} does not match its manifest (size {size} vs {}, sha256 {sha} vs {}); nothing was sent",
+                        m.size, m.sha256
+                    )));
+                }
+                manifest_check = format!("verified against the manifest (sha256 {sha})");
+            }
+            None if options.allow_unverified => {
+                manifest_check = "skipped: no manifest beside the file (--allow-unverified)".into();
+                warnings.push(format!("{path} has no manifest; it was not verified"));
+            }
+            None => {
+                if adls_store::StoreExt::exists(store.as_ref(), &path).await? {
+                    return Err(Error::Integrity(format!(
+                        "{path} has no manifest{MANIFEST_SUFFIX}, so it cannot be verified before the restore; pass --allow-unverified to restore it anyway"
+                    )));
+                }
+                return Err(Error::NotFound {
+                    what: "backup file",
+                    name: path.to_string(),
+                    nearest: list_abf(session, &workspace).await.unwrap_or_default(),
+                });
+            }
+        }
+    }
+    let database =
+        options.as_name.clone().or_else(|| manifest.as_ref().map(|m| m.dataset.name.clone()));
+    let mut r = Restore::new(file.clone());
+    r.database_name = database.clone();
+    r.allow_overwrite = options.allow_overwrite;
+    r.security = options.security;
+    r.read_write_mode = options.read_write_mode;
+    r.ignore_incompatibilities = options.ignore_incompatibilities;
+    r.force_restore = options.force_restore;
+    r.password = options.password.clone();
+    let client = session.xmla(endpoint)?;
+    if power_bi && !options.skip_preflight {
+        let exists = match &database {
+            Some(d) => client.databases().await?.iter().any(|c| &c.name == d),
+            None => false,
+        };
+        let op = if exists { Operation::Restore } else { Operation::RestoreAsNew };
+        warnings.extend(require(session, &workspace, op, "restore").await?);
+    }
+    let server_warnings = client.execute(Command::restore(r), None).await?;
+    warnings.extend(server_warnings.iter().map(|w| w.to_string()));
+    let database = database.unwrap_or_default();
+    let mut out = RestoreOutput {
+        workspace,
+        file,
+        database: database.clone(),
+        copied_from,
+        manifest_check,
+        missing_tables: Vec::new(),
+        extra_tables: Vec::new(),
+        tables_compared: false,
+        warnings,
+    };
+    if let Some(m) = manifest.filter(|m| !m.tables.is_empty() && !database.is_empty()) {
+        let now = client.tables(&database).await?;
+        out.missing_tables = m.tables.iter().filter(|t| !now.contains(t)).cloned().collect();
+        out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
+        out.tables_compared = true;
+    }
+    Ok(out)
+}
+
+async fn list_abf(session: &Session, workspace: &str) -> Result<Vec<String>> {
+    let store = session.store()?;
+    let files = adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await?;
+    Ok(files
+        .iter()
+        .filter_map(|f| f.path.file_name())
+        .filter(|n| n.ends_with(".abf"))
+        .take(5)
+        .map(str::to_owned)
+        .collect())
+}

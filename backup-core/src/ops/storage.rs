@@ -1,0 +1,130 @@
+//! `storage status|link|unlink|relink`: a workspace's link to its ADLS Gen2 account.
+
+use adls_store::{PutMode, Store, StoreExt, StorePath};
+use futures::StreamExt;
+
+use super::{BACKUP_FILESYSTEM, Session, backup_folder};
+use crate::error::{Error, Result};
+use crate::output::{StorageChange, StorageStatus};
+use crate::powerbi::ZERO_GUID;
+
+/// The link, the folder and its backups, for each workspace.
+pub async fn storage_status(
+    session: &Session,
+    workspaces: &[String],
+) -> Result<Vec<StorageStatus>> {
+    let api = session.api()?;
+    let accounts = api.storage_accounts().await.unwrap_or_default();
+    let mut out = Vec::new();
+    for w in workspaces {
+        let g = api.group_by_name(w).await?;
+        let account = g.dataflow_storage_id.as_ref().map(|id| {
+            accounts
+                .iter()
+                .find(|a| a.id.eq_ignore_ascii_case(id))
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| id.clone())
+        });
+        let (folder_exists, backups) = if session.settings.has_store() {
+            let store = session.store()?;
+            let files = store.list_all(&backup_folder(&g.name)?).await.unwrap_or_default();
+            let abf = files
+                .iter()
+                .filter(|f| f.path.file_name().is_some_and(|n| n.ends_with(".abf")))
+                .count();
+            (Some(!files.is_empty()), Some(abf))
+        } else {
+            (None, None)
+        };
+        out.push(StorageStatus { workspace: g.name, account, folder_exists, backups });
+    }
+    Ok(out)
+}
+
+/// Attaches a workspace to a registered storage account (by account name).
+pub async fn storage_link(
+    session: &Session,
+    workspace: &str,
+    account: &str,
+) -> Result<StorageChange> {
+    let api = session.api()?;
+    let g = api.group_by_name(workspace).await?;
+    let accounts = api.storage_accounts().await?;
+    let a = accounts.iter().find(|a| a.name == account).ok_or_else(|| Error::NotFound {
+        what: "storage account",
+        name: account.to_owned(),
+        nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
+    })?;
+    api.assign_storage(&g.id, &a.id).await?;
+    Ok(StorageChange {
+        workspace: g.name,
+        actions: vec![format!("attached to storage account '{account}'")],
+        renamed_folder_to: None,
+    })
+}
+
+/// Detaches a workspace's storage.
+pub async fn storage_unlink(session: &Session, workspace: &str) -> Result<StorageChange> {
+    let api = session.api()?;
+    let g = api.group_by_name(workspace).await?;
+    api.assign_storage(&g.id, ZERO_GUID).await?;
+    Ok(StorageChange {
+        workspace: g.name,
+        actions: vec!["detached from its storage account".into()],
+        renamed_folder_to: None,
+    })
+}
+
+/// Moves every file of a folder into another (there is no folder rename in the store API); the old folder is removed.
+async fn move_folder(store: &dyn Store, from: &StorePath, to: &StorePath) -> Result<usize> {
+    let mut files = Vec::new();
+    let mut stream = store.list(from);
+    while let Some(f) = stream.next().await {
+        files.push(f?);
+    }
+    for f in &files {
+        let name = f.path.file_name().unwrap_or_default();
+        store.rename(&f.path, &to.join(name)?, PutMode::Create).await?;
+    }
+    match store.delete(from).await {
+        Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(files.len())
+}
+
+/// Unlinks and relinks a workspace's storage (as a dataflows-only link needs, rule SEED-12). The existing backup
+/// folder is renamed first, because relinking fails while it exists (rule SEED-13); the report says what it was
+/// renamed to.
+pub async fn storage_relink(session: &Session, workspace: &str) -> Result<StorageChange> {
+    let api = session.api()?;
+    let g = api.group_by_name(workspace).await?;
+    let storage_id = g.dataflow_storage_id.clone().ok_or_else(|| {
+        Error::Config(format!(
+            "workspace '{}' has no storage to relink; attach one with: pbi-backup storage link --workspace <name> --account <account>",
+            g.name
+        ))
+    })?;
+    let store = session.store()?;
+    let mut actions = Vec::new();
+    let mut renamed = None;
+    let folder = backup_folder(&g.name)?;
+    let exists = matches!(store.list(&folder).next().await, Some(Ok(_)));
+    if exists {
+        let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
+        let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
+        let new_name = format!("{} (before relink {stamp})", g.name);
+        let to = StorePath::folder(BACKUP_FILESYSTEM, &new_name)?;
+        let moved = move_folder(store.as_ref(), &folder, &to).await?;
+        actions.push(format!(
+            "renamed power-bi-backup/{} to power-bi-backup/{new_name} ({moved} files)",
+            g.name
+        ));
+        renamed = Some(format!("power-bi-backup/{new_name}"));
+    }
+    api.assign_storage(&g.id, ZERO_GUID).await?;
+    actions.push("detached from its storage account".into());
+    api.assign_storage(&g.id, &storage_id).await?;
+    actions.push("attached again to the same account".into());
+    Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
+}

@@ -1,0 +1,260 @@
+//! The Power BI REST calls a backup tool needs: workspaces, capacities, roles, datasets and storage links.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use url::Url;
+
+use crate::auth::{POWERBI_SCOPE, TokenSource};
+use crate::error::{Error, Result, body_preview, redact_url};
+use crate::xmla::error_chain;
+
+/// The all-zero GUID that detaches a workspace's storage.
+pub const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A workspace as `GET /groups` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// Object id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// On a dedicated (Premium, Embedded, Fabric) capacity.
+    #[serde(default)]
+    pub is_on_dedicated_capacity: bool,
+    /// Its capacity.
+    #[serde(default)]
+    pub capacity_id: Option<String>,
+    /// The dataflow storage account it is attached to.
+    #[serde(default)]
+    pub dataflow_storage_id: Option<String>,
+    /// `Small` or `Large`.
+    #[serde(default)]
+    pub default_dataset_storage_format: Option<String>,
+    /// `Workspace`, `PersonalGroup`, ...
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// A capacity as `GET /capacities` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capacity {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// SKU (`P1`, `A4`, `F64`, `PP3`, ...).
+    #[serde(default)]
+    pub sku: String,
+    /// `Active`, `Suspended`, ...
+    #[serde(default)]
+    pub state: String,
+    /// Azure region.
+    #[serde(default)]
+    pub region: String,
+}
+
+/// A principal's role in a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupUser {
+    /// Application id, object id or UPN.
+    #[serde(default)]
+    pub identifier: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `User`, `App`, `Group`.
+    #[serde(default)]
+    pub principal_type: Option<String>,
+    /// `Admin`, `Member`, `Contributor`, `Viewer`.
+    #[serde(default)]
+    pub group_user_access_right: String,
+}
+
+/// A dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dataset {
+    /// Object id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `PremiumFiles` (large) or `Abf` (small).
+    #[serde(default)]
+    pub target_storage_mode: Option<String>,
+}
+
+/// A registered dataflow storage account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageAccount {
+    /// Power BI id of the registration.
+    pub id: String,
+    /// Account name.
+    pub name: String,
+    /// Enabled.
+    #[serde(default)]
+    pub is_enabled: bool,
+}
+
+#[derive(Deserialize)]
+struct List<T> {
+    value: Vec<T>,
+}
+
+/// Calls `https://api.powerbi.com/v1.0/myorg/...` (or the configured base).
+pub struct PowerBiApi {
+    http: reqwest::Client,
+    tokens: Arc<TokenSource>,
+    base: Url,
+}
+
+impl std::fmt::Debug for PowerBiApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PowerBiApi").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl PowerBiApi {
+    /// A client for the API under `base` (e.g. `https://api.powerbi.com/`).
+    pub fn new(base: Url, tokens: Arc<TokenSource>) -> Result<Self> {
+        crate::xmla::check_plain_http(&base)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("pbi-backup/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the http client: {e}")))?;
+        Ok(PowerBiApi { http, tokens, base })
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(&format!("v1.0/myorg/{path}"))
+            .map_err(|e| Error::Config(format!("bad api path {path}: {e}")))
+    }
+
+    async fn send(
+        &self,
+        rb: reqwest::RequestBuilder,
+        url: &Url,
+        what: &str,
+    ) -> Result<bytes::Bytes> {
+        let token = self.tokens.token(POWERBI_SCOPE).await?;
+        let response =
+            rb.bearer_auth(token.expose_secret()).send().await.map_err(|e| Error::Unreachable {
+                url: redact_url(url),
+                reason: format!("{what}: {}", error_chain(&e)),
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Routing(format!("{what}: {}", error_chain(&e))))?;
+        if !status.is_success() {
+            let detail = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    let e = v.get("error")?;
+                    Some(format!(
+                        "{}: {}",
+                        e.get("code").and_then(|c| c.as_str()).unwrap_or("error"),
+                        e.get("message").and_then(|c| c.as_str()).unwrap_or_default()
+                    ))
+                })
+                .unwrap_or_else(|| body_preview(&body));
+            return Err(Error::Routing(format!(
+                "{what} failed: HTTP {} {detail}",
+                status.as_u16()
+            )));
+        }
+        Ok(body)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T> {
+        let url = self.url(path)?;
+        let body = self.send(self.http.get(url.clone()), &url, what).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Routing(format!("{what}: unexpected answer: {e}")))
+    }
+
+    /// The workspaces the caller can see.
+    pub async fn groups(&self) -> Result<Vec<Group>> {
+        Ok(self.get::<List<Group>>("groups", "listing workspaces").await?.value)
+    }
+
+    /// Capacities the caller can see.
+    pub async fn capacities(&self) -> Result<Vec<Capacity>> {
+        Ok(self.get::<List<Capacity>>("capacities", "listing capacities").await?.value)
+    }
+
+    /// Roles in a workspace.
+    pub async fn group_users(&self, group_id: &str) -> Result<Vec<GroupUser>> {
+        Ok(self
+            .get::<List<GroupUser>>(&format!("groups/{group_id}/users"), "listing workspace roles")
+            .await?
+            .value)
+    }
+
+    /// Datasets of a workspace.
+    pub async fn datasets(&self, group_id: &str) -> Result<Vec<Dataset>> {
+        Ok(self
+            .get::<List<Dataset>>(&format!("groups/{group_id}/datasets"), "listing datasets")
+            .await?
+            .value)
+    }
+
+    /// Registered dataflow storage accounts.
+    pub async fn storage_accounts(&self) -> Result<Vec<StorageAccount>> {
+        Ok(self
+            .get::<List<StorageAccount>>("dataflowStorageAccounts", "listing storage accounts")
+            .await?
+            .value)
+    }
+
+    /// Attaches a workspace to a storage account, or detaches it with [`ZERO_GUID`].
+    pub async fn assign_storage(&self, group_id: &str, storage_id: &str) -> Result<()> {
+        let url = self.url(&format!("groups/{group_id}/AssignToDataflowStorage"))?;
+        let rb = self.http.post(url.clone()).json(&json!({"dataflowStorageId": storage_id}));
+        self.send(rb, &url, "assigning storage").await?;
+        Ok(())
+    }
+
+    /// The workspace named `name`: exact match; with `<name> - <id>` for duplicates; otherwise an error naming the
+    /// nearest names.
+    pub async fn group_by_name(&self, name: &str) -> Result<Group> {
+        let groups = self.groups().await?;
+        find_group(&groups, name)
+    }
+}
+
+/// Finds a workspace by name in a list, with the same rules as [`PowerBiApi::group_by_name`].
+pub fn find_group(groups: &[Group], name: &str) -> Result<Group> {
+    if let Some((n, id)) = name.rsplit_once(" - ")
+        && let Some(g) = groups.iter().find(|g| g.name == n && g.id.eq_ignore_ascii_case(id.trim()))
+    {
+        return Ok(g.clone());
+    }
+    let matches: Vec<&Group> = groups.iter().filter(|g| g.name == name).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::NotFound {
+            what: "workspace",
+            name: name.to_owned(),
+            nearest: crate::nearest(name, groups.iter().map(|g| g.name.as_str())),
+        }),
+        many => Err(Error::Config(format!(
+            "{} workspaces are named '{name}'; name one as '{name} - <workspace id>': {}",
+            many.len(),
+            many.iter().map(|g| g.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
