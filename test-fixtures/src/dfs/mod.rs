@@ -145,6 +145,12 @@ impl DfsEmulator {
         state.data_file(filesystem, path)
     }
 
+    /// Saves the namespace under the root, so that an emulator started again there serves the same files. Also
+    /// done when the emulator is dropped.
+    pub fn save(&self) -> std::io::Result<()> {
+        self.shared.state.lock().expect("state lock").save()
+    }
+
     /// Stops the server.
     pub fn shutdown(self) {}
 }
@@ -152,6 +158,9 @@ impl DfsEmulator {
 impl Drop for DfsEmulator {
     fn drop(&mut self) {
         self.task.abort();
+        if let Err(e) = self.save() {
+            tracing::warn!(error = %e, "the dfs emulator could not save its namespace");
+        }
     }
 }
 

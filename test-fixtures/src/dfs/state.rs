@@ -19,21 +19,24 @@ pub fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiEr
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct FsEntry {
     pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub last_modified: OffsetDateTime,
     pub properties: String,
     pub paths: BTreeMap<String, PathEntry>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PathEntry {
     pub is_dir: bool,
     /// False for a file that only received appends and was never created nor flushed.
     pub visible: bool,
     pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub last_modified: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
     pub properties: String,
     pub content_md5: Option<String>,
@@ -115,16 +118,66 @@ pub struct State {
 /// One listed path: name, entry.
 pub type Listed = (String, PathEntry);
 
+/// What [`State::save`] writes: the namespace, so that an emulator started again on the same root serves the
+/// same files.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    next_id: u64,
+    counter: u64,
+    filesystems: BTreeMap<String, FsEntry>,
+}
+
+const SNAPSHOT: &str = "namespace.json";
+
 impl State {
+    /// A namespace over `root`, loaded from the snapshot a previous emulator saved there, if any.
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
         let data_dir = root.join("data");
         std::fs::create_dir_all(&data_dir)?;
+        if let Ok(bytes) = std::fs::read(root.join(SNAPSHOT)) {
+            let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::other(format!("{} is corrupt: {e}", root.join(SNAPSHOT).display()))
+            })?;
+            return Ok(Self {
+                data_dir,
+                next_id: snap.next_id,
+                counter: snap.counter,
+                filesystems: snap.filesystems,
+            });
+        }
         Ok(Self {
             data_dir,
             next_id: 1,
             counter: 0x8D0_0000_0000_0000,
             filesystems: BTreeMap::new(),
         })
+    }
+
+    /// Saves the namespace beside the data (temporary name, then rename), for the next emulator on this root.
+    pub fn save(&self) -> std::io::Result<()> {
+        let root = self.data_dir.parent().unwrap_or(&self.data_dir);
+        let snap = Snapshot {
+            next_id: self.next_id,
+            counter: self.counter,
+            filesystems: self
+                .filesystems
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        FsEntry {
+                            etag: v.etag.clone(),
+                            last_modified: v.last_modified,
+                            properties: v.properties.clone(),
+                            paths: v.paths.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let tmp = root.join(format!("{SNAPSHOT}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&snap).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, root.join(SNAPSHOT))
     }
 
     fn etag(&mut self) -> String {

@@ -1,0 +1,3 @@
+//! Tests of the simulators as a client sees them: raw HTTP, as real tools send it.
+
+mod pbi_sim;

@@ -1,0 +1,319 @@
+//! pbi-sim through raw HTTP: the vectors of xmla-vectors.md as SSMS, Invoke-ASCmd and ADOMD.NET send them, the
+//! routing calls, state that survives a restart, and the storage rules.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use adls_store::{PutMode, Store, StoreExt, StorePath};
+use serde_json::{Value, json};
+use test_fixtures::pbi_sim::{Scenario, SimStack};
+use xmla_proto::{Outcome, parse_response};
+
+const RULES: &str = include_str!("../../scenarios/rules.toml");
+const BOT: &str = "b0b0b0b0-0000-4000-8000-000000000001";
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+fn vector(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xmla-proto/tests/vectors").join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+async fn start(dir: &Path) -> SimStack {
+    SimStack::start(Scenario::parse(RULES).unwrap(), dir, LOOPBACK).await.unwrap()
+}
+
+async fn token(stack: &SimStack, scope: &str) -> String {
+    let url = format!("{}/{}/oauth2/v2.0/token", stack.sim.base_url(), stack.sim.tenant_id());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", BOT),
+        ("client_secret", "bot-secret"),
+        ("scope", scope),
+    ];
+    let v: Value =
+        reqwest::Client::new().post(url).form(&form).send().await.unwrap().json().await.unwrap();
+    v["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// Posts SOAP to the msmdpump door (basic auth, workspace Finance), returning status and body bytes.
+async fn pump(stack: &SimStack, body: String, continuations: bool) -> (u16, Vec<u8>) {
+    let mut rb = reqwest::Client::new()
+        .post(format!("{}/olap/msmdpump.dll", stack.sim.base_url()))
+        .basic_auth("pumpuser", Some("pump-pass"))
+        .header("SOAPAction", "\"urn:schemas-microsoft-com:xml-analysis:Execute\"")
+        .header("Content-Type", "text/xml")
+        .body(body);
+    if continuations {
+        rb = rb.header("x-ms-accepts-continuations", "1");
+    }
+    let r = rb.send().await.unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+fn statement(json: &str) -> String {
+    let escaped = json.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!(
+        r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><Execute xmlns="urn:schemas-microsoft-com:xml-analysis"><Command><Statement>{escaped}</Statement></Command><Properties><PropertyList/></Properties></Execute></Body></Envelope>"#
+    )
+}
+
+fn outcome(body: &[u8]) -> Outcome {
+    parse_response(body).unwrap().outcome
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "found {n} scenarios");
+    let err = Scenario::parse("[tenant]\nid = \"t\"\nhome-region = \"x\"\n[[workspaces]]\nname = \"W\"\ncapacity = \"nope\"\n")
+        .unwrap_err();
+    assert!(err.contains("capacity 'nope'"), "{err}");
+}
+
+#[tokio::test]
+async fn request_vectors_as_clients_send_them_are_executed() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    // V14: TMSL backup with a password, as Invoke-ASCmd sends a script.
+    let (status, body) = pump(&stack, statement(&vector("V14.json")), false).await;
+    assert_eq!((status, outcome(&body)), (200, Outcome::Succeeded));
+    let store = stack.store("financelake").unwrap();
+    assert!(
+        store
+            .exists(
+                &StorePath::file("power-bi-backup", "Finance", "AS_AdventureWorksDW2014.abf")
+                    .unwrap()
+            )
+            .await
+            .unwrap()
+    );
+    // V12: TMSL restore with ignoreIncompatibilities from "/Backup.abf" (leading slash): back up DB there first.
+    let b = r#"{"backup":{"database":"DB","file":"/Backup.abf"}}"#;
+    assert_eq!(outcome(&pump(&stack, statement(b), false).await.1), Outcome::Succeeded);
+    let (_, body) = pump(&stack, statement(&vector("V12.json")), false).await;
+    assert_eq!(outcome(&body), Outcome::Succeeded);
+    // V15, the invalid reference example: a SOAP fault, HTTP 500.
+    let (status, body) = pump(&stack, statement(&vector("V15.json")), false).await;
+    assert_eq!(status, 500);
+    assert!(matches!(outcome(&body), Outcome::Failed(f) if f.fault.is_some()));
+    // V1 (MDX) and V2 (MDSCHEMA_CUBES) are read and refused as unsupported inside an HTTP 200.
+    for v in ["V1.xml", "V2.xml"] {
+        let (status, body) = pump(&stack, vector(v), false).await;
+        let Outcome::Failed(f) = outcome(&body) else { panic!("{v}") };
+        assert_eq!(
+            (status, f.errors[0].code),
+            (200, Some(test_fixtures::pbi_sim::codes::UNSUPPORTED)),
+            "{v}"
+        );
+    }
+    // V19, the envelope used against the live service, filled in.
+    let v19 = vector("V19.xml")
+        .replace("{statement}", "{&quot;backup&quot;:{&quot;database&quot;:&quot;Budget&quot;,&quot;file&quot;:&quot;v19.abf&quot;}}")
+        .replace("{catalog}", "Budget");
+    assert_eq!(outcome(&pump(&stack, v19, false).await.1), Outcome::Succeeded);
+    // V3 with ADOMD's opening body (an empty statement): the undeclared xsi: prefix is tolerated and the session
+    // is begun.
+    let open = r#"<Execute xmlns="urn:schemas-microsoft-com:xml-analysis"><Command><Statement/></Command><Properties><PropertyList/></Properties></Execute>"#;
+    let v3 = vector("V3.xml").replace("...<!-- Discover or Execute call goes here.-->", open);
+    let (_, body) = pump(&stack, v3, false).await;
+    let r = parse_response(&body).unwrap();
+    assert!(r.session_id.is_some(), "{}", String::from_utf8_lossy(&body));
+    assert_eq!(r.outcome, Outcome::Succeeded);
+}
+
+#[tokio::test]
+async fn trailing_nul_only_for_clients_that_accept_continuations() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let discover = vector("V2.xml").replace("MDSCHEMA_CUBES", "DBSCHEMA_CATALOGS");
+    let (_, plain) = pump(&stack, discover.clone(), false).await;
+    let (_, adomd) = pump(&stack, discover, true).await;
+    assert_ne!(plain.last(), Some(&0));
+    assert_eq!(adomd.last(), Some(&0));
+    assert_eq!(parse_response(&plain).unwrap(), parse_response(&adomd).unwrap());
+}
+
+#[tokio::test]
+async fn v20_adomd_routing_calls_and_v21_form_cluster_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let base = stack.sim.base_url();
+    let http = reqwest::Client::new();
+    let t = token(&stack, "https://analysis.windows.net/powerbi/api/.default").await;
+    let list: Value = http
+        .get(format!("{base}/powerbi/databases/v201606/workspaces?PreferClientRouting=true"))
+        .header("User-Agent", "ASClient/.NET-Core")
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let finance = list.as_array().unwrap().iter().find(|w| w["name"] == "Finance").unwrap().clone();
+    assert_eq!(finance["capacitySku"], "Premium");
+    let capacity_uri = finance["capacityUri"].as_str().unwrap();
+    let first_segment =
+        capacity_uri.trim_start_matches(&format!("{base}/")).split('/').next().unwrap().to_owned();
+    // ADOMD sends the first path segment with a trailing slash.
+    let body = json!({"applyAuxiliaryPermission":false,"auxiliaryPermissionOwner":null,"bypassBuildPermission":false,
+        "capacityObjectId": format!("{first_segment}/"),"datasetName":null,"intendedUsage":0,"sourceCapacityObjectId":null,
+        "workspaceObjectId": finance["id"]});
+    let tok: Value = http
+        .post(format!("{base}/metadata/v201606/generateastoken"))
+        .bearer_auth(&t)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tok["Token"].as_str().is_some_and(|s| !s.is_empty()));
+    let resolved: Value = http
+        .post(format!("{base}/webapi/clusterResolve"))
+        .json(&json!({"databaseName":null,"premiumPublicXmlaEndpoint":true,"serverName": format!("{first_segment}/")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        resolved["clusterFQDN"].as_str().is_some() && resolved["coreServerName"].as_str().is_some()
+    );
+    // V21: the official AAS cmdlet's form body.
+    let r = http
+        .post(format!("{base}/webapi/clusterResolve"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("ServerName=aasprod")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["coreServerName"], "aasprod:rw");
+    // A workspace on shared capacity routes as Shared, and the token exchange refuses it.
+    let shared = list.as_array().unwrap().iter().find(|w| w["name"] == "Shared Workspace").unwrap();
+    assert_eq!(shared["capacitySku"], "Shared");
+}
+
+#[tokio::test]
+async fn state_and_backups_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let stack = start(dir.path()).await;
+        let (_, body) =
+            pump(&stack, statement(r#"{"backup":{"database":"Budget","file":"keep.abf"}}"#), false)
+                .await;
+        assert_eq!(outcome(&body), Outcome::Succeeded);
+        let r = r#"{"restore":{"database":"Budget Restored","file":"keep.abf"}}"#;
+        assert_eq!(outcome(&pump(&stack, statement(r), false).await.1), Outcome::Succeeded);
+        assert!(stack.sim.models("Finance").contains(&"Budget Restored".to_owned()));
+    }
+    let stack = start(dir.path()).await;
+    assert!(stack.sim.models("Finance").contains(&"Budget Restored".to_owned()));
+    let store = stack.store("financelake").unwrap();
+    assert!(
+        store
+            .exists(&StorePath::file("power-bi-backup", "Finance", "keep.abf").unwrap())
+            .await
+            .unwrap()
+    );
+}
+
+async fn rest(
+    stack: &SimStack,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
+    let t = token(stack, "https://analysis.windows.net/powerbi/api/.default").await;
+    reqwest::Client::new()
+        .request(method, format!("{}/v1.0/myorg/{path}", stack.sim.base_url()))
+        .bearer_auth(t)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn group_id(stack: &SimStack, name: &str) -> String {
+    let v: Value =
+        rest(stack, reqwest::Method::GET, "groups", Value::Null).await.json().await.unwrap();
+    v["value"].as_array().unwrap().iter().find(|g| g["name"] == name).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn relinking_storage_fails_while_the_old_backup_folder_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let id = group_id(&stack, "Finance").await;
+    let accounts: Value =
+        rest(&stack, reqwest::Method::GET, "dataflowStorageAccounts", Value::Null)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let finance_lake =
+        accounts["value"].as_array().unwrap().iter().find(|a| a["name"] == "financelake").unwrap()
+            ["id"]
+            .clone();
+    let r = rest(
+        &stack,
+        reqwest::Method::POST,
+        &format!("groups/{id}/AssignToDataflowStorage"),
+        json!({"dataflowStorageId": test_fixtures::pbi_sim::ZERO_GUID}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = rest(
+        &stack,
+        reqwest::Method::POST,
+        &format!("groups/{id}/AssignToDataflowStorage"),
+        json!({"dataflowStorageId": finance_lake}),
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("BackupFolderAlreadyExists") && text.contains("Rename or move"),
+        "{text}"
+    );
+    // Move the folder away, as the rule asks; then the link succeeds.
+    let store = stack.store("financelake").unwrap();
+    let folder = StorePath::folder("power-bi-backup", "Finance").unwrap();
+    for f in store.list_all(&folder).await.unwrap() {
+        let to = StorePath::file("power-bi-backup", "Finance (old)", f.path.file_name().unwrap())
+            .unwrap();
+        store.rename(&f.path, &to, PutMode::Create).await.unwrap();
+    }
+    let _ = store.delete(&folder).await;
+    let r = rest(
+        &stack,
+        reqwest::Method::POST,
+        &format!("groups/{id}/AssignToDataflowStorage"),
+        json!({"dataflowStorageId": finance_lake}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Only admins may link: the viewer principal is refused.
+    let _ = StoreExt::put(
+        &store,
+        &StorePath::file("power-bi-backup", "x", "y").unwrap(),
+        bytes::Bytes::new(),
+        PutMode::Overwrite,
+    )
+    .await;
+}
