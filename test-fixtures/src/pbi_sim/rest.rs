@@ -25,6 +25,23 @@ pub(crate) async fn folder_exists(store: &dyn adls_store::Store, folder: &StoreP
     matches!(store.list(folder).next().await, Some(Ok(_)))
 }
 
+/// Moves every file of a workspace folder into another (the `Store` trait renames files, not folders).
+async fn move_folder(
+    store: &dyn adls_store::Store,
+    from: &StorePath,
+    to: &StorePath,
+) -> adls_store::Result<()> {
+    use adls_store::StoreExt;
+    for f in store.list_all(from).await? {
+        let name = f.path.file_name().unwrap_or_default();
+        store.rename(&f.path, &to.join(name)?, PutMode::Create).await?;
+    }
+    match store.delete(from).await {
+        Ok(()) | Err(adls_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
 }
@@ -149,7 +166,8 @@ async fn rename_group(
             );
         };
         if folder_exists(store.as_ref(), &from).await {
-            rename_failed = store.rename(&from, &to, PutMode::Create).await.is_err();
+            rename_failed = folder_exists(store.as_ref(), &to).await
+                || move_folder(store.as_ref(), &from, &to).await.is_err();
         }
     }
     let mut state = shared.state.lock().expect("poisoned");

@@ -317,3 +317,58 @@ async fn relinking_storage_fails_while_the_old_backup_folder_exists() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn renaming_a_workspace_renames_its_backup_folder_unless_the_name_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let (_, body) =
+        pump(&stack, statement(r#"{"backup":{"database":"Budget","file":"b.abf"}}"#), false).await;
+    assert_eq!(outcome(&body), Outcome::Succeeded);
+    let store = stack.store("financelake").unwrap();
+    let id = group_id(&stack, "Finance").await;
+    let r = rest(
+        &stack,
+        reqwest::Method::PATCH,
+        &format!("groups/{id}"),
+        json!({"name": "Finance EU"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        store
+            .exists(&StorePath::file("power-bi-backup", "Finance EU", "b.abf").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .list_all(&StorePath::folder("power-bi-backup", "Finance").unwrap())
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    // A folder of the new name already exists: the workspace is renamed, its folder is not.
+    let taken = StorePath::file("power-bi-backup", "Finance 2026", "other.abf").unwrap();
+    store.put(&taken, bytes::Bytes::from_static(b"x"), PutMode::Create).await.unwrap();
+    let r = rest(
+        &stack,
+        reqwest::Method::PATCH,
+        &format!("groups/{id}"),
+        json!({"name": "Finance 2026"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        store
+            .exists(&StorePath::file("power-bi-backup", "Finance EU", "b.abf").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .exists(&StorePath::file("power-bi-backup", "Finance 2026", "b.abf").unwrap())
+            .await
+            .unwrap()
+    );
+}
