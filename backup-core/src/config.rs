@@ -419,3 +419,24 @@ mod tests {
         assert!(err.to_string().contains("refusing plain http"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    /// The example shipped at the repository root documents every key; it must parse, and set every section.
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pbi-backup.example.toml");
+        let file = ConfigFile::load(&path).unwrap();
+        assert_eq!(file.powerbi.home_region.as_deref(), Some("West Europe"));
+        assert_eq!(file.storage.account.as_deref(), Some("contosobackups"));
+        assert_eq!(file.preflight.raise, vec!["LATER-30".to_owned()]);
+        assert_eq!(file.backup.concurrency, 4);
+        assert_eq!(file.retention.keep_daily, Some(14));
+        assert!(file.retention.keep_within.is_some());
+        let unknown = "[powerbi]\nhome-regon = \"x\"\n";
+        let err = toml::from_str::<ConfigFile>(unknown).unwrap_err().to_string();
+        assert!(err.contains("home-regon"), "{err}");
+    }
+}
