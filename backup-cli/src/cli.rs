@@ -33,6 +33,10 @@ pub struct Global {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Give up on one XMLA command after this many seconds. By default a backup or restore is waited for as long as
+    /// the server works on it, however many hours.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub command_timeout: Option<u64>,
     /// The configuration file (default: ./pbi-backup.toml, then the user's config folder).
     #[arg(long, global = true, env = "PBI_BACKUP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

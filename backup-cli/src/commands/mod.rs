@@ -27,7 +27,9 @@ pub fn session(global: &Global) -> Result<Session> {
         None => (None, ConfigFile::default()),
     };
     let settings = Settings::resolve(path, file, &env)?;
-    Ok(Session::with_progress(settings, crate::progress::reporter(global)))
+    let mut session = Session::with_progress(settings, crate::progress::reporter(global));
+    session.command_timeout = global.command_timeout.map(std::time::Duration::from_secs);
+    Ok(session)
 }
 
 /// Runs the command; returns the exit code.
