@@ -377,11 +377,14 @@ impl Drop for LocalUpload {
 #[async_trait]
 impl MultipartUpload for LocalUpload {
     async fn put_part(&mut self, data: Bytes) -> Result<()> {
+        if self.file.is_none() {
+            return Err(Error::transport("upload", &self.path, "upload already ended"));
+        }
+        self.hashes.update(&data).await;
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| Error::transport("upload", &self.path, "upload already ended"))?;
-        self.hashes.update(&data);
         file.write_all(&data).await.map_err(|e| Error::from_io("upload", &self.path, &e))
     }
 
@@ -393,7 +396,7 @@ impl MultipartUpload for LocalUpload {
         file.flush().await.map_err(|e| Error::from_io("upload", &self.path, &e))?;
         file.sync_all().await.map_err(|e| Error::from_io("upload", &self.path, &e))?;
         drop(file);
-        let (sha, _md5) = std::mem::take(&mut self.hashes).finish();
+        let (sha, _md5) = self.hashes.finish().await?;
         let temp = self.temp.clone().expect("temp is set until complete or abort");
         self.store.place_with_sha(&temp, &self.path, self.mode, Some(&sha)).await?;
         self.temp = None;

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use sha2::Digest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{Error, Result, StorePath};
 
@@ -178,29 +177,41 @@ pub trait StoreExt: Store {
         mode: PutMode,
     ) -> Result<ObjectMeta> {
         const PART: usize = 8 << 20;
-        let mut file = tokio::fs::File::open(local)
-            .await
-            .map_err(|e| Error::from_io("open", local.display(), &e))?;
+        let file =
+            std::fs::File::open(local).map_err(|e| Error::from_io("open", local.display(), &e))?;
+        let file = std::sync::Arc::new(file);
         let mut upload = self.put_multipart(path, mode).await?;
+        let mut offset = 0u64;
         loop {
-            let mut buf = bytes::BytesMut::with_capacity(PART);
-            let read = async {
-                while buf.len() < PART {
-                    if file.read_buf(&mut buf).await? == 0 {
+            let f = file.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; PART];
+                let mut filled = 0;
+                while filled < PART {
+                    let n = f.read_at(&mut buf[filled..], offset + filled as u64)?;
+                    if n == 0 {
                         break;
                     }
+                    filled += n;
                 }
-                Ok::<_, std::io::Error>(())
-            }
-            .await;
-            if let Err(e) = read {
-                let _ = upload.abort().await;
-                return Err(Error::from_io("read", local.display(), &e));
-            }
+                buf.truncate(filled);
+                Ok::<_, std::io::Error>(buf)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let buf = match read {
+                Ok(buf) => buf,
+                Err(e) => {
+                    let _ = upload.abort().await;
+                    return Err(Error::from_io("read", local.display(), &e));
+                }
+            };
             if buf.is_empty() {
                 break;
             }
-            if let Err(e) = upload.put_part(buf.freeze()).await {
+            offset += buf.len() as u64;
+            if let Err(e) = upload.put_part(Bytes::from(buf)).await {
                 let _ = upload.abort().await;
                 return Err(e);
             }
@@ -217,18 +228,64 @@ pub trait StoreExt: Store {
         let temp = dir.join(format!("{}{}", crate::PARTIAL_PREFIX, uuid::Uuid::new_v4().simple()));
         let outcome = async {
             let result = self.get(path).await?;
-            let mut file = tokio::fs::File::create(&temp)
-                .await
+            let file = std::fs::File::create(&temp)
                 .map_err(|e| Error::from_io("create", temp.display(), &e))?;
+            // Writes happen on their own thread, overlapping with the transfer and the hashing.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+            let writer = tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                // A second thread flushes what was written so far every 64 MiB, so that the disk works while the
+                // transfer goes on and the final sync has little left to do.
+                const SYNC_EVERY: u64 = 64 << 20;
+                let syncer_file = file.try_clone()?;
+                let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel::<()>(1);
+                let syncer = std::thread::spawn(move || {
+                    while sync_rx.recv().is_ok() {
+                        let _ = syncer_file.sync_data();
+                    }
+                });
+                let mut file = file;
+                let mut since_sync = 0u64;
+                let mut result = Ok(());
+                while let Some(chunk) = rx.blocking_recv() {
+                    if let Err(e) = file.write_all(&chunk) {
+                        result = Err(e);
+                        break;
+                    }
+                    since_sync += chunk.len() as u64;
+                    if since_sync >= SYNC_EVERY {
+                        since_sync = 0;
+                        let _ = sync_tx.try_send(());
+                    }
+                }
+                drop(sync_tx);
+                let _ = syncer.join();
+                result?;
+                file.sync_all()
+            });
             let mut stream = result.stream;
             let mut written = 0u64;
+            let mut failed = None;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                written += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::from_io("write", temp.display(), &e))?;
+                match chunk {
+                    Ok(chunk) => {
+                        written += chunk.len() as u64;
+                        if tx.send(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
             }
+            drop(tx);
+            let wrote = writer.await.map_err(|e| Error::transport("write", temp.display(), e))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            wrote.map_err(|e| Error::from_io("write", temp.display(), &e))?;
             if written != result.meta.size {
                 return Err(Error::Integrity {
                     path: path.to_string(),
@@ -236,8 +293,6 @@ pub trait StoreExt: Store {
                     actual: format!("{written} bytes"),
                 });
             }
-            file.sync_all().await.map_err(|e| Error::from_io("sync", temp.display(), &e))?;
-            drop(file);
             tokio::fs::rename(&temp, local)
                 .await
                 .map_err(|e| Error::from_io("rename", local.display(), &e))?;
@@ -267,29 +322,87 @@ pub trait StoreExt: Store {
 
 impl<T: Store + ?Sized> StoreExt for T {}
 
-/// SHA-256 and MD5 of a byte stream, computed as it passes.
-#[derive(Clone, Default)]
+/// SHA-256 and MD5 of a byte stream, computed as it passes, each on its own thread so that hashing overlaps with
+/// the transfer (the parts are shared, not copied).
+#[derive(Debug)]
 pub(crate) struct Hashes {
-    pub(crate) sha256: sha2::Sha256,
-    pub(crate) md5: md5::Md5,
+    sha256: Option<DigestWorker<sha2::Sha256>>,
+    md5: Option<DigestWorker<md5::Md5>>,
     pub(crate) len: u64,
 }
 
+impl Default for Hashes {
+    fn default() -> Self {
+        Self { sha256: Some(DigestWorker::spawn()), md5: Some(DigestWorker::spawn()), len: 0 }
+    }
+}
+
 impl Hashes {
-    pub(crate) fn update(&mut self, data: &[u8]) {
-        self.sha256.update(data);
-        self.md5.update(data);
+    pub(crate) async fn update(&mut self, data: &Bytes) {
+        if data.is_empty() {
+            return;
+        }
         self.len += data.len() as u64;
+        if let Some(w) = &self.sha256 {
+            w.update(data.clone()).await;
+        }
+        if let Some(w) = &self.md5 {
+            w.update(data.clone()).await;
+        }
     }
 
     /// (SHA-256 as lowercase hex, MD5 as raw bytes).
-    pub(crate) fn finish(self) -> (String, [u8; 16]) {
-        (hex::encode(self.sha256.finalize()), self.md5.finalize().into())
+    pub(crate) async fn finish(&mut self) -> Result<(String, [u8; 16])> {
+        let sha = self
+            .sha256
+            .take()
+            .ok_or_else(|| Error::Config("hash already finished".into()))?
+            .finish()
+            .await?;
+        let md5 = self
+            .md5
+            .take()
+            .ok_or_else(|| Error::Config("hash already finished".into()))?
+            .finish()
+            .await?;
+        Ok((hex::encode(sha), md5.into()))
+    }
+}
+
+/// A digest computed on a dedicated thread, fed through a bounded channel.
+#[derive(Debug)]
+struct DigestWorker<D: Digest> {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    done: tokio::sync::oneshot::Receiver<sha2::digest::Output<D>>,
+}
+
+impl<D: Digest + Send + 'static> DigestWorker<D> {
+    fn spawn() -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut d = D::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                d.update(&chunk);
+            }
+            let _ = done_tx.send(d.finalize());
+        });
+        Self { tx, done }
+    }
+
+    async fn update(&self, data: Bytes) {
+        // The worker only stops when the sender is dropped, so a send cannot fail while `self` lives.
+        let _ = self.tx.send(data).await;
+    }
+
+    async fn finish(self) -> Result<sha2::digest::Output<D>> {
+        drop(self.tx);
+        self.done.await.map_err(|_| Error::Config("a hashing thread stopped".into()))
     }
 }
 
 /// Wraps a whole-file stream so that it ends with [`Error::Integrity`] when the bytes do not hash to `expected`, or are
-/// not `size` bytes long.
+/// not `size` bytes long. The hashing runs on its own thread, overlapping with the consumer.
 pub(crate) fn verify_stream(
     stream: BoxStream<'static, Result<Bytes>>,
     path: StorePath,
@@ -297,30 +410,38 @@ pub(crate) fn verify_stream(
     expected: Option<String>,
 ) -> BoxStream<'static, Result<Bytes>> {
     let Some(expected) = expected else { return stream };
-    let state = (stream, sha2::Sha256::new(), 0u64, Some((path, expected)));
-    futures::stream::unfold(state, move |(mut stream, mut sha, mut len, check)| async move {
+    let state = (stream, Some(DigestWorker::<sha2::Sha256>::spawn()), 0u64, Some((path, expected)));
+    futures::stream::unfold(state, move |(mut stream, mut worker, mut len, check)| async move {
         let check = check?;
         match stream.next().await {
             Some(Ok(chunk)) => {
-                sha.update(&chunk);
                 len += chunk.len() as u64;
-                Some((Ok(chunk), (stream, sha, len, Some(check))))
+                if let Some(w) = &worker {
+                    w.update(chunk.clone()).await;
+                }
+                Some((Ok(chunk), (stream, worker, len, Some(check))))
             }
-            Some(Err(e)) => Some((Err(e), (stream, sha, len, None))),
+            Some(Err(e)) => Some((Err(e), (stream, worker, len, None))),
             None => {
                 let (path, expected) = check;
-                let actual = hex::encode(sha.finalize_reset());
+                let actual = match worker.take() {
+                    Some(w) => match w.finish().await {
+                        Ok(d) => hex::encode(d),
+                        Err(e) => return Some((Err(e), (stream, None, len, None))),
+                    },
+                    None => String::new(),
+                };
                 if len != size {
                     let err = Error::Integrity {
                         path: path.to_string(),
                         expected: format!("{size} bytes"),
                         actual: format!("{len} bytes"),
                     };
-                    Some((Err(err), (stream, sha, len, None)))
+                    Some((Err(err), (stream, None, len, None)))
                 } else if actual != expected {
                     Some((
                         Err(Error::Integrity { path: path.to_string(), expected, actual }),
-                        (stream, sha, len, None),
+                        (stream, None, len, None),
                     ))
                 } else {
                     None

@@ -738,7 +738,7 @@ impl AdlsUpload {
         while !self.in_flight.is_empty() {
             self.wait_one().await?;
         }
-        let (sha, md5) = std::mem::take(&mut self.hashes).finish();
+        let (sha, md5) = self.hashes.finish().await?;
         let mut ctx = Context::new();
         ctx.insert(StoreContentMd5(base64::engine::general_purpose::STANDARD.encode(md5)));
         self.temp_client
@@ -806,7 +806,7 @@ impl MultipartUpload for AdlsUpload {
         if self.done {
             return Err(Error::transport("upload", &self.path, "upload already ended"));
         }
-        self.hashes.update(&data);
+        self.hashes.update(&data).await;
         let chunk = self.store.config.chunk_size;
         if self.buffer.is_empty() && data.len() >= chunk {
             // Large parts go out without a copy.
@@ -847,7 +847,7 @@ mod tests {
 
     #[test]
     fn segments_are_fully_encoded() {
-        let p = StorePath::file("fs", "Sales & Co ü", "q#1?x=2 %41+.abf").unwrap();
+        let p = StorePath::file("fsx", "Sales & Co ü", "q#1?x=2 %41+.abf").unwrap();
         assert_eq!(encoded(&p), "Sales%20%26%20Co%20%C3%BC/q%231%3Fx%3D2%20%2541%2B.abf");
     }
 

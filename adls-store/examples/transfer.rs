@@ -1,0 +1,80 @@
+//! Uploads or downloads one file through `adls-store`'s ADLS backend; used by `cargo xtask bench storage`.
+//!
+//! ```text
+//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N]
+//! ```
+//!
+//! The account, endpoint and credentials come from the environment ([`AdlsConfig::from_env`]:
+//! `PBI_BACKUP_ADLS_ACCOUNT`, `PBI_BACKUP_ADLS_ENDPOINT`, `AZURE_STORAGE_KEY`, …), never from the command line.
+
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool")]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use adls_store::{AdlsConfig, AdlsStore, PutMode, Store, StoreExt, StorePath};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N]"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        usage();
+    }
+    let (op, local, remote) = (args[0].as_str(), PathBuf::from(&args[1]), args[2].as_str());
+    let mut config = AdlsConfig::from_env().unwrap_or_else(|e| {
+        eprintln!("transfer: {e}");
+        std::process::exit(2)
+    });
+    let mut rest = args[3..].iter();
+    while let Some(flag) = rest.next() {
+        let value: usize = rest.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--chunk-mib" => {
+                config.chunk_size = value << 20;
+                config.read_chunk_size = value << 20;
+            }
+            "--concurrency" => config.concurrency = value,
+            _ => usage(),
+        }
+    }
+    let parts: Vec<&str> = remote.splitn(3, '/').collect();
+    if parts.len() != 3 {
+        usage();
+    }
+    let path = StorePath::file(parts[0], parts[1], parts[2]).unwrap_or_else(|e| {
+        eprintln!("transfer: {e}");
+        std::process::exit(2)
+    });
+    let store = AdlsStore::new(config).unwrap_or_else(|e| {
+        eprintln!("transfer: {e}");
+        std::process::exit(2)
+    });
+    let start = Instant::now();
+    let result = match op {
+        "upload" => match store.ensure_filesystem(path.filesystem()).await {
+            Ok(()) => store.upload_file(&local, &path, PutMode::Overwrite).await,
+            Err(e) => Err(e),
+        },
+        "download" => store.download_to_file(&path, &local).await,
+        _ => usage(),
+    };
+    match result {
+        Ok(meta) => println!(
+            "{op} {} bytes in {:.2} s, sha256 {}",
+            meta.size,
+            start.elapsed().as_secs_f64(),
+            meta.sha256.unwrap_or_default()
+        ),
+        Err(e) => {
+            eprintln!("transfer: {e}");
+            std::process::exit(1)
+        }
+    }
+}
