@@ -66,6 +66,8 @@ impl Error {
             Error::Protocol { .. } => "protocol",
             Error::Request(_) => "request",
             Error::Cancelled { .. } => "cancelled",
+            // The store's own hash check failing is the same finding as ours: a file that is not whole.
+            Error::Storage(adls_store::Error::Integrity { .. }) => "integrity",
             Error::Storage(_) => "storage",
             Error::Preflight { .. } => "preflight_blocked",
             Error::Integrity(_) => "integrity",
@@ -207,6 +209,18 @@ pub struct RestoreOutput {
     pub tables_compared: bool,
     /// Warnings from the server and the preflight.
     pub warnings: Vec<String>,
+}
+
+/// `backup --dry-run` and `restore --dry-run`: the request that would be sent, with any password masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunOutput {
+    /// Always true: nothing was sent.
+    pub dry_run: bool,
+    /// The SOAPAction header the request would carry.
+    pub soap_action: String,
+    /// The XMLA request (password masked).
+    pub request: String,
 }
 
 /// A backup file in a workspace folder.

@@ -162,17 +162,7 @@ fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
     let file = options.file.clone().unwrap_or_else(|| {
         backup_core::ops::default_file_name(dataset, time::OffsetDateTime::now_utc())
     });
-    let mut b = xmla_proto::Backup::new(dataset.clone(), file);
-    b.allow_overwrite = options.allow_overwrite;
-    b.apply_compression = options.apply_compression;
-    b.password = options.password.clone();
-    b.security = options.security;
-    let command = if b.security.is_some() {
-        xmla_proto::Command::backup(b)
-    } else {
-        xmla_proto::Command::backup_tmsl(b)
-    };
-    crate::commands::restore::print_dry_run(global, command, Some(dataset))
+    crate::commands::restore::print_dry_run(global, options.command(dataset, &file), Some(dataset))
 }
 
 fn human(out: &BackupOutput) -> String {

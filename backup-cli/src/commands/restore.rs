@@ -1,7 +1,7 @@
 //! `pbi-backup restore`.
 
 use backup_core::ops::{RestoreOptions, Session};
-use backup_core::output::{RestoreOutput, exit_codes};
+use backup_core::output::{DryRunOutput, RestoreOutput, exit_codes};
 use backup_core::{Error, Result};
 use clap::Args;
 use xmla_proto::{Command, Method, ReadWriteMode, Request, Security};
@@ -124,13 +124,8 @@ pub fn print_dry_run(global: &Global, command: Command, catalog: Option<&str>) -
             }
         }
     }
-    #[derive(serde::Serialize)]
-    struct DryRun<'a> {
-        dry_run: bool,
-        soap_action: &'a str,
-        request: &'a str,
-    }
-    let doc = DryRun { dry_run: true, soap_action: request.soap_action(), request: &xml };
+    let doc =
+        DryRunOutput { dry_run: true, soap_action: request.soap_action().to_owned(), request: xml };
     print::emit(global, &doc, |d| format!("{}\n", d.request));
     Ok(exit_codes::SUCCESS)
 }

@@ -50,6 +50,19 @@ pub struct BackupOptions {
     pub skip_preflight: bool,
 }
 
+impl BackupOptions {
+    /// The command these options send for one dataset: TMSL, which names the database by name (Power BI's
+    /// documented form), unless `Security` asks for ASSL.
+    pub fn command(&self, dataset: &str, file: &str) -> Command {
+        let mut b = Backup::new(dataset, file);
+        b.allow_overwrite = self.allow_overwrite;
+        b.apply_compression = self.apply_compression;
+        b.password = self.password.clone();
+        b.security = self.security;
+        if b.security.is_some() { Command::backup(b) } else { Command::backup_tmsl(b) }
+    }
+}
+
 struct Job {
     workspace: String,
     workspace_id: Option<String>,
@@ -281,13 +294,7 @@ async fn run_one_inner(
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
     let tables = client.tables(&job.dataset).await.unwrap_or_default();
-    let mut b = Backup::new(job.dataset.clone(), job.file.clone());
-    b.allow_overwrite = options.allow_overwrite;
-    b.apply_compression = options.apply_compression;
-    b.password = options.password.clone();
-    b.security = options.security;
-    // TMSL names the database by name (Power BI's documented form); ASSL is needed for Security.
-    let command = if b.security.is_some() { Command::backup(b) } else { Command::backup_tmsl(b) };
+    let command = options.command(&job.dataset, &job.file);
     let syntax = match &command {
         Command::Backup(_, s) => format!("{s:?}"),
         _ => String::new(),

@@ -44,6 +44,22 @@ pub struct RestoreOptions {
     pub allow_unverified: bool,
 }
 
+impl RestoreOptions {
+    /// The command these options send for `file`, restoring it as `database` (`None`: the name in the backup).
+    /// TMSL when an option exists only there, ASSL otherwise.
+    pub fn command(&self, file: &str, database: Option<String>) -> Command {
+        let mut r = Restore::new(file);
+        r.database_name = database;
+        r.allow_overwrite = self.allow_overwrite;
+        r.security = self.security;
+        r.read_write_mode = self.read_write_mode;
+        r.ignore_incompatibilities = self.ignore_incompatibilities;
+        r.force_restore = self.force_restore;
+        r.password = self.password.clone();
+        Command::restore(r)
+    }
+}
+
 /// Finds the newest backup of `dataset` in a folder: by manifest time, else by the time in the file name.
 async fn latest_file(session: &Session, workspace: &str, dataset: &str) -> Result<String> {
     let store = session.store()?;
@@ -173,14 +189,7 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
     }
     let database =
         options.as_name.clone().or_else(|| manifest.as_ref().map(|m| m.dataset.name.clone()));
-    let mut r = Restore::new(file.clone());
-    r.database_name = database.clone();
-    r.allow_overwrite = options.allow_overwrite;
-    r.security = options.security;
-    r.read_write_mode = options.read_write_mode;
-    r.ignore_incompatibilities = options.ignore_incompatibilities;
-    r.force_restore = options.force_restore;
-    r.password = options.password.clone();
+    let command = options.command(&file, database.clone());
     let client = session.xmla(endpoint)?;
     if power_bi && !options.skip_preflight {
         let exists = match &database {
@@ -190,7 +199,7 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
         let op = if exists { Operation::Restore } else { Operation::RestoreAsNew };
         warnings.extend(require(session, &workspace, op, "restore").await?);
     }
-    let server_warnings = client.execute(Command::restore(r), None).await?;
+    let server_warnings = client.execute(command, None).await?;
     warnings.extend(server_warnings.iter().map(|w| w.to_string()));
     let database = database.unwrap_or_default();
     let mut out = RestoreOutput {

@@ -1,0 +1,595 @@
+//! Every command at least once, with `--json` decoded into backup-core's report types.
+
+use std::path::Path;
+
+use backup_core::manifest::Manifest;
+use backup_core::output::{
+    BackupOutput, DoctorOutput, ListOutput, StorageChange, StorageStatus, TransferOutput,
+    VerifyOutput, exit_codes,
+};
+use backup_core::preflight::Status;
+
+use crate::support::{Env, Tenant, model_abf, run_bin, sha256};
+
+/// Waits for the next whole UTC second, so that a second backup of a dataset gets another default file name.
+pub async fn next_second() {
+    let now = time::OffsetDateTime::now_utc();
+    let ms = 1000 - u64::from(now.millisecond()) + 20;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+pub async fn backup_one(t: &Tenant, env: &Env, workspace: &str, dataset: &str) -> String {
+    let run = t.run(env, &["backup", "-w", workspace, "-d", dataset, "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    assert_eq!((out.succeeded, out.failed, out.results.len()), (1, 0, 1), "{out:?}");
+    out.results[0].file.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_backup_list_download_inspect_verify() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+
+    let run = t.run(&env, &["doctor", "--workspace", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let doctor: DoctorOutput = run.json();
+    assert!(!doctor.blocked);
+    assert!(doctor.storage.contains("financelake"), "{}", doctor.storage);
+    for rule in ["SEED-01", "SEED-02", "SEED-07", "SEED-08", "SEED-12"] {
+        let f = doctor.findings.iter().find(|f| f.rule == rule).unwrap_or_else(|| panic!("{rule}"));
+        assert_eq!(f.status, Status::Pass, "{f:?}");
+    }
+
+    // --all: every dataset of the workspace.
+    let run = t.run(&env, &["backup", "-w", "Finance", "--all", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let all: BackupOutput = run.json();
+    let mut names: Vec<&str> = all.results.iter().map(|r| r.dataset.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["AS_AdventureWorksDW2014", "Big Model", "Budget", "DB", "Migrated From AAS"]
+    );
+    assert_eq!((all.succeeded, all.failed), (5, 0));
+    for r in &all.results {
+        assert!(r.ok && r.error.is_none(), "{r:?}");
+        assert!(
+            r.file.starts_with(&format!("{}_", r.dataset)) && r.file.ends_with("Z.abf"),
+            "{r:?}"
+        );
+        assert_eq!(r.verification, "verified: read back whole and hashed");
+        assert_eq!(
+            r.manifest.as_deref(),
+            Some(format!("power-bi-backup/Finance/{}.manifest.json", r.file).as_str())
+        );
+        assert!(r.size.unwrap() > 0 && r.sha256.as_ref().unwrap().len() == 64, "{r:?}");
+    }
+    let budget = all.results.iter().find(|r| r.dataset == "Budget").unwrap().clone();
+
+    // --pattern, repeated, across a workspace.
+    next_second().await;
+    let run = t
+        .run(
+            &env,
+            &["backup", "-w", "Finance", "--pattern", "Migrated*", "--pattern", "D?", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let pat: BackupOutput = run.json();
+    let mut names: Vec<&str> = pat.results.iter().map(|r| r.dataset.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["DB", "Migrated From AAS"]);
+
+    // One dataset with its default name.
+    let single = backup_one(&t, &env, "Finance", "Budget").await;
+    assert_ne!(single, budget.file);
+
+    // list: every backup, newest first, verified by its manifest.
+    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let list: ListOutput = run.json();
+    assert_eq!(list.workspace, "Finance");
+    assert_eq!(list.backups.len(), 8, "{list:?}");
+    assert!(list.backups.iter().all(|b| b.verified && b.sha256.is_some()), "{list:?}");
+    assert!(list.backups.windows(2).all(|w| w[0].time >= w[1].time), "not newest first: {list:?}");
+    assert_eq!(list.backups[0].name, single);
+    let listed = list.backups.iter().find(|b| b.name == budget.file).unwrap();
+    assert_eq!(listed.sha256, budget.sha256);
+    assert_eq!(Some(listed.size), budget.size);
+    assert_eq!(listed.dataset.as_deref(), Some("Budget"));
+
+    // download into a folder: the file and its manifest.
+    let offline = t.work.path().join("offline");
+    std::fs::create_dir(&offline).unwrap();
+    let run = t
+        .run(
+            &env,
+            &[
+                "download",
+                "-w",
+                "Finance",
+                "--file",
+                &budget.file,
+                "--to",
+                offline.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let dl: TransferOutput = run.json();
+    let local = offline.join(&budget.file);
+    let bytes = std::fs::read(&local).expect("the downloaded file");
+    assert_eq!(dl.source, format!("power-bi-backup/Finance/{}", budget.file));
+    assert_eq!(Path::new(&dl.destination), local);
+    assert_eq!(Some(dl.size), budget.size);
+    assert_eq!(bytes.len() as u64, dl.size);
+    assert_eq!(Some(sha256(&bytes)), budget.sha256);
+    assert_eq!(dl.sha256, sha256(&bytes));
+    assert_eq!(dl.verification, "verified against the manifest");
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(offline.join(format!("{}.manifest.json", budget.file)))
+            .expect("the manifest beside it"),
+    )
+    .expect("the manifest decodes");
+    assert_eq!(manifest.sha256, dl.sha256);
+    assert_eq!(manifest.size, dl.size);
+    assert_eq!(manifest.dataset.name, "Budget");
+    assert_eq!(manifest.workspace.name, "Finance");
+    assert_eq!(manifest.tables, ["Account", "Budget"]);
+    assert!(!manifest.options.encrypted);
+
+    // A second download over an existing file is refused and leaves it alone.
+    let run = t
+        .run(
+            &env,
+            &[
+                "download",
+                "-w",
+                "Finance",
+                "--file",
+                &budget.file,
+                "--to",
+                local.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::USAGE);
+    assert_eq!(run.error().error.kind, "config");
+    assert_eq!(std::fs::read(&local).unwrap(), bytes);
+
+    // inspect, local (no tenant needed) and remote.
+    let run = run_bin(
+        &Env::default(),
+        t.work.path(),
+        &["inspect", local.to_str().unwrap(), "--full", "--json"],
+    )
+    .await;
+    run.expect(exit_codes::SUCCESS);
+    let report: abf_format::Report = run.json();
+    assert!(report.valid && !report.encrypted, "{report:?}");
+    assert_eq!(report.database.name.as_deref(), Some("Budget"));
+    let mut tables: Vec<&str> = report.tables.iter().map(|t| t.name.as_str()).collect();
+    tables.sort();
+    assert_eq!(tables, ["Account", "Budget"]);
+    let run = t.run(&env, &["inspect", "-w", "Finance", "--file", &budget.file, "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let remote: abf_format::Report = run.json();
+    assert!(remote.valid);
+    assert_eq!(remote.database, report.database);
+    assert_eq!(remote.tables, report.tables);
+    assert_eq!(remote.files.len(), report.files.len());
+
+    // verify.
+    let run =
+        t.run(&env, &["verify", "-w", "Finance", "--file", &budget.file, "--full", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let v: VerifyOutput = run.json();
+    assert!(v.valid);
+    assert_eq!(v.hash_ok, Some(true));
+    assert_eq!(v.sha256, budget.sha256);
+    assert_eq!(v.expected_sha256, budget.sha256);
+    assert!(v.container.as_ref().is_some_and(|c| c.valid));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let whole_path = t.work.path().join("whole.abf");
+    t.run(
+        &env,
+        &["download", "-w", "Finance", "--file", &file, "--to", whole_path.to_str().unwrap()],
+    )
+    .await
+    .expect(exit_codes::SUCCESS);
+    let whole = std::fs::read(&whole_path).unwrap();
+    assert!(whole.len() > 1000, "the backup is too small to cut: {} bytes", whole.len());
+    let n = whole.len() / 3;
+
+    // An interrupted download left the first n bytes: the next run continues it.
+    let dest = t.work.path().join("resumed.abf");
+    let partial = t.work.path().join("resumed.abf.pbi-backup-partial");
+    std::fs::write(&partial, &whole[..n]).unwrap();
+    let run = t
+        .run(
+            &env,
+            &[
+                "download",
+                "-w",
+                "Finance",
+                "--file",
+                &file,
+                "--to",
+                dest.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: TransferOutput = run.json();
+    assert_eq!(std::fs::read(&dest).unwrap(), whole);
+    assert_eq!(out.size, whole.len() as u64);
+    assert_eq!(out.sha256, sha256(&whole));
+    assert_eq!(out.verification, "verified against the manifest");
+    assert!(!partial.exists(), "the partial file is left behind");
+    assert!(t.work.path().join("resumed.abf.manifest.json").is_file());
+
+    // A partial file whose bytes are not the file's: the result does not verify, and nothing is kept.
+    let dest = t.work.path().join("bad.abf");
+    let partial = t.work.path().join("bad.abf.pbi-backup-partial");
+    let mut bad = whole[..n].to_vec();
+    bad[n / 2] ^= 0xff;
+    std::fs::write(&partial, &bad).unwrap();
+    let run = t
+        .run(
+            &env,
+            &[
+                "download",
+                "-w",
+                "Finance",
+                "--file",
+                &file,
+                "--to",
+                dest.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::INTEGRITY);
+    let err = run.error().error;
+    assert_eq!((err.kind.as_str(), err.exit_code), ("integrity", exit_codes::INTEGRITY), "{err:?}");
+    assert!(!dest.exists(), "a file that does not verify was kept under the final name");
+    assert!(!partial.exists(), "the corrupt partial file is kept for the next run to build on");
+    assert!(!t.work.path().join("bad.abf.manifest.json").exists());
+
+    // A missing file names what was asked for.
+    let run = t.run(&env, &["download", "-w", "Finance", "--file", "Nope.abf", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_copy_and_verify_a_tampered_file() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+
+    // upload: a whole .abf written by abf-format.
+    let image = model_abf("Uploaded", &["Orders", "Customers"]);
+    let local = t.work.path().join("Uploaded.abf");
+    std::fs::write(&local, &image).unwrap();
+    let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let up: TransferOutput = run.json();
+    assert_eq!(up.destination, "power-bi-backup/Finance/Uploaded.abf");
+    assert_eq!(up.size, image.len() as u64);
+    assert_eq!(up.sha256, sha256(&image));
+    assert_eq!(up.verification, "verified: read back and hashed");
+    let store = t.stack.store("financelake").unwrap();
+    let path = adls_store::StorePath::file("power-bi-backup", "Finance", "Uploaded.abf").unwrap();
+    let stored = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
+    assert_eq!(&stored[..], &image[..]);
+    // Again without --overwrite: refused; with it: done.
+    let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    assert_ne!(
+        run.code,
+        exit_codes::SUCCESS,
+        "an upload over an existing file without --overwrite succeeded"
+    );
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--overwrite", "--json"])
+        .await
+        .expect(exit_codes::SUCCESS);
+
+    // upload: not an .abf.
+    let notes = t.work.path().join("notes.txt");
+    std::fs::write(&notes, "not a backup").unwrap();
+    let run = t.run(&env, &["upload", notes.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert_eq!(err.kind, "config");
+    assert!(err.message.contains(".abf"), "{}", err.message);
+    // An .abf name over bytes that are not a backup.
+    let fake = t.work.path().join("Fake.abf");
+    std::fs::write(&fake, "not a backup either").unwrap();
+    let run = t.run(&env, &["upload", fake.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    assert!(matches!(run.code, exit_codes::INTEGRITY | exit_codes::USAGE), "{run:?}");
+    assert!(
+        !adls_store::StoreExt::exists(&store, &path.folder_path().join("Fake.abf").unwrap())
+            .await
+            .unwrap()
+    );
+
+    // copy between workspace folders of one account, with the manifest.
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let run = t
+        .run(
+            &env,
+            &[
+                "copy",
+                "--from-workspace",
+                "Finance",
+                "--to-workspace",
+                "Finance Copy",
+                "--file",
+                &file,
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let cp: TransferOutput = run.json();
+    assert_eq!(cp.source, format!("power-bi-backup/Finance/{file}"));
+    assert_eq!(cp.destination, format!("power-bi-backup/Finance Copy/{file}"));
+    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let list: ListOutput = run.json();
+    assert_eq!(list.backups.len(), 1);
+    assert!(list.backups[0].verified, "the copy's manifest was not copied: {list:?}");
+    assert_eq!(list.backups[0].sha256.as_deref(), Some(cp.sha256.as_str()));
+    let run = t
+        .run(
+            &env,
+            &[
+                "copy",
+                "--from-workspace",
+                "Finance",
+                "--to-workspace",
+                "Finance Copy",
+                "--file",
+                &file,
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::USAGE);
+    t.run(
+        &env,
+        &[
+            "copy",
+            "--from-workspace",
+            "Finance",
+            "--to-workspace",
+            "Finance Copy",
+            "--file",
+            &file,
+            "--overwrite",
+        ],
+    )
+    .await
+    .expect(exit_codes::SUCCESS);
+
+    // verify after tampering with the stored bytes on the emulator's disk.
+    let emulator = &t.stack.emulators["financelake"];
+    let data = emulator
+        .data_file("power-bi-backup", &format!("Finance/{file}"))
+        .unwrap_or_else(|| panic!("no data file; paths: {:?}", emulator.paths("power-bi-backup")));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&data, &bytes).unwrap();
+    let run = t.run(&env, &["verify", "-w", "Finance", "--file", &file, "--json"]).await;
+    run.expect(exit_codes::INTEGRITY);
+    match serde_json::from_str::<VerifyOutput>(&run.stdout) {
+        Ok(v) => assert!(!v.valid && v.hash_ok == Some(false), "{v:?}"),
+        Err(_) => assert_eq!(run.error().error.exit_code, exit_codes::INTEGRITY),
+    }
+    // A restore of it is refused before anything is sent.
+    let restores = t.stack.sim.count("restore");
+    let run = t
+        .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Tampered", "--json"])
+        .await;
+    run.expect(exit_codes::INTEGRITY);
+    assert_eq!(run.error().error.kind, "integrity");
+    assert_eq!(t.stack.sim.count("restore"), restores);
+    // The untouched copy still verifies.
+    t.run(&env, &["verify", "-w", "Finance Copy", "--file", &file, "--full"])
+        .await
+        .expect(exit_codes::SUCCESS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_status_link_unlink_relink() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    let file = backup_one(&t, &env, "Personal Premium", "Forecast").await;
+
+    let status = |run: &crate::support::Run| -> Vec<StorageStatus> {
+        run.expect(exit_codes::SUCCESS);
+        run.json()
+    };
+    let run = t
+        .run(&env, &["storage", "status", "-w", "Personal Premium", "-w", "No Storage", "--json"])
+        .await;
+    let s = status(&run);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].workspace, "Personal Premium");
+    assert_eq!(s[0].account.as_deref(), Some("tenantlake"));
+    assert_eq!((s[0].folder_exists, s[0].backups), (Some(true), Some(1)));
+    assert_eq!(s[1].account, None);
+    assert_eq!(s[1].backups, Some(0));
+
+    // relink renames the old folder first, and says so.
+    let run = t.run(&env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let change: StorageChange = run.json();
+    let renamed = change.renamed_folder_to.clone().expect("the folder was renamed");
+    assert!(renamed.starts_with("power-bi-backup/Personal Premium (before relink "), "{renamed}");
+    assert!(
+        change.actions[0].starts_with("renamed power-bi-backup/Personal Premium to "),
+        "{change:?}"
+    );
+    assert_eq!(change.actions.len(), 3, "{change:?}");
+    let store = t.stack.store("tenantlake").unwrap();
+    let moved_folder = renamed.trim_start_matches("power-bi-backup/");
+    let moved = adls_store::StorePath::file("power-bi-backup", moved_folder, &file).unwrap();
+    assert!(
+        adls_store::StoreExt::exists(&store, &moved).await.unwrap(),
+        "the backup is not in {renamed}"
+    );
+    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    let s = status(&run);
+    assert_eq!(s[0].account.as_deref(), Some("tenantlake"));
+    assert_eq!(s[0].backups, Some(0));
+    // Backups work after the relink.
+    backup_one(&t, &env, "Personal Premium", "Forecast").await;
+
+    // unlink.
+    let run = t.run(&env, &["storage", "unlink", "-w", "Personal Premium", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let change: StorageChange = run.json();
+    assert_eq!(change.renamed_folder_to, None);
+    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    assert_eq!(status(&run)[0].account, None);
+
+    // link: a workspace with no folder in the account.
+    let run = t
+        .run(&env, &["storage", "link", "-w", "No Storage", "--account", "tenantlake", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let change: StorageChange = run.json();
+    assert_eq!(change.workspace, "No Storage");
+    let run = t.run(&env, &["storage", "status", "-w", "No Storage", "--json"]).await;
+    let s = status(&run);
+    assert_eq!((s[0].account.as_deref(), s[0].folder_exists), (Some("tenantlake"), Some(true)));
+    backup_one(&t, &env, "No Storage", "Orphan").await;
+    // An account that is not registered: the nearest names.
+    let run = t
+        .run(
+            &env,
+            &["storage", "link", "-w", "Personal Premium", "--account", "tenantlak", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert!(err.message.contains("'tenantlake'"), "{}", err.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_and_dry_runs_mask_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_bin(&Env::default(), dir.path(), &["completions", "bash"]).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.stdout.contains("complete") && run.stdout.contains("pbi-backup"), "{}", run.stdout);
+    for sub in ["backup", "restore", "prune", "relink"] {
+        assert!(run.stdout.contains(sub), "completions lack {sub}");
+    }
+    run_bin(&Env::default(), dir.path(), &["completions", "tcsh"]).await.expect(exit_codes::USAGE);
+
+    let secret = "s3cr3t&<pw>\"'\\x";
+    let env = Env::default().set("MY_BACKUP_PW", secret);
+    let leaks = |run: &crate::support::Run| {
+        for part in ["s3cr3t", "&lt;pw&gt;"] {
+            assert!(!run.stdout.contains(part), "the password shows in stdout:\n{}", run.stdout);
+            assert!(!run.stderr.contains(part), "the password shows in stderr:\n{}", run.stderr);
+        }
+        assert!(run.stdout.contains(xmla_proto::PASSWORD_MASK), "no mask in:\n{}", run.stdout);
+    };
+    for json in [true, false] {
+        let mut args = vec![
+            "backup",
+            "-w",
+            "Finance",
+            "-d",
+            "Budget",
+            "--dry-run",
+            "--password-env",
+            "MY_BACKUP_PW",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let run = run_bin(&env, dir.path(), &args).await;
+        run.expect(exit_codes::SUCCESS);
+        leaks(&run);
+        if json {
+            let doc: backup_core::output::DryRunOutput = run.json();
+            assert!(doc.dry_run);
+            assert!(doc.request.contains("Budget"), "{}", doc.request);
+        }
+        let mut args = vec![
+            "restore",
+            "-w",
+            "Finance",
+            "--file",
+            "Budget_20261128T040908Z.abf",
+            "--as",
+            "Budget (restored)",
+            "--dry-run",
+            "--password-env",
+            "MY_BACKUP_PW",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let run = run_bin(&env, dir.path(), &args).await;
+        run.expect(exit_codes::SUCCESS);
+        leaks(&run);
+        if json {
+            let doc: backup_core::output::DryRunOutput = run.json();
+            assert!(doc.request.contains("Budget_20261128T040908Z.abf"), "{}", doc.request);
+            assert!(doc.request.contains("Budget (restored)"), "{}", doc.request);
+        }
+    }
+    // The ASSL form (with --security) masks it too.
+    let run = run_bin(
+        &env,
+        dir.path(),
+        &[
+            "backup",
+            "-w",
+            "Finance",
+            "-d",
+            "Budget",
+            "--dry-run",
+            "--security",
+            "CopyAll",
+            "--password-env",
+            "MY_BACKUP_PW",
+            "--json",
+        ],
+    )
+    .await;
+    run.expect(exit_codes::SUCCESS);
+    leaks(&run);
+    // A variable that is not set is a usage error naming it.
+    let run = run_bin(
+        &Env::default(),
+        dir.path(),
+        &[
+            "backup",
+            "-w",
+            "Finance",
+            "-d",
+            "Budget",
+            "--dry-run",
+            "--password-env",
+            "MY_BACKUP_PW",
+            "--json",
+        ],
+    )
+    .await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("MY_BACKUP_PW"));
+}

@@ -1,0 +1,247 @@
+//! Every exit code: usage errors, each preflight rule the rules tenant breaks, the server's refusals with its
+//! codes, and a failure to reach the service.
+
+use backup_core::output::{BackupOutput, DoctorOutput, exit_codes};
+use backup_core::preflight::{Severity, Status};
+use test_fixtures::pbi_sim::codes;
+
+use crate::commands::backup_one;
+use crate::support::{Env, Tenant, run_bin};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_errors_exit_2() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+
+    // An unknown workspace: the nearest names.
+    let run = t.run(&env, &["backup", "-w", "Finanse", "-d", "Budget", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert_eq!((err.kind.as_str(), err.exit_code), ("not_found", exit_codes::USAGE));
+    assert!(err.message.contains("did you mean 'Finance'"), "{}", err.message);
+    // An unknown dataset: the nearest names.
+    let run = t.run(&env, &["backup", "-w", "Finance", "-d", "Budgte", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("'Budget'"), "{}", run.stdout);
+    // A workspace pattern matching nothing.
+    t.run(&env, &["backup", "-w", "Nothing*", "--all", "--json"]).await.expect(exit_codes::USAGE);
+
+    // Bad arguments: clap's usage errors (no JSON document, nothing on stdout).
+    for args in [
+        &["backup", "-w", "Finance", "-d", "Budget", "--all"][..],
+        &["frobnicate"],
+        &["prune", "--keep-last", "two", "-w", "Finance"],
+        &["restore", "-w", "Finance", "--json"],
+    ] {
+        let run = t.run(&env, args).await;
+        run.expect(exit_codes::USAGE);
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
+    // Arguments clap accepts but the command does not.
+    let run = t.run(&env, &["backup", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert_eq!(run.error().error.kind, "config");
+    let run = t.run(&env, &["prune", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    let run = t.run(&env, &["prune", "-w", "Finance", "--keep-within", "3x", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+
+    // A missing credential names the variable.
+    let run = t
+        .run(&env.clone().unset("AZURE_CLIENT_SECRET"), &["doctor", "-w", "Finance", "--json"])
+        .await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert!(err.message.contains("AZURE_CLIENT_SECRET"), "{}", err.message);
+    assert!(!err.message.contains("AZURE_TENANT_ID"), "{}", err.message);
+    // No storage configured, for a command that needs it.
+    let run = t.run(&t.env_no_storage(), &["list", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("PBI_BACKUP_ADLS_ACCOUNT"));
+    // A config file that does not parse.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pbi-backup.toml"), "[powerbi]\nhome-regio = \"West Europe\"\n")
+        .unwrap();
+    let run = t.run(&env.clone().in_dir(dir.path()), &["doctor", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("home-regio"));
+}
+
+/// A workspace, a dataset in it, the storage account it uses, the rule that blocks it, and the server's code.
+/// A workspace on shared capacity is refused earlier, by the XMLA routing (the service's WorkspaceNotOnPbiPremium),
+/// which carries no XMLA error code.
+const REFUSED: [(&str, &str, &str, &str, Option<u32>); 5] = [
+    ("Shared Workspace", "Small", "tenantlake", "SEED-01", None),
+    ("No Storage", "Orphan", "tenantlake", "SEED-02", Some(codes::NO_STORAGE)),
+    ("Asia Sales", "APAC", "tenantlake", "SEED-04", Some(codes::MULTI_GEO)),
+    ("Members Only", "Team", "tenantlake", "SEED-07", Some(codes::NOT_ADMIN)),
+    ("Dataflows Era", "Old", "tenantlake", "SEED-12", Some(codes::DATAFLOWS_ONLY)),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_blocks_each_seed_rule_with_exit_3() {
+    let t = Tenant::rules().await;
+    // What no API tells, declared in ./pbi-backup.toml as a user would.
+    let declared = tempfile::tempdir().unwrap();
+    std::fs::write(
+        declared.path().join("pbi-backup.toml"),
+        "[powerbi]\nhome-region = \"West Europe\"\n\n[preflight]\ndataflows-only = [\"Dataflows Era\"]\n",
+    )
+    .unwrap();
+    for (workspace, dataset, account, rule, _) in REFUSED {
+        let env = t.env(account).in_dir(declared.path());
+        let sent = t.stack.sim.count("backup");
+        let run = t.run(&env, &["backup", "-w", workspace, "-d", dataset, "--json"]).await;
+        run.expect(exit_codes::PREFLIGHT_BLOCKED);
+        let out: BackupOutput = run.json();
+        assert_eq!((out.succeeded, out.failed), (0, 1));
+        let err = out.results[0].error.as_ref().expect("an error");
+        assert_eq!(
+            (err.kind.as_str(), err.exit_code),
+            ("preflight_blocked", exit_codes::PREFLIGHT_BLOCKED)
+        );
+        assert!(
+            err.findings.iter().any(|f| f.rule == rule
+                && f.status == Status::Fail
+                && f.severity == Severity::Block),
+            "{workspace}: {rule} does not block: {:?}",
+            err.findings
+        );
+        assert!(err.message.contains(rule), "{}", err.message);
+        assert_eq!(t.stack.sim.count("backup"), sent, "{workspace}: a backup was sent");
+
+        let run = t.run(&env, &["doctor", "-w", workspace, "--json"]).await;
+        run.expect(exit_codes::PREFLIGHT_BLOCKED);
+        let doctor: DoctorOutput = run.json();
+        assert!(doctor.blocked);
+        assert!(
+            doctor.findings.iter().any(|f| f.rule == rule && f.blocks()),
+            "{workspace}: {doctor:?}"
+        );
+    }
+    // Without the declarations, SEED-04 is unknown (never blocks) and SEED-12 only warns: the server decides.
+    let env = t.env("tenantlake");
+    let run = t.run(&env, &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let doctor: DoctorOutput = run.json();
+    let seed04 = doctor
+        .findings
+        .iter()
+        .find(|f| f.rule == "SEED-04" && f.workspace == "Asia Sales")
+        .unwrap();
+    assert_eq!(seed04.status, Status::Unknown);
+    let seed12 = doctor
+        .findings
+        .iter()
+        .find(|f| f.rule == "SEED-12" && f.workspace == "Dataflows Era")
+        .unwrap();
+    assert_eq!((seed12.status, seed12.severity), (Status::Fail, Severity::Warn));
+    // An unknown workspace blocks doctor (LATER-23).
+    let run = t.run(&env, &["doctor", "-w", "Nowhere", "--json"]).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let doctor: DoctorOutput = run.json();
+    assert!(doctor.findings.iter().any(|f| f.rule == "LATER-23" && f.blocks()));
+    // Several blocked workspaces in one bulk run: each result carries its own rule.
+    let run = t
+        .run(
+            &env.clone().in_dir(declared.path()),
+            &["backup", "-w", "Shared Workspace", "-w", "Members Only", "--all", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let out: BackupOutput = run.json();
+    assert_eq!((out.succeeded, out.failed), (0, 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_refuses_with_its_codes_exit_4() {
+    let t = Tenant::rules().await;
+    for (workspace, dataset, account, _, code) in REFUSED {
+        let env = t.env(account);
+        let run = t
+            .run(&env, &["backup", "-w", workspace, "-d", dataset, "--skip-preflight", "--json"])
+            .await;
+        run.expect(exit_codes::SERVER_REFUSED);
+        let out: BackupOutput = run.json();
+        let err = out.results[0].error.as_ref().expect("an error");
+        assert_eq!(err.code, code, "{workspace}: {err:?}");
+        match code {
+            Some(_) => assert_eq!(err.kind, "server_refused", "{err:?}"),
+            None => {
+                assert_eq!(err.kind, "routing", "{err:?}");
+                assert!(err.message.contains("not on a Premium or PPU capacity"), "{err:?}");
+            }
+        }
+        assert_eq!(err.exit_code, exit_codes::SERVER_REFUSED);
+        assert!(
+            run.stderr.contains("--skip-preflight"),
+            "no warning about the skipped checks: {}",
+            run.stderr
+        );
+    }
+    // The file exists: refused with its code, unless --allow-overwrite.
+    let env = t.env("financelake");
+    let run =
+        t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--file", "DB.abf", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let run =
+        t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--file", "DB.abf", "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let out: BackupOutput = run.json();
+    assert_eq!(out.results[0].error.as_ref().unwrap().code, Some(codes::FILE_EXISTS));
+    t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--file", "DB.abf", "--allow-overwrite"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    // A principal without admin rights is refused by the service (preflight off).
+    let viewer = env
+        .clone()
+        .set("AZURE_CLIENT_ID", "b0b0b0b0-0000-4000-8000-000000000002")
+        .set("AZURE_CLIENT_SECRET", "viewer-secret");
+    let run = t
+        .run(&viewer, &["backup", "-w", "Finance", "-d", "DB", "--skip-preflight", "--json"])
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    // A wrong client secret: the sign-in is refused.
+    let run = t
+        .run(
+            &env.clone().set("AZURE_CLIENT_SECRET", "wrong"),
+            &["doctor", "-w", "Finance", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let err = run.error().error;
+    assert_eq!(err.kind, "auth");
+    assert!(!run.stdout.contains("wrong") && !run.stderr.contains("wrong"), "the secret shows");
+
+    // A dataflows-only link that was not declared: relinking fixes it.
+    let env = t.env("tenantlake");
+    let run = t.run(&env, &["storage", "relink", "-w", "Dataflows Era", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let change: backup_core::output::StorageChange = run.json();
+    assert_eq!(change.renamed_folder_to, None, "there was no folder to rename");
+    backup_one(&t, &env, "Dataflows Era", "Old").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_service_exits_1() {
+    let t = Tenant::rules().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let env = t.env("financelake").set("PBI_BACKUP_POWERBI_API", &format!("http://{closed}/"));
+    let run = t.run(&env, &["backup", "-w", "Finance", "-d", "Budget", "--json"]).await;
+    run.expect(exit_codes::FAILURE);
+    let err = run.error().error;
+    assert_eq!((err.kind.as_str(), err.exit_code), ("unreachable", exit_codes::FAILURE));
+    assert!(run.elapsed < std::time::Duration::from_secs(30), "took {:?}", run.elapsed);
+    // A paused capacity: the XMLA endpoint fails; preflight catches it first (LATER-30 warns) and the server refuses.
+    t.stack.sim.set_capacity_state("P1 West Europe", "Suspended");
+    let run =
+        t.run(&t.env("financelake"), &["backup", "-w", "Finance", "-d", "DB", "--json"]).await;
+    assert_ne!(run.code, exit_codes::SUCCESS, "{run:?}");
+    let out: BackupOutput = run.json();
+    assert!(out.results[0].warnings.is_empty() || out.results[0].error.is_some());
+    let _ =
+        run_bin(&Env::default(), t.work.path(), &["--version"]).await.expect(exit_codes::SUCCESS);
+}

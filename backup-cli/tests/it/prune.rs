@@ -1,0 +1,285 @@
+//! prune over a synthetic history of 400 backups, checked against a recomputation of the policy written here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use adls_store::{PutMode, StoreExt, StorePath};
+use backup_core::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId};
+use backup_core::output::{PruneOutput, exit_codes};
+use time::{Date, Duration, OffsetDateTime, Time};
+
+use crate::support::{Tenant, sha256};
+
+const WS: &str = "Finance";
+const FS: &str = "power-bi-backup";
+
+#[derive(Debug, Clone)]
+struct Item {
+    dataset: &'static str,
+    file: String,
+    time: OffsetDateTime,
+    /// A manifest with a SHA-256 and the right size.
+    verified: bool,
+    manifest: bool,
+}
+
+fn stamp(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.format(f).unwrap()
+}
+
+/// A small deterministic generator (no dependency, same history every run).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, lo: i64, hi: i64) -> i64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        lo + ((self.0 >> 33) as i64).rem_euclid(hi - lo + 1)
+    }
+}
+
+/// 300 backups of Sales and 100 of Budget over about eight months. The 11 newest of Sales are unverified and all on
+/// one day, so the newest verified one (the 12th) is kept by no rule of the policy but the safety rule.
+fn history() -> Vec<Item> {
+    let today = OffsetDateTime::now_utc().date();
+    let anchor =
+        today.previous_day().unwrap().with_time(Time::from_hms(20, 0, 0).unwrap()).assume_utc();
+    let mut rng = Lcg(0x5eed);
+    let mut items = Vec::new();
+    for (dataset, count, gap) in [("Sales", 300, (1, 40)), ("Budget", 100, (10, 100))] {
+        let mut t = anchor - Duration::minutes(rng.next(0, 59));
+        for i in 0..count {
+            let (verified, manifest) = if dataset == "Sales" && i < 11 {
+                (false, i % 2 == 0)
+            } else if dataset == "Sales" && i == 11 {
+                (true, true)
+            } else if i % 7 == 3 {
+                (false, false)
+            } else if i % 11 == 5 {
+                (false, true)
+            } else {
+                (true, true)
+            };
+            items.push(Item {
+                dataset,
+                file: format!("{dataset}_{}.abf", stamp(t)),
+                time: t,
+                verified,
+                manifest,
+            });
+            t -= if dataset == "Sales" && i < 11 {
+                Duration::hours(1)
+            } else {
+                Duration::hours(rng.next(gap.0, gap.1)) + Duration::minutes(rng.next(0, 59))
+            };
+        }
+    }
+    items
+}
+
+/// Which files the policy keeps: keep-last 5, daily 14, weekly 8, monthly 12, plus the newest verified of each
+/// dataset. Written from the policy's definition (the newest backup of each of the N most recent periods that
+/// have backups), not from the product's code.
+fn expected_kept(items: &[Item]) -> BTreeSet<String> {
+    let mut by_dataset: BTreeMap<&str, Vec<&Item>> = BTreeMap::new();
+    for i in items {
+        by_dataset.entry(i.dataset).or_default().push(i);
+    }
+    let mut kept = BTreeSet::new();
+    for (_, mut group) in by_dataset {
+        group.sort_by(|a, b| b.time.cmp(&a.time));
+        kept.extend(group.iter().take(5).map(|i| i.file.clone()));
+        let day = |t: OffsetDateTime| t.date();
+        let monday = |t: OffsetDateTime| {
+            let d: Date = t.date();
+            d - Duration::days(i64::from(d.weekday().number_days_from_monday()))
+        };
+        let month = |t: OffsetDateTime| Date::from_calendar_date(t.year(), t.month(), 1).unwrap();
+        for (period, n) in
+            [(&day as &dyn Fn(OffsetDateTime) -> Date, 14), (&monday, 8), (&month, 12)]
+        {
+            let mut newest_of: BTreeMap<Date, &Item> = BTreeMap::new();
+            for i in &group {
+                newest_of.entry(period(i.time)).or_insert(i);
+            }
+            kept.extend(newest_of.values().rev().take(n).map(|i| i.file.clone()));
+        }
+        if let Some(v) = group.iter().find(|i| i.verified) {
+            kept.insert(v.file.clone());
+        }
+    }
+    kept
+}
+
+fn manifest_for(item: &Item, data: &[u8]) -> Manifest {
+    let created = item.time.format(&time::format_description::well_known::Rfc3339).unwrap();
+    Manifest {
+        format: MANIFEST_FORMAT.into(),
+        tool_version: "test".into(),
+        endpoint: format!("powerbi://api.powerbi.com/v1.0/myorg/{WS}"),
+        workspace: NamedId { name: WS.into(), id: None },
+        dataset: NamedId { name: item.dataset.into(), id: None },
+        file: item.file.clone(),
+        created,
+        // An unverified backup's manifest records another size than the file's.
+        size: if item.verified { data.len() as u64 } else { data.len() as u64 + 1 },
+        sha256: sha256(data),
+        options: ManifestOptions {
+            apply_compression: true,
+            allow_overwrite: false,
+            encrypted: false,
+            security: None,
+            syntax: "Tmsl".into(),
+        },
+        tables: vec!["T".into()],
+    }
+}
+
+async fn abf_and_manifests(store: &adls_store::AdlsStore) -> (BTreeSet<String>, BTreeSet<String>) {
+    let files = store.list_all(&StorePath::folder(FS, WS).unwrap()).await.unwrap();
+    let names: Vec<String> =
+        files.iter().filter_map(|f| f.path.file_name().map(str::to_owned)).collect();
+    let abf = names.iter().filter(|n| n.ends_with(".abf")).cloned().collect();
+    let manifests =
+        names.iter().filter_map(|n| n.strip_suffix(".manifest.json")).map(str::to_owned).collect();
+    (abf, manifests)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_400_backups_by_policy() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let items = history();
+    assert_eq!(items.len(), 400);
+    let store = Arc::new(t.stack.store("financelake").unwrap());
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in items.clone() {
+        let (store, limit) = (store.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            let data = format!("backup {} of {}", item.file, item.dataset).into_bytes();
+            let path = StorePath::file(FS, WS, &item.file).unwrap();
+            store.put(&path, data.clone().into(), PutMode::Create).await.unwrap();
+            if item.manifest {
+                let m = manifest_for(&item, &data);
+                let mp = StorePath::file(FS, WS, &Manifest::name_for(&item.file)).unwrap();
+                store
+                    .put(&mp, serde_json::to_vec(&m).unwrap().into(), PutMode::Create)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    // Two backups with no time anywhere: never pruned.
+    for name in ["manual-keep.abf", "hand made.abf"] {
+        store
+            .put(
+                &StorePath::file(FS, WS, name).unwrap(),
+                b"no time".to_vec().into(),
+                PutMode::Create,
+            )
+            .await
+            .unwrap();
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let all: BTreeSet<String> = items.iter().map(|i| i.file.clone()).collect();
+    assert_eq!(all.len(), 400, "file names collide");
+    let expected = expected_kept(&items);
+    let newest_verified_sales =
+        items.iter().filter(|i| i.dataset == "Sales" && i.verified).max_by_key(|i| i.time).unwrap();
+    assert_eq!(newest_verified_sales.file, items[11].file);
+
+    let args = [
+        "prune",
+        "-w",
+        WS,
+        "--keep-last",
+        "5",
+        "--keep-daily",
+        "14",
+        "--keep-weekly",
+        "8",
+        "--keep-monthly",
+        "12",
+        "--json",
+    ];
+    // Dry run: decisions only.
+    let run = t.run(&env, &args).await;
+    run.expect(exit_codes::SUCCESS);
+    let dry: PruneOutput = run.json();
+    assert!(dry.dry_run && dry.deleted.is_empty());
+    assert_eq!(dry.decisions.len(), 400);
+    let dry_kept: BTreeSet<String> =
+        dry.decisions.iter().filter(|d| d.keep).map(|d| d.file.clone()).collect();
+    assert_eq!(dry_kept, expected, "the dry run keeps another set than the policy");
+    let (abf, _) = abf_and_manifests(&store).await;
+    assert_eq!(abf.len(), 402, "a dry run deleted files");
+
+    // Apply.
+    let mut apply: Vec<&str> = args.to_vec();
+    apply.insert(apply.len() - 1, "--apply");
+    let run = t.run(&env, &apply).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: PruneOutput = run.json();
+    assert!(!out.dry_run);
+    assert_eq!(out.decisions.len(), 400);
+    let mut skipped = out.skipped.clone();
+    skipped.sort();
+    assert_eq!(skipped, [format!("{FS}/{WS}/hand made.abf"), format!("{FS}/{WS}/manual-keep.abf")]);
+    let kept: BTreeSet<String> =
+        out.decisions.iter().filter(|d| d.keep).map(|d| d.file.clone()).collect();
+    assert_eq!(
+        kept,
+        expected,
+        "kept set differs from the policy;\n only product: {:?}\n only expected: {:?}",
+        kept.difference(&expected).collect::<Vec<_>>(),
+        expected.difference(&kept).collect::<Vec<_>>()
+    );
+    for d in &out.decisions {
+        assert_eq!(d.keep, !d.reasons.is_empty(), "{d:?}");
+        assert_eq!(d.workspace, WS);
+        let item = items.iter().find(|i| i.file == d.file).unwrap();
+        assert_eq!(d.dataset, item.dataset);
+        assert_eq!(
+            OffsetDateTime::parse(&d.time, &time::format_description::well_known::Rfc3339).unwrap(),
+            item.time.replace_nanosecond(0).unwrap()
+        );
+    }
+    // The newest verified backup of Sales is kept by the safety rule alone.
+    let nv = out.decisions.iter().find(|d| d.file == newest_verified_sales.file).unwrap();
+    assert!(nv.keep);
+    assert_eq!(nv.reasons, [backup_core::retention::NEWEST_VERIFIED], "{nv:?}");
+    // Deleted: exactly the others, gone with their manifests.
+    let deleted: BTreeSet<String> = out.deleted.iter().cloned().collect();
+    let expected_deleted: BTreeSet<String> =
+        all.difference(&expected).map(|f| format!("{FS}/{WS}/{f}")).collect();
+    assert_eq!(deleted, expected_deleted);
+    assert!(
+        expected_deleted.len() > 300,
+        "the policy deletes too little for a real test: {}",
+        expected_deleted.len()
+    );
+    let (abf, manifests) = abf_and_manifests(&store).await;
+    let mut left = expected.clone();
+    left.insert("manual-keep.abf".into());
+    left.insert("hand made.abf".into());
+    assert_eq!(abf, left, "storage does not hold exactly the kept backups");
+    let kept_manifests: BTreeSet<String> = items
+        .iter()
+        .filter(|i| i.manifest && expected.contains(&i.file))
+        .map(|i| i.file.clone())
+        .collect();
+    assert_eq!(
+        manifests, kept_manifests,
+        "manifests of deleted backups are left, or kept ones are gone"
+    );
+
+    // Again: nothing more to delete.
+    let run = t.run(&env, &apply).await;
+    run.expect(exit_codes::SUCCESS);
+    let again: PruneOutput = run.json();
+    assert!(again.deleted.is_empty());
+    assert_eq!(again.decisions.len(), expected.len());
+}

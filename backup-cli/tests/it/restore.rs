@@ -1,0 +1,203 @@
+//! Restores: into another workspace with the tables compared, `--as`, `--latest`, `--allow-overwrite`, and files
+//! without a manifest.
+
+use backup_core::output::{ListOutput, RestoreOutput, exit_codes};
+use test_fixtures::pbi_sim::codes;
+
+use crate::commands::{backup_one, next_second};
+use crate::support::{Tenant, model_abf};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_into_another_workspace_latest_as_and_overwrite() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let older = backup_one(&t, &env, "Finance", "Budget").await;
+    next_second().await;
+    let newer = backup_one(&t, &env, "Finance", "Budget").await;
+    assert!(!t.stack.sim.models("Finance Copy").contains(&"Budget".to_owned()));
+
+    // Finance -> Finance Copy: copied, verified, restored, tables compared.
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance Copy",
+                "--from-workspace",
+                "Finance",
+                "--file",
+                &older,
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert_eq!(out.workspace, "Finance Copy");
+    assert_eq!(out.file, older);
+    assert_eq!(out.database, "Budget");
+    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{older}")));
+    assert!(
+        out.manifest_check.starts_with("verified against the manifest"),
+        "{}",
+        out.manifest_check
+    );
+    assert!(out.tables_compared, "{out:?}");
+    assert!(out.missing_tables.is_empty() && out.extra_tables.is_empty(), "{out:?}");
+    assert_eq!(t.stack.sim.models("Finance Copy"), ["Budget"]);
+    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let list: ListOutput = run.json();
+    assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [older.as_str()]);
+
+    // --latest with --as: the newest backup of the dataset, under a new name.
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance",
+                "--latest",
+                "Budget",
+                "--as",
+                "Budget (restored)",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert_eq!(out.file, newer, "--latest did not pick the newest backup");
+    assert_eq!(out.database, "Budget (restored)");
+    assert_eq!(out.copied_from, None);
+    assert!(
+        out.tables_compared && out.missing_tables.is_empty() && out.extra_tables.is_empty(),
+        "{out:?}"
+    );
+    assert!(t.stack.sim.models("Finance").contains(&"Budget (restored)".to_owned()));
+
+    // --latest --from-workspace: found in the source folder, copied into the target's.
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance Copy",
+                "--from-workspace",
+                "Finance",
+                "--latest",
+                "Budget",
+                "--as",
+                "Budget 2",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert_eq!((out.file.as_str(), out.database.as_str()), (newer.as_str(), "Budget 2"));
+    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{newer}")));
+
+    // Over an existing model: refused by the server without --allow-overwrite, done with it.
+    let restores = t.stack.sim.count("restore");
+    let run = t.run(&env, &["restore", "-w", "Finance Copy", "--file", &older, "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let err = run.error().error;
+    assert_eq!(err.code, Some(codes::DATABASE_EXISTS), "{err:?}");
+    assert_eq!(err.kind, "server_refused");
+    assert_eq!(t.stack.sim.count("restore"), restores + 1);
+    let run = t
+        .run(
+            &env,
+            &["restore", "-w", "Finance Copy", "--file", &older, "--allow-overwrite", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert!(out.tables_compared && out.missing_tables.is_empty());
+    let mut models = t.stack.sim.models("Finance Copy");
+    models.sort();
+    assert_eq!(models, ["Budget", "Budget 2"]);
+
+    // Roles without read permission: refused, then dropped with --ignore-incompatibilities (a warning says so).
+    let migrated = backup_one(&t, &env, "Finance", "Migrated From AAS").await;
+    let run = t
+        .run(
+            &env,
+            &["restore", "-w", "Finance", "--file", &migrated, "--as", "Migrated 2", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.code, Some(codes::INCOMPATIBLE_ROLES));
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance",
+                "--file",
+                &migrated,
+                "--as",
+                "Migrated 2",
+                "--ignore-incompatibilities",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert!(out.warnings.iter().any(|w| w.contains("Processors")), "{out:?}");
+
+    // A backup of nothing by that name.
+    let run = t.run(&env, &["restore", "-w", "Finance", "--latest", "Nothing", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert_eq!(run.error().error.kind, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let local = t.work.path().join("Kept.abf");
+    std::fs::write(&local, model_abf("Kept", &["Orders", "Lines"])).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let restores = t.stack.sim.count("restore");
+    let run = t.run(&env, &["restore", "-w", "Finance Copy", "--file", "Kept.abf", "--json"]).await;
+    run.expect(exit_codes::INTEGRITY);
+    assert!(run.error().error.message.contains("--allow-unverified"));
+    assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance Copy",
+                "--file",
+                "Kept.abf",
+                "--allow-unverified",
+                "--as",
+                "Kept",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert!(!out.tables_compared);
+    assert!(out.manifest_check.starts_with("skipped"), "{}", out.manifest_check);
+    assert!(!out.warnings.is_empty());
+    assert_eq!(t.stack.sim.models("Finance Copy"), ["Kept"]);
+    // A file that is not there: a usage error listing the files that are.
+    let run = t.run(&env, &["restore", "-w", "Finance Copy", "--file", "Kpt.abf", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert_eq!(err.kind, "not_found");
+    assert!(err.message.contains("Kept.abf"), "{}", err.message);
+}

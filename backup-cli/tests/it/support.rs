@@ -1,0 +1,193 @@
+//! Starting a simulated tenant and running the real binary against it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use backup_core::output::ErrorOutput;
+use serde::de::DeserializeOwned;
+use test_fixtures::pbi_sim::{Scenario, SimStack};
+
+pub const RULES: &str = include_str!("../../../test-fixtures/scenarios/rules.toml");
+pub const BOT: &str = "b0b0b0b0-0000-4000-8000-000000000001";
+pub const BOT_SECRET: &str = "bot-secret";
+pub const BIN: &str = env!("CARGO_BIN_EXE_pbi-backup");
+
+/// A running tenant and a clean working folder for the binary.
+pub struct Tenant {
+    pub stack: SimStack,
+    /// The current folder of every run (holds no pbi-backup.toml unless a test writes one).
+    pub work: tempfile::TempDir,
+    _state: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Decodes stdout as one JSON document of type `T` (the report types deny unknown fields).
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {:?} is not the expected JSON ({e}):\n{}\nstderr:\n{}",
+                self.args, self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Decodes the error document printed when the command fails as a whole.
+    pub fn error(&self) -> ErrorOutput {
+        self.json()
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "pbi-backup {:?} exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The environment of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub vars: Vec<(String, String)>,
+    pub dir: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn set(mut self, k: &str, v: &str) -> Env {
+        self.vars.retain(|(n, _)| n != k);
+        self.vars.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub fn unset(mut self, k: &str) -> Env {
+        self.vars.retain(|(n, _)| n != k);
+        self
+    }
+
+    pub fn in_dir(mut self, dir: &Path) -> Env {
+        self.dir = Some(dir.to_owned());
+        self
+    }
+}
+
+impl Tenant {
+    pub async fn rules() -> Tenant {
+        Tenant::start(RULES).await
+    }
+
+    pub async fn start(scenario: &str) -> Tenant {
+        let scenario = Scenario::parse(scenario).expect("the scenario parses");
+        let state = tempfile::tempdir().expect("temp dir");
+        let stack = SimStack::start(scenario, state.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("the simulated tenant starts");
+        Tenant { stack, work: tempfile::tempdir().expect("temp dir"), _state: state }
+    }
+
+    pub fn base(&self) -> String {
+        format!("{}/", self.stack.sim.base_url())
+    }
+
+    /// The service principal `backup-bot` signed in, no storage.
+    pub fn env_no_storage(&self) -> Env {
+        let base = self.base();
+        Env::default()
+            .set("PBI_BACKUP_POWERBI_API", &base)
+            .set("PBI_BACKUP_AUTHORITY", &base)
+            .set("PBI_BACKUP_AAS_BASE", &base)
+            .set("AZURE_TENANT_ID", &self.stack.sim.tenant_id())
+            .set("AZURE_CLIENT_ID", BOT)
+            .set("AZURE_CLIENT_SECRET", BOT_SECRET)
+    }
+
+    /// `backup-bot` with the storage account `account` configured.
+    pub fn env(&self, account: &str) -> Env {
+        let mut env = self.env_no_storage();
+        let vars = self.stack.storage_env(account);
+        assert!(!vars.is_empty(), "no storage account '{account}' in the scenario");
+        for (k, v) in vars {
+            env = env.set(&k, &v);
+        }
+        env
+    }
+
+    /// Runs the binary with exactly `env` (nothing inherited but PATH), in the tenant's work folder unless `env`
+    /// names another. The tenant keeps serving on this runtime while the child runs on a blocking thread.
+    pub async fn run(&self, env: &Env, args: &[&str]) -> Run {
+        let dir = env.dir.clone().unwrap_or_else(|| self.work.path().to_owned());
+        run_bin(env, &dir, args).await
+    }
+}
+
+/// Runs the binary without a tenant (still hermetic: cleared environment, a temp folder as current folder).
+pub async fn run_bin(env: &Env, dir: &Path, args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let vars = env.vars.clone();
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // A HOME with no .config/pbi-backup in it, so no user configuration is found.
+            .env("HOME", &dir)
+            .env("PBI_BACKUP_NO_PROGRESS", "1")
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output().expect("the binary runs");
+        Run {
+            args,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    })
+    .await
+    .expect("the runner thread")
+}
+
+/// SHA-256 in lowercase hex.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// A whole `.abf` written by abf-format, with the given tables.
+pub fn model_abf(name: &str, tables: &[&str]) -> Vec<u8> {
+    let spec = abf_format::ModelSpec {
+        name: name.to_owned(),
+        compatibility_level: 1600,
+        tables: tables
+            .iter()
+            .map(|t| abf_format::TableSpec {
+                name: (*t).to_owned(),
+                partitions: vec![(*t).to_owned()],
+            })
+            .collect(),
+    };
+    abf_format::write_model(
+        std::io::Cursor::new(Vec::new()),
+        &spec,
+        &[],
+        abf_format::WriterOptions::default(),
+    )
+    .expect("the model is written")
+    .into_inner()
+}
