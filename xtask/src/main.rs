@@ -3,7 +3,10 @@
 //! Kept small on purpose (anyhow and xshell only) so that it compiles in seconds. Each task prints the commands it
 //! runs; a failing command stops the task with its exit status.
 
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a contributor tool reports on its terminal")]
+
 mod bench;
+mod demo;
 
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
@@ -14,7 +17,9 @@ cargo xtask <task>
 tasks:
   ci               cargo fmt --check, cargo clippy -D warnings, then the whole test suite
   bench storage    adls-store vs azcopy and the Python SDK on the DFS emulator (1 and 4 GiB; MiB/s, peak RSS)
+  demo             start the Power BI simulator (demo tenant) and run the main job through the real CLI
   fuzz [SECONDS]   run the xmla-proto response-parser fuzz target (needs nightly and cargo-fuzz)
+  man [DIR]        write shell completions and the man page (default: target/assets)
 ";
 
 fn main() -> Result<()> {
@@ -26,6 +31,8 @@ fn main() -> Result<()> {
         Some("ci") => ci(&sh),
         Some("fuzz") => fuzz(&sh, args.next()),
         Some("bench") => bench::run(&sh, args),
+        Some("demo") => demo::run(&sh),
+        Some("man") => man(&sh, args.next()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -35,23 +42,47 @@ fn main() -> Result<()> {
 }
 
 fn project_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits one level below the root").into()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits one level below the root")
+        .into()
 }
 
 fn ci(sh: &Shell) -> Result<()> {
-    cmd!(sh, "cargo fmt --all -- --check").run().context("formatting differs: run 'cargo fmt --all'")?;
-    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run().context("clippy found problems")?;
+    cmd!(sh, "cargo fmt --all -- --check")
+        .run()
+        .context("formatting differs: run 'cargo fmt --all'")?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
+        .run()
+        .context("clippy found problems")?;
     cmd!(sh, "cargo test --workspace --locked").run().context("tests failed")?;
     Ok(())
 }
 
 fn fuzz(sh: &Shell, seconds: Option<String>) -> Result<()> {
     let seconds = seconds.unwrap_or_else(|| "60".to_owned());
-    seconds.parse::<u64>().with_context(|| format!("fuzz duration '{seconds}' is not a number of seconds"))?;
+    seconds
+        .parse::<u64>()
+        .with_context(|| format!("fuzz duration '{seconds}' is not a number of seconds"))?;
     let max_time = format!("-max_total_time={seconds}");
     sh.change_dir("xmla-proto");
-    cmd!(sh, "cargo +nightly fuzz run response_parser -- {max_time}")
-        .run()
-        .context("cargo fuzz failed: install it with 'cargo install cargo-fuzz' and a nightly toolchain")?;
+    cmd!(sh, "cargo +nightly fuzz run response_parser -- {max_time}").run().context(
+        "cargo fuzz failed: install it with 'cargo install cargo-fuzz' and a nightly toolchain",
+    )?;
+    Ok(())
+}
+
+fn man(sh: &Shell, dir: Option<String>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| "target/assets".to_owned());
+    sh.create_dir(&dir)?;
+    cmd!(sh, "cargo build --quiet -p backup-cli").run()?;
+    let bin = "target/debug/pbi-backup";
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = cmd!(sh, "{bin} completions {shell}").read()?;
+        sh.write_file(format!("{dir}/pbi-backup.{shell}"), out)?;
+    }
+    let page = cmd!(sh, "{bin} completions man").read()?;
+    sh.write_file(format!("{dir}/pbi-backup.1"), page)?;
+    println!("wrote completions and pbi-backup.1 to {dir}");
     Ok(())
 }
