@@ -274,11 +274,13 @@ pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec
             format!("the caller is {other}, not Admin, of workspace '{name}'"),
             "make the caller (user or service principal) an admin of the workspace",
         ),
+        // The API lists a service principal by an identifier that may be its object id rather than the app id the
+        // tool knows (unconfirmed), so "not found" is not "not admin".
         None if ws.roles_listed => out.push(
             "SEED-07",
-            Status::Fail,
-            format!("the caller has no role listed in workspace '{name}'"),
-            "make the caller an admin of the workspace",
+            Status::Unknown,
+            format!("the caller is not listed by its application id among the roles of '{name}'"),
+            "check in Manage access that the caller (or its service principal object) is an Admin of the workspace",
         ),
         None => out.push(
             "SEED-07",

@@ -86,7 +86,7 @@ fn expected_kept(items: &[Item]) -> BTreeSet<String> {
     }
     let mut kept = BTreeSet::new();
     for (_, mut group) in by_dataset {
-        group.sort_by(|a, b| b.time.cmp(&a.time));
+        group.sort_by_key(|i| std::cmp::Reverse(i.time));
         kept.extend(group.iter().take(5).map(|i| i.file.clone()));
         let day = |t: OffsetDateTime| t.date();
         let monday = |t: OffsetDateTime| {
