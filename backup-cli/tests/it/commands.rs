@@ -391,10 +391,12 @@ async fn upload_copy_and_verify_a_tampered_file() {
     std::fs::write(&data, &bytes).unwrap();
     let run = t.run(&env, &["verify", "-w", "Finance", "--file", &file, "--json"]).await;
     run.expect(exit_codes::INTEGRITY);
-    match serde_json::from_str::<VerifyOutput>(&run.stdout) {
-        Ok(v) => assert!(!v.valid && v.hash_ok == Some(false), "{v:?}"),
-        Err(_) => assert_eq!(run.error().error.exit_code, exit_codes::INTEGRITY),
-    }
+    // The report, not a failure of the command: the hash found, the one expected, and the container check.
+    let v: VerifyOutput = run.json();
+    assert!(!v.valid && v.hash_ok == Some(false), "{v:?}");
+    assert_eq!(v.sha256, Some(sha256(&bytes)));
+    assert_ne!(v.sha256, v.expected_sha256);
+    assert!(v.container.is_some());
     // A restore of it is refused before anything is sent.
     let restores = t.stack.sim.count("restore");
     let run = t
@@ -592,4 +594,181 @@ async fn completions_and_dry_runs_mask_the_password() {
     .await;
     run.expect(exit_codes::USAGE);
     assert!(run.error().error.message.contains("MY_BACKUP_PW"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_backups_travel_with_their_manifest() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let offline = t.work.path().join("offline");
+    std::fs::create_dir(&offline).unwrap();
+    t.run(&env, &["download", "-w", "Finance", "--file", &file, "--to", offline.to_str().unwrap()])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let local = offline.join(&file);
+
+    // Uploaded under another name into another folder: the manifest goes along, renamed.
+    let run = t
+        .run(
+            &env,
+            &[
+                "upload",
+                local.to_str().unwrap(),
+                "-w",
+                "Finance Copy",
+                "--file",
+                "Renamed.abf",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let up: TransferOutput = run.json();
+    assert_eq!(up.verification, "verified against the manifest");
+    let store = t.stack.store("financelake").unwrap();
+    let mp =
+        adls_store::StorePath::file("power-bi-backup", "Finance Copy", "Renamed.abf.manifest.json")
+            .unwrap();
+    let m: Manifest =
+        serde_json::from_slice(&adls_store::StoreExt::get_bytes(&store, &mp).await.unwrap())
+            .unwrap();
+    assert_eq!(m.file, "Renamed.abf");
+    assert_eq!(m.sha256, up.sha256);
+    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    let list: ListOutput = run.json();
+    assert!(
+        list.backups[0].verified && list.backups[0].dataset.as_deref() == Some("Budget"),
+        "{list:?}"
+    );
+    // So it restores without --allow-unverified, and the tables are compared.
+    let run =
+        t.run(&env, &["restore", "-w", "Finance Copy", "--file", "Renamed.abf", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::RestoreOutput = run.json();
+    assert!(
+        out.tables_compared && out.missing_tables.is_empty() && out.extra_tables.is_empty(),
+        "{out:?}"
+    );
+
+    // A local file that does not match the manifest beside it: refused, and nothing is left in the folder.
+    let other = offline.join("Other.abf");
+    std::fs::write(&other, model_abf("Other", &["X"])).unwrap();
+    std::fs::copy(
+        offline.join(format!("{file}.manifest.json")),
+        offline.join("Other.abf.manifest.json"),
+    )
+    .unwrap();
+    let run =
+        t.run(&env, &["upload", other.to_str().unwrap(), "-w", "Finance Copy", "--json"]).await;
+    run.expect(exit_codes::INTEGRITY);
+    let gone = adls_store::StorePath::file("power-bi-backup", "Finance Copy", "Other.abf").unwrap();
+    assert!(
+        !adls_store::StoreExt::exists(&store, &gone).await.unwrap(),
+        "the mismatched upload was left"
+    );
+
+    // A download of a file without a manifest is verified against the hash kept with it.
+    let bare_local = t.work.path().join("bare-manifest-less");
+    std::fs::create_dir(&bare_local).unwrap();
+    // (Other.abf.manifest.json lies beside `other`, so upload it from a folder without one.)
+    let lone = bare_local.join("Bare.abf");
+    std::fs::copy(&other, &lone).unwrap();
+    t.run(&env, &["upload", lone.to_str().unwrap(), "-w", "Finance"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let dest = t.work.path().join("bare-download.abf");
+    // A partial file longer than the file itself is not trusted: the download starts again.
+    std::fs::write(t.work.path().join("bare-download.abf.pbi-backup-partial"), vec![7u8; 1 << 20])
+        .unwrap();
+    let run = t
+        .run(
+            &env,
+            &[
+                "download",
+                "-w",
+                "Finance",
+                "--file",
+                "Bare.abf",
+                "--to",
+                dest.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let dl: TransferOutput = run.json();
+    assert_eq!(dl.verification, "verified against the hash kept with the file");
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&other).unwrap());
+    assert!(!t.work.path().join("bare-download.abf.manifest.json").exists());
+
+    // verify without a manifest: no hash to compare, the container decides.
+    let run = t.run(&env, &["verify", "-w", "Finance", "--file", "Bare.abf", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let v: VerifyOutput = run.json();
+    assert_eq!((v.valid, v.hash_ok, v.expected_sha256.as_deref()), (true, None, None));
+
+    // inspect: a truncated local file is not whole (exit 5, the report says why); a missing one is a usage error.
+    let bytes = std::fs::read(&local).unwrap();
+    let cut = t.work.path().join("cut.abf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let run =
+        run_bin(&Env::default(), t.work.path(), &["inspect", cut.to_str().unwrap(), "--json"])
+            .await;
+    run.expect(exit_codes::INTEGRITY);
+    let report: abf_format::Report = run.json();
+    assert!(!report.valid && !report.problems.is_empty(), "{report:?}");
+    run_bin(&Env::default(), t.work.path(), &["inspect", "nowhere.abf", "--json"])
+        .await
+        .expect(exit_codes::USAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn global_options_json_env_quiet_and_empty_folders() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // PBI_BACKUP_JSON=1 is --json.
+    let run =
+        t.run(&env.clone().set("PBI_BACKUP_JSON", "1"), &["list", "-w", "Finance Copy"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let list: ListOutput = run.json();
+    assert!(list.backups.is_empty());
+    // A folder that does not exist lists empty too.
+    let run = t.run(&env, &["list", "-w", "No Such Folder", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.json::<ListOutput>().backups.is_empty());
+    // Text output is not JSON, and -q silences warnings.
+    let run = t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--skip-preflight"]).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.stdout.contains("1 succeeded, 0 failed"), "{}", run.stdout);
+    assert!(run.stderr.contains("warning: --skip-preflight"), "{}", run.stderr);
+    let run = t
+        .run(&env, &["backup", "-w", "Finance", "-d", "Budget", "--skip-preflight", "-q", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.stderr.is_empty(), "-q printed: {}", run.stderr);
+    run.json::<BackupOutput>();
+    // --file with several datasets is refused before anything is sent.
+    let sent = t.stack.sim.count("backup");
+    let run = t.run(&env, &["backup", "-w", "Finance", "--all", "--file", "x.abf", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert_eq!(t.stack.sim.count("backup"), sent);
+    // --all on a workspace with no datasets.
+    t.run(&env, &["backup", "-w", "Finance Copy", "--all", "--json"])
+        .await
+        .expect(exit_codes::USAGE);
+    // A --config file that does not exist.
+    let run = t.run(&env, &["--config", "missing.toml", "list", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    // storage status without storage configured: the link only.
+    let run = t.run(&t.env_no_storage(), &["storage", "status", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let s: Vec<StorageStatus> = run.json();
+    assert_eq!(
+        (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
+        (Some("financelake"), None, None)
+    );
+    let run = t.run(&env, &["storage", "status", "-w", "Finanse", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("'Finance'"));
 }

@@ -239,9 +239,13 @@ async fn unreachable_service_exits_1() {
     t.stack.sim.set_capacity_state("P1 West Europe", "Suspended");
     let run =
         t.run(&t.env("financelake"), &["backup", "-w", "Finance", "-d", "DB", "--json"]).await;
-    assert_ne!(run.code, exit_codes::SUCCESS, "{run:?}");
+    run.expect(exit_codes::SERVER_REFUSED);
     let out: BackupOutput = run.json();
-    assert!(out.results[0].warnings.is_empty() || out.results[0].error.is_some());
+    let r = &out.results[0];
+    assert!(r.warnings.iter().any(|w| w.starts_with("LATER-30")), "{r:?}");
+    let err = r.error.as_ref().unwrap();
+    assert_eq!(err.kind, "http");
+    assert!(err.message.contains("paused capacity"), "{err:?}");
     let _ =
         run_bin(&Env::default(), t.work.path(), &["--version"]).await.expect(exit_codes::SUCCESS);
 }

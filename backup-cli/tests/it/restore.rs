@@ -201,3 +201,169 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
     assert_eq!(err.kind, "not_found");
     assert!(err.message.contains("Kept.abf"), "{}", err.message);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_backup_restores_with_its_password_only() {
+    let t = Tenant::rules().await;
+    let secret = "correct horse & <battery>";
+    let env = t.env("financelake").set("PBI_BACKUP_PASSWORD_TEST", secret);
+    let run = t
+        .run(
+            &env,
+            &[
+                "backup",
+                "-w",
+                "Finance",
+                "-d",
+                "Budget",
+                "--password-env",
+                "PBI_BACKUP_PASSWORD_TEST",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::BackupOutput = run.json();
+    let file = out.results[0].file.clone();
+    let store = t.stack.store("financelake").unwrap();
+    let mp =
+        adls_store::StorePath::file("power-bi-backup", "Finance", &format!("{file}.manifest.json"))
+            .unwrap();
+    let manifest = adls_store::StoreExt::get_bytes(&store, &mp).await.unwrap();
+    let m: backup_core::manifest::Manifest = serde_json::from_slice(&manifest).unwrap();
+    assert!(m.options.encrypted);
+    assert!(
+        !String::from_utf8_lossy(&manifest).contains("horse"),
+        "the password is in the manifest"
+    );
+
+    let run = t
+        .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Budget E", "--json"])
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.code, Some(codes::PASSWORD));
+    let wrong = env.clone().set("PBI_BACKUP_PASSWORD_TEST", "wrong horse");
+    let run = t
+        .run(
+            &wrong,
+            &[
+                "restore",
+                "-w",
+                "Finance",
+                "--file",
+                &file,
+                "--as",
+                "Budget E",
+                "--password-env",
+                "PBI_BACKUP_PASSWORD_TEST",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert!(!run.stdout.contains("horse") && !run.stderr.contains("horse"), "{run:?}");
+    let pw_file = t.work.path().join("pw.txt");
+    std::fs::write(&pw_file, format!("{secret}\n")).unwrap();
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance",
+                "--file",
+                &file,
+                "--as",
+                "Budget E",
+                "--password-file",
+                pw_file.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(!run.stdout.contains("horse") && !run.stderr.contains("horse"));
+    assert!(t.stack.sim.models("Finance").contains(&"Budget E".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn analysis_services_and_explicit_endpoints() {
+    let t = Tenant::rules().await;
+    let env = t.env("aaslake");
+    let run = t
+        .run(
+            &env,
+            &[
+                "backup",
+                "--server",
+                "asazure://westeurope.asazure.windows.net/aasprod",
+                "-d",
+                "AdventureWorks",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::BackupOutput = run.json();
+    let r = &out.results[0];
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.workspace, "aasprod");
+    assert!(r.verification.starts_with("skipped"), "{r:?}");
+    // Restoring it there, with a store configured (which holds Power BI's folders, not the server's container).
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "--server",
+                "asazure://westeurope.asazure.windows.net/aasprod",
+                "--file",
+                &r.file,
+                "--as",
+                "AW2",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert_eq!(out.database, "AW2");
+    assert!(out.manifest_check.starts_with("skipped"), "{out:?}");
+    // Over an existing database: the server's refusal and code.
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "--server",
+                "asazure://westeurope.asazure.windows.net/aasprod",
+                "--file",
+                &r.file,
+                "--as",
+                "AW2",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.code, Some(codes::DATABASE_EXISTS));
+    // A powerbi:// URL names a workspace like --workspace does.
+    let env = t.env("financelake");
+    let run = t
+        .run(
+            &env,
+            &[
+                "backup",
+                "--server",
+                "powerbi://api.powerbi.com/v1.0/myorg/Finance",
+                "-d",
+                "DB",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::BackupOutput = run.json();
+    assert_eq!(out.results[0].workspace, "Finance");
+    assert_eq!(out.results[0].verification, "verified: read back whole and hashed");
+}

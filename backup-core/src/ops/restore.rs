@@ -130,7 +130,9 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
     let mut manifest = None;
     let mut manifest_check =
         "skipped: the server's backup storage is not configured here".to_owned();
-    if power_bi || session.settings.has_store() {
+    // Only Power BI keeps backups in `power-bi-backup/<workspace>`; an Analysis Services server or an msmdpump
+    // endpoint has no folder there (its name, a URL, cannot even name one).
+    if power_bi {
         let store = session.store()?;
         if let Some(src) = &options.from_workspace
             && src != &workspace
