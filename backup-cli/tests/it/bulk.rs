@@ -103,10 +103,55 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
         assert_eq!(list.backups.len(), PER_WORKSPACE);
         assert!(list.backups.iter().all(|b| b.verified));
     }
-    println!("bulk run of 200 datasets: {:?}", run.elapsed);
     assert!(
         run.elapsed < std::time::Duration::from_secs(50),
         "the bulk run took {:?}",
         run.elapsed
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_in_a_bulk_run_exits_130() {
+    let t = Tenant::start(&bulk_scenario()).await;
+    let env = t.env("bulklake");
+    let args: Vec<String> =
+        ["backup", "-w", "Bulk*", "--all", "--skip-preflight", "--concurrency", "2", "--json"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+    let child = crate::support::command(&env.vars, t.work.path(), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    // Once some backups are done, and long before all 200 are, press Ctrl-C.
+    let started = std::time::Instant::now();
+    while t.stack.sim.count("backup") < 5 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the bulk run does not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let sent = t.stack.sim.count("backup");
+    assert!(sent < 200, "the run was not interrupted: {sent} backups");
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::INTERRUPTED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: backup_core::output::ErrorOutput =
+        serde_json::from_slice(&out.stdout).expect("the error document");
+    assert_eq!(
+        (doc.error.kind.as_str(), doc.error.exit_code),
+        ("cancelled", exit_codes::INTERRUPTED)
+    );
+    assert!(doc.error.message.contains("may still be running"), "{}", doc.error.message);
 }

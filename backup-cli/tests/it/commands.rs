@@ -457,6 +457,23 @@ async fn storage_status_link_unlink_relink() {
     // Backups work after the relink.
     backup_one(&t, &env, "Personal Premium", "Forecast").await;
 
+    // relink with the storage of another account configured: refused before anything changes.
+    let run = t
+        .run(&t.env("financelake"), &["storage", "relink", "-w", "Personal Premium", "--json"])
+        .await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert!(
+        err.message.contains("'tenantlake'") && err.message.contains("nothing was changed"),
+        "{err:?}"
+    );
+    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    assert_eq!(
+        status(&run)[0].account.as_deref(),
+        Some("tenantlake"),
+        "the workspace was left detached"
+    );
+
     // unlink.
     let run = t.run(&env, &["storage", "unlink", "-w", "Personal Premium", "--json"]).await;
     run.expect(exit_codes::SUCCESS);
@@ -748,6 +765,13 @@ async fn global_options_json_env_quiet_and_empty_folders() {
     run.expect(exit_codes::SUCCESS);
     assert!(run.stderr.is_empty(), "-q printed: {}", run.stderr);
     run.json::<BackupOutput>();
+    // A workspace named twice, by pattern and by name, is backed up once.
+    let run = t
+        .run(&env, &["backup", "-w", "Fin*", "-w", "Finance", "--pattern", "Migrated*", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    assert_eq!((out.results.len(), out.succeeded), (1, 1), "{out:?}");
     // --file with several datasets is refused before anything is sent.
     let sent = t.stack.sim.count("backup");
     let run = t.run(&env, &["backup", "-w", "Finance", "--all", "--file", "x.abf", "--json"]).await;

@@ -140,17 +140,7 @@ pub async fn run_bin(env: &Env, dir: &Path, args: &[&str]) -> Run {
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.args(&args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            // A HOME with no .config/pbi-backup in it, so no user configuration is found.
-            .env("HOME", &dir)
-            .env("PBI_BACKUP_NO_PROGRESS", "1")
-            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(&dir)
-            .stdin(std::process::Stdio::null());
-        let out = cmd.output().expect("the binary runs");
+        let out = command(&vars, &dir, &args).output().expect("the binary runs");
         Run {
             args,
             code: out.status.code().unwrap_or(-1),
@@ -161,6 +151,21 @@ pub async fn run_bin(env: &Env, dir: &Path, args: &[&str]) -> Run {
     })
     .await
     .expect("the runner thread")
+}
+
+/// The binary with exactly `vars` set (nothing inherited but PATH), in `dir`, stdin closed.
+pub fn command(vars: &[(String, String)], dir: &Path, args: &[String]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // A HOME with no .config/pbi-backup in it, so no user configuration is found.
+        .env("HOME", dir)
+        .env("PBI_BACKUP_NO_PROGRESS", "1")
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    cmd
 }
 
 /// SHA-256 in lowercase hex.

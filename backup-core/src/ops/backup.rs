@@ -213,6 +213,9 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
             selected.push(powerbi::find_group(&groups, w)?);
         }
     }
+    // A workspace named twice (`-w 'Fin*' -w Finance`) is backed up once: twice would collide on the file name.
+    let mut seen = std::collections::HashSet::new();
+    selected.retain(|g| seen.insert(g.id.to_ascii_lowercase()));
     let mut jobs = Vec::new();
     let mut pending = Vec::new();
     for g in &selected {

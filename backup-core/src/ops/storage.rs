@@ -105,6 +105,19 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
             g.name
         ))
     })?;
+    let accounts = api.storage_accounts().await.unwrap_or_default();
+    let linked =
+        accounts.iter().find(|a| a.id.eq_ignore_ascii_case(&storage_id)).map(|a| a.name.clone());
+    // The folder must be renamed in the account the workspace is attached to: renaming in another would leave the
+    // real folder in place, and the re-attach would fail after the detach, leaving the workspace detached.
+    if let (Some(linked), Some(configured)) = (&linked, session.settings.storage_account())
+        && !linked.eq_ignore_ascii_case(configured)
+    {
+        return Err(Error::Config(format!(
+            "workspace '{}' is attached to storage account '{linked}', but pbi-backup is configured with '{configured}'; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) to '{linked}' and run the relink again; nothing was changed",
+            g.name
+        )));
+    }
     let store = session.store()?;
     let mut actions = Vec::new();
     let mut renamed = None;
@@ -124,7 +137,15 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
     }
     api.assign_storage(&g.id, ZERO_GUID).await?;
     actions.push("detached from its storage account".into());
-    api.assign_storage(&g.id, &storage_id).await?;
+    api.assign_storage(&g.id, &storage_id).await.map_err(|e| match e {
+        Error::Routing(m) => Error::Routing(format!(
+            "{m}; workspace '{}' is now detached from its storage: attach it again with pbi-backup storage link --workspace '{}' --account {}",
+            g.name,
+            g.name,
+            linked.as_deref().unwrap_or("<account>")
+        )),
+        other => other,
+    })?;
     actions.push("attached again to the same account".into());
     Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
 }
