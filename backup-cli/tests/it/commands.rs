@@ -725,6 +725,50 @@ async fn kept_backups_travel_with_their_manifest() {
     let v: VerifyOutput = run.json();
     assert_eq!((v.valid, v.hash_ok, v.expected_sha256.as_deref()), (true, None, None));
 
+    let copy = ["copy", "--from-workspace", "Finance", "--to-workspace", "Finance Copy", "--file"];
+    let mut args = copy.to_vec();
+    args.push(&file);
+    t.run(&env, &args).await.expect(exit_codes::SUCCESS);
+    // Replacing a backup with --overwrite by a file without a manifest: the old manifest, which describes other
+    // bytes, goes.
+    let replacement = bare_local.join(&file);
+    std::fs::write(&replacement, model_abf("Replacement", &["R"])).unwrap();
+    t.run(&env, &["upload", replacement.to_str().unwrap(), "-w", "Finance", "--overwrite"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let old_manifest =
+        adls_store::StorePath::file("power-bi-backup", "Finance", &format!("{file}.manifest.json"))
+            .unwrap();
+    assert!(
+        !adls_store::StoreExt::exists(&store, &old_manifest).await.unwrap(),
+        "a stale manifest is left"
+    );
+    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    let list: ListOutput = run.json();
+    let entry = list.backups.iter().find(|b| b.name == file).unwrap();
+    assert!(!entry.verified && entry.sha256.is_none(), "{entry:?}");
+
+    // The same through copy: a copy without a manifest over one with a manifest takes the stale manifest away.
+    t.run(
+        &env,
+        &[
+            "copy",
+            "--from-workspace",
+            "Finance",
+            "--to-workspace",
+            "Finance Copy",
+            "--file",
+            &file,
+            "--overwrite",
+        ],
+    )
+    .await
+    .expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    let list: ListOutput = run.json();
+    let entry = list.backups.iter().find(|b| b.name == file);
+    assert!(entry.is_some_and(|e| !e.verified && e.sha256.is_none()), "{list:?}");
+
     // inspect: a truncated local file is not whole (exit 5, the report says why); a missing one is a usage error.
     let bytes = std::fs::read(&local).unwrap();
     let cut = t.work.path().join("cut.abf");

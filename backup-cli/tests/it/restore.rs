@@ -51,6 +51,31 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
     let list: ListOutput = run.json();
     assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [older.as_str()]);
 
+    // The same file from the same workspace again (a second copy under another name): the copy made by the first
+    // restore is used.
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance Copy",
+                "--from-workspace",
+                "Finance",
+                "--file",
+                &older,
+                "--as",
+                "Budget again",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{older}")));
+    assert!(out.warnings.iter().any(|w| w.contains("that copy was used")), "{out:?}");
+    assert!(t.stack.sim.models("Finance Copy").contains(&"Budget again".to_owned()));
+
     // --latest with --as: the newest backup of the dataset, under a new name.
     let run = t
         .run(
@@ -120,7 +145,38 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
     assert!(out.tables_compared && out.missing_tables.is_empty());
     let mut models = t.stack.sim.models("Finance Copy");
     models.sort();
-    assert_eq!(models, ["Budget", "Budget 2"]);
+    assert_eq!(models, ["Budget", "Budget 2", "Budget again"]);
+
+    // A different file of that name in the target folder is never replaced by a restore from another workspace.
+    let local = t.work.path().join(&newer);
+    std::fs::write(&local, model_abf("Impostor", &["X"])).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy", "--overwrite"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance Copy",
+                "--from-workspace",
+                "Finance",
+                "--file",
+                &newer,
+                "--as",
+                "Budget 3",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::USAGE);
+    let err = run.error().error;
+    assert!(
+        err.message.contains("without --from-workspace") && !err.message.contains("--overwrite"),
+        "{err:?}"
+    );
+    assert!(!t.stack.sim.models("Finance Copy").contains(&"Budget 3".to_owned()));
 
     // Roles without read permission: refused, then dropped with --ignore-incompatibilities (a warning says so).
     let migrated = backup_one(&t, &env, "Finance", "Migrated From AAS").await;

@@ -203,6 +203,7 @@ pub async fn upload(
         local.file_name().unwrap_or_default().to_string_lossy()
     ));
     let mut verification = "verified: read back and hashed".to_owned();
+    let mp = path.folder_path().join(&Manifest::name_for(&name))?;
     if let Ok(bytes) = std::fs::read(&local_manifest) {
         let mut m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Integrity(format!("{} does not read: {e}", local_manifest.display()))
@@ -216,11 +217,17 @@ pub async fn upload(
             )));
         }
         m.file = name.clone();
-        let mp = path.folder_path().join(&Manifest::name_for(&name))?;
         store
             .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
             .await?;
         verification = "verified against the manifest".into();
+    } else {
+        // A manifest left by the file this one replaced (--overwrite) describes other bytes: list would call the
+        // new file verified when the sizes match, and restore would refuse it.
+        match store.delete(&mp).await {
+            Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let _ = meta;
     Ok(TransferOutput {
@@ -269,12 +276,18 @@ pub(crate) async fn copy_verified(
             "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
         )));
     }
+    let mp = to.folder_path().join(&Manifest::name_for(to.file_name().unwrap_or_default()))?;
     if let Some(mut m) = manifest {
         m.file = to.file_name().unwrap_or_default().to_owned();
-        let mp = to.folder_path().join(&Manifest::name_for(&m.file))?;
         store
             .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
             .await?;
+    } else {
+        // The manifest of a file this copy replaced describes other bytes.
+        match store.delete(&mp).await {
+            Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(TransferOutput {
         source: from.to_string(),

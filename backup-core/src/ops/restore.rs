@@ -140,13 +140,26 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
             if !options.skip_preflight {
                 warnings.extend(require(session, &workspace, Operation::CopyInto, "copy").await?);
             }
-            copy_verified(
-                session,
-                &backup_path(src, &file)?,
-                &backup_path(&workspace, &file)?,
-                false,
-            )
-            .await?;
+            let (from, to) = (backup_path(src, &file)?, backup_path(&workspace, &file)?);
+            if adls_store::StoreExt::exists(store.as_ref(), &to).await? {
+                // An earlier restore copied it already: use that copy when it is the same backup (its hash is
+                // checked against its manifest below), never replace it.
+                let same = match (
+                    read_manifest(store.as_ref(), &from).await?,
+                    read_manifest(store.as_ref(), &to).await?,
+                ) {
+                    (Some(a), Some(b)) => a.sha256 == b.sha256 && a.size == b.size,
+                    _ => false,
+                };
+                if !same {
+                    return Err(Error::Config(format!(
+                        "{to} exists and is not known to be the same backup as {from}; restore it as it is with --workspace '{workspace}' --file '{file}' (without --from-workspace), or delete it first"
+                    )));
+                }
+                warnings.push(format!("{to} was copied from {from} before; that copy was used"));
+            } else {
+                copy_verified(session, &from, &to, false).await?;
+            }
             copied_from = Some(format!("power-bi-backup/{src}/{file}"));
         }
         let path = backup_path(&workspace, &file)?;
