@@ -111,7 +111,15 @@ fn expected_kept(items: &[Item]) -> BTreeSet<String> {
 }
 
 fn manifest_for(item: &Item, data: &[u8]) -> Manifest {
-    let created = item.time.format(&time::format_description::well_known::Rfc3339).unwrap();
+    // Some manifests carry their time with an offset other than UTC (periods are UTC calendar periods whatever the
+    // offset): every third one at -05:00, which moves late evenings into the next UTC day.
+    let offset = if item.time.unix_timestamp().rem_euclid(3) == 0 {
+        time::UtcOffset::from_hms(-5, 0, 0).unwrap()
+    } else {
+        time::UtcOffset::UTC
+    };
+    let created =
+        item.time.to_offset(offset).format(&time::format_description::well_known::Rfc3339).unwrap();
     Manifest {
         format: MANIFEST_FORMAT.into(),
         tool_version: "test".into(),
@@ -205,6 +213,45 @@ async fn prune_400_backups_by_policy() {
         "12",
         "--json",
     ];
+    // list: newest first, whatever offset the manifests write their times in.
+    let run = t.run(&env, &["list", "-w", WS, "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let list: backup_core::output::ListOutput = run.json();
+    assert_eq!(list.backups.len(), 402);
+    let times: Vec<OffsetDateTime> = list
+        .backups
+        .iter()
+        .filter_map(|b| b.time.as_deref())
+        .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "list is not newest first");
+    let verified = list.backups.iter().filter(|b| b.verified).count();
+    assert_eq!(verified, items.iter().filter(|i| i.verified).count());
+
+    // A dry run of one dataset by --keep-within: every Budget backup newer than 30 days, plus the newest verified.
+    let now = OffsetDateTime::now_utc();
+    let cutoff = now - Duration::days(30);
+    let budget: Vec<&Item> = items.iter().filter(|i| i.dataset == "Budget").collect();
+    assert!(
+        budget.iter().all(|i| (i.time - cutoff).abs() > Duration::minutes(5)),
+        "a backup lies on the keep-within boundary"
+    );
+    let mut within: BTreeSet<String> =
+        budget.iter().filter(|i| i.time > cutoff).map(|i| i.file.clone()).collect();
+    within
+        .insert(budget.iter().filter(|i| i.verified).max_by_key(|i| i.time).unwrap().file.clone());
+    let run = t
+        .run(&env, &["prune", "-w", WS, "--dataset", "Budget", "--keep-within", "30d", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: PruneOutput = run.json();
+    assert_eq!(out.decisions.len(), 100);
+    assert!(out.decisions.iter().all(|d| d.dataset == "Budget"));
+    let kept: BTreeSet<String> =
+        out.decisions.iter().filter(|d| d.keep).map(|d| d.file.clone()).collect();
+    assert_eq!(kept, within);
+    assert!(within.len() > 3 && within.len() < 50, "a weak check: {} kept", within.len());
+
     // Dry run: decisions only.
     let run = t.run(&env, &args).await;
     run.expect(exit_codes::SUCCESS);

@@ -49,7 +49,13 @@ pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
             sha256: manifest.map(|m| m.sha256),
         });
     }
-    backups.sort_by(|a, b| b.time.cmp(&a.time).then(a.name.cmp(&b.name)));
+    // By instant, not by text: a manifest may write its time with any offset.
+    let instant = |b: &ListedBackup| {
+        b.time.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    backups.sort_by(|a, b| instant(b).cmp(&instant(a)).then(a.name.cmp(&b.name)));
     Ok(ListOutput { workspace: workspace.to_owned(), backups })
 }
 
