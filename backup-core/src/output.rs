@@ -325,7 +325,8 @@ pub struct StorageStatus {
     pub workspace: String,
     /// Attached storage account (name when known, else its id).
     pub account: Option<String>,
-    /// Whether `power-bi-backup/<workspace>` exists (`None`: storage not configured).
+    /// Whether `power-bi-backup/<workspace>` exists (`None`: storage not configured, or configured for another
+    /// account than the attached one).
     pub folder_exists: Option<bool>,
     /// `.abf` files in it.
     pub backups: Option<usize>,

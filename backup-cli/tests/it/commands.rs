@@ -432,6 +432,20 @@ async fn storage_status_link_unlink_relink() {
     assert_eq!(s[1].account, None);
     assert_eq!(s[1].backups, Some(0));
 
+    // With another account configured than the one a workspace is attached to, its folder is not looked for there:
+    // neither "does not exist" in status nor a SEED-12 warning in doctor.
+    let run = t.run(&env, &["storage", "status", "-w", "Finance", "--json"]).await;
+    let s = status(&run);
+    assert_eq!(
+        (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
+        (Some("financelake"), None, None)
+    );
+    let run = t.run(&env, &["doctor", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let doctor: DoctorOutput = run.json();
+    let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
+    assert_eq!(seed12.status, Status::Pass, "{seed12:?}");
+
     // relink renames the old folder first, and says so.
     let run = t.run(&env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
     run.expect(exit_codes::SUCCESS);

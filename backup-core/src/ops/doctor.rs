@@ -59,7 +59,13 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         facts.storage_account =
             accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(id)).map(|a| a.name);
     }
+    // The folder is looked for only in the account the workspace is attached to: in another it is never there.
+    let same_account = match (session.settings.storage_account(), &facts.storage_account) {
+        (Some(configured), Some(attached)) => configured.eq_ignore_ascii_case(attached),
+        _ => true,
+    };
     if session.settings.has_store()
+        && same_account
         && group.dataflow_storage_id.is_some()
         && let Ok(store) = session.store()
         && let Ok(folder) = backup_folder(&group.name)

@@ -25,7 +25,12 @@ pub async fn storage_status(
                 .map(|a| a.name.clone())
                 .unwrap_or_else(|| id.clone())
         });
-        let (folder_exists, backups) = if session.settings.has_store() {
+        // Only the attached account holds the workspace's folder; another configured account says nothing of it.
+        let other_account = matches!(
+            (session.settings.storage_account(), &account),
+            (Some(configured), Some(attached)) if !configured.eq_ignore_ascii_case(attached)
+        );
+        let (folder_exists, backups) = if session.settings.has_store() && !other_account {
             let store = session.store()?;
             let files = store.list_all(&backup_folder(&g.name)?).await.unwrap_or_default();
             let abf = files
