@@ -529,6 +529,13 @@ async fn completions_and_dry_runs_mask_the_password() {
         assert!(run.stdout.contains(sub), "completions lack {sub}");
     }
     run_bin(&Env::default(), dir.path(), &["completions", "tcsh"]).await.expect(exit_codes::USAGE);
+    let run = run_bin(&Env::default(), dir.path(), &["completions", "man"]).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(
+        run.stdout.starts_with(".ie") && run.stdout.contains(".TH pbi-backup 1"),
+        "{}",
+        run.stdout
+    );
 
     let secret = "s3cr3t&<pw>\"'\\x";
     let env = Env::default().set("MY_BACKUP_PW", secret);

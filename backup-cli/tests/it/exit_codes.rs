@@ -119,6 +119,36 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
             "{workspace}: {doctor:?}"
         );
     }
+    // Restores are checked too: a Member cannot restore (SEED-07); with --skip-preflight the server says so.
+    let env = t.env("tenantlake");
+    let local = t.work.path().join("Team.abf");
+    std::fs::write(&local, crate::support::model_abf("Team", &["T"])).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Members Only"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let restores = t.stack.sim.count("restore");
+    let restore = [
+        "restore",
+        "-w",
+        "Members Only",
+        "--file",
+        "Team.abf",
+        "--as",
+        "Team 2",
+        "--allow-unverified",
+        "--json",
+    ];
+    let run = t.run(&env, &restore).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let err = run.error().error;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-07" && f.blocks()), "{err:?}");
+    assert_eq!(t.stack.sim.count("restore"), restores);
+    let mut skip = restore.to_vec();
+    skip.push("--skip-preflight");
+    let run = t.run(&env, &skip).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.code, Some(codes::NOT_ADMIN));
+
     // Without the declarations, SEED-04 is unknown (never blocks) and SEED-12 only warns: the server decides.
     let env = t.env("tenantlake");
     let run = t.run(&env, &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era", "--json"]).await;
