@@ -108,6 +108,22 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
         "the bulk run took {:?}",
         run.elapsed
     );
+
+    // Again with the preflight: the same few are blocked before anything is sent for them.
+    crate::commands::next_second().await;
+    let run = t
+        .run(&env, &["backup", "--workspace", "Bulk*", "--all", "--concurrency", "8", "--json"])
+        .await;
+    run.expect(exit_codes::PARTIAL);
+    let out: BackupOutput = run.json();
+    assert_eq!((out.results.len(), out.succeeded, out.failed), (200, good, REFUSED));
+    for r in out.results.iter().filter(|r| !r.ok) {
+        assert_eq!(r.workspace, "Bulk Members");
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, "preflight_blocked");
+        assert!(e.findings.iter().any(|f| f.rule == "SEED-07" && f.blocks()), "{e:?}");
+    }
+    assert_eq!(t.stack.sim.count("backup"), (200 + good) as u64);
 }
 
 #[tokio::test(flavor = "multi_thread")]
