@@ -293,11 +293,8 @@ async fn upload_copy_and_verify_a_tampered_file() {
     assert_eq!(&stored[..], &image[..]);
     // Again without --overwrite: refused; with it: done.
     let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
-    assert_ne!(
-        run.code,
-        exit_codes::SUCCESS,
-        "an upload over an existing file without --overwrite succeeded"
-    );
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("--overwrite"), "{}", run.stdout);
     t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--overwrite", "--json"])
         .await
         .expect(exit_codes::SUCCESS);

@@ -238,14 +238,14 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
                 "--file",
                 "Kept.abf",
                 "--allow-unverified",
-                "--as",
-                "Kept",
                 "--json",
             ],
         )
         .await;
     run.expect(exit_codes::SUCCESS);
     let out: RestoreOutput = run.json();
+    // Without a manifest or --as, the name is the one the backup holds.
+    assert_eq!(out.database, "Kept");
     assert!(!out.tables_compared);
     assert!(out.manifest_check.starts_with("skipped"), "{}", out.manifest_check);
     assert!(!out.warnings.is_empty());

@@ -202,7 +202,12 @@ pub async fn upload(
     store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
     let path = backup_path(workspace, &name)?;
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
-    let meta = store.upload_file(local, &path, mode).await?;
+    let meta = store.upload_file(local, &path, mode).await.map_err(|e| match e {
+        adls_store::Error::AlreadyExists { .. } => {
+            Error::Config(format!("{path} exists; pass --overwrite to replace it"))
+        }
+        other => other.into(),
+    })?;
     let (size, sha) = hash_file(store.as_ref(), &path, session.progress()).await?;
     let local_manifest = local.with_file_name(format!(
         "{}{MANIFEST_SUFFIX}",

@@ -202,8 +202,16 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
             }
         }
     }
-    let database =
+    let mut database =
         options.as_name.clone().or_else(|| manifest.as_ref().map(|m| m.dataset.name.clone()));
+    if database.is_none() && power_bi {
+        // No manifest and no --as: the name the backup holds, from its container (for the report, and for the
+        // preflight to know whether a model of that name exists).
+        database = super::files::inspect_remote(session, &workspace, &file, false)
+            .await
+            .ok()
+            .and_then(|r| r.database.name);
+    }
     let command = options.command(&file, database.clone());
     let client = session.xmla(endpoint)?;
     if power_bi && !options.skip_preflight {
