@@ -35,7 +35,8 @@ pub struct BackoffConfig {
     pub init_backoff: Duration,
     /// The longest wait.
     pub max_backoff: Duration,
-    /// The growth factor (2 doubles the wait each time).
+    /// The growth factor (2 doubles the wait each time). The HTTP pipeline of `azure_core` 0.21 always doubles; this
+    /// factor applies to the store's own retries of broken response bodies.
     pub base: u32,
 }
 

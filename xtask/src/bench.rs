@@ -302,8 +302,11 @@ fn start_emulator(root: &Path, dir: &Path) -> Result<Emulator> {
         .spawn()
         .context("starting dfs-emulator")?;
     let stdout = child.stdout.take().context("emulator stdout")?;
+    let mut reader = std::io::BufReader::new(stdout);
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    reader.read_line(&mut line)?;
+    // Keep draining its output so that it never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let port = line
         .trim()
         .rsplit(':')

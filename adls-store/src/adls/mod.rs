@@ -349,7 +349,7 @@ fn encoded(path: &StorePath) -> String {
 /// Maps a crate error to the store's error.
 fn map_err(operation: &'static str, path: &dyn fmt::Display, e: azure_core::Error) -> Error {
     let path = path.to_string();
-    let detail = || crate::redact(&e.to_string());
+    let detail = || crate::redact(&chain(&e));
     match e.kind() {
         ErrorKind::HttpResponse { status, error_code } => {
             let code = error_code.as_deref().unwrap_or("");
@@ -371,12 +371,28 @@ fn map_err(operation: &'static str, path: &dyn fmt::Display, e: azure_core::Erro
                     expected: "the Content-MD5 sent".into(),
                     actual: "a different MD5 computed by the service".into(),
                 },
-                s => Error::transport(operation, path, format!("status {s} {code}")),
+                s => {
+                    Error::transport(operation, path, format!("status {s} {code} ({})", chain(&e)))
+                }
             }
         }
         ErrorKind::Credential => Error::PermissionDenied { path, detail: detail() },
         _ => Error::transport(operation, path, detail()),
     }
+}
+
+/// The error and its causes, `: `-separated, without repeats.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 fn is_io(e: &azure_core::Error) -> bool {
@@ -754,7 +770,18 @@ impl AdlsUpload {
             .context(ctx)
             .await
             .map_err(|e| map_err("upload", &self.path, e))?;
-        self.store.rename_file(&self.temp, &self.path, self.mode).await?;
+        match self.store.rename_file(&self.temp, &self.path, self.mode).await {
+            Ok(()) => {}
+            // A rename whose answer was lost and that was retried finds its source gone: it happened if the file
+            // under the final name is the one just written.
+            Err(Error::NotFound { .. })
+                if self
+                    .store
+                    .head(&self.path)
+                    .await
+                    .is_ok_and(|m| m.sha256.as_deref() == Some(sha.as_str())) => {}
+            Err(e) => return Err(e),
+        }
         self.done = true;
         Ok(ObjectMeta {
             path: self.path.clone(),

@@ -92,6 +92,21 @@ async fn lost_responses_of_applied_appends_and_flush_are_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_rename_answer_still_completes_the_upload() {
+    let (env, p) = setup().await;
+    env.emu.faults().inject(Op::Rename, Fault::CutResponseBody { after_bytes: 0 }, 1);
+    env.store.put(&p, data(), PutMode::Overwrite).await.unwrap();
+    assert_eq!(env.emu.faults().pending(), 0);
+    assert!(env.store.get_bytes(&p).await.unwrap() == data());
+    assert_nothing_left_but(&env, "model.abf");
+}
+
+fn assert_nothing_left_but(env: &crate::adls::Env, file: &str) {
+    let paths = env.emu.paths(FS);
+    assert_eq!(paths, vec!["faults".to_owned(), format!("faults/{file}")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_responses_still_succeed() {
     let (env, p) = setup().await;
     env.emu.faults().inject(Op::Any, Fault::Delay(Duration::from_millis(300)), 6);

@@ -76,11 +76,20 @@ fn run() -> Result<(), String> {
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let emu = DfsEmulator::start_with(config).await.map_err(|e| format!("cannot listen: {e}"))?;
-        println!("dfs-emulator listening on {}", emu.addr());
-        println!("  endpoint:       {}", emu.endpoint());
-        println!("  account:        {}", emu.account());
-        println!("  token endpoint: {}<tenant>/oauth2/v2.0/token", emu.authority_host());
-        println!("  auth:           SharedKey (account key from DFS_EMULATOR_ACCOUNT_KEY or the Azurite key), SAS, bearer");
+        // One write, errors ignored: whoever started us may stop reading after the first line.
+        let banner = format!(
+            "dfs-emulator listening on {}\n  endpoint:       {}\n  account:        {}\n  token endpoint: {}<tenant>/oauth2/v2.0/token\n  auth:           SharedKey (account key from DFS_EMULATOR_ACCOUNT_KEY or the Azurite key), SAS, bearer\n",
+            emu.addr(),
+            emu.endpoint(),
+            emu.account(),
+            emu.authority_host()
+        );
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes());
+            let _ = out.flush();
+        }
         tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
         drop(emu);
         Ok(())
