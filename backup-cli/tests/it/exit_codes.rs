@@ -279,3 +279,55 @@ async fn unreachable_service_exits_1() {
     let _ =
         run_bin(&Env::default(), t.work.path(), &["--version"]).await.expect(exit_codes::SUCCESS);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_faults_are_retried_or_refused() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let emulator = &t.stack.emulators["financelake"];
+
+    // Connections cut in the middle of the download: retried, and the file arrives whole and verified.
+    emulator.faults().inject(Op::Read, Fault::CutResponseBody { after_bytes: 5000 }, 2);
+    let dest = t.work.path().join("cut.abf");
+    let run = t
+        .run(
+            &env,
+            &[
+                "download",
+                "-w",
+                "Finance",
+                "--file",
+                &file,
+                "--to",
+                dest.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::TransferOutput = run.json();
+    assert_eq!(out.verification, "verified against the manifest");
+    assert_eq!(crate::support::sha256(&std::fs::read(&dest).unwrap()), out.sha256);
+    assert_eq!(emulator.faults().pending(), 0, "the faults were not met");
+
+    // The storage refusing access: SERVER_REFUSED.
+    emulator.faults().inject(
+        Op::Any,
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
+        1,
+    );
+    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.kind, "storage");
+    emulator.faults().clear();
+
+    // The backup is in another account than the one configured: the server says it succeeded, the read-back
+    // does not find it, and the run says where to look.
+    let run = t.run(&t.env("tenantlake"), &["backup", "-w", "Finance", "-d", "DB", "--json"]).await;
+    run.expect(exit_codes::INTEGRITY);
+    let out: BackupOutput = run.json();
+    let err = out.results[0].error.as_ref().unwrap();
+    assert!(err.message.contains("linked to the workspace"), "{err:?}");
+}
