@@ -934,3 +934,53 @@ async fn verbose_logs_hold_no_secret() {
     run.expect(exit_codes::SUCCESS);
     assert!(!run.stderr.contains("SharedKey ") && !run.stderr.contains(password), "{}", run.stderr);
 }
+
+/// A whole .abf whose header says it is password-protected (as Power BI's encrypted backups are).
+fn encrypted_abf(name: &str) -> Vec<u8> {
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut image = model_abf(name, &["T"]);
+    let (from, to) = (
+        utf16("<EncryptionFlag>false</EncryptionFlag>"),
+        utf16("<EncryptionFlag>true</EncryptionFlag> "),
+    );
+    let i =
+        image.windows(from.len()).position(|w| w == from.as_slice()).expect("the header's flag");
+    image[i..i + to.len()].copy_from_slice(&to);
+    image
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_kept_backup_uploads_and_verifies() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let image = encrypted_abf("Secret");
+    let local = t.work.path().join("Secret.abf");
+    std::fs::write(&local, &image).unwrap();
+    // inspect can only say it is encrypted.
+    let run =
+        run_bin(&Env::default(), t.work.path(), &["inspect", local.to_str().unwrap(), "--json"])
+            .await;
+    let report: abf_format::Report = run.json();
+    assert!(report.encrypted, "{report:?}");
+    // It uploads (it used to be refused as "not a whole .abf backup") and verifies by its hash.
+    let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let up: TransferOutput = run.json();
+    assert_eq!(up.sha256, sha256(&image));
+    let run = t.run(&env, &["verify", "-w", "Finance", "--file", "Secret.abf", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let v: VerifyOutput = run.json();
+    assert!(v.valid && v.container.as_ref().is_some_and(|c| c.encrypted), "{v:?}");
+    assert_eq!(v.sha256.as_deref(), Some(up.sha256.as_str()));
+    // Damaged, it does not verify.
+    let data = t.stack.emulators["financelake"]
+        .data_file("power-bi-backup", "Finance/Secret.abf")
+        .unwrap();
+    let mut bytes = std::fs::read(&data).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&data, &bytes).unwrap();
+    let run = t.run(&env, &["verify", "-w", "Finance", "--file", "Secret.abf", "--json"]).await;
+    run.expect(exit_codes::INTEGRITY);
+    assert!(!run.json::<VerifyOutput>().valid);
+}

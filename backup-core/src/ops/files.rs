@@ -188,7 +188,9 @@ pub async fn upload(
     };
     check_abf_name(&name)?;
     let report = inspect_local(local, false)?;
-    if !report.valid {
+    // A password-protected backup cannot be checked past its header, and is restorable with its password.
+    let encrypted = report.container.as_ref().is_some_and(|r| r.encrypted);
+    if !report.valid && !encrypted {
         return Err(Error::Integrity(format!(
             "{} is not a whole .abf backup: {}",
             local.display(),
@@ -344,7 +346,9 @@ pub async fn verify(
     let hash_ok = manifest.as_ref().map(|m| m.sha256 == sha && m.size == size);
     let stored_ok = meta.sha256.as_ref().is_none_or(|kept| kept == &sha);
     let container = inspect_remote(session, workspace, file, full).await?;
-    let valid = hash_ok != Some(false) && stored_ok && container.valid;
+    // An encrypted backup's container cannot be read without its password: the hashes are all that is checked.
+    let container_ok = container.valid || container.encrypted;
+    let valid = hash_ok != Some(false) && stored_ok && container_ok;
     Ok(VerifyOutput {
         file: path.to_string(),
         valid,
