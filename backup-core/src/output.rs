@@ -315,6 +315,17 @@ pub struct PruneOutput {
     pub deleted: Vec<String>,
     /// `.abf` files left alone because no time could be read for them.
     pub skipped: Vec<String>,
+    /// Deletions that failed (each message names the file); the others went on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<ErrorInfo>,
+}
+
+impl PruneOutput {
+    /// The exit code of the run: success, partial when some deletions failed, or the first failure's code when
+    /// every deletion failed.
+    pub fn exit_code(&self) -> i32 {
+        bulk_exit_code(self.deleted.len(), self.failed.iter())
+    }
 }
 
 /// `storage status` for one workspace.

@@ -1,7 +1,7 @@
 //! `pbi-backup prune`.
 
 use backup_core::ops::{PruneOptions, Session};
-use backup_core::output::{PruneOutput, exit_codes};
+use backup_core::output::PruneOutput;
 use backup_core::retention::RetentionPolicy;
 use backup_core::{Error, Result};
 use clap::Args;
@@ -85,7 +85,7 @@ pub async fn run(global: &Global, session: &Session, args: &PruneArgs) -> Result
     };
     let out = backup_core::ops::prune(session, &options).await?;
     print::emit(global, &out, human);
-    Ok(exit_codes::SUCCESS)
+    Ok(out.exit_code())
 }
 
 fn human(out: &PruneOutput) -> String {
@@ -102,6 +102,9 @@ fn human(out: &PruneOutput) -> String {
         s.push_str(&format!(
             "skipped {f}: no time in its manifest or name, so it is never pruned\n"
         ));
+    }
+    for e in &out.failed {
+        s.push_str(&format!("FAILED  {}\n", e.message));
     }
     let forget = out.decisions.iter().filter(|d| !d.keep).count();
     if out.dry_run {

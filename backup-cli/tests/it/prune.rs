@@ -330,3 +330,58 @@ async fn prune_400_backups_by_policy() {
     assert!(again.deleted.is_empty());
     assert_eq!(again.decisions.len(), expected.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_deletion_is_reported_and_the_others_go_on() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let mut files = Vec::new();
+    for i in 0..4 {
+        if i > 0 {
+            crate::commands::next_second().await;
+        }
+        files.push(crate::commands::backup_one(&t, &env, WS, "DB").await);
+    }
+    // Deletions go newest first, each the file then its manifest: the fourth request (the manifest of the second
+    // backup to delete) is refused.
+    let faults = t.stack.emulators["financelake"].faults();
+    faults.inject(
+        Op::Delete,
+        test_fixtures::dfs::Fault::Delay(std::time::Duration::from_millis(1)),
+        3,
+    );
+    faults.inject(
+        Op::Delete,
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
+        1,
+    );
+    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "1", "--apply", "--json"]).await;
+    run.expect(exit_codes::PARTIAL);
+    let out: PruneOutput = run.json();
+    let path = |f: &str| format!("{FS}/{WS}/{f}");
+    assert_eq!(out.deleted, [path(&files[2]), path(&files[0])]);
+    assert_eq!(out.failed.len(), 1, "{out:?}");
+    assert_eq!(out.failed[0].exit_code, exit_codes::SERVER_REFUSED);
+    assert!(
+        out.failed[0].message.contains(&format!("{}.manifest.json", files[1])),
+        "{:?}",
+        out.failed
+    );
+    assert_eq!(faults.pending(), 0);
+    let store = t.stack.store("financelake").unwrap();
+    let (abf, _) = abf_and_manifests(&store).await;
+    assert_eq!(abf.into_iter().collect::<Vec<_>>(), [files[3].clone()]);
+    // Every deletion refused: the refusal's own exit code.
+    crate::commands::next_second().await;
+    crate::commands::backup_one(&t, &env, WS, "DB").await;
+    faults.inject(
+        Op::Delete,
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
+        1,
+    );
+    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "1", "--apply", "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let out: PruneOutput = run.json();
+    assert!(out.deleted.is_empty() && out.failed.len() == 1, "{out:?}");
+}

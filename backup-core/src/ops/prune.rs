@@ -6,7 +6,7 @@ use adls_store::StoreExt;
 use super::files::delete_backup;
 use super::{Session, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
 use crate::error::Result;
-use crate::output::{PruneDecision, PruneOutput};
+use crate::output::{ErrorInfo, PruneDecision, PruneOutput};
 use crate::retention::{BackupItem, RetentionPolicy, plan};
 
 /// What to prune.
@@ -66,6 +66,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         decisions: Vec::new(),
         deleted: Vec::new(),
         skipped,
+        failed: Vec::new(),
     };
     for d in decisions {
         let item = &d.item;
@@ -79,8 +80,11 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         });
         if options.apply && !d.keep {
             let path = backup_path(&item.workspace, &item.file)?;
-            delete_backup(store.as_ref(), &path).await?;
-            out.deleted.push(path.to_string());
+            // One failed deletion neither hides the ones done nor stops the others.
+            match delete_backup(store.as_ref(), &path).await {
+                Ok(()) => out.deleted.push(path.to_string()),
+                Err(e) => out.failed.push(ErrorInfo::from(&e)),
+            }
         }
     }
     Ok(out)
