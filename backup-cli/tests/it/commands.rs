@@ -984,3 +984,87 @@ async fn an_encrypted_kept_backup_uploads_and_verifies() {
     run.expect(exit_codes::INTEGRITY);
     assert!(!run.json::<VerifyOutput>().valid);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_with_special_characters_round_trip() {
+    const WS_NAME: &str = "Ops & Finance (EU) #1 %20 ü";
+    let scenario = format!(
+        r#"
+[tenant]
+id = "0a0b0c0d-1111-2222-3333-888888888888"
+home-region = "West Europe"
+[[capacities]]
+name = "P1"
+sku = "P1"
+region = "West Europe"
+[[storage-accounts]]
+name = "oddlake"
+location = "West Europe"
+[[workspaces]]
+name = "{WS_NAME}"
+capacity = "P1"
+storage = "oddlake"
+[[principals]]
+kind = "app"
+name = "bot"
+id = "{}"
+secret = "{}"
+roles = {{ "{WS_NAME}" = "Admin" }}
+[[datasets]]
+workspace = "{WS_NAME}"
+name = "Sales: EU/Q4 <&> 'x' \"y\""
+tables = [{{ name = "Fact & <Sales>", columns = ["C"], rows = 1 }}]
+[[datasets]]
+workspace = "{WS_NAME}"
+name = "Ünïcode Δ ?+"
+tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
+"#,
+        crate::support::BOT,
+        crate::support::BOT_SECRET
+    );
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("oddlake");
+    let run = t.run(&env, &["backup", "-w", WS_NAME, "--all", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    assert_eq!(out.succeeded, 2);
+    let run = t.run(&env, &["list", "-w", WS_NAME, "--json"]).await;
+    let list: ListOutput = run.json();
+    let mut datasets: Vec<&str> =
+        list.backups.iter().filter_map(|b| b.dataset.as_deref()).collect();
+    datasets.sort();
+    assert_eq!(datasets, ["Sales: EU/Q4 <&> 'x' \"y\"", "Ünïcode Δ ?+"]);
+    assert!(list.backups.iter().all(|b| b.verified));
+    let dl = t.work.path().join("dl");
+    std::fs::create_dir(&dl).unwrap();
+    for r in &out.results {
+        assert!(!r.file.contains('/') && !r.file.contains(':'), "{}", r.file);
+        let as_name = format!("{} (r)", r.dataset);
+        let run = t
+            .run(
+                &env,
+                &["restore", "-w", WS_NAME, "--latest", &r.dataset, "--as", &as_name, "--json"],
+            )
+            .await;
+        run.expect(exit_codes::SUCCESS);
+        let restored: backup_core::output::RestoreOutput = run.json();
+        assert_eq!(restored.file, r.file);
+        assert!(
+            restored.tables_compared
+                && restored.missing_tables.is_empty()
+                && restored.extra_tables.is_empty()
+        );
+        t.run(&env, &["verify", "-w", WS_NAME, "--file", &r.file, "--full"])
+            .await
+            .expect(exit_codes::SUCCESS);
+        t.run(&env, &["download", "-w", WS_NAME, "--file", &r.file, "--to", dl.to_str().unwrap()])
+            .await
+            .expect(exit_codes::SUCCESS);
+        assert_eq!(Some(sha256(&std::fs::read(dl.join(&r.file)).unwrap())), r.sha256);
+    }
+    assert_eq!(t.stack.sim.models(WS_NAME).len(), 4);
+    let run = t.run(&env, &["storage", "relink", "-w", WS_NAME, "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let change: StorageChange = run.json();
+    assert!(change.actions[0].ends_with("(5 files)"), "{change:?}");
+}
