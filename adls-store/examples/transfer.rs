@@ -1,8 +1,12 @@
 //! Uploads or downloads one file through `adls-store`'s ADLS backend; used by `cargo xtask bench storage`.
 //!
 //! ```text
-//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N]
+//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--no-md5]
+//! transfer stream - FILESYSTEM/WORKSPACE/FILE [...]
 //! ```
+//!
+//! `stream` reads the whole file through the verified stream and discards it (no local file, no sync): the
+//! transfer and integrity check alone, comparable with `curl -o /dev/null`.
 //!
 //! The account, endpoint and credentials come from the environment ([`AdlsConfig::from_env`]:
 //! `PBI_BACKUP_ADLS_ACCOUNT`, `PBI_BACKUP_ADLS_ENDPOINT`, `AZURE_STORAGE_KEY`, …), never from the command line.
@@ -16,7 +20,7 @@ use adls_store::{AdlsConfig, AdlsStore, PutMode, Store, StoreExt, StorePath};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N]"
+        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--no-md5]"
     );
     std::process::exit(2)
 }
@@ -34,6 +38,10 @@ async fn main() {
     });
     let mut rest = args[3..].iter();
     while let Some(flag) = rest.next() {
+        if flag == "--no-md5" {
+            config.store_content_md5 = false;
+            continue;
+        }
         let value: usize = rest.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());
         match flag.as_str() {
             "--chunk-mib" => {
@@ -63,6 +71,7 @@ async fn main() {
             Err(e) => Err(e),
         },
         "download" => store.download_to_file(&path, &local).await,
+        "stream" => stream(&store, &path).await,
         _ => usage(),
     };
     match result {
@@ -77,4 +86,14 @@ async fn main() {
             std::process::exit(1)
         }
     }
+}
+
+async fn stream(store: &AdlsStore, path: &StorePath) -> adls_store::Result<adls_store::ObjectMeta> {
+    use futures::StreamExt;
+    let read = store.get(path).await?;
+    let mut stream = read.stream;
+    while let Some(chunk) = stream.next().await {
+        chunk?;
+    }
+    Ok(read.meta)
 }

@@ -12,6 +12,17 @@
 //! Every complete write keeps the SHA-256 of its bytes with the file; every whole-file read checks it.
 //! Failures are one matchable [`Error`]; retries follow one [`RetryConfig`].
 //!
+//! The ADLS backend is configured by an [`AdlsConfig`] (or [`AdlsConfig::from_env`]): the account, an optional custom
+//! endpoint (path-style, for loopback), and one [`AdlsCredential`]: account key, SAS, an Entra client secret, the
+//! Azure CLI, a managed identity, or the environment. Secrets come from configuration or the environment, never from
+//! the command line, and never appear in an error message or a `Debug` output.
+//!
+//! # Testing
+//!
+//! Every backend's tests run the same behaviour suite (`conformance`, feature `conformance`): the local disk, and
+//! ADLS through the real `azure_storage_datalake` client against the DFS emulator of `test-fixtures` on
+//! `127.0.0.1:0`, which also injects faults.
+//!
 //! ```
 //! use adls_store::{LocalStore, PutMode, Store, StoreExt, StorePath};
 //! # #[tokio::main(flavor = "current_thread")]
@@ -28,7 +39,7 @@
 //!
 //! # Crate features
 //!
-//! - `conformance`: the behaviour suite [`conformance`], one async function per part of the contract, which every
+//! - `conformance`: the behaviour suite `conformance`, one async function per part of the contract, which every
 //!   backend's tests run.
 
 mod adls;

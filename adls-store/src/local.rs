@@ -286,7 +286,7 @@ impl Store for LocalStore {
             mode,
             temp: Some(temp),
             file: Some(file),
-            hashes: Hashes::default(),
+            hashes: Hashes::new(false),
         }))
     }
 

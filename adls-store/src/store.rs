@@ -231,7 +231,7 @@ pub trait StoreExt: Store {
             let file = std::fs::File::create(&temp)
                 .map_err(|e| Error::from_io("create", temp.display(), &e))?;
             // Writes happen on their own thread, overlapping with the transfer and the hashing.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
             let writer = tokio::task::spawn_blocking(move || {
                 use std::io::Write;
                 // A second thread flushes what was written so far every 64 MiB, so that the disk works while the
@@ -331,13 +331,11 @@ pub(crate) struct Hashes {
     pub(crate) len: u64,
 }
 
-impl Default for Hashes {
-    fn default() -> Self {
-        Self { sha256: Some(DigestWorker::spawn()), md5: Some(DigestWorker::spawn()), len: 0 }
-    }
-}
-
 impl Hashes {
+    /// SHA-256, and MD5 too when `md5`.
+    pub(crate) fn new(md5: bool) -> Self {
+        Self { sha256: Some(DigestWorker::spawn()), md5: md5.then(DigestWorker::spawn), len: 0 }
+    }
     pub(crate) async fn update(&mut self, data: &Bytes) {
         if data.is_empty() {
             return;
@@ -351,21 +349,19 @@ impl Hashes {
         }
     }
 
-    /// (SHA-256 as lowercase hex, MD5 as raw bytes).
-    pub(crate) async fn finish(&mut self) -> Result<(String, [u8; 16])> {
+    /// (SHA-256 as lowercase hex, MD5 as raw bytes when asked for).
+    pub(crate) async fn finish(&mut self) -> Result<(String, Option<[u8; 16]>)> {
         let sha = self
             .sha256
             .take()
             .ok_or_else(|| Error::Config("hash already finished".into()))?
             .finish()
             .await?;
-        let md5 = self
-            .md5
-            .take()
-            .ok_or_else(|| Error::Config("hash already finished".into()))?
-            .finish()
-            .await?;
-        Ok((hex::encode(sha), md5.into()))
+        let md5 = match self.md5.take() {
+            Some(w) => Some(w.finish().await?.into()),
+            None => None,
+        };
+        Ok((hex::encode(sha), md5))
     }
 }
 

@@ -4,6 +4,11 @@
 //! chunk size and concurrency; `curl` to /dev/null of the same file gives the emulator's ceiling. Each transfer is
 //! timed as a whole command (`/usr/bin/time`, so process start-up counts) with its peak RSS, repeated, and the best
 //! time is kept (the machine is shared). The table shows MiB/s, peak RSS and the ratio to the best peer.
+//!
+//! `adls-store download` is `download_to_file`: SHA-256 verified, written to a temporary name, synced to disk, then
+//! renamed. The peers neither verify nor sync. `adls-store (stream)` reads the same file through the verified stream
+//! and discards it, which compares with `curl -o /dev/null`. `adls-store (no MD5)` uploads with
+//! `store_content_md5 = false` (the SHA-256 is still computed and kept), which shows what the stored MD5 costs.
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on its terminal")]
 
@@ -152,6 +157,19 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
             rows.push(timed("adls-store", "upload", gib, c)?);
             let mut c = Command::new(&transfer);
             c.args([
+                "upload",
+                path_str(&src)?,
+                &remote("adls-store-nomd5"),
+                "--chunk-mib",
+                &chunk,
+                "--concurrency",
+                &conc,
+                "--no-md5",
+            ]);
+            ours_env(&mut c);
+            rows.push(timed("adls-store (no MD5)", "upload", gib, c)?);
+            let mut c = Command::new(&transfer);
+            c.args([
                 "download",
                 path_str(&dst)?,
                 &remote("adls-store"),
@@ -163,6 +181,18 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
             ours_env(&mut c);
             rows.push(timed("adls-store", "download", gib, c)?);
             same(&src, &dst)?;
+            let mut c = Command::new(&transfer);
+            c.args([
+                "stream",
+                "-",
+                &remote("adls-store"),
+                "--chunk-mib",
+                &chunk,
+                "--concurrency",
+                &conc,
+            ]);
+            ours_env(&mut c);
+            rows.push(timed("adls-store (stream)", "download", gib, c)?);
 
             // azcopy
             let az_url = format!("{url}/{}?{SAS}", remote("azcopy"));
@@ -357,10 +387,17 @@ fn print_table(rows: &[Row], opts: &Options) {
         opts.chunk_mib, opts.concurrency, opts.repeat
     );
     println!(
-        "{:<16} {:<9} {:>5} {:>9} {:>10} {:>13} {:>14}",
+        "{:<20} {:<9} {:>5} {:>9} {:>10} {:>13} {:>14}",
         "client", "op", "GiB", "MiB/s", "time s", "peak RSS MiB", "vs best peer"
     );
-    let tools = ["adls-store", "azcopy", "python-sdk", "curl (ceiling)"];
+    let tools = [
+        "adls-store",
+        "adls-store (no MD5)",
+        "adls-store (stream)",
+        "azcopy",
+        "python-sdk",
+        "curl (ceiling)",
+    ];
     for &gib in &opts.sizes_gib {
         for op in ["upload", "download"] {
             let best = |tool: &str| {
@@ -381,7 +418,7 @@ fn print_table(rows: &[Row], opts: &Options) {
                 let ratio =
                     if peer_best > 0.0 { format!("{:.2}x", speed / peer_best) } else { "-".into() };
                 println!(
-                    "{tool:<16} {op:<9} {gib:>5} {speed:>9.0} {secs:>10.2} {rss:>13.0} {ratio:>14}"
+                    "{tool:<20} {op:<9} {gib:>5} {speed:>9.0} {secs:>10.2} {rss:>13.0} {ratio:>14}"
                 );
             }
         }

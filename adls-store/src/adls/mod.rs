@@ -114,6 +114,10 @@ pub struct AdlsConfig {
     pub concurrency: usize,
     /// Entries per list page asked of the service (`None`: the service's default, 5,000).
     pub list_page_size: Option<u32>,
+    /// Store the MD5 of the whole file as its Content-MD5 on flush (`x-ms-content-md5`), as azcopy `--put-md5` does,
+    /// so that other tools can check it. Default true. MD5 runs at about 600 MiB/s on one core, which bounds the
+    /// upload speed; the SHA-256 property is always kept.
+    pub store_content_md5: bool,
     /// Also send a transactional `Content-MD5` with each append (the service verifies it). Default false: TLS
     /// already protects the transfer and the whole-file SHA-256 is checked end to end.
     pub transactional_md5: bool,
@@ -136,6 +140,7 @@ impl AdlsConfig {
             read_chunk_size: 4 << 20,
             concurrency: 8,
             list_page_size: None,
+            store_content_md5: true,
             transactional_md5: false,
             retry: RetryConfig::default(),
             connect_timeout: Duration::from_secs(10),
@@ -598,7 +603,7 @@ impl Store for AdlsStore {
             buffer: BytesMut::new(),
             position: 0,
             in_flight: FuturesUnordered::new(),
-            hashes: Hashes::default(),
+            hashes: Hashes::new(self.config.store_content_md5),
             done: false,
         }))
     }
@@ -756,7 +761,9 @@ impl AdlsUpload {
         }
         let (sha, md5) = self.hashes.finish().await?;
         let mut ctx = Context::new();
-        ctx.insert(StoreContentMd5(base64::engine::general_purpose::STANDARD.encode(md5)));
+        if let Some(md5) = md5 {
+            ctx.insert(StoreContentMd5(base64::engine::general_purpose::STANDARD.encode(md5)));
+        }
         self.temp_client
             .flush(self.position as i64)
             .close(true)
