@@ -839,6 +839,12 @@ async fn global_options_json_env_quiet_and_empty_folders() {
     let run = t.run(&env, &["backup", "-w", "Finance", "--all", "--file", "x.abf", "--json"]).await;
     run.expect(exit_codes::USAGE);
     assert_eq!(t.stack.sim.count("backup"), sent);
+    // --file not ending in .abf (which list, restore and prune would never see): refused before anything is sent.
+    let run =
+        t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--file", "DB.bak", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains(".abf"));
+    assert_eq!(t.stack.sim.count("backup"), sent);
     // --all on a workspace with no datasets.
     t.run(&env, &["backup", "-w", "Finance Copy", "--all", "--json"])
         .await

@@ -130,6 +130,10 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
             (Some(_), true) => Err(Error::Config(
                 "--file names one backup; with several datasets the default names <dataset>_<time>.abf are used".into(),
             )),
+            // list, restore, copy and prune know backups by their .abf names: one by another name is lost to them.
+            (Some(f), false) if !f.to_ascii_lowercase().ends_with(".abf") => Err(Error::Config(format!(
+                "--file '{f}' does not end in .abf; Power BI restores .abf backups only"
+            ))),
             (Some(f), false) => Ok(f.clone()),
             (None, _) => Ok(default_file_name(dataset, now)),
         }
