@@ -924,9 +924,10 @@ async fn verbose_logs_hold_no_secret() {
             "{:?} logs a token",
             run.args
         );
-        // KNOWN, not fixed here: at debug level azure_core logs each storage request with its signed Authorization
-        // header ("SharedKey <account>:<signature>", replayable for minutes; a SAS token would be in the logged
-        // URL). The filter set up in backup-cli/src/print.rs should cap azure_core at info.
+        // KNOWN, not fixed here: at debug level (-vv) azure_core logs each storage request with its signed
+        // Authorization header ("SharedKey <account>:<signature>", replayable for minutes) and, with SAS auth, the
+        // whole SAS token in the logged URL (seen with PBI_BACKUP_ADLS_AUTH=sas). The filter set up in
+        // backup-cli/src/print.rs should cap azure_core (and reqwest/hyper) at info.
     }
     assert_eq!(runs[0].code, exit_codes::SUCCESS);
     assert_eq!(runs[1].code, exit_codes::SUCCESS);
