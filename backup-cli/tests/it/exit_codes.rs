@@ -323,6 +323,21 @@ async fn storage_faults_are_retried_or_refused() {
     assert_eq!(run.error().error.kind, "storage");
     emulator.faults().clear();
 
+    // A transient 500 is retried; a request the storage rejects outright fails the command with FAILURE.
+    emulator.faults().inject(Op::List, Fault::internal(), 1);
+    t.run(&env, &["list", "-w", "Finance", "--json"]).await.expect(exit_codes::SUCCESS);
+    emulator.faults().inject(
+        Op::List,
+        Fault::Status { status: 400, code: "InvalidQueryParameterValue", retry_after: None },
+        1,
+    );
+    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::FAILURE);
+    let err = run.error().error;
+    assert_eq!((err.kind.as_str(), err.exit_code), ("storage", exit_codes::FAILURE));
+    assert!(err.message.contains("InvalidQueryParameterValue"), "{err:?}");
+    assert_eq!(emulator.faults().pending(), 0);
+
     // The backup is in another account than the one configured: the server says it succeeded, the read-back
     // does not find it, and the run says where to look.
     let run = t.run(&t.env("tenantlake"), &["backup", "-w", "Finance", "-d", "DB", "--json"]).await;
