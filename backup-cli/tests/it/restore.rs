@@ -423,3 +423,94 @@ async fn analysis_services_and_explicit_endpoints() {
     assert_eq!(out.results[0].workspace, "Finance");
     assert_eq!(out.results[0].verification, "verified: read back whole and hashed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_refusal_force_restore_and_assl_options() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // Big Model (15 GB) over itself on a P1 (25 GB): not enough memory unless the old one is unloaded first.
+    let big = backup_one(&t, &env, "Finance", "Big Model").await;
+    let run = t
+        .run(&env, &["restore", "-w", "Finance", "--file", &big, "--allow-overwrite", "--json"])
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.code, Some(codes::NOT_ENOUGH_MEMORY));
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance",
+                "--file",
+                &big,
+                "--allow-overwrite",
+                "--force-restore",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    assert_eq!(run.json::<RestoreOutput>().database, "Big Model");
+
+    // --security makes the backup ASSL, and the manifest says so.
+    let run = t
+        .run(
+            &env,
+            &[
+                "backup",
+                "-w",
+                "Finance",
+                "-d",
+                "DB",
+                "--security",
+                "CopyAll",
+                "--file",
+                "DBsec.abf",
+                "--no-compression",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let store = t.stack.store("financelake").unwrap();
+    let mp = adls_store::StorePath::file("power-bi-backup", "Finance", "DBsec.abf.manifest.json")
+        .unwrap();
+    let m: backup_core::manifest::Manifest =
+        serde_json::from_slice(&adls_store::StoreExt::get_bytes(&store, &mp).await.unwrap())
+            .unwrap();
+    assert_eq!(m.options.security.as_deref(), Some("CopyAll"));
+    assert_eq!(m.options.syntax, "Assl");
+    assert!(!m.options.apply_compression);
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "-w",
+                "Finance",
+                "--file",
+                "DBsec.abf",
+                "--as",
+                "DBsec",
+                "--security",
+                "CopyAll",
+                "--read-write-mode",
+                "ReadOnly",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(t.stack.sim.models("Finance").contains(&"DBsec".to_owned()));
+    // Bad option values are usage errors.
+    t.run(&env, &["restore", "-w", "Finance", "--file", "DBsec.abf", "--security", "Everything"])
+        .await
+        .expect(exit_codes::USAGE);
+    t.run(
+        &env,
+        &["restore", "-w", "Finance", "--file", "DBsec.abf", "--read-write-mode", "Sometimes"],
+    )
+    .await
+    .expect(exit_codes::USAGE);
+}
