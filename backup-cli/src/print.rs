@@ -10,6 +10,19 @@ use serde::Serialize;
 
 use crate::cli::Global;
 
+/// Crates that log credentials at debug or trace level.
+const SECRET_LOGGING_CRATES: &[&str] = &[
+    "azure_core",
+    "azure_identity",
+    "azure_storage",
+    "azure_storage_datalake",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "oauth2",
+];
+
 /// Sets up logging on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
 pub fn init_logging(verbose: u8, quiet: bool) {
     let level = if quiet {
@@ -21,8 +34,15 @@ pub fn init_logging(verbose: u8, quiet: bool) {
             _ => "debug",
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PBI_BACKUP_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("PBI_BACKUP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // At debug level the HTTP and Azure crates log requests with their signed Authorization headers and SAS query
+    // strings. Secrets never reach a log: those crates stay at info whatever the level asked for.
+    for target in SECRET_LOGGING_CRATES {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
