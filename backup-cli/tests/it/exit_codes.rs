@@ -181,6 +181,24 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
     run.expect(exit_codes::PREFLIGHT_BLOCKED);
     let out: BackupOutput = run.json();
     assert_eq!((out.succeeded, out.failed), (0, 2));
+    // SEED-12 declared: relinking fixes the link and says to drop the declaration, which blocks until dropped.
+    let declared_env = t.env("tenantlake").in_dir(declared.path());
+    let run = t.run(&declared_env, &["storage", "relink", "-w", "Dataflows Era", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let change: backup_core::output::StorageChange = run.json();
+    let hint = change.actions.last().unwrap();
+    assert!(
+        hint.contains("remove 'Dataflows Era' from preflight.dataflows-only in pbi-backup.toml"),
+        "{change:?}"
+    );
+    let backup_old = ["backup", "-w", "Dataflows Era", "-d", "Old", "--json"];
+    t.run(&declared_env, &backup_old).await.expect(exit_codes::PREFLIGHT_BLOCKED);
+    std::fs::write(
+        declared.path().join("pbi-backup.toml"),
+        "[powerbi]\nhome-region = \"West Europe\"\n",
+    )
+    .unwrap();
+    t.run(&declared_env, &backup_old).await.expect(exit_codes::SUCCESS);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -152,5 +152,19 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
         other => other,
     })?;
     actions.push("attached again to the same account".into());
+    // The declaration that made the preflight block (SEED-12) would go on blocking the relinked workspace.
+    let preflight = &session.settings.file.preflight;
+    if preflight.dataflows_only.iter().any(|w| w == &g.name || w == workspace) {
+        let file = session
+            .settings
+            .config_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "pbi-backup.toml".into());
+        actions.push(format!(
+            "the link now supports backup: remove '{}' from preflight.dataflows-only in {file}",
+            g.name
+        ));
+    }
     Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
 }
