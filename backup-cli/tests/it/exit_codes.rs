@@ -294,6 +294,22 @@ async fn unreachable_service_exits_1() {
     let err = r.error.as_ref().unwrap();
     assert_eq!(err.kind, "http");
     assert!(err.message.contains("paused capacity"), "{err:?}");
+    // preflight.raise makes the paused-capacity warning (LATER-30) block: nothing is sent.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-30\"]\n")
+        .unwrap();
+    let sent = t.stack.sim.count("backup");
+    let run = t
+        .run(
+            &t.env("financelake").in_dir(dir.path()),
+            &["backup", "-w", "Finance", "-d", "DB", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let out: BackupOutput = run.json();
+    let err = out.results[0].error.as_ref().unwrap();
+    assert!(err.findings.iter().any(|f| f.rule == "LATER-30" && f.blocks()), "{err:?}");
+    assert_eq!(t.stack.sim.count("backup"), sent);
     let _ =
         run_bin(&Env::default(), t.work.path(), &["--version"]).await.expect(exit_codes::SUCCESS);
 }
