@@ -357,6 +357,25 @@ async fn storage_faults_are_retried_or_refused() {
     assert_eq!(run.error().error.kind, "storage");
     emulator.faults().clear();
 
+    // A folder that cannot be listed is unknown to status, and relink stops before detaching anything.
+    let forbidden = || Fault::Status {
+        status: 403,
+        code: "AuthorizationPermissionMismatch",
+        retry_after: None,
+    };
+    emulator.faults().inject(Op::List, forbidden(), 1);
+    let run = t.run(&env, &["storage", "status", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let s: Vec<backup_core::output::StorageStatus> = run.json();
+    assert_eq!((s[0].folder_exists, s[0].backups), (None, None), "{s:?}");
+    emulator.faults().inject(Op::List, forbidden(), 1);
+    let run = t.run(&env, &["storage", "relink", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let run = t.run(&env, &["storage", "status", "-w", "Finance", "--json"]).await;
+    let s: Vec<backup_core::output::StorageStatus> = run.json();
+    assert_eq!(s[0].account.as_deref(), Some("financelake"), "relink left the workspace detached");
+    assert_eq!(s[0].folder_exists, Some(true));
+
     // A transient 500 is retried; a request the storage rejects outright fails the command with FAILURE.
     emulator.faults().inject(Op::List, Fault::internal(), 1);
     t.run(&env, &["list", "-w", "Finance", "--json"]).await.expect(exit_codes::SUCCESS);

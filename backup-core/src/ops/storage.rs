@@ -32,12 +32,18 @@ pub async fn storage_status(
         );
         let (folder_exists, backups) = if session.settings.has_store() && !other_account {
             let store = session.store()?;
-            let files = store.list_all(&backup_folder(&g.name)?).await.unwrap_or_default();
-            let abf = files
-                .iter()
-                .filter(|f| f.path.file_name().is_some_and(|n| n.ends_with(".abf")))
-                .count();
-            (Some(!files.is_empty()), Some(abf))
+            // A folder that cannot be listed is unknown, not absent.
+            match store.list_all(&backup_folder(&g.name)?).await {
+                Ok(files) => {
+                    let abf = files
+                        .iter()
+                        .filter(|f| f.path.file_name().is_some_and(|n| n.ends_with(".abf")))
+                        .count();
+                    (Some(!files.is_empty()), Some(abf))
+                }
+                Err(adls_store::Error::NotFound { .. }) => (Some(false), Some(0)),
+                Err(_) => (None, None),
+            }
         } else {
             (None, None)
         };
@@ -127,7 +133,13 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
     let mut actions = Vec::new();
     let mut renamed = None;
     let folder = backup_folder(&g.name)?;
-    let exists = matches!(store.list(&folder).next().await, Some(Ok(_)));
+    // A folder that cannot be listed is not taken for absent: detaching, then failing to re-attach because it is
+    // there, would leave the workspace detached.
+    let exists = match store.list(&folder).next().await {
+        Some(Ok(_)) => true,
+        None | Some(Err(adls_store::Error::NotFound { .. })) => false,
+        Some(Err(e)) => return Err(e.into()),
+    };
     if exists {
         let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
         let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
