@@ -343,6 +343,21 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         }
         files.push(crate::commands::backup_one(&t, &env, WS, "DB").await);
     }
+    // A manifest that cannot be read (not one that is missing): nothing is decided, nothing deleted.
+    let faults = t.stack.emulators["financelake"].faults();
+    faults.inject(
+        Op::Read,
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
+        1,
+    );
+    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "1", "--apply", "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let store = t.stack.store("financelake").unwrap();
+    assert_eq!(
+        abf_and_manifests(&store).await.0.len(),
+        4,
+        "prune deleted without reading every manifest"
+    );
     // Deletions go newest first, each the file then its manifest: the fourth request (the manifest of the second
     // backup to delete) is refused.
     let faults = t.stack.emulators["financelake"].faults();
@@ -369,7 +384,6 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         out.failed
     );
     assert_eq!(faults.pending(), 0);
-    let store = t.stack.store("financelake").unwrap();
     let (abf, _) = abf_and_manifests(&store).await;
     assert_eq!(abf.into_iter().collect::<Vec<_>>(), [files[3].clone()]);
     // Every deletion refused: the refusal's own exit code.

@@ -38,7 +38,14 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             if !name.to_ascii_lowercase().ends_with(".abf") {
                 continue;
             }
-            let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
+            let manifest = match read_manifest(store.as_ref(), &f.path).await {
+                Ok(m) => m,
+                // A manifest that does not read as one: the file is judged by its name, unverified.
+                Err(crate::Error::Integrity(_)) => None,
+                // The storage failing: deciding without the manifest could lose the backup the safety rule keeps
+                // (the newest verified one), so nothing is decided.
+                Err(e) => return Err(e),
+            };
             let from_manifest = manifest.as_ref().and_then(|m| {
                 let t = time::OffsetDateTime::parse(
                     &m.created,
