@@ -1017,7 +1017,21 @@ kind = "app"
 name = "bot"
 id = "{}"
 secret = "{}"
-roles = {{ "{WS_NAME}" = "Admin" }}
+roles = {{ "{WS_NAME}" = "Admin", "Sales [EU]" = "Admin", "Sales E" = "Admin" }}
+[[workspaces]]
+name = "Sales [EU]"
+capacity = "P1"
+storage = "oddlake"
+[[workspaces]]
+name = "Sales E"
+capacity = "P1"
+storage = "oddlake"
+[[datasets]]
+workspace = "Sales [EU]"
+name = "Model*"
+[[datasets]]
+workspace = "Sales E"
+name = "Other"
 [[datasets]]
 workspace = "{WS_NAME}"
 name = "Sales: EU/Q4 <&> 'x' \"y\""
@@ -1075,4 +1089,21 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
     run.expect(exit_codes::SUCCESS);
     let change: StorageChange = run.json();
     assert!(change.actions[0].ends_with("(5 files)"), "{change:?}");
+
+    // A workspace whose name holds pattern characters is selected by its exact name, not taken as a pattern
+    // ('Sales [EU]' as a glob matches 'Sales E' and not itself).
+    let run = t.run(&env, &["backup", "-w", "Sales [EU]", "--all", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    let picked: Vec<(&str, &str)> =
+        out.results.iter().map(|r| (r.workspace.as_str(), r.dataset.as_str())).collect();
+    assert_eq!(picked, [("Sales [EU]", "Model*")]);
+    next_second().await;
+    let run = t.run(&env, &["backup", "-w", "Sales [EU]", "-d", "Model*", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    // As a pattern it still works where no workspace has that exact name.
+    let run = t.run(&env, &["backup", "-w", "Sales [E]*", "--all", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    assert_eq!(out.results.iter().map(|r| r.workspace.as_str()).collect::<Vec<_>>(), ["Sales E"]);
 }

@@ -201,7 +201,9 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
     let groups = api.groups().await?;
     let mut selected = Vec::new();
     for w in &workspace_names {
-        if is_pattern(w) {
+        // A workspace's exact name selects it even when it holds pattern characters: 'Sales [EU]' as a pattern
+        // matches 'Sales E', not itself.
+        if is_pattern(w) && !groups.iter().any(|grp| &grp.name == w) {
             let g = globs(std::slice::from_ref(w))?;
             let matched: Vec<_> =
                 groups.iter().filter(|grp| g[0].is_match(&grp.name)).cloned().collect();
