@@ -103,8 +103,8 @@ pub struct AdlsConfig {
     pub endpoint: Option<Url>,
     /// How to authenticate.
     pub credential: AdlsCredential,
-    /// Bytes per append. Default 8 MiB. A file holds at most 50,000 appends, so 8 MiB allows about 390 GiB; raise it
-    /// for larger models.
+    /// Bytes per append. Default 8 MiB. A file holds at most 50,000 appends: after every 20,000 appends of one upload
+    /// the append size doubles (at most 4,000 MiB), so 8 MiB appends reach about 780 GiB.
     pub chunk_size: usize,
     /// Bytes per ranged read. Default 4 MiB (the crate collects each response body in memory, growing it as it
     /// arrives, so smaller reads keep the peak low).
@@ -604,6 +604,7 @@ impl Store for AdlsStore {
             position: 0,
             in_flight: FuturesUnordered::new(),
             hashes: Hashes::new(self.config.store_content_md5),
+            appends: 0,
             done: false,
         }))
     }
@@ -708,7 +709,19 @@ struct AdlsUpload {
     position: u64,
     in_flight: FuturesUnordered<tokio::task::JoinHandle<Result<()>>>,
     hashes: Hashes,
+    appends: u64,
     done: bool,
+}
+
+/// Appends after which the append size doubles, to stay under the service's 50,000 appends per file.
+const APPENDS_PER_DOUBLING: u64 = 20_000;
+/// The service's largest append.
+const MAX_APPEND: usize = 4000 << 20;
+
+/// The size of the next append after `appends` appends of `chunk` bytes or more.
+fn append_size(chunk: usize, appends: u64) -> usize {
+    let doublings = (appends / APPENDS_PER_DOUBLING).min(12) as u32;
+    chunk.saturating_mul(1usize << doublings).min(MAX_APPEND).max(chunk.min(MAX_APPEND))
 }
 
 impl fmt::Debug for AdlsUpload {
@@ -731,6 +744,7 @@ impl AdlsUpload {
         let client = self.temp_client.clone();
         let position = self.position as i64;
         self.position += chunk.len() as u64;
+        self.appends += 1;
         let path = self.path.clone();
         self.in_flight.push(tokio::spawn(async move {
             client.append(position, chunk).await.map(drop).map_err(|e| map_err("upload", &path, e))
@@ -751,8 +765,8 @@ impl AdlsUpload {
     }
 
     async fn finish(&mut self) -> Result<ObjectMeta> {
-        let chunk = self.store.config.chunk_size;
         while !self.buffer.is_empty() {
+            let chunk = append_size(self.store.config.chunk_size, self.appends);
             let part = self.buffer.split_to(self.buffer.len().min(chunk)).freeze();
             self.send(part).await?;
         }
@@ -841,19 +855,23 @@ impl MultipartUpload for AdlsUpload {
             return Err(Error::transport("upload", &self.path, "upload already ended"));
         }
         self.hashes.update(&data).await;
-        let chunk = self.store.config.chunk_size;
-        if self.buffer.is_empty() && data.len() >= chunk {
+        if self.buffer.is_empty()
+            && data.len() >= append_size(self.store.config.chunk_size, self.appends)
+        {
             // Large parts go out without a copy.
             let mut data = data;
-            while data.len() >= chunk {
-                let part = data.split_to(chunk);
+            while data.len() >= append_size(self.store.config.chunk_size, self.appends) {
+                let part = data.split_to(append_size(self.store.config.chunk_size, self.appends));
                 self.send(part).await?;
             }
             self.buffer.extend_from_slice(&data);
         } else {
             self.buffer.extend_from_slice(&data);
-            while self.buffer.len() >= chunk {
-                let part = self.buffer.split_to(chunk).freeze();
+            while self.buffer.len() >= append_size(self.store.config.chunk_size, self.appends) {
+                let part = self
+                    .buffer
+                    .split_to(append_size(self.store.config.chunk_size, self.appends))
+                    .freeze();
                 self.send(part).await?;
             }
         }
@@ -878,6 +896,18 @@ impl MultipartUpload for AdlsUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appends_grow_to_stay_under_the_service_limit() {
+        let mib = 1 << 20;
+        assert_eq!(append_size(8 * mib, 0), 8 * mib);
+        assert_eq!(append_size(8 * mib, 19_999), 8 * mib);
+        assert_eq!(append_size(8 * mib, 20_000), 16 * mib);
+        assert_eq!(append_size(8 * mib, 40_000), 32 * mib);
+        assert_eq!(append_size(3000 * mib, 20_000), 4000 * mib);
+        let total: u64 = (0..50_000u64).map(|i| append_size(8 * mib, i) as u64).sum();
+        assert!(total > 780 << 30, "50,000 appends from 8 MiB carry {} GiB", total >> 30);
+    }
 
     #[test]
     fn segments_are_fully_encoded() {
