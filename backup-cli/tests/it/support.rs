@@ -141,16 +141,47 @@ pub async fn run_bin(env: &Env, dir: &Path, args: &[&str]) -> Run {
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let out = command(&vars, &dir, &args).output().expect("the binary runs");
-        Run {
+        let run = Run {
             args,
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: started.elapsed(),
-        }
+        };
+        check_json(&run);
+        run
     })
     .await
     .expect("the runner thread")
+}
+
+/// Every `--json` run prints exactly one JSON document, and a failure of the whole command prints the error document
+/// with the exit code it exits with. Only clap's own usage errors (exit 2, before any command runs) print nothing.
+fn check_json(run: &Run) {
+    if !run.args.iter().any(|a| a == "--json") || run.args.iter().any(|a| a == "completions") {
+        return;
+    }
+    if run.stdout.trim().is_empty() {
+        assert_eq!(run.code, backup_core::output::exit_codes::USAGE, "{run:?} printed no JSON");
+        assert!(!run.stderr.is_empty(), "{run:?} says nothing");
+        return;
+    }
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!("{:?} printed more or less than one JSON document ({e}):\n{}", run.args, run.stdout)
+    });
+    if doc.get("error").is_some() {
+        let err: ErrorOutput = serde_json::from_value(doc)
+            .unwrap_or_else(|e| panic!("{:?}: the error document does not decode ({e})", run.args));
+        assert_eq!(
+            err.error.exit_code, run.code,
+            "{run:?}: the error document's exit code is not the exit code"
+        );
+        assert_ne!(
+            run.code,
+            backup_core::output::exit_codes::SUCCESS,
+            "{run:?}: an error document with exit 0"
+        );
+    }
 }
 
 /// The binary with exactly `vars` set (nothing inherited but PATH), in `dir`, stdin closed.
