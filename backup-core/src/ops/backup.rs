@@ -312,7 +312,12 @@ async fn run_one_inner(
     result.warnings.extend(warnings.iter().map(|w| w.to_string()));
     let created = time::OffsetDateTime::now_utc();
     let (Some(store), Some(path)) = (store, path) else {
-        result.verification = "skipped: the server's backup storage is not configured here, so the file was not read back".into();
+        result.verification = if session.settings.has_store() {
+            "skipped: the server keeps its backups in its own storage container, which is not read back here"
+        } else {
+            "skipped: the server's backup storage is not configured here, so the file was not read back"
+        }
+        .into();
         return Ok(());
     };
     let (size, sha256) = hash_file(store.as_ref(), &path, session.progress()).await.map_err(|e| match e {
