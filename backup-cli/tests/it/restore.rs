@@ -365,7 +365,7 @@ async fn analysis_services_and_explicit_endpoints() {
     assert!(r.ok, "{r:?}");
     assert_eq!(r.workspace, "aasprod");
     assert!(
-        r.verification.starts_with("skipped: the server keeps its backups in its own"),
+        r.verification.starts_with("skipped: where this server keeps its backups is not known"),
         "{r:?}"
     );
     // Restoring it there, with a store configured (which holds Power BI's folders, not the server's container).
@@ -388,7 +388,7 @@ async fn analysis_services_and_explicit_endpoints() {
     let out: RestoreOutput = run.json();
     assert_eq!(out.database, "AW2");
     assert!(
-        out.manifest_check.starts_with("skipped: the server keeps its backups in its own"),
+        out.manifest_check.starts_with("skipped: where this server keeps its backups is not known"),
         "{out:?}"
     );
     // Over an existing database: the server's refusal and code.
@@ -519,4 +519,49 @@ async fn memory_refusal_force_restore_and_assl_options() {
     )
     .await
     .expect(exit_codes::USAGE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msmdpump_endpoint_with_basic_authentication() {
+    let t = Tenant::rules().await;
+    let pump = format!("{}olap/msmdpump.dll", t.base());
+    let env = t
+        .env("financelake")
+        .set("PBI_BACKUP_XMLA_USER", "pumpuser")
+        .set("PBI_BACKUP_XMLA_PASSWORD", "pump-pass");
+    let run = t.run(&env, &["backup", "--server", &pump, "-d", "DB", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::BackupOutput = run.json();
+    assert_eq!(out.results[0].workspace, pump);
+    assert!(out.results[0].verification.starts_with("skipped"), "{out:?}");
+    let run = t
+        .run(
+            &env,
+            &[
+                "restore",
+                "--server",
+                &pump,
+                "--file",
+                &out.results[0].file,
+                "--as",
+                "DB via pump",
+                "--json",
+            ],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(t.stack.sim.models("Finance").contains(&"DB via pump".to_owned()));
+    // A wrong password: refused, and the password is not shown.
+    let wrong = env.clone().set("PBI_BACKUP_XMLA_PASSWORD", "not-the-pump-pass");
+    let run = t.run(&wrong, &["backup", "--server", &pump, "-d", "DB", "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert!(!run.stdout.contains("not-the-pump-pass") && !run.stderr.contains("not-the-pump-pass"));
+    // Plain http is for loopback only.
+    let run = t
+        .run(
+            &env,
+            &["backup", "--server", "http://example.com/olap/msmdpump.dll", "-d", "DB", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::USAGE);
 }

@@ -313,7 +313,7 @@ async fn run_one_inner(
     let created = time::OffsetDateTime::now_utc();
     let (Some(store), Some(path)) = (store, path) else {
         result.verification = if session.settings.has_store() {
-            "skipped: the server keeps its backups in its own storage container, which is not read back here"
+            "skipped: where this server keeps its backups is not known here (only Power BI's power-bi-backup folders are), so the file was not read back"
         } else {
             "skipped: the server's backup storage is not configured here, so the file was not read back"
         }

@@ -129,7 +129,7 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
     let mut copied_from = None;
     let mut manifest = None;
     let mut manifest_check =
-        "skipped: the server keeps its backups in its own storage container, which is not checked here"
+        "skipped: where this server keeps its backups is not known here (only Power BI's power-bi-backup folders are)"
             .to_owned();
     // Only Power BI keeps backups in `power-bi-backup/<workspace>`; an Analysis Services server or an msmdpump
     // endpoint has no folder there (its name, a URL, cannot even name one).
