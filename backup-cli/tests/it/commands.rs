@@ -1107,3 +1107,53 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
     let out: BackupOutput = run.json();
     assert_eq!(out.results.iter().map(|r| r.workspace.as_str()).collect::<Vec<_>>(), ["Sales E"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_from_a_config_file() {
+    let t = Tenant::rules().await;
+    let vars = t.stack.storage_env("financelake");
+    let get = |k: &str| vars.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let dir = tempfile::tempdir().unwrap();
+    // Everything but the secrets in the file; the secrets stay in the environment.
+    let config = format!(
+        "[powerbi]\ntenant-id = \"{}\"\nclient-id = \"{}\"\nhome-region = \"West Europe\"\n\n\
+         [storage]\naccount = \"{}\"\nendpoint = \"{}\"\nauth = \"key\"\nlocation = \"West Europe\"\n\n\
+         [retention]\nkeep-last = 1\n",
+        t.stack.sim.tenant_id(),
+        crate::support::BOT,
+        get("PBI_BACKUP_ADLS_ACCOUNT"),
+        get("PBI_BACKUP_ADLS_ENDPOINT")
+    );
+    let path = dir.path().join("custom.toml");
+    std::fs::write(&path, config).unwrap();
+    let p = path.to_str().unwrap();
+    let env = t
+        .env_no_storage()
+        .unset("AZURE_TENANT_ID")
+        .unset("AZURE_CLIENT_ID")
+        .set("AZURE_STORAGE_KEY", &get("AZURE_STORAGE_KEY"));
+    let first = backup_one(&t, &env.clone().set("PBI_BACKUP_CONFIG", p), "Finance", "DB").await;
+    next_second().await;
+    let second = backup_one(&t, &env.clone().set("PBI_BACKUP_CONFIG", p), "Finance", "DB").await;
+    // The declared regions make SEED-04 and SEED-05 checkable.
+    let run = t.run(&env, &["--config", p, "doctor", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let doctor: DoctorOutput = run.json();
+    for rule in ["SEED-04", "SEED-05"] {
+        assert!(
+            doctor.findings.iter().any(|f| f.rule == rule && f.status == Status::Pass),
+            "{rule}: {doctor:?}"
+        );
+    }
+    // prune with no flags takes [retention] from the file.
+    let run = t.run(&env, &["--config", p, "prune", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::PruneOutput = run.json();
+    let keep: Vec<(&str, bool)> = out.decisions.iter().map(|d| (d.file.as_str(), d.keep)).collect();
+    assert_eq!(keep, [(second.as_str(), true), (first.as_str(), false)]);
+    // Flags replace the section.
+    let run =
+        t.run(&env, &["--config", p, "prune", "-w", "Finance", "--keep-last", "2", "--json"]).await;
+    let out: backup_core::output::PruneOutput = run.json();
+    assert!(out.decisions.iter().all(|d| d.keep));
+}
