@@ -593,7 +593,12 @@ impl Store for AdlsStore {
         }
         let temp = path.partial_sibling();
         let temp_client = self.file(&temp);
-        temp_client.create().await.map_err(|e| map_err("upload", path, e))?;
+        if let Err(e) = temp_client.create().await {
+            // The create may have happened with its answer lost: remove what it may have left.
+            let mut pages = temp_client.delete().into_stream();
+            while let Some(Ok(_)) = pages.next().await {}
+            return Err(map_err("upload", path, e));
+        }
         Ok(Box::new(AdlsUpload {
             store: self.clone(),
             path: path.clone(),
