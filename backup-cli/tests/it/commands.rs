@@ -1157,3 +1157,74 @@ async fn settings_from_a_config_file() {
     let out: backup_core::output::PruneOutput = run.json();
     assert!(out.decisions.iter().all(|d| d.keep));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_commands_on_a_local_store_need_no_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    std::fs::create_dir(&root).unwrap();
+    let env = Env::default().set("PBI_BACKUP_LOCAL_STORE", root.to_str().unwrap());
+    let run = |args: Vec<String>| {
+        let env = env.clone();
+        let dir = dir.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_bin(&env, &dir, &args).await
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (old, new) = ("Sales_20261001T000000Z.abf", "Sales_20261101T000000Z.abf");
+    for (name, tables) in [(old, &["T"][..]), (new, &["T", "U"][..])] {
+        let local = dir.path().join(name);
+        std::fs::write(&local, model_abf("Sales", tables)).unwrap();
+        run(args(&["upload", local.to_str().unwrap(), "-w", "Sales", "--json"]))
+            .await
+            .expect(exit_codes::SUCCESS);
+    }
+    assert!(
+        root.join("power-bi-backup").join("Sales").join(old).is_file(),
+        "not laid out like ADLS"
+    );
+    let r = run(args(&["list", "-w", "Sales", "--json"])).await;
+    let list: ListOutput = r.json();
+    assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [new, old]);
+    let r = run(args(&["verify", "-w", "Sales", "--file", old, "--full", "--json"])).await;
+    r.expect(exit_codes::SUCCESS);
+    assert!(r.json::<VerifyOutput>().valid);
+    run(args(&[
+        "copy",
+        "--from-workspace",
+        "Sales",
+        "--to-workspace",
+        "Archive",
+        "--file",
+        old,
+        "--json",
+    ]))
+    .await
+    .expect(exit_codes::SUCCESS);
+    let dl = dir.path().join("dl");
+    std::fs::create_dir(&dl).unwrap();
+    let r = run(args(&[
+        "download",
+        "-w",
+        "Archive",
+        "--file",
+        old,
+        "--to",
+        dl.to_str().unwrap(),
+        "--json",
+    ]))
+    .await;
+    r.expect(exit_codes::SUCCESS);
+    assert_eq!(
+        r.json::<TransferOutput>().verification,
+        "verified against the hash kept with the file"
+    );
+    let r = run(args(&["prune", "-w", "Sales", "--keep-last", "1", "--apply", "--json"])).await;
+    r.expect(exit_codes::SUCCESS);
+    let out: backup_core::output::PruneOutput = r.json();
+    assert_eq!(out.deleted, [format!("power-bi-backup/Sales/{old}")]);
+    assert!(!root.join("power-bi-backup").join("Sales").join(old).exists());
+    assert!(root.join("power-bi-backup").join("Archive").join(old).is_file());
+}
