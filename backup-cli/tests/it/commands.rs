@@ -485,6 +485,20 @@ async fn storage_status_link_unlink_relink() {
         "the workspace was left detached"
     );
 
+    // relink with a local store configured: refused, nothing changed (Power BI does not look there).
+    let local = tempfile::tempdir().unwrap();
+    let local_env =
+        t.env_no_storage().set("PBI_BACKUP_LOCAL_STORE", local.path().to_str().unwrap());
+    let run = t.run(&local_env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.error().error.message.contains("nothing was changed"));
+    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    assert_eq!(
+        status(&run)[0].account.as_deref(),
+        Some("tenantlake"),
+        "the workspace was left detached"
+    );
+
     // unlink.
     let run = t.run(&env, &["storage", "unlink", "-w", "Personal Premium", "--json"]).await;
     run.expect(exit_codes::SUCCESS);

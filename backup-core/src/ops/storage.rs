@@ -129,6 +129,15 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
             g.name
         )));
     }
+    // A local store is not where Power BI looks: the folder it would rename there is not the one that blocks.
+    if session.settings.has_store() && session.settings.storage_account().is_none() {
+        return Err(Error::Config(format!(
+            "storage relink renames the backup folder in the storage account of '{}'{}, but pbi-backup is configured with {}; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) instead; nothing was changed",
+            g.name,
+            linked.as_deref().map(|l| format!(" ('{l}')")).unwrap_or_default(),
+            session.settings.store_description()
+        )));
+    }
     let store = session.store()?;
     let mut actions = Vec::new();
     let mut renamed = None;
