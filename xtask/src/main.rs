@@ -3,7 +3,11 @@
 //! Kept small on purpose (anyhow and xshell only) so that it compiles in seconds. Each task prints the commands it
 //! runs; a failing command stops the task with its exit status.
 
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a contributor tool reports on its terminal")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a contributor tool reports on its terminal"
+)]
 
 mod bench;
 mod demo;
