@@ -489,6 +489,15 @@ async fn storage_status_link_unlink_relink() {
     let local = tempfile::tempdir().unwrap();
     let local_env =
         t.env_no_storage().set("PBI_BACKUP_LOCAL_STORE", local.path().to_str().unwrap());
+    let run = t.run(&local_env, &["doctor", "-w", "Personal Premium", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let doctor: DoctorOutput = run.json();
+    let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
+    assert_eq!(
+        seed12.status,
+        Status::Pass,
+        "the local store was taken for the workspace's account: {seed12:?}"
+    );
     let run = t.run(&local_env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
     run.expect(exit_codes::USAGE);
     assert!(run.error().error.message.contains("nothing was changed"));

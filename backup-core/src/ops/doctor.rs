@@ -62,7 +62,9 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     // The folder is looked for only in the account the workspace is attached to: in another it is never there.
     let same_account = match (session.settings.storage_account(), &facts.storage_account) {
         (Some(configured), Some(attached)) => configured.eq_ignore_ascii_case(attached),
-        _ => true,
+        (Some(_), None) => true,
+        // A local store is not where Power BI keeps the folder.
+        (None, _) => false,
     };
     if session.settings.has_store()
         && same_account
