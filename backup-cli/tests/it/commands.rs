@@ -527,6 +527,13 @@ async fn storage_status_link_unlink_relink() {
     let s = status(&run);
     assert_eq!((s[0].account.as_deref(), s[0].folder_exists), (Some("tenantlake"), Some(true)));
     backup_one(&t, &env, "No Storage", "Orphan").await;
+    // Linking again to the same account changes nothing (the service would refuse: the folder exists).
+    let run = t
+        .run(&env, &["storage", "link", "-w", "No Storage", "--account", "tenantlake", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let change: StorageChange = run.json();
+    assert!(change.actions[0].starts_with("already attached"), "{change:?}");
     // An account that is not registered: the nearest names.
     let run = t
         .run(

@@ -66,6 +66,16 @@ pub async fn storage_link(
         name: account.to_owned(),
         nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
     })?;
+    // Attaching again to the same account is refused by the service (its backup folder exists): nothing to do.
+    if g.dataflow_storage_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&a.id)) {
+        return Ok(StorageChange {
+            workspace: g.name,
+            actions: vec![format!(
+                "already attached to storage account '{account}'; nothing was changed"
+            )],
+            renamed_folder_to: None,
+        });
+    }
     api.assign_storage(&g.id, &a.id).await?;
     Ok(StorageChange {
         workspace: g.name,
