@@ -1257,4 +1257,15 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
     assert_eq!(out.deleted, [format!("power-bi-backup/Sales/{old}")]);
     assert!(!root.join("power-bi-backup").join("Sales").join(old).exists());
     assert!(root.join("power-bi-backup").join("Archive").join(old).is_file());
+    // Several workspaces in one prune: each (workspace, dataset) keeps its own newest.
+    let r =
+        run(args(&["prune", "-w", "Sales", "-w", "Archive", "--keep-last", "1", "--json"])).await;
+    let out: backup_core::output::PruneOutput = r.json();
+    let kept: Vec<(&str, &str)> = out
+        .decisions
+        .iter()
+        .filter(|d| d.keep)
+        .map(|d| (d.workspace.as_str(), d.file.as_str()))
+        .collect();
+    assert_eq!(kept, [("Archive", old), ("Sales", new)]);
 }
