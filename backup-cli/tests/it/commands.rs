@@ -1269,3 +1269,69 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
         .collect();
     assert_eq!(kept, [("Archive", old), ("Sales", new)]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_stopped_by_ctrl_c_resumes_where_it_stopped() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // 40 MiB straight into the folder (the store keeps its SHA-256), read in 4 MiB ranges, each slowed down.
+    let size = 40usize << 20;
+    let data: Vec<u8> = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let store = t.stack.store("financelake").unwrap();
+    let path =
+        adls_store::StorePath::file("power-bi-backup", "Finance", "Big_20261128T000000Z.abf")
+            .unwrap();
+    adls_store::StoreExt::put(&store, &path, data.clone().into(), adls_store::PutMode::Create)
+        .await
+        .unwrap();
+    let emulator = &t.stack.emulators["financelake"];
+    emulator.faults().inject(Op::Read, Fault::Delay(std::time::Duration::from_millis(400)), 10);
+    let dest = t.work.path().join("big.abf");
+    let partial = t.work.path().join("big.abf.pbi-backup-partial");
+    let args: Vec<String> = [
+        "download",
+        "-w",
+        "Finance",
+        "--file",
+        "Big_20261128T000000Z.abf",
+        "--to",
+        dest.to_str().unwrap(),
+        "--json",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let child = crate::support::command(&env.vars, t.work.path(), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the download does not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::INTERRUPTED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = std::fs::metadata(&partial).expect("the partial file is kept").len();
+    assert!(kept > 0 && kept < size as u64, "kept {kept} bytes");
+    assert!(!dest.exists());
+    emulator.faults().clear();
+    let run = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.expect(exit_codes::SUCCESS);
+    let dl: TransferOutput = run.json();
+    assert_eq!(dl.verification, "verified against the hash kept with the file");
+    assert_eq!(dl.sha256, sha256(&data));
+    assert!(std::fs::read(&dest).unwrap() == data, "the resumed file differs");
+    assert!(!partial.exists());
+}
