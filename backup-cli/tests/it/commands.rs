@@ -1335,3 +1335,69 @@ async fn a_download_stopped_by_ctrl_c_resumes_where_it_stopped() {
     assert!(std::fs::read(&dest).unwrap() == data, "the resumed file differs");
     assert!(!partial.exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // A whole .abf of about 40 MiB: a model with a large extra file.
+    let filler: Vec<u8> =
+        (0..(40usize << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let spec = abf_format::ModelSpec {
+        name: "Large".into(),
+        compatibility_level: 1600,
+        tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+    };
+    let options = abf_format::WriterOptions { compress: false, crc: true };
+    let image = abf_format::write_model(
+        std::io::Cursor::new(Vec::new()),
+        &spec,
+        &[("filler.bin", &filler)],
+        options,
+    )
+    .unwrap()
+    .into_inner();
+    let local = t.work.path().join("Large.abf");
+    std::fs::write(&local, &image).unwrap();
+    let emulator = &t.stack.emulators["financelake"];
+    emulator.faults().inject(Op::Append, Fault::Delay(std::time::Duration::from_millis(400)), 20);
+    let args: Vec<String> = ["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    let appends = emulator.request_count(Op::Append);
+    let child = crate::support::command(&env.vars, t.work.path(), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while emulator.request_count(Op::Append) == appends {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the upload does not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::INTERRUPTED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = t.stack.store("financelake").unwrap();
+    let path = adls_store::StorePath::file("power-bi-backup", "Finance", "Large.abf").unwrap();
+    assert!(
+        !adls_store::StoreExt::exists(&store, &path).await.unwrap(),
+        "a partial upload is under the final name"
+    );
+    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    assert!(run.json::<ListOutput>().backups.is_empty(), "{}", run.stdout);
+    emulator.faults().clear();
+    let run = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.expect(exit_codes::SUCCESS);
+    assert_eq!(run.json::<TransferOutput>().sha256, sha256(&image));
+}
