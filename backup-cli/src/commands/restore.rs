@@ -88,15 +88,7 @@ pub async fn run(global: &Global, session: &Session, args: &RestoreArgs) -> Resu
                 "--dry-run needs --file (the latest backup is found only when running)".into(),
             ));
         };
-        let mut r = xmla_proto::Restore::new(file.clone());
-        r.database_name = options.as_name.clone();
-        r.allow_overwrite = options.allow_overwrite;
-        r.security = options.security;
-        r.read_write_mode = options.read_write_mode;
-        r.ignore_incompatibilities = options.ignore_incompatibilities;
-        r.force_restore = options.force_restore;
-        r.password = options.password.clone();
-        return print_dry_run(global, Command::restore(r), None);
+        return print_dry_run(global, options.command(file, options.as_name.clone()), None);
     }
     let out = backup_core::ops::restore(session, &options).await?;
     print::emit(global, &out, human);
