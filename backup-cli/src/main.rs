@@ -13,7 +13,25 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            let json = std::env::args().any(|a| a == "--json")
+                || std::env::var("PBI_BACKUP_JSON")
+                    .is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"));
+            print::usage_error(json, &e);
+            return ExitCode::from(2);
+        }
+    };
     print::init_logging(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

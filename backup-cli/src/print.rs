@@ -88,6 +88,26 @@ pub fn fatal(global: &Global, err: &backup_core::Error) {
     }
 }
 
+/// Prints a command-line error: clap's text on stderr, and with `--json` the error document on stdout.
+pub fn usage_error(json: bool, err: &clap::Error) {
+    if json {
+        let doc = ErrorOutput {
+            error: ErrorInfo {
+                kind: "usage".into(),
+                message: err.render().to_string().trim().to_owned(),
+                code: None,
+                exit_code: backup_core::output::exit_codes::USAGE,
+                findings: Vec::new(),
+            },
+        };
+        write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).expect("reports serialise")
+        ));
+    }
+    let _ = err.print();
+}
+
 /// Prints a warning on stderr (not with `-q`).
 pub fn warn(global: &Global, text: &str) {
     if !global.quiet {

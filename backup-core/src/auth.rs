@@ -178,6 +178,15 @@ impl TokenSource {
         Ok(AuthHeader::Bearer(self.token(scope).await?))
     }
 
+    /// Forgets every cached token, so the next call signs in again (after a server refused a token it had issued:
+    /// revoked, or expired earlier than it said).
+    pub async fn invalidate(&self) {
+        self.cache.lock().await.clear();
+        if let Some(inner) = &self.inner {
+            let _ = inner.clear_cache().await;
+        }
+    }
+
     /// A token for `scope`, renewed when less than [`REFRESH_MARGIN`] of it is left.
     pub async fn token(&self, scope: &str) -> Result<SecretString> {
         let Some(inner) = &self.inner else {

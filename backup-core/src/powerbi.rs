@@ -148,12 +148,27 @@ impl PowerBiApi {
         url: &Url,
         what: &str,
     ) -> Result<bytes::Bytes> {
+        let retry = rb.try_clone();
         let token = self.tokens.token(POWERBI_SCOPE).await?;
-        let response =
+        let mut response =
             rb.bearer_auth(token.expose_secret()).send().await.map_err(|e| Error::Unreachable {
                 url: redact_url(url),
                 reason: format!("{what}: {}", error_chain(&e)),
             })?;
+        // A refused token (revoked, or expired earlier than it said): sign in again and retry once.
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && let Some(rb) = retry
+        {
+            tracing::info!(what, "the token was refused; signing in again");
+            self.tokens.invalidate().await;
+            let token = self.tokens.token(POWERBI_SCOPE).await?;
+            response = rb.bearer_auth(token.expose_secret()).send().await.map_err(|e| {
+                Error::Unreachable {
+                    url: redact_url(url),
+                    reason: format!("{what}: {}", error_chain(&e)),
+                }
+            })?;
+        }
         let status = response.status();
         let body = response
             .bytes()

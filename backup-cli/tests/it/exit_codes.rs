@@ -26,17 +26,22 @@ async fn usage_errors_exit_2() {
     // A workspace pattern matching nothing.
     t.run(&env, &["backup", "-w", "Nothing*", "--all", "--json"]).await.expect(exit_codes::USAGE);
 
-    // Bad arguments: clap's usage errors (no JSON document, nothing on stdout).
+    // Bad arguments: clap's usage errors, on stderr; with --json also the error document, kind "usage".
     for args in [
         &["backup", "-w", "Finance", "-d", "Budget", "--all"][..],
         &["frobnicate"],
         &["prune", "--keep-last", "two", "-w", "Finance"],
-        &["restore", "-w", "Finance", "--json"],
     ] {
         let run = t.run(&env, args).await;
         run.expect(exit_codes::USAGE);
         assert!(run.stdout.is_empty(), "{run:?}");
+        assert!(run.stderr.contains("error:"), "{run:?}");
     }
+    let run = t.run(&env, &["restore", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    let doc = run.error();
+    assert_eq!((doc.error.kind.as_str(), doc.error.exit_code), ("usage", exit_codes::USAGE));
+    assert!(doc.error.message.contains("--file"), "{}", doc.error.message);
     // Arguments clap accepts but the command does not.
     let run = t.run(&env, &["backup", "-w", "Finance", "--json"]).await;
     run.expect(exit_codes::USAGE);

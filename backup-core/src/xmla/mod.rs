@@ -160,8 +160,9 @@ impl XmlaClient {
             Method::Execute(e) => e.properties.catalog.clone(),
             Method::Discover(d) => d.properties.catalog.clone(),
         };
-        let mut target = self.resolve(catalog.as_deref(), false).await?;
+        let mut target = self.resolve_signed_in(catalog.as_deref(), false).await?;
         let mut re_resolved = false;
+        let mut signed_in_again = false;
         let mut tried_legacy = false;
         loop {
             let mut request = request.clone();
@@ -201,6 +202,15 @@ impl XmlaClient {
             if status.is_redirection() && !re_resolved {
                 tracing::info!(url = %shown, status = status.as_u16(), "the cluster moved; resolving it again");
                 re_resolved = true;
+                target = self.resolve(catalog.as_deref(), tried_legacy).await?;
+                continue;
+            }
+            if status == reqwest::StatusCode::UNAUTHORIZED && !signed_in_again {
+                // A refused token (revoked, or expired earlier than it said): sign in again, resolve again (a fresh
+                // MWC token on Power BI), and retry once.
+                tracing::info!(url = %shown, "the token was refused; signing in again");
+                signed_in_again = true;
+                self.tokens.invalidate().await;
                 target = self.resolve(catalog.as_deref(), tried_legacy).await?;
                 continue;
             }
@@ -258,6 +268,18 @@ impl XmlaClient {
                 ));
             }
             return Err(Error::Http { url: shown, status: status.as_u16(), content_type, body });
+        }
+    }
+
+    /// [`Self::resolve`], signing in again once when a routing call refuses the token.
+    async fn resolve_signed_in(&self, catalog: Option<&str>, legacy: bool) -> Result<Target> {
+        match self.resolve(catalog, legacy).await {
+            Err(Error::Http { status: 401, .. }) => {
+                tracing::info!("a routing call refused the token; signing in again");
+                self.tokens.invalidate().await;
+                self.resolve(catalog, legacy).await
+            }
+            other => other,
         }
     }
 

@@ -82,6 +82,10 @@ async fn call_json(rb: reqwest::RequestBuilder, what: &str, url: &Url) -> Result
             .and_then(|e| e.as_object())
             .and_then(|e| str_field(e, "message"))
             .unwrap_or_else(|| body_preview(&bytes));
+        if status == 401 {
+            // Its own variant, so that the client can sign in again and retry.
+            return Err(Error::Http { url: shown, status, content_type: None, body: message });
+        }
         return Err(Error::Routing(match code {
             Some(code) => format!("{what} failed at {shown}: HTTP {status} {code}: {message}"),
             None => format!("{what} failed at {shown}: HTTP {status}: {message}"),

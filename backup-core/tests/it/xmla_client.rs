@@ -273,3 +273,22 @@ async fn wrong_secret_is_an_auth_error_without_the_secret() {
     assert!(matches!(err, Error::Auth(_)), "{err:?}");
     assert!(!err.to_string().contains("not-the-secret"), "{err}");
 }
+
+#[tokio::test]
+async fn a_token_the_service_stops_accepting_is_replaced() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    backup(&c, "Budget", "before.abf").await.unwrap();
+    let api = backup_core::powerbi::PowerBiApi::new(
+        t.base(),
+        t.tokens(crate::support::BOT, crate::support::BOT_SECRET),
+    )
+    .unwrap();
+    assert!(!api.groups().await.unwrap().is_empty());
+    // The service drops every token it issued (revoked, or expired earlier than they said).
+    t.stack.sim.expire_tokens();
+    let tokens_before = t.stack.sim.count("token");
+    backup(&c, "Budget", "after.abf").await.unwrap();
+    assert!(!api.groups().await.unwrap().is_empty());
+    assert!(t.stack.sim.count("token") >= tokens_before + 2, "both clients signed in again");
+}
