@@ -46,6 +46,10 @@ pub struct UploadArgs {
     /// Replace a file of that name.
     #[arg(long)]
     pub overwrite: bool,
+    /// Create the workspace's folder if it does not exist (Power BI creates it when storage is attached, so a
+    /// missing folder usually means a misspelt name).
+    #[arg(long)]
+    pub create_folder: bool,
 }
 
 /// Arguments of `copy`.
@@ -63,6 +67,9 @@ pub struct CopyArgs {
     /// Replace a file of that name in the destination.
     #[arg(long)]
     pub overwrite: bool,
+    /// Create the destination workspace's folder if it does not exist.
+    #[arg(long)]
+    pub create_folder: bool,
 }
 
 /// Arguments of `verify`.
@@ -148,6 +155,7 @@ pub async fn upload(global: &Global, session: &Session, args: &UploadArgs) -> Re
         &args.workspace,
         args.file.as_deref(),
         args.overwrite,
+        args.create_folder,
     )
     .await?;
     print::emit(global, &out, human_transfer("uploaded"));
@@ -161,6 +169,7 @@ pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result
         &args.to_workspace,
         &args.file,
         args.overwrite,
+        args.create_folder,
     )
     .await?;
     print::emit(global, &out, human_transfer("copied"));

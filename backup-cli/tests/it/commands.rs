@@ -1207,7 +1207,13 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
     for (name, tables) in [(old, &["T"][..]), (new, &["T", "U"][..])] {
         let local = dir.path().join(name);
         std::fs::write(&local, model_abf("Sales", tables)).unwrap();
-        run(args(&["upload", local.to_str().unwrap(), "-w", "Sales", "--json"]))
+        // A folder that does not exist is most likely a misspelt workspace: refused unless asked for.
+        if name == old {
+            let r = run(args(&["upload", local.to_str().unwrap(), "-w", "Sales", "--json"])).await;
+            r.expect(exit_codes::USAGE);
+            assert!(r.error().error.message.contains("--create-folder"), "{}", r.stdout);
+        }
+        run(args(&["upload", local.to_str().unwrap(), "-w", "Sales", "--create-folder", "--json"]))
             .await
             .expect(exit_codes::SUCCESS);
     }
@@ -1229,6 +1235,7 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
         "Archive",
         "--file",
         old,
+        "--create-folder",
         "--json",
     ]))
     .await

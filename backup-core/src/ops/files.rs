@@ -171,13 +171,39 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Config(format!("{}: {e}", path.display()))
 }
 
-/// Uploads a kept `.abf` (and its manifest, when one lies beside it) into a workspace folder, for a restore.
+/// Refuses to write into a workspace folder that does not exist, unless `create` is set: Power BI creates the folder
+/// when storage is attached, so a missing one is most likely a misspelt workspace name.
+async fn require_folder(
+    store: &dyn adls_store::Store,
+    workspace: &str,
+    create: bool,
+) -> Result<()> {
+    if create {
+        return Ok(());
+    }
+    let exists = match store.list(&backup_folder(workspace)?).next().await {
+        Some(Ok(_)) => true,
+        None | Some(Err(adls_store::Error::NotFound { .. })) => false,
+        Some(Err(e)) => return Err(e.into()),
+    };
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the backup folder power-bi-backup/{workspace} does not exist; Power BI creates it when storage is attached to the workspace: check the workspace name, or pass --create-folder"
+        )))
+    }
+}
+
+/// Uploads a kept `.abf` (and its manifest, when one lies beside it) into a workspace folder, for a restore. The
+/// folder must exist unless `create_folder`.
 pub async fn upload(
     session: &Session,
     local: &Path,
     workspace: &str,
     file: Option<&str>,
     overwrite: bool,
+    create_folder: bool,
 ) -> Result<TransferOutput> {
     let name = match file {
         Some(f) => f.to_owned(),
@@ -202,6 +228,7 @@ pub async fn upload(
     }
     let store = session.store()?;
     store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
+    require_folder(store.as_ref(), workspace, create_folder).await?;
     let path = backup_path(workspace, &name)?;
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
     let meta = store.upload_file(local, &path, mode).await.map_err(|e| match e {
@@ -318,8 +345,10 @@ pub async fn copy(
     to_workspace: &str,
     file: &str,
     overwrite: bool,
+    create_folder: bool,
 ) -> Result<TransferOutput> {
     check_abf_name(file)?;
+    require_folder(session.store()?.as_ref(), to_workspace, create_folder).await?;
     copy_verified(
         session,
         &backup_path(from_workspace, file)?,
