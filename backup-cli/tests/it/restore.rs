@@ -565,3 +565,61 @@ async fn msmdpump_endpoint_with_basic_authentication() {
         .await;
     run.expect(exit_codes::USAGE);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let spec = abf_format::ModelSpec {
+        name: "Legacy".into(),
+        compatibility_level: 1400,
+        tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+    };
+    let image =
+        abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
+            .unwrap()
+            .into_inner();
+    let local = t.work.path().join("Legacy.abf");
+    std::fs::write(&local, image).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let args = [
+        "restore",
+        "-w",
+        "Finance Copy",
+        "--file",
+        "Legacy.abf",
+        "--allow-unverified",
+        "--as",
+        "L1",
+        "--json",
+    ];
+    let run = t.run(&env, &args).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert!(
+        out.warnings.iter().any(|w| w.starts_with("LATER-25") && w.contains("1400")),
+        "{:?}",
+        out.warnings
+    );
+    // Raised in the config file, it blocks before anything is sent.
+    std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-25\"]\n")
+        .unwrap();
+    let restores = t.stack.sim.count("restore");
+    let args = [
+        "restore",
+        "-w",
+        "Finance Copy",
+        "--file",
+        "Legacy.abf",
+        "--allow-unverified",
+        "--as",
+        "L2",
+        "--json",
+    ];
+    let run = t.run(&env, &args).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    assert_eq!(run.error().error.findings[0].rule, "LATER-25");
+    assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
+}

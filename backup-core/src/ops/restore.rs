@@ -205,13 +205,43 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
     }
     let mut database =
         options.as_name.clone().or_else(|| manifest.as_ref().map(|m| m.dataset.name.clone()));
-    if database.is_none() && power_bi {
-        // No manifest and no --as: the name the backup holds, from its container (for the report, and for the
-        // preflight to know whether a model of that name exists).
-        database = super::files::inspect_remote(session, &workspace, &file, false)
-            .await
-            .ok()
-            .and_then(|r| r.database.name);
+    if power_bi {
+        // The container's structure and metadata (headers, directory, log, catalog; not the data files), read
+        // through ranged reads: a damaged file is refused before anything is sent, and the model's compatibility
+        // level is checked against what Power BI takes (rule LATER-25).
+        let report = super::files::inspect_remote(session, &workspace, &file, false).await?;
+        if !report.valid && !report.encrypted {
+            let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+            return Err(Error::Integrity(format!(
+                "{file} is not a whole .abf backup ({}); nothing was sent",
+                problems.join("; ")
+            )));
+        }
+        if let Some(level) = report.database.compatibility_level
+            && level < 1500
+        {
+            let finding = crate::preflight::Finding {
+                rule: "LATER-25".into(),
+                severity: if session.settings.file.preflight.raise.iter().any(|r| r.eq_ignore_ascii_case("LATER-25")) {
+                    crate::preflight::Severity::Block
+                } else {
+                    crate::preflight::Severity::Warn
+                },
+                status: crate::preflight::Status::Fail,
+                workspace: workspace.clone(),
+                message: format!("the model in {file} is at compatibility level {level}; Power BI Premium takes 1500 and higher"),
+                remedy: "upgrade the model's compatibility level (e.g. in Visual Studio or Tabular Editor) and back it up again".into(),
+            };
+            if finding.blocks() && !options.skip_preflight {
+                return Err(Error::Preflight { what: "restore".into(), findings: vec![finding] });
+            }
+            warnings.push(format!("{}: {}; {}", finding.rule, finding.message, finding.remedy));
+        }
+        if database.is_none() {
+            // No manifest and no --as: the name the backup holds (for the report, and for the preflight to know
+            // whether a model of that name exists).
+            database = report.database.name;
+        }
     }
     let command = options.command(&file, database.clone());
     let client = session.xmla(endpoint)?;
