@@ -109,8 +109,10 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
         run.elapsed
     );
 
-    // Again with the preflight: the same few are blocked before anything is sent for them.
+    // Again with the preflight: the same few are blocked before anything is sent for them. The preflight runs once
+    // per workspace (5 here), not once per dataset (200): the service throttles its REST API.
     crate::commands::next_second().await;
+    let groups_before = t.stack.sim.count("rest-groups");
     let run = t
         .run(&env, &["backup", "--workspace", "Bulk*", "--all", "--concurrency", "8", "--json"])
         .await;
@@ -124,6 +126,11 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
         assert!(e.findings.iter().any(|f| f.rule == "SEED-07" && f.blocks()), "{e:?}");
     }
     assert_eq!(t.stack.sim.count("backup"), (200 + good) as u64);
+    let groups_calls = t.stack.sim.count("rest-groups") - groups_before;
+    assert!(
+        groups_calls <= 1 + (GOOD_WORKSPACES + 1) as u64,
+        "{groups_calls} workspace listings for 5 workspaces"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,7 @@
 //! `backup`: one dataset, every dataset of a workspace, or name patterns across workspaces.
 
+use std::collections::HashMap;
+
 use futures::StreamExt;
 use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
@@ -98,11 +100,26 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
             nearest: Vec::new(),
         });
     }
+    // The preflight runs once per workspace, not once per dataset: a bulk run of hundreds of models makes a handful
+    // of REST calls, not thousands (the Power BI API throttles).
+    let mut preflight: HashMap<String, std::result::Result<Vec<String>, ErrorInfo>> =
+        HashMap::new();
+    if !options.skip_preflight {
+        for job in jobs.iter().filter(|j| j.power_bi) {
+            if !preflight.contains_key(&job.workspace) {
+                let verdict = require(session, &job.workspace, Operation::Backup, "backup")
+                    .await
+                    .map_err(|e| ErrorInfo::from(&e));
+                preflight.insert(job.workspace.clone(), verdict);
+            }
+        }
+    }
+    let preflight = &preflight;
     let task = session.progress().start("backing up", Some(jobs.len() as u64), Unit::Items);
     let task = &task;
     let results: Vec<BackupResult> = futures::stream::iter(jobs)
         .map(|job| async move {
-            let r = run_one(session, options, &job).await;
+            let r = run_one(session, options, &job, preflight.get(&job.workspace)).await;
             task.inc(1);
             r
         })
@@ -266,7 +283,12 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
     Ok(jobs)
 }
 
-async fn run_one(session: &Session, options: &BackupOptions, job: &Job) -> BackupResult {
+async fn run_one(
+    session: &Session,
+    options: &BackupOptions,
+    job: &Job,
+    preflight: Option<&std::result::Result<Vec<String>, ErrorInfo>>,
+) -> BackupResult {
     let mut result = BackupResult {
         workspace: job.workspace.clone(),
         dataset: job.dataset.clone(),
@@ -279,6 +301,14 @@ async fn run_one(session: &Session, options: &BackupOptions, job: &Job) -> Backu
         warnings: Vec::new(),
         error: None,
     };
+    match preflight {
+        Some(Err(blocked)) => {
+            result.error = Some(blocked.clone());
+            return result;
+        }
+        Some(Ok(warnings)) => result.warnings.extend(warnings.iter().cloned()),
+        None => {}
+    }
     match run_one_inner(session, options, job, &mut result).await {
         Ok(()) => result.ok = true,
         Err(e) => result.error = Some(ErrorInfo::from(&e)),
@@ -292,11 +322,6 @@ async fn run_one_inner(
     job: &Job,
     result: &mut BackupResult,
 ) -> Result<()> {
-    if job.power_bi && !options.skip_preflight {
-        result
-            .warnings
-            .extend(require(session, &job.workspace, Operation::Backup, "backup").await?);
-    }
     // The store is needed to verify; without one (a plain XMLA server) the command still runs.
     let store =
         if job.power_bi || session.settings.has_store() { Some(session.store()?) } else { None };

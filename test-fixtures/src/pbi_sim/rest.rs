@@ -68,6 +68,7 @@ fn workspace_json(state: &SimState, w: &WorkspaceState) -> Value {
 
 /// The workspaces the caller has a role in.
 async fn groups(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    shared.count("rest-groups");
     let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
         Ok(g) => g,
         Err(r) => return r,
