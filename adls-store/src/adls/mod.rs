@@ -615,20 +615,9 @@ impl Store for AdlsStore {
     }
 
     async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
+        // Streamed (and verified against the source's kept hash) through the same upload path as any write.
         let source = self.get_range(from, None).await?;
-        let mut upload = self.put_multipart(to, mode).await?;
-        let mut stream = source.stream;
-        while let Some(chunk) = stream.next().await {
-            let sent = match chunk {
-                Ok(c) => upload.put_part(c).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = sent {
-                let _ = upload.abort().await;
-                return Err(e);
-            }
-        }
-        upload.complete().await.map(drop)
+        crate::StoreExt::put_stream(self, to, source.stream, mode).await.map(drop)
     }
 
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
