@@ -83,6 +83,24 @@ async fn groups(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     Json(json!({"@odata.context": "groups", "value": value})).into_response()
 }
 
+/// Checks the bearer token and the caller's membership of workspace `id`, then answers with `f`.
+fn in_member_workspace(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    f: impl FnOnce(&SimState, &WorkspaceState) -> Response,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let state = shared.state.lock().expect("poisoned");
+    match member_workspace(&state, &grant.principal, id) {
+        Ok(w) => f(&state, w),
+        Err(r) => r,
+    }
+}
+
 fn member_workspace<'a>(
     state: &'a SimState,
     principal: &str,
@@ -106,15 +124,9 @@ async fn group(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let state = shared.state.lock().expect("poisoned");
-    match member_workspace(&state, &grant.principal, &id) {
-        Ok(w) => Json(workspace_json(&state, w)).into_response(),
-        Err(r) => r,
-    }
+    in_member_workspace(&shared, &headers, &id, |state, w| {
+        Json(workspace_json(state, w)).into_response()
+    })
 }
 
 /// Renames a workspace. Its backup folder is renamed with it, unless a folder of the new name exists: then the
@@ -207,29 +219,22 @@ async fn group_users(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let state = shared.state.lock().expect("poisoned");
-    let w = match member_workspace(&state, &grant.principal, &id) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let value: Vec<Value> = state
-        .principals
-        .iter()
-        .filter_map(|p| {
-            let role = p.roles.get(&w.id)?;
-            Some(json!({
-                "identifier": p.id,
-                "displayName": p.name,
-                "principalType": if p.kind == "app" { "App" } else { "User" },
-                "groupUserAccessRight": role,
-            }))
-        })
-        .collect();
-    Json(json!({"value": value})).into_response()
+    in_member_workspace(&shared, &headers, &id, |state, w| {
+        let value: Vec<Value> = state
+            .principals
+            .iter()
+            .filter_map(|p| {
+                let role = p.roles.get(&w.id)?;
+                Some(json!({
+                    "identifier": p.id,
+                    "displayName": p.name,
+                    "principalType": if p.kind == "app" { "App" } else { "User" },
+                    "groupUserAccessRight": role,
+                }))
+            })
+            .collect();
+        Json(json!({"value": value})).into_response()
+    })
 }
 
 async fn group_datasets(
@@ -237,30 +242,23 @@ async fn group_datasets(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let state = shared.state.lock().expect("poisoned");
-    let w = match member_workspace(&state, &grant.principal, &id) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let value: Vec<Value> = state
-        .models
-        .iter()
-        .filter(|m| m.owner == w.id)
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "configuredBy": "pbi-sim",
-                "isRefreshable": true,
-                "targetStorageMode": if w.storage_format == "Large" { "PremiumFiles" } else { "Abf" },
+    in_member_workspace(&shared, &headers, &id, |state, w| {
+        let value: Vec<Value> = state
+            .models
+            .iter()
+            .filter(|m| m.owner == w.id)
+            .map(|m| {
+                json!({
+                    "id": m.id,
+                    "name": m.name,
+                    "configuredBy": "pbi-sim",
+                    "isRefreshable": true,
+                    "targetStorageMode": if w.storage_format == "Large" { "PremiumFiles" } else { "Abf" },
+                })
             })
-        })
-        .collect();
-    Json(json!({"value": value})).into_response()
+            .collect();
+        Json(json!({"value": value})).into_response()
+    })
 }
 
 async fn storage_accounts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
