@@ -170,51 +170,37 @@ pub trait StoreExt: Store {
     }
 
     /// Uploads the local file `local` to `path`, reading 8 MiB at a time.
+    ///
+    /// One thread reads ahead of the transfer, so reading overlaps with hashing and sending; its buffers come back to
+    /// it when the store is done with them, so a file of any size is read through a few reused buffers.
     async fn upload_file(
         &self,
         local: &Path,
         path: &StorePath,
         mode: PutMode,
     ) -> Result<ObjectMeta> {
-        const PART: usize = 8 << 20;
         let file =
             std::fs::File::open(local).map_err(|e| Error::from_io("open", local.display(), &e))?;
-        let file = std::sync::Arc::new(file);
         let mut upload = self.put_multipart(path, mode).await?;
-        let mut offset = 0u64;
-        loop {
-            let f = file.clone();
-            let read = tokio::task::spawn_blocking(move || {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0u8; PART];
-                let mut filled = 0;
-                while filled < PART {
-                    let n = f.read_at(&mut buf[filled..], offset + filled as u64)?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
-                buf.truncate(filled);
-                Ok::<_, std::io::Error>(buf)
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            let buf = match read {
-                Ok(buf) => buf,
-                Err(e) => {
-                    let _ = upload.abort().await;
-                    return Err(Error::from_io("read", local.display(), &e));
-                }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+        let reader = tokio::task::spawn_blocking(move || read_ahead(&file, &tx));
+        let mut failed = None;
+        while let Some(part) = rx.recv().await {
+            let outcome = match part {
+                Ok(part) => upload.put_part(part).await,
+                Err(e) => Err(Error::from_io("read", local.display(), &e)),
             };
-            if buf.is_empty() {
+            if let Err(e) = outcome {
+                failed = Some(e);
                 break;
             }
-            offset += buf.len() as u64;
-            if let Err(e) = upload.put_part(Bytes::from(buf)).await {
-                let _ = upload.abort().await;
-                return Err(e);
-            }
+        }
+        // Dropping the receiver stops the reader at its next part.
+        drop(rx);
+        let _ = reader.await;
+        if let Some(e) = failed {
+            let _ = upload.abort().await;
+            return Err(e);
         }
         upload.complete().await
     }
@@ -321,6 +307,62 @@ pub trait StoreExt: Store {
 }
 
 impl<T: Store + ?Sized> StoreExt for T {}
+
+/// The size of the parts [`StoreExt::upload_file`] reads.
+const READ_PART: usize = 8 << 20;
+/// Buffers kept for reuse by one [`read_ahead`]; more can be alive (in flight), but those are freed when done.
+const READ_BUFFERS_KEPT: usize = 16;
+
+/// Reads `file` from the start in parts of [`READ_PART`] and sends them to `tx` until the end, a read error, or the
+/// receiver is dropped. A part's buffer returns to this reader when the last copy of the part is dropped.
+fn read_ahead(file: &std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    use std::os::unix::fs::FileExt;
+
+    /// A buffer that goes back to its reader when dropped.
+    struct Pooled {
+        buf: Vec<u8>,
+        home: std::sync::mpsc::SyncSender<Vec<u8>>,
+    }
+    impl AsRef<[u8]> for Pooled {
+        fn as_ref(&self) -> &[u8] {
+            &self.buf
+        }
+    }
+    impl Drop for Pooled {
+        fn drop(&mut self) {
+            let _ = self.home.try_send(std::mem::take(&mut self.buf));
+        }
+    }
+
+    let (home, returned) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_BUFFERS_KEPT);
+    let mut offset = 0u64;
+    loop {
+        let mut buf = returned.try_recv().unwrap_or_default();
+        // Only a new buffer is zeroed; a returned one is already initialised up to its old length.
+        buf.resize(READ_PART, 0);
+        let mut filled = 0;
+        while filled < READ_PART {
+            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        if filled == 0 {
+            return;
+        }
+        buf.truncate(filled);
+        offset += filled as u64;
+        let part = Bytes::from_owner(Pooled { buf, home: home.clone() });
+        if tx.blocking_send(Ok(part)).is_err() {
+            return;
+        }
+    }
+}
 
 /// SHA-256 and MD5 of a byte stream, computed as it passes, each on its own thread so that hashing overlaps with
 /// the transfer (the parts are shared, not copied).
