@@ -2,13 +2,25 @@
 //!
 //! Every client moves the same files (1 GiB and 4 GiB by default) up and down through one emulator, with the same
 //! chunk size and concurrency; `curl` to /dev/null of the same file gives the emulator's ceiling. Each transfer is
-//! timed as a whole command (`/usr/bin/time`, so process start-up counts) with its peak RSS, repeated, and the best
-//! time is kept (the machine is shared). The table shows MiB/s, peak RSS and the ratio to the best peer.
+//! timed as a whole command (`/usr/bin/time`, so process start-up counts) with its peak RSS and the CPU it used (user +
+//! system), repeated, and the best time is kept (the machine is shared). Dirty pages are written back (`sync`) before
+//! each run, so that no client pays for the previous one's writes. The table shows MiB/s, peak RSS, CPU seconds, and
+//! two ratios: to the best peer of all, and to the best peer that does the same integrity work.
 //!
-//! `adls-store download` is `download_to_file`: SHA-256 verified, written to a temporary name, synced to disk, then
-//! renamed. The peers neither verify nor sync. `adls-store (stream)` reads the same file through the verified stream
-//! and discards it, which compares with `curl -o /dev/null`. `adls-store (no MD5)` uploads with
-//! `store_content_md5 = false` (the SHA-256 is still computed and kept), which shows what the stored MD5 costs.
+//! What each row does:
+//! - `adls-store` upload: SHA-256 and MD5 computed while streaming, the MD5 stored on flush, the SHA-256 as a property.
+//!   Download (`download_to_file`): SHA-256 verified, written to a temporary name, synced to disk, then renamed.
+//! - `adls-store (no MD5)` upload: `store_content_md5 = false`; the SHA-256 is still computed and kept.
+//! - `adls-store (stream)` download: the verified stream, discarded (compare with `curl -o /dev/null`).
+//! - `azcopy`, `python-sdk`: their defaults; they hash nothing and do not sync.
+//! - `azcopy (MD5)`: upload `--put-md5` (computes and stores the MD5), download of that file with
+//!   `--check-md5 FailIfDifferent` (verifies it).
+//! - `python-sdk (hashlib)`: what the SDK leaves to its user: upload hashes the file first (SHA-256 and MD5 on two
+//!   threads), then uploads it with the MD5 as Content-MD5 and the SHA-256 as metadata; download downloads, then
+//!   hashes the file and compares with the metadata. The SDK reads parts in parallel at their offsets, so a hash cannot
+//!   be computed in one pass alongside it.
+//!
+//! The "same work" peers are the last two; the adls-store rows that hash compare with them.
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on its terminal")]
 
@@ -25,20 +37,52 @@ const SAS: &str = "sv=2023-11-03&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&
 const FS: &str = "power-bi-backup";
 
 const PY_SCRIPT: &str = r#"
-import os, sys
-from azure.storage.filedatalake import DataLakeServiceClient
+import hashlib, os, sys, threading
+from azure.storage.filedatalake import ContentSettings, DataLakeServiceClient
 op, url, fs, remote, local, chunk, conc = sys.argv[1:8]
 chunk, conc = int(chunk), int(conc)
 svc = DataLakeServiceClient(account_url=url,
     credential={"account_name": "devstoreaccount1", "account_key": os.environ["AZURE_STORAGE_KEY"]},
     max_single_get_size=chunk, max_chunk_get_size=chunk)
 f = svc.get_file_system_client(fs).get_file_client(remote)
+
+def file_hash(algo, out):
+    h = hashlib.new(algo)
+    with open(local, "rb") as src:
+        while True:
+            b = src.read(8 << 20)
+            if not b:
+                break
+            h.update(b)
+    out[algo] = h
+
 if op == "upload":
     with open(local, "rb") as src:
         f.upload_data(src, overwrite=True, max_concurrency=conc, chunk_size=chunk)
-else:
+elif op == "upload-hashed":
+    out = {}
+    threads = [threading.Thread(target=file_hash, args=(a, out)) for a in ("sha256", "md5")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with open(local, "rb") as src:
+        f.upload_data(src, overwrite=True, max_concurrency=conc, chunk_size=chunk,
+            content_settings=ContentSettings(content_md5=bytearray(out["md5"].digest())),
+            metadata={"sha256": out["sha256"].hexdigest()})
+elif op == "download":
     with open(local, "wb") as dst:
         f.download_file(max_concurrency=conc).readinto(dst)
+elif op == "download-hashed":
+    want = f.get_file_properties().metadata.get("sha256")
+    with open(local, "wb") as dst:
+        f.download_file(max_concurrency=conc).readinto(dst)
+    out = {}
+    file_hash("sha256", out)
+    if out["sha256"].hexdigest() != want:
+        sys.exit("sha256 mismatch")
+else:
+    sys.exit("unknown op " + op)
 "#;
 
 struct Options {
@@ -54,6 +98,7 @@ struct Row {
     gib: u64,
     secs: f64,
     rss_mib: f64,
+    cpu_secs: f64,
 }
 
 /// Stops the emulator when dropped.
@@ -147,18 +192,6 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
             c.args([
                 "upload",
                 path_str(&src)?,
-                &remote("adls-store"),
-                "--chunk-mib",
-                &chunk,
-                "--concurrency",
-                &conc,
-            ]);
-            ours_env(&mut c);
-            rows.push(timed("adls-store", "upload", gib, c)?);
-            let mut c = Command::new(&transfer);
-            c.args([
-                "upload",
-                path_str(&src)?,
                 &remote("adls-store-nomd5"),
                 "--chunk-mib",
                 &chunk,
@@ -168,6 +201,19 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
             ]);
             ours_env(&mut c);
             rows.push(timed("adls-store (no MD5)", "upload", gib, c)?);
+            clean(&url, &[&remote("adls-store-nomd5")], &dst)?;
+            let mut c = Command::new(&transfer);
+            c.args([
+                "upload",
+                path_str(&src)?,
+                &remote("adls-store"),
+                "--chunk-mib",
+                &chunk,
+                "--concurrency",
+                &conc,
+            ]);
+            ours_env(&mut c);
+            rows.push(timed("adls-store", "upload", gib, c)?);
             let mut c = Command::new(&transfer);
             c.args([
                 "download",
@@ -194,71 +240,6 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
             ours_env(&mut c);
             rows.push(timed("adls-store (stream)", "download", gib, c)?);
 
-            // azcopy
-            let az_url = format!("{url}/{}?{SAS}", remote("azcopy"));
-            let az_env = |c: &mut Command| {
-                c.env("AZCOPY_CONCURRENCY_VALUE", &conc)
-                    .env("AZCOPY_LOG_LOCATION", work.join("azcopy-logs"))
-                    .env("AZCOPY_JOB_PLAN_LOCATION", work.join("azcopy-plans"));
-            };
-            let mut c = Command::new(&azcopy);
-            c.args([
-                "copy",
-                path_str(&src)?,
-                &az_url,
-                "--from-to",
-                "LocalBlobFS",
-                "--overwrite=true",
-                "--block-size-mb",
-                &chunk,
-                "--log-level",
-                "ERROR",
-            ]);
-            az_env(&mut c);
-            rows.push(timed("azcopy", "upload", gib, c)?);
-            let mut c = Command::new(&azcopy);
-            c.args([
-                "copy",
-                &az_url,
-                path_str(&dst)?,
-                "--from-to",
-                "BlobFSLocal",
-                "--overwrite=true",
-                "--block-size-mb",
-                &chunk,
-                "--log-level",
-                "ERROR",
-            ]);
-            az_env(&mut c);
-            rows.push(timed("azcopy", "download", gib, c)?);
-            same(&src, &dst)?;
-
-            // Python SDK
-            let chunk_bytes = (opts.chunk_mib << 20).to_string();
-            let py_remote = format!("bench/python-{gib}g.bin");
-            for op in ["upload", "download"] {
-                let local = if op == "upload" { &src } else { &dst };
-                let mut c = Command::new(&python);
-                c.args([
-                    path_str(&script)?,
-                    op,
-                    &url,
-                    FS,
-                    &py_remote,
-                    path_str(local)?,
-                    &chunk_bytes,
-                    &conc,
-                ])
-                .env("AZURE_STORAGE_KEY", KEY);
-                rows.push(timed(
-                    "python-sdk",
-                    if op == "upload" { "upload" } else { "download" },
-                    gib,
-                    c,
-                )?);
-            }
-            same(&src, &dst)?;
-
             // curl: the emulator's ceiling.
             let mut c = Command::new("curl");
             c.args([
@@ -269,12 +250,99 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
                 &format!("{url}/{}?{SAS}", remote("adls-store")),
             ]);
             rows.push(timed("curl (ceiling)", "download", gib, c)?);
-            let _ = std::fs::remove_file(&dst);
+            // Each client's files go before the next client starts, so that none works against a fuller page cache.
+            clean(&url, &[&remote("adls-store")], &dst)?;
+
+            // azcopy, plain and with MD5.
+            let az_env = |c: &mut Command| {
+                c.env("AZCOPY_CONCURRENCY_VALUE", &conc)
+                    .env("AZCOPY_LOG_LOCATION", work.join("azcopy-logs"))
+                    .env("AZCOPY_JOB_PLAN_LOCATION", work.join("azcopy-plans"));
+            };
+            for (tool, name, up_extra, down_extra) in [
+                ("azcopy", "azcopy", None, None),
+                (
+                    "azcopy (MD5)",
+                    "azcopy-md5",
+                    Some("--put-md5"),
+                    Some("--check-md5=FailIfDifferent"),
+                ),
+            ] {
+                let az_url = format!("{url}/{}?{SAS}", remote(name));
+                for (op, from, to, from_to, extra) in [
+                    ("upload", path_str(&src)?, az_url.as_str(), "LocalBlobFS", up_extra),
+                    ("download", az_url.as_str(), path_str(&dst)?, "BlobFSLocal", down_extra),
+                ] {
+                    let mut c = Command::new(&azcopy);
+                    c.args([
+                        "copy",
+                        from,
+                        to,
+                        "--from-to",
+                        from_to,
+                        "--overwrite=true",
+                        "--block-size-mb",
+                        &chunk,
+                        "--log-level",
+                        "ERROR",
+                    ]);
+                    c.args(extra);
+                    az_env(&mut c);
+                    rows.push(timed(tool, op, gib, c)?);
+                }
+                same(&src, &dst)?;
+                clean(&url, &[&remote(name)], &dst)?;
+            }
+
+            // Python SDK, plain and with hashlib.
+            let chunk_bytes = (opts.chunk_mib << 20).to_string();
+            for (tool, name, up, down) in [
+                ("python-sdk", "python", "upload", "download"),
+                ("python-sdk (hashlib)", "python-hashlib", "upload-hashed", "download-hashed"),
+            ] {
+                let py_remote = format!("bench/{name}-{gib}g.bin");
+                for (op, script_op, local) in [("upload", up, &src), ("download", down, &dst)] {
+                    let mut c = Command::new(&python);
+                    c.args([
+                        path_str(&script)?,
+                        script_op,
+                        &url,
+                        FS,
+                        &py_remote,
+                        path_str(local)?,
+                        &chunk_bytes,
+                        &conc,
+                    ])
+                    .env("AZURE_STORAGE_KEY", KEY);
+                    rows.push(timed(tool, op, gib, c)?);
+                }
+                same(&src, &dst)?;
+                clean(&url, &[&format!("{FS}/{py_remote}")], &dst)?;
+            }
         }
         drop(emu);
+        let _ = std::fs::remove_dir_all(work.join("emu-root"));
     }
     print_table(&rows, &opts);
     Ok(())
+}
+
+/// Deletes the remote files (`FILESYSTEM/...`) through the emulator, and the local download.
+fn clean(url: &str, remotes: &[&str], dst: &Path) -> Result<()> {
+    for remote in remotes {
+        let status = Command::new("curl")
+            .args(["-sS", "--fail", "-o", "/dev/null", "-X", "DELETE"])
+            .arg(format!("{url}/{remote}?{SAS}"))
+            .status()
+            .context("running curl")?;
+        if !status.success() {
+            bail!("could not delete {remote} from the emulator");
+        }
+    }
+    match std::fs::remove_file(dst) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn path_str(p: &Path) -> Result<&str> {
@@ -289,11 +357,11 @@ fn same(a: &Path, b: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs `c` under `/usr/bin/time`, returning wall time and peak RSS.
+/// Writes back dirty pages, then runs `c` under `/usr/bin/time`, returning wall time, peak RSS and CPU time.
 fn timed(tool: &'static str, op: &'static str, gib: u64, c: Command) -> Result<Row> {
     let report = std::env::temp_dir().join(format!("xtask-bench-time-{}", std::process::id()));
     let mut timed = Command::new("/usr/bin/time");
-    timed.args(["-f", "%e %M", "-o"]).arg(&report).arg(c.get_program()).args(c.get_args());
+    timed.args(["-f", "%e %M %U %S", "-o"]).arg(&report).arg(c.get_program()).args(c.get_args());
     for (k, v) in c.get_envs() {
         match v {
             Some(v) => timed.env(k, v),
@@ -301,6 +369,10 @@ fn timed(tool: &'static str, op: &'static str, gib: u64, c: Command) -> Result<R
         };
     }
     println!("$ {tool} {op} {gib} GiB");
+    let synced = Command::new("sync").status().context("running sync")?;
+    if !synced.success() {
+        bail!("sync failed");
+    }
     let out = timed
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -316,11 +388,15 @@ fn timed(tool: &'static str, op: &'static str, gib: u64, c: Command) -> Result<R
         .next()
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("bad time output '{last}'"))?;
-    let kib: f64 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("bad time output '{last}'"))?;
-    Ok(Row { tool, op, gib, secs: secs.max(0.01), rss_mib: kib / 1024.0 })
+    let mut field = || -> Result<f64> {
+        parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad time output '{last}'"))
+    };
+    let kib = field()?;
+    let cpu = field()? + field()?;
+    Ok(Row { tool, op, gib, secs: secs.max(0.01), rss_mib: kib / 1024.0, cpu_secs: cpu })
 }
 
 fn start_emulator(root: &Path, dir: &Path) -> Result<Emulator> {
@@ -380,45 +456,63 @@ fn azcopy(sh: &Shell, root: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The peers, and whether each does the integrity work adls-store does (hashes stored on upload, checked on download).
+const PEERS: [(&str, bool); 4] = [
+    ("azcopy", false),
+    ("azcopy (MD5)", true),
+    ("python-sdk", false),
+    ("python-sdk (hashlib)", true),
+];
+
 fn print_table(rows: &[Row], opts: &Options) {
     println!();
     println!(
-        "storage benchmark: chunk {} MiB, concurrency {} (AZCOPY_CONCURRENCY_VALUE, max_concurrency), best of {} runs, wall time of the whole command",
+        "storage benchmark: chunk {} MiB, concurrency {} (AZCOPY_CONCURRENCY_VALUE, max_concurrency), best of {} runs, wall time of the whole command, sync before each",
         opts.chunk_mib, opts.concurrency, opts.repeat
     );
     println!(
-        "{:<20} {:<9} {:>5} {:>9} {:>10} {:>13} {:>14}",
-        "client", "op", "GiB", "MiB/s", "time s", "peak RSS MiB", "vs best peer"
+        "{:<22} {:<9} {:>4} {:>7} {:>7} {:>7} {:>9} {:>9} {:>10}",
+        "client", "op", "GiB", "MiB/s", "time s", "CPU s", "RSS MiB", "vs best", "vs same"
     );
     let tools = [
         "adls-store",
         "adls-store (no MD5)",
         "adls-store (stream)",
         "azcopy",
+        "azcopy (MD5)",
         "python-sdk",
+        "python-sdk (hashlib)",
         "curl (ceiling)",
     ];
     for &gib in &opts.sizes_gib {
         for op in ["upload", "download"] {
+            // The best run of `tool`: the fastest, with the CPU of that run and the highest RSS of any.
             let best = |tool: &str| {
                 let mine: Vec<&Row> =
                     rows.iter().filter(|r| r.tool == tool && r.op == op && r.gib == gib).collect();
-                let secs = mine.iter().map(|r| r.secs).fold(f64::INFINITY, f64::min);
+                let fastest = mine.iter().min_by(|a, b| a.secs.total_cmp(&b.secs))?;
                 let rss = mine.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
-                (!mine.is_empty()).then_some((secs, rss))
+                Some((fastest.secs, fastest.cpu_secs, rss))
             };
-            let peer_best = ["azcopy", "python-sdk"]
-                .iter()
-                .filter_map(|t| best(t))
-                .map(|(s, _)| (gib as f64 * 1024.0) / s)
-                .fold(0.0, f64::max);
+            let speed = |secs: f64| gib as f64 * 1024.0 / secs;
+            let peer_best = |same_only: bool| {
+                PEERS
+                    .iter()
+                    .filter(|(_, same)| *same || !same_only)
+                    .filter_map(|(t, _)| best(t))
+                    .map(|(s, _, _)| speed(s))
+                    .fold(0.0, f64::max)
+            };
+            let (all, same) = (peer_best(false), peer_best(true));
+            let ratio =
+                |v: f64, to: f64| if to > 0.0 { format!("{:.2}x", v / to) } else { "-".into() };
             for tool in tools {
-                let Some((secs, rss)) = best(tool) else { continue };
-                let speed = gib as f64 * 1024.0 / secs;
-                let ratio =
-                    if peer_best > 0.0 { format!("{:.2}x", speed / peer_best) } else { "-".into() };
+                let Some((secs, cpu, rss)) = best(tool) else { continue };
+                let v = speed(secs);
                 println!(
-                    "{tool:<20} {op:<9} {gib:>5} {speed:>9.0} {secs:>10.2} {rss:>13.0} {ratio:>14}"
+                    "{tool:<22} {op:<9} {gib:>4} {v:>7.0} {secs:>7.2} {cpu:>7.2} {rss:>9.0} {:>9} {:>10}",
+                    ratio(v, all),
+                    ratio(v, same)
                 );
             }
         }
