@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{Error, PutMode, Store, StoreExt, StorePath};
+use crate::{DownloadOptions, Error, PutMode, Store, StoreExt, StorePath, Verified};
 
 fn path(fs: &str, ws: &str, file: &str) -> StorePath {
     StorePath::file(fs, ws, file).expect("valid test path")
@@ -36,6 +36,7 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     missing_objects(store, fs).await;
     awkward_names(store, fs).await;
     download_to_file(store, fs).await;
+    download_resumes_and_verifies(store, fs).await;
 }
 
 /// `ensure_filesystem` creates once and is a no-op afterwards.
@@ -353,6 +354,85 @@ pub async fn download_to_file(store: &dyn Store, fs: &str) {
     let leftovers: Vec<_> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "only the downloaded file remains: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// `download_to_file_with` continues a kept partial file, checks the result against the expectation or the stored
+/// hash, and never keeps bytes that fail the check.
+pub async fn download_resumes_and_verifies(store: &dyn Store, fs: &str) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-resume", "r.abf");
+    let data = pattern(5_000_003, 9);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+    store.put(&p, data.clone(), PutMode::Overwrite).await.unwrap();
+    let dir = std::env::temp_dir()
+        .join(format!("adls-store-conformance-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let partial = dir.join("r.abf.partial");
+    let third = data.len() / 3;
+
+    // A partial holding the first third: the rest is fetched, and progress counts the whole file once.
+    std::fs::write(&partial, &data[..third]).unwrap();
+    let counted = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&counted);
+    let options = DownloadOptions {
+        partial: Some(partial.clone()),
+        expected: None,
+        progress: Some(Arc::new(move |n| {
+            seen.fetch_add(n, Ordering::Relaxed);
+        })),
+    };
+    let local = dir.join("r.abf");
+    let done = store.download_to_file_with(&p, &local, &options).await.expect("resumed download");
+    assert_eq!(done.resumed_from, third as u64);
+    assert_eq!(done.sha256, sha);
+    assert_eq!(done.verified, Verified::Stored);
+    assert_eq!(counted.load(Ordering::Relaxed), data.len() as u64);
+    assert!(std::fs::read(&local).unwrap() == data, "the resumed file differs");
+    assert!(!partial.exists(), "the partial file is left behind");
+
+    // A partial whose bytes are not the file's: an integrity error, and neither the partial nor a final file stays.
+    let mut bad = data[..third].to_vec();
+    bad[third / 2] ^= 0x55;
+    std::fs::write(&partial, &bad).unwrap();
+    let local = dir.join("bad.abf");
+    let options = DownloadOptions { partial: Some(partial.clone()), ..Default::default() };
+    let err = store.download_to_file_with(&p, &local, &options).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
+    assert!(!local.exists() && !partial.exists(), "bytes that failed the check were kept");
+
+    // A partial longer than the file is not trusted: the download starts again.
+    std::fs::write(&partial, pattern(data.len() + 10, 3)).unwrap();
+    let local = dir.join("long.abf");
+    let done = store.download_to_file_with(&p, &local, &options).await.expect("restarted download");
+    assert_eq!((done.resumed_from, done.sha256.as_str()), (0, sha.as_str()));
+
+    // An expectation (a manifest's) wins over the stored hash; a size that differs fails before any transfer.
+    let local = dir.join("expected.abf");
+    let wrong = DownloadOptions {
+        expected: Some((data.len() as u64, "0".repeat(64))),
+        ..Default::default()
+    };
+    let err = store.download_to_file_with(&p, &local, &wrong).await.unwrap_err();
+    assert!(matches!(&err, Error::Integrity { actual, .. } if *actual == sha), "{err:?}");
+    let short = DownloadOptions { expected: Some((7, sha.clone())), ..Default::default() };
+    let err = store.download_to_file_with(&p, &local, &short).await.unwrap_err();
+    assert!(err.to_string().contains("7 bytes"), "{err}");
+    let right =
+        DownloadOptions { expected: Some((data.len() as u64, sha.clone())), ..Default::default() };
+    let done = store.download_to_file_with(&p, &local, &right).await.expect("expected download");
+    assert_eq!(done.verified, Verified::Expected);
+
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !["r.abf", "long.abf", "expected.abf"].contains(&n.as_str()))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files remain: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
     store.delete(&p.folder_path()).await.unwrap();
 }

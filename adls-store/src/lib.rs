@@ -45,6 +45,7 @@
 mod adls;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod download;
 mod error;
 mod local;
 mod path;
@@ -52,6 +53,7 @@ mod retry;
 mod store;
 
 pub use adls::{AdlsConfig, AdlsCredential, AdlsStore, SHA256_PROPERTY};
+pub use download::{DownloadOptions, Downloaded, Verified};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;
 pub use path::{

@@ -10,6 +10,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use sha2::Digest;
 
+use crate::download::{DownloadOptions, Downloaded};
 use crate::{Error, Result, StorePath};
 
 /// What a store knows about one file.
@@ -210,85 +211,21 @@ pub trait StoreExt: Store {
     /// The bytes go to a temporary name beside `local` and are synced, then renamed; on any error (integrity included)
     /// the temporary file is removed and `local` is left as it was.
     async fn download_to_file(&self, path: &StorePath, local: &Path) -> Result<ObjectMeta> {
-        let dir = local.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let temp = dir.join(format!("{}{}", crate::PARTIAL_PREFIX, uuid::Uuid::new_v4().simple()));
-        let outcome = async {
-            let result = self.get(path).await?;
-            let file = std::fs::File::create(&temp)
-                .map_err(|e| Error::from_io("create", temp.display(), &e))?;
-            // Writes happen on their own thread, overlapping with the transfer and the hashing.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
-            let writer = tokio::task::spawn_blocking(move || {
-                use std::io::Write;
-                // A second thread flushes what was written so far every 64 MiB, so that the disk works while the
-                // transfer goes on and the final sync has little left to do.
-                const SYNC_EVERY: u64 = 64 << 20;
-                let syncer_file = file.try_clone()?;
-                let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel::<()>(1);
-                let syncer = std::thread::spawn(move || {
-                    while sync_rx.recv().is_ok() {
-                        let _ = syncer_file.sync_data();
-                    }
-                });
-                let mut file = file;
-                let mut since_sync = 0u64;
-                let mut result = Ok(());
-                while let Some(chunk) = rx.blocking_recv() {
-                    if let Err(e) = file.write_all(&chunk) {
-                        result = Err(e);
-                        break;
-                    }
-                    since_sync += chunk.len() as u64;
-                    if since_sync >= SYNC_EVERY {
-                        since_sync = 0;
-                        let _ = sync_tx.try_send(());
-                    }
-                }
-                drop(sync_tx);
-                let _ = syncer.join();
-                result?;
-                file.sync_all()
-            });
-            let mut stream = result.stream;
-            let mut written = 0u64;
-            let mut failed = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(chunk) => {
-                        written += chunk.len() as u64;
-                        if tx.send(chunk).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            drop(tx);
-            let wrote = writer.await.map_err(|e| Error::transport("write", temp.display(), e))?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            wrote.map_err(|e| Error::from_io("write", temp.display(), &e))?;
-            if written != result.meta.size {
-                return Err(Error::Integrity {
-                    path: path.to_string(),
-                    expected: format!("{} bytes", result.meta.size),
-                    actual: format!("{written} bytes"),
-                });
-            }
-            tokio::fs::rename(&temp, local)
-                .await
-                .map_err(|e| Error::from_io("rename", local.display(), &e))?;
-            Ok(result.meta)
-        }
-        .await;
-        if outcome.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        }
-        outcome
+        crate::download::to_file(self, path, local, &DownloadOptions::default())
+            .await
+            .map(|d| d.meta)
+    }
+
+    /// Downloads `path` to the local file `local` as [`DownloadOptions`] say: resumable through a kept partial file,
+    /// verified against an expected size and SHA-256 or the stored one, with progress. The final name appears only
+    /// when the whole file is synced and verified; bytes that fail verification are never kept.
+    async fn download_to_file_with(
+        &self,
+        path: &StorePath,
+        local: &Path,
+        options: &DownloadOptions,
+    ) -> Result<Downloaded> {
+        crate::download::to_file(self, path, local, options).await
     }
 
     /// Every file in the folder, collected.
@@ -409,17 +346,22 @@ impl Hashes {
 
 /// A digest computed on a dedicated thread, fed through a bounded channel.
 #[derive(Debug)]
-struct DigestWorker<D: Digest> {
+pub(crate) struct DigestWorker<D: Digest> {
     tx: tokio::sync::mpsc::Sender<Bytes>,
     done: tokio::sync::oneshot::Receiver<sha2::digest::Output<D>>,
 }
 
 impl<D: Digest + Send + 'static> DigestWorker<D> {
     fn spawn() -> Self {
+        Self::spawn_from(D::new())
+    }
+
+    /// A worker that continues `d`, which has already seen some bytes.
+    pub(crate) fn spawn_from(d: D) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let mut d = D::new();
+            let mut d = d;
             while let Some(chunk) = rx.blocking_recv() {
                 d.update(&chunk);
             }
@@ -428,12 +370,12 @@ impl<D: Digest + Send + 'static> DigestWorker<D> {
         Self { tx, done }
     }
 
-    async fn update(&self, data: Bytes) {
+    pub(crate) async fn update(&self, data: Bytes) {
         // The worker only stops when the sender is dropped, so a send cannot fail while `self` lives.
         let _ = self.tx.send(data).await;
     }
 
-    async fn finish(self) -> Result<sha2::digest::Output<D>> {
+    pub(crate) async fn finish(self) -> Result<sha2::digest::Output<D>> {
         drop(self.tx);
         self.done.await.map_err(|_| Error::Config("a hashing thread stopped".into()))
     }

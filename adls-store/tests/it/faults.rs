@@ -316,3 +316,48 @@ fn three_retries(env: &crate::adls::Env) -> adls_store::AdlsStore {
     config.retry.max_retries = 3;
     adls_store::AdlsStore::new(config).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_broken_beyond_retries_keeps_its_partial_and_the_next_one_continues_it() {
+    let (env, _) = setup().await;
+    let p = StorePath::file(FS, "faults", "resume.abf").unwrap();
+    let data = conformance::pattern(24 << 20, 5);
+    env.store.put(&p, data.clone(), PutMode::Overwrite).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (local, partial) = (out.path().join("resume.abf"), out.path().join("resume.abf.partial"));
+
+    // Once the first bytes are on disk, every later read fails, more times than the retries allow.
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let options = adls_store::DownloadOptions {
+        partial: Some(partial.clone()),
+        progress: Some(std::sync::Arc::new(move |n| {
+            if n > 0 {
+                let _ = first_tx.try_send(());
+            }
+        })),
+        ..Default::default()
+    };
+    let download = env.store.download_to_file_with(&p, &local, &options);
+    let breaker = async {
+        first_rx.recv().await;
+        env.emu.faults().inject(Op::Read, Fault::internal(), 10_000);
+    };
+    let (result, ()) = tokio::join!(download, breaker);
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(!local.exists(), "a broken download appeared under the final name");
+    let kept = std::fs::metadata(&partial).expect("the partial file is kept").len();
+    assert!(kept > 0 && kept < data.len() as u64, "kept {kept} bytes");
+
+    env.emu.faults().clear();
+    let reads_before = env.emu.request_count(Op::Read);
+    let options =
+        adls_store::DownloadOptions { partial: Some(partial.clone()), ..Default::default() };
+    let done = env.store.download_to_file_with(&p, &local, &options).await.unwrap();
+    assert_eq!(done.resumed_from, kept);
+    assert!(std::fs::read(&local).unwrap() == data, "the continued download differs");
+    assert!(!partial.exists());
+    // Only what the partial lacked was read (1 MiB chunks).
+    let reads = env.emu.request_count(Op::Read) - reads_before;
+    assert_eq!(reads, (data.len() as u64 - kept).div_ceil(1 << 20), "reads after resuming");
+}

@@ -1,11 +1,11 @@
 //! Files in workspace folders: `list`, `download`, `upload`, `copy`, `verify`, `inspect`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use adls_store::{PutMode, Store, StoreExt, StorePath};
+use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::remote::RemoteReader;
 use super::{
@@ -14,7 +14,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest};
 use crate::output::{ListOutput, ListedBackup, TransferOutput, VerifyOutput};
-use crate::progress::Unit;
+use crate::progress::{Task, Unit};
 
 /// The `.abf` files of a workspace folder with what their manifests say, newest first.
 pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
@@ -84,71 +84,34 @@ pub async fn download(
             local.display()
         )));
     }
-    let partial = partial_name(local);
-    let mut have = match tokio::fs::metadata(&partial).await {
-        Ok(m) if m.len() <= meta.size => m.len(),
-        Ok(_) => {
-            tokio::fs::remove_file(&partial).await.map_err(|e| io_err(&partial, e))?;
-            0
-        }
-        Err(_) => 0,
+    let task: Arc<dyn Task> = Arc::from(session.progress().start(
+        &format!("downloading {file}"),
+        Some(meta.size),
+        Unit::Bytes,
+    ));
+    let progress_task = Arc::clone(&task);
+    let options = DownloadOptions {
+        partial: Some(partial_name(local)),
+        expected: manifest.as_ref().map(|m| (m.size, m.sha256.clone())),
+        progress: Some(Arc::new(move |n| progress_task.inc(n))),
     };
-    // Hash what is already there, then continue from its end.
-    let mut hasher = Sha256::new();
-    if have > 0 {
-        let mut f = tokio::fs::File::open(&partial).await.map_err(|e| io_err(&partial, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf).await.map_err(|e| io_err(&partial, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
+    let done = store.download_to_file_with(&path, local, &options).await.map_err(|e| match e {
+        adls_store::Error::Integrity { path, expected, actual } => {
+            let source =
+                if manifest.is_some() { "the manifest" } else { "the hash kept with the file" };
+            Error::Integrity(format!(
+                "{path}: {source} says {expected}, but the download has {actual}; nothing was kept"
+            ))
         }
-    }
-    let mut out = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&partial)
-        .await
-        .map_err(|e| io_err(&partial, e))?;
-    let task =
-        session.progress().start(&format!("downloading {file}"), Some(meta.size), Unit::Bytes);
-    task.inc(have);
-    if have < meta.size {
-        let got = store.get_range(&path, Some(have..meta.size)).await?;
-        let mut stream = got.stream;
-        while let Some(chunk) = stream.next().await {
-            // A broken transfer keeps the partial file for the next run.
-            let chunk = chunk?;
-            out.write_all(&chunk).await.map_err(|e| io_err(&partial, e))?;
-            hasher.update(&chunk);
-            have += chunk.len() as u64;
-            task.inc(chunk.len() as u64);
-        }
-    }
-    out.sync_all().await.map_err(|e| io_err(&partial, e))?;
-    drop(out);
+        e => e.into(),
+    })?;
     task.finish();
-    let sha = hex::encode(hasher.finalize());
-    let (expected, source) = match (&manifest, &meta.sha256) {
-        (Some(m), _) => (Some((m.size, m.sha256.clone())), "the manifest"),
-        (None, Some(s)) => (Some((meta.size, s.clone())), "the hash kept with the file"),
-        (None, None) => (None, ""),
+    let verification = match done.verified {
+        Verified::Expected => "verified against the manifest".to_owned(),
+        Verified::Stored => "verified against the hash kept with the file".to_owned(),
+        Verified::Unverified => "not verified: no manifest and no stored hash".to_owned(),
     };
-    let verification = match expected {
-        Some((size, expected_sha)) if size == have && expected_sha == sha => {
-            format!("verified against {source}")
-        }
-        Some((size, expected_sha)) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(Error::Integrity(format!(
-                "{path}: downloaded {have} bytes with sha256 {sha}, but {source} says {size} bytes with sha256 {expected_sha}; nothing was kept"
-            )));
-        }
-        None => "not verified: no manifest and no stored hash".into(),
-    };
-    tokio::fs::rename(&partial, local).await.map_err(|e| io_err(local, e))?;
+    let (have, sha) = (done.meta.size, done.sha256);
     if let Some(m) = &manifest {
         let mp = local.with_file_name(format!(
             "{}{MANIFEST_SUFFIX}",

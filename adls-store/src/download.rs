@@ -1,0 +1,276 @@
+//! Downloads to a local file: verified, atomic, optionally resumable, and light on the page cache.
+
+use std::fmt::{self, Debug};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use sha2::Digest;
+
+use crate::store::DigestWorker;
+use crate::{Error, ObjectMeta, Result, Store, StorePath};
+
+/// How [`StoreExt::download_to_file_with`](crate::StoreExt::download_to_file_with) downloads.
+#[derive(Clone, Default)]
+pub struct DownloadOptions {
+    /// Download through this file and keep it when the transfer breaks, so that a later call with the same `partial`
+    /// continues from its length (the bytes it holds are hashed again, not trusted). It is removed when the bytes fail
+    /// verification or the file changed during the read. Without it, a temporary name beside the destination is used
+    /// and removed on any error.
+    pub partial: Option<PathBuf>,
+    /// The size and SHA-256 (lowercase hex) the file must have, from a manifest for instance. Without it, the hash
+    /// kept with the file is used when there is one.
+    pub expected: Option<(u64, String)>,
+    /// Called with each count of bytes added to the local file, the resumed part first.
+    pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl Debug for DownloadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadOptions")
+            .field("partial", &self.partial)
+            .field("expected", &self.expected)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What a finished download was checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// [`DownloadOptions::expected`].
+    Expected,
+    /// The SHA-256 kept with the file in the store.
+    Stored,
+    /// Nothing: no expectation was given and the store keeps no hash for the file.
+    Unverified,
+}
+
+/// A finished download.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    /// The file in the store, as it was when the download started.
+    pub meta: ObjectMeta,
+    /// The SHA-256 of the local file (lowercase hex).
+    pub sha256: String,
+    /// How many bytes a kept partial file already held.
+    pub resumed_from: u64,
+    /// What the bytes were checked against.
+    pub verified: Verified,
+}
+
+pub(crate) async fn to_file<S: Store + ?Sized>(
+    store: &S,
+    path: &StorePath,
+    local: &Path,
+    opts: &DownloadOptions,
+) -> Result<Downloaded> {
+    let meta = store.head(path).await?;
+    let (expected, verified) = match (&opts.expected, &meta.sha256) {
+        (Some(e), _) => (Some(e.clone()), Verified::Expected),
+        (None, Some(sha)) => (Some((meta.size, sha.clone())), Verified::Stored),
+        (None, None) => (None, Verified::Unverified),
+    };
+    // A size that differs is known before anything is transferred.
+    if let Some((size, _)) = &expected
+        && *size != meta.size
+    {
+        return Err(Error::Integrity {
+            path: path.to_string(),
+            expected: format!("{size} bytes"),
+            actual: format!("{} bytes in the store", meta.size),
+        });
+    }
+    let dir = local.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let (temp, keep_partial) = match &opts.partial {
+        Some(p) => (p.clone(), true),
+        None => {
+            (dir.join(format!("{}{}", crate::PARTIAL_PREFIX, uuid::Uuid::new_v4().simple())), false)
+        }
+    };
+    let outcome = async {
+        let (sha256, written, resumed_from) = transfer(store, path, &meta, &temp, opts).await?;
+        let mismatch = |expected: String, actual: String| {
+            Err(Error::Integrity { path: path.to_string(), expected, actual })
+        };
+        if written != meta.size {
+            return mismatch(format!("{} bytes", meta.size), format!("{written} bytes"));
+        }
+        if let Some((_, want)) = &expected
+            && *want != sha256
+        {
+            return mismatch(want.clone(), sha256);
+        }
+        tokio::fs::rename(&temp, local)
+            .await
+            .map_err(|e| Error::from_io("rename", local.display(), &e))?;
+        // The rename itself is durable once the folder is synced.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(Downloaded { meta: meta.clone(), sha256, resumed_from, verified })
+    }
+    .await;
+    if let Err(e) = &outcome {
+        // A kept partial survives a broken transfer; never bytes that failed verification, nor bytes of a file that
+        // was replaced while it was read.
+        if !keep_partial || matches!(e, Error::Integrity { .. } | Error::Precondition { .. }) {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+    }
+    outcome
+}
+
+/// Transfers what `temp` lacks of the file and syncs it; returns its SHA-256, its length, and the length it had.
+async fn transfer<S: Store + ?Sized>(
+    store: &S,
+    path: &StorePath,
+    meta: &ObjectMeta,
+    temp: &Path,
+    opts: &DownloadOptions,
+) -> Result<(String, u64, u64)> {
+    let open = temp.to_owned();
+    let size = meta.size;
+    let (file, prefix, have) = tokio::task::spawn_blocking(move || open_partial(&open, size))
+        .await
+        .map_err(|e| Error::transport("download", temp.display(), e))?
+        .map_err(|e| Error::from_io("open", temp.display(), &e))?;
+    let progress = |n: u64| {
+        if let Some(p) = &opts.progress {
+            p(n);
+        }
+    };
+    progress(have);
+    let hash = DigestWorker::spawn_from(prefix);
+    // Writes happen on their own thread, overlapping with the transfer and the hashing.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut cache = PageCache::new(have);
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            cache.written(&file, chunk.len() as u64);
+        }
+        file.sync_all()?;
+        cache.release(&file);
+        Ok::<_, std::io::Error>(())
+    });
+    let mut written = have;
+    let mut failed = None;
+    if have < size {
+        match store.get_range(path, Some(have..size)).await {
+            Ok(read) => {
+                let mut stream = read.stream;
+                while let Some(chunk) = stream.next().await {
+                    match chunk {
+                        Ok(chunk) => {
+                            hash.update(chunk.clone()).await;
+                            let n = chunk.len() as u64;
+                            // A send fails only when the writer stopped; its error is reported below.
+                            if tx.send(chunk).await.is_err() {
+                                break;
+                            }
+                            written += n;
+                            progress(n);
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    drop(tx);
+    let wrote = writer.await.map_err(|e| Error::transport("write", temp.display(), e))?;
+    wrote.map_err(|e| Error::from_io("write", temp.display(), &e))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let sha = hex::encode(hash.finish().await?);
+    Ok((sha, written, have))
+}
+
+/// Opens (or creates) the partial file for appending, keeping what it holds when that is no longer than `size`, and
+/// returns it with the SHA-256 state of the kept bytes and their count.
+fn open_partial(temp: &Path, size: u64) -> std::io::Result<(File, sha2::Sha256, u64)> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(temp)?;
+    let mut have = file.metadata()?.len();
+    if have > size {
+        file.set_len(0)?;
+        have = 0;
+    }
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    while read < have {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        read += n as u64;
+    }
+    // The file may have shrunk while it was read; what was hashed is what is kept.
+    file.set_len(read)?;
+    file.seek(std::io::SeekFrom::Start(read))?;
+    Ok((file, hasher, read))
+}
+
+/// Keeps a long download from filling the page cache with dirty pages that would all be written at the final sync.
+///
+/// After each window of [`PageCache::WINDOW`] bytes, `POSIX_FADV_DONTNEED` over the last two windows starts the
+/// writeback of the newest (Linux starts writeback of dirty pages in the range) and drops the one before, whose
+/// writeback has had a window's time to finish. After the final sync, the whole file is dropped. It is advice: a
+/// failure changes nothing but memory use, and the final sync reports any write error.
+struct PageCache {
+    /// Where the previous window starts.
+    previous: u64,
+    /// Where the current window starts.
+    current: u64,
+    /// The end of the bytes written.
+    end: u64,
+    /// Where this download's writing started.
+    start: u64,
+}
+
+impl PageCache {
+    const WINDOW: u64 = 32 << 20;
+
+    fn new(start: u64) -> Self {
+        Self { previous: start, current: start, end: start, start }
+    }
+
+    fn written(&mut self, file: &File, n: u64) {
+        self.end += n;
+        if self.end - self.current >= Self::WINDOW {
+            advise_done(file, self.previous, self.end);
+            self.previous = self.current;
+            self.current = self.end;
+        }
+    }
+
+    fn release(&self, file: &File) {
+        advise_done(file, self.start, self.end);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn advise_done(file: &File, from: u64, to: u64) {
+    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
+        let _ = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_done(_file: &File, _from: u64, _to: u64) {}
