@@ -77,6 +77,10 @@ pub struct StorageSection {
     pub chunk_size_mib: Option<usize>,
     /// Chunks in flight per transfer (default 8).
     pub concurrency: Option<usize>,
+    /// Store the MD5 of uploads as the file's Content-MD5, which azcopy and Storage Explorer check (default true).
+    /// MD5 runs on one core at about 700 MiB/s, so on a faster link it bounds an upload; the SHA-256 is kept either
+    /// way.
+    pub content_md5: Option<bool>,
 }
 
 /// `[preflight]`.
@@ -348,6 +352,9 @@ fn resolve_storage(
     if let Some(c) = s.concurrency {
         config.concurrency = c.max(1);
     }
+    if let Some(md5) = s.content_md5 {
+        config.store_content_md5 = md5;
+    }
     if let Some(e) = &config.endpoint {
         crate::xmla::check_plain_http(e)?;
     }
@@ -418,6 +425,26 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("refusing plain http"), "{err}");
     }
+
+    #[test]
+    fn transfer_settings_reach_the_adls_config() {
+        let adls = |file: ConfigFile| {
+            let vars = env(&[("PBI_BACKUP_ADLS_ACCOUNT", "acct"), ("AZURE_STORAGE_KEY", "a2V5")]);
+            match Settings::resolve(None, file, &vars).unwrap().storage {
+                StorageChoice::Adls(config) => config,
+                other => panic!("expected ADLS, got {other:?}"),
+            }
+        };
+        let default = adls(ConfigFile::default());
+        assert!(default.store_content_md5, "Content-MD5 is stored by default");
+        let mut file = ConfigFile::default();
+        file.storage.content_md5 = Some(false);
+        file.storage.chunk_size_mib = Some(16);
+        file.storage.concurrency = Some(3);
+        let set = adls(file);
+        assert!(!set.store_content_md5);
+        assert_eq!((set.chunk_size, set.concurrency), (16 << 20, 3));
+    }
 }
 
 #[cfg(test)]
@@ -431,6 +458,7 @@ mod example {
         let file = ConfigFile::load(&path).unwrap();
         assert_eq!(file.powerbi.home_region.as_deref(), Some("West Europe"));
         assert_eq!(file.storage.account.as_deref(), Some("contosobackups"));
+        assert_eq!(file.storage.content_md5, Some(true));
         assert_eq!(file.preflight.raise, vec!["LATER-30".to_owned()]);
         assert_eq!(file.backup.concurrency, 4);
         assert_eq!(file.retention.keep_daily, Some(14));
