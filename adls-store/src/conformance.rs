@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{DownloadOptions, Error, PutMode, Store, StoreExt, StorePath, Verified};
+use crate::{DownloadOptions, Error, Incomplete, PutMode, Store, StoreExt, StorePath, Verified};
 
 fn path(fs: &str, ws: &str, file: &str) -> StorePath {
     StorePath::file(fs, ws, file).expect("valid test path")
@@ -37,6 +37,7 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     awkward_names(store, fs).await;
     download_to_file(store, fs).await;
     download_resumes_and_verifies(store, fs).await;
+    incomplete_uploads(store, fs).await;
 }
 
 /// `ensure_filesystem` creates once and is a no-op afterwards.
@@ -435,4 +436,41 @@ pub async fn download_resumes_and_verifies(store: &dyn Store, fs: &str) {
     assert!(leftovers.is_empty(), "temporary files remain: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
     store.delete(&p.folder_path()).await.unwrap();
+}
+
+/// An upload whose writer vanished (no complete, no abort, no drop: a killed process) is listed by
+/// `list_incomplete`, never by `list`, and `delete_incomplete` removes it; it touches nothing else.
+pub async fn incomplete_uploads(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let folder = StorePath::folder(fs, "conf-incomplete").unwrap();
+    let kept = path(fs, "conf-incomplete", "kept.abf");
+    store.put(&kept, pattern(1000, 4), PutMode::Overwrite).await.unwrap();
+    let before = store.list_incomplete(&folder).await.expect("list_incomplete");
+
+    let mut upload = store
+        .put_multipart(&path(fs, "conf-incomplete", "vanished.abf"), PutMode::Create)
+        .await
+        .unwrap();
+    upload.put_part(pattern(5000, 5)).await.unwrap();
+    // What a killed process leaves: the writer never runs again.
+    std::mem::forget(upload);
+
+    let after = store.list_incomplete(&folder).await.expect("list_incomplete");
+    let new: Vec<&Incomplete> = after.iter().filter(|i| !before.contains(i)).collect();
+    assert_eq!(new.len(), 1, "one upload left behind: {after:?}");
+    assert!(new[0].last_modified.is_some());
+    let listed: Vec<String> =
+        store.list_all(&folder).await.unwrap().iter().map(|m| m.path.to_string()).collect();
+    assert_eq!(listed, vec![kept.to_string()], "list shows only complete files");
+
+    // A made-up entry naming a complete file is not an upload in progress: the file stays.
+    let impostor =
+        Incomplete { name: "kept.abf".into(), location: kept.to_string(), ..new[0].clone() };
+    assert!(store.delete_incomplete(&impostor).await.is_err());
+    assert!(store.exists(&kept).await.unwrap(), "delete_incomplete removed a complete file");
+
+    store.delete_incomplete(new[0]).await.expect("delete_incomplete");
+    let last = store.list_incomplete(&folder).await.unwrap();
+    assert!(!last.iter().any(|i| i.name == new[0].name), "still listed: {last:?}");
+    store.delete(&folder).await.unwrap();
 }

@@ -60,4 +60,4 @@ pub use path::{
     MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
 };
 pub use retry::{BackoffConfig, RetryConfig};
-pub use store::{GetResult, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt};
+pub use store::{GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt};

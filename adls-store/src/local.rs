@@ -11,7 +11,9 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::store::{Hashes, verify_stream};
-use crate::{Error, GetResult, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath};
+use crate::{
+    Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath,
+};
 
 const TMP_DIR: &str = ".tmp";
 const META_DIR: &str = ".meta";
@@ -333,9 +335,57 @@ impl Store for LocalStore {
         }
         Ok(())
     }
+
+    async fn list_incomplete(&self, folder: &StorePath) -> Result<Vec<Incomplete>> {
+        self.incomplete(folder).await
+    }
+
+    async fn delete_incomplete(&self, incomplete: &Incomplete) -> Result<()> {
+        let name = &incomplete.name;
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+            return Err(Error::Precondition {
+                path: incomplete.location.clone(),
+                detail: "not an upload in progress of this store".into(),
+            });
+        }
+        let path = self.root.join(TMP_DIR).join(name);
+        tokio::fs::remove_file(&path)
+            .await
+            .map_err(|e| Error::from_io("delete", path.display(), &e))
+    }
 }
 
 use crate::StoreExt;
+
+impl LocalStore {
+    /// The entries of `root/.tmp`, the uploads in progress of every folder.
+    async fn incomplete(&self, folder: &StorePath) -> Result<Vec<Incomplete>> {
+        let dir = self.root.join(TMP_DIR);
+        let mut found = Vec::new();
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(Error::from_io("list", dir.display(), &e)),
+        };
+        while let Some(entry) =
+            entries.next_entry().await.map_err(|e| Error::from_io("list", dir.display(), &e))?
+        {
+            let Ok(md) = entry.metadata().await else { continue };
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if md.is_file() {
+                found.push(Incomplete {
+                    location: entry.path().display().to_string(),
+                    size: md.len(),
+                    last_modified: md.modified().ok().map(time::OffsetDateTime::from),
+                    folder: folder.folder_path(),
+                    name,
+                });
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+}
 
 struct LocalUpload {
     store: LocalStore,

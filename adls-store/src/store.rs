@@ -122,6 +122,29 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
 
     /// Deletes a file, or a workspace folder with everything in it.
     async fn delete(&self, path: &StorePath) -> Result<()>;
+
+    /// Uploads that never completed, left in `folder` by a writer that stopped without completing or aborting (a
+    /// killed process). An upload still running is listed too: judge by [`Incomplete::last_modified`]. The local
+    /// store keeps every upload in progress in one folder of its own and lists all of them for any `folder`.
+    async fn list_incomplete(&self, folder: &StorePath) -> Result<Vec<Incomplete>>;
+
+    /// Deletes an upload that [`Store::list_incomplete`] listed.
+    async fn delete_incomplete(&self, incomplete: &Incomplete) -> Result<()>;
+}
+
+/// An upload that never completed (see [`Store::list_incomplete`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    /// Where it lies, for people: `filesystem/workspace/.partial-…` in ADLS, the file's path in the local store.
+    pub location: String,
+    /// Its size as the store reports it (ADLS counts only flushed bytes).
+    pub size: u64,
+    /// When it was created or last changed, as the store reports it.
+    pub last_modified: Option<time::OffsetDateTime>,
+    /// The folder it was listed in.
+    pub(crate) folder: StorePath,
+    /// Its name in the store's folder for uploads in progress.
+    pub(crate) name: String,
 }
 
 /// Conveniences available on every [`Store`]; implementors must not implement it.

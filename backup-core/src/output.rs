@@ -318,6 +318,22 @@ pub struct PruneOutput {
     /// Deletions that failed (each message names the file); the others went on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<ErrorInfo>,
+    /// Uploads that never completed (a killed process left them) and are older than the limit; with `--apply` they
+    /// are deleted too (and listed in `deleted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_uploads: Vec<StaleUpload>,
+}
+
+/// An upload that never completed, found by `prune`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaleUpload {
+    /// Where it lies.
+    pub location: String,
+    /// Its size as the store reports it.
+    pub size: u64,
+    /// When it was last changed (RFC 3339), when known.
+    pub last_modified: Option<String>,
 }
 
 impl PruneOutput {

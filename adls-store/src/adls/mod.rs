@@ -29,6 +29,7 @@ use azure_storage_datalake::Properties;
 use azure_storage_datalake::clients::{
     DataLakeClient, DataLakeClientBuilder, FileClient, FileSystemClient,
 };
+use azure_storage_datalake::operations::ListPathsResponse;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -37,7 +38,8 @@ use url::Url;
 
 use crate::store::{Hashes, verify_stream};
 use crate::{
-    Error, GetResult, MultipartUpload, ObjectMeta, PutMode, Result, RetryConfig, Store, StorePath,
+    Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, RetryConfig, Store,
+    StorePath,
 };
 use policy::{FixupPolicy, SEGMENT, StoreContentMd5};
 
@@ -456,15 +458,7 @@ impl Store for AdlsStore {
 
     fn list(&self, folder: &StorePath) -> BoxStream<'static, Result<ObjectMeta>> {
         let folder = folder.folder_path();
-        let mut builder = self
-            .fs(folder.filesystem())
-            .list_paths()
-            .directory(folder.workspace().to_owned())
-            .recursive(false);
-        if let Some(n) = self.config.list_page_size {
-            builder = builder.max_results(std::num::NonZeroU32::new(n.max(1)).expect("at least 1"));
-        }
-        let pages = builder.into_stream();
+        let pages = self.list_pages(&folder);
         let err_path = folder.clone();
         pages
             .map(move |page| match page {
@@ -654,9 +648,70 @@ impl Store for AdlsStore {
         }
         Ok(())
     }
+
+    async fn list_incomplete(&self, folder: &StorePath) -> Result<Vec<Incomplete>> {
+        let folder = folder.folder_path();
+        let mut pages = self.list_pages(&folder);
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| map_err("list", &folder, e)) {
+                Ok(page) => page,
+                Err(Error::NotFound { .. }) => break,
+                Err(e) => return Err(e),
+            };
+            for p in page.paths.into_iter().filter(|p| !p.is_directory) {
+                let name = p.name.rsplit('/').next().unwrap_or(&p.name).to_owned();
+                if name.starts_with(crate::PARTIAL_PREFIX) {
+                    found.push(Incomplete {
+                        location: format!("{folder}/{name}"),
+                        size: u64::try_from(p.content_length).unwrap_or(0),
+                        last_modified: Some(p.last_modified),
+                        folder: folder.clone(),
+                        name,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_incomplete(&self, incomplete: &Incomplete) -> Result<()> {
+        let name = &incomplete.name;
+        if !name.starts_with(crate::PARTIAL_PREFIX) || name.contains('/') {
+            return Err(Error::Precondition {
+                path: incomplete.location.clone(),
+                detail: "not an upload in progress of this store".into(),
+            });
+        }
+        let folder = &incomplete.folder;
+        let segment = percent_encoding::utf8_percent_encode(name, SEGMENT);
+        let client =
+            self.fs(folder.filesystem()).get_file_client(format!("{}/{segment}", encoded(folder)));
+        let mut pages = client.delete().into_stream();
+        while let Some(page) = pages.next().await {
+            page.map_err(|e| map_err("delete", &incomplete.location, e))?;
+        }
+        Ok(())
+    }
 }
 
 impl AdlsStore {
+    /// The listing pages of a workspace folder (not recursive).
+    fn list_pages(
+        &self,
+        folder: &StorePath,
+    ) -> impl futures::Stream<Item = azure_core::Result<ListPathsResponse>> + Send + 'static {
+        let mut builder = self
+            .fs(folder.filesystem())
+            .list_paths()
+            .directory(folder.workspace().to_owned())
+            .recursive(false);
+        if let Some(n) = self.config.list_page_size {
+            builder = builder.max_results(std::num::NonZeroU32::new(n.max(1)).expect("at least 1"));
+        }
+        builder.into_stream()
+    }
+
     async fn exists_file(&self, path: &StorePath) -> Result<bool> {
         match self.head(path).await {
             Ok(_) => Ok(true),

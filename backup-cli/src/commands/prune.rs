@@ -42,6 +42,10 @@ pub struct PruneArgs {
     /// Delete what the policy does not keep (without it, only report).
     #[arg(long)]
     pub apply: bool,
+    /// Also delete uploads that never completed (left by a killed process) and were last changed longer ago than
+    /// this; "off" leaves them alone. An upload still running may look like one: keep this above your longest upload.
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub stale_uploads_after: String,
 }
 
 impl PruneArgs {
@@ -82,6 +86,13 @@ pub async fn run(global: &Global, session: &Session, args: &PruneArgs) -> Result
         dataset: args.dataset.clone(),
         policy,
         apply: args.apply,
+        stale_uploads_after: match args.stale_uploads_after.as_str() {
+            "off" => None,
+            s => Some(
+                backup_core::retention::parse_keep_within(s)
+                    .map_err(|e| Error::Config(format!("--stale-uploads-after: {e}")))?,
+            ),
+        },
     };
     let out = backup_core::ops::prune(session, &options).await?;
     print::emit(global, &out, human);
@@ -103,17 +114,32 @@ fn human(out: &PruneOutput) -> String {
             "skipped {f}: no time in its manifest or name, so it is never pruned\n"
         ));
     }
+    for u in &out.stale_uploads {
+        let verb = if out.dry_run { "would delete" } else { "deleted" };
+        let when = u.last_modified.as_deref().unwrap_or("unknown time");
+        s.push_str(&format!(
+            "{verb} {} (an upload that never completed, {} bytes, last changed {when})\n",
+            u.location, u.size
+        ));
+    }
     for e in &out.failed {
         s.push_str(&format!("FAILED  {}\n", e.message));
     }
     let forget = out.decisions.iter().filter(|d| !d.keep).count();
+    let stale = out.stale_uploads.len();
     if out.dry_run {
         s.push_str(&format!(
-            "dry run: {forget} of {} backups would be deleted; add --apply to delete them\n",
+            "dry run: {forget} of {} backups and {stale} stale uploads would be deleted; add --apply to delete them\n",
             out.decisions.len()
         ));
     } else {
-        s.push_str(&format!("deleted {} of {} backups\n", out.deleted.len(), out.decisions.len()));
+        let stale_deleted =
+            out.stale_uploads.iter().filter(|u| out.deleted.contains(&u.location)).count();
+        s.push_str(&format!(
+            "deleted {} of {} backups and {stale_deleted} of {stale} stale uploads\n",
+            out.deleted.len() - stale_deleted,
+            out.decisions.len()
+        ));
     }
     s
 }

@@ -404,3 +404,66 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
     let out: PruneOutput = run.json();
     assert!(out.deleted.is_empty() && out.failed.len() == 1, "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_a_killed_process_left_are_deleted_once_stale() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let backup = crate::commands::backup_one(&t, &env, WS, "DB").await;
+    let store = t.stack.store("financelake").unwrap();
+    let emulator = &t.stack.emulators["financelake"];
+    let partials = || -> BTreeSet<String> {
+        emulator
+            .paths(FS)
+            .into_iter()
+            .filter(|p| p.starts_with(&format!("{WS}/{}", adls_store::PARTIAL_PREFIX)))
+            .collect()
+    };
+    // Two uploads whose writer vanished: one two days ago, one just now (it may still be running).
+    let mut left = Vec::new();
+    for name in ["old.abf", "recent.abf"] {
+        let path = StorePath::file(FS, WS, name).unwrap();
+        let mut upload =
+            adls_store::Store::put_multipart(&store, &path, PutMode::Create).await.unwrap();
+        upload.put_part(vec![1u8; 1000].into()).await.unwrap();
+        std::mem::forget(upload);
+        let new: Vec<String> = partials().into_iter().filter(|p| !left.contains(p)).collect();
+        assert_eq!(new.len(), 1, "{new:?}");
+        left.push(new[0].clone());
+    }
+    let (old, recent) = (left[0].clone(), left[1].clone());
+    assert!(emulator.set_last_modified(FS, &old, OffsetDateTime::now_utc() - Duration::days(2)));
+
+    // A dry run reports the stale one only, and deletes nothing.
+    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "5", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: PruneOutput = run.json();
+    let locations: Vec<&str> = out.stale_uploads.iter().map(|u| u.location.as_str()).collect();
+    assert_eq!(locations, [format!("{FS}/{old}")], "{out:?}");
+    assert_eq!(partials().len(), 2, "a dry run deleted an upload");
+
+    // Off: not even looked at.
+    let run = t
+        .run(
+            &env,
+            &["prune", "-w", WS, "--keep-last", "5", "--stale-uploads-after", "off", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.json::<PruneOutput>().stale_uploads.is_empty());
+
+    // Applied: the stale one goes; the recent one and every backup stay.
+    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "5", "--apply", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: PruneOutput = run.json();
+    assert_eq!(out.deleted, [format!("{FS}/{old}")], "{out:?}");
+    assert_eq!(partials(), BTreeSet::from([recent]));
+    assert!(abf_and_manifests(&store).await.0.contains(&backup), "prune deleted the backup");
+
+    // A limit that does not parse names the flag.
+    let run = t
+        .run(&env, &["prune", "-w", WS, "--keep-last", "5", "--stale-uploads-after", "soon"])
+        .await;
+    assert_ne!(run.code, exit_codes::SUCCESS);
+    assert!(run.stderr.contains("--stale-uploads-after"), "{}", run.stderr);
+}

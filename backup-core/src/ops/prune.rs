@@ -1,12 +1,12 @@
 //! `prune`: retention in the style of restic's `forget`. A dry run unless `apply`; the newest verified backup of
 //! each dataset is never deleted; a file whose time cannot be read is never deleted.
 
-use adls_store::StoreExt;
+use adls_store::{Store, StoreExt};
 
 use super::files::delete_backup;
 use super::{Session, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
 use crate::error::Result;
-use crate::output::{ErrorInfo, PruneDecision, PruneOutput};
+use crate::output::{ErrorInfo, PruneDecision, PruneOutput, StaleUpload};
 use crate::retention::{BackupItem, RetentionPolicy, plan};
 
 /// What to prune.
@@ -20,6 +20,9 @@ pub struct PruneOptions {
     pub policy: RetentionPolicy,
     /// Delete (otherwise only report).
     pub apply: bool,
+    /// Also report (and with `apply`, delete) uploads that never completed and were last changed longer ago than
+    /// this; `None` leaves them alone.
+    pub stale_uploads_after: Option<time::Duration>,
 }
 
 /// Plans (and with `apply`, carries out) the deletions.
@@ -74,6 +77,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         deleted: Vec::new(),
         skipped,
         failed: Vec::new(),
+        stale_uploads: Vec::new(),
     };
     for d in decisions {
         let item = &d.item;
@@ -94,5 +98,41 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             }
         }
     }
+    if let Some(after) = options.stale_uploads_after {
+        stale_uploads(store.as_ref(), options, after, &mut out).await?;
+    }
     Ok(out)
+}
+
+/// Finds uploads that never completed and were last changed before `now - after`; deletes them with `apply`.
+/// One without a time is left alone: it may be running.
+async fn stale_uploads(
+    store: &dyn Store,
+    options: &PruneOptions,
+    after: time::Duration,
+    out: &mut PruneOutput,
+) -> Result<()> {
+    let cutoff = time::OffsetDateTime::now_utc() - after;
+    // The local store lists its uploads in progress for every folder: each is reported once.
+    let mut seen = std::collections::BTreeSet::new();
+    for ws in &options.workspaces {
+        for upload in store.list_incomplete(&backup_folder(ws)?).await? {
+            let stale = upload.last_modified.is_some_and(|t| t < cutoff);
+            if !stale || !seen.insert(upload.location.clone()) {
+                continue;
+            }
+            out.stale_uploads.push(StaleUpload {
+                location: upload.location.clone(),
+                size: upload.size,
+                last_modified: upload.last_modified.map(rfc3339),
+            });
+            if options.apply {
+                match store.delete_incomplete(&upload).await {
+                    Ok(()) => out.deleted.push(upload.location.clone()),
+                    Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -139,6 +139,17 @@ impl DfsEmulator {
         self.shared.state.lock().expect("state lock").paths(filesystem)
     }
 
+    /// Makes `path` in `filesystem` look last changed at `when` (to test what happens to old files); false when
+    /// there is no such path.
+    pub fn set_last_modified(
+        &self,
+        filesystem: &str,
+        path: &str,
+        when: time::OffsetDateTime,
+    ) -> bool {
+        self.shared.state.lock().expect("state lock").set_last_modified(filesystem, path, when)
+    }
+
     /// The on-disk data file holding the committed bytes of `path` in `filesystem`, to let tests tamper with it.
     pub fn data_file(&self, filesystem: &str, path: &str) -> Option<PathBuf> {
         let state = self.shared.state.lock().expect("state lock");

@@ -194,6 +194,17 @@ impl State {
         (!e.is_dir).then(|| self.data_path(e.data_id))
     }
 
+    /// Sets the last-modified time of `path`; false when there is no such path.
+    pub fn set_last_modified(&mut self, fs: &str, path: &str, when: OffsetDateTime) -> bool {
+        match self.filesystems.get_mut(fs).and_then(|f| f.paths.get_mut(path)) {
+            Some(e) => {
+                e.last_modified = when;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn paths(&self, fs: &str) -> Vec<String> {
         self.filesystems
             .get(fs)
