@@ -38,6 +38,7 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     download_to_file(store, fs).await;
     download_resumes_and_verifies(store, fs).await;
     incomplete_uploads(store, fs).await;
+    upload_file_in_parts(store, fs).await;
 }
 
 /// `ensure_filesystem` creates once and is a no-op afterwards.
@@ -473,4 +474,41 @@ pub async fn incomplete_uploads(store: &dyn Store, fs: &str) {
     let last = store.list_incomplete(&folder).await.unwrap();
     assert!(!last.iter().any(|i| i.name == new[0].name), "still listed: {last:?}");
     store.delete(&folder).await.unwrap();
+}
+
+/// `upload_file_with` reads a file of several parts through its reused buffers, the bytes arrive whole, and progress
+/// counts each byte once.
+pub async fn upload_file_in_parts(store: &dyn Store, fs: &str) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    store.ensure_filesystem(fs).await.unwrap();
+    let p = path(fs, "conf-upload-file", "u.abf");
+    // Three 8 MiB parts and a short one: the reader's buffers are reused once the first parts are sent.
+    let data = pattern((24 << 20) + 12_345, 8);
+    let dir = std::env::temp_dir()
+        .join(format!("adls-store-conformance-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let local = dir.join("u.abf");
+    std::fs::write(&local, &data).unwrap();
+    let counted = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&counted);
+    let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| {
+        seen.fetch_add(n, Ordering::Relaxed);
+    });
+    let meta = store
+        .upload_file_with(&local, &p, PutMode::Create, Some(progress))
+        .await
+        .expect("upload_file_with");
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+    assert_eq!((meta.size, meta.sha256.as_deref()), (data.len() as u64, Some(sha.as_str())));
+    assert_eq!(counted.load(Ordering::Relaxed), data.len() as u64);
+    assert!(store.get_bytes(&p).await.unwrap() == data, "the uploaded bytes differ");
+    let missing = dir.join("missing.abf");
+    let err =
+        store.upload_file(&missing, &path(fs, "conf-upload-file", "m.abf"), PutMode::Create).await;
+    assert!(err.is_err(), "a missing local file uploaded");
+    assert!(!store.exists(&path(fs, "conf-upload-file", "m.abf")).await.unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+    store.delete(&p.folder_path()).await.unwrap();
 }

@@ -3,6 +3,7 @@
 use std::fmt::{Debug, Display};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -203,6 +204,17 @@ pub trait StoreExt: Store {
         path: &StorePath,
         mode: PutMode,
     ) -> Result<ObjectMeta> {
+        self.upload_file_with(local, path, mode, None).await
+    }
+
+    /// [`StoreExt::upload_file`], calling `progress` with each count of bytes handed to the store.
+    async fn upload_file_with(
+        &self,
+        local: &Path,
+        path: &StorePath,
+        mode: PutMode,
+        progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    ) -> Result<ObjectMeta> {
         let file =
             std::fs::File::open(local).map_err(|e| Error::from_io("open", local.display(), &e))?;
         let mut upload = self.put_multipart(path, mode).await?;
@@ -211,7 +223,14 @@ pub trait StoreExt: Store {
         let mut failed = None;
         while let Some(part) = rx.recv().await {
             let outcome = match part {
-                Ok(part) => upload.put_part(part).await,
+                Ok(part) => {
+                    let n = part.len() as u64;
+                    let sent = upload.put_part(part).await;
+                    if let (Ok(()), Some(p)) = (&sent, &progress) {
+                        p(n);
+                    }
+                    sent
+                }
                 Err(e) => Err(Error::from_io("read", local.display(), &e)),
             };
             if let Err(e) = outcome {

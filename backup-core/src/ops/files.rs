@@ -194,7 +194,14 @@ pub async fn upload(
     require_folder(store.as_ref(), workspace, create_folder).await?;
     let path = backup_path(workspace, &name)?;
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
-    let meta = store.upload_file(local, &path, mode).await.map_err(|e| match e {
+    let size_hint = std::fs::metadata(local).ok().map(|m| m.len());
+    let task: Arc<dyn Task> =
+        Arc::from(session.progress().start(&format!("uploading {name}"), size_hint, Unit::Bytes));
+    let progress_task = Arc::clone(&task);
+    let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| progress_task.inc(n));
+    let uploaded = store.upload_file_with(local, &path, mode, Some(progress)).await;
+    task.finish();
+    let meta = uploaded.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
             Error::Config(format!("{path} exists; pass --overwrite to replace it"))
         }
