@@ -407,6 +407,15 @@ pub async fn download_resumes_and_verifies(store: &dyn Store, fs: &str) {
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
     assert!(!local.exists() && !partial.exists(), "bytes that failed the check were kept");
 
+    // A partial of another file (its last bytes differ from the store's) is not continued: the download starts again
+    // and succeeds, instead of failing verification after the whole transfer.
+    std::fs::write(&partial, pattern(third, 77)).unwrap();
+    let local = dir.join("other.abf");
+    let done =
+        store.download_to_file_with(&p, &local, &options).await.expect("other file's partial");
+    assert_eq!((done.resumed_from, done.sha256.as_str()), (0, sha.as_str()));
+    assert!(!partial.exists());
+
     // A partial longer than the file is not trusted: the download starts again.
     std::fs::write(&partial, pattern(data.len() + 10, 3)).unwrap();
     let local = dir.join("long.abf");
@@ -432,7 +441,7 @@ pub async fn download_resumes_and_verifies(store: &dyn Store, fs: &str) {
     let leftovers: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !["r.abf", "long.abf", "expected.abf"].contains(&n.as_str()))
+        .filter(|n| !["r.abf", "other.abf", "long.abf", "expected.abf"].contains(&n.as_str()))
         .collect();
     assert!(leftovers.is_empty(), "temporary files remain: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -132,9 +132,19 @@ async fn transfer<S: Store + ?Sized>(
     temp: &Path,
     opts: &DownloadOptions,
 ) -> Result<(String, u64, u64)> {
-    let open = temp.to_owned();
     let size = meta.size;
-    let (file, prefix, have) = tokio::task::spawn_blocking(move || open_partial(&open, size))
+    // A partial left by a download of another file (or another version of this one) would only fail at the end,
+    // after the whole transfer: its last bytes are compared with the store's, and it starts over if they differ.
+    let mut keep = true;
+    if let Some((at, local)) =
+        local_tail(temp, size).await.map_err(|e| Error::from_io("read", temp.display(), &e))?
+    {
+        let read = store.get_range(path, Some(at..at + local.len() as u64)).await?;
+        let remote: Vec<Bytes> = futures::TryStreamExt::try_collect(read.stream).await?;
+        keep = remote.concat() == local;
+    }
+    let open = temp.to_owned();
+    let (file, prefix, have) = tokio::task::spawn_blocking(move || open_partial(&open, size, keep))
         .await
         .map_err(|e| Error::transport("download", temp.display(), e))?
         .map_err(|e| Error::from_io("open", temp.display(), &e))?;
@@ -196,9 +206,36 @@ async fn transfer<S: Store + ?Sized>(
     Ok((sha, written, have))
 }
 
-/// Opens (or creates) the partial file for appending, keeping what it holds when that is no longer than `size`, and
-/// returns it with the SHA-256 state of the kept bytes and their count.
-fn open_partial(temp: &Path, size: u64) -> std::io::Result<(File, sha2::Sha256, u64)> {
+/// How many of a partial file's last bytes are compared with the store before it is continued.
+const TAIL_CHECK: u64 = 64 << 10;
+
+/// The last bytes of the partial file `temp` and where they start, when it exists, is not empty and is no longer
+/// than `size`.
+async fn local_tail(temp: &Path, size: u64) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+    let temp = temp.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let file = match File::open(&temp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        if len == 0 || len > size {
+            return Ok(None);
+        }
+        let n = len.min(TAIL_CHECK);
+        let mut buf = vec![0u8; n as usize];
+        file.read_exact_at(&mut buf, len - n)?;
+        Ok(Some((len - n, buf)))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Opens (or creates) the partial file for appending, keeping what it holds when `keep` and it is no longer than
+/// `size`, and returns it with the SHA-256 state of the kept bytes and their count.
+fn open_partial(temp: &Path, size: u64, keep: bool) -> std::io::Result<(File, sha2::Sha256, u64)> {
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -206,7 +243,7 @@ fn open_partial(temp: &Path, size: u64) -> std::io::Result<(File, sha2::Sha256, 
         .truncate(false)
         .open(temp)?;
     let mut have = file.metadata()?.len();
-    if have > size {
+    if have > size || !keep {
         file.set_len(0)?;
         have = 0;
     }

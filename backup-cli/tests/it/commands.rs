@@ -238,33 +238,44 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
     assert!(!partial.exists(), "the partial file is left behind");
     assert!(t.work.path().join("resumed.abf.manifest.json").is_file());
 
-    // A partial file whose bytes are not the file's: the result does not verify, and nothing is kept.
+    // A partial file whose bytes are not the file's: its last bytes (all of it, here) differ from the store's, so the
+    // download starts over instead of failing after the whole transfer.
     let dest = t.work.path().join("bad.abf");
     let partial = t.work.path().join("bad.abf.pbi-backup-partial");
     let mut bad = whole[..n].to_vec();
     bad[n / 2] ^= 0xff;
     std::fs::write(&partial, &bad).unwrap();
-    let run = t
-        .run(
-            &env,
-            &[
-                "download",
-                "-w",
-                "Finance",
-                "--file",
-                &file,
-                "--to",
-                dest.to_str().unwrap(),
-                "--json",
-            ],
-        )
-        .await;
+    let args = |dest: &std::path::Path| -> Vec<String> {
+        ["download", "-w", "Finance", "--file", &file, "--to", dest.to_str().unwrap(), "--json"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect()
+    };
+    let run = t.run(&env, &args(&dest).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run.expect(exit_codes::SUCCESS);
+    assert_eq!(std::fs::read(&dest).unwrap(), whole);
+    assert!(!partial.exists(), "the partial file is left behind");
+
+    // Stored bytes that no longer match the manifest: the download does not verify, and nothing is kept.
+    let emulator = &t.stack.emulators["financelake"];
+    let data = emulator.data_file("power-bi-backup", &format!("Finance/{file}")).unwrap();
+    let mut stored = std::fs::read(&data).unwrap();
+    stored[n / 2] ^= 0xff;
+    std::fs::write(&data, &stored).unwrap();
+    let dest = t.work.path().join("tampered.abf");
+    let partial = t.work.path().join("tampered.abf.pbi-backup-partial");
+    let run = t.run(&env, &args(&dest).iter().map(String::as_str).collect::<Vec<_>>()).await;
     run.expect(exit_codes::INTEGRITY);
     let err = run.error().error;
     assert_eq!((err.kind.as_str(), err.exit_code), ("integrity", exit_codes::INTEGRITY), "{err:?}");
+    assert!(err.message.contains("the manifest says"), "{}", err.message);
     assert!(!dest.exists(), "a file that does not verify was kept under the final name");
-    assert!(!partial.exists(), "the corrupt partial file is kept for the next run to build on");
-    assert!(!t.work.path().join("bad.abf.manifest.json").exists());
+    assert!(
+        !partial.exists(),
+        "bytes that failed verification were kept for the next run to build on"
+    );
+    assert!(!t.work.path().join("tampered.abf.manifest.json").exists());
+    std::fs::write(&data, &whole).unwrap();
 
     // A missing file names what was asked for.
     let run = t.run(&env, &["download", "-w", "Finance", "--file", "Nope.abf", "--json"]).await;
