@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "Sales".into(),
             partitions: vec!["Sales".into()],
         }],
+        expressions: Vec::new(),
     };
     let data = b"column data ".repeat(900);
     let extra: &[(&str, &[u8])] =

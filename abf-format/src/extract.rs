@@ -62,6 +62,7 @@ mod tests {
             name: "Sales".into(),
             compatibility_level: 1600,
             tables: vec![TableSpec { name: "T".into(), partitions: vec!["P".into()] }],
+            expressions: Vec::new(),
         };
         let extra: &[(&str, &[u8])] = &[("Side.json", b"{\"a\":1}")];
         write_model(Cursor::new(Vec::new()), &model, extra, WriterOptions { compress, crc: true })

@@ -40,6 +40,7 @@ pub fn inspect<R: Read + Seek>(mut reader: R, options: InspectOptions) -> Result
         tables: Vec::new(),
         files: Vec::new(),
         problems: Vec::new(),
+        expressions: Vec::new(),
     };
     match run(&mut reader, options, &mut report) {
         Ok(()) => {}
@@ -268,7 +269,10 @@ fn run_image<I: Read + Seek>(
     if let Some(idx) = paths.iter().position(|p| p.ends_with("metadata.sqlitedb")) {
         if let Some(bytes) = read_meta(&mut image, idx, &mut report.problems)? {
             match metadata::sqlite_tables(&bytes, options.full) {
-                Ok(tables) => report.tables = tables,
+                Ok((tables, expressions)) => {
+                    report.tables = tables;
+                    report.expressions = expressions;
+                }
                 Err(e) => report.problems.push(Problem::new(
                     ProblemKind::Corrupt,
                     format!("file {}", image.dir[idx].path),

@@ -32,6 +32,7 @@
 //!     name: "Sales".into(),
 //!     compatibility_level: 1600,
 //!     tables: vec![TableSpec { name: "Orders".into(), partitions: vec!["Orders-2024".into()] }],
+//!     expressions: Vec::new(),
 //! };
 //! let mut out = Cursor::new(Vec::new());
 //! write_model(&mut out, &model, &[], WriterOptions::default())?;

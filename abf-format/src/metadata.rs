@@ -29,9 +29,13 @@ pub(crate) fn parse_db_xml(bytes: &[u8]) -> Result<Database, String> {
     Ok(db)
 }
 
-/// Tables (without engine-internal ones) and their partitions from `metadata.sqlitedb` bytes.
+/// Tables (without engine-internal ones) and their partitions, and the names of the shared expressions (none when the
+/// catalog has no `Expression` table), from `metadata.sqlitedb` bytes.
 /// With `integrity_check`, SQLite's `PRAGMA integrity_check` must also answer `ok`.
-pub(crate) fn sqlite_tables(bytes: &[u8], integrity_check: bool) -> Result<Vec<Table>, String> {
+pub(crate) fn sqlite_tables(
+    bytes: &[u8],
+    integrity_check: bool,
+) -> Result<(Vec<Table>, Vec<String>), String> {
     let mut conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
     conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), true)
         .map_err(|e| format!("does not open as sqlite: {e}"))?;
@@ -43,7 +47,7 @@ pub(crate) fn sqlite_tables(bytes: &[u8], integrity_check: bool) -> Result<Vec<T
             return Err(format!("fails sqlite's integrity check: {verdict}"));
         }
     }
-    let query = |conn: &rusqlite::Connection| -> rusqlite::Result<Vec<Table>> {
+    let query = |conn: &rusqlite::Connection| -> rusqlite::Result<(Vec<Table>, Vec<String>)> {
         let mut stmt =
             conn.prepare("SELECT ID, Name FROM [Table] WHERE (SystemFlags & 1) = 0 ORDER BY ID")?;
         let rows =
@@ -64,7 +68,19 @@ pub(crate) fn sqlite_tables(bytes: &[u8], integrity_check: bool) -> Result<Vec<T
                 tables[i].partitions.push(name);
             }
         }
-        Ok(tables)
+        let has_expressions: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'Expression'",
+            [],
+            |row| row.get(0),
+        )?;
+        let mut expressions = Vec::new();
+        if has_expressions > 0 {
+            let mut stmt = conn.prepare("SELECT Name FROM [Expression] ORDER BY rowid")?;
+            for name in stmt.query_map([], |row| row.get::<_, String>(0))? {
+                expressions.push(name?);
+            }
+        }
+        Ok((tables, expressions))
     };
     query(&conn).map_err(|e| format!("catalog query failed: {e}"))
 }

@@ -21,6 +21,10 @@ pub struct Report {
     pub files: Vec<FileEntry>,
     /// Every problem found; empty exactly when `valid` is true.
     pub problems: Vec<Problem>,
+    /// The names of the model's shared Power Query expressions (`metadata.sqlitedb` table `Expression`), for the
+    /// restore rule that a table and an expression must not share a name. Not part of the JSON shape.
+    #[serde(skip)]
+    pub expressions: Vec<String>,
 }
 
 /// The container kind and the framing of the model stream inside it.

@@ -290,6 +290,8 @@ pub struct ModelSpec {
     pub compatibility_level: u32,
     /// The tables, in catalog order.
     pub tables: Vec<TableSpec>,
+    /// The names of shared Power Query expressions (parameters, functions, queries not loaded as tables).
+    pub expressions: Vec<String>,
 }
 
 /// A table of a [`ModelSpec`].
@@ -323,7 +325,7 @@ fn db_xml(model: &ModelSpec, id: &str) -> String {
     )
 }
 
-/// A `metadata.sqlitedb` holding the model's `Model`, `Table` and `Partition` catalog rows.
+/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition` and `Expression` catalog rows.
 fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
     let conn = rusqlite::Connection::open_in_memory()?;
     conn.execute_batch(
@@ -332,6 +334,8 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
              IsHidden INTEGER, Description TEXT);
          CREATE TABLE Partition (ID INTEGER PRIMARY KEY, TableID INTEGER, Name TEXT, Type INTEGER, Mode INTEGER,
              QueryDefinition TEXT);
+         CREATE TABLE Expression (ID INTEGER PRIMARY KEY, ModelID INTEGER, Name TEXT, Kind INTEGER,
+             Expression TEXT);
          CREATE TABLE DBPROPERTIES (Name TEXT, Value TEXT);",
     )?;
     conn.execute(
@@ -353,6 +357,13 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
             )?;
             next_id += 1;
         }
+    }
+    for expression in &model.expressions {
+        conn.execute(
+            "INSERT INTO Expression (ID, ModelID, Name, Kind, Expression) VALUES (?1, 1, ?2, 0, '\"\"')",
+            rusqlite::params![next_id, expression],
+        )?;
+        next_id += 1;
     }
     let data = conn.serialize(rusqlite::MAIN_DB)?;
     Ok(data.to_vec())
@@ -376,6 +387,9 @@ impl<W: Write + Seek> AbfWriter<W> {
             for p in &t.partitions {
                 check_text("a partition name", p)?;
             }
+        }
+        for e in &model.expressions {
+            check_text("an expression name", e)?;
         }
         let id = database_id(&model.name);
         let mut writer = AbfWriter::new(w, &id, options)?;

@@ -1,10 +1,11 @@
 """Prints one JSON line per file argument with what pbixray (an independent reader) sees in it.
 
 Used by the `pbixray` module of the integration tests (`tests/it/pbixray.rs`) as an oracle:
-  {"path", "error", "tables", "catalog_tables", "files": [[stored Size, SizeFromLog], ...]}
+  {"path", "error", "tables", "catalog_tables", "parameters", "files": [[stored Size, SizeFromLog], ...]}
 `catalog_tables` runs the crate's own catalog query on the metadata.sqlitedb bytes pbixray extracts (null when the
 model has none); `tables` is pbixray's own `.tables` (built from column storage, so it can miss measure-only tables; null when
-pbixray cannot build it, as for models without column data).
+pbixray cannot build it, as for models without column data); `parameters` is pbixray's `.m_parameters` names (shared
+Power Query expressions marked as parameters; null when pbixray cannot read them).
 """
 import json
 import sqlite3
@@ -33,7 +34,7 @@ def catalog_tables(data_model):
 
 
 def dump(path):
-    out = {"path": path, "error": None, "tables": None, "catalog_tables": None, "files": None}
+    out = {"path": path, "error": None, "tables": None, "catalog_tables": None, "parameters": None, "files": None}
     try:
         model = PBIXRay(path)
         dm = model._data_model
@@ -46,6 +47,11 @@ def dump(path):
         out["tables"] = [str(t) for t in model.tables]
     except Exception:  # left null: the test compares catalog_tables then
         out["tables"] = None
+    try:
+        params = model.m_parameters
+        out["parameters"] = [str(n) for n in params["ParameterName"]] if len(params) else []
+    except Exception:  # left null: nothing to compare
+        out["parameters"] = None
     return out
 
 

@@ -17,6 +17,7 @@ struct Seen {
     error: Option<String>,
     tables: Option<Vec<String>>,
     catalog_tables: Option<Vec<String>>,
+    parameters: Option<Vec<String>>,
     files: Option<Vec<(u64, u64)>>,
 }
 
@@ -75,6 +76,14 @@ fn compare(seen: &Seen, report: &Report) {
     let mut ours = ours;
     ours.sort();
     assert_eq!(ours, theirs, "{ctx}");
+    // pbixray's M parameters are shared expressions: each must be among the catalog's expressions.
+    for p in seen.parameters.iter().flatten() {
+        assert!(
+            report.expressions.contains(p),
+            "{ctx}: parameter {p:?} not in {:?}",
+            report.expressions
+        );
+    }
 }
 
 #[test]
@@ -88,7 +97,7 @@ fn samples_agree_with_pbixray() {
         .collect();
     files.sort();
     assert!(files.len() >= 9, "expected the 9 pbixray samples, found {}", files.len());
-    let mut compared = 0;
+    let (mut compared, mut parameters) = (0, 0);
     for seen in run_pbixray(&python, &files) {
         let report =
             inspect(std::fs::File::open(&seen.path).unwrap(), InspectOptions { full: true })
@@ -101,8 +110,10 @@ fn samples_agree_with_pbixray() {
         }
         compare(&seen, &report);
         compared += 1;
+        parameters += seen.parameters.as_ref().map_or(0, Vec::len);
     }
     assert_eq!(compared, files.len() - 1);
+    assert!(parameters > 0, "no sample has M parameters: the expression check compared nothing");
 }
 
 #[test]
@@ -118,6 +129,7 @@ fn pbixray_reads_what_the_writer_writes() {
             },
             abf_format::TableSpec { name: "Customer".into(), partitions: vec!["Customer".into()] },
         ],
+        expressions: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let data = b"column data ".repeat(900);

@@ -31,11 +31,17 @@ fn model() -> impl Strategy<Value = ModelSpec> {
     let table =
         ("[A-Za-z][A-Za-z0-9 _$&<>'\"-]{0,20}", proptest::collection::vec("[ -~]{1,16}", 0..3))
             .prop_map(|(name, partitions)| TableSpec { name, partitions });
-    ("[A-Za-z0-9][A-Za-z0-9 _.&-]{0,24}", 1100u32..1700, proptest::collection::vec(table, 0..5))
-        .prop_map(|(name, compatibility_level, tables)| ModelSpec {
+    (
+        "[A-Za-z0-9][A-Za-z0-9 _.&-]{0,24}",
+        1100u32..1700,
+        proptest::collection::vec(table, 0..5),
+        proptest::collection::vec("[A-Za-z][A-Za-z0-9 _#-]{0,20}", 0..3),
+    )
+        .prop_map(|(name, compatibility_level, tables, expressions)| ModelSpec {
             name,
             compatibility_level,
             tables,
+            expressions,
         })
 }
 
@@ -64,6 +70,7 @@ proptest! {
             prop_assert_eq!(&got.name, &want.name);
             prop_assert_eq!(&got.partitions, &want.partitions);
         }
+        prop_assert_eq!(&report.expressions, &model.expressions);
         // PARTITIONS, db.xml, metadata.sqlitedb, the extra files, LOG.
         prop_assert_eq!(report.files.len(), files.len() + 4);
         prop_assert_eq!(&report.files[0].name, "PARTITIONS");
@@ -121,6 +128,7 @@ fn report_json_has_the_agreed_shape_and_round_trips() {
         name: "Shape".into(),
         compatibility_level: 1567,
         tables: vec![TableSpec { name: "T".into(), partitions: vec!["P".into()] }],
+        expressions: Vec::new(),
     };
     let out = write_model(Cursor::new(Vec::new()), &model, &[], WriterOptions::default()).unwrap();
     let report = read_back(out.into_inner());
@@ -155,6 +163,7 @@ fn for_model_then_streamed_data_files() {
             },
             TableSpec { name: "Empty".into(), partitions: vec![] },
         ],
+        expressions: Vec::new(),
     };
     let mut w = AbfWriter::for_model(
         Cursor::new(Vec::new()),

@@ -1366,6 +1366,7 @@ async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
         name: "Large".into(),
         compatibility_level: 1600,
         tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+        expressions: Vec::new(),
     };
     let options = abf_format::WriterOptions { compress: false, crc: true };
     let image = abf_format::write_model(

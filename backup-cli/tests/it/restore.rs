@@ -574,6 +574,7 @@ async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
         name: "Legacy".into(),
         compatibility_level: 1400,
         tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+        expressions: Vec::new(),
     };
     let image =
         abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
@@ -622,4 +623,67 @@ async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
     run.expect(exit_codes::PREFLIGHT_BLOCKED);
     assert_eq!(run.error().error.findings[0].rule, "LATER-25");
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_block_when_raised() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let spec = abf_format::ModelSpec {
+        name: "Clash".into(),
+        compatibility_level: 1600,
+        tables: vec![
+            abf_format::TableSpec { name: "Sales".into(), partitions: vec!["Sales".into()] },
+            abf_format::TableSpec { name: "Date".into(), partitions: vec!["Date".into()] },
+        ],
+        expressions: vec!["Region".into(), "sales".into()],
+    };
+    let image =
+        abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
+            .unwrap()
+            .into_inner();
+    let local = t.work.path().join("Clash.abf");
+    std::fs::write(&local, image).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let args = |name: &'static str| {
+        [
+            "restore",
+            "-w",
+            "Finance Copy",
+            "--file",
+            "Clash.abf",
+            "--allow-unverified",
+            "--as",
+            name,
+            "--json",
+        ]
+    };
+    // Not raised: a warning, and the service refuses the restore as Power BI does.
+    let restores = t.stack.sim.count("restore");
+    let run = t.run(&env, &args("C1")).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    // The refusal carries the warning that explains it.
+    let message = run.error().error.message;
+    assert!(message.contains("same name"), "{message}");
+    assert!(
+        message.contains("preflight had warned")
+            && message.contains("LATER-26: the model in Clash.abf"),
+        "{message}"
+    );
+    assert_eq!(t.stack.sim.count("restore"), restores + 1);
+    assert!(!t.stack.sim.models("Finance Copy").contains(&"C1".to_owned()));
+    // Raised in the config file: blocked before anything is sent, naming the table.
+    std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-26\"]\n")
+        .unwrap();
+    let run = t.run(&env, &args("C2")).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let finding = &run.error().error.findings[0];
+    assert_eq!(finding.rule, "LATER-26");
+    assert!(
+        finding.message.contains("'Sales'") && !finding.message.contains("'Date'"),
+        "{finding:?}"
+    );
+    assert_eq!(t.stack.sim.count("restore"), restores + 1, "something was sent");
 }

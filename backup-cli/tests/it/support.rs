@@ -217,6 +217,7 @@ pub fn model_abf(name: &str, tables: &[&str]) -> Vec<u8> {
                 partitions: vec![(*t).to_owned()],
             })
             .collect(),
+        expressions: Vec::new(),
     };
     abf_format::write_model(
         std::io::Cursor::new(Vec::new()),

@@ -217,24 +217,37 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
                 problems.join("; ")
             )));
         }
+        // What Power BI refuses about the model itself: LATER rules, so warnings unless raised.
+        let mut findings = Vec::new();
         if let Some(level) = report.database.compatibility_level
             && level < 1500
         {
-            let finding = crate::preflight::Finding {
-                rule: "LATER-25".into(),
-                severity: if session.settings.file.preflight.raise.iter().any(|r| r.eq_ignore_ascii_case("LATER-25")) {
-                    crate::preflight::Severity::Block
-                } else {
-                    crate::preflight::Severity::Warn
-                },
-                status: crate::preflight::Status::Fail,
-                workspace: workspace.clone(),
-                message: format!("the model in {file} is at compatibility level {level}; Power BI Premium takes 1500 and higher"),
-                remedy: "upgrade the model's compatibility level (e.g. in Visual Studio or Tabular Editor) and back it up again".into(),
-            };
-            if finding.blocks() && !options.skip_preflight {
-                return Err(Error::Preflight { what: "restore".into(), findings: vec![finding] });
-            }
+            findings.push(backup_finding(
+                session,
+                "LATER-25",
+                &workspace,
+                format!("the model in {file} is at compatibility level {level}; Power BI Premium takes 1500 and higher"),
+                "upgrade the model's compatibility level (e.g. in Visual Studio or Tabular Editor) and back it up again",
+            ));
+        }
+        let clashes = name_clashes(&report.tables, &report.expressions);
+        if !clashes.is_empty() {
+            findings.push(backup_finding(
+                session,
+                "LATER-26",
+                &workspace,
+                format!(
+                    "the model in {file} has a table and a Power Query expression both named {}; Power BI fails such a restore",
+                    clashes.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+                ),
+                "rename the expression or the table (Power Query editor, Tabular Editor) and back the model up again",
+            ));
+        }
+        let blocking: Vec<_> = findings.iter().filter(|f| f.blocks()).cloned().collect();
+        if !blocking.is_empty() && !options.skip_preflight {
+            return Err(Error::Preflight { what: "restore".into(), findings: blocking });
+        }
+        for finding in findings {
             warnings.push(format!("{}: {}; {}", finding.rule, finding.message, finding.remedy));
         }
         if database.is_none() {
@@ -253,7 +266,14 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
         let op = if exists { Operation::Restore } else { Operation::RestoreAsNew };
         warnings.extend(require(session, &workspace, op, "restore").await?);
     }
-    let server_warnings = client.execute(command, None).await?;
+    // A refusal after preflight warnings carries them: they may be its reason (LATER-26, say).
+    let server_warnings = client.execute(command, None).await.map_err(|e| match e {
+        Error::Server { what, failure } if !warnings.is_empty() => Error::Server {
+            what: format!("{what} (preflight had warned: {})", warnings.join(" | ")),
+            failure,
+        },
+        e => e,
+    })?;
     warnings.extend(server_warnings.iter().map(|w| w.to_string()));
     let database = database.unwrap_or_default();
     let mut out = RestoreOutput {
@@ -286,4 +306,60 @@ async fn list_abf(session: &Session, workspace: &str) -> Result<Vec<String>> {
         .take(5)
         .map(str::to_owned)
         .collect())
+}
+
+/// A LATER rule's finding about the backup itself: it warns, and blocks when the rule is raised in the config file.
+fn backup_finding(
+    session: &Session,
+    rule: &str,
+    workspace: &str,
+    message: String,
+    remedy: &str,
+) -> crate::preflight::Finding {
+    let raised = session.settings.file.preflight.raise.iter().any(|r| r.eq_ignore_ascii_case(rule));
+    crate::preflight::Finding {
+        rule: rule.into(),
+        severity: if raised {
+            crate::preflight::Severity::Block
+        } else {
+            crate::preflight::Severity::Warn
+        },
+        status: crate::preflight::Status::Fail,
+        workspace: workspace.to_owned(),
+        message,
+        remedy: remedy.into(),
+    }
+}
+
+/// The table names that a shared expression also carries (rule LATER-26), compared as Analysis Services compares
+/// object names: without regard to case.
+fn name_clashes(tables: &[abf_format::Table], expressions: &[String]) -> Vec<String> {
+    let expressions: std::collections::BTreeSet<String> =
+        expressions.iter().map(|e| e.to_lowercase()).collect();
+    let mut clashes: Vec<String> = tables
+        .iter()
+        .filter(|t| expressions.contains(&t.name.to_lowercase()))
+        .map(|t| t.name.clone())
+        .collect();
+    clashes.sort();
+    clashes.dedup();
+    clashes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_clashes;
+
+    fn table(name: &str) -> abf_format::Table {
+        abf_format::Table { name: name.into(), partitions: Vec::new() }
+    }
+
+    #[test]
+    fn tables_and_expressions_clash_by_name_whatever_the_case() {
+        let tables = [table("Sales"), table("Date"), table("Budget")];
+        let expressions = ["sales".to_owned(), "Region".to_owned(), "Date".to_owned()];
+        assert_eq!(name_clashes(&tables, &expressions), ["Date", "Sales"]);
+        assert!(name_clashes(&tables, &["Sales Query".to_owned()]).is_empty());
+        assert!(name_clashes(&tables, &[]).is_empty());
+    }
 }

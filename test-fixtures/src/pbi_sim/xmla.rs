@@ -56,6 +56,8 @@ pub mod codes {
     pub const BAD_FILE_NAME: u32 = 0xC147_010D;
     /// The backup file is not a whole `.abf`.
     pub const CORRUPT_BACKUP: u32 = 0xC147_010E;
+    /// LATER-26: a table and a shared expression have the same name.
+    pub const NAME_CLASH: u32 = 0xC147_010F;
     /// The database does not exist or the caller cannot see it (AMO's documented text).
     pub const DATABASE_NOT_FOUND: u32 = 0xC10A_0004;
     /// A statement or request type the simulator does not execute.
@@ -789,6 +791,7 @@ async fn backup(shared: &Shared, ctx: &Ctx, b: &Backup, syntax: Syntax) -> Resul
                 partitions: vec![t.name.clone()],
             })
             .collect(),
+        expressions: Vec::new(),
     };
     let side = serde_json::to_vec_pretty(&side).unwrap_or_default();
     let options = abf_format::WriterOptions { compress: b.apply_compression, crc: true };
@@ -840,6 +843,20 @@ async fn restore(shared: &Shared, ctx: &Ctx, r: &Restore) -> Result<Vec<Message>
         return Err(msg(
             codes::CORRUPT_BACKUP,
             format!("The backup file '{}' is damaged: {}", r.file, problems.join("; ")),
+        ));
+    }
+    // LATER-26: names compare without regard to case, as Analysis Services compares them.
+    if let Some(clash) = report
+        .tables
+        .iter()
+        .find(|t| report.expressions.iter().any(|e| e.eq_ignore_ascii_case(&t.name)))
+    {
+        return Err(msg(
+            codes::NAME_CLASH,
+            format!(
+                "The table '{}' and a Power Query expression have the same name. Rename one of them and back the model up again.",
+                clash.name
+            ),
         ));
     }
     let side: Option<Value> = abf_format::read_file(Cursor::new(&image[..]), SIM_MODEL_FILE)
