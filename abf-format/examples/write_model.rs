@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             partitions: vec!["Sales".into()],
         }],
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     let data = b"column data ".repeat(900);
     let extra: &[(&str, &[u8])] =

@@ -63,6 +63,7 @@ mod tests {
             compatibility_level: 1600,
             tables: vec![TableSpec { name: "T".into(), partitions: vec!["P".into()] }],
             expressions: Vec::new(),
+            roles: Vec::new(),
         };
         let extra: &[(&str, &[u8])] = &[("Side.json", b"{\"a\":1}")];
         write_model(Cursor::new(Vec::new()), &model, extra, WriterOptions { compress, crc: true })

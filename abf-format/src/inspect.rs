@@ -41,6 +41,7 @@ pub fn inspect<R: Read + Seek>(mut reader: R, options: InspectOptions) -> Result
         files: Vec::new(),
         problems: Vec::new(),
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     match run(&mut reader, options, &mut report) {
         Ok(()) => {}
@@ -269,9 +270,10 @@ fn run_image<I: Read + Seek>(
     if let Some(idx) = paths.iter().position(|p| p.ends_with("metadata.sqlitedb")) {
         if let Some(bytes) = read_meta(&mut image, idx, &mut report.problems)? {
             match metadata::sqlite_tables(&bytes, options.full) {
-                Ok((tables, expressions)) => {
-                    report.tables = tables;
-                    report.expressions = expressions;
+                Ok(catalog) => {
+                    report.tables = catalog.tables;
+                    report.expressions = catalog.expressions;
+                    report.roles = catalog.roles;
                 }
                 Err(e) => report.problems.push(Problem::new(
                     ProblemKind::Corrupt,

@@ -33,6 +33,7 @@
 //!     compatibility_level: 1600,
 //!     tables: vec![TableSpec { name: "Orders".into(), partitions: vec!["Orders-2024".into()] }],
 //!     expressions: Vec::new(),
+//!     roles: Vec::new(),
 //! };
 //! let mut out = Cursor::new(Vec::new());
 //! write_model(&mut out, &model, &[], WriterOptions::default())?;
@@ -67,7 +68,7 @@ pub use crate::{
     framing::{MAX_IMAGE_LEN, MAX_XPRESS9_CHUNK},
     inspect::{InspectOptions, inspect},
     report::{
-        Container, Database, FileEntry, Format, Framing, Problem, ProblemKind, Report, Table,
+        Container, Database, FileEntry, Format, Framing, Problem, ProblemKind, Report, Role, Table,
     },
-    writer::{AbfWriter, ModelSpec, TableSpec, WriterOptions, write_model},
+    writer::{AbfWriter, ModelSpec, RoleSpec, TableSpec, WriterOptions, write_model},
 };

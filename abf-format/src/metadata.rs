@@ -1,7 +1,15 @@
 //! The model's metadata: database name and compatibility level from `*.db.xml`, tables and partitions from
 //! `metadata.sqlitedb` (compatibility 1200+) or from the `*.dim.xml` / `*.prt.xml` files (1100/1103) (abf.md §7).
 
-use crate::report::{Database, Table};
+use crate::report::{Database, Role, Table};
+
+/// What the restore rules need of `metadata.sqlitedb`.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    pub tables: Vec<Table>,
+    pub expressions: Vec<String>,
+    pub roles: Vec<Role>,
+}
 use crate::xml::{self, Step};
 
 /// Reads `Database/Name` and `Database/CompatibilityLevel` (matched by local name) from a `*.db.xml`.
@@ -29,13 +37,10 @@ pub(crate) fn parse_db_xml(bytes: &[u8]) -> Result<Database, String> {
     Ok(db)
 }
 
-/// Tables (without engine-internal ones) and their partitions, and the names of the shared expressions (none when the
-/// catalog has no `Expression` table), from `metadata.sqlitedb` bytes.
+/// Tables (without engine-internal ones) and their partitions, the names of the shared expressions and the roles
+/// (none when the catalog has no `Expression` or `Role` table), from `metadata.sqlitedb` bytes.
 /// With `integrity_check`, SQLite's `PRAGMA integrity_check` must also answer `ok`.
-pub(crate) fn sqlite_tables(
-    bytes: &[u8],
-    integrity_check: bool,
-) -> Result<(Vec<Table>, Vec<String>), String> {
+pub(crate) fn sqlite_tables(bytes: &[u8], integrity_check: bool) -> Result<Catalog, String> {
     let mut conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
     conn.deserialize_read_exact(rusqlite::MAIN_DB, bytes, bytes.len(), true)
         .map_err(|e| format!("does not open as sqlite: {e}"))?;
@@ -47,7 +52,7 @@ pub(crate) fn sqlite_tables(
             return Err(format!("fails sqlite's integrity check: {verdict}"));
         }
     }
-    let query = |conn: &rusqlite::Connection| -> rusqlite::Result<(Vec<Table>, Vec<String>)> {
+    let query = |conn: &rusqlite::Connection| -> rusqlite::Result<Catalog> {
         let mut stmt =
             conn.prepare("SELECT ID, Name FROM [Table] WHERE (SystemFlags & 1) = 0 ORDER BY ID")?;
         let rows =
@@ -68,19 +73,42 @@ pub(crate) fn sqlite_tables(
                 tables[i].partitions.push(name);
             }
         }
-        let has_expressions: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'Expression'",
-            [],
-            |row| row.get(0),
-        )?;
+        let has = |table: &str| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        };
         let mut expressions = Vec::new();
-        if has_expressions > 0 {
+        if has("Expression")? {
             let mut stmt = conn.prepare("SELECT Name FROM [Expression] ORDER BY rowid")?;
             for name in stmt.query_map([], |row| row.get::<_, String>(0))? {
                 expressions.push(name?);
             }
         }
-        Ok((tables, expressions))
+        let mut roles = Vec::new();
+        if has("Role")? {
+            let with_permission: i64 = conn.query_row(
+                "SELECT count(*) FROM pragma_table_info('Role') WHERE name = 'ModelPermission'",
+                [],
+                |row| row.get(0),
+            )?;
+            let sql = if with_permission > 0 {
+                "SELECT Name, ModelPermission FROM [Role] ORDER BY rowid"
+            } else {
+                "SELECT Name, NULL FROM [Role] ORDER BY rowid"
+            };
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], |row| {
+                Ok(Role { name: row.get(0)?, model_permission: row.get(1)? })
+            })?;
+            for role in rows {
+                roles.push(role?);
+            }
+        }
+        Ok(Catalog { tables, expressions, roles })
     };
     query(&conn).map_err(|e| format!("catalog query failed: {e}"))
 }

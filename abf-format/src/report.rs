@@ -25,6 +25,20 @@ pub struct Report {
     /// restore rule that a table and an expression must not share a name. Not part of the JSON shape.
     #[serde(skip)]
     pub expressions: Vec<String>,
+    /// The model's roles (`metadata.sqlitedb` table `Role`), for the restore rule on role permissions. Not part of
+    /// the JSON shape.
+    #[serde(skip)]
+    pub roles: Vec<Role>,
+}
+
+/// A role of the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// The role name.
+    pub name: String,
+    /// The catalog's `ModelPermission` value, when the catalog has the column. TOM's enum reads 1 None, 2 Read,
+    /// 3 ReadRefresh, 4 Refresh, 5 Administrator; that the catalog stores the same numbers is unconfirmed.
+    pub model_permission: Option<i64>,
 }
 
 /// The container kind and the framing of the model stream inside it.

@@ -292,6 +292,17 @@ pub struct ModelSpec {
     pub tables: Vec<TableSpec>,
     /// The names of shared Power Query expressions (parameters, functions, queries not loaded as tables).
     pub expressions: Vec<String>,
+    /// The roles.
+    pub roles: Vec<RoleSpec>,
+}
+
+/// A role of a [`ModelSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    /// The role name.
+    pub name: String,
+    /// The `ModelPermission` value written (TOM's enum: 1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
+    pub model_permission: i64,
 }
 
 /// A table of a [`ModelSpec`].
@@ -325,7 +336,7 @@ fn db_xml(model: &ModelSpec, id: &str) -> String {
     )
 }
 
-/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition` and `Expression` catalog rows.
+/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition`, `Expression` and `Role` catalog rows.
 fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
     let conn = rusqlite::Connection::open_in_memory()?;
     conn.execute_batch(
@@ -336,6 +347,8 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
              QueryDefinition TEXT);
          CREATE TABLE Expression (ID INTEGER PRIMARY KEY, ModelID INTEGER, Name TEXT, Kind INTEGER,
              Expression TEXT);
+         CREATE TABLE Role (ID INTEGER PRIMARY KEY, ModelID INTEGER, Name TEXT, Description TEXT,
+             ModelPermission INTEGER);
          CREATE TABLE DBPROPERTIES (Name TEXT, Value TEXT);",
     )?;
     conn.execute(
@@ -365,6 +378,13 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
         )?;
         next_id += 1;
     }
+    for role in &model.roles {
+        conn.execute(
+            "INSERT INTO Role (ID, ModelID, Name, ModelPermission) VALUES (?1, 1, ?2, ?3)",
+            rusqlite::params![next_id, role.name, role.model_permission],
+        )?;
+        next_id += 1;
+    }
     let data = conn.serialize(rusqlite::MAIN_DB)?;
     Ok(data.to_vec())
 }
@@ -390,6 +410,9 @@ impl<W: Write + Seek> AbfWriter<W> {
         }
         for e in &model.expressions {
             check_text("an expression name", e)?;
+        }
+        for r in &model.roles {
+            check_text("a role name", &r.name)?;
         }
         let id = database_id(&model.name);
         let mut writer = AbfWriter::new(w, &id, options)?;

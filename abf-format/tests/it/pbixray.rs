@@ -17,6 +17,8 @@ struct Seen {
     error: Option<String>,
     tables: Option<Vec<String>>,
     catalog_tables: Option<Vec<String>>,
+    catalog_expressions: Option<Vec<String>>,
+    catalog_roles: Option<Vec<(String, Option<i64>)>>,
     parameters: Option<Vec<String>>,
     files: Option<Vec<(u64, u64)>>,
 }
@@ -76,6 +78,15 @@ fn compare(seen: &Seen, report: &Report) {
     let mut ours = ours;
     ours.sort();
     assert_eq!(ours, theirs, "{ctx}");
+    // Python's sqlite on the catalog pbixray extracted: the same expressions and roles (the samples have no roles).
+    if let Some(expressions) = &seen.catalog_expressions {
+        assert_eq!(&report.expressions, expressions, "{ctx}");
+    }
+    if let Some(roles) = &seen.catalog_roles {
+        let ours: Vec<(String, Option<i64>)> =
+            report.roles.iter().map(|r| (r.name.clone(), r.model_permission)).collect();
+        assert_eq!(&ours, roles, "{ctx}");
+    }
     // pbixray's M parameters are shared expressions: each must be among the catalog's expressions.
     for p in seen.parameters.iter().flatten() {
         assert!(
@@ -130,6 +141,7 @@ fn pbixray_reads_what_the_writer_writes() {
             abf_format::TableSpec { name: "Customer".into(), partitions: vec!["Customer".into()] },
         ],
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let data = b"column data ".repeat(900);

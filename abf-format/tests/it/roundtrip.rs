@@ -3,7 +3,8 @@
 use std::io::{Cursor, Read};
 
 use abf_format::{
-    AbfWriter, InspectOptions, ModelSpec, Report, TableSpec, WriterOptions, inspect, write_model,
+    AbfWriter, InspectOptions, ModelSpec, Report, RoleSpec, TableSpec, WriterOptions, inspect,
+    write_model,
 };
 use proptest::prelude::*;
 
@@ -36,12 +37,17 @@ fn model() -> impl Strategy<Value = ModelSpec> {
         1100u32..1700,
         proptest::collection::vec(table, 0..5),
         proptest::collection::vec("[A-Za-z][A-Za-z0-9 _#-]{0,20}", 0..3),
+        proptest::collection::vec(("[A-Za-z][A-Za-z0-9 _-]{0,20}", 1i64..=5), 0..3),
     )
-        .prop_map(|(name, compatibility_level, tables, expressions)| ModelSpec {
+        .prop_map(|(name, compatibility_level, tables, expressions, roles)| ModelSpec {
             name,
             compatibility_level,
             tables,
             expressions,
+            roles: roles
+                .into_iter()
+                .map(|(name, model_permission)| RoleSpec { name, model_permission })
+                .collect(),
         })
 }
 
@@ -71,6 +77,11 @@ proptest! {
             prop_assert_eq!(&got.partitions, &want.partitions);
         }
         prop_assert_eq!(&report.expressions, &model.expressions);
+        let roles: Vec<(String, Option<i64>)> =
+            report.roles.iter().map(|r| (r.name.clone(), r.model_permission)).collect();
+        let want: Vec<(String, Option<i64>)> =
+            model.roles.iter().map(|r| (r.name.clone(), Some(r.model_permission))).collect();
+        prop_assert_eq!(roles, want);
         // PARTITIONS, db.xml, metadata.sqlitedb, the extra files, LOG.
         prop_assert_eq!(report.files.len(), files.len() + 4);
         prop_assert_eq!(&report.files[0].name, "PARTITIONS");
@@ -129,6 +140,7 @@ fn report_json_has_the_agreed_shape_and_round_trips() {
         compatibility_level: 1567,
         tables: vec![TableSpec { name: "T".into(), partitions: vec!["P".into()] }],
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     let out = write_model(Cursor::new(Vec::new()), &model, &[], WriterOptions::default()).unwrap();
     let report = read_back(out.into_inner());
@@ -164,6 +176,7 @@ fn for_model_then_streamed_data_files() {
             TableSpec { name: "Empty".into(), partitions: vec![] },
         ],
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     let mut w = AbfWriter::for_model(
         Cursor::new(Vec::new()),

@@ -1367,6 +1367,7 @@ async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
         compatibility_level: 1600,
         tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     let options = abf_format::WriterOptions { compress: false, crc: true };
     let image = abf_format::write_model(

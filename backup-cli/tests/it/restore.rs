@@ -187,7 +187,15 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
         )
         .await;
     run.expect(exit_codes::SERVER_REFUSED);
-    assert_eq!(run.error().error.code, Some(codes::INCOMPATIBLE_ROLES));
+    let err = run.error().error;
+    assert_eq!(err.code, Some(codes::INCOMPATIBLE_ROLES));
+    // The client read the roles from the backup and had warned, naming the one the service refuses.
+    assert!(
+        err.message.contains("LATER-09") && err.message.contains("'Processors' (Refresh)"),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains("'Readers'"), "{}", err.message);
     let run = t
         .run(
             &env,
@@ -207,6 +215,10 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
     run.expect(exit_codes::SUCCESS);
     let out: RestoreOutput = run.json();
     assert!(out.warnings.iter().any(|w| w.contains("Processors")), "{out:?}");
+    assert!(
+        out.warnings.iter().any(|w| w.starts_with("LATER-09: --ignore-incompatibilities drops")),
+        "{out:?}"
+    );
 
     // A backup of nothing by that name.
     let run = t.run(&env, &["restore", "-w", "Finance", "--latest", "Nothing", "--json"]).await;
@@ -575,6 +587,7 @@ async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
         compatibility_level: 1400,
         tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
         expressions: Vec::new(),
+        roles: Vec::new(),
     };
     let image =
         abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
@@ -637,6 +650,7 @@ async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_b
             abf_format::TableSpec { name: "Date".into(), partitions: vec!["Date".into()] },
         ],
         expressions: vec!["Region".into(), "sales".into()],
+        roles: Vec::new(),
     };
     let image =
         abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
@@ -686,4 +700,70 @@ async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_b
         "{finding:?}"
     );
     assert_eq!(t.stack.sim.count("restore"), restores + 1, "something was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_asked() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let spec = abf_format::ModelSpec {
+        name: "Secured".into(),
+        compatibility_level: 1600,
+        tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+        expressions: Vec::new(),
+        roles: vec![
+            abf_format::RoleSpec { name: "Readers".into(), model_permission: 2 },
+            abf_format::RoleSpec { name: "Admins".into(), model_permission: 5 },
+        ],
+    };
+    let image =
+        abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
+            .unwrap()
+            .into_inner();
+    let local = t.work.path().join("Secured.abf");
+    std::fs::write(&local, image).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-09\"]\n")
+        .unwrap();
+    let restore = |name: &'static str, ignore: bool| {
+        let mut args = vec![
+            "restore",
+            "-w",
+            "Finance Copy",
+            "--file",
+            "Secured.abf",
+            "--allow-unverified",
+            "--as",
+            name,
+            "--json",
+        ];
+        if ignore {
+            args.push("--ignore-incompatibilities");
+        }
+        args
+    };
+    // Raised: blocked before anything is sent, naming the role and its permission.
+    let restores = t.stack.sim.count("restore");
+    let run = t.run(&env, &restore("S1", false)).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let finding = &run.error().error.findings[0];
+    assert_eq!(finding.rule, "LATER-09");
+    assert!(finding.message.contains("'Admins' (Administrator)"), "{finding:?}");
+    assert!(!finding.message.contains("Readers"), "{finding:?}");
+    assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
+    // Asked to drop them: sent, and both the client and the service say which role goes.
+    let run = t.run(&env, &restore("S2", true)).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert!(
+        out.warnings.iter().any(|w| w.starts_with("LATER-09") && w.contains("'Admins'")),
+        "{out:?}"
+    );
+    assert!(
+        out.warnings.iter().any(|w| w.contains("Roles dropped") && w.contains("Admins")),
+        "{out:?}"
+    );
+    assert!(t.stack.sim.models("Finance Copy").contains(&"S2".to_owned()));
 }

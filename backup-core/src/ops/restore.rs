@@ -243,6 +243,33 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
                 "rename the expression or the table (Power Query editor, Tabular Editor) and back the model up again",
             ));
         }
+        // LATER-09: Power BI takes only roles with the read permission. That the catalog's ModelPermission 2 is Read
+        // follows TOM's enum and is unconfirmed, so this warns (blocks only when raised); the service decides.
+        let not_read: Vec<String> = report
+            .roles
+            .iter()
+            .filter(|r| r.model_permission.is_some_and(|p| p != 2))
+            .map(|r| format!("'{}' ({})", r.name, permission_name(r.model_permission)))
+            .collect();
+        if !not_read.is_empty() {
+            if options.ignore_incompatibilities {
+                warnings.push(format!(
+                    "LATER-09: --ignore-incompatibilities drops the roles without the read permission: {}",
+                    not_read.join(", ")
+                ));
+            } else {
+                findings.push(backup_finding(
+                    session,
+                    "LATER-09",
+                    &workspace,
+                    format!(
+                        "the model in {file} has roles without the read permission, the only one Power BI takes: {}",
+                        not_read.join(", ")
+                    ),
+                    "restore with --ignore-incompatibilities to drop them, or give them the read permission and back the model up again",
+                ));
+            }
+        }
         let blocking: Vec<_> = findings.iter().filter(|f| f.blocks()).cloned().collect();
         if !blocking.is_empty() && !options.skip_preflight {
             return Err(Error::Preflight { what: "restore".into(), findings: blocking });
@@ -328,6 +355,19 @@ fn backup_finding(
         workspace: workspace.to_owned(),
         message,
         remedy: remedy.into(),
+    }
+}
+
+/// A catalog `ModelPermission` value as TOM's enum names it (the mapping is unconfirmed for the catalog).
+fn permission_name(value: Option<i64>) -> String {
+    match value {
+        Some(1) => "None".into(),
+        Some(2) => "Read".into(),
+        Some(3) => "ReadRefresh".into(),
+        Some(4) => "Refresh".into(),
+        Some(5) => "Administrator".into(),
+        Some(other) => format!("ModelPermission {other}"),
+        None => "unknown".into(),
     }
 }
 

@@ -792,6 +792,21 @@ async fn backup(shared: &Shared, ctx: &Ctx, b: &Backup, syntax: Syntax) -> Resul
             })
             .collect(),
         expressions: Vec::new(),
+        // The catalog stores TOM's ModelPermission enum (1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
+        roles: model
+            .roles
+            .iter()
+            .map(|r| abf_format::RoleSpec {
+                name: r.name.clone(),
+                model_permission: match r.permission.to_ascii_lowercase().as_str() {
+                    "none" => 1,
+                    "read" => 2,
+                    "readrefresh" => 3,
+                    "refresh" => 4,
+                    _ => 5,
+                },
+            })
+            .collect(),
     };
     let side = serde_json::to_vec_pretty(&side).unwrap_or_default();
     let options = abf_format::WriterOptions { compress: b.apply_compression, crc: true };
@@ -881,7 +896,21 @@ async fn restore(shared: &Shared, ctx: &Ctx, r: &Restore) -> Result<Vec<Message>
                         rows: 0,
                     })
                     .collect(),
-                roles: Vec::new(),
+                roles: report
+                    .roles
+                    .iter()
+                    .map(|r| super::scenario::Role {
+                        name: r.name.clone(),
+                        permission: match r.model_permission {
+                            Some(1) => "none",
+                            Some(2) => "read",
+                            Some(3) => "readRefresh",
+                            Some(4) => "refresh",
+                            _ => "administrator",
+                        }
+                        .into(),
+                    })
+                    .collect(),
                 modified: String::new(),
             },
         };
