@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let data = b"column data ".repeat(900);
     let extra: &[(&str, &[u8])] =

@@ -64,6 +64,7 @@ mod tests {
             tables: vec![TableSpec { name: "T".into(), partitions: vec!["P".into()] }],
             expressions: Vec::new(),
             roles: Vec::new(),
+            data_source_version: None,
         };
         let extra: &[(&str, &[u8])] = &[("Side.json", b"{\"a\":1}")];
         write_model(Cursor::new(Vec::new()), &model, extra, WriterOptions { compress, crc: true })

@@ -42,6 +42,7 @@ pub fn inspect<R: Read + Seek>(mut reader: R, options: InspectOptions) -> Result
         problems: Vec::new(),
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     match run(&mut reader, options, &mut report) {
         Ok(()) => {}
@@ -274,6 +275,7 @@ fn run_image<I: Read + Seek>(
                     report.tables = catalog.tables;
                     report.expressions = catalog.expressions;
                     report.roles = catalog.roles;
+                    report.data_source_version = catalog.data_source_version;
                 }
                 Err(e) => report.problems.push(Problem::new(
                     ProblemKind::Corrupt,

@@ -34,6 +34,7 @@
 //!     tables: vec![TableSpec { name: "Orders".into(), partitions: vec!["Orders-2024".into()] }],
 //!     expressions: Vec::new(),
 //!     roles: Vec::new(),
+//!     data_source_version: Some(2),
 //! };
 //! let mut out = Cursor::new(Vec::new());
 //! write_model(&mut out, &model, &[], WriterOptions::default())?;

@@ -1,6 +1,8 @@
 //! The model's metadata: database name and compatibility level from `*.db.xml`, tables and partitions from
 //! `metadata.sqlitedb` (compatibility 1200+) or from the `*.dim.xml` / `*.prt.xml` files (1100/1103) (abf.md §7).
 
+use rusqlite::OptionalExtension;
+
 use crate::report::{Database, Role, Table};
 
 /// What the restore rules need of `metadata.sqlitedb`.
@@ -9,6 +11,7 @@ pub(crate) struct Catalog {
     pub tables: Vec<Table>,
     pub expressions: Vec<String>,
     pub roles: Vec<Role>,
+    pub data_source_version: Option<i64>,
 }
 use crate::xml::{self, Step};
 
@@ -108,7 +111,27 @@ pub(crate) fn sqlite_tables(bytes: &[u8], integrity_check: bool) -> Result<Catal
                 roles.push(role?);
             }
         }
-        Ok(Catalog { tables, expressions, roles })
+        let column = |table: &str, column: &str| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, column],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        };
+        let data_source_version =
+            if has("Model")? && column("Model", "DefaultPowerBIDataSourceVersion")? {
+                conn.query_row(
+                    "SELECT DefaultPowerBIDataSourceVersion FROM Model ORDER BY rowid LIMIT 1",
+                    [],
+                    |row| row.get::<_, Option<i64>>(0),
+                )
+                .optional()?
+                .flatten()
+            } else {
+                None
+            };
+        Ok(Catalog { tables, expressions, roles, data_source_version })
     };
     query(&conn).map_err(|e| format!("catalog query failed: {e}"))
 }

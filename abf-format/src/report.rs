@@ -29,6 +29,11 @@ pub struct Report {
     /// the JSON shape.
     #[serde(skip)]
     pub roles: Vec<Role>,
+    /// The catalog's `Model.DefaultPowerBIDataSourceVersion` when the column exists (older models lack it), for the
+    /// restore rule that only enhanced-metadata (V3) models restore. TOM's enum reads 0 PowerBI_V1, 1 PowerBI_V2,
+    /// 2 PowerBI_V3; that the catalog stores the same numbers is unconfirmed. Not part of the JSON shape.
+    #[serde(skip)]
+    pub data_source_version: Option<i64>,
 }
 
 /// A role of the model.

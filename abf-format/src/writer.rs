@@ -294,6 +294,9 @@ pub struct ModelSpec {
     pub expressions: Vec<String>,
     /// The roles.
     pub roles: Vec<RoleSpec>,
+    /// `Model.DefaultPowerBIDataSourceVersion` (TOM's enum: 0 V1, 1 V2, 2 V3); `None` leaves the column out, as in
+    /// older models.
+    pub data_source_version: Option<i64>,
 }
 
 /// A role of a [`ModelSpec`].
@@ -355,6 +358,10 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
         "INSERT INTO Model (ID, Name, Culture, DefaultMode) VALUES (1, 'Model', 'en-US', 0)",
         [],
     )?;
+    if let Some(version) = model.data_source_version {
+        conn.execute_batch("ALTER TABLE Model ADD COLUMN DefaultPowerBIDataSourceVersion INTEGER")?;
+        conn.execute("UPDATE Model SET DefaultPowerBIDataSourceVersion = ?1", [version])?;
+    }
     let mut next_id = 2i64;
     for table in &model.tables {
         let table_id = next_id;

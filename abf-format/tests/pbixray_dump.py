@@ -1,11 +1,11 @@
 """Prints one JSON line per file argument with what pbixray (an independent reader) sees in it.
 
 Used by the `pbixray` module of the integration tests (`tests/it/pbixray.rs`) as an oracle:
-  {"path", "error", "tables", "catalog_tables", "catalog_expressions", "catalog_roles", "parameters",
+  {"path", "error", "tables", "catalog_tables", "catalog_expressions", "catalog_roles", "catalog_version", "parameters",
    "files": [[stored Size, SizeFromLog], ...]}
 `catalog_tables` runs the crate's own catalog query on the metadata.sqlitedb bytes pbixray extracts (null when the
-model has none), and `catalog_expressions` / `catalog_roles` the names in `Expression` and (name, ModelPermission) in
-`Role`; `tables` is pbixray's own `.tables` (built from column storage, so it can miss measure-only tables; null when
+model has none), and `catalog_expressions` / `catalog_roles` / `catalog_version` the names in `Expression`, (name, ModelPermission) in
+`Role` and `Model.DefaultPowerBIDataSourceVersion` (null without the column); `tables` is pbixray's own `.tables` (built from column storage, so it can miss measure-only tables; null when
 pbixray cannot build it, as for models without column data); `parameters` is pbixray's `.m_parameters` names (shared
 Power Query expressions marked as parameters; null when pbixray cannot read them).
 """
@@ -21,11 +21,11 @@ QUERY = "SELECT Name FROM [Table] WHERE (SystemFlags & 1) = 0 ORDER BY ID"
 
 
 def catalog(data_model):
-    """(tables, expressions, roles) from the catalog, or (None, None, None) when the model has none."""
+    """(tables, expressions, roles, version) from the catalog, or all None when the model has none."""
     try:
         raw = pbixray_utils.get_data_slice(data_model, "metadata.sqlitedb")
     except Exception:
-        return None, None, None
+        return None, None, None, None
     with tempfile.NamedTemporaryFile(suffix=".sqlitedb") as f:
         f.write(bytes(raw))
         f.flush()
@@ -34,19 +34,24 @@ def catalog(data_model):
             tables = [row[0] for row in con.execute(QUERY)]
             expressions = [row[0] for row in con.execute("SELECT Name FROM Expression ORDER BY rowid")]
             roles = [[row[0], row[1]] for row in con.execute("SELECT Name, ModelPermission FROM Role ORDER BY rowid")]
-            return tables, expressions, roles
+            columns = [row[1] for row in con.execute("PRAGMA table_info(Model)")]
+            version = None
+            if "DefaultPowerBIDataSourceVersion" in columns:
+                version = con.execute("SELECT DefaultPowerBIDataSourceVersion FROM Model ORDER BY rowid LIMIT 1").fetchone()[0]
+            return tables, expressions, roles, version
         finally:
             con.close()
 
 
 def dump(path):
     out = {"path": path, "error": None, "tables": None, "catalog_tables": None, "catalog_expressions": None,
-           "catalog_roles": None, "parameters": None, "files": None}
+           "catalog_roles": None, "catalog_version": None, "parameters": None, "files": None}
     try:
         model = PBIXRay(path)
         dm = model._data_model
         out["files"] = [[int(e["Size"]), int(e["SizeFromLog"])] for e in dm.file_log]
-        out["catalog_tables"], out["catalog_expressions"], out["catalog_roles"] = catalog(dm)
+        (out["catalog_tables"], out["catalog_expressions"], out["catalog_roles"],
+         out["catalog_version"]) = catalog(dm)
     except Exception as e:  # the test decides whether an error was expected
         out["error"] = f"{type(e).__name__}: {e}"
         return out

@@ -17,6 +17,7 @@ fn image() -> Vec<u8> {
         tables: vec![TableSpec { name: "T".into(), partitions: vec!["P1".into(), "P2".into()] }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let data = b"zip member data ".repeat(500);
     let extra: &[(&str, &[u8])] = &[(r"Zipped.0.db\T.tbl\0.T.c.idf", &data)];

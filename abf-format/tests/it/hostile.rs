@@ -31,6 +31,7 @@ fn valid_container(compress: bool, crc: bool) -> Vec<u8> {
         tables: vec![TableSpec { name: "A".into(), partitions: vec!["A".into()] }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let data = b"0123456789abcdef".repeat(64);
     let extra: &[(&str, &[u8])] = &[(r"Fuzz.0.db\A.tbl\0.A.x.idf", &data)];

@@ -19,6 +19,7 @@ struct Seen {
     catalog_tables: Option<Vec<String>>,
     catalog_expressions: Option<Vec<String>>,
     catalog_roles: Option<Vec<(String, Option<i64>)>>,
+    catalog_version: Option<i64>,
     parameters: Option<Vec<String>>,
     files: Option<Vec<(u64, u64)>>,
 }
@@ -87,6 +88,9 @@ fn compare(seen: &Seen, report: &Report) {
             report.roles.iter().map(|r| (r.name.clone(), r.model_permission)).collect();
         assert_eq!(&ours, roles, "{ctx}");
     }
+    if seen.catalog_tables.is_some() {
+        assert_eq!(report.data_source_version, seen.catalog_version, "{ctx}");
+    }
     // pbixray's M parameters are shared expressions: each must be among the catalog's expressions.
     for p in seen.parameters.iter().flatten() {
         assert!(
@@ -142,6 +146,7 @@ fn pbixray_reads_what_the_writer_writes() {
         ],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let data = b"column data ".repeat(900);

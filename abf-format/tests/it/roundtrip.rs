@@ -38,16 +38,20 @@ fn model() -> impl Strategy<Value = ModelSpec> {
         proptest::collection::vec(table, 0..5),
         proptest::collection::vec("[A-Za-z][A-Za-z0-9 _#-]{0,20}", 0..3),
         proptest::collection::vec(("[A-Za-z][A-Za-z0-9 _-]{0,20}", 1i64..=5), 0..3),
+        proptest::option::of(0i64..=2),
     )
-        .prop_map(|(name, compatibility_level, tables, expressions, roles)| ModelSpec {
-            name,
-            compatibility_level,
-            tables,
-            expressions,
-            roles: roles
-                .into_iter()
-                .map(|(name, model_permission)| RoleSpec { name, model_permission })
-                .collect(),
+        .prop_map(|(name, compatibility_level, tables, expressions, roles, version)| {
+            ModelSpec {
+                name,
+                compatibility_level,
+                tables,
+                expressions,
+                roles: roles
+                    .into_iter()
+                    .map(|(name, model_permission)| RoleSpec { name, model_permission })
+                    .collect(),
+                data_source_version: version,
+            }
         })
 }
 
@@ -82,6 +86,7 @@ proptest! {
         let want: Vec<(String, Option<i64>)> =
             model.roles.iter().map(|r| (r.name.clone(), Some(r.model_permission))).collect();
         prop_assert_eq!(roles, want);
+        prop_assert_eq!(report.data_source_version, model.data_source_version);
         // PARTITIONS, db.xml, metadata.sqlitedb, the extra files, LOG.
         prop_assert_eq!(report.files.len(), files.len() + 4);
         prop_assert_eq!(&report.files[0].name, "PARTITIONS");
@@ -141,6 +146,7 @@ fn report_json_has_the_agreed_shape_and_round_trips() {
         tables: vec![TableSpec { name: "T".into(), partitions: vec!["P".into()] }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let out = write_model(Cursor::new(Vec::new()), &model, &[], WriterOptions::default()).unwrap();
     let report = read_back(out.into_inner());
@@ -177,6 +183,7 @@ fn for_model_then_streamed_data_files() {
         ],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let mut w = AbfWriter::for_model(
         Cursor::new(Vec::new()),

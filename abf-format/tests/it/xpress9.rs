@@ -15,6 +15,7 @@ fn image() -> Vec<u8> {
         tables: vec![TableSpec { name: "Facts".into(), partitions: vec!["Facts".into()] }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i / 4093) as u8).collect();
     let extra: &[(&str, &[u8])] =

@@ -1368,6 +1368,7 @@ async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
         tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let options = abf_format::WriterOptions { compress: false, crc: true };
     let image = abf_format::write_model(

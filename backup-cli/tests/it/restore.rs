@@ -588,6 +588,7 @@ async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
         tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     let image =
         abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
@@ -651,6 +652,7 @@ async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_b
         ],
         expressions: vec!["Region".into(), "sales".into()],
         roles: Vec::new(),
+        data_source_version: None,
     };
     let image =
         abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
@@ -715,6 +717,7 @@ async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_as
             abf_format::RoleSpec { name: "Readers".into(), model_permission: 2 },
             abf_format::RoleSpec { name: "Admins".into(), model_permission: 5 },
         ],
+        data_source_version: None,
     };
     let image =
         abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
@@ -766,4 +769,72 @@ async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_as
         "{out:?}"
     );
     assert!(t.stack.sim.models("Finance Copy").contains(&"S2".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_not_in_the_v3_format_warns_and_the_service_refuses_or_block_when_raised() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let write = |name: &str, version: Option<i64>| {
+        let spec = abf_format::ModelSpec {
+            name: name.into(),
+            compatibility_level: 1600,
+            tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+            expressions: Vec::new(),
+            roles: Vec::new(),
+            data_source_version: version,
+        };
+        let image = abf_format::write_model(
+            std::io::Cursor::new(Vec::new()),
+            &spec,
+            &[],
+            Default::default(),
+        )
+        .unwrap()
+        .into_inner();
+        let local = t.work.path().join(format!("{name}.abf"));
+        std::fs::write(&local, image).unwrap();
+        local
+    };
+    for local in [write("V1", Some(0)), write("V3", Some(2))] {
+        t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+            .await
+            .expect(exit_codes::SUCCESS);
+    }
+    let restore = |file: &'static str, name: &'static str| {
+        [
+            "restore",
+            "-w",
+            "Finance Copy",
+            "--file",
+            file,
+            "--allow-unverified",
+            "--as",
+            name,
+            "--json",
+        ]
+    };
+    // A V3 model restores with no LATER-06 warning.
+    let run = t.run(&env, &restore("V3.abf", "M3")).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: RestoreOutput = run.json();
+    assert!(!out.warnings.iter().any(|w| w.contains("LATER-06")), "{out:?}");
+    // V1: the client warns, the service refuses, and the refusal carries the warning.
+    let run = t.run(&env, &restore("V1.abf", "M1")).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let err = run.error().error;
+    assert_eq!(err.code, Some(test_fixtures::pbi_sim::codes::NOT_V3));
+    assert!(
+        err.message.contains("LATER-06") && err.message.contains("PowerBI_V1"),
+        "{}",
+        err.message
+    );
+    // Raised: blocked before anything is sent.
+    std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-06\"]\n")
+        .unwrap();
+    let restores = t.stack.sim.count("restore");
+    let run = t.run(&env, &restore("V1.abf", "M1b")).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    assert_eq!(run.error().error.findings[0].rule, "LATER-06");
+    assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
 }

@@ -219,6 +219,7 @@ pub fn model_abf(name: &str, tables: &[&str]) -> Vec<u8> {
             .collect(),
         expressions: Vec::new(),
         roles: Vec::new(),
+        data_source_version: None,
     };
     abf_format::write_model(
         std::io::Cursor::new(Vec::new()),

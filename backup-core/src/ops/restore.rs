@@ -243,6 +243,26 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
                 "rename the expression or the table (Power Query editor, Tabular Editor) and back the model up again",
             ));
         }
+        // LATER-06: only enhanced-metadata (V3) models restore. The catalog's number is read as TOM's enum (2 = V3),
+        // which is unconfirmed: a warning unless raised; a model without the column is left to the service.
+        if let Some(version) = report.data_source_version
+            && version != 2
+        {
+            let name = match version {
+                0 => "PowerBI_V1",
+                1 => "PowerBI_V2",
+                _ => "not a known version",
+            };
+            findings.push(backup_finding(
+                session,
+                "LATER-06",
+                &workspace,
+                format!(
+                    "the model in {file} is not in the enhanced metadata format (V3): its DefaultPowerBIDataSourceVersion is {version} ({name}), and Power BI restores only V3 models"
+                ),
+                "upgrade the model to the enhanced metadata format (V3; compatibility level 1465 or higher) and back it up again",
+            ));
+        }
         // LATER-09: Power BI takes only roles with the read permission. That the catalog's ModelPermission 2 is Read
         // follows TOM's enum and is unconfirmed, so this warns (blocks only when raised); the service decides.
         let not_read: Vec<String> = report

@@ -58,6 +58,8 @@ pub mod codes {
     pub const CORRUPT_BACKUP: u32 = 0xC147_010E;
     /// LATER-26: a table and a shared expression have the same name.
     pub const NAME_CLASH: u32 = 0xC147_010F;
+    /// LATER-06: the model is not in the enhanced metadata format (V3).
+    pub const NOT_V3: u32 = 0xC147_0110;
     /// The database does not exist or the caller cannot see it (AMO's documented text).
     pub const DATABASE_NOT_FOUND: u32 = 0xC10A_0004;
     /// A statement or request type the simulator does not execute.
@@ -807,6 +809,8 @@ async fn backup(shared: &Shared, ctx: &Ctx, b: &Backup, syntax: Syntax) -> Resul
                 },
             })
             .collect(),
+        // Enhanced metadata (V3, needs compatibility level 1465 or higher), as Power BI Desktop writes today.
+        data_source_version: (model.compatibility_level >= 1465).then_some(2),
     };
     let side = serde_json::to_vec_pretty(&side).unwrap_or_default();
     let options = abf_format::WriterOptions { compress: b.apply_compression, crc: true };
@@ -858,6 +862,17 @@ async fn restore(shared: &Shared, ctx: &Ctx, r: &Restore) -> Result<Vec<Message>
         return Err(msg(
             codes::CORRUPT_BACKUP,
             format!("The backup file '{}' is damaged: {}", r.file, problems.join("; ")),
+        ));
+    }
+    // LATER-06: the catalog says which metadata format the model is in (2 is V3); a model without the column is let
+    // through, since the service's handling of it is not documented.
+    if target.power_bi && report.data_source_version.is_some_and(|v| v != 2) {
+        return Err(msg(
+            codes::NOT_V3,
+            format!(
+                "The backup file '{}' holds a model that is not in the enhanced metadata format (V3). Only V3 models can be restored.",
+                r.file
+            ),
         ));
     }
     // LATER-26: names compare without regard to case, as Analysis Services compares them.
