@@ -582,23 +582,8 @@ async fn msmdpump_endpoint_with_basic_authentication() {
 async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
-    let spec = abf_format::ModelSpec {
-        name: "Legacy".into(),
-        compatibility_level: 1400,
-        tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
-        expressions: Vec::new(),
-        roles: Vec::new(),
-        data_source_version: None,
-    };
-    let image =
-        abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
-            .unwrap()
-            .into_inner();
-    let local = t.work.path().join("Legacy.abf");
-    std::fs::write(&local, image).unwrap();
-    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    let spec = abf_format::ModelSpec { compatibility_level: 1400, ..model("Legacy") };
+    upload_model(&t, &env, &spec).await;
     let args = [
         "restore",
         "-w",
@@ -644,25 +629,14 @@ async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_b
     let t = Tenant::rules().await;
     let env = t.env("financelake");
     let spec = abf_format::ModelSpec {
-        name: "Clash".into(),
-        compatibility_level: 1600,
         tables: vec![
             abf_format::TableSpec { name: "Sales".into(), partitions: vec!["Sales".into()] },
             abf_format::TableSpec { name: "Date".into(), partitions: vec!["Date".into()] },
         ],
         expressions: vec!["Region".into(), "sales".into()],
-        roles: Vec::new(),
-        data_source_version: None,
+        ..model("Clash")
     };
-    let image =
-        abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
-            .unwrap()
-            .into_inner();
-    let local = t.work.path().join("Clash.abf");
-    std::fs::write(&local, image).unwrap();
-    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    upload_model(&t, &env, &spec).await;
     let args = |name: &'static str| {
         [
             "restore",
@@ -709,25 +683,13 @@ async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_as
     let t = Tenant::rules().await;
     let env = t.env("financelake");
     let spec = abf_format::ModelSpec {
-        name: "Secured".into(),
-        compatibility_level: 1600,
-        tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
-        expressions: Vec::new(),
         roles: vec![
             abf_format::RoleSpec { name: "Readers".into(), model_permission: 2 },
             abf_format::RoleSpec { name: "Admins".into(), model_permission: 5 },
         ],
-        data_source_version: None,
+        ..model("Secured")
     };
-    let image =
-        abf_format::write_model(std::io::Cursor::new(Vec::new()), &spec, &[], Default::default())
-            .unwrap()
-            .into_inner();
-    let local = t.work.path().join("Secured.abf");
-    std::fs::write(&local, image).unwrap();
-    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    upload_model(&t, &env, &spec).await;
     std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-09\"]\n")
         .unwrap();
     let restore = |name: &'static str, ignore: bool| {
@@ -775,31 +737,9 @@ async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_as
 async fn a_model_not_in_the_v3_format_warns_and_the_service_refuses_or_block_when_raised() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
-    let write = |name: &str, version: Option<i64>| {
-        let spec = abf_format::ModelSpec {
-            name: name.into(),
-            compatibility_level: 1600,
-            tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
-            expressions: Vec::new(),
-            roles: Vec::new(),
-            data_source_version: version,
-        };
-        let image = abf_format::write_model(
-            std::io::Cursor::new(Vec::new()),
-            &spec,
-            &[],
-            Default::default(),
-        )
-        .unwrap()
-        .into_inner();
-        let local = t.work.path().join(format!("{name}.abf"));
-        std::fs::write(&local, image).unwrap();
-        local
-    };
-    for local in [write("V1", Some(0)), write("V3", Some(2))] {
-        t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
-            .await
-            .expect(exit_codes::SUCCESS);
+    for (name, version) in [("V1", 0), ("V3", 2)] {
+        let spec = abf_format::ModelSpec { data_source_version: Some(version), ..model(name) };
+        upload_model(&t, &env, &spec).await;
     }
     let restore = |file: &'static str, name: &'static str| {
         [
@@ -837,4 +777,29 @@ async fn a_model_not_in_the_v3_format_warns_and_the_service_refuses_or_block_whe
     run.expect(exit_codes::PREFLIGHT_BLOCKED);
     assert_eq!(run.error().error.findings[0].rule, "LATER-06");
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
+}
+
+/// A one-table model at level 1600 named `name`, to vary per test.
+fn model(name: &str) -> abf_format::ModelSpec {
+    abf_format::ModelSpec {
+        name: name.into(),
+        compatibility_level: 1600,
+        tables: vec![abf_format::TableSpec { name: "T".into(), partitions: vec!["T".into()] }],
+        expressions: Vec::new(),
+        roles: Vec::new(),
+        data_source_version: None,
+    }
+}
+
+/// Writes `spec` as `<name>.abf` and uploads it into "Finance Copy", without a manifest.
+async fn upload_model(t: &Tenant, env: &crate::support::Env, spec: &abf_format::ModelSpec) {
+    let image =
+        abf_format::write_model(std::io::Cursor::new(Vec::new()), spec, &[], Default::default())
+            .unwrap()
+            .into_inner();
+    let local = t.work.path().join(format!("{}.abf", spec.name));
+    std::fs::write(&local, image).unwrap();
+    t.run(env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+        .await
+        .expect(exit_codes::SUCCESS);
 }
