@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::store::{Hashes, verify_stream};
+use crate::store::{Hashes, read_range};
 use crate::{
     Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath,
 };
@@ -209,16 +209,7 @@ impl Store for LocalStore {
     async fn get_range(&self, path: &StorePath, range: Option<Range<u64>>) -> Result<GetResult> {
         let meta = self.head(path).await?;
         let whole = range.is_none();
-        let range = range.unwrap_or(0..meta.size);
-        if range.start > range.end || range.end > meta.size {
-            return Err(Error::Precondition {
-                path: path.to_string(),
-                detail: format!(
-                    "range {}..{} is outside the file of {} bytes",
-                    range.start, range.end, meta.size
-                ),
-            });
-        }
+        let range = read_range(path, range, meta.size)?;
         let mut file = tokio::fs::File::open(self.data_path(path))
             .await
             .map_err(|e| Error::from_io("read", path, &e))?;
@@ -254,12 +245,7 @@ impl Store for LocalStore {
                 }
             })
             .boxed();
-        let stream = if whole {
-            verify_stream(stream, path.clone(), meta.size, meta.sha256.clone())
-        } else {
-            stream
-        };
-        Ok(GetResult { meta, range, stream })
+        Ok(GetResult::new(path, meta, range, whole, stream))
     }
 
     async fn put_multipart(

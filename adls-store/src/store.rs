@@ -50,6 +50,44 @@ pub struct GetResult {
     pub stream: BoxStream<'static, Result<Bytes>>,
 }
 
+impl GetResult {
+    /// A read of `range` of the file `meta` describes; a read of the whole file (`whole`) ends with
+    /// [`Error::Integrity`] when its bytes do not match the SHA-256 kept with it. Every backend's `get_range` ends here.
+    pub(crate) fn new(
+        path: &StorePath,
+        meta: ObjectMeta,
+        range: Range<u64>,
+        whole: bool,
+        stream: BoxStream<'static, Result<Bytes>>,
+    ) -> Self {
+        let stream = if whole {
+            verify_stream(stream, path.clone(), meta.size, meta.sha256.clone())
+        } else {
+            stream
+        };
+        Self { meta, range, stream }
+    }
+}
+
+/// The bytes a read asks for: `range`, or the whole file of `size` bytes; refused when it lies outside the file.
+pub(crate) fn read_range(
+    path: &StorePath,
+    range: Option<Range<u64>>,
+    size: u64,
+) -> Result<Range<u64>> {
+    let range = range.unwrap_or(0..size);
+    if range.start > range.end || range.end > size {
+        return Err(Error::Precondition {
+            path: path.to_string(),
+            detail: format!(
+                "range {}..{} is outside the file of {size} bytes",
+                range.start, range.end
+            ),
+        });
+    }
+    Ok(range)
+}
+
 impl Debug for GetResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GetResult")
@@ -425,7 +463,7 @@ impl<D: Digest + Send + 'static> DigestWorker<D> {
 
 /// Wraps a whole-file stream so that it ends with [`Error::Integrity`] when the bytes do not hash to `expected`, or are
 /// not `size` bytes long. The hashing runs on its own thread, overlapping with the consumer.
-pub(crate) fn verify_stream(
+fn verify_stream(
     stream: BoxStream<'static, Result<Bytes>>,
     path: StorePath,
     size: u64,

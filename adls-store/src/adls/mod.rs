@@ -36,7 +36,7 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use url::Url;
 
-use crate::store::{Hashes, verify_stream};
+use crate::store::{Hashes, read_range};
 use crate::{
     Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, RetryConfig, Store,
     StorePath,
@@ -511,16 +511,7 @@ impl Store for AdlsStore {
     async fn get_range(&self, path: &StorePath, range: Option<Range<u64>>) -> Result<GetResult> {
         let meta = self.head(path).await?;
         let whole = range.is_none();
-        let range = range.unwrap_or(0..meta.size);
-        if range.start > range.end || range.end > meta.size {
-            return Err(Error::Precondition {
-                path: path.to_string(),
-                detail: format!(
-                    "range {}..{} is outside the file of {} bytes",
-                    range.start, range.end, meta.size
-                ),
-            });
-        }
+        let range = read_range(path, range, meta.size)?;
         let chunk = self.config.read_chunk_size as u64;
         let chunks: Vec<Range<u64>> = (range.start..range.end)
             .step_by(chunk as usize)
@@ -563,12 +554,7 @@ impl Store for AdlsStore {
             })
             .buffered(self.config.concurrency)
             .boxed();
-        let stream = if whole {
-            verify_stream(stream, path.clone(), meta.size, meta.sha256.clone())
-        } else {
-            stream
-        };
-        Ok(GetResult { meta, range, stream })
+        Ok(GetResult::new(path, meta, range, whole, stream))
     }
 
     async fn put_multipart(
