@@ -278,7 +278,13 @@ pub trait StoreExt: Store {
         }
         // Dropping the receiver stops the reader at its next part.
         drop(rx);
-        let _ = reader.await;
+        // A reader that died (a panic) closed the channel early: what arrived is not the whole file.
+        if let Err(e) = reader.await
+            && failed.is_none()
+        {
+            failed =
+                Some(Error::transport("read", local.display(), format!("the reader stopped: {e}")));
+        }
         if let Some(e) = failed {
             let _ = upload.abort().await;
             return Err(e);
