@@ -99,7 +99,10 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         }
     }
     if let Some(after) = options.stale_uploads_after {
-        stale_uploads(store.as_ref(), options, after, &mut out).await?;
+        // Reported with the rest, so that the deletions already done are not hidden by a failed listing.
+        if let Err(e) = stale_uploads(store.as_ref(), options, after, &mut out).await {
+            out.failed.push(ErrorInfo::from(&e));
+        }
     }
     Ok(out)
 }
