@@ -84,8 +84,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// A [`Error::Transport`] with a redacted cause.
-    pub(crate) fn transport(
+    /// A [`Error::Transport`] with a redacted cause (for callers that read through a store, too).
+    pub fn transport(
         operation: &'static str,
         path: impl fmt::Display,
         detail: impl fmt::Display,

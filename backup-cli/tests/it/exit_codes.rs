@@ -362,6 +362,17 @@ async fn storage_faults_are_retried_or_refused() {
     assert_eq!(run.error().error.kind, "storage");
     emulator.faults().clear();
 
+    // Refused while the container is being read: a storage failure, not a damaged backup.
+    emulator.faults().inject(
+        Op::Read,
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
+        1,
+    );
+    let run = t.run(&env, &["inspect", "-w", "Finance", "--file", &file, "--json"]).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    assert_eq!(run.error().error.kind, "storage", "{:?}", run.error().error);
+    emulator.faults().clear();
+
     // A folder that cannot be listed is unknown to status, and relink stops before detaching anything.
     let forbidden = || Fault::Status {
         status: 403,

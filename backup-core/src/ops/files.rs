@@ -414,7 +414,18 @@ pub async fn inspect_remote(
     })
     .await
     .map_err(|e| Error::Integrity(format!("the inspection of {path} stopped: {e}")))?
-    .map_err(|e| Error::Integrity(format!("cannot read {path}: {e}")))
+    .map_err(|e| match e {
+        // Damage is in the report; an error is the storage failing under the reader, and says so (not "damaged").
+        abf_format::Error::Io(io) => match io
+            .into_inner()
+            .map(|inner| inner.downcast::<adls_store::Error>())
+        {
+            Some(Ok(storage)) => Error::Storage(*storage),
+            Some(Err(other)) => Error::Storage(adls_store::Error::transport("read", &path, other)),
+            None => Error::Storage(adls_store::Error::transport("read", &path, "the read failed")),
+        },
+        e => Error::Integrity(format!("cannot read {path}: {e}")),
+    })
 }
 
 /// Deletes a backup and its manifest.
