@@ -297,7 +297,7 @@ async fn upload_copy_and_verify_a_tampered_file() {
     assert_eq!(up.destination, "power-bi-backup/Finance/Uploaded.abf");
     assert_eq!(up.size, image.len() as u64);
     assert_eq!(up.sha256, sha256(&image));
-    assert_eq!(up.verification, "verified: read back and hashed");
+    assert_eq!(up.verification, "verified: read back, hashes like the bytes sent");
     let store = t.stack.store("financelake").unwrap();
     let path = adls_store::StorePath::file("power-bi-backup", "Finance", "Uploaded.abf").unwrap();
     let stored = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
@@ -309,6 +309,45 @@ async fn upload_copy_and_verify_a_tampered_file() {
     t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--overwrite", "--json"])
         .await
         .expect(exit_codes::SUCCESS);
+    // Other bytes with a manifest that does not describe them: refused before anything is sent, so the stored
+    // backup that --overwrite would have replaced is still there.
+    let other = t.work.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let changed = other.join("Uploaded.abf");
+    let changed_image = model_abf("Uploaded", &["Orders"]);
+    std::fs::write(&changed, &changed_image).unwrap();
+    // The manifest describes the first image, not these bytes.
+    let manifest = backup_core::manifest::Manifest {
+        format: backup_core::manifest::MANIFEST_FORMAT.into(),
+        tool_version: "test".into(),
+        endpoint: "powerbi://api.powerbi.com/v1.0/myorg/Finance".into(),
+        workspace: backup_core::manifest::NamedId { name: "Finance".into(), id: None },
+        dataset: backup_core::manifest::NamedId { name: "Uploaded".into(), id: None },
+        file: "Uploaded.abf".into(),
+        created: "2026-11-28T00:00:00Z".into(),
+        size: image.len() as u64,
+        sha256: sha256(&image),
+        options: backup_core::manifest::ManifestOptions {
+            apply_compression: true,
+            allow_overwrite: false,
+            encrypted: false,
+            security: None,
+            syntax: "Tmsl".into(),
+        },
+        tables: vec!["Orders".into(), "Customers".into()],
+    };
+    std::fs::write(
+        other.join("Uploaded.abf.manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let run = t
+        .run(&env, &["upload", changed.to_str().unwrap(), "-w", "Finance", "--overwrite", "--json"])
+        .await;
+    run.expect(exit_codes::INTEGRITY);
+    assert!(run.error().error.message.contains("nothing was sent"), "{:?}", run.error().error);
+    let stored = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
+    assert_eq!(&stored[..], &image[..], "the stored backup was replaced");
 
     // upload: not an .abf.
     let notes = t.work.path().join("notes.txt");

@@ -130,6 +130,20 @@ pub async fn download(
     })
 }
 
+/// The size and SHA-256 of a local file, read on a blocking thread.
+async fn hash_local(local: &Path) -> Result<(u64, String)> {
+    let path = local.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut f, &mut hasher)?;
+        Ok::<_, std::io::Error>((size, hex::encode(hasher.finalize())))
+    })
+    .await
+    .map_err(|e| Error::Config(format!("hashing {} stopped: {e}", local.display())))?
+    .map_err(|e| io_err(local, e))
+}
+
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Config(format!("{}: {e}", path.display()))
 }
@@ -189,6 +203,28 @@ pub async fn upload(
                 .unwrap_or_default()
         )));
     }
+    // The manifest beside the file, read and checked before anything is sent: a replaced backup cannot come back.
+    let local_manifest = local.with_file_name(format!(
+        "{}{MANIFEST_SUFFIX}",
+        local.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let manifest: Option<Manifest> = match std::fs::read(&local_manifest) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Integrity(format!("{} does not read: {e}", local_manifest.display()))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(&local_manifest, e)),
+    };
+    if let Some(m) = &manifest {
+        let (size, sha) = hash_local(local).await?;
+        if m.sha256 != sha || m.size != size {
+            return Err(Error::Integrity(format!(
+                "{} does not match its manifest (sha256 {sha} vs {}); nothing was sent",
+                local.display(),
+                m.sha256
+            )));
+        }
+    }
     let store = session.store()?;
     store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
     require_folder(store.as_ref(), workspace, create_folder).await?;
@@ -207,30 +243,23 @@ pub async fn upload(
         }
         other => other.into(),
     })?;
+    // Read back: the stored bytes must hash like the bytes that were sent.
     let (size, sha) = hash_file(store.as_ref(), &path, session.progress()).await?;
-    let local_manifest = local.with_file_name(format!(
-        "{}{MANIFEST_SUFFIX}",
-        local.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let mut verification = "verified: read back and hashed".to_owned();
+    if meta.sha256.as_deref() != Some(sha.as_str()) || meta.size != size {
+        let _ = store.delete(&path).await;
+        return Err(Error::Integrity(format!(
+            "{path} read back as {size} bytes with sha256 {sha}, but {} bytes with sha256 {} were sent; the upload was removed",
+            meta.size,
+            meta.sha256.as_deref().unwrap_or("unknown")
+        )));
+    }
     let mp = path.folder_path().join(&Manifest::name_for(&name))?;
-    if let Ok(bytes) = std::fs::read(&local_manifest) {
-        let mut m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Integrity(format!("{} does not read: {e}", local_manifest.display()))
-        })?;
-        if m.sha256 != sha || m.size != size {
-            let _ = store.delete(&path).await;
-            return Err(Error::Integrity(format!(
-                "{} does not match its manifest (sha256 {sha} vs {}); the upload was removed",
-                local.display(),
-                m.sha256
-            )));
-        }
+    let verification = if let Some(mut m) = manifest {
         m.file = name.clone();
         store
             .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
             .await?;
-        verification = "verified against the manifest".into();
+        "verified against the manifest".to_owned()
     } else {
         // A manifest left by the file this one replaced (--overwrite) describes other bytes: list would call the
         // new file verified when the sizes match, and restore would refuse it.
@@ -238,8 +267,8 @@ pub async fn upload(
             Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-    }
-    let _ = meta;
+        "verified: read back, hashes like the bytes sent".to_owned()
+    };
     Ok(TransferOutput {
         source: local.display().to_string(),
         destination: path.to_string(),
