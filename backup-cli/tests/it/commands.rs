@@ -515,6 +515,25 @@ async fn storage_status_link_unlink_relink() {
     let s = status(&run);
     assert_eq!(s[0].account.as_deref(), Some("tenantlake"));
     assert_eq!(s[0].backups, Some(0));
+    // A folder with nothing in it (as Power BI leaves one at attach time) lists as empty but exists: relink removes
+    // it before the detach, rather than taking it for absent.
+    let marker = adls_store::StorePath::file(
+        "power-bi-backup",
+        "Personal Premium",
+        test_fixtures::pbi_sim::FOLDER_MARKER,
+    )
+    .unwrap();
+    adls_store::Store::delete(&store, &marker).await.unwrap();
+    let emulator = &t.stack.emulators["tenantlake"];
+    assert!(emulator.paths("power-bi-backup").contains(&"Personal Premium".to_owned()));
+    let run = t.run(&env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let change: StorageChange = run.json();
+    assert_eq!(change.renamed_folder_to, None, "{change:?}");
+    assert_eq!(
+        change.actions[0], "removed the empty folder power-bi-backup/Personal Premium",
+        "{change:?}"
+    );
     // Backups work after the relink.
     backup_one(&t, &env, "Personal Premium", "Forecast").await;
 

@@ -170,6 +170,14 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
             g.name
         ));
         renamed = Some(format!("power-bi-backup/{new_name}"));
+    } else {
+        // Power BI creates the folder when storage is attached, so a workspace without backups yet has an empty one;
+        // it lists as nothing but would still make the re-attach fail after the detach. Removed, it holds nothing.
+        match store.delete(&folder).await {
+            Ok(()) => actions.push(format!("removed the empty folder power-bi-backup/{}", g.name)),
+            Err(adls_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     api.assign_storage(&g.id, ZERO_GUID).await?;
     actions.push("detached from its storage account".into());

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use adls_store::Store;
 use axum::Router;
 
+pub use rest::FOLDER_MARKER;
 pub use scenario::Scenario;
 pub use stack::{DEMO_SCENARIO, SimStack};
 pub use state::ZERO_GUID;
