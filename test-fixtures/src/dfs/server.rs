@@ -745,7 +745,11 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     let spec = v.trim().strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
     let a = a.trim().parse().ok()?;
-    let b = if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) };
+    let b: Option<u64> = if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) };
+    // `bytes=10-5` is not a range (and would make the length negative).
+    if b.is_some_and(|b| b < a) {
+        return None;
+    }
     Some((a, b))
 }
 
@@ -982,4 +986,18 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges_parse_and_a_backwards_one_is_refused() {
+        assert_eq!(parse_range("bytes=0-99"), Some((0, Some(99))));
+        assert_eq!(parse_range("bytes=100-"), Some((100, None)));
+        assert_eq!(parse_range("bytes=5-5"), Some((5, Some(5))));
+        assert_eq!(parse_range("bytes=10-5"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+    }
 }
