@@ -66,8 +66,14 @@ impl LocalStore {
         }
     }
 
-    async fn read_sha(&self, path: &StorePath) -> Option<String> {
-        tokio::fs::read_to_string(self.meta_path(path)).await.ok().map(|s| s.trim().to_owned())
+    /// The SHA-256 kept with the file: `None` when none is kept; an unreadable one is an error, not "no hash" (which
+    /// would switch verification off).
+    async fn read_sha(&self, path: &StorePath) -> Result<Option<String>> {
+        match tokio::fs::read_to_string(self.meta_path(path)).await {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::from_io("read the hash of", path, &e)),
+        }
     }
 
     async fn write_sha(&self, path: &StorePath, sha: &str) -> Result<()> {
@@ -76,7 +82,12 @@ impl LocalStore {
             tokio::fs::create_dir_all(dir).await.map_err(|e| Error::from_io("create", path, &e))?;
         }
         let temp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().simple().to_string());
-        tokio::fs::write(&temp, sha).await.map_err(|e| Error::from_io("write", path, &e))?;
+        // Synced before the rename, as the data is: a crash must not leave an empty hash beside whole data.
+        let mut f =
+            tokio::fs::File::create(&temp).await.map_err(|e| Error::from_io("write", path, &e))?;
+        f.write_all(sha.as_bytes()).await.map_err(|e| Error::from_io("write", path, &e))?;
+        f.sync_all().await.map_err(|e| Error::from_io("write", path, &e))?;
+        drop(f);
         tokio::fs::rename(&temp, &meta).await.map_err(|e| Error::from_io("write", path, &e))
     }
 
@@ -92,7 +103,7 @@ impl LocalStore {
             size: md.len(),
             last_modified: md.modified().ok().map(time::OffsetDateTime::from),
             etag: None,
-            sha256: self.read_sha(path).await,
+            sha256: self.read_sha(path).await?,
         })
     }
 
@@ -291,13 +302,16 @@ impl Store for LocalStore {
                 detail: format!("cannot rename across filesystems to '{to}'"),
             });
         }
-        self.meta_of(from).await?;
-        let sha = self.read_sha(from).await;
-        self.place_with_sha(&self.data_path(from), to, mode, sha.as_deref()).await?;
-        if mode == PutMode::Create {
-            // `place` linked the file; remove the source name.
-            let _ = tokio::fs::remove_file(self.data_path(from)).await;
+        let sha = self.meta_of(from).await?.sha256;
+        if from == to {
+            // Onto itself: nothing moves (and the hash removal below would drop the file's own hash).
+            return match mode {
+                PutMode::Overwrite => Ok(()),
+                PutMode::Create => Err(Error::AlreadyExists { path: to.to_string() }),
+            };
         }
+        // `place` renames the file (or, for `Create`, links it and removes the source name).
+        self.place_with_sha(&self.data_path(from), to, mode, sha.as_deref()).await?;
         let _ = tokio::fs::remove_file(self.meta_path(from)).await;
         Ok(())
     }
