@@ -272,24 +272,22 @@ fn resolve_credential(
     let auth = var("PBI_BACKUP_AUTH").or_else(|| p.auth.clone());
     let tenant = var("AZURE_TENANT_ID").or_else(|| p.tenant_id.clone());
     let client = var("AZURE_CLIENT_ID").or_else(|| p.client_id.clone());
-    let secret = match var("AZURE_CLIENT_SECRET") {
-        Some(s) => Some(s),
-        None => match &p.client_secret_file {
-            Some(f) => Some(
-                std::fs::read_to_string(f)
-                    .map_err(|e| format!("cannot read client-secret-file {}: {e}", f.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        },
+    // Read only when a client secret is what signs in: an unreadable file must not break `auth = "cli"`.
+    let secret = || -> std::result::Result<Option<String>, String> {
+        match (var("AZURE_CLIENT_SECRET"), &p.client_secret_file) {
+            (Some(s), _) => Ok(Some(s)),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map(|s| Some(s.trim().to_owned()))
+                .map_err(|e| format!("cannot read client-secret-file {}: {e}", f.display())),
+            (None, None) => Ok(None),
+        }
     };
     match auth.as_deref() {
         Some("cli") => Ok(Credential::AzureCli),
         Some("managed-identity") => Ok(Credential::ManagedIdentity),
         Some("environment") => Ok(Credential::Environment),
         Some("anonymous") => Ok(Credential::Anonymous),
-        Some("client-secret") | None => match (tenant, client, secret) {
+        Some("client-secret") | None => match (tenant, client, secret()?) {
             (Some(tenant_id), Some(client_id), Some(secret)) => Ok(Credential::ClientSecret {
                 tenant_id,
                 client_id,
@@ -424,6 +422,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("refusing plain http"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_matters_only_to_client_secret_sign_in() {
+        let mut file = ConfigFile::default();
+        file.powerbi.client_secret_file = Some("/nonexistent/pbi-backup-secret".into());
+        file.powerbi.auth = Some("cli".into());
+        let s = Settings::resolve(None, file.clone(), &env(&[])).unwrap();
+        assert!(matches!(s.credential().unwrap(), Credential::AzureCli));
+        file.powerbi.auth = Some("client-secret".into());
+        let s = Settings::resolve(None, file, &env(&[])).unwrap();
+        let err = s.credential().unwrap_err().to_string();
+        assert!(err.contains("cannot read client-secret-file /nonexistent/pbi-backup-secret"), "{err}");
     }
 
     #[test]
