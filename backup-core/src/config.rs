@@ -434,7 +434,10 @@ mod tests {
         file.powerbi.auth = Some("client-secret".into());
         let s = Settings::resolve(None, file, &env(&[])).unwrap();
         let err = s.credential().unwrap_err().to_string();
-        assert!(err.contains("cannot read client-secret-file /nonexistent/pbi-backup-secret"), "{err}");
+        assert!(
+            err.contains("cannot read client-secret-file /nonexistent/pbi-backup-secret"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
                 "--file names one backup; with several datasets the default names <dataset>_<time>.abf are used".into(),
             )),
             // list, restore, copy and prune know backups by their .abf names: one by another name is lost to them.
-            (Some(f), false) if !f.to_ascii_lowercase().ends_with(".abf") => Err(Error::Config(format!(
+            (Some(f), false) if !super::is_abf(f) => Err(Error::Config(format!(
                 "--file '{f}' does not end in .abf; Power BI restores .abf backups only"
             ))),
             (Some(f), false) => Ok(f.clone()),

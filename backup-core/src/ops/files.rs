@@ -28,7 +28,7 @@ pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
     let mut backups = Vec::new();
     for f in &files {
         let Some(name) = f.path.file_name() else { continue };
-        if !name.to_ascii_lowercase().ends_with(".abf") {
+        if !super::is_abf(name) {
             continue;
         }
         let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
@@ -279,7 +279,7 @@ pub async fn upload(
 }
 
 fn check_abf_name(name: &str) -> Result<()> {
-    if !name.to_ascii_lowercase().ends_with(".abf") {
+    if !super::is_abf(name) {
         return Err(Error::Config(format!(
             "'{name}' is not an .abf file name; Power BI restores .abf backups only"
         )));

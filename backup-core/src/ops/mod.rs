@@ -165,6 +165,13 @@ pub fn time_from_file_name(file: &str) -> Option<(String, time::OffsetDateTime)>
     Some((dataset.to_owned(), t))
 }
 
+/// Whether `name` is a backup file name: it ends in `.abf`, in any case (Power BI and the list, prune and restore
+/// commands all take `X.ABF` as a backup).
+pub(crate) fn is_abf(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() >= 4 && bytes[bytes.len() - 4..].eq_ignore_ascii_case(b".abf")
+}
+
 /// The default file name of a backup: `<dataset>_<UTC yyyyMMddTHHmmssZ>.abf`, with characters a file name cannot
 /// hold replaced by `_`.
 pub fn default_file_name(dataset: &str, now: time::OffsetDateTime) -> String {
@@ -199,5 +206,7 @@ mod tests {
         assert_eq!(name, "Sales_ EU_Q4_20261128T040908Z.abf");
         assert_eq!(time_from_file_name(&name), Some(("Sales_ EU_Q4".into(), t)));
         assert_eq!(time_from_file_name("manual.abf"), None);
+        assert!(is_abf("Sales.abf") && is_abf("SALES.ABF") && is_abf("ü.Abf"));
+        assert!(!is_abf("Sales.abf.manifest.json") && !is_abf("abf") && !is_abf("ü"));
     }
 }

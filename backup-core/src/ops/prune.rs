@@ -38,7 +38,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         };
         for f in files {
             let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
-            if !name.to_ascii_lowercase().ends_with(".abf") {
+            if !super::is_abf(&name) {
                 continue;
             }
             let manifest = match read_manifest(store.as_ref(), &f.path).await {

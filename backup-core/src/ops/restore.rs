@@ -67,7 +67,7 @@ async fn latest_file(session: &Session, workspace: &str, dataset: &str) -> Resul
     let mut best: Option<(time::OffsetDateTime, String)> = None;
     for f in files {
         let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
-        if !name.ends_with(".abf") {
+        if !super::is_abf(&name) {
             continue;
         }
         let from_manifest =
@@ -120,7 +120,7 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
             ));
         }
     };
-    if !file.to_ascii_lowercase().ends_with(".abf") {
+    if !super::is_abf(&file) {
         return Err(Error::Config(format!(
             "'{file}' is not an .abf backup file; name one that ends in .abf"
         )));
@@ -349,7 +349,7 @@ async fn list_abf(session: &Session, workspace: &str) -> Result<Vec<String>> {
     Ok(files
         .iter()
         .filter_map(|f| f.path.file_name())
-        .filter(|n| n.ends_with(".abf"))
+        .filter(|n| super::is_abf(n))
         .take(5)
         .map(str::to_owned)
         .collect())

@@ -37,7 +37,7 @@ pub async fn storage_status(
                 Ok(files) => {
                     let abf = files
                         .iter()
-                        .filter(|f| f.path.file_name().is_some_and(|n| n.ends_with(".abf")))
+                        .filter(|f| f.path.file_name().is_some_and(super::is_abf))
                         .count();
                     (Some(!files.is_empty()), Some(abf))
                 }
