@@ -127,6 +127,7 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
     }
     let mut warnings = Vec::new();
     let mut copied_from = None;
+    let mut copied = None;
     let mut manifest = None;
     let mut manifest_check =
         "skipped: where this server keeps its backups is not known here (only Power BI's power-bi-backup folders are)"
@@ -159,7 +160,7 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
                 }
                 warnings.push(format!("{to} was copied from {from} before; that copy was used"));
             } else {
-                copy_verified(session, &from, &to, false).await?;
+                copied = Some(copy_verified(session, &from, &to, false).await?);
             }
             copied_from = Some(format!("power-bi-backup/{src}/{file}"));
         }
@@ -167,16 +168,23 @@ pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<Rest
         manifest = read_manifest(store.as_ref(), &path).await?;
         match &manifest {
             Some(m) => {
-                let (size, sha) = hash_file(store.as_ref(), &path, session.progress())
-                    .await
-                    .map_err(|e| match e {
-                        Error::Storage(adls_store::Error::NotFound { .. }) => Error::NotFound {
-                            what: "backup file",
-                            name: path.to_string(),
-                            nearest: Vec::new(),
-                        },
-                        other => other,
-                    })?;
+                // A copy made just now was read back and hashed already: its hash is not computed twice.
+                let (size, sha) =
+                    match &copied {
+                        Some(c) => (c.size, c.sha256.clone()),
+                        None => hash_file(store.as_ref(), &path, session.progress())
+                            .await
+                            .map_err(|e| match e {
+                                Error::Storage(adls_store::Error::NotFound { .. }) => {
+                                    Error::NotFound {
+                                        what: "backup file",
+                                        name: path.to_string(),
+                                        nearest: Vec::new(),
+                                    }
+                                }
+                                other => other,
+                            })?,
+                    };
                 if size != m.size || sha != m.sha256 {
                     return Err(Error::Integrity(format!(
                         "{path} does not match its manifest (size {size} vs {}, sha256 {sha} vs {}); nothing was sent",
