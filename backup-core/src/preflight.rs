@@ -354,16 +354,14 @@ pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec
 
     // SEED-13: relinking over an existing folder.
     if op == Operation::Relink && ws.folder_exists == Some(true) {
-        let mut f = Finding {
+        out.findings.push(Finding {
             rule: "SEED-13".into(),
             severity: Severity::Info,
             status: Status::Fail,
             workspace: name.clone(),
             message: format!("power-bi-backup/{name} exists; relinking would fail while it does"),
             remedy: "pbi-backup storage relink renames it first".into(),
-        };
-        f.status = Status::Fail;
-        out.findings.push(f);
+        });
     }
 
     // SEED-09: copies into another workspace need storage ownership and admin there.

@@ -89,11 +89,6 @@ impl Session {
 
     /// An XMLA client for `endpoint`.
     pub fn xmla(&self, endpoint: Endpoint) -> Result<XmlaClient> {
-        let endpoint = match endpoint {
-            // The API host of a powerbi:// URL is taken from the settings when they override it.
-            Endpoint::PowerBi { .. } => endpoint,
-            other => other,
-        };
         let options = ClientOptions {
             urls: self.settings.urls.clone(),
             command_timeout: self.command_timeout,
