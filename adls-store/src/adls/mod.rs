@@ -205,9 +205,20 @@ impl AdlsConfig {
         };
         let mut config = AdlsConfig::new(account, credential);
         if let Some(e) = var("PBI_BACKUP_ADLS_ENDPOINT").filter(|e| !e.is_empty()) {
-            config.endpoint = Some(Url::parse(&e).map_err(|err| {
-                Error::Config(format!("PBI_BACKUP_ADLS_ENDPOINT '{e}' is not a URL: {err}"))
-            })?);
+            // The value may carry a pasted SAS or password: it is shown redacted, and one that does is refused (the
+            // endpoint is printed in messages; credentials come from their own variables).
+            let url = Url::parse(&e).map_err(|err| {
+                Error::Config(format!(
+                    "PBI_BACKUP_ADLS_ENDPOINT '{}' is not a URL: {err}",
+                    crate::redact(&e)
+                ))
+            })?;
+            if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+                return Err(Error::Config(
+                    "PBI_BACKUP_ADLS_ENDPOINT carries a query or a user name; give the endpoint alone and the SAS in AZURE_STORAGE_SAS_TOKEN".into(),
+                ));
+            }
+            config.endpoint = Some(url);
         }
         Ok(config)
     }
@@ -948,6 +959,26 @@ mod tests {
     fn segments_are_fully_encoded() {
         let p = StorePath::file("fsx", "Sales & Co ü", "q#1?x=2 %41+.abf").unwrap();
         assert_eq!(encoded(&p), "Sales%20%26%20Co%20%C3%BC/q%231%3Fx%3D2%20%2541%2B.abf");
+    }
+
+    #[test]
+    fn an_endpoint_carrying_a_sas_or_a_user_is_refused_without_showing_it() {
+        for endpoint in [
+            "https://acct.dfs.core.windows.net/?sv=2023&sig=SeCrEtSiG",
+            "https://user:SeCrEtSiG@acct.dfs.core.windows.net/",
+        ] {
+            let vars = [
+                ("PBI_BACKUP_ADLS_ACCOUNT", "acct"),
+                ("AZURE_STORAGE_KEY", "a2V5"),
+                ("PBI_BACKUP_ADLS_ENDPOINT", endpoint),
+            ];
+            let lookup = |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned());
+            let err = AdlsConfig::from_lookup(lookup).unwrap_err().to_string();
+            assert!(
+                err.contains("PBI_BACKUP_ADLS_ENDPOINT") && !err.contains("SeCrEtSiG"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
