@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::store::{Hashes, read_range};
+use crate::store::{Hashes, read_range, same_filesystem, writable};
 use crate::{
     Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath,
 };
@@ -264,12 +264,7 @@ impl Store for LocalStore {
         path: &StorePath,
         mode: PutMode,
     ) -> Result<Box<dyn MultipartUpload>> {
-        if path.is_folder() {
-            return Err(Error::Precondition {
-                path: path.to_string(),
-                detail: "a folder cannot be written".into(),
-            });
-        }
+        writable(path)?;
         self.check_filesystem(path).await?;
         if mode == PutMode::Create
             && tokio::fs::try_exists(self.data_path(path)).await.unwrap_or(false)
@@ -296,12 +291,7 @@ impl Store for LocalStore {
     }
 
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
-        if from.filesystem() != to.filesystem() {
-            return Err(Error::Precondition {
-                path: from.to_string(),
-                detail: format!("cannot rename across filesystems to '{to}'"),
-            });
-        }
+        same_filesystem(from, to)?;
         let sha = self.meta_of(from).await?.sha256;
         if from == to {
             // Onto itself: nothing moves (and the hash removal below would drop the file's own hash).

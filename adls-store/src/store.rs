@@ -69,6 +69,28 @@ impl GetResult {
     }
 }
 
+/// Refuses a write to a folder path: only files are written.
+pub(crate) fn writable(path: &StorePath) -> Result<()> {
+    if path.is_folder() {
+        return Err(Error::Precondition {
+            path: path.to_string(),
+            detail: "a folder cannot be written".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a rename between filesystems, which neither ADLS nor the local layout can do in one step.
+pub(crate) fn same_filesystem(from: &StorePath, to: &StorePath) -> Result<()> {
+    if from.filesystem() != to.filesystem() {
+        return Err(Error::Precondition {
+            path: from.to_string(),
+            detail: format!("cannot rename across filesystems to '{to}'"),
+        });
+    }
+    Ok(())
+}
+
 /// The bytes a read asks for: `range`, or the whole file of `size` bytes; refused when it lies outside the file.
 pub(crate) fn read_range(
     path: &StorePath,

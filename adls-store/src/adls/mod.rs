@@ -36,7 +36,7 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use url::Url;
 
-use crate::store::{Hashes, read_range};
+use crate::store::{Hashes, read_range, same_filesystem, writable};
 use crate::{
     Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, RetryConfig, Store,
     StorePath,
@@ -573,12 +573,7 @@ impl Store for AdlsStore {
         path: &StorePath,
         mode: PutMode,
     ) -> Result<Box<dyn MultipartUpload>> {
-        if path.is_folder() {
-            return Err(Error::Precondition {
-                path: path.to_string(),
-                detail: "a folder cannot be written".into(),
-            });
-        }
+        writable(path)?;
         if mode == PutMode::Create && self.exists_file(path).await? {
             return Err(Error::AlreadyExists { path: path.to_string() });
         }
@@ -612,12 +607,7 @@ impl Store for AdlsStore {
     }
 
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
-        if from.filesystem() != to.filesystem() {
-            return Err(Error::Precondition {
-                path: from.to_string(),
-                detail: format!("cannot rename across filesystems to '{to}'"),
-            });
-        }
+        same_filesystem(from, to)?;
         if from.is_folder() || to.is_folder() {
             return Err(Error::Precondition {
                 path: from.to_string(),
