@@ -574,7 +574,7 @@ impl Store for AdlsStore {
         mode: PutMode,
     ) -> Result<Box<dyn MultipartUpload>> {
         writable(path)?;
-        if mode == PutMode::Create && self.exists_file(path).await? {
+        if mode == PutMode::Create && crate::StoreExt::exists(self, path).await? {
             return Err(Error::AlreadyExists { path: path.to_string() });
         }
         let temp = path.partial_sibling();
@@ -697,14 +697,6 @@ impl AdlsStore {
             builder = builder.max_results(std::num::NonZeroU32::new(n.max(1)).expect("at least 1"));
         }
         builder.into_stream()
-    }
-
-    async fn exists_file(&self, path: &StorePath) -> Result<bool> {
-        match self.head(path).await {
-            Ok(_) => Ok(true),
-            Err(Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     async fn ensure_folder(&self, folder: &StorePath) -> Result<()> {
