@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use sha2::Digest;
 
-use crate::store::DigestWorker;
+use crate::readahead::DigestWorker;
 use crate::{Error, ObjectMeta, Result, Store, StorePath};
 
 /// How [`StoreExt::download_to_file_with`](crate::StoreExt::download_to_file_with) downloads.

@@ -10,7 +10,8 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::store::{Hashes, read_range, same_filesystem, writable};
+use crate::readahead::Hashes;
+use crate::store::{read_range, same_filesystem, writable};
 use crate::{
     Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath,
 };

@@ -1,0 +1,161 @@
+//! The rowsets: Discover (`DBSCHEMA_CATALOGS`, `TMSCHEMA_TABLES`) and the DMV statements that ask for the same.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use xmla_proto::{Discover, Row};
+
+use super::endpoint::{failure, xml_response};
+use super::{Ctx, codes, find_model, msg, not_found};
+
+use crate::pbi_sim::Shared;
+use crate::pbi_sim::state::{ModelState, State as SimState};
+
+fn owner_of(ctx: &Ctx) -> String {
+    match ctx {
+        Ctx::Workspace { workspace_id, .. } => workspace_id.clone(),
+        Ctx::Aas { server, .. } => format!("aas:{server}"),
+    }
+}
+
+fn catalog_rows(state: &SimState, owner: &str) -> Vec<Row> {
+    let mut models: Vec<&ModelState> = state.models.iter().filter(|m| m.owner == owner).collect();
+    models.sort_by(|a, b| a.name.cmp(&b.name));
+    models
+        .into_iter()
+        .map(|m| Row {
+            columns: vec![
+                ("CATALOG_NAME".into(), Some(m.name.clone())),
+                ("DESCRIPTION".into(), None),
+                ("ROLES".into(), Some("*".into())),
+                ("DATE_MODIFIED".into(), Some(m.modified.clone())),
+                ("COMPATIBILITY_LEVEL".into(), Some(m.compatibility_level.to_string())),
+                ("DATABASE_ID".into(), Some(m.id.clone())),
+            ],
+        })
+        .collect()
+}
+
+fn table_rows(model: &ModelState) -> Vec<Row> {
+    model
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Row {
+            columns: vec![
+                ("ID".into(), Some((i + 1).to_string())),
+                ("ModelID".into(), Some("1".into())),
+                ("Name".into(), Some(t.name.clone())),
+                ("IsHidden".into(), Some("false".into())),
+                ("RowCount".into(), Some(t.rows.to_string())),
+                ("ColumnCount".into(), Some(t.columns.len().to_string())),
+            ],
+        })
+        .collect()
+}
+
+fn rowset(columns: &[&str], rows: &[Row], headers: &HeaderMap) -> Response {
+    match xmla_proto::write_rowset(columns, rows) {
+        Ok(body) => xml_response(StatusCode::OK, body, headers),
+        Err(e) => failure(vec![msg(codes::UNSUPPORTED, e.to_string())], Vec::new(), headers),
+    }
+}
+
+const CATALOG_COLUMNS: &[&str] = &[
+    "CATALOG_NAME",
+    "DESCRIPTION",
+    "ROLES",
+    "DATE_MODIFIED",
+    "COMPATIBILITY_LEVEL",
+    "DATABASE_ID",
+];
+const TABLE_COLUMNS: &[&str] = &["ID", "ModelID", "Name", "IsHidden", "RowCount", "ColumnCount"];
+
+pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &HeaderMap) -> Response {
+    let state = shared.state.lock().expect("poisoned");
+    let owner = owner_of(ctx);
+    match d.request_type.to_ascii_uppercase().as_str() {
+        "DBSCHEMA_CATALOGS" => {
+            let mut rows = catalog_rows(&state, &owner);
+            if let Some((_, name)) = d.restrictions.iter().find(|(k, _)| k == "CATALOG_NAME") {
+                rows.retain(|r| r.get("CATALOG_NAME") == Some(name.as_str()));
+            }
+            rowset(CATALOG_COLUMNS, &rows, headers)
+        }
+        "TMSCHEMA_TABLES" => {
+            let db = d
+                .restrictions
+                .iter()
+                .find(|(k, _)| k == "DatabaseName")
+                .map(|(_, v)| v.clone())
+                .or_else(|| d.properties.catalog.clone());
+            let Some(db) = db else {
+                return failure(
+                    vec![msg(
+                        codes::UNSUPPORTED,
+                        "TMSCHEMA_TABLES needs a database: set Catalog or restrict DatabaseName",
+                    )],
+                    Vec::new(),
+                    headers,
+                );
+            };
+            match find_model(&state, &owner, &db) {
+                Some(m) => rowset(TABLE_COLUMNS, &table_rows(m), headers),
+                None => failure(vec![not_found(&db)], Vec::new(), headers),
+            }
+        }
+        other => failure(
+            vec![msg(
+                codes::UNSUPPORTED,
+                format!("the simulator does not serve the rowset {other}"),
+            )],
+            Vec::new(),
+            headers,
+        ),
+    }
+}
+
+pub(super) fn statement(
+    shared: &Shared,
+    ctx: &Ctx,
+    text: &str,
+    catalog: Option<&str>,
+    session: Option<String>,
+    headers: &HeaderMap,
+) -> Response {
+    let t = text.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        // ADOMD opens a session with an empty statement.
+        return xml_response(
+            StatusCode::OK,
+            xmla_proto::write_success(session.as_deref(), &[]).unwrap_or_default(),
+            headers,
+        );
+    }
+    let compact: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    if compact == "select * from $system.dbschema_catalogs" {
+        let state = shared.state.lock().expect("poisoned");
+        return rowset(CATALOG_COLUMNS, &catalog_rows(&state, &owner_of(ctx)), headers);
+    }
+    if compact == "select * from $system.tmschema_tables" {
+        let state = shared.state.lock().expect("poisoned");
+        let Some(db) = catalog else {
+            return failure(
+                vec![msg(codes::UNSUPPORTED, "set the Catalog property to the database")],
+                Vec::new(),
+                headers,
+            );
+        };
+        return match find_model(&state, &owner_of(ctx), db) {
+            Some(m) => rowset(TABLE_COLUMNS, &table_rows(m), headers),
+            None => failure(vec![not_found(db)], Vec::new(), headers),
+        };
+    }
+    failure(
+        vec![msg(
+            codes::UNSUPPORTED,
+            "the simulator executes Backup, Restore, DBSCHEMA_CATALOGS and TMSCHEMA_TABLES only",
+        )],
+        Vec::new(),
+        headers,
+    )
+}

@@ -1,0 +1,245 @@
+//! The XMLA doors: each authenticates a request its own way, and `run` parses it, dispatches the command and writes
+//! the answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use xmla_proto::{Command, Message, Method, Request, SessionHeader};
+
+use super::backup::backup;
+use super::discover::{discover, statement};
+use super::restore::restore;
+use super::{Ctx, codes, msg};
+
+use crate::pbi_sim::Shared;
+use crate::pbi_sim::auth::{Audience, auth_value, unauthorized};
+use crate::pbi_sim::rest::api_error;
+
+pub(super) fn xml_response(status: StatusCode, body: String, headers: &HeaderMap) -> Response {
+    let mut bytes = body.into_bytes();
+    if headers.get("x-ms-accepts-continuations").and_then(|v| v.to_str().ok()) == Some("1") {
+        bytes.push(0);
+    }
+    (
+        status,
+        [
+            ("Content-Type", "text/xml; charset=utf-8"),
+            ("x-ms-xmlacaps-negotiation-flags", "0,0,0,0,0"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+pub(super) fn failure(
+    errors: Vec<Message>,
+    warnings: Vec<Message>,
+    headers: &HeaderMap,
+) -> Response {
+    let body = xmla_proto::write_failure(&errors, &warnings).unwrap_or_else(|e| {
+        xmla_proto::write_failure(&[msg(codes::UNSUPPORTED, e.to_string())], &[])
+            .expect("plain text")
+    });
+    xml_response(StatusCode::OK, body, headers)
+}
+
+fn fault(code: &str, text: &str, headers: &HeaderMap) -> Response {
+    let f = xmla_proto::Fault { code: code.into(), string: text.into(), actor: None };
+    let body = xmla_proto::write_fault(&f, &[]).unwrap_or_default();
+    xml_response(StatusCode::INTERNAL_SERVER_ERROR, body, headers)
+}
+
+/// `/webapi/xmla`: MwcToken (Power BI) or bearer (Azure Analysis Services, server in `x-ms-xmlaserver`).
+pub(super) async fn xmla_cluster(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ctx = if auth_value(&headers, "MwcToken").is_some() {
+        if shared.refuse_mwc.load(std::sync::atomic::Ordering::SeqCst) {
+            return unauthorized("MWC tokens are refused by this simulator's switch");
+        }
+        match shared.tokens.check_mwc(&headers) {
+            Ok(g) => Ctx::Workspace {
+                principal: g.principal,
+                workspace_id: g.workspace_id,
+                admin_by_door: false,
+            },
+            Err(r) => return r,
+        }
+    } else {
+        let grant = match shared.tokens.check_bearer(&headers, Audience::Aas) {
+            Ok(g) => g,
+            Err(r) => return r,
+        };
+        let server = headers
+            .get("x-ms-xmlaserver")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .trim_end_matches(":rw")
+            .to_owned();
+        Ctx::Aas { principal: grant.principal, server }
+    };
+    shared.count("xmla");
+    run(shared, ctx, &headers, &body).await
+}
+
+/// The legacy virtual-server door: `/xmla?vs=sobe_wowvirtualserver&db=<database id>` with an Entra bearer token.
+pub(super) async fn xmla_legacy(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    if q.get("vs").map(String::as_str) != Some("sobe_wowvirtualserver") {
+        return api_error(StatusCode::NOT_FOUND, "NotFound", "unknown virtual server");
+    }
+    let workspace_id = {
+        let state = shared.state.lock().expect("poisoned");
+        let Some(db) = q.get("db") else {
+            return fault(
+                "XMLAnalysisError",
+                "the legacy endpoint needs a database (db=)",
+                &headers,
+            );
+        };
+        match state.models.iter().find(|m| m.id.eq_ignore_ascii_case(db)) {
+            Some(m) => m.owner.clone(),
+            None => {
+                return fault("XMLAnalysisError", &format!("database {db} not found"), &headers);
+            }
+        }
+    };
+    shared.count("legacy-xmla");
+    run(
+        shared,
+        Ctx::Workspace { principal: grant.principal, workspace_id, admin_by_door: false },
+        &headers,
+        &body,
+    )
+    .await
+}
+
+/// msmdpump-style plain HTTP door in front of one workspace (basic authentication when the scenario sets a user).
+pub(super) async fn xmla_pump(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (pump, ws_id) = {
+        let state = shared.state.lock().expect("poisoned");
+        let Some(pump) = state.pump.clone() else {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "this scenario has no msmdpump endpoint",
+            );
+        };
+        let Some(ws) = state.workspaces.iter().find(|w| w.name == pump.workspace) else {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the pump's workspace no longer exists",
+            );
+        };
+        (pump, ws.id.clone())
+    };
+    if let Some(user) = &pump.user {
+        use base64::Engine;
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(format!("{user}:{}", pump.password.clone().unwrap_or_default()));
+        if auth_value(&headers, "Basic").as_deref() != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [("WWW-Authenticate", "Basic realm=\"msmdpump\"")],
+                "",
+            )
+                .into_response();
+        }
+    }
+    shared.count("pump");
+    let principal = pump.user.unwrap_or_else(|| "anonymous".into());
+    run(
+        shared,
+        Ctx::Workspace { principal, workspace_id: ws_id, admin_by_door: true },
+        &headers,
+        &body,
+    )
+    .await
+}
+
+async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) -> Response {
+    // A paused capacity answers HTTP 500 with this text (rule LATER-30, third-party observation).
+    if let Ctx::Workspace { workspace_id, .. } = &ctx {
+        let state = shared.state.lock().expect("poisoned");
+        let paused = state
+            .workspace(workspace_id)
+            .and_then(|w| w.capacity_id.as_deref())
+            .and_then(|c| state.capacity(c))
+            .is_some_and(|c| !c.state.eq_ignore_ascii_case("Active"));
+        if paused {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("Content-Type", "text/plain")],
+                "error in xmla in dedicated",
+            )
+                .into_response();
+        }
+    }
+    let request = match Request::parse(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return fault(
+                "XMLAnalysisError.0xc10e0002",
+                &format!("the request could not be read: {e}"),
+                headers,
+            );
+        }
+    };
+    let session = match &request.session {
+        Some(SessionHeader::Begin) => Some(uuid::Uuid::new_v4().to_string().to_uppercase()),
+        Some(SessionHeader::Session(id)) => Some(id.clone()),
+        _ => None,
+    };
+    match request.method {
+        Method::Discover(d) => discover(&shared, &ctx, &d, headers),
+        Method::Execute(e) => match e.command {
+            Command::Statement(s) => {
+                statement(&shared, &ctx, &s, e.properties.catalog.as_deref(), session, headers)
+            }
+            Command::Backup(b, syntax) => {
+                let _guard = shared.command_lock.lock().await;
+                shared.count("backup");
+                match backup(&shared, &ctx, &b, syntax).await {
+                    Ok(()) => xml_response(
+                        StatusCode::OK,
+                        xmla_proto::write_success(session.as_deref(), &[]).unwrap_or_default(),
+                        headers,
+                    ),
+                    Err(m) => failure(vec![m], Vec::new(), headers),
+                }
+            }
+            Command::Restore(r, _) => {
+                let _guard = shared.command_lock.lock().await;
+                shared.count("restore");
+                match restore(&shared, &ctx, &r).await {
+                    Ok(warnings) => xml_response(
+                        StatusCode::OK,
+                        xmla_proto::write_success(session.as_deref(), &warnings)
+                            .unwrap_or_default(),
+                        headers,
+                    ),
+                    Err(m) => failure(vec![m], Vec::new(), headers),
+                }
+            }
+        },
+    }
+}

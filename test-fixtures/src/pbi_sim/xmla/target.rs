@@ -1,0 +1,135 @@
+//! The SEED checks a Backup or Restore passes before it touches storage, and where the command's files live.
+
+use std::sync::Arc;
+
+use adls_store::{Store, StorePath};
+use xmla_proto::Message;
+
+use super::{Ctx, codes, msg, not_found};
+
+use crate::pbi_sim::scenario::LinkKind;
+use crate::pbi_sim::state::State as SimState;
+use crate::pbi_sim::{BACKUP_FILESYSTEM, Shared};
+
+/// Where a command's files live and what the caller may do there, after the SEED checks.
+pub(super) struct Target {
+    pub(super) owner: String,
+    pub(super) owner_name: String,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) filesystem: String,
+    pub(super) folder: String,
+    pub(super) limit_gb: Option<f64>,
+    /// Power BI rules (roles need read permission) apply; Analysis Services has no such limit.
+    pub(super) power_bi: bool,
+}
+
+/// The SEED checks of a backup or restore, in the order the service's documentation gives them, and where the
+/// command's files live.
+pub(super) fn target_for(shared: &Shared, state: &SimState, ctx: &Ctx) -> Result<Target, Message> {
+    match ctx {
+        Ctx::Workspace { principal, workspace_id, admin_by_door } => {
+            let ws = state.workspace(workspace_id).ok_or_else(|| not_found(workspace_id))?;
+            let cap = ws.capacity_id.as_deref().and_then(|c| state.capacity(c));
+            let Some(cap) = cap.filter(|c| c.is_premium()) else {
+                return Err(msg(
+                    codes::NOT_PREMIUM,
+                    format!(
+                        "Backup and restore are only available for workspaces on Power BI Premium or Premium Per User. The workspace '{}' is not on such a capacity; assign it to a Premium capacity.",
+                        ws.name
+                    ),
+                ));
+            };
+            if !cap.region.eq_ignore_ascii_case(&state.home_region) {
+                return Err(msg(
+                    codes::MULTI_GEO,
+                    format!(
+                        "Backup and restore are not supported for multi-geo capacities: the workspace '{}' is on capacity '{}' in region '{}', and the tenant's home region is '{}'. Move the workspace to a capacity in the home region.",
+                        ws.name, cap.name, cap.region, state.home_region
+                    ),
+                ));
+            }
+            if !admin_by_door && state.role(principal, &ws.id) != Some("Admin") {
+                return Err(msg(
+                    codes::NOT_ADMIN,
+                    format!(
+                        "'{principal}' is not an admin of the workspace '{}' ({}). Only workspace admins can back up and restore semantic models.",
+                        ws.name,
+                        state.role(principal, &ws.id).unwrap_or("no role")
+                    ),
+                ));
+            }
+            let Some(account) = ws.storage.clone() else {
+                return Err(msg(
+                    codes::NO_STORAGE,
+                    format!(
+                        "The workspace '{}' is not connected to an Azure Data Lake Storage Gen2 account. Connect one at tenant or workspace level (Workspace settings, Azure connections) before backup or restore.",
+                        ws.name
+                    ),
+                ));
+            };
+            if ws.link == LinkKind::DataflowsOnly {
+                return Err(msg(
+                    codes::DATAFLOWS_ONLY,
+                    format!(
+                        "The storage account '{account}' of the workspace '{}' was connected for dataflows only. Disconnect it and connect it again to enable backup and restore.",
+                        ws.name
+                    ),
+                ));
+            }
+            let store = shared.stores.get(&account).cloned().ok_or_else(|| not_found(&account))?;
+            Ok(Target {
+                owner: ws.id.clone(),
+                owner_name: ws.name.clone(),
+                store,
+                filesystem: BACKUP_FILESYSTEM.into(),
+                folder: ws.name.clone(),
+                limit_gb: cap.model_limit_gb(),
+                power_bi: true,
+            })
+        }
+        Ctx::Aas { principal, server } => {
+            let srv = state
+                .aas_servers
+                .iter()
+                .find(|a| &a.name == server)
+                .ok_or_else(|| not_found(server))?;
+            let admin = state
+                .principal(principal)
+                .is_some_and(|p| p.aas_admin_of.iter().any(|s| s == server));
+            if !admin {
+                return Err(msg(
+                    codes::NOT_ADMIN,
+                    format!("'{principal}' is not an administrator of the server '{server}'."),
+                ));
+            }
+            let store =
+                shared.stores.get(&srv.storage).cloned().ok_or_else(|| not_found(&srv.storage))?;
+            Ok(Target {
+                owner: format!("aas:{server}"),
+                owner_name: server.clone(),
+                store,
+                filesystem: srv.container.clone(),
+                folder: server.clone(),
+                limit_gb: None,
+                power_bi: false,
+            })
+        }
+    }
+}
+
+/// `File` is relative to the workspace folder; one leading `/` is taken as the same place (the Power BI page's TMSL
+/// examples write `/Backup.abf`). Sub-folders are refused: whether the service takes them is unconfirmed.
+pub(super) fn file_path(target: &Target, file: &str) -> Result<StorePath, Message> {
+    let name = file.strip_prefix('/').unwrap_or(file);
+    if name.contains('/') || name.contains('\\') {
+        return Err(msg(
+            codes::BAD_FILE_NAME,
+            format!(
+                "The file name '{file}' names a sub-folder; give a file name in the workspace's backup folder."
+            ),
+        ));
+    }
+    StorePath::file(&target.filesystem, &target.folder, name).map_err(|e| {
+        msg(codes::BAD_FILE_NAME, format!("The file name '{file}' cannot be used: {e}"))
+    })
+}
