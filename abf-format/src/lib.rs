@@ -69,7 +69,8 @@ pub use crate::{
     framing::{MAX_IMAGE_LEN, MAX_XPRESS9_CHUNK},
     inspect::{InspectOptions, inspect},
     report::{
-        Container, Database, FileEntry, Format, Framing, Problem, ProblemKind, Report, Role, Table,
+        Container, Database, FileEntry, Format, Framing, ModelPermission, Problem, ProblemKind,
+        Report, Role, Table,
     },
     writer::{AbfWriter, ModelSpec, RoleSpec, TableSpec, WriterOptions, write_model},
 };

@@ -46,6 +46,87 @@ pub struct Role {
     pub model_permission: Option<i64>,
 }
 
+impl Role {
+    /// The role's permission, decoded from the catalog's number ([`ModelPermission::from_catalog`]).
+    pub fn permission(&self) -> Option<ModelPermission> {
+        self.model_permission.map(ModelPermission::from_catalog)
+    }
+}
+
+/// A role's permission on the model, as TOM's `ModelPermission` enum numbers it (1 None, 2 Read, 3 ReadRefresh,
+/// 4 Refresh, 5 Administrator). That the catalog (`metadata.sqlitedb`, table `Role`) stores these same numbers is
+/// unconfirmed; this is the one place the numbers are read and written.
+///
+/// ```
+/// use abf_format::ModelPermission;
+/// assert_eq!(ModelPermission::from_catalog(2), ModelPermission::Read);
+/// assert_eq!("readrefresh".parse::<ModelPermission>(), Ok(ModelPermission::ReadRefresh));
+/// assert_eq!(ModelPermission::Administrator.catalog_value(), 5);
+/// assert_eq!(ModelPermission::from_catalog(9).to_string(), "ModelPermission 9");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelPermission {
+    /// 1.
+    None,
+    /// 2: the only permission Power BI Premium takes for a role.
+    Read,
+    /// 3.
+    ReadRefresh,
+    /// 4.
+    Refresh,
+    /// 5.
+    Administrator,
+    /// A number TOM does not name.
+    Other(i64),
+}
+
+impl ModelPermission {
+    const NAMED: [(ModelPermission, i64, &'static str); 5] = [
+        (ModelPermission::None, 1, "None"),
+        (ModelPermission::Read, 2, "Read"),
+        (ModelPermission::ReadRefresh, 3, "ReadRefresh"),
+        (ModelPermission::Refresh, 4, "Refresh"),
+        (ModelPermission::Administrator, 5, "Administrator"),
+    ];
+
+    /// The permission a catalog number stands for.
+    pub fn from_catalog(value: i64) -> Self {
+        Self::NAMED.iter().find(|(_, v, _)| *v == value).map_or(Self::Other(value), |(p, _, _)| *p)
+    }
+
+    /// The number the catalog stores for it.
+    pub fn catalog_value(self) -> i64 {
+        match self {
+            Self::Other(v) => v,
+            named => Self::NAMED.iter().find(|(p, _, _)| *p == named).map_or(0, |(_, v, _)| *v),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Other(v) => write!(f, "ModelPermission {v}"),
+            named => {
+                let name =
+                    Self::NAMED.iter().find(|(p, _, _)| p == named).map_or("?", |(_, _, n)| *n);
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ModelPermission {
+    type Err = String;
+
+    /// TOM's names, without regard to case.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::NAMED.iter().find(|(_, _, n)| n.eq_ignore_ascii_case(s)).map(|(p, _, _)| *p).ok_or_else(|| {
+            format!("'{s}' is not a model permission; use None, Read, ReadRefresh, Refresh or Administrator")
+        })
+    }
+}
+
 /// The container kind and the framing of the model stream inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +165,28 @@ pub enum Framing {
     Xpress9,
     /// XPress9 "multithreaded" framing around an image.
     Xpress9Multithreaded,
+}
+
+impl std::fmt::Display for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Container::Abf => "abf",
+            Container::Pbix => "pbix",
+            Container::Xlsx => "xlsx",
+            Container::Zip => "zip",
+            Container::Unknown => "unknown",
+        })
+    }
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Framing::StreamStorage => "stream storage",
+            Framing::Xpress9 => "xpress9",
+            Framing::Xpress9Multithreaded => "xpress9 multithreaded",
+        })
+    }
 }
 
 /// Database name and compatibility level, from the `*.db.xml` definition.

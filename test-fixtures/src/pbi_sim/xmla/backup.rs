@@ -53,19 +53,18 @@ pub(super) async fn backup(
             })
             .collect(),
         expressions: Vec::new(),
-        // The catalog stores TOM's ModelPermission enum (1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
+        // The catalog's numbers for a role's permission: abf-format's ModelPermission (the container format's one
+        // home, shared with the client as the format itself is); an unknown name is Administrator, as before.
         roles: model
             .roles
             .iter()
             .map(|r| abf_format::RoleSpec {
                 name: r.name.clone(),
-                model_permission: match r.permission.to_ascii_lowercase().as_str() {
-                    "none" => 1,
-                    "read" => 2,
-                    "readrefresh" => 3,
-                    "refresh" => 4,
-                    _ => 5,
-                },
+                model_permission: r
+                    .permission
+                    .parse::<abf_format::ModelPermission>()
+                    .unwrap_or(abf_format::ModelPermission::Administrator)
+                    .catalog_value(),
             })
             .collect(),
         // Enhanced metadata (V3, needs compatibility level 1465 or higher), as Power BI Desktop writes today.

@@ -131,14 +131,10 @@ fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState 
                 .iter()
                 .map(|r| scenario::Role {
                     name: r.name.clone(),
-                    permission: match r.model_permission {
-                        Some(1) => "none",
-                        Some(2) => "read",
-                        Some(3) => "readRefresh",
-                        Some(4) => "refresh",
-                        _ => "administrator",
-                    }
-                    .into(),
+                    permission: r
+                        .permission()
+                        .unwrap_or(abf_format::ModelPermission::Administrator)
+                        .to_string(),
                 })
                 .collect(),
             modified: String::new(),
