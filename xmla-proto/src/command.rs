@@ -27,6 +27,15 @@ pub enum Syntax {
     Tmsl,
 }
 
+impl std::fmt::Display for Syntax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Syntax::Assl => "ASSL",
+            Syntax::Tmsl => "TMSL",
+        })
+    }
+}
+
 /// What a backup or restore does with roles and their members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Security {
@@ -734,11 +743,11 @@ impl Command {
     pub fn describe(&self) -> String {
         match self {
             Command::Backup(b, s) => {
-                format!("backup of {} to {} ({s:?})", preview(&b.database), preview(&b.file))
+                format!("backup of {} to {} ({s})", preview(&b.database), preview(&b.file))
             }
             Command::Restore(r, s) => match &r.database_name {
-                Some(n) => format!("restore of {} as {} ({s:?})", preview(&r.file), preview(n)),
-                None => format!("restore of {} ({s:?})", preview(&r.file)),
+                Some(n) => format!("restore of {} as {} ({s})", preview(&r.file), preview(n)),
+                None => format!("restore of {} ({s})", preview(&r.file)),
             },
             Command::Statement(_) => "statement".into(),
         }

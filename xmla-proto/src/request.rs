@@ -125,6 +125,55 @@ impl Request {
         Request { session: None, method: Method::Discover(discover) }
     }
 
+    /// The `Catalog` property: the database the request is about.
+    pub fn catalog(&self) -> Option<&str> {
+        match &self.method {
+            Method::Execute(e) => e.properties.catalog.as_deref(),
+            Method::Discover(d) => d.properties.catalog.as_deref(),
+        }
+    }
+
+    /// Sets (or clears) the `Catalog` property.
+    pub fn set_catalog(&mut self, catalog: Option<String>) {
+        match &mut self.method {
+            Method::Execute(e) => e.properties.catalog = catalog,
+            Method::Discover(d) => d.properties.catalog = catalog,
+        }
+    }
+
+    /// This request with the `Catalog` property set (or cleared).
+    #[must_use]
+    pub fn with_catalog(mut self, catalog: Option<String>) -> Self {
+        self.set_catalog(catalog);
+        self
+    }
+
+    /// Writes the SOAP envelope as [`Request::to_xml`] does, with a backup or restore password written as
+    /// [`PASSWORD_MASK`](crate::PASSWORD_MASK): what `--dry-run` shows. The password is replaced before writing, so
+    /// no escaped form of it can slip through.
+    ///
+    /// ```
+    /// use xmla_proto::{Backup, Command, Password, Request};
+    /// let mut b = Backup::new("Sales", "Sales.abf");
+    /// b.password = Some(Password::new("p<&\"w"));
+    /// let xml = Request::execute(Command::backup_tmsl(b)).to_xml_masked().unwrap();
+    /// assert!(xml.contains("********") && !xml.contains("p&lt;"));
+    /// ```
+    pub fn to_xml_masked(&self) -> Result<String> {
+        let mut masked = self.clone();
+        if let Method::Execute(e) = &mut masked.method {
+            let password = match &mut e.command {
+                Command::Backup(b, _) => &mut b.password,
+                Command::Restore(r, _) => &mut r.password,
+                Command::Statement(_) => return masked.to_xml(),
+            };
+            if password.is_some() {
+                *password = Some(crate::Password::new(crate::PASSWORD_MASK));
+            }
+        }
+        masked.to_xml()
+    }
+
     /// The `SOAPAction` HTTP header value for this request.
     pub fn soap_action(&self) -> &'static str {
         match self.method {

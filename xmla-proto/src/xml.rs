@@ -17,7 +17,16 @@ pub(crate) fn is_xml_char(c: char) -> bool {
 /// A short, quoted, escaped preview of a value for error messages.
 pub(crate) fn preview(value: &str) -> String {
     const MAX: usize = 60;
-    let mut s: String = value.chars().take(MAX).flat_map(char::escape_debug).collect();
+    // Control characters are escaped so that a message stays one readable line; quotes are left as they are.
+    let mut s: String = value
+        .chars()
+        .take(MAX)
+        .flat_map(|c| {
+            let escaped: Vec<char> =
+                if c.is_control() { c.escape_debug().collect() } else { vec![c] };
+            escaped
+        })
+        .collect();
     if value.chars().count() > MAX {
         s.push('…');
     }
