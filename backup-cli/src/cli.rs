@@ -18,8 +18,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes, shown under their own heading in every command's help.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true, env = "PBI_BACKUP_JSON", value_parser = clap::builder::FalseyValueParser::new())]

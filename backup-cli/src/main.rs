@@ -10,6 +10,7 @@ mod progress;
 
 use std::process::ExitCode;
 
+use backup_core::output::exit_codes;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -29,20 +30,21 @@ fn main() -> ExitCode {
                 || std::env::var("PBI_BACKUP_JSON")
                     .is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"));
             print::usage_error(json, &e);
-            return ExitCode::from(2);
+            return exit(exit_codes::USAGE);
         }
     };
     print::init_logging(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            print::fatal(
-                &cli.global,
-                &backup_core::Error::Config(format!("cannot start the runtime: {e}")),
-            );
-            return ExitCode::from(1);
+            let error = backup_core::Error::Internal(format!("cannot start the runtime: {e}"));
+            print::fatal(&cli.global, &error);
+            return exit(exit_codes::FAILURE);
         }
     };
-    let code = runtime.block_on(commands::run(cli));
+    exit(runtime.block_on(commands::run(cli)))
+}
+
+fn exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

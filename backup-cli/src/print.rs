@@ -5,7 +5,8 @@
 
 use std::io::Write;
 
-use backup_core::output::{ErrorInfo, ErrorOutput};
+use backup_core::Result;
+use backup_core::output::{CommandOutput, ErrorInfo, ErrorOutput, exit_codes};
 use serde::Serialize;
 
 use crate::cli::Global;
@@ -50,24 +51,41 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-fn write_stdout(text: &str) {
+/// Writes to stdout. A closed pipe means the reader has what it wanted and is not an error; any other failure
+/// (a full disk behind a redirection) is, so that the run does not exit 0 with its report lost.
+fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    // A broken pipe means the reader has what it wanted.
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(backup_core::Error::io("standard output", e)),
+    }
 }
 
-/// Prints a report: JSON with `--json`, else the text `human` makes.
-pub fn emit<T: Serialize>(global: &Global, value: &T, human: impl FnOnce(&T) -> String) {
+/// Prints a report (JSON with `--json`, else the text `human` makes) and returns the run's exit code, which the
+/// report decides.
+pub fn report<T: CommandOutput>(
+    global: &Global,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<i32> {
+    emit(global, value, human)?;
+    Ok(value.exit_code())
+}
+
+/// Prints a value: JSON with `--json`, else the text `human` makes.
+pub fn emit<T: Serialize>(
+    global: &Global,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<()> {
     if global.json {
         let mut s = serde_json::to_string_pretty(value).expect("reports serialise");
         s.push('\n');
-        write_stdout(&s);
+        write_stdout(&s)
     } else {
         let text = human(value);
-        if !text.is_empty() {
-            write_stdout(&text);
-        }
+        if text.is_empty() { Ok(()) } else { write_stdout(&text) }
     }
 }
 
@@ -75,10 +93,8 @@ pub fn emit<T: Serialize>(global: &Global, value: &T, human: impl FnOnce(&T) -> 
 pub fn fatal(global: &Global, err: &backup_core::Error) {
     if global.json {
         let doc = ErrorOutput { error: ErrorInfo::from(err) };
-        write_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).expect("reports serialise")
-        ));
+        // The error is said on stderr below whether or not stdout takes the document.
+        let _ = emit(global, &doc, |_| String::new());
     }
     eprintln!("error: {err}");
     if let backup_core::Error::Preflight { findings, .. } = err {
@@ -96,14 +112,17 @@ pub fn usage_error(json: bool, err: &clap::Error) {
                 kind: "usage".into(),
                 message: err.render().to_string().trim().to_owned(),
                 code: None,
-                exit_code: backup_core::output::exit_codes::USAGE,
+                exit_code: exit_codes::USAGE,
+                service: None,
+                http_status: None,
+                service_code: None,
                 findings: Vec::new(),
             },
         };
-        write_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).expect("reports serialise")
-        ));
+        let mut s = serde_json::to_string_pretty(&doc).expect("reports serialise");
+        s.push('\n');
+        // clap's text follows on stderr whether or not stdout takes the document.
+        let _ = write_stdout(&s);
     }
     let _ = err.print();
 }

@@ -115,11 +115,9 @@ impl Default for BackupSection {
 impl ConfigFile {
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!("cannot read the config file {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+            .map_err(|e| Error::Usage(format!("config file {}: {e}", path.display())))
     }
 
     /// The config file to use: `explicit`, else `./pbi-backup.toml`, else `<config dir>/pbi-backup/pbi-backup.toml`,
@@ -176,7 +174,7 @@ fn parse_url(name: &str, value: &str) -> Result<Url> {
     if !v.ends_with('/') {
         v.push('/');
     }
-    Url::parse(&v).map_err(|e| Error::Config(format!("{name} '{value}' is not a url: {e}")))
+    Url::parse(&v).map_err(|e| Error::Usage(format!("{name} '{value}' is not a url: {e}")))
 }
 
 impl Settings {
@@ -219,7 +217,7 @@ impl Settings {
 
     /// The credential to sign in with, or an error naming the variables that would supply one.
     pub fn credential(&self) -> Result<Credential> {
-        self.credential.clone().map_err(Error::Config)
+        self.credential.clone().map_err(Error::Usage)
     }
 
     /// Opens the backup store, or says why there is none.
@@ -227,7 +225,7 @@ impl Settings {
         match &self.storage {
             StorageChoice::Local(root) => Ok(Arc::new(LocalStore::new(root.clone())?)),
             StorageChoice::Adls(config) => Ok(Arc::new(AdlsStore::new((**config).clone())?)),
-            StorageChoice::None(why) => Err(Error::Config(why.clone())),
+            StorageChoice::None(why) => Err(Error::Usage(why.clone())),
         }
     }
 
@@ -250,7 +248,7 @@ impl Settings {
             StorageChoice::Local(root) => format!("local folder {}", root.display()),
             StorageChoice::Adls(c) => match &c.endpoint {
                 Some(e) => {
-                    format!("ADLS Gen2 account '{}' at {}", c.account, crate::error::redact_url(e))
+                    format!("ADLS Gen2 account '{}' at {}", c.account, crate::http::redact_url(e))
                 }
                 None => format!("ADLS Gen2 account '{}'", c.account),
             },

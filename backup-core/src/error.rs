@@ -2,19 +2,50 @@
 //!
 //! Policy: a variant says what failed in terms a person running a backup understands, and what to do about it.
 //! Messages never hold a token, key, SAS signature or password: credentials are never formatted into an error, and
-//! URLs are shown without their query string.
+//! URLs are shown without their query string. Each variant maps to one exit code, in [`Error::exit_code`]
+//! (`output.rs`), and nowhere else.
 
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 use xmla_proto::Failure;
+
+/// A service the tool talks to, as a refusal names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Service {
+    /// `https://api.powerbi.com/v1.0/myorg/...`.
+    PowerBiRest,
+    /// Power BI's XMLA routing calls (workspace routing, token exchange, cluster resolution).
+    XmlaRouting,
+    /// An XMLA endpoint (Power BI, Analysis Services, msmdpump).
+    Xmla,
+    /// Azure Analysis Services cluster resolution.
+    AasRouting,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::PowerBiRest => "the Power BI REST API",
+            Service::XmlaRouting => "Power BI's XMLA routing",
+            Service::Xmla => "the XMLA endpoint",
+            Service::AasRouting => "Azure Analysis Services routing",
+        })
+    }
+}
 
 /// Why an operation did not complete.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The configuration or the arguments are wrong; nothing was sent.
+    /// The command line, the configuration or a value given is wrong; nothing was sent.
     #[error("{0}")]
-    Config(String),
+    Usage(String),
     /// A workspace, dataset or file that does not exist.
-    #[error("{what} '{name}' not found{}", if nearest.is_empty() { String::new() } else { format!("; did you mean {}?", nearest.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")) })]
+    #[error("{what} '{name}' not found{}", did_you_mean(nearest))]
     NotFound {
         /// `workspace`, `dataset`, `backup file`.
         what: &'static str,
@@ -23,12 +54,47 @@ pub enum Error {
         /// The closest existing names.
         nearest: Vec<String>,
     },
+    /// A local file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Signing in failed.
     #[error("signing in failed: {0}")]
     Auth(String),
-    /// The Power BI or Analysis Services routing calls before XMLA refused or failed.
-    #[error("{0}")]
-    Routing(String),
+    /// A service refused a call (HTTP status, and the service's error code and message when it sent them).
+    #[error("{service} refused {what}{}{}{}: {message}",
+        url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default(),
+        status.map(|s| format!(" with HTTP {s}")).unwrap_or_default(),
+        code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Refused {
+        /// Which service.
+        service: Service,
+        /// What was asked, e.g. "listing workspaces".
+        what: String,
+        /// Where the call went (no query string), when it is worth showing.
+        url: Option<String>,
+        /// The HTTP status, when the refusal came as one.
+        status: Option<u16>,
+        /// The service's error code (`PowerBIEntityNotFound`, `WorkspaceNotOnPbiPremium`).
+        code: Option<String>,
+        /// The service's message, or the start of its body, and what to do.
+        message: String,
+    },
+    /// A service answered something this client cannot use (not JSON, a field missing).
+    #[error("{service} gave an answer to {what} that cannot be used: {detail}")]
+    BadAnswer {
+        /// Which service.
+        service: Service,
+        /// What was asked.
+        what: String,
+        /// What was wrong with it.
+        detail: String,
+    },
     /// The server could not be reached; the command was not sent.
     #[error("cannot reach {url}: {reason}")]
     Unreachable {
@@ -47,22 +113,10 @@ pub enum Error {
         url: String,
         /// What the client saw.
         reason: String,
-        /// What was asked, e.g. "backup of 'Sales' to 'Sales.abf' (Tmsl)".
+        /// What was asked, e.g. "backup of 'Sales' to 'Sales.abf' (TMSL)".
         what: String,
     },
-    /// The server answered with an HTTP status and a body that is not an XMLA answer.
-    #[error("{url} answered HTTP {status}{}: {body}", content_type.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Http {
-        /// Where the request went (no query string).
-        url: String,
-        /// HTTP status code.
-        status: u16,
-        /// Response content type, when given.
-        content_type: Option<String>,
-        /// The start of the body, escaped.
-        body: String,
-    },
-    /// The server carried out nothing: it answered with errors.
+    /// The XMLA server carried out nothing: it answered with errors.
     #[error("the server refused the {what}: {failure}")]
     Server {
         /// What was asked.
@@ -104,6 +158,29 @@ pub enum Error {
     /// A file is not whole, or a restored model differs from its backup.
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// The program itself could not go on (a worker thread stopped, the runtime did not start).
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn did_you_mean(nearest: &[String]) -> String {
+    if nearest.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = nearest.iter().map(|n| format!("'{n}'")).collect();
+    format!("; did you mean {}?", names.join(", "))
+}
+
+impl Error {
+    /// A local I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// Whether this is a service refusing the caller's token (HTTP 401), which signing in again may cure.
+    pub(crate) fn is_unauthorized(&self) -> bool {
+        matches!(self, Error::Refused { status: Some(401), .. })
+    }
 }
 
 impl From<adls_store::PathError> for Error {
@@ -114,45 +191,3 @@ impl From<adls_store::PathError> for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// A URL as it may be shown: scheme, host, port and path, never the query (SAS signatures live there).
-pub(crate) fn redact_url(url: &url::Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_password(None);
-    u.to_string()
-}
-
-/// The start of a body, for error messages.
-pub(crate) fn body_preview(body: &[u8]) -> String {
-    const MAX: usize = 200;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
-    let mut s: String = text.chars().flat_map(char::escape_debug).collect();
-    if body.len() > MAX {
-        s.push('…');
-    }
-    if s.is_empty() { "(empty body)".into() } else { format!("\"{s}\"") }
-}
-
-/// Up to three names closest to `name` (case-insensitive edit distance, or containment), best first.
-pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let lower = name.to_lowercase();
-    let mut scored: Vec<(usize, &str)> = candidates
-        .map(|c| {
-            let cl = c.to_lowercase();
-            let d = if cl == lower {
-                0
-            } else if cl.contains(&lower) || lower.contains(&cl) {
-                1
-            } else {
-                strsim::levenshtein(&cl, &lower)
-            };
-            (d, c)
-        })
-        .filter(|(d, c)| *d <= (c.chars().count().max(name.chars().count()) / 3).max(2))
-        .collect();
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, c)| c.to_owned()).collect()
-}

@@ -16,7 +16,9 @@
 mod auth;
 pub mod config;
 mod error;
+mod http;
 pub mod manifest;
+mod names;
 pub mod ops;
 pub mod output;
 pub mod powerbi;
@@ -28,5 +30,6 @@ mod xmla;
 pub use auth::{
     AAS_SCOPE, Credential, DEFAULT_AUTHORITY, POWERBI_SCOPE, REFRESH_MARGIN, TokenSource,
 };
-pub use error::{Error, Result, nearest};
+pub use error::{Error, Result, Service};
+pub use names::nearest;
 pub use xmla::{ClientOptions, Endpoint, ServiceUrls, WorkspaceInfo, XmlaClient};

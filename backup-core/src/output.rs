@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, Service};
 use crate::preflight::Finding;
 
 /// Exit codes of `pbi-backup`. Stable: scripts rely on them.
@@ -27,15 +27,13 @@ pub mod exit_codes {
 }
 
 impl Error {
-    /// The exit code this error ends the program with.
+    /// The exit code this error ends the program with: the one place an error becomes an exit code.
     pub fn exit_code(&self) -> i32 {
         use exit_codes::*;
         match self {
-            Error::Config(_) | Error::NotFound { .. } | Error::Request(_) => USAGE,
+            Error::Usage(_) | Error::NotFound { .. } | Error::Request(_) => USAGE,
             Error::Preflight { .. } => PREFLIGHT_BLOCKED,
-            Error::Server { .. } | Error::Routing(_) | Error::Http { .. } | Error::Auth(_) => {
-                SERVER_REFUSED
-            }
+            Error::Server { .. } | Error::Refused { .. } | Error::Auth(_) => SERVER_REFUSED,
             Error::Integrity(_) => INTEGRITY,
             Error::Storage(e) => match e {
                 adls_store::Error::Integrity { .. } => INTEGRITY,
@@ -46,23 +44,28 @@ impl Error {
                 _ => FAILURE,
             },
             Error::Cancelled { .. } => INTERRUPTED,
-            Error::Unreachable { .. } | Error::OutcomeUnknown { .. } | Error::Protocol { .. } => {
-                FAILURE
-            }
+            // A file the user named that is not there is a usage error; a disk that fails or fills is not.
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => USAGE,
+            Error::Io { .. }
+            | Error::Internal(_)
+            | Error::Unreachable { .. }
+            | Error::OutcomeUnknown { .. }
+            | Error::Protocol { .. }
+            | Error::BadAnswer { .. } => FAILURE,
         }
     }
 
     /// A short, stable name of the kind of error, for JSON.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Config(_) => "config",
+            Error::Usage(_) => "usage",
             Error::NotFound { .. } => "not_found",
+            Error::Io { .. } => "io",
             Error::Auth(_) => "auth",
-            Error::Routing(_) => "routing",
+            Error::Refused { .. } | Error::Server { .. } => "server_refused",
+            Error::BadAnswer { .. } => "bad_answer",
             Error::Unreachable { .. } => "unreachable",
             Error::OutcomeUnknown { .. } => "outcome_unknown",
-            Error::Http { .. } => "http",
-            Error::Server { .. } => "server_refused",
             Error::Protocol { .. } => "protocol",
             Error::Request(_) => "request",
             Error::Cancelled { .. } => "cancelled",
@@ -71,7 +74,17 @@ impl Error {
             Error::Storage(_) => "storage",
             Error::Preflight { .. } => "preflight_blocked",
             Error::Integrity(_) => "integrity",
+            Error::Internal(_) => "internal",
         }
+    }
+}
+
+/// What every command's report says of how the run went: its exit code. The CLI prints the report and exits with
+/// it; no command decides an exit code anywhere else.
+pub trait CommandOutput: Serialize {
+    /// The exit code of the run this report describes.
+    fn exit_code(&self) -> i32 {
+        exit_codes::SUCCESS
     }
 }
 
@@ -87,6 +100,15 @@ pub struct ErrorInfo {
     pub code: Option<u32>,
     /// The exit code it maps to.
     pub exit_code: i32,
+    /// The service that refused, when `kind` is `server_refused` and it was not the XMLA server's own error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    /// The HTTP status of a refusal, when it came as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The service's own error code of a REST or routing refusal (`PowerBIEntityNotFound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_code: Option<String>,
     /// Preflight findings that blocked, when `kind` is `preflight_blocked`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -102,6 +124,18 @@ impl From<&Error> for ErrorInfo {
                 _ => None,
             },
             exit_code: e.exit_code(),
+            service: match e {
+                Error::Refused { service, .. } => Some(*service),
+                _ => None,
+            },
+            http_status: match e {
+                Error::Refused { status, .. } => *status,
+                _ => None,
+            },
+            service_code: match e {
+                Error::Refused { code, .. } => code.clone(),
+                _ => None,
+            },
             findings: match e {
                 Error::Preflight { findings, .. } => findings.clone(),
                 _ => Vec::new(),
@@ -116,6 +150,93 @@ impl From<&Error> for ErrorInfo {
 pub struct ErrorOutput {
     /// The error.
     pub error: ErrorInfo,
+}
+
+/// How a backup was verified after the server said it was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupVerification {
+    /// Read back whole from storage and hashed; the manifest records the hash.
+    Verified,
+    /// Not read back: where this server keeps its backups is not known here (only Power BI's `power-bi-backup`
+    /// folders are).
+    SkippedNotPowerBi,
+    /// Not read back: no storage is configured here for the server's backups.
+    SkippedNoStorage,
+}
+
+impl BackupVerification {
+    /// In words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Verified => "verified: read back whole and hashed",
+            Self::SkippedNotPowerBi => {
+                "not read back: where this server keeps its backups is not known here (only Power BI's power-bi-backup folders are)"
+            }
+            Self::SkippedNoStorage => {
+                "not read back: the server's backup storage is not configured here"
+            }
+        }
+    }
+}
+
+/// How a file was checked before a restore was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManifestCheck {
+    /// Hashed, and the hash and size matched its manifest.
+    Verified,
+    /// To be checked while it is copied into the target folder (a plan that copies).
+    AtCopy,
+    /// Not checked: no manifest beside it, and `--allow-unverified` was given.
+    SkippedNoManifest,
+    /// Not checked: where this server keeps its backups is not known here (only Power BI's folders are).
+    SkippedNotPowerBi,
+}
+
+impl ManifestCheck {
+    /// In words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Verified => "verified against the manifest",
+            Self::AtCopy => "checked against the manifest as it is copied",
+            Self::SkippedNoManifest => {
+                "not verified: no manifest beside the file (--allow-unverified)"
+            }
+            Self::SkippedNotPowerBi => {
+                "not verified: where this server keeps its backups is not known here (only Power BI's power-bi-backup folders are)"
+            }
+        }
+    }
+}
+
+/// What a transferred file was checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferVerification {
+    /// The hash and size its manifest records.
+    Manifest,
+    /// The hash the store keeps with the file (no manifest).
+    StoredHash,
+    /// Read back after the upload: it hashes like the bytes sent (no manifest).
+    ReadBack,
+    /// Read back after the copy: it hashes like the source.
+    Source,
+    /// Nothing: no manifest and no stored hash.
+    Unverified,
+}
+
+impl TransferVerification {
+    /// In words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Manifest => "verified against the manifest",
+            Self::StoredHash => "verified against the hash kept with the file",
+            Self::ReadBack => "verified: read back, hashes like the bytes sent",
+            Self::Source => "verified: the copy hashes like the source",
+            Self::Unverified => "not verified: no manifest and no stored hash",
+        }
+    }
 }
 
 /// `doctor`.
@@ -148,8 +269,8 @@ pub struct BackupResult {
     pub sha256: Option<String>,
     /// The manifest written beside the file.
     pub manifest: Option<String>,
-    /// `verified`, or why verification was skipped.
-    pub verification: String,
+    /// Whether the file was read back and hashed, or why not (`None` when the backup failed).
+    pub verification: Option<BackupVerification>,
     /// Warnings from the server and the preflight.
     pub warnings: Vec<String>,
     /// Why it failed.
@@ -168,9 +289,9 @@ pub struct BackupOutput {
     pub failed: usize,
 }
 
-impl BackupOutput {
-    /// The exit code of the run: success, partial, or the first failure's code when nothing succeeded.
-    pub fn exit_code(&self) -> i32 {
+impl CommandOutput for BackupOutput {
+    /// Success, partial, or the first failure's code when nothing succeeded.
+    fn exit_code(&self) -> i32 {
         bulk_exit_code(self.succeeded, self.results.iter().filter_map(|r| r.error.as_ref()))
     }
 }
@@ -199,8 +320,11 @@ pub struct RestoreOutput {
     pub database: String,
     /// When the file was copied from another workspace's folder first.
     pub copied_from: Option<String>,
-    /// `verified against the manifest`, or why not.
-    pub manifest_check: String,
+    /// Whether the file was checked against its manifest before anything was sent, or why not.
+    pub manifest_check: ManifestCheck,
+    /// The SHA-256 the file was checked to have, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Tables the manifest recorded that the restored model lacks.
     pub missing_tables: Vec<String>,
     /// Tables the restored model has that the manifest did not record.
@@ -221,6 +345,33 @@ pub struct DryRunOutput {
     pub soap_action: String,
     /// The XMLA request (password masked).
     pub request: String,
+    /// For a restore: everything it would do, checked as far as can be without changing anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RestorePlanOutput>,
+}
+
+/// A restore's plan, as `restore --dry-run` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestorePlanOutput {
+    /// Target workspace (or server).
+    pub workspace: String,
+    /// The backup file.
+    pub file: String,
+    /// The database it would restore (its new name with `--as`), when known.
+    pub database: Option<String>,
+    /// Whether a model of that name exists (so the restore would replace it); `None` when not asked.
+    pub replaces_existing: Option<bool>,
+    /// The file it would copy into the target folder first.
+    pub copy_from: Option<String>,
+    /// How the file was (or will be) checked against its manifest.
+    pub manifest_check: ManifestCheck,
+    /// The SHA-256 the file was checked to have, when it was.
+    pub sha256: Option<String>,
+    /// Every rule evaluated (workspace and backup file).
+    pub findings: Vec<Finding>,
+    /// What would be reported as warnings.
+    pub warnings: Vec<String>,
 }
 
 /// A backup file in a workspace folder.
@@ -263,8 +414,8 @@ pub struct TransferOutput {
     pub size: u64,
     /// SHA-256 of what arrived.
     pub sha256: String,
-    /// `verified against the manifest`, `verified against the stored hash`, or why not.
-    pub verification: String,
+    /// What the bytes that arrived were checked against.
+    pub verification: TransferVerification,
 }
 
 /// `verify` and `inspect` of one file.
@@ -336,10 +487,9 @@ pub struct StaleUpload {
     pub last_modified: Option<String>,
 }
 
-impl PruneOutput {
-    /// The exit code of the run: success, partial when some deletions failed, or the first failure's code when
-    /// every deletion failed.
-    pub fn exit_code(&self) -> i32 {
+impl CommandOutput for PruneOutput {
+    /// Success, partial when some deletions failed, or the first failure's code when every deletion failed.
+    fn exit_code(&self) -> i32 {
         bulk_exit_code(self.deleted.len(), self.failed.iter())
     }
 }
@@ -370,3 +520,41 @@ pub struct StorageChange {
     /// The folder the old backups were moved to, on relink.
     pub renamed_folder_to: Option<String>,
 }
+
+impl CommandOutput for DoctorOutput {
+    /// Preflight blocked when any finding blocks.
+    fn exit_code(&self) -> i32 {
+        if self.blocked { exit_codes::PREFLIGHT_BLOCKED } else { exit_codes::SUCCESS }
+    }
+}
+
+impl CommandOutput for RestoreOutput {
+    /// An integrity failure when the restored model's tables differ from the manifest's.
+    fn exit_code(&self) -> i32 {
+        if self.missing_tables.is_empty() && self.extra_tables.is_empty() {
+            exit_codes::SUCCESS
+        } else {
+            exit_codes::INTEGRITY
+        }
+    }
+}
+
+impl CommandOutput for VerifyOutput {
+    /// An integrity failure when anything checked does not hold.
+    fn exit_code(&self) -> i32 {
+        if self.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY }
+    }
+}
+
+impl CommandOutput for abf_format::Report {
+    /// `inspect --json` prints the container report itself: an integrity failure when it is not whole.
+    fn exit_code(&self) -> i32 {
+        if self.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY }
+    }
+}
+
+impl CommandOutput for ListOutput {}
+impl CommandOutput for TransferOutput {}
+impl CommandOutput for DryRunOutput {}
+impl CommandOutput for StorageChange {}
+impl CommandOutput for Vec<StorageStatus> {}

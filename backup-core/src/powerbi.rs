@@ -10,8 +10,8 @@ use serde_json::json;
 use url::Url;
 
 use crate::auth::{POWERBI_SCOPE, TokenSource};
-use crate::error::{Error, Result, body_preview, redact_url};
-use crate::xmla::error_chain;
+use crate::error::{Error, Result, Service};
+use crate::http;
 
 /// The all-zero GUID that detaches a workspace's storage.
 pub const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -127,78 +127,43 @@ impl PowerBiApi {
     /// A client for the API under `base` (e.g. `https://api.powerbi.com/`).
     pub fn new(base: Url, tokens: Arc<TokenSource>) -> Result<Self> {
         crate::xmla::check_plain_http(&base)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("pbi-backup/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the http client: {e}")))?;
+        let http = http::client(Some(Duration::from_secs(120)))?;
         Ok(PowerBiApi { http, tokens, base })
     }
 
     fn url(&self, path: &str) -> Result<Url> {
         self.base
             .join(&format!("v1.0/myorg/{path}"))
-            .map_err(|e| Error::Config(format!("bad api path {path}: {e}")))
+            .map_err(|e| Error::Usage(format!("the power bi api path '{path}' is not a url: {e}")))
     }
 
+    /// Sends one call with a bearer token (signing in again once on a 401) and returns the body of a 2xx answer.
     async fn send(
         &self,
         rb: reqwest::RequestBuilder,
         url: &Url,
         what: &str,
     ) -> Result<bytes::Bytes> {
-        let retry = rb.try_clone();
-        let token = self.tokens.token(POWERBI_SCOPE).await?;
-        let mut response =
-            rb.bearer_auth(token.expose_secret()).send().await.map_err(|e| Error::Unreachable {
-                url: redact_url(url),
-                reason: format!("{what}: {}", error_chain(&e)),
+        http::signed_in(&self.tokens, what, async || {
+            let rb = rb.try_clone().ok_or_else(|| {
+                Error::Internal(format!("{what}: the request body cannot be sent twice"))
             })?;
-        // A refused token (revoked, or expired earlier than it said): sign in again and retry once.
-        if response.status() == reqwest::StatusCode::UNAUTHORIZED
-            && let Some(rb) = retry
-        {
-            tracing::info!(what, "the token was refused; signing in again");
-            self.tokens.invalidate().await;
             let token = self.tokens.token(POWERBI_SCOPE).await?;
-            response = rb.bearer_auth(token.expose_secret()).send().await.map_err(|e| {
-                Error::Unreachable {
-                    url: redact_url(url),
-                    reason: format!("{what}: {}", error_chain(&e)),
-                }
-            })?;
-        }
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Routing(format!("{what}: {}", error_chain(&e))))?;
-        if !status.is_success() {
-            let detail = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    let e = v.get("error")?;
-                    Some(format!(
-                        "{}: {}",
-                        e.get("code").and_then(|c| c.as_str()).unwrap_or("error"),
-                        e.get("message").and_then(|c| c.as_str()).unwrap_or_default()
-                    ))
-                })
-                .unwrap_or_else(|| body_preview(&body));
-            return Err(Error::Routing(format!(
-                "{what} failed: HTTP {} {detail}",
-                status.as_u16()
-            )));
-        }
-        Ok(body)
+            http::fetch(rb.bearer_auth(token.expose_secret()), Service::PowerBiRest, what, url)
+                .await?
+                .ok(Service::PowerBiRest, what, url)
+        })
+        .await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T> {
         let url = self.url(path)?;
         let body = self.send(self.http.get(url.clone()), &url, what).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::Routing(format!("{what}: unexpected answer: {e}")))
+        serde_json::from_slice(&body).map_err(|e| Error::BadAnswer {
+            service: Service::PowerBiRest,
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })
     }
 
     /// The workspaces the caller can see.
@@ -253,23 +218,5 @@ impl PowerBiApi {
 
 /// Finds a workspace by name in a list, with the same rules as [`PowerBiApi::group_by_name`].
 pub fn find_group(groups: &[Group], name: &str) -> Result<Group> {
-    if let Some((n, id)) = name.rsplit_once(" - ")
-        && let Some(g) = groups.iter().find(|g| g.name == n && g.id.eq_ignore_ascii_case(id.trim()))
-    {
-        return Ok(g.clone());
-    }
-    let matches: Vec<&Group> = groups.iter().filter(|g| g.name == name).collect();
-    match matches.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(Error::NotFound {
-            what: "workspace",
-            name: name.to_owned(),
-            nearest: crate::nearest(name, groups.iter().map(|g| g.name.as_str())),
-        }),
-        many => Err(Error::Config(format!(
-            "{} workspaces are named '{name}'; name one as '{name} - <workspace id>': {}",
-            many.len(),
-            many.iter().map(|g| g.id.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
-    }
+    crate::names::find_one(groups, name, "workspace", |g| (g.name.as_str(), g.id.as_str())).cloned()
 }

@@ -47,25 +47,23 @@ impl PasswordArgs {
     pub fn password(&self) -> Result<Option<Password>> {
         if let Some(var) = &self.password_env {
             let v = std::env::var(var).map_err(|_| {
-                Error::Config(format!(
+                Error::Usage(format!(
                     "--password-env names {var}, which is not set; export it or use --password-file"
                 ))
             })?;
             return Ok(Some(Password::new(v)));
         }
         if let Some(f) = &self.password_file {
-            let text = std::fs::read_to_string(f).map_err(|e| {
-                Error::Config(format!("cannot read the password file {}: {e}", f.display()))
-            })?;
+            let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
             let line = text.lines().next().unwrap_or_default().to_owned();
             if line.is_empty() {
-                return Err(Error::Config(format!("the password file {} is empty", f.display())));
+                return Err(Error::Usage(format!("the password file {} is empty", f.display())));
             }
             return Ok(Some(Password::new(line)));
         }
         if self.password_prompt {
             let p = rpassword::prompt_password("backup password: ").map_err(|e| {
-                Error::Config(format!("cannot read a password from the terminal: {e}"))
+                Error::Usage(format!("cannot read a password from the terminal: {e}"))
             })?;
             return Ok(Some(Password::new(p)));
         }
@@ -123,7 +121,7 @@ pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Resul
         (None, true, _) => DatasetSelector::All,
         (None, false, false) => DatasetSelector::Patterns(args.pattern.clone()),
         (None, false, true) => {
-            return Err(Error::Config(
+            return Err(Error::Usage(
                 "say what to back up: --dataset NAME, --all, or --pattern GLOB".into(),
             ));
         }
@@ -151,18 +149,19 @@ pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Resul
         return dry_run(global, &options);
     }
     let out = backup_core::ops::backup(session, &options).await?;
-    print::emit(global, &out, human);
-    Ok(out.exit_code())
+    print::report(global, &out, human)
 }
 
 fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
     let DatasetSelector::One(dataset) = &options.datasets else {
-        return Err(Error::Config("--dry-run shows the command for one --dataset".into()));
+        return Err(Error::Usage("--dry-run shows the command for one --dataset".into()));
     };
     let file = options.file.clone().unwrap_or_else(|| {
         backup_core::ops::default_file_name(dataset, time::OffsetDateTime::now_utc())
     });
-    crate::commands::restore::print_dry_run(global, options.command(dataset, &file), Some(dataset))
+    let request = xmla_proto::Request::execute(options.command(dataset, &file))
+        .with_catalog(Some(dataset.clone()));
+    crate::commands::restore::print_dry_run(global, &request, None)
 }
 
 fn human(out: &BackupOutput) -> String {
@@ -175,7 +174,7 @@ fn human(out: &BackupOutput) -> String {
                 r.dataset,
                 r.file,
                 r.size.map(|n| format!(" ({})", print::bytes(n))).unwrap_or_default(),
-                r.verification
+                r.verification.map_or("", |v| v.describe())
             ));
         } else {
             let e = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");

@@ -17,11 +17,11 @@ pub fn run(args: &CompletionsArgs) -> Result<i32> {
     if args.shell == "man" {
         clap_mangen::Man::new(cmd)
             .render(&mut out)
-            .map_err(|e| Error::Config(format!("writing the man page: {e}")))?;
+            .map_err(|e| Error::Usage(format!("writing the man page: {e}")))?;
         return Ok(exit_codes::SUCCESS);
     }
     let shell: clap_complete::Shell = args.shell.parse().map_err(|_| {
-        Error::Config(format!(
+        Error::Usage(format!(
             "unknown shell '{}'; use bash, zsh, fish, powershell, elvish or man",
             args.shell
         ))

@@ -2,7 +2,7 @@
 
 use backup_core::Result;
 use backup_core::ops::Session;
-use backup_core::output::{DoctorOutput, exit_codes};
+use backup_core::output::DoctorOutput;
 use backup_core::preflight::{Severity, Status};
 use clap::Args;
 
@@ -19,8 +19,7 @@ pub struct DoctorArgs {
 
 pub async fn run(global: &Global, session: &Session, args: &DoctorArgs) -> Result<i32> {
     let out = backup_core::ops::doctor(session, &args.workspaces).await?;
-    print::emit(global, &out, human);
-    Ok(if out.blocked { exit_codes::PREFLIGHT_BLOCKED } else { exit_codes::SUCCESS })
+    print::report(global, &out, human)
 }
 
 fn human(out: &DoctorOutput) -> String {

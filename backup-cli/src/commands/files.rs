@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use backup_core::ops::Session;
-use backup_core::output::{ListOutput, TransferOutput, VerifyOutput, exit_codes};
+use backup_core::output::{ListOutput, TransferOutput, VerifyOutput};
 use backup_core::{Error, Result};
 use clap::Args;
 
@@ -105,8 +105,7 @@ pub struct InspectArgs {
 
 pub async fn list(global: &Global, session: &Session, args: &ListArgs) -> Result<i32> {
     let out = backup_core::ops::list(session, &args.workspace).await?;
-    print::emit(global, &out, human_list);
-    Ok(exit_codes::SUCCESS)
+    print::report(global, &out, human_list)
 }
 
 fn human_list(out: &ListOutput) -> String {
@@ -136,7 +135,7 @@ fn human_transfer(verb: &str) -> impl FnOnce(&TransferOutput) -> String + '_ {
             t.destination,
             print::bytes(t.size),
             t.sha256,
-            t.verification
+            t.verification.describe()
         )
     }
 }
@@ -144,8 +143,7 @@ fn human_transfer(verb: &str) -> impl FnOnce(&TransferOutput) -> String + '_ {
 pub async fn download(global: &Global, session: &Session, args: &DownloadArgs) -> Result<i32> {
     let dest = if args.to.is_dir() { args.to.join(&args.file) } else { args.to.clone() };
     let out = backup_core::ops::download(session, &args.workspace, &args.file, &dest).await?;
-    print::emit(global, &out, human_transfer("downloaded"));
-    Ok(exit_codes::SUCCESS)
+    print::report(global, &out, human_transfer("downloaded"))
 }
 
 pub async fn upload(global: &Global, session: &Session, args: &UploadArgs) -> Result<i32> {
@@ -158,8 +156,7 @@ pub async fn upload(global: &Global, session: &Session, args: &UploadArgs) -> Re
         args.create_folder,
     )
     .await?;
-    print::emit(global, &out, human_transfer("uploaded"));
-    Ok(exit_codes::SUCCESS)
+    print::report(global, &out, human_transfer("uploaded"))
 }
 
 pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result<i32> {
@@ -172,14 +169,12 @@ pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result
         args.create_folder,
     )
     .await?;
-    print::emit(global, &out, human_transfer("copied"));
-    Ok(exit_codes::SUCCESS)
+    print::report(global, &out, human_transfer("copied"))
 }
 
 pub async fn verify(global: &Global, session: &Session, args: &VerifyArgs) -> Result<i32> {
     let out = backup_core::ops::verify(session, &args.workspace, &args.file, args.full).await?;
-    print::emit(global, &out, human_verify);
-    Ok(if out.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY })
+    print::report(global, &out, human_verify)
 }
 
 pub async fn inspect(
@@ -190,7 +185,7 @@ pub async fn inspect(
     let out = match (&args.file, session, &args.workspace, &args.name) {
         (Some(local), _, _, _) => {
             if !local.is_file() {
-                return Err(Error::Config(format!("{} is not a file", local.display())));
+                return Err(Error::Usage(format!("{} is not a file", local.display())));
             }
             backup_core::ops::inspect_local(local, args.full)?
         }
@@ -205,17 +200,13 @@ pub async fn inspect(
                 container: Some(report),
             }
         }
-        _ => return Err(Error::Config("name a local FILE, or --workspace W --file NAME".into())),
+        _ => return Err(Error::Usage("name a local FILE, or --workspace W --file NAME".into())),
     };
     // `inspect --json` prints the container report itself, the documented shape.
-    if global.json {
-        if let Some(report) = &out.container {
-            print::emit(global, report, |_| String::new());
-        }
-    } else {
-        print::emit(global, &out, human_verify);
+    match &out.container {
+        Some(report) if global.json => print::report(global, report, |_| String::new()),
+        _ => print::report(global, &out, human_verify),
     }
-    Ok(if out.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY })
 }
 
 fn human_verify(v: &VerifyOutput) -> String {
@@ -232,8 +223,8 @@ fn human_verify(v: &VerifyOutput) -> String {
         _ => {}
     }
     if let Some(r) = &v.container {
-        let framing = r.format.framing.map(|f| format!("{f:?}")).unwrap_or_else(|| "-".into());
-        s.push_str(&format!("  format      {:?}, framing {framing}\n", r.format.container));
+        let framing = r.format.framing.map_or_else(|| "none recognised".into(), |f| f.to_string());
+        s.push_str(&format!("  format      {}, framing {framing}\n", r.format.container));
         s.push_str(&format!("  encrypted   {}\n", if r.encrypted { "yes" } else { "no" }));
         s.push_str(&format!(
             "  database    {} (compatibility level {})\n",

@@ -63,7 +63,7 @@ impl PruneArgs {
         let keep_within = match &self.keep_within {
             Some(s) => Some(
                 backup_core::retention::parse_keep_within(s)
-                    .map_err(|e| Error::Config(format!("--keep-within: {e}")))?,
+                    .map_err(|e| Error::Usage(format!("--keep-within: {e}")))?,
             ),
             None => None,
         };
@@ -90,13 +90,12 @@ pub async fn run(global: &Global, session: &Session, args: &PruneArgs) -> Result
             "off" => None,
             s => Some(
                 backup_core::retention::parse_keep_within(s)
-                    .map_err(|e| Error::Config(format!("--stale-uploads-after: {e}")))?,
+                    .map_err(|e| Error::Usage(format!("--stale-uploads-after: {e}")))?,
             ),
         },
     };
     let out = backup_core::ops::prune(session, &options).await?;
-    print::emit(global, &out, human);
-    Ok(out.exit_code())
+    print::report(global, &out, human)
 }
 
 fn human(out: &PruneOutput) -> String {

@@ -1,10 +1,10 @@
 //! `pbi-backup restore`.
 
 use backup_core::ops::{RestoreOptions, Session};
-use backup_core::output::{DryRunOutput, RestoreOutput, exit_codes};
+use backup_core::output::{DryRunOutput, RestoreOutput, RestorePlanOutput};
 use backup_core::{Error, Result};
 use clap::Args;
-use xmla_proto::{Command, Method, ReadWriteMode, Request, Security};
+use xmla_proto::{ReadWriteMode, Request, Security};
 
 use super::backup::{PasswordArgs, TargetArgs, parse_security};
 use crate::cli::Global;
@@ -61,7 +61,7 @@ pub struct RestoreArgs {
 
 pub async fn run(global: &Global, session: &Session, args: &RestoreArgs) -> Result<i32> {
     if args.target.workspaces.len() > 1 {
-        return Err(Error::Config("restore into one --workspace at a time".into()));
+        return Err(Error::Usage("restore into one --workspace at a time".into()));
     }
     let options = RestoreOptions {
         workspace: args.target.workspaces.first().cloned(),
@@ -82,57 +82,55 @@ pub async fn run(global: &Global, session: &Session, args: &RestoreArgs) -> Resu
     if args.skip_preflight {
         print::warn(global, "--skip-preflight: the rules of `pbi-backup doctor` were not checked");
     }
+    let plan = backup_core::ops::plan_restore(session, &options).await?;
     if args.dry_run {
-        let Some(file) = &options.file else {
-            return Err(Error::Config(
-                "--dry-run needs --file (the latest backup is found only when running)".into(),
-            ));
-        };
-        return print_dry_run(global, options.command(file, options.as_name.clone()), None);
+        return print_dry_run(global, &plan.request(), Some(plan.output()));
     }
-    let out = backup_core::ops::restore(session, &options).await?;
-    print::emit(global, &out, human);
-    let differs = !out.missing_tables.is_empty() || !out.extra_tables.is_empty();
-    Ok(if differs { exit_codes::INTEGRITY } else { exit_codes::SUCCESS })
+    let out = backup_core::ops::execute(session, plan).await?;
+    print::report(global, &out, human)
 }
 
-/// Prints the request that would be sent, with any password masked.
-pub fn print_dry_run(global: &Global, command: Command, catalog: Option<&str>) -> Result<i32> {
-    let mut request = Request::execute(command);
-    if let Method::Execute(e) = &mut request.method {
-        e.properties.catalog = catalog.map(str::to_owned);
-    }
-    let mut xml = request.to_xml().map_err(Error::Request)?;
-    if let Method::Execute(e) = &request.method {
-        let password = match &e.command {
-            Command::Backup(b, _) => b.password.as_ref(),
-            Command::Restore(r, _) => r.password.as_ref(),
-            Command::Statement(_) => None,
-        };
-        if let Some(p) = password {
-            // The password appears escaped in XML (and, inside TMSL, JSON-escaped then XML-escaped).
-            for form in password_forms(p.expose()) {
-                xml = xml.replace(&form, xmla_proto::PASSWORD_MASK);
-            }
-        }
-    }
-    let doc =
-        DryRunOutput { dry_run: true, soap_action: request.soap_action().to_owned(), request: xml };
-    print::emit(global, &doc, |d| format!("{}\n", d.request));
-    Ok(exit_codes::SUCCESS)
-}
-
-fn password_forms(p: &str) -> Vec<String> {
-    let xml_escape = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\r', "&#13;")
+/// Prints the request that would be sent, its password masked, and for a restore the plan.
+pub fn print_dry_run(
+    global: &Global,
+    request: &Request,
+    plan: Option<RestorePlanOutput>,
+) -> Result<i32> {
+    let xml = request.to_xml_masked().map_err(Error::Request)?;
+    let doc = DryRunOutput {
+        dry_run: true,
+        soap_action: request.soap_action().to_owned(),
+        request: xml,
+        plan,
     };
-    let json = serde_json::to_string(p).unwrap_or_default();
-    let json_inner = json.trim_matches('"').to_owned();
-    let mut forms = vec![xml_escape(&json_inner), xml_escape(p)];
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms.dedup();
-    forms.retain(|f| !f.is_empty());
-    forms
+    print::report(global, &doc, human_dry_run)
+}
+
+fn human_dry_run(d: &DryRunOutput) -> String {
+    let mut s = String::new();
+    if let Some(p) = &d.plan {
+        if let Some(src) = &p.copy_from {
+            s.push_str(&format!("would copy {src} into the folder of '{}'\n", p.workspace));
+        }
+        s.push_str(&format!("checked    {}: {}\n", p.file, p.manifest_check.describe()));
+        let what = match p.replaces_existing {
+            Some(true) => "replacing the model of that name",
+            Some(false) => "as a new model",
+            None => "(whether a model of that name exists was not asked)",
+        };
+        s.push_str(&format!(
+            "would restore '{}' into '{}' {what}\n",
+            p.database.as_deref().unwrap_or("(the name in the backup)"),
+            p.workspace
+        ));
+        for w in &p.warnings {
+            s.push_str(&format!("           warning: {w}\n"));
+        }
+        s.push_str("the request it would send:\n");
+    }
+    s.push_str(&d.request);
+    s.push('\n');
+    s
 }
 
 fn human(out: &RestoreOutput) -> String {
@@ -140,7 +138,7 @@ fn human(out: &RestoreOutput) -> String {
     if let Some(src) = &out.copied_from {
         s.push_str(&format!("copied  {src} into the folder of '{}'\n", out.workspace));
     }
-    s.push_str(&format!("checked {}: {}\n", out.file, out.manifest_check));
+    s.push_str(&format!("checked {}: {}\n", out.file, out.manifest_check.describe()));
     s.push_str(&format!(
         "ok      restored '{}' into '{}' from {}\n",
         out.database, out.workspace, out.file

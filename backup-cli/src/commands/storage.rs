@@ -2,7 +2,7 @@
 
 use backup_core::Result;
 use backup_core::ops::Session;
-use backup_core::output::{StorageChange, exit_codes};
+use backup_core::output::StorageChange;
 use clap::{Args, Subcommand};
 
 use crate::cli::Global;
@@ -58,7 +58,7 @@ pub async fn run(global: &Global, session: &Session, command: &StorageCommand) -
     let change = match command {
         StorageCommand::Status(a) => {
             let out = backup_core::ops::storage_status(session, &a.workspaces).await?;
-            print::emit(global, &out, |list| {
+            return print::report(global, &out, |list| {
                 list.iter()
                     .map(|s| {
                         format!(
@@ -76,7 +76,6 @@ pub async fn run(global: &Global, session: &Session, command: &StorageCommand) -
                     })
                     .collect()
             });
-            return Ok(exit_codes::SUCCESS);
         }
         StorageCommand::Link(a) => {
             backup_core::ops::storage_link(session, &a.workspace, &a.account).await?
@@ -88,8 +87,7 @@ pub async fn run(global: &Global, session: &Session, command: &StorageCommand) -
             backup_core::ops::storage_relink(session, &a.workspace).await?
         }
     };
-    print::emit(global, &change, human_change);
-    Ok(exit_codes::SUCCESS)
+    print::report(global, &change, human_change)
 }
 
 fn human_change(c: &StorageChange) -> String {

@@ -1,7 +1,7 @@
 //! Every exit code: usage errors, each preflight rule the rules tenant breaks, the server's refusals with its
 //! codes, and a failure to reach the service.
 
-use backup_core::output::{BackupOutput, DoctorOutput, exit_codes};
+use backup_core::output::{BackupOutput, DoctorOutput, TransferVerification, exit_codes};
 use backup_core::preflight::{Severity, Status};
 use test_fixtures::pbi_sim::codes;
 
@@ -45,7 +45,7 @@ async fn usage_errors_exit_2() {
     // Arguments clap accepts but the command does not.
     let run = t.run(&env, &["backup", "-w", "Finance", "--json"]).await;
     run.expect(exit_codes::USAGE);
-    assert_eq!(run.error().error.kind, "config");
+    assert_eq!(run.error().error.kind, "usage");
     let run = t.run(&env, &["prune", "-w", "Finance", "--json"]).await;
     run.expect(exit_codes::USAGE);
     let run = t.run(&env, &["prune", "-w", "Finance", "--keep-within", "3x", "--json"]).await;
@@ -221,7 +221,9 @@ async fn the_server_refuses_with_its_codes_exit_4() {
         match code {
             Some(_) => assert_eq!(err.kind, "server_refused", "{err:?}"),
             None => {
-                assert_eq!(err.kind, "routing", "{err:?}");
+                assert_eq!(err.kind, "server_refused", "{err:?}");
+                assert_eq!(err.service, Some(backup_core::Service::XmlaRouting), "{err:?}");
+                assert_eq!(err.service_code.as_deref(), Some("WorkspaceNotOnPbiPremium"));
                 assert!(err.message.contains("not on a Premium or PPU capacity"), "{err:?}");
             }
         }
@@ -297,7 +299,12 @@ async fn unreachable_service_exits_1() {
     let r = &out.results[0];
     assert!(r.warnings.iter().any(|w| w.starts_with("LATER-30")), "{r:?}");
     let err = r.error.as_ref().unwrap();
-    assert_eq!(err.kind, "http");
+    assert_eq!(err.kind, "server_refused");
+    assert_eq!(
+        (err.service, err.http_status),
+        (Some(backup_core::Service::Xmla), Some(500)),
+        "{err:?}"
+    );
     assert!(err.message.contains("paused capacity"), "{err:?}");
     // preflight.raise makes the paused-capacity warning (LATER-30) block: nothing is sent.
     let dir = tempfile::tempdir().unwrap();
@@ -347,7 +354,7 @@ async fn storage_faults_are_retried_or_refused() {
         .await;
     run.expect(exit_codes::SUCCESS);
     let out: backup_core::output::TransferOutput = run.json();
-    assert_eq!(out.verification, "verified against the manifest");
+    assert_eq!(out.verification, TransferVerification::Manifest);
     assert_eq!(crate::support::sha256(&std::fs::read(&dest).unwrap()), out.sha256);
     assert_eq!(emulator.faults().pending(), 0, "the faults were not met");
 

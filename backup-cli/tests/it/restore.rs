@@ -1,7 +1,9 @@
 //! Restores: into another workspace with the tables compared, `--as`, `--latest`, `--allow-overwrite`, and files
 //! without a manifest.
 
-use backup_core::output::{ListOutput, RestoreOutput, exit_codes};
+use backup_core::output::{
+    BackupVerification, ListOutput, ManifestCheck, RestoreOutput, exit_codes,
+};
 use test_fixtures::pbi_sim::codes;
 
 use crate::commands::{backup_one, next_second};
@@ -39,8 +41,8 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
     assert_eq!(out.database, "Budget");
     assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{older}")));
     assert!(
-        out.manifest_check.starts_with("verified against the manifest"),
-        "{}",
+        out.manifest_check == ManifestCheck::Verified && out.sha256.is_some(),
+        "{:?}",
         out.manifest_check
     );
     assert!(out.tables_compared, "{out:?}");
@@ -259,7 +261,7 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
     // Without a manifest or --as, the name is the one the backup holds.
     assert_eq!(out.database, "Kept");
     assert!(!out.tables_compared);
-    assert!(out.manifest_check.starts_with("skipped"), "{}", out.manifest_check);
+    assert_eq!(out.manifest_check, ManifestCheck::SkippedNoManifest);
     assert!(!out.warnings.is_empty());
     assert_eq!(t.stack.sim.models("Finance Copy"), ["Kept"]);
     // A file that is not there: a usage error listing the files that are.
@@ -376,10 +378,7 @@ async fn analysis_services_and_explicit_endpoints() {
     let r = &out.results[0];
     assert!(r.ok, "{r:?}");
     assert_eq!(r.workspace, "aasprod");
-    assert!(
-        r.verification.starts_with("skipped: where this server keeps its backups is not known"),
-        "{r:?}"
-    );
+    assert!(r.verification == Some(BackupVerification::SkippedNotPowerBi), "{r:?}");
     // Restoring it there, with a store configured (which holds Power BI's folders, not the server's container).
     let run = t
         .run(
@@ -399,10 +398,7 @@ async fn analysis_services_and_explicit_endpoints() {
     run.expect(exit_codes::SUCCESS);
     let out: RestoreOutput = run.json();
     assert_eq!(out.database, "AW2");
-    assert!(
-        out.manifest_check.starts_with("skipped: where this server keeps its backups is not known"),
-        "{out:?}"
-    );
+    assert!(out.manifest_check == ManifestCheck::SkippedNotPowerBi, "{out:?}");
     // Over an existing database: the server's refusal and code.
     let run = t
         .run(
@@ -439,7 +435,7 @@ async fn analysis_services_and_explicit_endpoints() {
     run.expect(exit_codes::SUCCESS);
     let out: backup_core::output::BackupOutput = run.json();
     assert_eq!(out.results[0].workspace, "Finance");
-    assert_eq!(out.results[0].verification, "verified: read back whole and hashed");
+    assert_eq!(out.results[0].verification, Some(BackupVerification::Verified));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -545,7 +541,13 @@ async fn msmdpump_endpoint_with_basic_authentication() {
     run.expect(exit_codes::SUCCESS);
     let out: backup_core::output::BackupOutput = run.json();
     assert_eq!(out.results[0].workspace, pump);
-    assert!(out.results[0].verification.starts_with("skipped"), "{out:?}");
+    assert!(
+        matches!(
+            out.results[0].verification,
+            Some(BackupVerification::SkippedNotPowerBi | BackupVerification::SkippedNoStorage)
+        ),
+        "{out:?}"
+    );
     let run = t
         .run(
             &env,
@@ -802,4 +804,69 @@ async fn upload_model(t: &Tenant, env: &crate::support::Env, spec: &abf_format::
     t.run(env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
         .await
         .expect(exit_codes::SUCCESS);
+}
+
+/// `restore --dry-run` prints the plan: the file checked against its manifest, what it would replace, the rules'
+/// verdicts and the request with its password masked; nothing is copied or sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_checks_everything_and_changes_nothing() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let secret = "s3cr3t&<pw>\"'\\x";
+    let env = env.set("MY_BACKUP_PW", secret);
+    let restores = t.stack.sim.count("restore");
+    let args = [
+        "restore",
+        "-w",
+        "Finance Copy",
+        "--from-workspace",
+        "Finance",
+        "--file",
+        &file,
+        "--as",
+        "Budget (restored)",
+        "--dry-run",
+        "--password-env",
+        "MY_BACKUP_PW",
+    ];
+    for json in [true, false] {
+        let mut args = args.to_vec();
+        if json {
+            args.push("--json");
+        }
+        let run = t.run(&env, &args).await;
+        run.expect(exit_codes::SUCCESS);
+        for part in ["s3cr3t", "&lt;pw&gt;"] {
+            assert!(!run.stdout.contains(part) && !run.stderr.contains(part), "{}", run.stdout);
+        }
+        assert!(run.stdout.contains(xmla_proto::PASSWORD_MASK), "{}", run.stdout);
+        if json {
+            let doc: backup_core::output::DryRunOutput = run.json();
+            assert!(doc.request.contains(&file) && doc.request.contains("Budget (restored)"));
+            let plan = doc.plan.expect("a restore's dry run carries its plan");
+            assert_eq!(plan.copy_from, Some(format!("power-bi-backup/Finance/{file}")));
+            assert_eq!(plan.manifest_check, ManifestCheck::AtCopy);
+            assert_eq!(plan.replaces_existing, Some(false));
+            assert_eq!(plan.database.as_deref(), Some("Budget (restored)"));
+        } else {
+            assert!(run.stdout.contains("would copy power-bi-backup/Finance/"), "{}", run.stdout);
+            assert!(run.stdout.contains("as a new model"), "{}", run.stdout);
+        }
+    }
+    // Within one folder the file is hashed against its manifest now.
+    let run =
+        t.run(&env, &["restore", "-w", "Finance", "--file", &file, "--dry-run", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    let plan = run.json::<backup_core::output::DryRunOutput>().plan.unwrap();
+    assert_eq!(
+        (plan.manifest_check, plan.replaces_existing),
+        (ManifestCheck::Verified, Some(true))
+    );
+    assert!(plan.sha256.is_some());
+    // Nothing was sent, and nothing was copied.
+    assert_eq!(t.stack.sim.count("restore"), restores);
+    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.json::<ListOutput>().backups.is_empty());
 }

@@ -6,13 +6,13 @@ use futures::StreamExt;
 use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
 
-use super::doctor::require;
 use super::{Session, backup_path, default_file_name, hash_file, rfc3339};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId};
-use crate::output::{BackupOutput, BackupResult, ErrorInfo};
+use crate::output::{BackupOutput, BackupResult, BackupVerification, ErrorInfo};
 use crate::powerbi;
 use crate::preflight::Operation;
+use crate::preflight::require;
 use crate::progress::Unit;
 use crate::xmla::Endpoint;
 
@@ -81,7 +81,7 @@ fn globs(patterns: &[String]) -> Result<Vec<GlobMatcher>> {
         .map(|p| {
             Glob::new(p)
                 .map(|g| g.compile_matcher())
-                .map_err(|e| Error::Config(format!("'{p}' is not a valid name pattern: {e}")))
+                .map_err(|e| Error::Usage(format!("'{p}' is not a valid name pattern: {e}")))
         })
         .collect()
 }
@@ -144,11 +144,11 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
     let now = time::OffsetDateTime::now_utc();
     let file_for = |dataset: &str, many: bool| -> Result<String> {
         match (&options.file, many) {
-            (Some(_), true) => Err(Error::Config(
+            (Some(_), true) => Err(Error::Usage(
                 "--file names one backup; with several datasets the default names <dataset>_<time>.abf are used".into(),
             )),
             // list, restore, copy and prune know backups by their .abf names: one by another name is lost to them.
-            (Some(f), false) if !super::is_abf(f) => Err(Error::Config(format!(
+            (Some(f), false) if !super::is_abf(f) => Err(Error::Usage(format!(
                 "--file '{f}' does not end in .abf; Power BI restores .abf backups only"
             ))),
             (Some(f), false) => Ok(f.clone()),
@@ -210,7 +210,7 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
         _ => options.workspaces.clone(),
     };
     if workspace_names.is_empty() {
-        return Err(Error::Config(
+        return Err(Error::Usage(
             "name a workspace with --workspace, or an endpoint with --server".into(),
         ));
     }
@@ -297,7 +297,7 @@ async fn run_one(
         size: None,
         sha256: None,
         manifest: None,
-        verification: String::new(),
+        verification: None,
         warnings: Vec::new(),
         error: None,
     };
@@ -330,22 +330,23 @@ async fn run_one_inner(
     let tables = client.tables(&job.dataset).await.unwrap_or_default();
     let command = options.command(&job.dataset, &job.file);
     let syntax = match &command {
-        Command::Backup(_, s) => format!("{s:?}"),
+        // The manifest's names for the syntax, as manifests have always written them.
+        Command::Backup(_, xmla_proto::Syntax::Tmsl) => "Tmsl".to_owned(),
+        Command::Backup(_, xmla_proto::Syntax::Assl) => "Assl".to_owned(),
         _ => String::new(),
     };
     let warnings = client.execute(command, Some(&job.dataset)).await?;
     result.warnings.extend(warnings.iter().map(|w| w.to_string()));
     let created = time::OffsetDateTime::now_utc();
     let (Some(store), Some(path)) = (store, path) else {
-        result.verification = if session.settings.has_store() {
-            "skipped: where this server keeps its backups is not known here (only Power BI's power-bi-backup folders are), so the file was not read back"
+        result.verification = Some(if session.settings.has_store() {
+            BackupVerification::SkippedNotPowerBi
         } else {
-            "skipped: the server's backup storage is not configured here, so the file was not read back"
-        }
-        .into();
+            BackupVerification::SkippedNoStorage
+        });
         return Ok(());
     };
-    let (size, sha256) = hash_file(store.as_ref(), &path, session.progress()).await.map_err(|e| match e {
+    let (size, sha256) = hash_file(store.as_ref(), &path, None, session.progress()).await.map_err(|e| match e {
         Error::Storage(adls_store::Error::NotFound { .. }) => Error::Integrity(format!(
             "the server said the backup succeeded, but {path} is not in the configured storage ({}); check that it is the account linked to the workspace",
             session.settings.store_description()
@@ -386,6 +387,6 @@ async fn run_one_inner(
     result.size = Some(size);
     result.sha256 = Some(sha256);
     result.manifest = Some(manifest_path.to_string());
-    result.verification = "verified: read back whole and hashed".into();
+    result.verification = Some(BackupVerification::Verified);
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest};
-use crate::output::{ListOutput, ListedBackup, TransferOutput, VerifyOutput};
+use crate::output::{ListOutput, ListedBackup, TransferOutput, TransferVerification, VerifyOutput};
 use crate::progress::{Task, Unit};
 
 /// The `.abf` files of a workspace folder with what their manifests say, newest first.
@@ -79,7 +79,7 @@ pub async fn download(
     let meta = store.head(&path).await?;
     let manifest = read_manifest(store.as_ref(), &path).await?;
     if local.exists() {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "{} exists; remove it or choose another destination",
             local.display()
         )));
@@ -107,9 +107,9 @@ pub async fn download(
     })?;
     task.finish();
     let verification = match done.verified {
-        Verified::Expected => "verified against the manifest".to_owned(),
-        Verified::Stored => "verified against the hash kept with the file".to_owned(),
-        Verified::Unverified => "not verified: no manifest and no stored hash".to_owned(),
+        Verified::Expected => TransferVerification::Manifest,
+        Verified::Stored => TransferVerification::StoredHash,
+        Verified::Unverified => TransferVerification::Unverified,
     };
     let (have, sha) = (done.meta.size, done.sha256);
     if let Some(m) = &manifest {
@@ -140,12 +140,12 @@ async fn hash_local(local: &Path) -> Result<(u64, String)> {
         Ok::<_, std::io::Error>((size, hex::encode(hasher.finalize())))
     })
     .await
-    .map_err(|e| Error::Config(format!("hashing {} stopped: {e}", local.display())))?
+    .map_err(|e| Error::Internal(format!("hashing {} stopped: {e}", local.display())))?
     .map_err(|e| io_err(local, e))
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::Config(format!("{}: {e}", path.display()))
+    Error::io(path, e)
 }
 
 /// Refuses to write into a workspace folder that does not exist, unless `create` is set: Power BI creates the folder
@@ -166,7 +166,7 @@ async fn require_folder(
     if exists {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(Error::Usage(format!(
             "the backup folder power-bi-backup/{workspace} does not exist; Power BI creates it when storage is attached to the workspace: check the workspace name, or pass --create-folder"
         )))
     }
@@ -187,7 +187,7 @@ pub async fn upload(
         None => local
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::Config(format!("{} names no file", local.display())))?,
+            .ok_or_else(|| Error::Usage(format!("{} names no file", local.display())))?,
     };
     check_abf_name(&name)?;
     let report = inspect_local(local, false)?;
@@ -239,12 +239,12 @@ pub async fn upload(
     task.finish();
     let meta = uploaded.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
-            Error::Config(format!("{path} exists; pass --overwrite to replace it"))
+            Error::Usage(format!("{path} exists; pass --overwrite to replace it"))
         }
         other => other.into(),
     })?;
     // Read back: the stored bytes must hash like the bytes that were sent.
-    let (size, sha) = hash_file(store.as_ref(), &path, session.progress()).await?;
+    let (size, sha) = hash_file(store.as_ref(), &path, None, session.progress()).await?;
     if meta.sha256.as_deref() != Some(sha.as_str()) || meta.size != size {
         let _ = store.delete(&path).await;
         return Err(Error::Integrity(format!(
@@ -259,7 +259,7 @@ pub async fn upload(
         store
             .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
             .await?;
-        "verified against the manifest".to_owned()
+        TransferVerification::Manifest
     } else {
         // A manifest left by the file this one replaced (--overwrite) describes other bytes: list would call the
         // new file verified when the sizes match, and restore would refuse it.
@@ -267,7 +267,7 @@ pub async fn upload(
             Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        "verified: read back, hashes like the bytes sent".to_owned()
+        TransferVerification::ReadBack
     };
     Ok(TransferOutput {
         source: local.display().to_string(),
@@ -280,7 +280,7 @@ pub async fn upload(
 
 fn check_abf_name(name: &str) -> Result<()> {
     if !super::is_abf(name) {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "'{name}' is not an .abf file name; Power BI restores .abf backups only"
         )));
     }
@@ -299,16 +299,16 @@ pub(crate) async fn copy_verified(
     let manifest = read_manifest(store.as_ref(), from).await?;
     let (src_size, src_sha) = match &manifest {
         Some(m) => (m.size, m.sha256.clone()),
-        None => hash_file(store.as_ref(), from, session.progress()).await?,
+        None => hash_file(store.as_ref(), from, None, session.progress()).await?,
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
     store.copy(from, to, mode).await.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
-            Error::Config(format!("{to} exists; pass --overwrite to replace it"))
+            Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
         }
         other => other.into(),
     })?;
-    let (size, sha) = hash_file(store.as_ref(), to, session.progress()).await?;
+    let (size, sha) = hash_file(store.as_ref(), to, None, session.progress()).await?;
     if size != src_size || sha != src_sha {
         let _ = store.delete(to).await;
         return Err(Error::Integrity(format!(
@@ -333,7 +333,7 @@ pub(crate) async fn copy_verified(
         destination: to.to_string(),
         size,
         sha256: sha,
-        verification: "verified: the copy hashes like the source".into(),
+        verification: TransferVerification::Source,
     })
 }
 
@@ -370,7 +370,7 @@ pub async fn verify(
     let meta = store.head(&path).await?;
     // A ranged read of the whole file: a whole read would end in the store's own hash check failing, and verify
     // must report a damaged file (its hash, the container check), not stop at the first mismatch.
-    let (size, sha) = hash_range(store.as_ref(), &path, meta.size, session).await?;
+    let (size, sha) = hash_file(store.as_ref(), &path, Some(meta.size), session.progress()).await?;
     let hash_ok = manifest.as_ref().map(|m| m.sha256 == sha && m.size == size);
     let stored_ok = meta.sha256.as_ref().is_none_or(|kept| kept == &sha);
     let container = inspect_remote(session, workspace, file, full).await?;
@@ -387,34 +387,15 @@ pub async fn verify(
     })
 }
 
-async fn hash_range(
-    store: &dyn Store,
-    path: &StorePath,
-    size: u64,
-    session: &Session,
-) -> Result<(u64, String)> {
-    let got = store.get_range(path, Some(0..size)).await?;
-    let task = session.progress().start(&format!("reading back {path}"), Some(size), Unit::Bytes);
-    let mut hasher = Sha256::new();
-    let mut read = 0u64;
-    let mut stream = got.stream;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        read += chunk.len() as u64;
-        hasher.update(&chunk);
-        task.inc(chunk.len() as u64);
-    }
-    task.finish();
-    Ok((read, hex::encode(hasher.finalize())))
-}
-
 /// Inspects a local file (and checks it against a manifest lying beside it).
 pub fn inspect_local(local: &Path, full: bool) -> Result<VerifyOutput> {
-    let f = std::fs::File::open(local)
-        .map_err(|e| Error::Config(format!("cannot open {}: {e}", local.display())))?;
+    let f = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
     let report =
         abf_format::inspect(std::io::BufReader::new(f), abf_format::InspectOptions { full })
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", local.display())))?;
+            .map_err(|e| match e {
+                abf_format::Error::Io(io) => Error::io(local, io),
+                other => Error::Integrity(format!("cannot read {}: {other}", local.display())),
+            })?;
     Ok(VerifyOutput {
         file: local.display().to_string(),
         valid: report.valid,
@@ -433,8 +414,17 @@ pub async fn inspect_remote(
     file: &str,
     full: bool,
 ) -> Result<abf_format::Report> {
+    inspect_path(session, &backup_path(workspace, file)?, full).await
+}
+
+/// [`inspect_remote`] of a stored file named by its path.
+pub(crate) async fn inspect_path(
+    session: &Session,
+    path: &StorePath,
+    full: bool,
+) -> Result<abf_format::Report> {
+    let path = path.clone();
     let store = session.store()?;
-    let path = backup_path(workspace, file)?;
     let meta = store.head(&path).await?;
     let handle = tokio::runtime::Handle::current();
     let reader = RemoteReader::new(store.clone(), path.clone(), meta.size, handle);

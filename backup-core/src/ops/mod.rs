@@ -1,7 +1,6 @@
 //! The operations: each takes a [`Session`] and typed options, returns a typed report (see [`crate::output`]).
 
 mod backup;
-mod doctor;
 mod files;
 mod prune;
 mod remote;
@@ -14,12 +13,12 @@ use adls_store::{Store, StorePath};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+pub use crate::preflight::{doctor, gather_facts};
 pub use backup::{BackupOptions, DatasetSelector, backup};
-pub use doctor::{doctor, gather_facts};
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};
 pub use remote::RemoteReader;
-pub use restore::{RestoreOptions, restore};
+pub use restore::{RestoreOptions, RestorePlan, execute, plan_restore, restore};
 pub use storage::{storage_link, storage_relink, storage_status, storage_unlink};
 
 use crate::auth::TokenSource;
@@ -117,25 +116,30 @@ pub fn backup_folder(workspace: &str) -> Result<StorePath> {
     Ok(StorePath::folder(BACKUP_FILESYSTEM, workspace)?)
 }
 
-/// Reads a file whole as a stream and returns its size and SHA-256. The store checks its own kept hash on the way.
+/// Reads a file as a stream and returns its size and SHA-256: the one way a stored file is hashed.
+///
+/// With `size` unset the whole file is read, and the store checks its own kept hash on the way (a mismatch is an
+/// error). With `size` set, the bytes `0..size` are read as a range, which the store does not check: `verify` must
+/// report a damaged file's hash, not stop at the store's mismatch.
 pub async fn hash_file(
     store: &dyn Store,
     path: &StorePath,
+    size: Option<u64>,
     progress: &dyn Progress,
 ) -> Result<(u64, String)> {
-    let got = store.get_range(path, None).await?;
+    let got = store.get_range(path, size.map(|n| 0..n)).await?;
     let task = progress.start(&format!("reading back {path}"), Some(got.meta.size), Unit::Bytes);
     let mut hasher = Sha256::new();
-    let mut size = 0u64;
+    let mut read = 0u64;
     let mut stream = got.stream;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
-        size += chunk.len() as u64;
+        read += chunk.len() as u64;
         hasher.update(&chunk);
         task.inc(chunk.len() as u64);
     }
     task.finish();
-    Ok((size, hex::encode(hasher.finalize())))
+    Ok((read, hex::encode(hasher.finalize())))
 }
 
 /// Reads the manifest of a backup file, `None` when there is none.

@@ -70,7 +70,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         }
     }
     let decisions = plan(&items, &options.policy, time::OffsetDateTime::now_utc())
-        .map_err(|e| crate::Error::Config(e.to_string()))?;
+        .map_err(|e| crate::Error::Usage(e.to_string()))?;
     let mut out = PruneOutput {
         dry_run: !options.apply,
         decisions: Vec::new(),

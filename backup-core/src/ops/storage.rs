@@ -121,7 +121,7 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
     let api = session.api()?;
     let g = api.group_by_name(workspace).await?;
     let storage_id = g.dataflow_storage_id.clone().ok_or_else(|| {
-        Error::Config(format!(
+        Error::Usage(format!(
             "workspace '{}' has no storage to relink; attach one with: pbi-backup storage link --workspace <name> --account <account>",
             g.name
         ))
@@ -134,14 +134,14 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
     if let (Some(linked), Some(configured)) = (&linked, session.settings.storage_account())
         && !linked.eq_ignore_ascii_case(configured)
     {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "workspace '{}' is attached to storage account '{linked}', but pbi-backup is configured with '{configured}'; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) to '{linked}' and run the relink again; nothing was changed",
             g.name
         )));
     }
     // A local store is not where Power BI looks: the folder it would rename there is not the one that blocks.
     if session.settings.has_store() && session.settings.storage_account().is_none() {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "storage relink renames the backup folder in the storage account of '{}'{}, but pbi-backup is configured with {}; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) instead; nothing was changed",
             g.name,
             linked.as_deref().map(|l| format!(" ('{l}')")).unwrap_or_default(),
@@ -182,12 +182,19 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
     api.assign_storage(&g.id, ZERO_GUID).await?;
     actions.push("detached from its storage account".into());
     api.assign_storage(&g.id, &storage_id).await.map_err(|e| match e {
-        Error::Routing(m) => Error::Routing(format!(
-            "{m}; workspace '{}' is now detached from its storage: attach it again with pbi-backup storage link --workspace '{}' --account {}",
-            g.name,
-            g.name,
-            linked.as_deref().unwrap_or("<account>")
-        )),
+        Error::Refused { service, what, url, status, code, message } => Error::Refused {
+            service,
+            what,
+            url,
+            status,
+            code,
+            message: format!(
+                "{message}; workspace '{}' is now detached from its storage: attach it again with pbi-backup storage link --workspace '{}' --account {}",
+                g.name,
+                g.name,
+                linked.as_deref().unwrap_or("<account>")
+            ),
+        },
         other => other,
     })?;
     actions.push("attached again to the same account".into());

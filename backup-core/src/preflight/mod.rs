@@ -1,15 +1,29 @@
 //! Preflight: every rule of the Power BI backup documentation that a client can check, evaluated before anything
 //! is sent.
 //!
-//! Facts come from the Power BI REST API (workspaces, capacities, roles, storage links), from the storage account
-//! (does the backup folder exist), and from the configuration for what no API tells (the tenant's home region, the
-//! storage account's region, dataflows-only links). Rules of the preview text (`SEED-*`) block; rules from later
-//! revisions (`LATER-*`) warn unless `preflight.raise` lists them. A fact that cannot be found makes a rule
-//! `unknown`, which never blocks but says what to declare.
+//! - [`RULES`] lists every rule with its class, and [`severity`] is the one function that decides how much a failed
+//!   rule matters: rules of the preview text (`SEED-*`) block, rules from later revisions (`LATER-*`) warn unless
+//!   `preflight.raise` lists them, notes inform. A finding only inferred (not seen) warns.
+//! - `rules.rs`: one function per group of workspace rules (capacity, storage link, regions, roles, folder, copies),
+//!   evaluated on [`WorkspaceFacts`] and [`TenantFacts`] by [`evaluate`].
+//! - `backup_file.rs`: the rules about a backup file itself (LATER-06/09/25/26), from its container report.
+//! - `facts.rs`: gathering the facts, from the Power BI REST API (workspaces, capacities, roles, storage links), the
+//!   storage account (does the backup folder exist), and the configuration for what no API tells (the tenant's home
+//!   region, the storage account's region, dataflows-only links).
+//!
+//! A fact that cannot be found makes a rule `unknown`, which never blocks but says what to declare.
+
+mod backup_file;
+mod facts;
+mod rules;
 
 use serde::{Deserialize, Serialize};
 
 use crate::powerbi::{Capacity, Group, GroupUser};
+
+pub use backup_file::{BackupFileContext, backup_file_findings};
+pub(crate) use facts::require;
+pub use facts::{doctor, gather_facts};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,326 +127,177 @@ pub struct TenantFacts {
     pub raise: Vec<String>,
 }
 
-fn same_region(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
-    };
-    norm(a) == norm(b)
+/// How a rule's failure weighs when it is seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Blocks backup and restore (the preview's rules).
+    Blocks,
+    /// Warns, and blocks when `preflight.raise` lists it (later revisions, and what is unconfirmed).
+    Warns,
+    /// Informs; never blocks.
+    Note,
 }
 
-struct Out<'a> {
+/// Whether a finding was seen or only inferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// From facts found or declared.
+    Seen,
+    /// Inferred from a sign (a folder that is missing suggests a dataflows-only link): it warns unless raised.
+    Inferred,
+}
+
+/// One rule of the reference (`power-bi-rules.md`), as this tool checks it.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Stable id.
+    pub id: &'static str,
+    /// How its failure weighs.
+    pub class: Class,
+    /// What it says, in a few words.
+    pub title: &'static str,
+}
+
+/// Every rule the preflight checks.
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "SEED-01",
+        class: Class::Blocks,
+        title: "Premium, Embedded, Fabric or PPU capacity",
+    },
+    Rule {
+        id: "SEED-02",
+        class: Class::Blocks,
+        title: "an ADLS Gen2 account attached to the workspace",
+    },
+    Rule { id: "SEED-04", class: Class::Blocks, title: "the capacity in the tenant's home region" },
+    Rule { id: "SEED-05", class: Class::Blocks, title: "the storage account in the home region" },
+    Rule {
+        id: "SEED-06",
+        class: Class::Note,
+        title: "backups stored outside the capacity's region",
+    },
+    Rule { id: "SEED-07", class: Class::Blocks, title: "the caller is a workspace admin" },
+    Rule {
+        id: "SEED-08",
+        class: Class::Blocks,
+        title: "a backup folder named after the workspace",
+    },
+    Rule { id: "SEED-09", class: Class::Blocks, title: "owner rights on storage to copy backups" },
+    Rule { id: "SEED-10", class: Class::Note, title: "storage owners can read every backup" },
+    Rule {
+        id: "SEED-12",
+        class: Class::Blocks,
+        title: "a storage link made for backups, not dataflows only",
+    },
+    Rule { id: "SEED-13", class: Class::Note, title: "relinking needs the old folder renamed" },
+    Rule {
+        id: "LATER-05",
+        class: Class::Warns,
+        title: "large semantic model storage format to restore",
+    },
+    Rule { id: "LATER-06", class: Class::Warns, title: "enhanced metadata (V3) models only" },
+    Rule { id: "LATER-07", class: Class::Warns, title: "workspace admin to restore a new model" },
+    Rule { id: "LATER-09", class: Class::Warns, title: "roles with the read permission only" },
+    Rule {
+        id: "LATER-23",
+        class: Class::Blocks,
+        title: "a workspace the caller can see, not My workspace",
+    },
+    Rule { id: "LATER-25", class: Class::Warns, title: "compatibility level 1500 or higher" },
+    Rule { id: "LATER-26", class: Class::Warns, title: "no table and expression of one name" },
+    Rule { id: "LATER-30", class: Class::Warns, title: "a running capacity" },
+];
+
+/// The rule of an id (ids compare without regard to case).
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id.eq_ignore_ascii_case(id))
+}
+
+/// How much a failed rule matters: the one place this is decided. A blocking rule seen to fail blocks; a note
+/// informs; anything else warns, and blocks when `raise` lists it.
+pub fn severity(id: &str, basis: Basis, raise: &[String]) -> Severity {
+    let raised = raise.iter().any(|r| r.eq_ignore_ascii_case(id));
+    match (rule(id).map(|r| r.class), basis) {
+        (Some(Class::Note), _) => Severity::Info,
+        (Some(Class::Blocks), Basis::Seen) => Severity::Block,
+        _ if raised => Severity::Block,
+        _ => Severity::Warn,
+    }
+}
+
+/// The findings of one workspace, as the rule groups add them.
+pub(crate) struct Findings<'a> {
     findings: Vec<Finding>,
-    ws: &'a str,
+    workspace: &'a str,
     raise: &'a [String],
 }
 
-impl Out<'_> {
-    fn push(&mut self, rule: &str, status: Status, message: String, remedy: &str) {
-        let mut severity = if rule.starts_with("SEED") { Severity::Block } else { Severity::Warn };
-        if rule == "SEED-10" || rule == "SEED-06" {
-            severity = Severity::Info;
-        }
-        if severity == Severity::Warn && self.raise.iter().any(|r| r.eq_ignore_ascii_case(rule)) {
-            severity = Severity::Block;
-        }
+impl<'a> Findings<'a> {
+    pub(crate) fn new(workspace: &'a str, raise: &'a [String]) -> Self {
+        Findings { findings: Vec::new(), workspace, raise }
+    }
+
+    /// Adds a verdict seen in the facts.
+    pub(crate) fn push(&mut self, rule: &str, status: Status, message: String, remedy: &str) {
+        self.push_with(rule, Basis::Seen, status, message, remedy);
+    }
+
+    /// Adds a verdict, seen or inferred; its severity comes from [`severity`].
+    pub(crate) fn push_with(
+        &mut self,
+        rule: &str,
+        basis: Basis,
+        status: Status,
+        message: String,
+        remedy: &str,
+    ) {
+        debug_assert!(self::rule(rule).is_some(), "{rule} is not in RULES");
         self.findings.push(Finding {
             rule: rule.into(),
-            severity,
+            severity: severity(rule, basis, self.raise),
             status,
-            workspace: self.ws.into(),
+            workspace: self.workspace.into(),
             message,
             remedy: if status == Status::Pass { String::new() } else { remedy.into() },
         });
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<Finding> {
+        self.findings
     }
 }
 
 /// Evaluates every rule relevant to `op` for one workspace.
 pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Finding> {
-    let mut out = Out { findings: Vec::new(), ws: &ws.name, raise: &tenant.raise };
-    let name = &ws.name;
+    let mut out = Findings::new(&ws.name, &tenant.raise);
     let Some(group) = &ws.group else {
-        out.push(
-            "LATER-23",
-            Status::Fail,
-            format!("workspace '{name}' is not among the workspaces the caller can see (or it is a My workspace)"),
-            "check the name, give the caller a role on the workspace, and move models out of My workspace",
-        );
-        if let Some(f) = out.findings.last_mut() {
-            f.severity = Severity::Block;
-        }
-        return out.findings;
+        rules::visible(&mut out, &ws.name);
+        return out.into_vec();
     };
-
-    // SEED-01: Premium or PPU.
-    let sku = ws.capacity.as_ref().map(|c| c.sku.as_str()).unwrap_or("");
-    let premium = group.is_on_dedicated_capacity || sku.to_ascii_uppercase().starts_with("PP");
-    if premium {
-        out.push(
-            "SEED-01",
-            Status::Pass,
-            format!("workspace '{name}' is on a dedicated capacity (sku '{sku}')"),
-            "",
-        );
-    } else {
-        out.push(
-            "SEED-01",
-            Status::Fail,
-            format!("workspace '{name}' is not on a Premium or PPU capacity (isOnDedicatedCapacity is false)"),
-            "assign the workspace to a Premium, Embedded, Fabric or PPU capacity",
-        );
-    }
-
-    // SEED-02: storage linked.
-    match (&group.dataflow_storage_id, &ws.storage_account) {
-        (Some(_), Some(account)) => out.push(
-            "SEED-02",
-            Status::Pass,
-            format!("workspace '{name}' is attached to storage account '{account}'"),
-            "",
-        ),
-        (Some(id), None) => out.push(
-            "SEED-02",
-            Status::Pass,
-            format!("workspace '{name}' is attached to dataflow storage {id}"),
-            "",
-        ),
-        (None, _) => out.push(
-            "SEED-02",
-            Status::Fail,
-            format!("workspace '{name}' has no ADLS Gen2 storage attached (no dataflowStorageId)"),
-            "attach a storage account: pbi-backup storage link --workspace <name> --account <account>, or Workspace settings > Azure connections",
-        ),
-    }
-
-    // SEED-04 and SEED-05, SEED-06: regions.
-    let cap_region = ws.capacity.as_ref().map(|c| c.region.clone());
-    match (&tenant.home_region, &cap_region) {
-        (Some(home), Some(region)) if same_region(home, region) => {
-            out.push("SEED-04", Status::Pass, format!("capacity of '{name}' is in the home region '{home}'"), "")
-        }
-        (Some(home), Some(region)) => out.push(
-            "SEED-04",
-            Status::Fail,
-            format!("capacity of '{name}' is in '{region}', not the tenant's home region '{home}' (multi-geo)"),
-            "move the workspace to a capacity in the home region; multi-geo capacities cannot back up or restore",
-        ),
-        (None, _) => out.push(
-            "SEED-04",
-            Status::Unknown,
-            format!("the tenant's home region is not known, so the capacity region of '{name}' cannot be checked"),
-            "declare powerbi.home-region in pbi-backup.toml",
-        ),
-        (Some(_), None) => out.push(
-            "SEED-04",
-            Status::Unknown,
-            format!("the capacity of '{name}' is not visible to the caller"),
-            "give the caller capacity access, or check the region by hand",
-        ),
-    }
-    if group.dataflow_storage_id.is_some() {
-        match (&tenant.home_region, &tenant.storage_location) {
-            (Some(home), Some(loc)) if same_region(home, loc) => out.push(
-                "SEED-05",
-                Status::Pass,
-                format!("the storage account is in the home region '{home}'"),
-                "",
-            ),
-            (Some(home), Some(loc)) => out.push(
-                "SEED-05",
-                Status::Fail,
-                format!("the storage account is in '{loc}', not the tenant's home region '{home}'"),
-                "use a storage account in the tenant's home region",
-            ),
-            _ => out.push(
-                "SEED-05",
-                Status::Unknown,
-                "the storage account's region or the home region is not declared".into(),
-                "declare storage.location and powerbi.home-region in pbi-backup.toml",
-            ),
-        }
-        if let (Some(loc), Some(region)) = (&tenant.storage_location, &cap_region)
-            && !same_region(loc, region)
-        {
-            out.push(
-                "SEED-06",
-                Status::Fail,
-                format!("backups of '{name}' are stored in '{loc}', outside the capacity's region '{region}'"),
-                "check your data residency requirements",
-            );
-        }
-    }
-
-    // SEED-07 / LATER-07 / LATER-08: roles.
-    let role = ws.caller.as_ref().map(|u| u.group_user_access_right.as_str());
-    match role {
-        Some("Admin") => {
-            out.push("SEED-07", Status::Pass, format!("the caller is an admin of '{name}'"), "")
-        }
-        Some(other) => out.push(
-            "SEED-07",
-            Status::Fail,
-            format!("the caller is {other}, not Admin, of workspace '{name}'"),
-            "make the caller (user or service principal) an admin of the workspace",
-        ),
-        // The API lists a service principal by an identifier that may be its object id rather than the app id the
-        // tool knows (unconfirmed), so "not found" is not "not admin".
-        None if ws.roles_listed => out.push(
-            "SEED-07",
-            Status::Unknown,
-            format!("the caller is not listed by its application id among the roles of '{name}'"),
-            "check in Manage access that the caller (or its service principal object) is an Admin of the workspace",
-        ),
-        None => out.push(
-            "SEED-07",
-            Status::Unknown,
-            format!("the roles of '{name}' could not be listed"),
-            "the workspace admin can check the caller's role in Manage access",
-        ),
-    }
-    if op == Operation::RestoreAsNew && role.is_some_and(|r| r != "Admin") {
-        out.push(
-            "LATER-07",
-            Status::Fail,
-            format!(
-                "restoring a new model needs workspace admin; the caller is {} of '{name}'",
-                role.unwrap_or("?")
-            ),
-            "make the caller an admin, or restore over an existing model",
-        );
-    }
-
-    // SEED-08 / LATER-22: the folder named after the workspace.
-    if name.contains('/') || name.contains('\\') {
-        out.push(
-            "SEED-08",
-            Status::Fail,
-            format!("workspace name '{name}' holds '/' or '\\': Power BI's backup folder for it cannot be known"),
-            "rename the workspace without '/' and '\\'",
-        );
-    } else {
-        out.push(
-            "SEED-08",
-            Status::Pass,
-            format!("backups of '{name}' live in power-bi-backup/{name}"),
-            "",
-        );
-    }
-
-    // SEED-12: dataflows-only link.
-    if group.dataflow_storage_id.is_some() {
-        if ws.declared_dataflows_only {
-            out.push(
-                "SEED-12",
-                Status::Fail,
-                format!("the storage link of '{name}' is declared dataflows-only (CDSA)"),
-                "unlink and relink: pbi-backup storage relink --workspace <name>",
-            );
-        } else if ws.folder_exists == Some(false) {
-            let mut f = Finding {
-                rule: "SEED-12".into(),
-                severity: Severity::Warn,
-                status: Status::Fail,
-                workspace: name.clone(),
-                message: format!(
-                    "workspace '{name}' is attached to storage but power-bi-backup/{name} does not exist: the link was probably made for dataflows only, before backup support"
-                ),
-                remedy: "if backups fail, unlink and relink: pbi-backup storage relink --workspace <name>".into(),
-            };
-            if tenant.raise.iter().any(|r| r.eq_ignore_ascii_case("SEED-12")) {
-                f.severity = Severity::Block;
-            }
-            out.findings.push(f);
-        } else {
-            out.push(
-                "SEED-12",
-                Status::Pass,
-                format!("the storage link of '{name}' supports backup"),
-                "",
-            );
-        }
-    }
-
-    // SEED-13: relinking over an existing folder.
-    if op == Operation::Relink && ws.folder_exists == Some(true) {
-        out.findings.push(Finding {
-            rule: "SEED-13".into(),
-            severity: Severity::Info,
-            status: Status::Fail,
-            workspace: name.clone(),
-            message: format!("power-bi-backup/{name} exists; relinking would fail while it does"),
-            remedy: "pbi-backup storage relink renames it first".into(),
-        });
-    }
-
-    // SEED-09: copies into another workspace need storage ownership and admin there.
-    if op == Operation::CopyInto {
-        match tenant.storage_owner {
-            Some(true) => out.push(
-                "SEED-09",
-                Status::Pass,
-                "the caller is declared owner of the storage account".into(),
-                "",
-            ),
-            Some(false) => out.push(
-                "SEED-09",
-                Status::Fail,
-                format!("copying a backup into '{name}' needs owner rights on the storage account"),
-                "have a storage account owner copy the file, or grant the caller the Owner role",
-            ),
-            None => out.push(
-                "SEED-09",
-                Status::Unknown,
-                "storage ownership is not declared; the copy will tell".into(),
-                "declare preflight.storage-owner in pbi-backup.toml",
-            ),
-        }
-    }
-
-    // SEED-10: storage owners see every backup.
+    rules::capacity(&mut out, ws, group);
+    rules::storage_link(&mut out, ws, group);
+    rules::regions(&mut out, ws, group, tenant);
+    rules::roles(&mut out, op, ws);
+    rules::folder(&mut out, ws);
+    rules::dataflows_only(&mut out, ws, group);
+    rules::relink(&mut out, op, ws);
+    rules::copies(&mut out, op, tenant);
     if op == Operation::Doctor || op == Operation::Backup {
-        out.push(
-            "SEED-10",
-            Status::Fail,
-            format!("storage account owners can read every backup of '{name}'"),
-            "encrypt backups with a password (--password-env, --password-file or --password-prompt) if that matters",
-        );
+        rules::visibility_to_owners(&mut out, &ws.name);
     }
+    rules::running(&mut out, ws);
+    rules::storage_format(&mut out, op, ws, group);
+    out.into_vec()
+}
 
-    // LATER-30: the capacity must be running.
-    if let Some(c) = &ws.capacity {
-        if c.state.eq_ignore_ascii_case("Active") || c.state.is_empty() {
-            out.push(
-                "LATER-30",
-                Status::Pass,
-                format!("capacity '{}' is active", c.display_name),
-                "",
-            );
-        } else {
-            out.push(
-                "LATER-30",
-                Status::Fail,
-                format!("capacity '{}' of '{name}' is {}", c.display_name, c.state),
-                "resume the capacity",
-            );
-        }
-    }
-
-    // LATER-05: restore needs the large storage format.
-    if matches!(op, Operation::RestoreAsNew | Operation::Doctor)
-        && let Some(fmt) = &group.default_dataset_storage_format
-        && !fmt.eq_ignore_ascii_case("Large")
-    {
-        out.push(
-            "LATER-05",
-            Status::Fail,
-            format!(
-                "workspace '{name}' creates models in the {fmt} storage format; restore needs Large"
-            ),
-            "turn on large semantic model storage format in the workspace settings",
-        );
-    }
-
-    out.findings
+/// The warnings of findings that do not block, as one line each (`RULE: message; remedy`).
+pub fn warnings(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| f.status == Status::Fail && f.severity == Severity::Warn)
+        .map(|f| format!("{}: {}; {}", f.rule, f.message, f.remedy))
+        .collect()
 }
 
 #[cfg(test)]

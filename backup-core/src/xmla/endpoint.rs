@@ -48,7 +48,7 @@ impl Endpoint {
     pub fn parse(s: &str) -> Result<Endpoint> {
         let s = s.trim();
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
-            Error::Config(format!(
+            Error::Usage(format!(
                 "'{s}' is not an xmla endpoint; use powerbi://api.powerbi.com/v1.0/myorg/<workspace>, asazure://<region>.asazure.windows.net/<server> or an https:// url"
             ))
         })?;
@@ -61,12 +61,12 @@ impl Endpoint {
                 let workspace = parts.next().unwrap_or_default().trim_end_matches('/');
                 if host.is_empty() || version != "v1.0" || tenant.is_empty() || workspace.is_empty()
                 {
-                    return Err(Error::Config(format!(
+                    return Err(Error::Usage(format!(
                         "'{s}' is not a power bi workspace url; the form is powerbi://api.powerbi.com/v1.0/myorg/<workspace name>"
                     )));
                 }
                 let workspace = percent_decode_str(workspace).decode_utf8().map_err(|_| {
-                    Error::Config(format!(
+                    Error::Usage(format!(
                         "the workspace name in '{s}' is not valid utf-8 after percent-decoding"
                     ))
                 })?;
@@ -80,7 +80,7 @@ impl Endpoint {
                 let (host, server) = rest.split_once('/').unwrap_or((rest, ""));
                 let server = server.trim_end_matches('/');
                 if host.is_empty() || server.is_empty() || server.contains('/') {
-                    return Err(Error::Config(format!(
+                    return Err(Error::Usage(format!(
                         "'{s}' is not an analysis services server url; the form is asazure://<region>.asazure.windows.net/<server>"
                     )));
                 }
@@ -88,11 +88,11 @@ impl Endpoint {
             }
             "http" | "https" => {
                 let url = Url::parse(s)
-                    .map_err(|e| Error::Config(format!("'{s}' is not a valid url: {e}")))?;
+                    .map_err(|e| Error::Usage(format!("'{s}' is not a valid url: {e}")))?;
                 check_plain_http(&url)?;
                 Ok(Endpoint::Http { url })
             }
-            other => Err(Error::Config(format!(
+            other => Err(Error::Usage(format!(
                 "unknown endpoint scheme '{other}://'; use powerbi://, asazure://, https:// (or http:// on loopback)"
             ))),
         }
@@ -107,7 +107,7 @@ impl fmt::Display for Endpoint {
                 write!(f, "powerbi://{host}/v1.0/{tenant}/{encoded}")
             }
             Endpoint::Aas { host, server } => write!(f, "asazure://{host}/{server}"),
-            Endpoint::Http { url } => write!(f, "{}", crate::error::redact_url(url)),
+            Endpoint::Http { url } => write!(f, "{}", crate::http::redact_url(url)),
         }
     }
 }
@@ -130,7 +130,7 @@ pub(crate) fn check_plain_http(url: &Url) -> Result<()> {
     if loopback {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(Error::Usage(format!(
             "refusing plain http to {}: credentials would travel unencrypted; use https://",
             url.host_str().unwrap_or("(no host)")
         )))

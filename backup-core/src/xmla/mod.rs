@@ -12,14 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
-use xmla_proto::{Catalog, Command, Discover, Message, Method, Outcome, Request, Row};
+use xmla_proto::{Catalog, Command, Discover, Message, Outcome, Request, Row};
 
 pub use endpoint::Endpoint;
 pub(crate) use endpoint::check_plain_http;
 pub use routing::WorkspaceInfo;
 
 use crate::auth::{AuthHeader, DEFAULT_AUTHORITY, TokenSource};
-use crate::error::{Error, Result, body_preview, redact_url};
+use crate::error::{Error, Result, Service};
+use crate::http;
 
 /// Base URLs of the services, each overridable (sovereign clouds, and tests that aim the real code at loopback).
 #[derive(Debug, Clone)]
@@ -77,20 +78,6 @@ impl std::fmt::Debug for XmlaClient {
     }
 }
 
-/// The HTTP client of every call: pooled, TCP keepalive (commands can run for hours), no redirects followed (a 3xx
-/// from a cluster means "resolve again").
-pub(crate) fn http_client(command_timeout: Option<Duration>) -> Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .tcp_keepalive(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("pbi-backup/", env!("CARGO_PKG_VERSION")));
-    if let Some(t) = command_timeout {
-        b = b.timeout(t);
-    }
-    b.build().map_err(|e| Error::Config(format!("cannot build the http client: {e}")))
-}
-
 impl XmlaClient {
     /// A client for `endpoint`, signing in through `tokens`.
     pub fn new(
@@ -101,7 +88,7 @@ impl XmlaClient {
         if let Endpoint::Http { url } = &endpoint {
             check_plain_http(url)?;
         }
-        let http = http_client(options.command_timeout)?;
+        let http = http::client(options.command_timeout)?;
         Ok(XmlaClient { endpoint, tokens, http, options })
     }
 
@@ -113,10 +100,7 @@ impl XmlaClient {
     /// Runs one command. Returns the server's warnings on success; an answer with errors is [`Error::Server`].
     pub async fn execute(&self, command: Command, catalog: Option<&str>) -> Result<Vec<Message>> {
         let what = command.describe();
-        let mut request = Request::execute(command);
-        if let Method::Execute(e) = &mut request.method {
-            e.properties.catalog = catalog.map(str::to_owned);
-        }
+        let request = Request::execute(command).with_catalog(catalog.map(str::to_owned));
         let response = self.send(&request, &what).await?;
         match response.outcome {
             Outcome::Succeeded => Ok(Vec::new()),
@@ -155,131 +139,139 @@ impl XmlaClient {
     }
 
     /// Sends a request and reads the whole answer. The outcome inside is the caller's to judge.
+    ///
+    /// A refused token signs in again once ([`http::signed_in`], which also resolves again: a fresh MWC token on
+    /// Power BI); a cluster that moved (3xx) is resolved again once; a Power BI cluster that still refuses the MWC
+    /// token is tried once through the legacy virtual-server path.
     pub async fn send(&self, request: &Request, what: &str) -> Result<xmla_proto::Response> {
-        let catalog = match &request.method {
-            Method::Execute(e) => e.properties.catalog.clone(),
-            Method::Discover(d) => d.properties.catalog.clone(),
-        };
-        let mut target = self.resolve_signed_in(catalog.as_deref(), false).await?;
-        let mut re_resolved = false;
-        let mut signed_in_again = false;
-        let mut tried_legacy = false;
-        loop {
-            let mut request = request.clone();
-            if let Some(c) = &target.catalog {
-                match &mut request.method {
-                    Method::Execute(e) => e.properties.catalog = Some(c.clone()),
-                    Method::Discover(d) => d.properties.catalog = Some(c.clone()),
-                }
-            }
-            let body = request.to_xml().map_err(Error::Request)?;
-            let mut rb = self
-                .http
-                .post(target.url.clone())
-                .header("SOAPAction", request.soap_action())
-                .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-                .body(body);
-            for (k, v) in &target.headers {
-                rb = rb.header(*k, v);
-            }
-            rb = target.auth.apply(rb);
-            let shown = redact_url(&target.url);
-            tracing::debug!(url = %shown, what, "sending xmla request");
-            let response = match rb.send().await {
-                Ok(r) => r,
-                Err(e) if e.is_connect() => {
-                    return Err(Error::Unreachable { url: shown, reason: error_chain(&e) });
-                }
-                Err(e) => {
-                    return Err(Error::OutcomeUnknown {
-                        url: shown,
-                        reason: error_chain(&e),
-                        what: what.into(),
-                    });
-                }
-            };
-            let status = response.status();
-            if status.is_redirection() && !re_resolved {
-                tracing::info!(url = %shown, status = status.as_u16(), "the cluster moved; resolving it again");
-                re_resolved = true;
-                target = self.resolve(catalog.as_deref(), tried_legacy).await?;
-                continue;
-            }
-            if status == reqwest::StatusCode::UNAUTHORIZED && !signed_in_again {
-                // A refused token (revoked, or expired earlier than it said): sign in again, resolve again (a fresh
-                // MWC token on Power BI), and retry once.
-                tracing::info!(url = %shown, "the token was refused; signing in again");
-                signed_in_again = true;
-                self.tokens.invalidate().await;
-                target = self.resolve(catalog.as_deref(), tried_legacy).await?;
-                continue;
-            }
-            if status == reqwest::StatusCode::UNAUTHORIZED
-                && !tried_legacy
-                && matches!(self.endpoint, Endpoint::PowerBi { .. })
-            {
+        let catalog = request.catalog().map(str::to_owned);
+        let catalog = catalog.as_deref();
+        let modern = http::signed_in(&self.tokens, what, async || {
+            self.resolve_and_post(request, what, catalog, false).await
+        })
+        .await;
+        match modern {
+            Err(e) if e.is_unauthorized() && matches!(self.endpoint, Endpoint::PowerBi { .. }) => {
                 tracing::info!(
                     "the xmla cluster refused the MWC token; trying the legacy virtual-server path"
                 );
-                tried_legacy = true;
-                target = self.resolve(catalog.as_deref(), true).await?;
-                continue;
+                self.resolve_and_post(request, what, catalog, true).await
             }
-            let content_type = response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let bytes = response.bytes().await.map_err(|e| Error::OutcomeUnknown {
-                url: shown.clone(),
-                reason: format!("the answer broke off: {}", error_chain(&e)),
-                what: what.into(),
-            })?;
-            let is_xml = content_type.as_deref().is_some_and(|c| c.contains("xml"));
-            if is_xml
-                && (status.is_success() || status == reqwest::StatusCode::INTERNAL_SERVER_ERROR)
-            {
-                if let Some(c) = content_type.as_deref()
-                    && !c.starts_with("text/xml")
-                    && !c.starts_with("application/xml")
-                {
-                    return Err(Error::Protocol {
-                        what: what.into(),
-                        source: xmla_proto::Error::Unsupported(format!(
-                            "the content type {c} (compressed or binary xml), which this client never asks for"
-                        )),
-                    });
-                }
-                return xmla_proto::parse_response(&bytes)
-                    .map_err(|source| Error::Protocol { what: what.into(), source });
-            }
-            let mut body = body_preview(&bytes);
-            if String::from_utf8_lossy(&bytes).contains("error in xmla in dedicated") {
-                body.push_str(
-                    " (this is what a paused capacity answers: resume the capacity and retry)",
-                );
-            }
-            if status == reqwest::StatusCode::UNAUTHORIZED
-                || status == reqwest::StatusCode::FORBIDDEN
-            {
-                body.push_str(&format!(
-                    " (signed in as {}; check that it has a role on the workspace or server)",
-                    self.tokens.credential().describe()
-                ));
-            }
-            return Err(Error::Http { url: shown, status: status.as_u16(), content_type, body });
+            other => other,
         }
     }
 
-    /// [`Self::resolve`], signing in again once when a routing call refuses the token.
-    async fn resolve_signed_in(&self, catalog: Option<&str>, legacy: bool) -> Result<Target> {
-        match self.resolve(catalog, legacy).await {
-            Err(Error::Http { status: 401, .. }) => {
-                tracing::info!("a routing call refused the token; signing in again");
-                self.tokens.invalidate().await;
-                self.resolve(catalog, legacy).await
+    /// Resolves the endpoint and posts; a cluster that moved is resolved again once.
+    async fn resolve_and_post(
+        &self,
+        request: &Request,
+        what: &str,
+        catalog: Option<&str>,
+        legacy: bool,
+    ) -> Result<xmla_proto::Response> {
+        let target = self.resolve(catalog, legacy).await?;
+        match self.post(&target, request, what).await? {
+            Posted::Answer(r) => Ok(r),
+            Posted::Moved => {
+                tracing::info!("the cluster moved; resolving it again");
+                let target = self.resolve(catalog, legacy).await?;
+                match self.post(&target, request, what).await? {
+                    Posted::Answer(r) => Ok(r),
+                    Posted::Moved => Err(Error::BadAnswer {
+                        service: Service::Xmla,
+                        what: what.to_owned(),
+                        detail: "the cluster moved twice in a row".into(),
+                    }),
+                }
             }
-            other => other,
+        }
+    }
+
+    /// Posts one request to a resolved target and reads the answer.
+    async fn post(&self, target: &Target, request: &Request, what: &str) -> Result<Posted> {
+        let mut request = request.clone();
+        if let Some(c) = &target.catalog {
+            request.set_catalog(Some(c.clone()));
+        }
+        let body = request.to_xml().map_err(Error::Request)?;
+        let mut rb = self
+            .http
+            .post(target.url.clone())
+            .header("SOAPAction", request.soap_action())
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .body(body);
+        for (k, v) in &target.headers {
+            rb = rb.header(*k, v);
+        }
+        rb = target.auth.apply(rb);
+        let shown = http::redact_url(&target.url);
+        tracing::debug!(url = %shown, what, "sending xmla request");
+        let response = match rb.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Err(Error::Unreachable { url: shown, reason: http::error_chain(&e) });
+            }
+            Err(e) => {
+                return Err(Error::OutcomeUnknown {
+                    url: shown,
+                    reason: http::error_chain(&e),
+                    what: what.into(),
+                });
+            }
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            return Ok(Posted::Moved);
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.map_err(|e| Error::OutcomeUnknown {
+            url: shown.clone(),
+            reason: format!("the answer broke off: {}", http::error_chain(&e)),
+            what: what.into(),
+        })?;
+        let is_xml = content_type.as_deref().is_some_and(|c| c.contains("xml"));
+        if is_xml && (status.is_success() || status == reqwest::StatusCode::INTERNAL_SERVER_ERROR) {
+            return read_answer(content_type.as_deref(), &bytes, what).map(Posted::Answer);
+        }
+        Err(self.refusal(shown, status.as_u16(), content_type.as_deref(), &bytes, what))
+    }
+
+    /// An answer that is not XMLA: the status, the content type and the start of the body, with what it most
+    /// likely means.
+    fn refusal(
+        &self,
+        url: String,
+        status: u16,
+        content_type: Option<&str>,
+        bytes: &[u8],
+        what: &str,
+    ) -> Error {
+        let mut message = http::body_preview(bytes);
+        if let Some(c) = content_type {
+            message = format!("({c}) {message}");
+        }
+        if String::from_utf8_lossy(bytes).contains("error in xmla in dedicated") {
+            message.push_str(
+                " (this is what a paused capacity answers: resume the capacity and retry)",
+            );
+        }
+        if status == 401 || status == 403 {
+            message.push_str(&format!(
+                " (signed in as {}; check that it has a role on the workspace or server)",
+                self.tokens.credential().describe()
+            ));
+        }
+        Error::Refused {
+            service: Service::Xmla,
+            what: format!("the {what}"),
+            url: Some(url),
+            status: Some(status),
+            code: None,
+            message,
         }
     }
 
@@ -289,7 +281,7 @@ impl XmlaClient {
                 let api = match &self.options.urls.powerbi_api {
                     Some(u) => u.clone(),
                     None => Url::parse(&format!("https://{host}/")).map_err(|e| {
-                        Error::Config(format!("invalid power bi host '{host}': {e}"))
+                        Error::Usage(format!("invalid power bi host '{host}': {e}"))
                     })?,
                 };
                 let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
@@ -303,7 +295,7 @@ impl XmlaClient {
                 let base = match &self.options.urls.aas {
                     Some(u) => u.clone(),
                     None => Url::parse(&format!("https://{host}/")).map_err(|e| {
-                        Error::Config(format!("invalid analysis services host '{host}': {e}"))
+                        Error::Usage(format!("invalid analysis services host '{host}': {e}"))
                     })?,
                 };
                 routing::aas_target(&self.http, &self.tokens, &base, server).await
@@ -322,34 +314,37 @@ impl XmlaClient {
         let Endpoint::PowerBi { host, workspace, .. } = &self.endpoint else { return Ok(None) };
         let api = match &self.options.urls.powerbi_api {
             Some(u) => u.clone(),
-            None => {
-                Url::parse(&format!("https://{host}/")).map_err(|e| Error::Config(e.to_string()))?
-            }
+            None => Url::parse(&format!("https://{host}/"))
+                .map_err(|e| Error::Usage(format!("invalid power bi host '{host}': {e}")))?,
         };
         let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
         Ok(Some(r.find_workspace(workspace).await?))
     }
 }
 
-/// An error with its causes, without URLs' query strings (reqwest includes the URL; ours never carry secrets in
-/// the query, but strip it anyway).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
+/// What a post came back with: an XMLA answer, or a cluster that moved.
+enum Posted {
+    Answer(xmla_proto::Response),
+    Moved,
+}
+
+/// Reads an XML answer; a content type this client never asks for (compressed or binary XML) is refused.
+fn read_answer(
+    content_type: Option<&str>,
+    bytes: &[u8],
+    what: &str,
+) -> Result<xmla_proto::Response> {
+    if let Some(c) = content_type
+        && !c.starts_with("text/xml")
+        && !c.starts_with("application/xml")
+    {
+        return Err(Error::Protocol {
+            what: what.into(),
+            source: xmla_proto::Error::Unsupported(format!(
+                "the content type {c} (compressed or binary xml), which this client never asks for"
+            )),
+        });
     }
-    match s.find('?') {
-        Some(i) if s[i..].contains('=') => {
-            let end = s[i..].find([' ', ')']).map_or(s.len(), |j| i + j);
-            s.replace_range(i..end, "");
-            s
-        }
-        _ => s,
-    }
+    xmla_proto::parse_response(bytes)
+        .map_err(|source| Error::Protocol { what: what.into(), source })
 }

@@ -187,7 +187,7 @@ async fn plain_http_msmdpump_with_basic_authentication() {
     c.execute(Command::backup(Backup::new("Budget", "pump.abf")), None).await.unwrap();
     let bad = Credential::Basic { user: "pumpuser".into(), password: "wrong".to_owned().into() };
     let err = t.client(&url, bad).databases().await.unwrap_err();
-    assert!(matches!(err, Error::Http { status: 401, .. }), "{err}");
+    assert!(matches!(err, Error::Refused { status: Some(401), .. }), "{err}");
     assert!(!err.to_string().contains("wrong"), "the password must not be echoed: {err}");
 }
 

@@ -1,0 +1,192 @@
+//! The one HTTP layer of backup-core: the client every call uses, what of a URL or a body may be shown, a call's
+//! refusal read from the service's error body, and signing in again once when a token is refused.
+//!
+//! The Power BI REST client ([`crate::powerbi`]), the XMLA routing calls and the XMLA client all go through here, so
+//! that a refusal reads the same whichever call it came from, and no secret reaches a message.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use url::Url;
+
+use crate::auth::TokenSource;
+use crate::error::{Error, Result, Service};
+
+/// The User-Agent of every call: the tool and its version.
+pub(crate) const USER_AGENT: &str = concat!("pbi-backup/", env!("CARGO_PKG_VERSION"));
+
+/// The HTTP client: pooled, TCP keepalive (XMLA commands can run for hours), a connect timeout, no redirects
+/// followed (a 3xx from an XMLA cluster means "resolve again"; the token exchange follows its own), and `total` as
+/// the limit on a whole call when given.
+pub(crate) fn client(total: Option<Duration>) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .tcp_keepalive(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT);
+    if let Some(t) = total {
+        b = b.timeout(t);
+    }
+    b.build().map_err(|e| Error::Internal(format!("cannot build the http client: {e}")))
+}
+
+/// A URL as it may be shown: scheme, host, port and path, never the query (SAS signatures live there).
+pub(crate) fn redact_url(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// The start of a body, for error messages.
+pub(crate) fn body_preview(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let mut s: String = text.chars().flat_map(char::escape_debug).collect();
+    if body.len() > MAX {
+        s.push('…');
+    }
+    if s.is_empty() { "(empty body)".into() } else { format!("\"{s}\"") }
+}
+
+/// An error with its causes, without URLs' query strings (reqwest includes the URL; ours never carry secrets in
+/// the query, but strip it anyway).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    match s.find('?') {
+        Some(i) if s[i..].contains('=') => {
+            let end = s[i..].find([' ', ')']).map_or(s.len(), |j| i + j);
+            s.replace_range(i..end, "");
+            s
+        }
+        _ => s,
+    }
+}
+
+/// Looks a key up case-insensitively, as the routing answers' casing varies.
+pub(crate) fn field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
+
+/// A string (or number) field, looked up case-insensitively.
+pub(crate) fn str_field(obj: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    field(obj, name).and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// The code and message of a service's error body: Power BI's `{"error": {"code", "message"}}`, or a `code` at the
+/// top (the routing calls); the start of the body when it is neither.
+pub(crate) fn service_error(body: &[u8]) -> (Option<String>, String) {
+    let value = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let error = value.get("error").and_then(Value::as_object);
+    let code = error
+        .and_then(|e| str_field(e, "code"))
+        .or_else(|| value.as_object().and_then(|o| str_field(o, "code")));
+    let message = error
+        .and_then(|e| str_field(e, "message"))
+        .or_else(|| value.as_object().and_then(|o| str_field(o, "message")))
+        .unwrap_or_else(|| body_preview(body));
+    (code, message)
+}
+
+/// One call's answer: its status and whole body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Bytes,
+}
+
+/// Sends one call and reads its whole body. Nothing answering is [`Error::Unreachable`]; a body cut short is
+/// [`Error::BadAnswer`]. The status is the caller's to judge ([`Answer::ok`]).
+pub(crate) async fn fetch(
+    rb: reqwest::RequestBuilder,
+    service: Service,
+    what: &str,
+    url: &Url,
+) -> Result<Answer> {
+    let response = rb.send().await.map_err(|e| Error::Unreachable {
+        url: redact_url(url),
+        reason: format!("{what}: {}", error_chain(&e)),
+    })?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| Error::BadAnswer {
+        service,
+        what: what.to_owned(),
+        detail: format!("the answer broke off: {}", error_chain(&e)),
+    })?;
+    Ok(Answer { status, headers, body })
+}
+
+impl Answer {
+    /// The body of a 2xx answer; any other status is the service's refusal, with its code and message.
+    pub(crate) fn ok(self, service: Service, what: &str, url: &Url) -> Result<Bytes> {
+        if self.status.is_success() {
+            return Ok(self.body);
+        }
+        let (code, message) = service_error(&self.body);
+        Err(Error::Refused {
+            service,
+            what: what.to_owned(),
+            url: Some(redact_url(url)),
+            status: Some(self.status.as_u16()),
+            code,
+            message,
+        })
+    }
+}
+
+/// Runs `attempt`; when a service refuses the token (HTTP 401: revoked, or expired earlier than it said), signs in
+/// again and runs it once more. The one place that retries a refused token.
+pub(crate) async fn signed_in<T>(
+    tokens: &TokenSource,
+    what: &str,
+    mut attempt: impl AsyncFnMut() -> Result<T>,
+) -> Result<T> {
+    match attempt().await {
+        Err(e) if e.is_unauthorized() => {
+            tracing::info!(what, "the token was refused; signing in again");
+            tokens.invalidate().await;
+            attempt().await
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_read_code_and_message_in_either_shape() {
+        let pbi = br#"{"error":{"code":"PowerBIEntityNotFound","message":"not there"}}"#;
+        assert_eq!(service_error(pbi), (Some("PowerBIEntityNotFound".into()), "not there".into()));
+        let routing = br#"{"code":"WorkspaceNotFound","message":"no such"}"#;
+        assert_eq!(service_error(routing), (Some("WorkspaceNotFound".into()), "no such".into()));
+        assert_eq!(service_error(b"<html>busy</html>"), (None, "\"<html>busy</html>\"".into()));
+        assert_eq!(service_error(b""), (None, "(empty body)".into()));
+    }
+
+    #[test]
+    fn urls_and_chains_lose_their_query() {
+        let u = Url::parse("https://user:pw@h.example/p?sig=SECRET#f").unwrap();
+        assert_eq!(redact_url(&u), "https://user@h.example/p");
+        let e = std::io::Error::other("GET https://h/p?sig=SECRET failed");
+        assert!(!error_chain(&e).contains("SECRET"));
+    }
+}

@@ -1,0 +1,110 @@
+//! Gathering the facts the rules are evaluated on: the Power BI REST API, the storage account, the configuration.
+
+use futures::StreamExt;
+
+use super::{Operation, TenantFacts, WorkspaceFacts, evaluate, warnings};
+use crate::error::Result;
+use crate::ops::{Session, backup_folder};
+use crate::output::DoctorOutput;
+use crate::powerbi::{self, Group};
+
+/// Gathers the facts about one workspace from the REST API, the storage and the configuration.
+pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFacts, TenantFacts)> {
+    let api = session.api()?;
+    let file = &session.settings.file;
+    let tenant = TenantFacts {
+        home_region: file.powerbi.home_region.clone(),
+        storage_location: file.storage.location.clone(),
+        configured_account: session.settings.storage_account().map(str::to_owned),
+        storage_owner: file.preflight.storage_owner,
+        raise: file.preflight.raise.clone(),
+    };
+    let groups = api.groups().await?;
+    let group: Option<Group> = powerbi::find_group(&groups, name).ok();
+    let mut facts = WorkspaceFacts {
+        name: name.to_owned(),
+        declared_dataflows_only: file.preflight.dataflows_only.iter().any(|w| w == name),
+        ..WorkspaceFacts::default()
+    };
+    let Some(group) = group else { return Ok((facts, tenant)) };
+    if let Some(cap_id) = &group.capacity_id {
+        // Capacities the caller cannot see are simply absent; the rules then say "unknown".
+        if let Ok(caps) = api.capacities().await {
+            facts.capacity = caps.into_iter().find(|c| c.id.eq_ignore_ascii_case(cap_id));
+        }
+    }
+    if let Ok(users) = api.group_users(&group.id).await {
+        facts.roles_listed = true;
+        let me = match session.settings.credential()? {
+            crate::auth::Credential::ClientSecret { client_id, .. } => Some(client_id),
+            _ => None,
+        };
+        facts.caller = match me {
+            Some(id) => users.into_iter().find(|u| u.identifier.eq_ignore_ascii_case(&id)),
+            // A user's identity is not known locally: take no guess.
+            None => None,
+        };
+        if facts.caller.is_none()
+            && !matches!(
+                session.settings.credential()?,
+                crate::auth::Credential::ClientSecret { .. }
+            )
+        {
+            facts.roles_listed = false;
+        }
+    }
+    if let Some(id) = &group.dataflow_storage_id
+        && let Ok(accounts) = api.storage_accounts().await
+    {
+        facts.storage_account =
+            accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(id)).map(|a| a.name);
+    }
+    // The folder is looked for only in the account the workspace is attached to: in another it is never there.
+    let same_account = match (session.settings.storage_account(), &facts.storage_account) {
+        (Some(configured), Some(attached)) => configured.eq_ignore_ascii_case(attached),
+        (Some(_), None) => true,
+        // A local store is not where Power BI keeps the folder.
+        (None, _) => false,
+    };
+    if session.settings.has_store()
+        && same_account
+        && group.dataflow_storage_id.is_some()
+        && let Ok(store) = session.store()
+        && let Ok(folder) = backup_folder(&group.name)
+    {
+        facts.folder_exists = match store.list(&folder).next().await {
+            Some(Ok(_)) => Some(true),
+            None => Some(false),
+            Some(Err(adls_store::Error::NotFound { .. })) => Some(false),
+            Some(Err(_)) => None,
+        };
+    }
+    facts.group = Some(group);
+    Ok((facts, tenant))
+}
+
+/// Runs every rule for each workspace.
+pub async fn doctor(session: &Session, workspaces: &[String]) -> Result<DoctorOutput> {
+    let mut findings = Vec::new();
+    for name in workspaces {
+        let (facts, tenant) = gather_facts(session, name).await?;
+        findings.extend(evaluate(Operation::Doctor, &facts, &tenant));
+    }
+    let blocked = findings.iter().any(|f| f.blocks());
+    Ok(DoctorOutput { findings, blocked, storage: session.settings.store_description() })
+}
+
+/// Runs the rules relevant to `op` and fails with [`crate::Error::Preflight`] when one blocks.
+pub(crate) async fn require(
+    session: &Session,
+    workspace: &str,
+    op: Operation,
+    what: &str,
+) -> Result<Vec<String>> {
+    let (facts, tenant) = gather_facts(session, workspace).await?;
+    let findings = evaluate(op, &facts, &tenant);
+    if findings.iter().any(|f| f.blocks()) {
+        return Err(crate::Error::Preflight { what: what.to_owned(), findings });
+    }
+    Ok(warnings(&findings))
+}

@@ -1,0 +1,329 @@
+//! The workspace rules, one function per group. Each adds its verdicts to [`Findings`], which decides their
+//! severity through [`super::severity`]; none decides one itself.
+
+use super::{Basis, Findings, Operation, Status, TenantFacts, WorkspaceFacts};
+use crate::powerbi::Group;
+
+/// Regions compare without regard to case, spaces and punctuation (`West Europe` is `westeurope`).
+fn same_region(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
+    };
+    norm(a) == norm(b)
+}
+
+/// LATER-23: a workspace the caller cannot see (or a My workspace).
+pub(super) fn visible(out: &mut Findings<'_>, name: &str) {
+    out.push(
+        "LATER-23",
+        Status::Fail,
+        format!("workspace '{name}' is not among the workspaces the caller can see (or it is a My workspace)"),
+        "check the name, give the caller a role on the workspace, and move models out of My workspace",
+    );
+}
+
+/// SEED-01: Premium or PPU.
+pub(super) fn capacity(out: &mut Findings<'_>, ws: &WorkspaceFacts, group: &Group) {
+    let name = &ws.name;
+    let sku = ws.capacity.as_ref().map(|c| c.sku.as_str()).unwrap_or("");
+    let premium = group.is_on_dedicated_capacity || sku.to_ascii_uppercase().starts_with("PP");
+    if premium {
+        out.push(
+            "SEED-01",
+            Status::Pass,
+            format!("workspace '{name}' is on a dedicated capacity (sku '{sku}')"),
+            "",
+        );
+    } else {
+        out.push(
+            "SEED-01",
+            Status::Fail,
+            format!("workspace '{name}' is not on a Premium or PPU capacity (isOnDedicatedCapacity is false)"),
+            "assign the workspace to a Premium, Embedded, Fabric or PPU capacity",
+        );
+    }
+}
+
+/// LATER-30: the capacity is running.
+pub(super) fn running(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
+    let name = &ws.name;
+    if let Some(c) = &ws.capacity {
+        if c.state.eq_ignore_ascii_case("Active") || c.state.is_empty() {
+            out.push(
+                "LATER-30",
+                Status::Pass,
+                format!("capacity '{}' is active", c.display_name),
+                "",
+            );
+        } else {
+            out.push(
+                "LATER-30",
+                Status::Fail,
+                format!("capacity '{}' of '{name}' is {}", c.display_name, c.state),
+                "resume the capacity",
+            );
+        }
+    }
+}
+
+/// SEED-02: storage attached.
+pub(super) fn storage_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, group: &Group) {
+    let name = &ws.name;
+    match (&group.dataflow_storage_id, &ws.storage_account) {
+        (Some(_), Some(account)) => out.push(
+            "SEED-02",
+            Status::Pass,
+            format!("workspace '{name}' is attached to storage account '{account}'"),
+            "",
+        ),
+        (Some(id), None) => out.push(
+            "SEED-02",
+            Status::Pass,
+            format!("workspace '{name}' is attached to dataflow storage {id}"),
+            "",
+        ),
+        (None, _) => out.push(
+            "SEED-02",
+            Status::Fail,
+            format!("workspace '{name}' has no ADLS Gen2 storage attached (no dataflowStorageId)"),
+            "attach a storage account: pbi-backup storage link --workspace <name> --account <account>, or Workspace settings > Azure connections",
+        ),
+    }
+}
+
+/// SEED-12: a link made for dataflows only, declared or inferred from a missing folder.
+pub(super) fn dataflows_only(out: &mut Findings<'_>, ws: &WorkspaceFacts, group: &Group) {
+    let name = &ws.name;
+    if group.dataflow_storage_id.is_none() {
+        return;
+    }
+    if ws.declared_dataflows_only {
+        out.push(
+            "SEED-12",
+            Status::Fail,
+            format!("the storage link of '{name}' is declared dataflows-only (CDSA)"),
+            "unlink and relink: pbi-backup storage relink --workspace <name>",
+        );
+    } else if ws.folder_exists == Some(false) {
+        out.push_with(
+            "SEED-12",
+            Basis::Inferred,
+            Status::Fail,
+            format!(
+                "workspace '{name}' is attached to storage but power-bi-backup/{name} does not exist: the link was probably made for dataflows only, before backup support"
+            ),
+            "if backups fail, unlink and relink: pbi-backup storage relink --workspace <name>",
+        );
+    } else {
+        out.push(
+            "SEED-12",
+            Status::Pass,
+            format!("the storage link of '{name}' supports backup"),
+            "",
+        );
+    }
+}
+
+/// SEED-04 (capacity in the home region), SEED-05 (storage in the home region), SEED-06 (residency note).
+pub(super) fn regions(
+    out: &mut Findings<'_>,
+    ws: &WorkspaceFacts,
+    group: &Group,
+    tenant: &TenantFacts,
+) {
+    let name = &ws.name;
+    let cap_region = ws.capacity.as_ref().map(|c| c.region.clone());
+    match (&tenant.home_region, &cap_region) {
+        (Some(home), Some(region)) if same_region(home, region) => {
+            out.push("SEED-04", Status::Pass, format!("capacity of '{name}' is in the home region '{home}'"), "")
+        }
+        (Some(home), Some(region)) => out.push(
+            "SEED-04",
+            Status::Fail,
+            format!("capacity of '{name}' is in '{region}', not the tenant's home region '{home}' (multi-geo)"),
+            "move the workspace to a capacity in the home region; multi-geo capacities cannot back up or restore",
+        ),
+        (None, _) => out.push(
+            "SEED-04",
+            Status::Unknown,
+            format!("the tenant's home region is not known, so the capacity region of '{name}' cannot be checked"),
+            "declare powerbi.home-region in pbi-backup.toml",
+        ),
+        (Some(_), None) => out.push(
+            "SEED-04",
+            Status::Unknown,
+            format!("the capacity of '{name}' is not visible to the caller"),
+            "give the caller capacity access, or check the region by hand",
+        ),
+    }
+    if group.dataflow_storage_id.is_none() {
+        return;
+    }
+    match (&tenant.home_region, &tenant.storage_location) {
+        (Some(home), Some(loc)) if same_region(home, loc) => out.push(
+            "SEED-05",
+            Status::Pass,
+            format!("the storage account is in the home region '{home}'"),
+            "",
+        ),
+        (Some(home), Some(loc)) => out.push(
+            "SEED-05",
+            Status::Fail,
+            format!("the storage account is in '{loc}', not the tenant's home region '{home}'"),
+            "use a storage account in the tenant's home region",
+        ),
+        _ => out.push(
+            "SEED-05",
+            Status::Unknown,
+            "the storage account's region or the home region is not declared".into(),
+            "declare storage.location and powerbi.home-region in pbi-backup.toml",
+        ),
+    }
+    if let (Some(loc), Some(region)) = (&tenant.storage_location, &cap_region)
+        && !same_region(loc, region)
+    {
+        out.push(
+            "SEED-06",
+            Status::Fail,
+            format!("backups of '{name}' are stored in '{loc}', outside the capacity's region '{region}'"),
+            "check your data residency requirements",
+        );
+    }
+}
+
+/// SEED-07 (workspace admin) and LATER-07 (admin to restore a new model).
+pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
+    let name = &ws.name;
+    let role = ws.caller.as_ref().map(|u| u.group_user_access_right.as_str());
+    match role {
+        Some("Admin") => {
+            out.push("SEED-07", Status::Pass, format!("the caller is an admin of '{name}'"), "")
+        }
+        Some(other) => out.push(
+            "SEED-07",
+            Status::Fail,
+            format!("the caller is {other}, not Admin, of workspace '{name}'"),
+            "make the caller (user or service principal) an admin of the workspace",
+        ),
+        // The API lists a service principal by an identifier that may be its object id rather than the app id the
+        // tool knows (unconfirmed), so "not found" is not "not admin".
+        None if ws.roles_listed => out.push(
+            "SEED-07",
+            Status::Unknown,
+            format!("the caller is not listed by its application id among the roles of '{name}'"),
+            "check in Manage access that the caller (or its service principal object) is an Admin of the workspace",
+        ),
+        None => out.push(
+            "SEED-07",
+            Status::Unknown,
+            format!("the roles of '{name}' could not be listed"),
+            "the workspace admin can check the caller's role in Manage access",
+        ),
+    }
+    if op == Operation::RestoreAsNew
+        && let Some(role) = role.filter(|r| *r != "Admin")
+    {
+        out.push(
+            "LATER-07",
+            Status::Fail,
+            format!(
+                "restoring a new model needs workspace admin; the caller is {role} of '{name}'"
+            ),
+            "make the caller an admin, or restore over an existing model",
+        );
+    }
+}
+
+/// SEED-08: the folder named after the workspace.
+pub(super) fn folder(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
+    let name = &ws.name;
+    if name.contains('/') || name.contains('\\') {
+        out.push(
+            "SEED-08",
+            Status::Fail,
+            format!("workspace name '{name}' holds '/' or '\\': Power BI's backup folder for it cannot be known"),
+            "rename the workspace without '/' and '\\'",
+        );
+    } else {
+        out.push(
+            "SEED-08",
+            Status::Pass,
+            format!("backups of '{name}' live in power-bi-backup/{name}"),
+            "",
+        );
+    }
+}
+
+/// SEED-13: relinking over an existing folder.
+pub(super) fn relink(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
+    let name = &ws.name;
+    if op == Operation::Relink && ws.folder_exists == Some(true) {
+        out.push(
+            "SEED-13",
+            Status::Fail,
+            format!("power-bi-backup/{name} exists; relinking would fail while it does"),
+            "pbi-backup storage relink renames it first",
+        );
+    }
+}
+
+/// SEED-09: copies into another workspace's folder need storage ownership.
+pub(super) fn copies(out: &mut Findings<'_>, op: Operation, tenant: &TenantFacts) {
+    if op != Operation::CopyInto {
+        return;
+    }
+    let name = out.workspace.to_owned();
+    match tenant.storage_owner {
+        Some(true) => out.push(
+            "SEED-09",
+            Status::Pass,
+            "the caller is declared owner of the storage account".into(),
+            "",
+        ),
+        Some(false) => out.push(
+            "SEED-09",
+            Status::Fail,
+            format!("copying a backup into '{name}' needs owner rights on the storage account"),
+            "have a storage account owner copy the file, or grant the caller the Owner role",
+        ),
+        None => out.push(
+            "SEED-09",
+            Status::Unknown,
+            "storage ownership is not declared; the copy will tell".into(),
+            "declare preflight.storage-owner in pbi-backup.toml",
+        ),
+    }
+}
+
+/// SEED-10: storage owners see every backup.
+pub(super) fn visibility_to_owners(out: &mut Findings<'_>, name: &str) {
+    out.push(
+        "SEED-10",
+        Status::Fail,
+        format!("storage account owners can read every backup of '{name}'"),
+        "encrypt backups with a password (--password-env, --password-file or --password-prompt) if that matters",
+    );
+}
+
+/// LATER-05: restoring a new model needs the large storage format.
+pub(super) fn storage_format(
+    out: &mut Findings<'_>,
+    op: Operation,
+    ws: &WorkspaceFacts,
+    group: &Group,
+) {
+    if matches!(op, Operation::RestoreAsNew | Operation::Doctor)
+        && let Some(fmt) = &group.default_dataset_storage_format
+        && !fmt.eq_ignore_ascii_case("Large")
+    {
+        out.push(
+            "LATER-05",
+            Status::Fail,
+            format!(
+                "workspace '{}' creates models in the {fmt} storage format; restore needs Large",
+                ws.name
+            ),
+            "turn on large semantic model storage format in the workspace settings",
+        );
+    }
+}
