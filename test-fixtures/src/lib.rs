@@ -2,6 +2,8 @@
 //!
 //! - [`dfs`]: an ADLS Gen2 DFS endpoint on loopback, files on disk, SharedKey checked for real, with fault injection.
 //! - [`pbi_sim`]: the Power BI service (Entra tokens, the REST subset, XMLA routing and endpoints, the backup rules).
+//! - [`tenant`]: the test tenant the crates' tests start (pbi-sim and its storage from a scenario, on loopback).
 
 pub mod dfs;
 pub mod pbi_sim;
+pub mod tenant;

@@ -19,11 +19,7 @@ pub async fn next_second() {
 }
 
 pub async fn backup_one(t: &Tenant, env: &Env, workspace: &str, dataset: &str) -> String {
-    let run = t.run(env, &["backup", "-w", workspace, "-d", dataset, "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let out: BackupOutput = run.json();
-    assert_eq!((out.succeeded, out.failed, out.results.len()), (1, 0, 1), "{out:?}");
-    out.results[0].file.clone()
+    t.backup(env, workspace, dataset).await.file
 }
 
 #[tokio::test(flavor = "multi_thread")]

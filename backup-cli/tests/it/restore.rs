@@ -10,95 +10,49 @@ use crate::commands::{backup_one, next_second};
 use crate::support::{Tenant, model_abf};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn restore_into_another_workspace_latest_as_and_overwrite() {
+async fn restore_from_another_workspace_copies_verifies_and_compares_tables() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
-    let older = backup_one(&t, &env, "Finance", "Budget").await;
-    next_second().await;
-    let newer = backup_one(&t, &env, "Finance", "Budget").await;
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
     assert!(!t.stack.sim.models("Finance Copy").contains(&"Budget".to_owned()));
 
     // Finance -> Finance Copy: copied, verified, restored, tables compared.
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance Copy",
-                "--from-workspace",
-                "Finance",
-                "--file",
-                &older,
-                "--json",
-            ],
-        )
+    let out = t
+        .restore(&env, &["-w", "Finance Copy", "--from-workspace", "Finance", "--file", &file])
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
-    assert_eq!(out.workspace, "Finance Copy");
-    assert_eq!(out.file, older);
+    assert_eq!((out.workspace.as_str(), out.file.as_str()), ("Finance Copy", file.as_str()));
     assert_eq!(out.database, "Budget");
-    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{older}")));
-    assert!(
-        out.manifest_check == ManifestCheck::Verified && out.sha256.is_some(),
-        "{:?}",
-        out.manifest_check
-    );
+    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{file}")));
+    assert!(out.manifest_check == ManifestCheck::Verified && out.sha256.is_some(), "{out:?}");
     assert!(out.tables_compared, "{out:?}");
     assert!(out.missing_tables.is_empty() && out.extra_tables.is_empty(), "{out:?}");
     assert_eq!(t.stack.sim.models("Finance Copy"), ["Budget"]);
-    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let list: ListOutput = run.json();
-    assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [older.as_str()]);
+    let list: ListOutput =
+        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"]).await;
+    assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [file.as_str()]);
 
-    // The same file from the same workspace again (a second copy under another name): the copy made by the first
-    // restore is used.
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance Copy",
-                "--from-workspace",
-                "Finance",
-                "--file",
-                &older,
-                "--as",
-                "Budget again",
-                "--json",
-            ],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
-    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{older}")));
+    // The same file again (under another name): the copy made by the first restore is used.
+    let args = ["-w", "Finance Copy", "--from-workspace", "Finance", "--file", &file];
+    let out = t.restore(&env, &[&args[..], &["--as", "Budget again"]].concat()).await;
+    assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{file}")));
     assert!(out.warnings.iter().any(|w| w.contains("that copy was used")), "{out:?}");
     assert!(t.stack.sim.models("Finance Copy").contains(&"Budget again".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_latest_takes_the_newest_backup_of_the_dataset() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    backup_one(&t, &env, "Finance", "Budget").await;
+    next_second().await;
+    let newer = backup_one(&t, &env, "Finance", "Budget").await;
 
     // --latest with --as: the newest backup of the dataset, under a new name.
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--latest",
-                "Budget",
-                "--as",
-                "Budget (restored)",
-                "--json",
-            ],
-        )
+    let out = t
+        .restore(&env, &["-w", "Finance", "--latest", "Budget", "--as", "Budget (restored)"])
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
     assert_eq!(out.file, newer, "--latest did not pick the newest backup");
-    assert_eq!(out.database, "Budget (restored)");
-    assert_eq!(out.copied_from, None);
+    assert_eq!((out.database.as_str(), out.copied_from.as_deref()), ("Budget (restored)", None));
     assert!(
         out.tables_compared && out.missing_tables.is_empty() && out.extra_tables.is_empty(),
         "{out:?}"
@@ -106,90 +60,69 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
     assert!(t.stack.sim.models("Finance").contains(&"Budget (restored)".to_owned()));
 
     // --latest --from-workspace: found in the source folder, copied into the target's.
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance Copy",
-                "--from-workspace",
-                "Finance",
-                "--latest",
-                "Budget",
-                "--as",
-                "Budget 2",
-                "--json",
-            ],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
+    let args = ["-w", "Finance Copy", "--from-workspace", "Finance", "--latest", "Budget"];
+    let out = t.restore(&env, &[&args[..], &["--as", "Budget 2"]].concat()).await;
     assert_eq!((out.file.as_str(), out.database.as_str()), (newer.as_str(), "Budget 2"));
     assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{newer}")));
 
+    // A backup of nothing by that name.
+    let err = t
+        .failure(&env, exit_codes::USAGE, &["restore", "-w", "Finance", "--latest", "Nothing"])
+        .await;
+    assert_eq!(err.kind, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_over_a_model_needs_allow_overwrite_and_never_replaces_another_file() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    t.restore(&env, &["-w", "Finance Copy", "--from-workspace", "Finance", "--file", &file]).await;
+
     // Over an existing model: refused by the server without --allow-overwrite, done with it.
     let restores = t.stack.sim.count("restore");
-    let run = t.run(&env, &["restore", "-w", "Finance Copy", "--file", &older, "--json"]).await;
-    run.expect(exit_codes::SERVER_REFUSED);
-    let err = run.error().error;
-    assert_eq!(err.code, Some(codes::DATABASE_EXISTS), "{err:?}");
-    assert_eq!(err.kind, "server_refused");
+    let args = ["restore", "-w", "Finance Copy", "--file", &file];
+    let err = t.failure(&env, exit_codes::SERVER_REFUSED, &args).await;
+    assert_eq!((err.code, err.kind.as_str()), (Some(codes::DATABASE_EXISTS), "server_refused"));
     assert_eq!(t.stack.sim.count("restore"), restores + 1);
-    let run = t
-        .run(
-            &env,
-            &["restore", "-w", "Finance Copy", "--file", &older, "--allow-overwrite", "--json"],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
+    let out = t.restore(&env, &["-w", "Finance Copy", "--file", &file, "--allow-overwrite"]).await;
     assert!(out.tables_compared && out.missing_tables.is_empty());
-    let mut models = t.stack.sim.models("Finance Copy");
-    models.sort();
-    assert_eq!(models, ["Budget", "Budget 2", "Budget again"]);
+    assert_eq!(t.stack.sim.models("Finance Copy"), ["Budget"]);
 
     // A different file of that name in the target folder is never replaced by a restore from another workspace.
+    next_second().await;
+    let newer = backup_one(&t, &env, "Finance", "Budget").await;
     let local = t.work.path().join(&newer);
     std::fs::write(&local, model_abf("Impostor", &["X"])).unwrap();
     t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy", "--overwrite"])
         .await
         .expect(exit_codes::SUCCESS);
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance Copy",
-                "--from-workspace",
-                "Finance",
-                "--file",
-                &newer,
-                "--as",
-                "Budget 3",
-                "--json",
-            ],
-        )
-        .await;
-    run.expect(exit_codes::USAGE);
-    let err = run.error().error;
+    let args = [
+        "restore",
+        "-w",
+        "Finance Copy",
+        "--from-workspace",
+        "Finance",
+        "--file",
+        &newer,
+        "--as",
+        "Budget 3",
+    ];
+    let err = t.failure(&env, exit_codes::USAGE, &args).await;
     assert!(
         err.message.contains("without --from-workspace") && !err.message.contains("--overwrite"),
         "{err:?}"
     );
     assert!(!t.stack.sim.models("Finance Copy").contains(&"Budget 3".to_owned()));
+}
 
-    // Roles without read permission: refused, then dropped with --ignore-incompatibilities (a warning says so).
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_without_read_permission_are_refused_or_dropped_when_asked() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
     let migrated = backup_one(&t, &env, "Finance", "Migrated From AAS").await;
-    let run = t
-        .run(
-            &env,
-            &["restore", "-w", "Finance", "--file", &migrated, "--as", "Migrated 2", "--json"],
-        )
-        .await;
-    run.expect(exit_codes::SERVER_REFUSED);
-    let err = run.error().error;
+    let args = ["restore", "-w", "Finance", "--file", &migrated, "--as", "Migrated 2"];
+    let err = t.failure(&env, exit_codes::SERVER_REFUSED, &args).await;
     assert_eq!(err.code, Some(codes::INCOMPATIBLE_ROLES));
     // The client read the roles from the backup and had warned, naming the one the service refuses.
     assert!(
@@ -198,34 +131,13 @@ async fn restore_into_another_workspace_latest_as_and_overwrite() {
         err.message
     );
     assert!(!err.message.contains("'Readers'"), "{}", err.message);
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--file",
-                &migrated,
-                "--as",
-                "Migrated 2",
-                "--ignore-incompatibilities",
-                "--json",
-            ],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
+    // --ignore-incompatibilities drops them, and a warning says so.
+    let out = t.restore(&env, &[&args[1..], &["--ignore-incompatibilities"]].concat()).await;
     assert!(out.warnings.iter().any(|w| w.contains("Processors")), "{out:?}");
     assert!(
         out.warnings.iter().any(|w| w.starts_with("LATER-09: --ignore-incompatibilities drops")),
         "{out:?}"
     );
-
-    // A backup of nothing by that name.
-    let run = t.run(&env, &["restore", "-w", "Finance", "--latest", "Nothing", "--json"]).await;
-    run.expect(exit_codes::USAGE);
-    assert_eq!(run.error().error.kind, "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,24 +1,31 @@
 //! Starting a simulated tenant and running the real binary against it.
 
-use std::net::SocketAddr;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use backup_core::output::ErrorOutput;
+use backup_core::output::{
+    BackupOutput, BackupResult, ErrorInfo, ErrorOutput, RestoreOutput, exit_codes,
+};
 use serde::de::DeserializeOwned;
-use test_fixtures::pbi_sim::{Scenario, SimStack};
+use test_fixtures::tenant::TestTenant;
+pub use test_fixtures::tenant::{BOT, BOT_SECRET, RULES_SCENARIO as RULES};
 
-pub const RULES: &str = include_str!("../../../test-fixtures/scenarios/rules.toml");
-pub const BOT: &str = "b0b0b0b0-0000-4000-8000-000000000001";
-pub const BOT_SECRET: &str = "bot-secret";
 pub const BIN: &str = env!("CARGO_BIN_EXE_pbi-backup");
 
-/// A running tenant and a clean working folder for the binary.
+/// A running tenant (the shared [`TestTenant`]) and a clean working folder for the binary.
 pub struct Tenant {
-    pub stack: SimStack,
+    tenant: TestTenant,
     /// The current folder of every run (holds no pbi-backup.toml unless a test writes one).
     pub work: tempfile::TempDir,
-    _state: tempfile::TempDir,
+}
+
+impl Deref for Tenant {
+    type Target = TestTenant;
+
+    fn deref(&self) -> &TestTenant {
+        &self.tenant
+    }
 }
 
 /// What one run of the binary did.
@@ -90,39 +97,46 @@ impl Tenant {
     }
 
     pub async fn start(scenario: &str) -> Tenant {
-        let scenario = Scenario::parse(scenario).expect("the scenario parses");
-        let state = tempfile::tempdir().expect("temp dir");
-        let stack = SimStack::start(scenario, state.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("the simulated tenant starts");
-        Tenant { stack, work: tempfile::tempdir().expect("temp dir"), _state: state }
-    }
-
-    pub fn base(&self) -> String {
-        format!("{}/", self.stack.sim.base_url())
+        Tenant {
+            tenant: TestTenant::start(scenario).await,
+            work: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     /// The service principal `backup-bot` signed in, no storage.
     pub fn env_no_storage(&self) -> Env {
-        let base = self.base();
-        Env::default()
-            .set("PBI_BACKUP_POWERBI_API", &base)
-            .set("PBI_BACKUP_AUTHORITY", &base)
-            .set("PBI_BACKUP_AAS_BASE", &base)
-            .set("AZURE_TENANT_ID", &self.stack.sim.tenant_id())
-            .set("AZURE_CLIENT_ID", BOT)
-            .set("AZURE_CLIENT_SECRET", BOT_SECRET)
+        Env { vars: self.bot_env(), dir: None }
     }
 
     /// `backup-bot` with the storage account `account` configured.
     pub fn env(&self, account: &str) -> Env {
-        let mut env = self.env_no_storage();
-        let vars = self.stack.storage_env(account);
-        assert!(!vars.is_empty(), "no storage account '{account}' in the scenario");
-        for (k, v) in vars {
-            env = env.set(&k, &v);
-        }
-        env
+        Env { vars: self.bot_env_with_storage(account), dir: None }
+    }
+
+    /// `pbi-backup ARGS --json`: asserts the exit code and decodes the report (or the error document).
+    pub async fn report<T: DeserializeOwned>(&self, env: &Env, code: i32, args: &[&str]) -> T {
+        let args = [args, &["--json"]].concat();
+        let run = self.run(env, &args).await;
+        run.expect(code);
+        run.json()
+    }
+
+    /// `pbi-backup ARGS --json`, which fails as a whole with `code`: the error it reports.
+    pub async fn failure(&self, env: &Env, code: i32, args: &[&str]) -> ErrorInfo {
+        self.report::<ErrorOutput>(env, code, args).await.error
+    }
+
+    /// `backup -w WORKSPACE -d DATASET`, which succeeds: its one result.
+    pub async fn backup(&self, env: &Env, workspace: &str, dataset: &str) -> BackupResult {
+        let args = ["backup", "-w", workspace, "-d", dataset];
+        let out: BackupOutput = self.report(env, exit_codes::SUCCESS, &args).await;
+        assert_eq!((out.succeeded, out.failed, out.results.len()), (1, 0, 1), "{out:?}");
+        out.results.into_iter().next().expect("one result")
+    }
+
+    /// `restore ARGS`, which succeeds: its report.
+    pub async fn restore(&self, env: &Env, args: &[&str]) -> RestoreOutput {
+        self.report(env, exit_codes::SUCCESS, &[&["restore"], args].concat()).await
     }
 
     /// Runs the binary with exactly `env` (nothing inherited but PATH), in the tenant's work folder unless `env`

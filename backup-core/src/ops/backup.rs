@@ -140,10 +140,15 @@ fn describe(s: &DatasetSelector) -> String {
     }
 }
 
-async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
-    let now = time::OffsetDateTime::now_utc();
-    let file_for = |dataset: &str, many: bool| -> Result<String> {
-        match (&options.file, many) {
+/// The file name of each backup: `--file` for a single dataset, else `<dataset>_<UTC time>.abf`.
+struct FileNames<'a> {
+    file: Option<&'a str>,
+    now: time::OffsetDateTime,
+}
+
+impl FileNames<'_> {
+    fn for_dataset(&self, dataset: &str, many: bool) -> Result<String> {
+        match (self.file, many) {
             (Some(_), true) => Err(Error::Usage(
                 "--file names one backup; with several datasets the default names <dataset>_<time>.abf are used".into(),
             )),
@@ -151,60 +156,83 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
             (Some(f), false) if !super::is_abf(f) => Err(Error::Usage(format!(
                 "--file '{f}' does not end in .abf; Power BI restores .abf backups only"
             ))),
-            (Some(f), false) => Ok(f.clone()),
-            (None, _) => Ok(default_file_name(dataset, now)),
+            (Some(f), false) => Ok(f.to_owned()),
+            (None, _) => Ok(default_file_name(dataset, self.now)),
         }
-    };
-    if let Some(endpoint) = &options.server
-        && !matches!(endpoint, Endpoint::PowerBi { .. })
-    {
-        // Analysis Services or msmdpump: datasets come from DBSCHEMA_CATALOGS.
-        let client = session.xmla(endpoint.clone())?;
-        let catalogs = client.databases().await?;
-        let names: Vec<String> = match &options.datasets {
-            DatasetSelector::One(n) => {
-                if !catalogs.iter().any(|c| &c.name == n) {
-                    return Err(Error::NotFound {
-                        what: "database",
-                        name: n.clone(),
-                        nearest: crate::nearest(n, catalogs.iter().map(|c| c.name.as_str())),
-                    });
-                }
-                vec![n.clone()]
-            }
-            DatasetSelector::All => catalogs.iter().map(|c| c.name.clone()).collect(),
-            DatasetSelector::Patterns(p) => {
-                let g = globs(p)?;
-                catalogs
-                    .iter()
-                    .filter(|c| g.iter().any(|m| m.is_match(&c.name)))
-                    .map(|c| c.name.clone())
-                    .collect()
-            }
-        };
-        let many = names.len() > 1;
-        let server_name = match endpoint {
-            Endpoint::Aas { server, .. } => server.clone(),
-            other => other.to_string(),
-        };
-        return names
-            .into_iter()
-            .map(|d| {
-                Ok(Job {
-                    workspace: server_name.clone(),
-                    workspace_id: None,
-                    file: file_for(&d, many)?,
-                    dataset_id: catalogs
-                        .iter()
-                        .find(|c| c.name == d)
-                        .and_then(|c| c.database_id.clone()),
-                    dataset: d,
-                    endpoint: endpoint.clone(),
-                    power_bi: false,
-                })
-            })
-            .collect();
     }
+}
+
+/// The datasets of `names` that `selector` picks (glob patterns, one name, or all).
+fn select<'a, T>(
+    items: &'a [T],
+    selector: &DatasetSelector,
+    name: impl Fn(&T) -> &str,
+) -> Result<Vec<&'a T>> {
+    Ok(match selector {
+        // One name is the first dataset of that name, as the service lists them.
+        DatasetSelector::One(n) => items.iter().filter(|i| name(i) == n).take(1).collect(),
+        DatasetSelector::All => items.iter().collect(),
+        DatasetSelector::Patterns(p) => {
+            let g = globs(p)?;
+            items.iter().filter(|i| g.iter().any(|m| m.is_match(name(i)))).collect()
+        }
+    })
+}
+
+async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
+    let names = FileNames { file: options.file.as_deref(), now: time::OffsetDateTime::now_utc() };
+    match &options.server {
+        Some(endpoint) if !matches!(endpoint, Endpoint::PowerBi { .. }) => {
+            plan_server(session, options, endpoint, &names).await
+        }
+        _ => plan_power_bi(session, options, &names).await,
+    }
+}
+
+/// Analysis Services or msmdpump: datasets come from DBSCHEMA_CATALOGS.
+async fn plan_server(
+    session: &Session,
+    options: &BackupOptions,
+    endpoint: &Endpoint,
+    names: &FileNames<'_>,
+) -> Result<Vec<Job>> {
+    let client = session.xmla(endpoint.clone())?;
+    let catalogs = client.databases().await?;
+    let chosen = select(&catalogs, &options.datasets, |c| c.name.as_str())?;
+    if let (DatasetSelector::One(n), []) = (&options.datasets, chosen.as_slice()) {
+        return Err(Error::NotFound {
+            what: "database",
+            name: n.clone(),
+            nearest: crate::nearest(n, catalogs.iter().map(|c| c.name.as_str())),
+        });
+    }
+    let many = chosen.len() > 1;
+    let server_name = match endpoint {
+        Endpoint::Aas { server, .. } => server.clone(),
+        other => other.to_string(),
+    };
+    chosen
+        .into_iter()
+        .map(|c| {
+            Ok(Job {
+                workspace: server_name.clone(),
+                workspace_id: None,
+                file: names.for_dataset(&c.name, many)?,
+                dataset_id: c.database_id.clone(),
+                dataset: c.name.clone(),
+                endpoint: endpoint.clone(),
+                power_bi: false,
+            })
+        })
+        .collect()
+}
+
+/// Power BI: workspaces by name or pattern, then their datasets, through the REST API.
+async fn plan_power_bi(
+    session: &Session,
+    options: &BackupOptions,
+    names: &FileNames<'_>,
+) -> Result<Vec<Job>> {
     let workspace_names: Vec<String> = match &options.server {
         Some(Endpoint::PowerBi { workspace, .. }) => vec![workspace.clone()],
         _ => options.workspaces.clone(),
@@ -215,9 +243,46 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
         ));
     }
     let api = session.api()?;
-    let groups = api.groups().await?;
+    let selected = select_workspaces(&api.groups().await?, &workspace_names)?;
+    let mut pending = Vec::new();
+    for g in &selected {
+        let datasets = api.datasets(&g.id).await?;
+        let chosen = select(&datasets, &options.datasets, |d| d.name.as_str())?;
+        if let (DatasetSelector::One(n), [], 1) =
+            (&options.datasets, chosen.as_slice(), selected.len())
+        {
+            return Err(Error::NotFound {
+                what: "dataset",
+                name: n.clone(),
+                nearest: crate::nearest(n, datasets.iter().map(|d| d.name.as_str())),
+            });
+        }
+        pending.extend(chosen.into_iter().map(|d| (g, d.clone())));
+    }
+    let many = pending.len() > 1;
+    pending
+        .into_iter()
+        .map(|(g, d)| {
+            Ok(Job {
+                workspace: g.name.clone(),
+                workspace_id: Some(g.id.clone()),
+                file: names.for_dataset(&d.name, many)?,
+                dataset: d.name.clone(),
+                dataset_id: Some(d.id.clone()),
+                endpoint: match &options.server {
+                    Some(e @ Endpoint::PowerBi { .. }) => e.clone(),
+                    _ => Endpoint::workspace(&g.name),
+                },
+                power_bi: true,
+            })
+        })
+        .collect()
+}
+
+/// The workspaces named (exactly, or by pattern), each once.
+fn select_workspaces(groups: &[powerbi::Group], names: &[String]) -> Result<Vec<powerbi::Group>> {
     let mut selected = Vec::new();
-    for w in &workspace_names {
+    for w in names {
         // A workspace's exact name selects it even when it holds pattern characters: 'Sales [EU]' as a pattern
         // matches 'Sales E', not itself.
         if is_pattern(w) && !groups.iter().any(|grp| &grp.name == w) {
@@ -233,54 +298,13 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
             }
             selected.extend(matched);
         } else {
-            selected.push(powerbi::find_group(&groups, w)?);
+            selected.push(powerbi::find_group(groups, w)?);
         }
     }
     // A workspace named twice (`-w 'Fin*' -w Finance`) is backed up once: twice would collide on the file name.
     let mut seen = std::collections::HashSet::new();
     selected.retain(|g| seen.insert(g.id.to_ascii_lowercase()));
-    let mut jobs = Vec::new();
-    let mut pending = Vec::new();
-    for g in &selected {
-        let datasets = api.datasets(&g.id).await?;
-        let chosen: Vec<_> = match &options.datasets {
-            DatasetSelector::One(n) => match datasets.iter().find(|d| &d.name == n) {
-                Some(d) => vec![d.clone()],
-                None if selected.len() == 1 => {
-                    return Err(Error::NotFound {
-                        what: "dataset",
-                        name: n.clone(),
-                        nearest: crate::nearest(n, datasets.iter().map(|d| d.name.as_str())),
-                    });
-                }
-                None => Vec::new(),
-            },
-            DatasetSelector::All => datasets.clone(),
-            DatasetSelector::Patterns(p) => {
-                let m = globs(p)?;
-                datasets.iter().filter(|d| m.iter().any(|g| g.is_match(&d.name))).cloned().collect()
-            }
-        };
-        for d in chosen {
-            pending.push((g.clone(), d));
-        }
-    }
-    let many = pending.len() > 1;
-    for (g, d) in pending {
-        jobs.push(Job {
-            workspace: g.name.clone(),
-            workspace_id: Some(g.id.clone()),
-            file: file_for(&d.name, many)?,
-            dataset: d.name.clone(),
-            dataset_id: Some(d.id.clone()),
-            endpoint: match &options.server {
-                Some(e @ Endpoint::PowerBi { .. }) => e.clone(),
-                _ => Endpoint::workspace(&g.name),
-            },
-            power_bi: true,
-        });
-    }
-    Ok(jobs)
+    Ok(selected)
 }
 
 async fn run_one(

@@ -203,28 +203,7 @@ pub async fn upload(
                 .unwrap_or_default()
         )));
     }
-    // The manifest beside the file, read and checked before anything is sent: a replaced backup cannot come back.
-    let local_manifest = local.with_file_name(format!(
-        "{}{MANIFEST_SUFFIX}",
-        local.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let manifest: Option<Manifest> = match std::fs::read(&local_manifest) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Integrity(format!("{} does not read: {e}", local_manifest.display()))
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err(&local_manifest, e)),
-    };
-    if let Some(m) = &manifest {
-        let (size, sha) = hash_local(local).await?;
-        if m.sha256 != sha || m.size != size {
-            return Err(Error::Integrity(format!(
-                "{} does not match its manifest (sha256 {sha} vs {}); nothing was sent",
-                local.display(),
-                m.sha256
-            )));
-        }
-    }
+    let manifest = local_manifest_checked(local).await?;
     let store = session.store()?;
     store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
     require_folder(store.as_ref(), workspace, create_folder).await?;
@@ -253,22 +232,7 @@ pub async fn upload(
             meta.sha256.as_deref().unwrap_or("unknown")
         )));
     }
-    let mp = path.folder_path().join(&Manifest::name_for(&name))?;
-    let verification = if let Some(mut m) = manifest {
-        m.file = name.clone();
-        store
-            .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
-            .await?;
-        TransferVerification::Manifest
-    } else {
-        // A manifest left by the file this one replaced (--overwrite) describes other bytes: list would call the
-        // new file verified when the sizes match, and restore would refuse it.
-        match store.delete(&mp).await {
-            Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        TransferVerification::ReadBack
-    };
+    let verification = put_manifest(store.as_ref(), &path, manifest).await?;
     Ok(TransferOutput {
         source: local.display().to_string(),
         destination: path.to_string(),
@@ -276,6 +240,51 @@ pub async fn upload(
         sha256: sha,
         verification,
     })
+}
+
+/// The manifest lying beside a local file, checked against the file before anything is sent: a replaced backup
+/// cannot come back.
+async fn local_manifest_checked(local: &Path) -> Result<Option<Manifest>> {
+    let path = local.with_file_name(format!(
+        "{}{MANIFEST_SUFFIX}",
+        local.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let manifest: Manifest = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Integrity(format!("{} does not read: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path, e)),
+    };
+    let (size, sha) = hash_local(local).await?;
+    if manifest.sha256 != sha || manifest.size != size {
+        return Err(Error::Integrity(format!(
+            "{} does not match its manifest (sha256 {sha} vs {}); nothing was sent",
+            local.display(),
+            manifest.sha256
+        )));
+    }
+    Ok(Some(manifest))
+}
+
+/// Writes the manifest of a file just stored under `path` (renamed to it), or removes a stale one: a manifest left
+/// by the file an overwrite replaced describes other bytes, and list would call the new file verified.
+async fn put_manifest(
+    store: &dyn Store,
+    path: &StorePath,
+    manifest: Option<Manifest>,
+) -> Result<TransferVerification> {
+    let name = path.file_name().unwrap_or_default();
+    let mp = path.folder_path().join(&Manifest::name_for(name))?;
+    if let Some(mut m) = manifest {
+        m.file = name.to_owned();
+        let body = serde_json::to_vec_pretty(&m).expect("plain data");
+        store.put(&mp, body.into(), PutMode::Overwrite).await?;
+        return Ok(TransferVerification::Manifest);
+    }
+    match store.delete(&mp).await {
+        Ok(()) | Err(adls_store::Error::NotFound { .. }) => Ok(TransferVerification::ReadBack),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn check_abf_name(name: &str) -> Result<()> {
@@ -315,19 +324,7 @@ pub(crate) async fn copy_verified(
             "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
         )));
     }
-    let mp = to.folder_path().join(&Manifest::name_for(to.file_name().unwrap_or_default()))?;
-    if let Some(mut m) = manifest {
-        m.file = to.file_name().unwrap_or_default().to_owned();
-        store
-            .put(&mp, serde_json::to_vec_pretty(&m).expect("plain data").into(), PutMode::Overwrite)
-            .await?;
-    } else {
-        // The manifest of a file this copy replaced describes other bytes.
-        match store.delete(&mp).await {
-            Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    put_manifest(store.as_ref(), to, manifest).await?;
     Ok(TransferOutput {
         source: from.to_string(),
         destination: to.to_string(),

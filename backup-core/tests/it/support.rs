@@ -1,36 +1,36 @@
 //! Starting a simulated tenant and clients for it.
 
-use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use backup_core::{ClientOptions, Credential, Endpoint, ServiceUrls, TokenSource, XmlaClient};
-use test_fixtures::pbi_sim::{Scenario, SimStack};
+use test_fixtures::pbi_sim::Scenario;
+use test_fixtures::tenant::TestTenant;
+pub use test_fixtures::tenant::{BOT, BOT_SECRET, RULES_SCENARIO as RULES};
 use url::Url;
 
-pub const RULES: &str = include_str!("../../../test-fixtures/scenarios/rules.toml");
-pub const BOT: &str = "b0b0b0b0-0000-4000-8000-000000000001";
-pub const BOT_SECRET: &str = "bot-secret";
+/// The shared [`TestTenant`], with the clients of backup-core aimed at it.
+pub struct Tenant(TestTenant);
 
-pub struct Tenant {
-    pub stack: SimStack,
-    _dir: tempfile::TempDir,
+impl Deref for Tenant {
+    type Target = TestTenant;
+
+    fn deref(&self) -> &TestTenant {
+        &self.0
+    }
 }
 
 impl Tenant {
     pub async fn start() -> Tenant {
-        Self::start_with(Scenario::parse(RULES).expect("the rules scenario parses")).await
+        Tenant(TestTenant::rules().await)
     }
 
     pub async fn start_with(scenario: Scenario) -> Tenant {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let stack = SimStack::start(scenario, dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("sim starts");
-        Tenant { stack, _dir: dir }
+        Tenant(TestTenant::start_with(scenario).await)
     }
 
     pub fn base(&self) -> Url {
-        Url::parse(&format!("{}/", self.stack.sim.base_url())).expect("url")
+        Url::parse(&self.0.base()).expect("url")
     }
 
     pub fn options(&self) -> ClientOptions {
