@@ -114,11 +114,28 @@ impl Drop for Emulator {
     }
 }
 
+/// Runs `cargo xtask bench storage [options]`: every client on every size, then the table.
 pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<()> {
     match args.next().as_deref() {
         Some("storage") => {}
         other => bail!("unknown benchmark '{}'; available: storage", other.unwrap_or("")),
     }
+    let opts = parse_options(args)?;
+    let root = sh.current_dir();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    let programs = prepare_programs(sh, &root, &work)?;
+
+    let mut rows = Vec::new();
+    for &gib in &opts.sizes_gib {
+        rows.extend(size_rows(&opts, &root, &work, &programs, gib)?);
+    }
+    print_table(&rows, &opts);
+    Ok(())
+}
+
+/// Parses `--sizes-gib 1,4 --chunk-mib 8 --concurrency 8 --repeat 2` (the defaults).
+fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options> {
     let mut opts = Options { sizes_gib: vec![1, 4], chunk_mib: 8, concurrency: 8, repeat: 2 };
     while let Some(flag) = args.next() {
         let value = args.next().with_context(|| format!("{flag} needs a value"))?;
@@ -142,189 +159,215 @@ pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<
             ),
         }
     }
-    let root = sh.current_dir();
-    let work = root.join("target/bench");
-    std::fs::create_dir_all(&work)?;
+    Ok(opts)
+}
 
+/// The programs the benchmark runs, besides `curl`.
+struct Programs {
+    transfer: PathBuf,
+    python: PathBuf,
+    azcopy: PathBuf,
+    script: PathBuf,
+}
+
+/// Builds the emulator and adls-store's `transfer`, installs the peers, writes the Python script.
+fn prepare_programs(sh: &Shell, root: &Path, work: &Path) -> Result<Programs> {
     cmd!(
         sh,
         "cargo build --release -p test-fixtures --bin dfs-emulator -p adls-store --example transfer"
     )
     .run()
     .context("building the emulator and the adls-store transfer example")?;
-    let python = python(sh, &root)?;
-    let azcopy = azcopy(sh, &root)?;
+    let python = python(sh, root)?;
+    let azcopy = azcopy(sh, root)?;
     let script = work.join("bench_python.py");
     std::fs::write(&script, PY_SCRIPT)?;
+    let transfer = root.join("target/release/examples/transfer");
+    Ok(Programs { transfer, python, azcopy, script })
+}
 
+/// Every client's rows for files of `gib` GiB, `opts.repeat` times, on a fresh emulator.
+fn size_rows(
+    opts: &Options,
+    root: &Path,
+    work: &Path,
+    programs: &Programs,
+    gib: u64,
+) -> Result<Vec<Row>> {
+    let src = work.join(format!("src-{gib}g.bin"));
+    write_source(&src, gib)?;
+    let emu = start_emulator(root, &work.join("emu-root"))?;
+    let port = emu.port;
+    let url = format!("http://127.0.0.1:{port}/devstoreaccount1");
+    let dst = work.join("download.bin");
+    let pass = Pass {
+        gib,
+        url: &url,
+        src: &src,
+        dst: &dst,
+        work,
+        programs,
+        chunk: opts.chunk_mib.to_string(),
+        conc: opts.concurrency.to_string(),
+        chunk_bytes: (opts.chunk_mib << 20).to_string(),
+    };
     let mut rows = Vec::new();
-    for &gib in &opts.sizes_gib {
-        let src = work.join(format!("src-{gib}g.bin"));
-        if std::fs::metadata(&src).map(|m| m.len()).unwrap_or(0) != gib << 30 {
-            println!("$ head -c {} /dev/urandom > {}", gib << 30, src.display());
-            let out = std::fs::File::create(&src)?;
-            let status = Command::new("head")
-                .args(["-c", &(gib << 30).to_string(), "/dev/urandom"])
-                .stdout(out)
-                .status()?;
-            if !status.success() {
-                bail!("could not write {}", src.display());
-            }
-        }
-        let emu = start_emulator(&root, &work.join("emu-root"))?;
-        let port = emu.port;
-        let url = format!("http://127.0.0.1:{port}/devstoreaccount1");
-        let dst = work.join("download.bin");
-        for rep in 0..opts.repeat {
-            println!("-- {gib} GiB, run {} of {}", rep + 1, opts.repeat);
-            let chunk = opts.chunk_mib.to_string();
-            let conc = opts.concurrency.to_string();
-            let transfer = root.join("target/release/examples/transfer");
-            let ours_env = |c: &mut Command| {
-                c.env("PBI_BACKUP_ADLS_ACCOUNT", "devstoreaccount1")
-                    .env("PBI_BACKUP_ADLS_ENDPOINT", format!("{url}/"))
-                    .env("AZURE_STORAGE_KEY", KEY);
-            };
-            let remote = |tool: &str| format!("{FS}/bench/{tool}-{gib}g.bin");
-
-            // adls-store
-            let mut c = Command::new(&transfer);
-            c.args([
-                "upload",
-                path_str(&src)?,
-                &remote("adls-store-nomd5"),
-                "--chunk-mib",
-                &chunk,
-                "--concurrency",
-                &conc,
-                "--no-md5",
-            ]);
-            ours_env(&mut c);
-            rows.push(timed("adls-store (no MD5)", "upload", gib, c)?);
-            clean(&url, &[&remote("adls-store-nomd5")], &dst)?;
-            let mut c = Command::new(&transfer);
-            c.args([
-                "upload",
-                path_str(&src)?,
-                &remote("adls-store"),
-                "--chunk-mib",
-                &chunk,
-                "--concurrency",
-                &conc,
-            ]);
-            ours_env(&mut c);
-            rows.push(timed("adls-store", "upload", gib, c)?);
-            let mut c = Command::new(&transfer);
-            c.args([
-                "download",
-                path_str(&dst)?,
-                &remote("adls-store"),
-                "--chunk-mib",
-                &chunk,
-                "--concurrency",
-                &conc,
-            ]);
-            ours_env(&mut c);
-            rows.push(timed("adls-store", "download", gib, c)?);
-            same(&src, &dst)?;
-            let mut c = Command::new(&transfer);
-            c.args([
-                "stream",
-                "-",
-                &remote("adls-store"),
-                "--chunk-mib",
-                &chunk,
-                "--concurrency",
-                &conc,
-            ]);
-            ours_env(&mut c);
-            rows.push(timed("adls-store (stream)", "download", gib, c)?);
-
-            // curl: the emulator's ceiling.
-            let mut c = Command::new("curl");
-            c.args([
-                "-sS",
-                "--fail",
-                "-o",
-                "/dev/null",
-                &format!("{url}/{}?{SAS}", remote("adls-store")),
-            ]);
-            rows.push(timed("curl (ceiling)", "download", gib, c)?);
-            // Each client's files go before the next client starts, so that none works against a fuller page cache.
-            clean(&url, &[&remote("adls-store")], &dst)?;
-
-            // azcopy, plain and with MD5.
-            let az_env = |c: &mut Command| {
-                c.env("AZCOPY_CONCURRENCY_VALUE", &conc)
-                    .env("AZCOPY_LOG_LOCATION", work.join("azcopy-logs"))
-                    .env("AZCOPY_JOB_PLAN_LOCATION", work.join("azcopy-plans"));
-            };
-            for (tool, name, up_extra, down_extra) in [
-                ("azcopy", "azcopy", None, None),
-                (
-                    "azcopy (MD5)",
-                    "azcopy-md5",
-                    Some("--put-md5"),
-                    Some("--check-md5=FailIfDifferent"),
-                ),
-            ] {
-                let az_url = format!("{url}/{}?{SAS}", remote(name));
-                for (op, from, to, from_to, extra) in [
-                    ("upload", path_str(&src)?, az_url.as_str(), "LocalBlobFS", up_extra),
-                    ("download", az_url.as_str(), path_str(&dst)?, "BlobFSLocal", down_extra),
-                ] {
-                    let mut c = Command::new(&azcopy);
-                    c.args([
-                        "copy",
-                        from,
-                        to,
-                        "--from-to",
-                        from_to,
-                        "--overwrite=true",
-                        "--block-size-mb",
-                        &chunk,
-                        "--log-level",
-                        "ERROR",
-                    ]);
-                    c.args(extra);
-                    az_env(&mut c);
-                    rows.push(timed(tool, op, gib, c)?);
-                }
-                same(&src, &dst)?;
-                clean(&url, &[&remote(name)], &dst)?;
-            }
-
-            // Python SDK, plain and with hashlib.
-            let chunk_bytes = (opts.chunk_mib << 20).to_string();
-            for (tool, name, up, down) in [
-                ("python-sdk", "python", "upload", "download"),
-                ("python-sdk (hashlib)", "python-hashlib", "upload-hashed", "download-hashed"),
-            ] {
-                let py_remote = format!("bench/{name}-{gib}g.bin");
-                for (op, script_op, local) in [("upload", up, &src), ("download", down, &dst)] {
-                    let mut c = Command::new(&python);
-                    c.args([
-                        path_str(&script)?,
-                        script_op,
-                        &url,
-                        FS,
-                        &py_remote,
-                        path_str(local)?,
-                        &chunk_bytes,
-                        &conc,
-                    ])
-                    .env("AZURE_STORAGE_KEY", KEY);
-                    rows.push(timed(tool, op, gib, c)?);
-                }
-                same(&src, &dst)?;
-                clean(&url, &[&format!("{FS}/{py_remote}")], &dst)?;
-            }
-        }
-        drop(emu);
-        let _ = std::fs::remove_dir_all(work.join("emu-root"));
+    for rep in 0..opts.repeat {
+        println!("-- {gib} GiB, run {} of {}", rep + 1, opts.repeat);
+        rows.extend(adls_store_rows(&pass)?);
+        rows.push(curl_row(&pass)?);
+        rows.extend(azcopy_rows(&pass)?);
+        rows.extend(python_rows(&pass)?);
     }
-    print_table(&rows, &opts);
+    drop(emu);
+    let _ = std::fs::remove_dir_all(work.join("emu-root"));
+    Ok(rows)
+}
+
+/// Writes `gib` GiB of /dev/urandom to `src`, unless it already has that size.
+fn write_source(src: &Path, gib: u64) -> Result<()> {
+    if std::fs::metadata(src).map(|m| m.len()).unwrap_or(0) != gib << 30 {
+        println!("$ head -c {} /dev/urandom > {}", gib << 30, src.display());
+        let out = std::fs::File::create(src)?;
+        let status = Command::new("head")
+            .args(["-c", &(gib << 30).to_string(), "/dev/urandom"])
+            .stdout(out)
+            .status()?;
+        if !status.success() {
+            bail!("could not write {}", src.display());
+        }
+    }
     Ok(())
+}
+
+/// One size on one emulator: the files, the emulator's URL and the clients' settings.
+struct Pass<'a> {
+    gib: u64,
+    url: &'a str,
+    src: &'a Path,
+    dst: &'a Path,
+    work: &'a Path,
+    programs: &'a Programs,
+    /// The chunk size in MiB, as an argument.
+    chunk: String,
+    /// The concurrency, as an argument.
+    conc: String,
+    /// The chunk size in bytes, as an argument.
+    chunk_bytes: String,
+}
+
+impl Pass<'_> {
+    /// The remote path (`FILESYSTEM/bench/...`) of `tool`'s file.
+    fn remote(&self, tool: &str) -> String {
+        format!("{FS}/bench/{tool}-{}g.bin", self.gib)
+    }
+
+    /// adls-store's `transfer OP LOCAL REMOTE` with the chunk size, concurrency and emulator.
+    fn transfer(&self, op: &str, local: &str, remote: &str) -> Command {
+        let mut c = Command::new(&self.programs.transfer);
+        c.args([op, local, remote, "--chunk-mib", &self.chunk, "--concurrency", &self.conc]);
+        c.env("PBI_BACKUP_ADLS_ACCOUNT", "devstoreaccount1")
+            .env("PBI_BACKUP_ADLS_ENDPOINT", format!("{}/", self.url))
+            .env("AZURE_STORAGE_KEY", KEY);
+        c
+    }
+}
+
+/// adls-store: upload without and with MD5, download to a file, download as a stream.
+fn adls_store_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let nomd5 = p.remote("adls-store-nomd5");
+    let mut c = p.transfer("upload", path_str(p.src)?, &nomd5);
+    c.arg("--no-md5");
+    rows.push(timed("adls-store (no MD5)", "upload", p.gib, c)?);
+    clean(p.url, &[&nomd5], p.dst)?;
+    let remote = p.remote("adls-store");
+    let c = p.transfer("upload", path_str(p.src)?, &remote);
+    rows.push(timed("adls-store", "upload", p.gib, c)?);
+    let c = p.transfer("download", path_str(p.dst)?, &remote);
+    rows.push(timed("adls-store", "download", p.gib, c)?);
+    same(p.src, p.dst)?;
+    let c = p.transfer("stream", "-", &remote);
+    rows.push(timed("adls-store (stream)", "download", p.gib, c)?);
+    Ok(rows)
+}
+
+/// curl of adls-store's file to /dev/null, the emulator's ceiling; then that file goes.
+fn curl_row(p: &Pass<'_>) -> Result<Row> {
+    let remote = p.remote("adls-store");
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--fail", "-o", "/dev/null", &format!("{}/{remote}?{SAS}", p.url)]);
+    let row = timed("curl (ceiling)", "download", p.gib, c)?;
+    // Each client's files go before the next client starts, so that none works against a fuller
+    // page cache.
+    clean(p.url, &[&remote], p.dst)?;
+    Ok(row)
+}
+
+/// azcopy, plain and with MD5: upload, download, compare, clean.
+fn azcopy_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (tool, name, up_extra, down_extra) in [
+        ("azcopy", "azcopy", None, None),
+        ("azcopy (MD5)", "azcopy-md5", Some("--put-md5"), Some("--check-md5=FailIfDifferent")),
+    ] {
+        let az_url = format!("{}/{}?{SAS}", p.url, p.remote(name));
+        for (op, from, to, from_to, extra) in [
+            ("upload", path_str(p.src)?, az_url.as_str(), "LocalBlobFS", up_extra),
+            ("download", az_url.as_str(), path_str(p.dst)?, "BlobFSLocal", down_extra),
+        ] {
+            let mut c = Command::new(&p.programs.azcopy);
+            c.args([
+                "copy",
+                from,
+                to,
+                "--from-to",
+                from_to,
+                "--overwrite=true",
+                "--block-size-mb",
+                &p.chunk,
+                "--log-level",
+                "ERROR",
+            ]);
+            c.args(extra);
+            c.env("AZCOPY_CONCURRENCY_VALUE", &p.conc)
+                .env("AZCOPY_LOG_LOCATION", p.work.join("azcopy-logs"))
+                .env("AZCOPY_JOB_PLAN_LOCATION", p.work.join("azcopy-plans"));
+            rows.push(timed(tool, op, p.gib, c)?);
+        }
+        same(p.src, p.dst)?;
+        clean(p.url, &[&p.remote(name)], p.dst)?;
+    }
+    Ok(rows)
+}
+
+/// The Python SDK, plain and with hashlib: upload, download, compare, clean.
+fn python_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (tool, name, up, down) in [
+        ("python-sdk", "python", "upload", "download"),
+        ("python-sdk (hashlib)", "python-hashlib", "upload-hashed", "download-hashed"),
+    ] {
+        let py_remote = format!("bench/{name}-{}g.bin", p.gib);
+        for (op, script_op, local) in [("upload", up, p.src), ("download", down, p.dst)] {
+            let mut c = Command::new(&p.programs.python);
+            c.args([
+                path_str(&p.programs.script)?,
+                script_op,
+                p.url,
+                FS,
+                &py_remote,
+                path_str(local)?,
+                &p.chunk_bytes,
+                &p.conc,
+            ])
+            .env("AZURE_STORAGE_KEY", KEY);
+            rows.push(timed(tool, op, p.gib, c)?);
+        }
+        same(p.src, p.dst)?;
+        clean(p.url, &[&format!("{FS}/{py_remote}")], p.dst)?;
+    }
+    Ok(rows)
 }
 
 /// Deletes the remote files (`FILESYSTEM/...`) through the emulator, and the local download.

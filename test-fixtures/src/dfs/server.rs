@@ -139,19 +139,60 @@ fn classify(r: &Req) -> Op {
     }
 }
 
+/// Serves one request: the token endpoint, or authentication, fault injection and routing.
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, io::Error> {
     let (parts, body) = req.into_parts();
-    let raw_path = parts.uri.path().to_owned();
-    let raw_query = parts.uri.query().map(str::to_owned);
-    let version = parts.headers.get("x-ms-version").cloned();
-    let client_request_id = parts.headers.get("x-ms-client-request-id").cloned();
+    let stamp = Stamp::of(&parts.headers);
     let is_head = parts.method == hyper::Method::HEAD;
-    let decorate = |mut resp: Response<Body>| {
+
+    // Token endpoint: POST /{tenant}/oauth2/v2.0/token.
+    if parts.method == hyper::Method::POST && parts.uri.path().ends_with("/oauth2/v2.0/token") {
+        return Ok(stamp.decorate(token_endpoint(&shared, body).await));
+    }
+    if let Err(e) = check_credentials(&shared, &parts) {
+        return Ok(stamp.decorate(error_response(&e, is_head)));
+    }
+
+    let r = parse_request(&shared, parts, body);
+    let op = classify(&r);
+    let cut_response = match injected_fault(&shared, op).await {
+        Injected::Answer(resp) => return Ok(stamp.decorate(resp)),
+        Injected::CutRequest(after) => return Err(cut_request_body(r.body, after).await),
+        Injected::CutResponse(after) => Some(after),
+        Injected::Proceed => None,
+    };
+    match route(&shared, r, op, cut_response).await {
+        Ok(_) if cut_response.is_some() && op != Op::Read => {
+            // The operation was applied but its answer is lost.
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected fault: response cut"))
+        }
+        Ok(resp) => Ok(stamp.decorate(resp)),
+        Err(e) => Ok(stamp.decorate(error_response(&e, is_head))),
+    }
+}
+
+/// The headers every answer carries; two of them echo the request's.
+struct Stamp {
+    version: Option<HeaderValue>,
+    client_request_id: Option<HeaderValue>,
+}
+
+impl Stamp {
+    /// Keeps the request's `x-ms-version` and `x-ms-client-request-id`.
+    fn of(headers: &hyper::HeaderMap) -> Self {
+        Stamp {
+            version: headers.get("x-ms-version").cloned(),
+            client_request_id: headers.get("x-ms-client-request-id").cloned(),
+        }
+    }
+
+    /// Adds the request id, version, date and server headers (and the client's request id).
+    fn decorate(&self, mut resp: Response<Body>) -> Response<Body> {
         let h = resp.headers_mut();
         h.insert("x-ms-request-id", hv(&uuid::Uuid::new_v4().to_string()));
         h.insert(
             "x-ms-version",
-            version.clone().unwrap_or_else(|| HeaderValue::from_static("2022-11-02")),
+            self.version.clone().unwrap_or_else(|| HeaderValue::from_static("2022-11-02")),
         );
         h.insert("date", hv(&http_date(OffsetDateTime::now_utc())));
         h.insert(
@@ -160,100 +201,93 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                 "Windows-Azure-HDFS/1.0 Microsoft-HTTPAPI/2.0 (pbi-backup dfs-emulator)",
             ),
         );
-        if let Some(id) = &client_request_id {
+        if let Some(id) = &self.client_request_id {
             h.insert("x-ms-client-request-id", id.clone());
         }
         resp
-    };
-
-    // Token endpoint: POST /{tenant}/oauth2/v2.0/token.
-    if parts.method == hyper::Method::POST && raw_path.ends_with("/oauth2/v2.0/token") {
-        if let Some(fault) = shared.faults.take(Op::Token)
-            && let Some(resp) = apply_simple_fault(&fault).await
-        {
-            return Ok(decorate(resp));
-        }
-        return Ok(decorate(token(&shared, body).await));
     }
+}
 
-    let auth = {
-        let tokens = shared.tokens.lock().expect("tokens lock");
-        auth::authenticate(
-            parts.method.as_str(),
-            &raw_path,
-            raw_query.as_deref(),
-            &parts.headers,
-            &shared.config.account,
-            &shared.key,
-            |t| tokens.contains(t),
-        )
-    };
-    if let Err((status, code, message)) = auth {
-        return Ok(decorate(error_response(&err(status, code, message), is_head)));
+/// Answers a token request, unless an injected fault answers instead.
+async fn token_endpoint(shared: &Shared, body: Incoming) -> Response<Body> {
+    if let Some(fault) = shared.faults.take(Op::Token)
+        && let Some(resp) = apply_simple_fault(&fault).await
+    {
+        return resp;
     }
+    token(shared, body).await
+}
 
+/// Checks the request's SharedKey signature or bearer token.
+fn check_credentials(shared: &Shared, parts: &hyper::http::request::Parts) -> ApiResult<()> {
+    let tokens = shared.tokens.lock().expect("tokens lock");
+    let verdict = auth::authenticate(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &shared.config.account,
+        &shared.key,
+        |t| tokens.contains(t),
+    );
+    drop(tokens);
+    match verdict {
+        Ok(_) => Ok(()),
+        Err((status, code, message)) => Err(err(status, code, message)),
+    }
+}
+
+/// Splits the path into filesystem and path (dropping a leading account) and parses the query.
+fn parse_request(shared: &Shared, parts: hyper::http::request::Parts, body: Incoming) -> Req {
     let mut segments: Vec<String> =
-        raw_path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
+        parts.uri.path().split('/').filter(|s| !s.is_empty()).map(decode).collect();
     if segments.first().is_some_and(|s| *s == shared.config.account) {
         segments.remove(0);
     }
     let fs = (!segments.is_empty()).then(|| segments.remove(0));
     let query: HashMap<String, String> =
-        url::form_urlencoded::parse(raw_query.as_deref().unwrap_or("").as_bytes())
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
             .collect();
-    let r = Req {
-        method: parts.method,
-        headers: parts.headers,
-        query,
-        fs,
-        path: segments.join("/"),
-        body,
-    };
-    let op = classify(&r);
+    let path = segments.join("/");
+    Req { method: parts.method, headers: parts.headers, query, fs, path, body }
+}
 
-    let mut cut_response = None;
-    let mut cut_request = None;
+/// What the injected fault for one operation asks of the request.
+enum Injected {
+    /// Answer with this instead of serving the request.
+    Answer(Response<Body>),
+    /// Read this many bytes of the request body, then drop the connection.
+    CutRequest(u64),
+    /// Serve the request, but cut the answer after this many bytes.
+    CutResponse(u64),
+    /// Serve the request as usual (after any injected delay).
+    Proceed,
+}
+
+/// Takes the injected fault for `op`, if any, and applies a status or a delay.
+async fn injected_fault(shared: &Shared, op: Op) -> Injected {
     match shared.faults.take(op) {
-        Some(Fault::CutResponseBody { after_bytes }) => cut_response = Some(after_bytes),
-        Some(Fault::CutRequestBody { after_bytes }) => cut_request = Some(after_bytes),
-        Some(fault) => {
-            if let Some(resp) = apply_simple_fault(&fault).await {
-                return Ok(decorate(resp));
-            }
-        }
-        None => {}
+        Some(Fault::CutResponseBody { after_bytes }) => Injected::CutResponse(after_bytes),
+        Some(Fault::CutRequestBody { after_bytes }) => Injected::CutRequest(after_bytes),
+        Some(fault) => match apply_simple_fault(&fault).await {
+            Some(resp) => Injected::Answer(resp),
+            None => Injected::Proceed,
+        },
+        None => Injected::Proceed,
     }
-    if let Some(after) = cut_request {
-        // Read part of the body, then drop the connection without answering.
-        let mut body = r.body;
-        let mut seen = 0u64;
-        while seen < after {
-            match body.frame().await {
-                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len() as u64),
-                _ => break,
-            }
-        }
-        return Err(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "injected fault: request body cut",
-        ));
-    }
+}
 
-    let result = route(&shared, r, op, cut_response).await;
-    match result {
-        Ok(resp) => {
-            if cut_response.is_some() && op != Op::Read {
-                // The operation was applied but its answer is lost.
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "injected fault: response cut",
-                ));
-            }
-            Ok(decorate(resp))
+/// Reads part of the body, then gives the error that drops the connection without answering.
+async fn cut_request_body(mut body: Incoming, after: u64) -> io::Error {
+    let mut seen = 0u64;
+    while seen < after {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => break,
         }
-        Err(e) => Ok(decorate(error_response(&e, is_head))),
     }
+    io::Error::new(io::ErrorKind::ConnectionReset, "injected fault: request body cut")
 }
 
 async fn apply_simple_fault(fault: &Fault) -> Option<Response<Body>> {
