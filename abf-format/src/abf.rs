@@ -199,7 +199,30 @@ impl<R: Read + Seek> Image<R> {
     /// Reads the directory and the log, given a header that says the image is not encrypted.
     pub(crate) fn open(mut r: R, len: u64, header: Header) -> Res<Self> {
         let mut problems = Vec::new();
-        // The directory.
+        let dir = Self::read_directory(&mut r, len, &header, &mut problems)?;
+        let mut image = Self {
+            r,
+            len,
+            header,
+            dir,
+            log: BackupLog::default(),
+            by_storage: HashMap::new(),
+            problems: Vec::new(),
+        };
+        image.read_log(&mut problems)?;
+        image.check_log(&mut problems);
+        image.problems = problems;
+        Ok(image)
+    }
+
+    /// Reads the VirtualDirectory the header points at and checks it against the header, the
+    /// image length and the placement rules.
+    fn read_directory(
+        r: &mut R,
+        len: u64,
+        header: &Header,
+        problems: &mut Vec<Problem>,
+    ) -> Res<Vec<DirEntry>> {
         const DIR: &str = "virtual directory";
         if header.data_size > MAX_XML_LEN {
             return Err(corrupt(
@@ -216,7 +239,7 @@ impl<R: Read + Seek> Image<R> {
                 ),
             ));
         }
-        let raw = read_at(&mut r, len, header.offset_header, header.data_size, DIR)?;
+        let raw = read_at(r, len, header.offset_header, header.data_size, DIR)?;
         let text = xml::decode_text(&raw).map_err(|e| corrupt(DIR, e))?;
         let dir = parse_directory(&text)?;
         if dir.len() as u64 != header.files {
@@ -237,9 +260,15 @@ impl<R: Read + Seek> Image<R> {
                 format!("the image is {len} bytes, not a multiple of the 4096-byte page"),
             ));
         }
-        // Placement: contiguous from m_cbOffsetData, all before the directory.
+        Self::check_placement(&dir, header, problems)?;
+        Ok(dir)
+    }
+
+    /// Checks that the files lie contiguous from `m_cbOffsetData`, all before the directory, each
+    /// long enough for its CRC trailer.
+    fn check_placement(dir: &[DirEntry], header: &Header, problems: &mut Vec<Problem>) -> Res<()> {
         let mut expected = header.offset_data;
-        for e in &dir {
+        for e in dir {
             let end = e
                 .offset
                 .checked_add(e.size)
@@ -265,33 +294,29 @@ impl<R: Read + Seek> Image<R> {
             }
             expected = end;
         }
-        let mut image = Self {
-            r,
-            len,
-            header,
-            dir,
-            log: BackupLog::default(),
-            by_storage: HashMap::new(),
-            problems: Vec::new(),
-        };
-        // The log.
+        Ok(())
+    }
+
+    /// Reads the BackupLog from the directory's `LOG` entry and indexes its files by storage name.
+    fn read_log(&mut self, problems: &mut Vec<Problem>) -> Res<()> {
+        const DIR: &str = "virtual directory";
         const LOG: &str = "backup log";
-        let log_idx = image
+        let log_idx = self
             .dir
             .iter()
             .position(|e| e.path == "LOG")
             .ok_or_else(|| corrupt(DIR, "no LOG entry"))?;
-        if image.dir[log_idx].size > MAX_XML_LEN {
+        if self.dir[log_idx].size > MAX_XML_LEN {
             return Err(corrupt(
                 LOG,
-                format!("{} bytes exceeds the {MAX_XML_LEN}-byte limit", image.dir[log_idx].size),
+                format!("{} bytes exceeds the {MAX_XML_LEN}-byte limit", self.dir[log_idx].size),
             ));
         }
-        let stored = image.read_stored(log_idx)?;
+        let stored = self.read_stored(log_idx)?;
         let text = xml::decode_text(&stored).map_err(|e| corrupt(LOG, e))?;
-        image.log = parse_log(&text)?;
-        for (i, f) in image.log.files.iter().enumerate() {
-            if image.by_storage.insert(f.storage_path.clone(), i).is_some() {
+        self.log = parse_log(&text)?;
+        for (i, f) in self.log.files.iter().enumerate() {
+            if self.by_storage.insert(f.storage_path.clone(), i).is_some() {
                 problems.push(Problem::new(
                     ProblemKind::Corrupt,
                     LOG,
@@ -299,13 +324,20 @@ impl<R: Read + Seek> Image<R> {
                 ));
             }
         }
-        let crc_len = if image.header.error_code { 4 } else { 0 };
+        Ok(())
+    }
+
+    /// Cross-checks the directory and the log: every file listed, stored sizes matching logged
+    /// ones, no logged file missing from the directory.
+    fn check_log(&self, problems: &mut Vec<Problem>) {
+        const LOG: &str = "backup log";
+        let crc_len = if self.header.error_code { 4 } else { 0 };
         let mut listed = 0;
-        for e in &image.dir {
+        for e in &self.dir {
             if SPECIAL_FILES.contains(&e.path.as_str()) {
                 continue;
             }
-            match image.by_storage.get(&e.path) {
+            match self.by_storage.get(&e.path) {
                 None => problems.push(Problem::new(
                     ProblemKind::Corrupt,
                     file_part(e),
@@ -313,8 +345,8 @@ impl<R: Read + Seek> Image<R> {
                 )),
                 Some(&i) => {
                     listed += 1;
-                    let logged = image.log.files[i].size;
-                    if !image.header.apply_compression
+                    let logged = self.log.files[i].size;
+                    if !self.header.apply_compression
                         && logged.checked_add(crc_len) != Some(e.size)
                     {
                         problems.push(Problem::new(
@@ -326,18 +358,16 @@ impl<R: Read + Seek> Image<R> {
                 }
             }
         }
-        if listed != image.log.files.len() {
+        if listed != self.log.files.len() {
             problems.push(Problem::new(
                 ProblemKind::Corrupt,
                 LOG,
                 format!(
                     "the log lists {} files but only {listed} are in the directory",
-                    image.log.files.len()
+                    self.log.files.len()
                 ),
             ));
         }
-        image.problems = problems;
-        Ok(image)
     }
 
     /// The log entry for a directory entry.

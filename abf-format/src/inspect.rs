@@ -230,24 +230,42 @@ fn run_image<I: Read + Seek>(
         })
         .collect();
     let mut failed = vec![false; image.dir.len()];
-    let mut read_meta = |image: &mut Image<&mut I>,
-                         idx: usize,
-                         problems: &mut Vec<Problem>|
-     -> Res<Option<Vec<u8>>> {
-        match image.read_content(idx) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(Fail::Damage(p)) => {
-                failed[idx] = true;
-                problems.push(p);
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    };
     let paths: Vec<String> = (0..image.dir.len())
         .map(|idx| image.log_file(idx).map(|f| f.path.to_ascii_lowercase()).unwrap_or_default())
         .collect();
-    // Database name and compatibility level.
+    read_database(&mut image, &paths, &mut failed, report)?;
+    read_tables(&mut image, &paths, options, &mut failed, report)?;
+    if options.full {
+        verify_image(&mut image, &failed, &mut report.problems)?;
+    }
+    Ok(())
+}
+
+/// Reads one metadata file whole; damage goes to `problems` and marks the file in `failed`.
+fn read_meta<R: Read + Seek>(
+    image: &mut Image<R>,
+    idx: usize,
+    failed: &mut [bool],
+    problems: &mut Vec<Problem>,
+) -> Res<Option<Vec<u8>>> {
+    match image.read_content(idx) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Fail::Damage(p)) => {
+            failed[idx] = true;
+            problems.push(p);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the database name and compatibility level from the `*.db.xml` the log lists.
+fn read_database<R: Read + Seek>(
+    image: &mut Image<R>,
+    paths: &[String],
+    failed: &mut [bool],
+    report: &mut Report,
+) -> Res<()> {
     match paths.iter().position(|p| p.ends_with(".db.xml")) {
         None => report.problems.push(Problem::new(
             ProblemKind::Corrupt,
@@ -255,7 +273,7 @@ fn run_image<I: Read + Seek>(
             "lists no *.db.xml database definition",
         )),
         Some(idx) => {
-            if let Some(bytes) = read_meta(&mut image, idx, &mut report.problems)? {
+            if let Some(bytes) = read_meta(image, idx, failed, &mut report.problems)? {
                 match metadata::parse_db_xml(&bytes) {
                     Ok(db) => report.database = db,
                     Err(e) => report.problems.push(Problem::new(
@@ -267,9 +285,20 @@ fn run_image<I: Read + Seek>(
             }
         }
     }
-    // Tables and partitions.
+    Ok(())
+}
+
+/// Reads tables and partitions: from `metadata.sqlitedb` when the log lists one, else (below
+/// compatibility level 1200) from the `*.dim.xml` and `*.prt.xml` files.
+fn read_tables<R: Read + Seek>(
+    image: &mut Image<R>,
+    paths: &[String],
+    options: InspectOptions,
+    failed: &mut [bool],
+    report: &mut Report,
+) -> Res<()> {
     if let Some(idx) = paths.iter().position(|p| p.ends_with("metadata.sqlitedb")) {
-        if let Some(bytes) = read_meta(&mut image, idx, &mut report.problems)? {
+        if let Some(bytes) = read_meta(image, idx, failed, &mut report.problems)? {
             match metadata::sqlite_tables(&bytes, options.full) {
                 Ok(catalog) => {
                     report.tables = catalog.tables;
@@ -295,56 +324,75 @@ fn run_image<I: Read + Seek>(
             ),
         ));
     } else {
-        let mut tables: Vec<(Option<String>, Table)> = Vec::new();
-        let mut partitions: Vec<(String, String)> = Vec::new();
-        for (idx, path) in paths.iter().enumerate() {
-            let is_dim = path.ends_with(".dim.xml");
-            let is_prt = path.ends_with(".prt.xml");
-            if !is_dim && !is_prt {
-                continue;
-            }
-            let Some(bytes) = read_meta(&mut image, idx, &mut report.problems)? else { continue };
-            let original = image.log_file(idx).map(|f| f.path.clone()).unwrap_or_default();
-            match metadata::object_name_and_id(&bytes) {
-                Ok((Some(name), id)) if is_dim => {
-                    tables.push((id, Table { name, partitions: Vec::new() }))
-                }
-                Ok((Some(name), _)) => {
-                    if let Some(owner) = metadata::partition_owner(&original) {
-                        partitions.push((owner.to_string(), name));
-                    }
-                }
-                Ok((None, _)) | Err(_) => report.problems.push(Problem::new(
-                    ProblemKind::Corrupt,
-                    format!("file {}", image.dir[idx].path),
-                    format!("{} has no readable Name", metadata::file_name(&original)),
-                )),
-            }
-        }
-        for (owner, name) in partitions {
-            if let Some((_, t)) =
-                tables.iter_mut().find(|(id, _)| id.as_deref() == Some(owner.as_str()))
-            {
-                t.partitions.push(name);
-            }
-        }
-        report.tables = tables.into_iter().map(|(_, t)| t).collect();
+        report.tables = read_xml_tables(image, paths, failed, &mut report.problems)?;
     }
-    if options.full {
-        match image.verify_padding() {
-            Ok(()) => {}
-            Err(Fail::Damage(p)) => report.problems.push(p),
-            Err(e) => return Err(e),
+    Ok(())
+}
+
+/// Tables of a multidimensional-era model, from its `*.dim.xml` files, with the partitions of
+/// its `*.prt.xml` files attached to their owners.
+fn read_xml_tables<R: Read + Seek>(
+    image: &mut Image<R>,
+    paths: &[String],
+    failed: &mut [bool],
+    problems: &mut Vec<Problem>,
+) -> Res<Vec<Table>> {
+    let mut tables: Vec<(Option<String>, Table)> = Vec::new();
+    let mut partitions: Vec<(String, String)> = Vec::new();
+    for (idx, path) in paths.iter().enumerate() {
+        let is_dim = path.ends_with(".dim.xml");
+        let is_prt = path.ends_with(".prt.xml");
+        if !is_dim && !is_prt {
+            continue;
         }
-        for (idx, already) in failed.iter().enumerate() {
-            if *already {
-                continue;
+        let Some(bytes) = read_meta(image, idx, failed, problems)? else { continue };
+        let original = image.log_file(idx).map(|f| f.path.clone()).unwrap_or_default();
+        match metadata::object_name_and_id(&bytes) {
+            Ok((Some(name), id)) if is_dim => {
+                tables.push((id, Table { name, partitions: Vec::new() }))
             }
-            match image.verify_file(idx) {
-                Ok(()) => {}
-                Err(Fail::Damage(p)) => report.problems.push(p),
-                Err(e) => return Err(e),
+            Ok((Some(name), _)) => {
+                if let Some(owner) = metadata::partition_owner(&original) {
+                    partitions.push((owner.to_string(), name));
+                }
             }
+            Ok((None, _)) | Err(_) => problems.push(Problem::new(
+                ProblemKind::Corrupt,
+                format!("file {}", image.dir[idx].path),
+                format!("{} has no readable Name", metadata::file_name(&original)),
+            )),
+        }
+    }
+    for (owner, name) in partitions {
+        if let Some((_, t)) =
+            tables.iter_mut().find(|(id, _)| id.as_deref() == Some(owner.as_str()))
+        {
+            t.partitions.push(name);
+        }
+    }
+    Ok(tables.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Checks the padding, then streams every file not already found damaged; damage goes to
+/// `problems`.
+fn verify_image<R: Read + Seek>(
+    image: &mut Image<R>,
+    failed: &[bool],
+    problems: &mut Vec<Problem>,
+) -> Res<()> {
+    match image.verify_padding() {
+        Ok(()) => {}
+        Err(Fail::Damage(p)) => problems.push(p),
+        Err(e) => return Err(e),
+    }
+    for (idx, already) in failed.iter().enumerate() {
+        if *already {
+            continue;
+        }
+        match image.verify_file(idx) {
+            Ok(()) => {}
+            Err(Fail::Damage(p)) => problems.push(p),
+            Err(e) => return Err(e),
         }
     }
     Ok(())

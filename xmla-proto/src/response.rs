@@ -276,7 +276,9 @@ fn attr_value(
 }
 
 /// Which piece of text is being collected.
+#[derive(Default)]
 enum Collecting {
+    #[default]
     Nothing,
     Column { name: String, value: String, nil: bool },
     FaultField(&'static str, String),
@@ -305,6 +307,22 @@ impl State {
     }
 }
 
+/// Where one streaming read of a response stands: open elements, the result's `root`, what is
+/// being collected and what has been gathered.
+#[derive(Default)]
+struct ResponseReader {
+    /// Local names of the open elements, outermost first.
+    stack: Vec<Vec<u8>>,
+    /// Depth of the open result `root`, if one is open.
+    depth_of_root: Option<usize>,
+    st: State,
+    collecting: Collecting,
+    /// The document element has closed.
+    document_done: bool,
+    /// The one `0x00` allowed after the document has been seen.
+    trailing_nul: bool,
+}
+
 /// Reads a response from a stream in one pass, handing each rowset row to `on_row`.
 ///
 /// Returns an error only when the body cannot be read as an XMLA response (not XML, truncated, malformed, or a
@@ -314,12 +332,7 @@ pub fn read_response<R: BufRead>(mut input: R, mut on_row: impl FnMut(Row)) -> R
     let mut reader = Reader::from_reader(input);
     reader.config_mut().check_end_names = true;
     let mut buf = Vec::new();
-    let mut stack: Vec<Vec<u8>> = Vec::new();
-    let mut depth_of_root: Option<usize> = None;
-    let mut st = State::default();
-    let mut collecting = Collecting::Nothing;
-    let mut document_done = false;
-    let mut trailing_nul = false;
+    let mut doc = ResponseReader::default();
     loop {
         let event = reader.read_event_into(&mut buf).map_err(|e| {
             xml_err(
@@ -327,189 +340,253 @@ pub fn read_response<R: BufRead>(mut input: R, mut on_row: impl FnMut(Row)) -> R
                 format!("{e}; the response cannot be read, so the operation's outcome is unknown"),
             )
         })?;
-        if document_done {
-            match event {
-                Event::Text(t) => {
-                    let raw: &[u8] = t.as_ref();
-                    let trimmed = raw.trim_ascii();
-                    match trimmed {
-                        [] => {}
-                        [0] if !trailing_nul => trailing_nul = true,
-                        [1] => return Err(Error::ContinuationUnsupported),
-                        _ => {
-                            return Err(Error::Shape(
-                                "unexpected content after the end of the response".into(),
-                            ));
-                        }
-                    }
-                }
-                Event::Eof => break,
-                Event::Comment(_) | Event::PI(_) => {}
-                _ => {
-                    return Err(Error::Shape(
-                        "unexpected content after the end of the response".into(),
-                    ));
-                }
-            }
-            buf.clear();
-            continue;
+        if matches!(event, Event::Eof) {
+            break;
         }
-        match &event {
-            Event::Start(e) | Event::Empty(e) => {
-                let is_empty = matches!(event, Event::Empty(_));
-                if stack.len() >= MAX_DEPTH {
-                    return Err(Error::Shape(format!("elements nested deeper than {MAX_DEPTH}")));
-                }
-                let name = e.local_name().as_ref().to_vec();
-                let parent = stack.last().map(Vec::as_slice);
-                let in_messages = stack.iter().any(|n| n == b"Messages" || n == b"Fault");
-                match name.as_slice() {
-                    b"Session" if parent == Some(b"Header") => {
-                        st.session_id = attr_value(&reader, e, b"SessionId")?;
-                    }
-                    b"root" if depth_of_root.is_none() && !in_messages => {
-                        st.saw_result = true;
-                        depth_of_root = Some(stack.len());
-                    }
-                    b"results" if depth_of_root.is_none() => st.saw_result = true,
-                    b"Fault" => {
-                        st.fault = Some(Fault::default());
-                    }
-                    b"faultcode" | b"faultstring" | b"faultactor" if parent == Some(b"Fault") => {
-                        let field = match name.as_slice() {
-                            b"faultcode" => "faultcode",
-                            b"faultstring" => "faultstring",
-                            _ => "faultactor",
-                        };
-                        if is_empty {
-                            set_fault_field(&mut st, field, String::new());
-                        } else {
-                            collecting = Collecting::FaultField(field, String::new());
-                        }
-                    }
-                    b"Error" | b"Warning" if in_messages => {
-                        let is_error = name == b"Error";
-                        let mut code = attr_value(&reader, e, b"ErrorCode")?;
-                        if code.is_none() && !is_error {
-                            code = attr_value(&reader, e, b"WarningCode")?;
-                        }
-                        let m = Message {
-                            code: code.as_deref().and_then(parse_code),
-                            description: attr_value(&reader, e, b"Description")?
-                                .unwrap_or_default(),
-                            source: attr_value(&reader, e, b"Source")?,
-                            help_file: attr_value(&reader, e, b"HelpFile")?
-                                .filter(|h| !h.is_empty()),
-                        };
-                        st.push_message(is_error, m);
-                    }
-                    b"row"
-                        if depth_of_root.is_some_and(|d| stack.len() == d + 1) && !in_messages =>
-                    {
-                        st.row = Some(Row::default());
-                        if is_empty {
-                            on_row(st.row.take().unwrap_or_default());
-                            st.row_count += 1;
-                        }
-                    }
-                    _ if st.row.is_some()
-                        && depth_of_root.is_some_and(|d| stack.len() == d + 2) =>
-                    {
-                        let col = decode_name(&String::from_utf8_lossy(&name));
-                        let nil =
-                            attr_value(&reader, e, b"nil")?.is_some_and(|v| v.trim() == "true");
-                        if is_empty {
-                            let value = if nil { None } else { Some(String::new()) };
-                            if let Some(row) = st.row.as_mut() {
-                                row.columns.push((col, value));
-                            }
-                        } else {
-                            collecting =
-                                Collecting::Column { name: col, value: String::new(), nil };
-                        }
-                    }
-                    _ => {}
-                }
-                if !is_empty {
-                    stack.push(name);
-                }
-            }
-            Event::End(_) => {
-                let name =
-                    stack.pop().ok_or_else(|| xml_err(&reader, "end tag without a start tag"))?;
-                match std::mem::replace(&mut collecting, Collecting::Nothing) {
-                    Collecting::Column { name: col, value, nil } => {
-                        if let Some(row) = st.row.as_mut() {
-                            row.columns.push((col, if nil { None } else { Some(value) }));
-                        }
-                    }
-                    Collecting::FaultField(field, text) => set_fault_field(&mut st, field, text),
-                    Collecting::Nothing => {}
-                }
-                if name == b"row"
-                    && depth_of_root.is_some_and(|d| stack.len() == d + 1)
-                    && let Some(row) = st.row.take()
-                {
-                    on_row(row);
-                    st.row_count += 1;
-                }
-                if depth_of_root == Some(stack.len()) && name == b"root" {
-                    depth_of_root = None;
-                }
-                if stack.is_empty() {
-                    document_done = true;
-                }
-            }
-            Event::Eof => break,
-            other => match &mut collecting {
-                Collecting::Column { value, .. } | Collecting::FaultField(_, value) => {
-                    append_text(other, value)?;
-                }
-                Collecting::Nothing => {
-                    if let Event::Text(t) = other
-                        && stack.is_empty()
-                        && !t.as_ref().trim_ascii().is_empty()
-                    {
-                        return Err(Error::Shape("text outside the document element".into()));
-                    }
-                }
-            },
+        if doc.document_done {
+            doc.after_document(event)?;
+        } else {
+            doc.on_event(&reader, &event, &mut on_row)?;
         }
         buf.clear();
     }
-    if let Some(open) = stack.last() {
-        return Err(Error::Xml {
-            position: reader.buffer_position(),
-            message: format!(
-                "the response ended before <{}> was closed: it was cut off, and the operation's outcome is unknown",
-                String::from_utf8_lossy(open)
-            ),
-        });
+    doc.finish(&reader)
+}
+
+impl ResponseReader {
+    /// Checks an event after the document element closed: only whitespace, one trailing `0x00`,
+    /// comments and processing instructions may follow (`Eof` is the caller's to handle).
+    fn after_document(&mut self, event: Event<'_>) -> Result<()> {
+        match event {
+            Event::Text(t) => {
+                let raw: &[u8] = t.as_ref();
+                let trimmed = raw.trim_ascii();
+                match trimmed {
+                    [] => {}
+                    [0] if !self.trailing_nul => self.trailing_nul = true,
+                    [1] => return Err(Error::ContinuationUnsupported),
+                    _ => {
+                        return Err(Error::Shape(
+                            "unexpected content after the end of the response".into(),
+                        ));
+                    }
+                }
+            }
+            Event::Eof | Event::Comment(_) | Event::PI(_) => {}
+            _ => {
+                return Err(Error::Shape("unexpected content after the end of the response".into()));
+            }
+        }
+        Ok(())
     }
-    if !document_done {
-        return Err(Error::NotXml("the body holds no xml element".into()));
+
+    /// Handles one event inside the document: a start, empty or end tag, or content.
+    fn on_event<R: BufRead>(
+        &mut self,
+        reader: &Reader<R>,
+        event: &Event<'_>,
+        on_row: &mut impl FnMut(Row),
+    ) -> Result<()> {
+        match event {
+            Event::Start(e) => self.on_start(reader, e, false, on_row),
+            Event::Empty(e) => self.on_start(reader, e, true, on_row),
+            Event::End(_) => self.on_end(reader, on_row),
+            Event::Eof => Ok(()),
+            other => self.on_text(other),
+        }
     }
-    if !st.saw_result && st.fault.is_none() {
-        return Err(Error::Shape(
-            "the response holds neither a <root> result nor a soap <Fault>".into(),
-        ));
+
+    /// Handles a start tag (an empty element when `is_empty`): notes what it holds, then enters it.
+    fn on_start<R: BufRead>(
+        &mut self,
+        reader: &Reader<R>,
+        e: &BytesStart<'_>,
+        is_empty: bool,
+        on_row: &mut impl FnMut(Row),
+    ) -> Result<()> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Error::Shape(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
+        let name = e.local_name().as_ref().to_vec();
+        let parent = self.stack.last().map(Vec::as_slice);
+        let in_header = parent == Some(b"Header");
+        let in_fault = parent == Some(b"Fault");
+        let in_messages = self.stack.iter().any(|n| n == b"Messages" || n == b"Fault");
+        let depth = self.stack.len();
+        match name.as_slice() {
+            b"Session" if in_header => {
+                self.st.session_id = attr_value(reader, e, b"SessionId")?;
+            }
+            b"root" if self.depth_of_root.is_none() && !in_messages => {
+                self.st.saw_result = true;
+                self.depth_of_root = Some(depth);
+            }
+            b"results" if self.depth_of_root.is_none() => self.st.saw_result = true,
+            b"Fault" => {
+                self.st.fault = Some(Fault::default());
+            }
+            b"faultcode" | b"faultstring" | b"faultactor" if in_fault => {
+                self.start_fault_field(&name, is_empty);
+            }
+            b"Error" | b"Warning" if in_messages => {
+                let is_error = name == b"Error";
+                let m = read_message(reader, e, is_error)?;
+                self.st.push_message(is_error, m);
+            }
+            b"row" if self.depth_of_root.is_some_and(|d| depth == d + 1) && !in_messages => {
+                self.st.row = Some(Row::default());
+                if is_empty {
+                    on_row(self.st.row.take().unwrap_or_default());
+                    self.st.row_count += 1;
+                }
+            }
+            _ if self.st.row.is_some() && self.depth_of_root.is_some_and(|d| depth == d + 2) => {
+                self.start_column(reader, e, &name, is_empty)?;
+            }
+            _ => {}
+        }
+        if !is_empty {
+            self.stack.push(name);
+        }
+        Ok(())
     }
-    if st.dropped_messages > 0 {
-        st.warnings.push(Message {
-            code: None,
-            description: format!("{} further messages were not kept", st.dropped_messages),
-            source: Some("xmla-proto".into()),
-            help_file: None,
-        });
+
+    /// Starts collecting a fault field, or stores it empty at once for an empty element.
+    fn start_fault_field(&mut self, name: &[u8], is_empty: bool) {
+        let field = match name {
+            b"faultcode" => "faultcode",
+            b"faultstring" => "faultstring",
+            _ => "faultactor",
+        };
+        if is_empty {
+            set_fault_field(&mut self.st, field, String::new());
+        } else {
+            self.collecting = Collecting::FaultField(field, String::new());
+        }
     }
-    let outcome = if st.fault.is_some() || !st.errors.is_empty() {
-        Outcome::Failed(Failure { errors: st.errors, warnings: st.warnings, fault: st.fault })
-    } else if st.warnings.is_empty() {
-        Outcome::Succeeded
-    } else {
-        Outcome::SucceededWithWarnings(st.warnings)
-    };
-    Ok(Summary { session_id: st.session_id, outcome, row_count: st.row_count })
+
+    /// Starts collecting a column of the current row, or adds it at once for an empty element.
+    fn start_column<R: BufRead>(
+        &mut self,
+        reader: &Reader<R>,
+        e: &BytesStart<'_>,
+        name: &[u8],
+        is_empty: bool,
+    ) -> Result<()> {
+        let col = decode_name(&String::from_utf8_lossy(name));
+        let nil = attr_value(reader, e, b"nil")?.is_some_and(|v| v.trim() == "true");
+        if is_empty {
+            let value = if nil { None } else { Some(String::new()) };
+            if let Some(row) = self.st.row.as_mut() {
+                row.columns.push((col, value));
+            }
+        } else {
+            self.collecting = Collecting::Column { name: col, value: String::new(), nil };
+        }
+        Ok(())
+    }
+
+    /// Handles an end tag: stores what was collected, hands out a finished row, leaves the element.
+    fn on_end<R>(&mut self, reader: &Reader<R>, on_row: &mut impl FnMut(Row)) -> Result<()> {
+        let name = self.stack.pop().ok_or_else(|| xml_err(reader, "end tag without a start tag"))?;
+        match std::mem::replace(&mut self.collecting, Collecting::Nothing) {
+            Collecting::Column { name: col, value, nil } => {
+                if let Some(row) = self.st.row.as_mut() {
+                    row.columns.push((col, if nil { None } else { Some(value) }));
+                }
+            }
+            Collecting::FaultField(field, text) => set_fault_field(&mut self.st, field, text),
+            Collecting::Nothing => {}
+        }
+        if name == b"row"
+            && self.depth_of_root.is_some_and(|d| self.stack.len() == d + 1)
+            && let Some(row) = self.st.row.take()
+        {
+            on_row(row);
+            self.st.row_count += 1;
+        }
+        if self.depth_of_root == Some(self.stack.len()) && name == b"root" {
+            self.depth_of_root = None;
+        }
+        if self.stack.is_empty() {
+            self.document_done = true;
+        }
+        Ok(())
+    }
+
+    /// Handles content other than tags: collects it when wanted, refuses text outside the document.
+    fn on_text(&mut self, event: &Event<'_>) -> Result<()> {
+        match &mut self.collecting {
+            Collecting::Column { value, .. } | Collecting::FaultField(_, value) => {
+                append_text(event, value)?;
+            }
+            Collecting::Nothing => {
+                if let Event::Text(t) = event
+                    && self.stack.is_empty()
+                    && !t.as_ref().trim_ascii().is_empty()
+                {
+                    return Err(Error::Shape("text outside the document element".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the input ended with a whole response and turns what was gathered into the summary.
+    fn finish<R>(self, reader: &Reader<R>) -> Result<Summary> {
+        if let Some(open) = self.stack.last() {
+            return Err(Error::Xml {
+                position: reader.buffer_position(),
+                message: format!(
+                    "the response ended before <{}> was closed: it was cut off, and the operation's outcome is unknown",
+                    String::from_utf8_lossy(open)
+                ),
+            });
+        }
+        if !self.document_done {
+            return Err(Error::NotXml("the body holds no xml element".into()));
+        }
+        let mut st = self.st;
+        if !st.saw_result && st.fault.is_none() {
+            return Err(Error::Shape(
+                "the response holds neither a <root> result nor a soap <Fault>".into(),
+            ));
+        }
+        if st.dropped_messages > 0 {
+            st.warnings.push(Message {
+                code: None,
+                description: format!("{} further messages were not kept", st.dropped_messages),
+                source: Some("xmla-proto".into()),
+                help_file: None,
+            });
+        }
+        let outcome = if st.fault.is_some() || !st.errors.is_empty() {
+            Outcome::Failed(Failure { errors: st.errors, warnings: st.warnings, fault: st.fault })
+        } else if st.warnings.is_empty() {
+            Outcome::Succeeded
+        } else {
+            Outcome::SucceededWithWarnings(st.warnings)
+        };
+        Ok(Summary { session_id: st.session_id, outcome, row_count: st.row_count })
+    }
+}
+
+/// Reads an `Error` or `Warning` element's attributes as a message.
+fn read_message(
+    reader: &Reader<impl BufRead>,
+    e: &BytesStart<'_>,
+    is_error: bool,
+) -> Result<Message> {
+    let mut code = attr_value(reader, e, b"ErrorCode")?;
+    if code.is_none() && !is_error {
+        code = attr_value(reader, e, b"WarningCode")?;
+    }
+    Ok(Message {
+        code: code.as_deref().and_then(parse_code),
+        description: attr_value(reader, e, b"Description")?.unwrap_or_default(),
+        source: attr_value(reader, e, b"Source")?,
+        help_file: attr_value(reader, e, b"HelpFile")?.filter(|h| !h.is_empty()),
+    })
 }
 
 fn set_fault_field(st: &mut State, field: &'static str, text: String) {
