@@ -346,8 +346,7 @@ impl<R: Read + Seek> Image<R> {
                 Some(&i) => {
                     listed += 1;
                     let logged = self.log.files[i].size;
-                    if !self.header.apply_compression
-                        && logged.checked_add(crc_len) != Some(e.size)
+                    if !self.header.apply_compression && logged.checked_add(crc_len) != Some(e.size)
                     {
                         problems.push(Problem::new(
                             ProblemKind::Corrupt,

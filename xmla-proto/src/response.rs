@@ -280,7 +280,11 @@ fn attr_value(
 enum Collecting {
     #[default]
     Nothing,
-    Column { name: String, value: String, nil: bool },
+    Column {
+        name: String,
+        value: String,
+        nil: bool,
+    },
     FaultField(&'static str, String),
 }
 
@@ -374,7 +378,9 @@ impl ResponseReader {
             }
             Event::Eof | Event::Comment(_) | Event::PI(_) => {}
             _ => {
-                return Err(Error::Shape("unexpected content after the end of the response".into()));
+                return Err(Error::Shape(
+                    "unexpected content after the end of the response".into(),
+                ));
             }
         }
         Ok(())
@@ -488,7 +494,8 @@ impl ResponseReader {
 
     /// Handles an end tag: stores what was collected, hands out a finished row, leaves the element.
     fn on_end<R>(&mut self, reader: &Reader<R>, on_row: &mut impl FnMut(Row)) -> Result<()> {
-        let name = self.stack.pop().ok_or_else(|| xml_err(reader, "end tag without a start tag"))?;
+        let name =
+            self.stack.pop().ok_or_else(|| xml_err(reader, "end tag without a start tag"))?;
         match std::mem::replace(&mut self.collecting, Collecting::Nothing) {
             Collecting::Column { name: col, value, nil } => {
                 if let Some(row) = self.st.row.as_mut() {
