@@ -57,21 +57,9 @@ fn bulk_scenario() -> String {
 async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
     let t = Tenant::start(&bulk_scenario()).await;
     let env = t.env("bulklake");
-    let run = t
-        .run(
-            &env,
-            &[
-                "backup",
-                "--workspace",
-                "Bulk*",
-                "--all",
-                "--skip-preflight",
-                "--concurrency",
-                "8",
-                "--json",
-            ],
-        )
-        .await;
+    let args =
+        ["backup", "--workspace", "Bulk*", "--all", "--skip-preflight", "--concurrency", "8"];
+    let run = t.run(&env, &[&args[..], &["--json"]].concat()).await;
     run.expect(exit_codes::PARTIAL);
     let out: BackupOutput = run.json();
     let good = GOOD_WORKSPACES * PER_WORKSPACE;
@@ -113,11 +101,13 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
     // per workspace (5 here), not once per dataset (200): the service throttles its REST API.
     crate::commands::next_second().await;
     let groups_before = t.stack.sim.count("rest-groups");
-    let run = t
-        .run(&env, &["backup", "--workspace", "Bulk*", "--all", "--concurrency", "8", "--json"])
+    let out: BackupOutput = t
+        .report(
+            &env,
+            exit_codes::PARTIAL,
+            &["backup", "--workspace", "Bulk*", "--all", "--concurrency", "8"],
+        )
         .await;
-    run.expect(exit_codes::PARTIAL);
-    let out: BackupOutput = run.json();
     assert_eq!((out.results.len(), out.succeeded, out.failed), (200, good, REFUSED));
     for r in out.results.iter().filter(|r| !r.ok) {
         assert_eq!(r.workspace, "Bulk Members");

@@ -27,9 +27,8 @@ async fn doctor_backup_list_download_inspect_verify() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
 
-    let run = t.run(&env, &["doctor", "--workspace", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let doctor: DoctorOutput = run.json();
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "--workspace", "Finance"]).await;
     assert!(!doctor.blocked);
     assert!(doctor.storage.contains("financelake"), "{}", doctor.storage);
     for rule in ["SEED-01", "SEED-02", "SEED-07", "SEED-08", "SEED-12"] {
@@ -38,9 +37,8 @@ async fn doctor_backup_list_download_inspect_verify() {
     }
 
     // --all: every dataset of the workspace.
-    let run = t.run(&env, &["backup", "-w", "Finance", "--all", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let all: BackupOutput = run.json();
+    let all: BackupOutput =
+        t.report(&env, exit_codes::SUCCESS, &["backup", "-w", "Finance", "--all"]).await;
     let mut names: Vec<&str> = all.results.iter().map(|r| r.dataset.as_str()).collect();
     names.sort();
     assert_eq!(
@@ -65,14 +63,13 @@ async fn doctor_backup_list_download_inspect_verify() {
 
     // --pattern, repeated, across a workspace.
     next_second().await;
-    let run = t
-        .run(
+    let pat: BackupOutput = t
+        .report(
             &env,
-            &["backup", "-w", "Finance", "--pattern", "Migrated*", "--pattern", "D?", "--json"],
+            exit_codes::SUCCESS,
+            &["backup", "-w", "Finance", "--pattern", "Migrated*", "--pattern", "D?"],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let pat: BackupOutput = run.json();
     let mut names: Vec<&str> = pat.results.iter().map(|r| r.dataset.as_str()).collect();
     names.sort();
     assert_eq!(names, ["DB", "Migrated From AAS"]);
@@ -82,9 +79,7 @@ async fn doctor_backup_list_download_inspect_verify() {
     assert_ne!(single, budget.file);
 
     // list: every backup, newest first, verified by its manifest.
-    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let list: ListOutput = run.json();
+    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
     assert_eq!(list.workspace, "Finance");
     assert_eq!(list.backups.len(), 8, "{list:?}");
     assert!(list.backups.iter().all(|b| b.verified && b.sha256.is_some()), "{list:?}");
@@ -98,9 +93,10 @@ async fn doctor_backup_list_download_inspect_verify() {
     // download into a folder: the file and its manifest.
     let offline = t.work.path().join("offline");
     std::fs::create_dir(&offline).unwrap();
-    let run = t
-        .run(
+    let dl: TransferOutput = t
+        .report(
             &env,
+            exit_codes::SUCCESS,
             &[
                 "download",
                 "-w",
@@ -109,12 +105,9 @@ async fn doctor_backup_list_download_inspect_verify() {
                 &budget.file,
                 "--to",
                 offline.to_str().unwrap(),
-                "--json",
             ],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let dl: TransferOutput = run.json();
     let local = offline.join(&budget.file);
     let bytes = std::fs::read(&local).expect("the downloaded file");
     assert_eq!(dl.source, format!("power-bi-backup/Finance/{}", budget.file));
@@ -170,9 +163,9 @@ async fn doctor_backup_list_download_inspect_verify() {
     let mut tables: Vec<&str> = report.tables.iter().map(|t| t.name.as_str()).collect();
     tables.sort();
     assert_eq!(tables, ["Account", "Budget"]);
-    let run = t.run(&env, &["inspect", "-w", "Finance", "--file", &budget.file, "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let remote: abf_format::Report = run.json();
+    let remote: abf_format::Report = t
+        .report(&env, exit_codes::SUCCESS, &["inspect", "-w", "Finance", "--file", &budget.file])
+        .await;
     assert!(remote.valid);
     assert_eq!(remote.database, report.database);
     assert_eq!(remote.tables, report.tables);
@@ -210,23 +203,13 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
     let dest = t.work.path().join("resumed.abf");
     let partial = t.work.path().join("resumed.abf.pbi-backup-partial");
     std::fs::write(&partial, &whole[..n]).unwrap();
-    let run = t
-        .run(
+    let out: TransferOutput = t
+        .report(
             &env,
-            &[
-                "download",
-                "-w",
-                "Finance",
-                "--file",
-                &file,
-                "--to",
-                dest.to_str().unwrap(),
-                "--json",
-            ],
+            exit_codes::SUCCESS,
+            &["download", "-w", "Finance", "--file", &file, "--to", dest.to_str().unwrap()],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: TransferOutput = run.json();
     assert_eq!(std::fs::read(&dest).unwrap(), whole);
     assert_eq!(out.size, whole.len() as u64);
     assert_eq!(out.sha256, sha256(&whole));
@@ -287,9 +270,9 @@ async fn upload_copy_and_verify_a_tampered_file() {
     let image = model_abf("Uploaded", &["Orders", "Customers"]);
     let local = t.work.path().join("Uploaded.abf");
     std::fs::write(&local, &image).unwrap();
-    let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let up: TransferOutput = run.json();
+    let up: TransferOutput = t
+        .report(&env, exit_codes::SUCCESS, &["upload", local.to_str().unwrap(), "-w", "Finance"])
+        .await;
     assert_eq!(up.destination, "power-bi-backup/Finance/Uploaded.abf");
     assert_eq!(up.size, image.len() as u64);
     assert_eq!(up.sha256, sha256(&image));
@@ -348,9 +331,9 @@ async fn upload_copy_and_verify_a_tampered_file() {
     // upload: not an .abf.
     let notes = t.work.path().join("notes.txt");
     std::fs::write(&notes, "not a backup").unwrap();
-    let run = t.run(&env, &["upload", notes.to_str().unwrap(), "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::USAGE);
-    let err = run.error().error;
+    let err = t
+        .failure(&env, exit_codes::USAGE, &["upload", notes.to_str().unwrap(), "-w", "Finance"])
+        .await;
     assert_eq!(err.kind, "usage");
     assert!(err.message.contains(".abf"), "{}", err.message);
     // An .abf name over bytes that are not a backup.
@@ -366,9 +349,10 @@ async fn upload_copy_and_verify_a_tampered_file() {
 
     // copy between workspace folders of one account, with the manifest.
     let file = backup_one(&t, &env, "Finance", "Budget").await;
-    let run = t
-        .run(
+    let cp: TransferOutput = t
+        .report(
             &env,
+            exit_codes::SUCCESS,
             &[
                 "copy",
                 "--from-workspace",
@@ -377,17 +361,13 @@ async fn upload_copy_and_verify_a_tampered_file() {
                 "Finance Copy",
                 "--file",
                 &file,
-                "--json",
             ],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let cp: TransferOutput = run.json();
     assert_eq!(cp.source, format!("power-bi-backup/Finance/{file}"));
     assert_eq!(cp.destination, format!("power-bi-backup/Finance Copy/{file}"));
-    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let list: ListOutput = run.json();
+    let list: ListOutput =
+        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"]).await;
     assert_eq!(list.backups.len(), 1);
     assert!(list.backups[0].verified, "the copy's manifest was not copied: {list:?}");
     assert_eq!(list.backups[0].sha256.as_deref(), Some(cp.sha256.as_str()));
@@ -483,16 +463,14 @@ async fn storage_status_link_unlink_relink() {
         (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
         (Some("financelake"), None, None)
     );
-    let run = t.run(&env, &["doctor", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let doctor: DoctorOutput = run.json();
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(seed12.status, Status::Pass, "{seed12:?}");
 
     // relink renames the old folder first, and says so.
-    let run = t.run(&env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let change: StorageChange = run.json();
+    let change: StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", "Personal Premium"]).await;
     let renamed = change.renamed_folder_to.clone().expect("the folder was renamed");
     assert!(renamed.starts_with("power-bi-backup/Personal Premium (before relink "), "{renamed}");
     assert!(
@@ -522,9 +500,8 @@ async fn storage_status_link_unlink_relink() {
     adls_store::Store::delete(&store, &marker).await.unwrap();
     let emulator = &t.stack.emulators["tenantlake"];
     assert!(emulator.paths("power-bi-backup").contains(&"Personal Premium".to_owned()));
-    let run = t.run(&env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let change: StorageChange = run.json();
+    let change: StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", "Personal Premium"]).await;
     assert_eq!(change.renamed_folder_to, None, "{change:?}");
     assert_eq!(
         change.actions[0], "removed the empty folder power-bi-backup/Personal Premium",
@@ -554,9 +531,8 @@ async fn storage_status_link_unlink_relink() {
     let local = tempfile::tempdir().unwrap();
     let local_env =
         t.env_no_storage().set("PBI_BACKUP_LOCAL_STORE", local.path().to_str().unwrap());
-    let run = t.run(&local_env, &["doctor", "-w", "Personal Premium", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let doctor: DoctorOutput = run.json();
+    let doctor: DoctorOutput =
+        t.report(&local_env, exit_codes::SUCCESS, &["doctor", "-w", "Personal Premium"]).await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(
         seed12.status,
@@ -574,40 +550,42 @@ async fn storage_status_link_unlink_relink() {
     );
 
     // unlink.
-    let run = t.run(&env, &["storage", "unlink", "-w", "Personal Premium", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let change: StorageChange = run.json();
+    let change: StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "unlink", "-w", "Personal Premium"]).await;
     assert_eq!(change.renamed_folder_to, None);
     let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
     assert_eq!(status(&run)[0].account, None);
 
     // link: a workspace with no folder in the account.
-    let run = t
-        .run(&env, &["storage", "link", "-w", "No Storage", "--account", "tenantlake", "--json"])
+    let change: StorageChange = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["storage", "link", "-w", "No Storage", "--account", "tenantlake"],
+        )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let change: StorageChange = run.json();
     assert_eq!(change.workspace, "No Storage");
     let run = t.run(&env, &["storage", "status", "-w", "No Storage", "--json"]).await;
     let s = status(&run);
     assert_eq!((s[0].account.as_deref(), s[0].folder_exists), (Some("tenantlake"), Some(true)));
     backup_one(&t, &env, "No Storage", "Orphan").await;
     // Linking again to the same account changes nothing (the service would refuse: the folder exists).
-    let run = t
-        .run(&env, &["storage", "link", "-w", "No Storage", "--account", "tenantlake", "--json"])
-        .await;
-    run.expect(exit_codes::SUCCESS);
-    let change: StorageChange = run.json();
-    assert!(change.actions[0].starts_with("already attached"), "{change:?}");
-    // An account that is not registered: the nearest names.
-    let run = t
-        .run(
+    let change: StorageChange = t
+        .report(
             &env,
-            &["storage", "link", "-w", "Personal Premium", "--account", "tenantlak", "--json"],
+            exit_codes::SUCCESS,
+            &["storage", "link", "-w", "No Storage", "--account", "tenantlake"],
         )
         .await;
-    run.expect(exit_codes::USAGE);
-    let err = run.error().error;
+    assert!(change.actions[0].starts_with("already attached"), "{change:?}");
+    // An account that is not registered: the nearest names.
+    let err = t
+        .failure(
+            &env,
+            exit_codes::USAGE,
+            &["storage", "link", "-w", "Personal Premium", "--account", "tenantlak"],
+        )
+        .await;
     assert!(err.message.contains("'tenantlake'"), "{}", err.message);
 }
 
@@ -716,22 +694,13 @@ async fn kept_backups_travel_with_their_manifest() {
     let local = offline.join(&file);
 
     // Uploaded under another name into another folder: the manifest goes along, renamed.
-    let run = t
-        .run(
+    let up: TransferOutput = t
+        .report(
             &env,
-            &[
-                "upload",
-                local.to_str().unwrap(),
-                "-w",
-                "Finance Copy",
-                "--file",
-                "Renamed.abf",
-                "--json",
-            ],
+            exit_codes::SUCCESS,
+            &["upload", local.to_str().unwrap(), "-w", "Finance Copy", "--file", "Renamed.abf"],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let up: TransferOutput = run.json();
     assert_eq!(up.verification, TransferVerification::Manifest);
     let store = t.stack.store("financelake").unwrap();
     let mp =
@@ -788,23 +757,13 @@ async fn kept_backups_travel_with_their_manifest() {
     // A partial file longer than the file itself is not trusted: the download starts again.
     std::fs::write(t.work.path().join("bare-download.abf.pbi-backup-partial"), vec![7u8; 1 << 20])
         .unwrap();
-    let run = t
-        .run(
+    let dl: TransferOutput = t
+        .report(
             &env,
-            &[
-                "download",
-                "-w",
-                "Finance",
-                "--file",
-                "Bare.abf",
-                "--to",
-                dest.to_str().unwrap(),
-                "--json",
-            ],
+            exit_codes::SUCCESS,
+            &["download", "-w", "Finance", "--file", "Bare.abf", "--to", dest.to_str().unwrap()],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let dl: TransferOutput = run.json();
     assert_eq!(dl.verification, TransferVerification::StoredHash);
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&other).unwrap());
     assert!(!t.work.path().join("bare-download.abf.manifest.json").exists());
@@ -900,11 +859,13 @@ async fn global_options_json_env_quiet_and_empty_folders() {
     assert!(run.stderr.is_empty(), "-q printed: {}", run.stderr);
     run.json::<BackupOutput>();
     // A workspace named twice, by pattern and by name, is backed up once.
-    let run = t
-        .run(&env, &["backup", "-w", "Fin*", "-w", "Finance", "--pattern", "Migrated*", "--json"])
+    let out: BackupOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["backup", "-w", "Fin*", "-w", "Finance", "--pattern", "Migrated*"],
+        )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: BackupOutput = run.json();
     assert_eq!((out.results.len(), out.succeeded), (1, 1), "{out:?}");
     // --file with several datasets is refused before anything is sent.
     let sent = t.stack.sim.count("backup");
@@ -925,9 +886,9 @@ async fn global_options_json_env_quiet_and_empty_folders() {
     let run = t.run(&env, &["--config", "missing.toml", "list", "-w", "Finance", "--json"]).await;
     run.expect(exit_codes::USAGE);
     // storage status without storage configured: the link only.
-    let run = t.run(&t.env_no_storage(), &["storage", "status", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let s: Vec<StorageStatus> = run.json();
+    let s: Vec<StorageStatus> = t
+        .report(&t.env_no_storage(), exit_codes::SUCCESS, &["storage", "status", "-w", "Finance"])
+        .await;
     assert_eq!(
         (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
         (Some("financelake"), None, None)
@@ -1043,13 +1004,13 @@ async fn an_encrypted_kept_backup_uploads_and_verifies() {
     let report: abf_format::Report = run.json();
     assert!(report.encrypted, "{report:?}");
     // It uploads (it used to be refused as "not a whole .abf backup") and verifies by its hash.
-    let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let up: TransferOutput = run.json();
+    let up: TransferOutput = t
+        .report(&env, exit_codes::SUCCESS, &["upload", local.to_str().unwrap(), "-w", "Finance"])
+        .await;
     assert_eq!(up.sha256, sha256(&image));
-    let run = t.run(&env, &["verify", "-w", "Finance", "--file", "Secret.abf", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let v: VerifyOutput = run.json();
+    let v: VerifyOutput = t
+        .report(&env, exit_codes::SUCCESS, &["verify", "-w", "Finance", "--file", "Secret.abf"])
+        .await;
     assert!(v.valid && v.container.as_ref().is_some_and(|c| c.encrypted), "{v:?}");
     assert_eq!(v.sha256.as_deref(), Some(up.sha256.as_str()));
     // Damaged, it does not verify.
@@ -1118,9 +1079,8 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
     );
     let t = Tenant::start(&scenario).await;
     let env = t.env("oddlake");
-    let run = t.run(&env, &["backup", "-w", WS_NAME, "--all", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let out: BackupOutput = run.json();
+    let out: BackupOutput =
+        t.report(&env, exit_codes::SUCCESS, &["backup", "-w", WS_NAME, "--all"]).await;
     assert_eq!(out.succeeded, 2);
     let run = t.run(&env, &["list", "-w", WS_NAME, "--json"]).await;
     let list: ListOutput = run.json();
@@ -1157,9 +1117,8 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
         assert_eq!(Some(sha256(&std::fs::read(dl.join(&r.file)).unwrap())), r.sha256);
     }
     assert_eq!(t.stack.sim.models(WS_NAME).len(), 4);
-    let run = t.run(&env, &["storage", "relink", "-w", WS_NAME, "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let change: StorageChange = run.json();
+    let change: StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", WS_NAME]).await;
     assert!(change.actions[0].ends_with("(5 files)"), "{change:?}");
 
     // A workspace whose name holds pattern characters is selected by its exact name, not taken as a pattern
@@ -1208,9 +1167,8 @@ async fn settings_from_a_config_file() {
     next_second().await;
     let second = backup_one(&t, &env.clone().set("PBI_BACKUP_CONFIG", p), "Finance", "DB").await;
     // The declared regions make SEED-04 and SEED-05 checkable.
-    let run = t.run(&env, &["--config", p, "doctor", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let doctor: DoctorOutput = run.json();
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["--config", p, "doctor", "-w", "Finance"]).await;
     for rule in ["SEED-04", "SEED-05"] {
         assert!(
             doctor.findings.iter().any(|f| f.rule == rule && f.status == Status::Pass),
@@ -1218,9 +1176,8 @@ async fn settings_from_a_config_file() {
         );
     }
     // prune with no flags takes [retention] from the file.
-    let run = t.run(&env, &["--config", p, "prune", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let out: backup_core::output::PruneOutput = run.json();
+    let out: backup_core::output::PruneOutput =
+        t.report(&env, exit_codes::SUCCESS, &["--config", p, "prune", "-w", "Finance"]).await;
     let keep: Vec<(&str, bool)> = out.decisions.iter().map(|d| (d.file.as_str(), d.keep)).collect();
     assert_eq!(keep, [(second.as_str(), true), (first.as_str(), false)]);
     // Flags replace the section.

@@ -14,9 +14,8 @@ async fn usage_errors_exit_2() {
     let env = t.env("financelake");
 
     // An unknown workspace: the nearest names.
-    let run = t.run(&env, &["backup", "-w", "Finanse", "-d", "Budget", "--json"]).await;
-    run.expect(exit_codes::USAGE);
-    let err = run.error().error;
+    let err =
+        t.failure(&env, exit_codes::USAGE, &["backup", "-w", "Finanse", "-d", "Budget"]).await;
     assert_eq!((err.kind.as_str(), err.exit_code), ("not_found", exit_codes::USAGE));
     assert!(err.message.contains("did you mean 'Finance'"), "{}", err.message);
     // An unknown dataset: the nearest names.
@@ -96,9 +95,13 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
     for (workspace, dataset, account, rule, _) in REFUSED {
         let env = t.env(account).in_dir(declared.path());
         let sent = t.stack.sim.count("backup");
-        let run = t.run(&env, &["backup", "-w", workspace, "-d", dataset, "--json"]).await;
-        run.expect(exit_codes::PREFLIGHT_BLOCKED);
-        let out: BackupOutput = run.json();
+        let out: BackupOutput = t
+            .report(
+                &env,
+                exit_codes::PREFLIGHT_BLOCKED,
+                &["backup", "-w", workspace, "-d", dataset],
+            )
+            .await;
         assert_eq!((out.succeeded, out.failed), (0, 1));
         let err = out.results[0].error.as_ref().expect("an error");
         assert_eq!(
@@ -156,9 +159,9 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
 
     // Without the declarations, SEED-04 is unknown (never blocks) and SEED-12 only warns: the server decides.
     let env = t.env("tenantlake");
-    let run = t.run(&env, &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let doctor: DoctorOutput = run.json();
+    let doctor: DoctorOutput = t
+        .report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era"])
+        .await;
     let seed04 = doctor
         .findings
         .iter()
@@ -270,9 +273,8 @@ async fn the_server_refuses_with_its_codes_exit_4() {
 
     // A dataflows-only link that was not declared: relinking fixes it.
     let env = t.env("tenantlake");
-    let run = t.run(&env, &["storage", "relink", "-w", "Dataflows Era", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let change: backup_core::output::StorageChange = run.json();
+    let change: backup_core::output::StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", "Dataflows Era"]).await;
     assert_eq!(change.renamed_folder_to, None, "there was no folder to rename");
     backup_one(&t, &env, "Dataflows Era", "Old").await;
 }
@@ -337,23 +339,13 @@ async fn storage_faults_are_retried_or_refused() {
     // Connections cut in the middle of the download: retried, and the file arrives whole and verified.
     emulator.faults().inject(Op::Read, Fault::CutResponseBody { after_bytes: 5000 }, 2);
     let dest = t.work.path().join("cut.abf");
-    let run = t
-        .run(
+    let out: backup_core::output::TransferOutput = t
+        .report(
             &env,
-            &[
-                "download",
-                "-w",
-                "Finance",
-                "--file",
-                &file,
-                "--to",
-                dest.to_str().unwrap(),
-                "--json",
-            ],
+            exit_codes::SUCCESS,
+            &["download", "-w", "Finance", "--file", &file, "--to", dest.to_str().unwrap()],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: backup_core::output::TransferOutput = run.json();
     assert_eq!(out.verification, TransferVerification::Manifest);
     assert_eq!(crate::support::sha256(&std::fs::read(&dest).unwrap()), out.sha256);
     assert_eq!(emulator.faults().pending(), 0, "the faults were not met");
@@ -387,9 +379,8 @@ async fn storage_faults_are_retried_or_refused() {
         retry_after: None,
     };
     emulator.faults().inject(Op::List, forbidden(), 1);
-    let run = t.run(&env, &["storage", "status", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let s: Vec<backup_core::output::StorageStatus> = run.json();
+    let s: Vec<backup_core::output::StorageStatus> =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "status", "-w", "Finance"]).await;
     assert_eq!((s[0].folder_exists, s[0].backups), (None, None), "{s:?}");
     emulator.faults().inject(Op::List, forbidden(), 1);
     let run = t.run(&env, &["storage", "relink", "-w", "Finance", "--json"]).await;

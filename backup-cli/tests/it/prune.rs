@@ -376,9 +376,9 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
         1,
     );
-    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "1", "--apply", "--json"]).await;
-    run.expect(exit_codes::PARTIAL);
-    let out: PruneOutput = run.json();
+    let out: PruneOutput = t
+        .report(&env, exit_codes::PARTIAL, &["prune", "-w", WS, "--keep-last", "1", "--apply"])
+        .await;
     let path = |f: &str| format!("{FS}/{WS}/{f}");
     assert_eq!(out.deleted, [path(&files[2]), path(&files[0])]);
     assert_eq!(out.failed.len(), 1, "{out:?}");
@@ -399,9 +399,13 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
         1,
     );
-    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "1", "--apply", "--json"]).await;
-    run.expect(exit_codes::SERVER_REFUSED);
-    let out: PruneOutput = run.json();
+    let out: PruneOutput = t
+        .report(
+            &env,
+            exit_codes::SERVER_REFUSED,
+            &["prune", "-w", WS, "--keep-last", "1", "--apply"],
+        )
+        .await;
     assert!(out.deleted.is_empty() && out.failed.len() == 1, "{out:?}");
 }
 
@@ -453,9 +457,9 @@ async fn uploads_a_killed_process_left_are_deleted_once_stale() {
     assert!(run.json::<PruneOutput>().stale_uploads.is_empty());
 
     // Applied: the stale one goes; the recent one and every backup stay.
-    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "5", "--apply", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let out: PruneOutput = run.json();
+    let out: PruneOutput = t
+        .report(&env, exit_codes::SUCCESS, &["prune", "-w", WS, "--keep-last", "5", "--apply"])
+        .await;
     assert_eq!(out.deleted, [format!("{FS}/{old}")], "{out:?}");
     assert_eq!(partials(), BTreeSet::from([recent]));
     assert!(abf_and_manifests(&store).await.0.contains(&backup), "prune deleted the backup");

@@ -154,22 +154,13 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
     run.expect(exit_codes::INTEGRITY);
     assert!(run.error().error.message.contains("--allow-unverified"));
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
-    let run = t
-        .run(
+    let out: RestoreOutput = t
+        .report(
             &env,
-            &[
-                "restore",
-                "-w",
-                "Finance Copy",
-                "--file",
-                "Kept.abf",
-                "--allow-unverified",
-                "--json",
-            ],
+            exit_codes::SUCCESS,
+            &["restore", "-w", "Finance Copy", "--file", "Kept.abf", "--allow-unverified"],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
     // Without a manifest or --as, the name is the one the backup holds.
     assert_eq!(out.database, "Kept");
     assert!(!out.tables_compared);
@@ -177,9 +168,9 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
     assert!(!out.warnings.is_empty());
     assert_eq!(t.stack.sim.models("Finance Copy"), ["Kept"]);
     // A file that is not there: a usage error listing the files that are.
-    let run = t.run(&env, &["restore", "-w", "Finance Copy", "--file", "Kpt.abf", "--json"]).await;
-    run.expect(exit_codes::USAGE);
-    let err = run.error().error;
+    let err = t
+        .failure(&env, exit_codes::USAGE, &["restore", "-w", "Finance Copy", "--file", "Kpt.abf"])
+        .await;
     assert_eq!(err.kind, "not_found");
     assert!(err.message.contains("Kept.abf"), "{}", err.message);
 }
@@ -189,9 +180,10 @@ async fn an_encrypted_backup_restores_with_its_password_only() {
     let t = Tenant::rules().await;
     let secret = "correct horse & <battery>";
     let env = t.env("financelake").set("PBI_BACKUP_PASSWORD_TEST", secret);
-    let run = t
-        .run(
+    let out: backup_core::output::BackupOutput = t
+        .report(
             &env,
+            exit_codes::SUCCESS,
             &[
                 "backup",
                 "-w",
@@ -200,12 +192,9 @@ async fn an_encrypted_backup_restores_with_its_password_only() {
                 "Budget",
                 "--password-env",
                 "PBI_BACKUP_PASSWORD_TEST",
-                "--json",
             ],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: backup_core::output::BackupOutput = run.json();
     let file = out.results[0].file.clone();
     let store = t.stack.store("financelake").unwrap();
     let mp =
@@ -272,29 +261,28 @@ async fn an_encrypted_backup_restores_with_its_password_only() {
 async fn analysis_services_and_explicit_endpoints() {
     let t = Tenant::rules().await;
     let env = t.env("aaslake");
-    let run = t
-        .run(
+    let out: backup_core::output::BackupOutput = t
+        .report(
             &env,
+            exit_codes::SUCCESS,
             &[
                 "backup",
                 "--server",
                 "asazure://westeurope.asazure.windows.net/aasprod",
                 "-d",
                 "AdventureWorks",
-                "--json",
             ],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: backup_core::output::BackupOutput = run.json();
     let r = &out.results[0];
     assert!(r.ok, "{r:?}");
     assert_eq!(r.workspace, "aasprod");
     assert!(r.verification == Some(BackupVerification::SkippedNotPowerBi), "{r:?}");
     // Restoring it there, with a store configured (which holds Power BI's folders, not the server's container).
-    let run = t
-        .run(
+    let out: RestoreOutput = t
+        .report(
             &env,
+            exit_codes::SUCCESS,
             &[
                 "restore",
                 "--server",
@@ -303,12 +291,9 @@ async fn analysis_services_and_explicit_endpoints() {
                 &r.file,
                 "--as",
                 "AW2",
-                "--json",
             ],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: RestoreOutput = run.json();
     assert_eq!(out.database, "AW2");
     assert!(out.manifest_check == ManifestCheck::SkippedNotPowerBi, "{out:?}");
     // Over an existing database: the server's refusal and code.
@@ -331,21 +316,13 @@ async fn analysis_services_and_explicit_endpoints() {
     assert_eq!(run.error().error.code, Some(codes::DATABASE_EXISTS));
     // A powerbi:// URL names a workspace like --workspace does.
     let env = t.env("financelake");
-    let run = t
-        .run(
+    let out: backup_core::output::BackupOutput = t
+        .report(
             &env,
-            &[
-                "backup",
-                "--server",
-                "powerbi://api.powerbi.com/v1.0/myorg/Finance",
-                "-d",
-                "DB",
-                "--json",
-            ],
+            exit_codes::SUCCESS,
+            &["backup", "--server", "powerbi://api.powerbi.com/v1.0/myorg/Finance", "-d", "DB"],
         )
         .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: backup_core::output::BackupOutput = run.json();
     assert_eq!(out.results[0].workspace, "Finance");
     assert_eq!(out.results[0].verification, Some(BackupVerification::Verified));
 }
@@ -449,9 +426,8 @@ async fn msmdpump_endpoint_with_basic_authentication() {
         .env("financelake")
         .set("PBI_BACKUP_XMLA_USER", "pumpuser")
         .set("PBI_BACKUP_XMLA_PASSWORD", "pump-pass");
-    let run = t.run(&env, &["backup", "--server", &pump, "-d", "DB", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    let out: backup_core::output::BackupOutput = run.json();
+    let out: backup_core::output::BackupOutput =
+        t.report(&env, exit_codes::SUCCESS, &["backup", "--server", &pump, "-d", "DB"]).await;
     assert_eq!(out.results[0].workspace, pump);
     assert!(
         matches!(
