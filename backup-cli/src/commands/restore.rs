@@ -52,7 +52,8 @@ pub struct RestoreArgs {
     /// Skip the preflight checks; the server still enforces its rules.
     #[arg(long)]
     pub skip_preflight: bool,
-    /// Print the XMLA/TMSL that would be sent (password masked) and send nothing.
+    /// Check everything a restore checks (the file against its manifest, its container, every rule) and print
+    /// the plan and the XMLA/TMSL it would send (password masked); copy and send nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
