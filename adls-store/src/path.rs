@@ -44,7 +44,7 @@ pub const MAX_NAME_BYTES: usize = 255;
 ///     "invalid workspace name 'Sales/EU': it holds '/' or '\\', so Power BI's folder for it cannot be known"
 /// );
 /// let err = StorePath::folder("power-bi-backup", r"Sales\EU").unwrap_err();
-/// assert!(err.to_string().starts_with(r"invalid workspace name 'Sales\\EU'"));
+/// assert!(err.to_string().starts_with(r"invalid workspace name 'Sales\EU'"));
 /// let err = StorePath::file("power-bi-backup", "ws", "").unwrap_err();
 /// assert_eq!(err.to_string(), "invalid file name '': a name may not be empty");
 /// let err = StorePath::file("power-bi-backup", "ws", "a\0b").unwrap_err();
@@ -226,9 +226,16 @@ impl fmt::Display for PathReason {
     }
 }
 
-/// A refused name: which part, the name itself (escaped for display) and why.
+/// A name as a message shows it: control characters escaped, so that it stays on one line; quotes as they are.
+fn shown(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// A refused name: which part, the name itself (control characters escaped for display) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} name '{}': {reason}", name.escape_debug())]
+#[error("invalid {kind} name '{}': {reason}", shown(name))]
 pub struct PathError {
     /// Which part was refused.
     pub kind: NameKind,

@@ -44,7 +44,11 @@ pub(crate) fn redact_url(url: &Url) -> String {
 pub(crate) fn body_preview(body: &[u8]) -> String {
     const MAX: usize = 200;
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
-    let mut s: String = text.chars().flat_map(char::escape_debug).collect();
+    // Control characters are escaped so that the preview stays on one line; quotes are left as they are.
+    let mut s: String = text
+        .chars()
+        .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
+        .collect();
     if body.len() > MAX {
         s.push('…');
     }

@@ -21,11 +21,7 @@ pub(crate) fn preview(value: &str) -> String {
     let mut s: String = value
         .chars()
         .take(MAX)
-        .flat_map(|c| {
-            let escaped: Vec<char> =
-                if c.is_control() { c.escape_debug().collect() } else { vec![c] };
-            escaped
-        })
+        .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
         .collect();
     if value.chars().count() > MAX {
         s.push('…');
