@@ -262,7 +262,7 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn upload_copy_and_verify_a_tampered_file() {
+async fn upload_is_checked_before_sending_and_read_back_after() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
 
@@ -346,8 +346,12 @@ async fn upload_copy_and_verify_a_tampered_file() {
             .await
             .unwrap()
     );
+}
 
-    // copy between workspace folders of one account, with the manifest.
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_between_folders_carries_the_manifest_and_replaces_only_when_asked() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
     let file = backup_one(&t, &env, "Finance", "Budget").await;
     let cp: TransferOutput = t
         .report(
@@ -402,6 +406,16 @@ async fn upload_copy_and_verify_a_tampered_file() {
     )
     .await
     .expect(exit_codes::SUCCESS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_and_restore_see_a_tampered_file() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let copy =
+        ["copy", "--from-workspace", "Finance", "--to-workspace", "Finance Copy", "--file", &file];
+    t.run(&env, &copy).await.expect(exit_codes::SUCCESS);
 
     // verify after tampering with the stored bytes on the emulator's disk.
     let emulator = &t.stack.emulators["financelake"];
