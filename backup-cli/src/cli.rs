@@ -38,9 +38,18 @@ pub struct Global {
     /// the server works on it, however many hours.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub command_timeout: Option<u64>,
+    /// Which version of the service's rules the preflight applies: seed (the 2021 preview: admins only, no
+    /// multi-geo; the default) or current (the service as documented today: members and contributors back up,
+    /// restore as a new model needs admin, multi-geo is advice). Also `[rules] profile` in pbi-backup.toml.
+    #[arg(long, global = true, env = "PBI_BACKUP_RULES", value_name = "PROFILE", value_parser = parse_profile)]
+    pub rules: Option<backup_core::preflight::Profile>,
     /// The configuration file (default: ./pbi-backup.toml, then the user's config folder).
     #[arg(long, global = true, env = "PBI_BACKUP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+fn parse_profile(s: &str) -> Result<backup_core::preflight::Profile, String> {
+    s.parse()
 }
 
 /// The commands.

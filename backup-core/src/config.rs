@@ -28,6 +28,8 @@ pub struct ConfigFile {
     pub powerbi: PowerBiSection,
     /// Where backups are kept.
     pub storage: StorageSection,
+    /// Which version of the service's rules applies.
+    pub rules: RulesSection,
     /// Preflight facts and severities.
     pub preflight: PreflightSection,
     /// Backup defaults.
@@ -81,6 +83,15 @@ pub struct StorageSection {
     /// MD5 runs on one core at about 700 MiB/s, so on a faster link it bounds an upload; the SHA-256 is kept either
     /// way.
     pub content_md5: Option<bool>,
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RulesSection {
+    /// `seed` (the 2021 preview, the default) or `current` (the service as documented today). Env:
+    /// `PBI_BACKUP_RULES`; the command line's `--rules` wins over both.
+    pub profile: Option<crate::preflight::Profile>,
 }
 
 /// `[preflight]`.
@@ -158,6 +169,8 @@ pub struct Settings {
     pub urls: ServiceUrls,
     /// The Power BI API base.
     pub powerbi_api: Url,
+    /// The rule profile in force: `PBI_BACKUP_RULES`, else `[rules] profile`, else `seed`.
+    pub profile: crate::preflight::Profile,
     credential: std::result::Result<Credential, String>,
     storage: StorageChoice,
 }
@@ -212,7 +225,12 @@ impl Settings {
         };
         let credential = resolve_credential(&file.powerbi, env);
         let storage = resolve_storage(&file.storage, env)?;
-        Ok(Settings { config_path, file, urls, powerbi_api, credential, storage })
+        let profile = match env("PBI_BACKUP_RULES").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse().map_err(|e| Error::Usage(format!("PBI_BACKUP_RULES: {e}")))?,
+            None => file.rules.profile.unwrap_or_default(),
+        };
+        crate::preflight::check_rule_ids(&file.preflight.raise)?;
+        Ok(Settings { config_path, file, urls, powerbi_api, profile, credential, storage })
     }
 
     /// The credential to sign in with, or an error naming the variables that would supply one.

@@ -249,6 +249,8 @@ pub struct DoctorOutput {
     pub blocked: bool,
     /// Where backups are kept, as configured.
     pub storage: String,
+    /// The rule profile the findings were evaluated under.
+    pub profile: crate::preflight::Profile,
 }
 
 /// One dataset's backup.
@@ -416,6 +418,9 @@ pub struct TransferOutput {
     pub sha256: String,
     /// What the bytes that arrived were checked against.
     pub verification: TransferVerification,
+    /// The preflight's warnings (copy), or that it did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `verify` and `inspect` of one file.

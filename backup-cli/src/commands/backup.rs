@@ -146,6 +146,15 @@ pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Resul
         );
     }
     if args.dry_run {
+        if !args.skip_preflight {
+            match backup_core::ops::backup_preflight(session, &options).await? {
+                Some(warnings) => warnings.iter().for_each(|w| print::warn(global, w)),
+                None => print::warn(
+                    global,
+                    "--dry-run: the preflight did not run (it needs one Power BI workspace by name and a Power BI sign-in)",
+                ),
+            }
+        }
         return dry_run(global, &options);
     }
     let out = backup_core::ops::backup(session, &options).await?;

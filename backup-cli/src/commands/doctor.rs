@@ -23,7 +23,7 @@ pub async fn run(global: &Global, session: &Session, args: &DoctorArgs) -> Resul
 }
 
 fn human(out: &DoctorOutput) -> String {
-    let mut s = format!("storage: {}\n", out.storage);
+    let mut s = format!("storage: {}\nrules:   the {} profile\n", out.storage, out.profile);
     let mut current = "";
     for f in &out.findings {
         if f.workspace != current {
@@ -38,6 +38,17 @@ fn human(out: &DoctorOutput) -> String {
             (Status::Fail, Severity::Info) => "note   ",
         };
         s.push_str(&format!("  {mark} {:<9} {}\n", f.rule, f.message));
+        if let Some(d) = &f.differs {
+            let weight = match d.severity {
+                Severity::Block => "blocks",
+                Severity::Warn => "warns",
+                Severity::Info => "is a note",
+            };
+            s.push_str(&format!(
+                "                    under the {} profile this {weight}\n",
+                d.profile
+            ));
+        }
         if !f.remedy.is_empty() && f.status != Status::Pass {
             s.push_str(&format!("                    remedy: {}\n", f.remedy));
         }

@@ -70,6 +70,10 @@ pub struct CopyArgs {
     /// Create the destination workspace's folder if it does not exist.
     #[arg(long)]
     pub create_folder: bool,
+    /// Skip the preflight of the destination workspace (SEED-09: storage owner, and admin there under the seed
+    /// rules); the storage still enforces its own permissions.
+    #[arg(long)]
+    pub skip_preflight: bool,
 }
 
 /// Arguments of `verify`.
@@ -136,7 +140,7 @@ fn human_transfer(verb: &str) -> impl FnOnce(&TransferOutput) -> String + '_ {
             print::bytes(t.size),
             t.sha256,
             t.verification.describe()
-        )
+        ) + &t.warnings.iter().map(|w| format!("        warning: {w}\n")).collect::<String>()
     }
 }
 
@@ -167,6 +171,7 @@ pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result
         &args.file,
         args.overwrite,
         args.create_folder,
+        args.skip_preflight,
     )
     .await?;
     print::report(global, &out, human_transfer("copied"))

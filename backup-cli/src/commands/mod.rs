@@ -26,7 +26,10 @@ pub fn session(global: &Global) -> Result<Session> {
         Some((p, f)) => (Some(p), f),
         None => (None, ConfigFile::default()),
     };
-    let settings = Settings::resolve(path, file, &env)?;
+    let mut settings = Settings::resolve(path, file, &env)?;
+    if let Some(profile) = global.rules {
+        settings.profile = profile;
+    }
     let mut session = Session::with_progress(settings, crate::progress::reporter(global));
     session.command_timeout = global.command_timeout.map(std::time::Duration::from_secs);
     Ok(session)

@@ -22,9 +22,12 @@ pub enum StorageCommand {
     /// Detach a workspace's storage account.
     #[command(after_help = "Example:\n  pbi-backup storage unlink --workspace 'Sales Analytics'")]
     Unlink(WorkspaceArg),
-    /// Detach and attach again (fixes a dataflows-only link), renaming the old backup folder first.
-    #[command(after_help = "Example:\n  pbi-backup storage relink --workspace 'Sales Analytics'")]
-    Relink(WorkspaceArg),
+    /// Detach and attach again (fixes a dataflows-only link), renaming the old backup folder first; a detached
+    /// workspace is attached to --account.
+    #[command(
+        after_help = "Examples:\n  pbi-backup storage relink --workspace 'Sales Analytics'\n  pbi-backup storage relink --workspace 'Sales Analytics' --account contosobackups"
+    )]
+    Relink(RelinkArgs),
 }
 
 /// One or more workspaces.
@@ -41,6 +44,17 @@ pub struct WorkspaceArg {
     /// The workspace.
     #[arg(long, short = 'w', value_name = "NAME")]
     pub workspace: String,
+}
+
+/// Arguments of `storage relink`.
+#[derive(Debug, Args)]
+pub struct RelinkArgs {
+    /// The workspace.
+    #[arg(long, short = 'w', value_name = "NAME")]
+    pub workspace: String,
+    /// The registered storage account to attach to (default: the one it is attached to; needed when detached).
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
 }
 
 /// Arguments of `storage link`.
@@ -84,7 +98,7 @@ pub async fn run(global: &Global, session: &Session, command: &StorageCommand) -
             backup_core::ops::storage_unlink(session, &a.workspace).await?
         }
         StorageCommand::Relink(a) => {
-            backup_core::ops::storage_relink(session, &a.workspace).await?
+            backup_core::ops::storage_relink(session, &a.workspace, a.account.as_deref()).await?
         }
     };
     print::report(global, &change, human_change)

@@ -7,6 +7,8 @@
 mod bulk;
 mod commands;
 mod exit_codes;
+mod flows;
+mod profiles;
 mod prune;
 mod restore;
 mod support;

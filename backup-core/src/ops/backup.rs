@@ -90,6 +90,24 @@ fn is_pattern(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// The preflight of a backup into one Power BI workspace, alone (what `backup --dry-run` checks): its warnings, or
+/// [`Error::Preflight`] when a rule blocks. `None` when it cannot run here: not one Power BI workspace by name, or
+/// no Power BI sign-in configured.
+pub async fn backup_preflight(
+    session: &Session,
+    options: &BackupOptions,
+) -> Result<Option<Vec<String>>> {
+    let workspace = match (&options.server, options.workspaces.as_slice()) {
+        (Some(Endpoint::PowerBi { workspace, .. }), _) => workspace.clone(),
+        (None, [one]) if !is_pattern(one) => one.clone(),
+        _ => return Ok(None),
+    };
+    if session.settings.credential().is_err() {
+        return Ok(None);
+    }
+    require(session, &workspace, Operation::Backup, "backup").await.map(Some)
+}
+
 /// Plans and runs the backups. One failure does not stop the others.
 pub async fn backup(session: &Session, options: &BackupOptions) -> Result<BackupOutput> {
     let jobs = plan(session, options).await?;

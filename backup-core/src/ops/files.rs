@@ -14,6 +14,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest};
 use crate::output::{ListOutput, ListedBackup, TransferOutput, TransferVerification, VerifyOutput};
+use crate::preflight::{Operation, require};
 use crate::progress::{Task, Unit};
 
 /// The `.abf` files of a workspace folder with what their manifests say, newest first.
@@ -126,6 +127,7 @@ pub async fn download(
         destination: local.display().to_string(),
         size: have,
         sha256: sha,
+        warnings: Vec::new(),
         verification,
     })
 }
@@ -238,6 +240,7 @@ pub async fn upload(
         destination: path.to_string(),
         size,
         sha256: sha,
+        warnings: Vec::new(),
         verification,
     })
 }
@@ -330,11 +333,16 @@ pub(crate) async fn copy_verified(
         destination: to.to_string(),
         size,
         sha256: sha,
+        warnings: Vec::new(),
         verification: TransferVerification::Source,
     })
 }
 
 /// `copy`: a backup from one workspace folder to another (same storage account).
+///
+/// Copying a backup into another workspace's folder to restore it there is what SEED-09 governs, so the target's
+/// preflight runs first (as for `restore --from-workspace`), unless skipped or no Power BI sign-in is configured
+/// (then a warning says it did not run).
 pub async fn copy(
     session: &Session,
     from_workspace: &str,
@@ -342,16 +350,29 @@ pub async fn copy(
     file: &str,
     overwrite: bool,
     create_folder: bool,
+    skip_preflight: bool,
 ) -> Result<TransferOutput> {
     check_abf_name(file)?;
+    let mut warnings = Vec::new();
+    if skip_preflight {
+        // The caller asked; the CLI says so.
+    } else if session.settings.credential().is_ok() {
+        warnings = require(session, to_workspace, Operation::CopyInto, "copy").await?;
+    } else {
+        warnings.push(format!(
+            "the preflight of '{to_workspace}' (SEED-09) did not run: no Power BI sign-in is configured"
+        ));
+    }
     require_folder(session.store()?.as_ref(), to_workspace, create_folder).await?;
-    copy_verified(
+    let mut out = copy_verified(
         session,
         &backup_path(from_workspace, file)?,
         &backup_path(to_workspace, file)?,
         overwrite,
     )
-    .await
+    .await?;
+    out.warnings = warnings;
+    Ok(out)
 }
 
 /// `verify`: the file's hash against its manifest, and the container check (streamed through ranged reads).

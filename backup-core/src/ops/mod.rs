@@ -14,7 +14,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 pub use crate::preflight::{doctor, gather_facts};
-pub use backup::{BackupOptions, DatasetSelector, backup};
+pub use backup::{BackupOptions, DatasetSelector, backup, backup_preflight};
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};
 pub use remote::RemoteReader;

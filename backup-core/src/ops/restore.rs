@@ -8,7 +8,10 @@ use super::{Session, backup_folder, backup_path, hash_file, read_manifest, time_
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest};
 use crate::output::{ManifestCheck, RestoreOutput, RestorePlanOutput};
-use crate::preflight::{BackupFileContext, Finding, Operation, backup_file_findings, require};
+use crate::preflight::{
+    BackupFileContext, Finding, Operation, backup_file_findings, evaluate, gather_facts, require,
+    verdict,
+};
 use crate::xmla::Endpoint;
 
 /// How to restore.
@@ -193,16 +196,30 @@ pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result
     }
     plan.command = options.command(&plan.file, plan.database.clone());
     if power_bi && !options.skip_preflight {
-        let client = session.xmla(plan.endpoint.clone())?;
-        let exists = match &plan.database {
-            Some(d) => client.databases().await?.iter().any(|c| &c.name == d),
-            None => false,
-        };
-        plan.replaces_existing = Some(exists);
-        let op = if exists { Operation::Restore } else { Operation::RestoreAsNew };
-        plan.warnings.extend(require(session, &plan.workspace, op, "restore").await?);
+        check_workspace_rules(session, &mut plan).await?;
     }
     Ok(plan)
+}
+
+/// The workspace rules of a restore. Those that hold whether or not the model exists run first, from the REST API
+/// alone, so that a rule that blocks does so before anything reaches the XMLA endpoint; then the catalog says
+/// whether the restore replaces a model or makes a new one, and the rules of a new model (LATER-05, LATER-07) run.
+async fn check_workspace_rules(session: &Session, plan: &mut RestorePlan) -> Result<()> {
+    let (facts, tenant) = gather_facts(session, &plan.workspace).await?;
+    let over = verdict(evaluate(Operation::Restore, &facts, &tenant), "restore")?;
+    let client = session.xmla(plan.endpoint.clone())?;
+    let exists = match &plan.database {
+        Some(d) => client.databases().await?.iter().any(|c| &c.name == d),
+        None => false,
+    };
+    plan.replaces_existing = Some(exists);
+    let warnings = if exists {
+        over
+    } else {
+        verdict(evaluate(Operation::RestoreAsNew, &facts, &tenant), "restore")?
+    };
+    plan.warnings.extend(warnings);
+    Ok(())
 }
 
 /// With `--from-workspace`: the copy to make (after the preflight of SEED-09), or the copy an earlier restore made.
@@ -322,8 +339,12 @@ async fn check_backup_file(
         file: &plan.file,
         ignore_incompatibilities: options.ignore_incompatibilities,
     };
-    let (findings, notes) =
-        backup_file_findings(ctx, &report, &session.settings.file.preflight.raise);
+    let (findings, notes) = backup_file_findings(
+        ctx,
+        &report,
+        session.settings.profile,
+        &session.settings.file.preflight.raise,
+    );
     if !options.skip_preflight && findings.iter().any(Finding::blocks) {
         let blocking = findings.into_iter().filter(Finding::blocks).collect();
         return Err(Error::Preflight { what: "restore".into(), findings: blocking });
@@ -365,13 +386,39 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         sha256 = Some(copied.sha256);
     }
     let client = session.xmla(endpoint)?;
+    let sent = client.execute(command, None).await;
+    let mut removal = None;
+    let sent = match (sent, &copy) {
+        // A refused restore leaves no copy behind: it would make the folder look like a backup folder (SEED-12)
+        // and hold a file nobody asked to keep. An outcome not known leaves it: the server may still be reading it.
+        (Err(e @ (Error::Server { .. } | Error::Refused { .. })), Some((_, to))) => {
+            let removed = super::files::delete_backup(session.store()?.as_ref(), to).await;
+            removal = Some(match removed {
+                Ok(()) => format!("the copy made for it, {to}, was removed"),
+                Err(r) => {
+                    format!("the copy made for it, {to}, could not be removed ({r}): delete it")
+                }
+            });
+            Err(e)
+        }
+        (other, _) => other,
+    };
     // A refusal after preflight warnings carries them: they may be its reason (LATER-26, say).
-    let server_warnings = client.execute(command, None).await.map_err(|e| match e {
-        Error::Server { what, failure } if !warnings.is_empty() => Error::Server {
-            what: format!("{what} (preflight had warned: {})", warnings.join(" | ")),
-            failure,
-        },
-        e => e,
+    let server_warnings = sent.map_err(|e| {
+        let mut notes: Vec<String> = removal.into_iter().collect();
+        if !warnings.is_empty() {
+            notes.push(format!("preflight had warned: {}", warnings.join(" | ")));
+        }
+        match e {
+            Error::Server { what, failure } if !notes.is_empty() => {
+                Error::Server { what: format!("{what} ({})", notes.join("; ")), failure }
+            }
+            Error::Refused { service, what, url, status, code, message } if !notes.is_empty() => {
+                let message = format!("{message} ({})", notes.join("; "));
+                Error::Refused { service, what, url, status, code, message }
+            }
+            e => e,
+        }
     })?;
     warnings.extend(server_warnings.iter().map(|w| w.to_string()));
     let database = database.unwrap_or_default();

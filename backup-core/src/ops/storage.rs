@@ -52,7 +52,20 @@ pub async fn storage_status(
     Ok(out)
 }
 
-/// Attaches a workspace to a registered storage account (by account name).
+/// The registered storage account named `account`.
+fn find_account<'a>(
+    accounts: &'a [crate::powerbi::StorageAccount],
+    account: &str,
+) -> Result<&'a crate::powerbi::StorageAccount> {
+    accounts.iter().find(|a| a.name.eq_ignore_ascii_case(account)).ok_or_else(|| Error::NotFound {
+        what: "storage account",
+        name: account.to_owned(),
+        nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
+    })
+}
+
+/// Attaches a workspace to a registered storage account (by account name). A backup folder left from an earlier
+/// link makes the service refuse the attach (SEED-13), so it is renamed first, as `relink` does.
 pub async fn storage_link(
     session: &Session,
     workspace: &str,
@@ -61,11 +74,7 @@ pub async fn storage_link(
     let api = session.api()?;
     let g = api.group_by_name(workspace).await?;
     let accounts = api.storage_accounts().await?;
-    let a = accounts.iter().find(|a| a.name == account).ok_or_else(|| Error::NotFound {
-        what: "storage account",
-        name: account.to_owned(),
-        nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
-    })?;
+    let a = find_account(&accounts, account)?;
     // Attaching again to the same account is refused by the service (its backup folder exists): nothing to do.
     if g.dataflow_storage_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&a.id)) {
         return Ok(StorageChange {
@@ -76,24 +85,77 @@ pub async fn storage_link(
             renamed_folder_to: None,
         });
     }
-    api.assign_storage(&g.id, &a.id).await?;
+    // The folder can be cleared only in the account pbi-backup is configured with; in another, a refusal says
+    // how to run it there.
+    let here = session.settings.storage_account().is_some_and(|c| c.eq_ignore_ascii_case(&a.name));
+    let (mut actions, renamed) = if here {
+        clear_folder(session, &g.name, Some(&a.name)).await?
+    } else {
+        (Vec::new(), None)
+    };
+    api.assign_storage(&g.id, &a.id).await.map_err(|e| match e {
+        Error::Refused { service, what, url, status, code, message } if !here => Error::Refused {
+            service,
+            what,
+            url,
+            status,
+            code,
+            message: format!(
+                "{message}; if power-bi-backup/{0} exists in '{1}' (SEED-13), rename it first by running the link with that account configured: PBI_BACKUP_ADLS_ACCOUNT={1} pbi-backup storage link --workspace '{0}' --account {1}",
+                g.name, a.name
+            ),
+        },
+        e => still_detached(e, &g.name, &a.name),
+    })?;
+    actions.push(format!("attached to storage account '{}'", a.name));
+    Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
+}
+
+/// Detaches a workspace's storage. The backup folder stays in the account; the report says that attaching again
+/// needs it renamed first, and which command does it.
+pub async fn storage_unlink(session: &Session, workspace: &str) -> Result<StorageChange> {
+    let api = session.api()?;
+    let g = api.group_by_name(workspace).await?;
+    let linked = match &g.dataflow_storage_id {
+        Some(id) => api
+            .storage_accounts()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a.id.eq_ignore_ascii_case(id))
+            .map(|a| a.name),
+        None => None,
+    };
+    api.assign_storage(&g.id, ZERO_GUID).await?;
+    let account = linked.as_deref().unwrap_or("<account>");
     Ok(StorageChange {
-        workspace: g.name,
-        actions: vec![format!("attached to storage account '{account}'")],
+        workspace: g.name.clone(),
+        actions: vec![
+            "detached from its storage account".into(),
+            format!(
+                "its backups stay in power-bi-backup/{} of '{account}'; attaching again fails while that folder exists (SEED-13): pbi-backup storage link --workspace '{}' --account {account} renames it first",
+                g.name, g.name
+            ),
+        ],
         renamed_folder_to: None,
     })
 }
 
-/// Detaches a workspace's storage.
-pub async fn storage_unlink(session: &Session, workspace: &str) -> Result<StorageChange> {
-    let api = session.api()?;
-    let g = api.group_by_name(workspace).await?;
-    api.assign_storage(&g.id, ZERO_GUID).await?;
-    Ok(StorageChange {
-        workspace: g.name,
-        actions: vec!["detached from its storage account".into()],
-        renamed_folder_to: None,
-    })
+/// An attach that failed after the folder was cleared: what it means and the command that finishes the job.
+fn still_detached(e: Error, workspace: &str, account: &str) -> Error {
+    match e {
+        Error::Refused { service, what, url, status, code, message } => Error::Refused {
+            service,
+            what,
+            url,
+            status,
+            code,
+            message: format!(
+                "{message}; workspace '{workspace}' is not attached to storage: attach it with pbi-backup storage link --workspace '{workspace}' --account {account}"
+            ),
+        },
+        other => other,
+    }
 }
 
 /// Moves every file of a folder into another (there is no folder rename in the store API); the old folder is removed.
@@ -114,44 +176,33 @@ async fn move_folder(store: &dyn Store, from: &StorePath, to: &StorePath) -> Res
     Ok(files.len())
 }
 
-/// Unlinks and relinks a workspace's storage (as a dataflows-only link needs, rule SEED-12). The existing backup
-/// folder is renamed first, because relinking fails while it exists (rule SEED-13); the report says what it was
-/// renamed to.
-pub async fn storage_relink(session: &Session, workspace: &str) -> Result<StorageChange> {
-    let api = session.api()?;
-    let g = api.group_by_name(workspace).await?;
-    let storage_id = g.dataflow_storage_id.clone().ok_or_else(|| {
-        Error::Usage(format!(
-            "workspace '{}' has no storage to relink; attach one with: pbi-backup storage link --workspace <name> --account <account>",
-            g.name
-        ))
-    })?;
-    let accounts = api.storage_accounts().await.unwrap_or_default();
-    let linked =
-        accounts.iter().find(|a| a.id.eq_ignore_ascii_case(&storage_id)).map(|a| a.name.clone());
+/// Renames the backup folder of `workspace` out of the way (or removes it when empty), in the storage account
+/// `account` that the workspace is (or will be) attached to, because attaching fails while it exists (SEED-13).
+/// Returns what it did and the folder's new name.
+async fn clear_folder(
+    session: &Session,
+    workspace: &str,
+    account: Option<&str>,
+) -> Result<(Vec<String>, Option<String>)> {
     // The folder must be renamed in the account the workspace is attached to: renaming in another would leave the
-    // real folder in place, and the re-attach would fail after the detach, leaving the workspace detached.
-    if let (Some(linked), Some(configured)) = (&linked, session.settings.storage_account())
+    // real folder in place, and the attach would fail (after a detach, leaving the workspace detached).
+    if let (Some(linked), Some(configured)) = (account, session.settings.storage_account())
         && !linked.eq_ignore_ascii_case(configured)
     {
         return Err(Error::Usage(format!(
-            "workspace '{}' is attached to storage account '{linked}', but pbi-backup is configured with '{configured}'; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) to '{linked}' and run the relink again; nothing was changed",
-            g.name
+            "workspace '{workspace}' is (to be) attached to storage account '{linked}', but pbi-backup is configured with '{configured}'; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) to '{linked}' and run it again; nothing was changed"
         )));
     }
     // A local store is not where Power BI looks: the folder it would rename there is not the one that blocks.
-    if session.settings.has_store() && session.settings.storage_account().is_none() {
+    if session.settings.storage_account().is_none() {
         return Err(Error::Usage(format!(
-            "storage relink renames the backup folder in the storage account of '{}'{}, but pbi-backup is configured with {}; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) instead; nothing was changed",
-            g.name,
-            linked.as_deref().map(|l| format!(" ('{l}')")).unwrap_or_default(),
+            "attaching storage renames the backup folder in the storage account of '{workspace}'{}, but pbi-backup is configured with {}; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) instead; nothing was changed",
+            account.map(|l| format!(" ('{l}')")).unwrap_or_default(),
             session.settings.store_description()
         )));
     }
     let store = session.store()?;
-    let mut actions = Vec::new();
-    let mut renamed = None;
-    let folder = backup_folder(&g.name)?;
+    let folder = backup_folder(workspace)?;
     // A folder that cannot be listed is not taken for absent: detaching, then failing to re-attach because it is
     // there, would leave the workspace detached.
     let exists = match store.list(&folder).next().await {
@@ -162,55 +213,99 @@ pub async fn storage_relink(session: &Session, workspace: &str) -> Result<Storag
     if exists {
         let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
         let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
-        let new_name = format!("{} (before relink {stamp})", g.name);
-        let to = StorePath::folder(BACKUP_FILESYSTEM, &new_name)?;
+        let (new_name, to) = free_folder(store.as_ref(), workspace, stamp).await?;
         let moved = move_folder(store.as_ref(), &folder, &to).await?;
-        actions.push(format!(
-            "renamed power-bi-backup/{} to power-bi-backup/{new_name} ({moved} files)",
-            g.name
-        ));
-        renamed = Some(format!("power-bi-backup/{new_name}"));
-    } else {
-        // Power BI creates the folder when storage is attached, so a workspace without backups yet has an empty one;
-        // it lists as nothing but would still make the re-attach fail after the detach. Removed, it holds nothing.
-        match store.delete(&folder).await {
-            Ok(()) => actions.push(format!("removed the empty folder power-bi-backup/{}", g.name)),
-            Err(adls_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+        let action = format!(
+            "renamed power-bi-backup/{workspace} to power-bi-backup/{new_name} ({moved} files)"
+        );
+        return Ok((vec![action], Some(format!("power-bi-backup/{new_name}"))));
+    }
+    // Power BI creates the folder when storage is attached, so a workspace without backups yet has an empty one;
+    // it lists as nothing but would still make the attach fail. Removed, it holds nothing.
+    match store.delete(&folder).await {
+        Ok(()) => Ok((vec![format!("removed the empty folder power-bi-backup/{workspace}")], None)),
+        Err(adls_store::Error::NotFound { .. }) => Ok((Vec::new(), None)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A folder name for the old backups no folder has: `<workspace> (before relink <time>)`, numbered when an earlier
+/// rename in the same second took it.
+async fn free_folder(
+    store: &dyn Store,
+    workspace: &str,
+    stamp: &str,
+) -> Result<(String, StorePath)> {
+    for n in 1u32.. {
+        let name = match n {
+            1 => format!("{workspace} (before relink {stamp})"),
+            n => format!("{workspace} (before relink {stamp} {n})"),
+        };
+        let path = StorePath::folder(BACKUP_FILESYSTEM, &name)?;
+        match store.list(&path).next().await {
+            None | Some(Err(adls_store::Error::NotFound { .. })) => return Ok((name, path)),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
         }
     }
-    api.assign_storage(&g.id, ZERO_GUID).await?;
-    actions.push("detached from its storage account".into());
-    api.assign_storage(&g.id, &storage_id).await.map_err(|e| match e {
-        Error::Refused { service, what, url, status, code, message } => Error::Refused {
-            service,
-            what,
-            url,
-            status,
-            code,
-            message: format!(
-                "{message}; workspace '{}' is now detached from its storage: attach it again with pbi-backup storage link --workspace '{}' --account {}",
-                g.name,
-                g.name,
-                linked.as_deref().unwrap_or("<account>")
-            ),
-        },
-        other => other,
-    })?;
-    actions.push("attached again to the same account".into());
-    // The declaration that made the preflight block (SEED-12) would go on blocking the relinked workspace.
-    let preflight = &session.settings.file.preflight;
-    if preflight.dataflows_only.iter().any(|w| w == &g.name || w == workspace) {
-        let file = session
-            .settings
-            .config_path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "pbi-backup.toml".into());
-        actions.push(format!(
-            "the link now supports backup: remove '{}' from preflight.dataflows-only in {file}",
-            g.name
-        ));
+    unreachable!("u32 names run out only after four billion renames in one second")
+}
+
+/// Unlinks and relinks a workspace's storage (as a dataflows-only link needs, rule SEED-12). The existing backup
+/// folder is renamed first, because relinking fails while it exists (rule SEED-13); the report says what it was
+/// renamed to. A workspace already detached is attached to `account`.
+pub async fn storage_relink(
+    session: &Session,
+    workspace: &str,
+    account: Option<&str>,
+) -> Result<StorageChange> {
+    let api = session.api()?;
+    let g = api.group_by_name(workspace).await?;
+    let accounts = api.storage_accounts().await.unwrap_or_default();
+    let (storage_id, name) = match (&g.dataflow_storage_id, account) {
+        (_, Some(account)) => {
+            let a = find_account(&accounts, account)?;
+            (a.id.clone(), a.name.clone())
+        }
+        (Some(id), None) => {
+            let linked = accounts.iter().find(|a| a.id.eq_ignore_ascii_case(id));
+            (id.clone(), linked.map_or_else(|| "<account>".to_owned(), |a| a.name.clone()))
+        }
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "workspace '{}' is not attached to storage; name the account to attach: pbi-backup storage relink --workspace '{}' --account <account>",
+                g.name, g.name
+            )));
+        }
+    };
+    let known = (name != "<account>").then_some(name.as_str());
+    let (mut actions, renamed) = clear_folder(session, &g.name, known).await?;
+    if g.dataflow_storage_id.is_some() {
+        api.assign_storage(&g.id, ZERO_GUID).await?;
+        actions.push("detached from its storage account".into());
+    }
+    api.assign_storage(&g.id, &storage_id).await.map_err(|e| still_detached(e, &g.name, &name))?;
+    actions.push(format!("attached to storage account '{name}'"));
+    if let Some(note) = declared_dataflows_only(session, &g.name, workspace) {
+        actions.push(note);
     }
     Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
+}
+
+/// The declaration that made the preflight block (SEED-12) would go on blocking the relinked workspace: the note
+/// that says to remove it.
+fn declared_dataflows_only(session: &Session, name: &str, asked: &str) -> Option<String> {
+    let preflight = &session.settings.file.preflight;
+    if !preflight.dataflows_only.iter().any(|w| w == name || w == asked) {
+        return None;
+    }
+    let file = session
+        .settings
+        .config_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "pbi-backup.toml".into());
+    Some(format!(
+        "the link now supports backup: remove '{name}' from preflight.dataflows-only in {file}"
+    ))
 }

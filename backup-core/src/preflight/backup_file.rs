@@ -21,9 +21,10 @@ pub struct BackupFileContext<'a> {
 pub fn backup_file_findings(
     ctx: BackupFileContext<'_>,
     report: &Report,
+    profile: super::Profile,
     raise: &[String],
 ) -> (Vec<Finding>, Vec<String>) {
-    let mut out = Findings::new(ctx.workspace, raise);
+    let mut out = Findings::new(ctx.workspace, profile, raise);
     let mut notes = Vec::new();
     let file = ctx.file;
     if let Some(level) = report.database.compatibility_level

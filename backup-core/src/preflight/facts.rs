@@ -18,6 +18,7 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         configured_account: session.settings.storage_account().map(str::to_owned),
         storage_owner: file.preflight.storage_owner,
         raise: file.preflight.raise.clone(),
+        profile: session.settings.profile,
     };
     let groups = api.groups().await?;
     let group: Option<Group> = powerbi::find_group(&groups, name).ok();
@@ -91,7 +92,12 @@ pub async fn doctor(session: &Session, workspaces: &[String]) -> Result<DoctorOu
         findings.extend(evaluate(Operation::Doctor, &facts, &tenant));
     }
     let blocked = findings.iter().any(|f| f.blocks());
-    Ok(DoctorOutput { findings, blocked, storage: session.settings.store_description() })
+    Ok(DoctorOutput {
+        findings,
+        blocked,
+        storage: session.settings.store_description(),
+        profile: session.settings.profile,
+    })
 }
 
 /// Runs the rules relevant to `op` and fails with [`crate::Error::Preflight`] when one blocks.
@@ -102,7 +108,11 @@ pub(crate) async fn require(
     what: &str,
 ) -> Result<Vec<String>> {
     let (facts, tenant) = gather_facts(session, workspace).await?;
-    let findings = evaluate(op, &facts, &tenant);
+    verdict(evaluate(op, &facts, &tenant), what)
+}
+
+/// The warnings of findings none of which blocks; [`crate::Error::Preflight`] when one does.
+pub(crate) fn verdict(findings: Vec<super::Finding>, what: &str) -> Result<Vec<String>> {
     if findings.iter().any(|f| f.blocks()) {
         return Err(crate::Error::Preflight { what: what.to_owned(), findings });
     }

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::powerbi::{Capacity, Group, GroupUser};
 
 pub use backup_file::{BackupFileContext, backup_file_findings};
-pub(crate) use facts::require;
 pub use facts::{doctor, gather_facts};
+pub(crate) use facts::{require, verdict};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +65,19 @@ pub struct Finding {
     pub message: String,
     /// What to do (empty when the rule holds).
     pub remedy: String,
+    /// When the rule does not hold: its severity under the other profile, if that differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differs: Option<ProfileSeverity>,
+}
+
+/// How a finding would weigh under another profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSeverity {
+    /// The other profile.
+    pub profile: Profile,
+    /// The severity there.
+    pub severity: Severity,
 }
 
 impl Finding {
@@ -125,6 +138,53 @@ pub struct TenantFacts {
     pub storage_owner: Option<bool>,
     /// Rule ids raised to blocking.
     pub raise: Vec<String>,
+    /// The rule profile in force.
+    pub profile: Profile,
+}
+
+/// Which version of the service's rules applies (`power-bi-rules.md`, "Rule profiles").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// The 2021 preview the product was specified against: admins only, multi-geo refused. The default.
+    #[default]
+    Seed,
+    /// The service as documented today (revision [D5]): admins, members and contributors back up; restore as a
+    /// new model needs admin; multi-geo is residency advice; the later rules that block there block.
+    Current,
+}
+
+impl Profile {
+    /// The other profile, for saying where a finding differs.
+    pub fn other(self) -> Profile {
+        match self {
+            Profile::Seed => Profile::Current,
+            Profile::Current => Profile::Seed,
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Seed => "seed",
+            Profile::Current => "current",
+        })
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "seed" => Ok(Profile::Seed),
+            "current" => Ok(Profile::Current),
+            _ => Err(format!(
+                "'{s}' is not a rule profile; use seed (the 2021 preview, the default) or current (the service as documented today)"
+            )),
+        }
+    }
 }
 
 /// How a rule's failure weighs when it is seen.
@@ -152,73 +212,85 @@ pub enum Basis {
 pub struct Rule {
     /// Stable id.
     pub id: &'static str,
-    /// How its failure weighs.
-    pub class: Class,
+    /// How its failure weighs under the `seed` profile.
+    pub seed: Class,
+    /// How its failure weighs under the `current` profile.
+    pub current: Class,
     /// What it says, in a few words.
     pub title: &'static str,
 }
 
-/// Every rule the preflight checks.
+impl Rule {
+    /// Its class under `profile`.
+    pub fn class(&self, profile: Profile) -> Class {
+        match profile {
+            Profile::Seed => self.seed,
+            Profile::Current => self.current,
+        }
+    }
+}
+
+const fn rule_of(id: &'static str, seed: Class, current: Class, title: &'static str) -> Rule {
+    Rule { id, seed, current, title }
+}
+
+const B: Class = Class::Blocks;
+const W: Class = Class::Warns;
+const N: Class = Class::Note;
+
+/// Every rule the preflight checks, with its class under each profile: the table "Rule profiles" of
+/// `power-bi-rules.md`, read rule by rule. LATER-23 blocks under both: a workspace the caller cannot see cannot be
+/// backed up by it at all.
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        id: "SEED-01",
-        class: Class::Blocks,
-        title: "Premium, Embedded, Fabric or PPU capacity",
-    },
-    Rule {
-        id: "SEED-02",
-        class: Class::Blocks,
-        title: "an ADLS Gen2 account attached to the workspace",
-    },
-    Rule { id: "SEED-04", class: Class::Blocks, title: "the capacity in the tenant's home region" },
-    Rule { id: "SEED-05", class: Class::Blocks, title: "the storage account in the home region" },
-    Rule {
-        id: "SEED-06",
-        class: Class::Note,
-        title: "backups stored outside the capacity's region",
-    },
-    Rule { id: "SEED-07", class: Class::Blocks, title: "the caller is a workspace admin" },
-    Rule {
-        id: "SEED-08",
-        class: Class::Blocks,
-        title: "a backup folder named after the workspace",
-    },
-    Rule { id: "SEED-09", class: Class::Blocks, title: "owner rights on storage to copy backups" },
-    Rule { id: "SEED-10", class: Class::Note, title: "storage owners can read every backup" },
-    Rule {
-        id: "SEED-12",
-        class: Class::Blocks,
-        title: "a storage link made for backups, not dataflows only",
-    },
-    Rule { id: "SEED-13", class: Class::Note, title: "relinking needs the old folder renamed" },
-    Rule {
-        id: "LATER-05",
-        class: Class::Warns,
-        title: "large semantic model storage format to restore",
-    },
-    Rule { id: "LATER-06", class: Class::Warns, title: "enhanced metadata (V3) models only" },
-    Rule { id: "LATER-07", class: Class::Warns, title: "workspace admin to restore a new model" },
-    Rule { id: "LATER-09", class: Class::Warns, title: "roles with the read permission only" },
-    Rule {
-        id: "LATER-23",
-        class: Class::Blocks,
-        title: "a workspace the caller can see, not My workspace",
-    },
-    Rule { id: "LATER-25", class: Class::Warns, title: "compatibility level 1500 or higher" },
-    Rule { id: "LATER-26", class: Class::Warns, title: "no table and expression of one name" },
-    Rule { id: "LATER-30", class: Class::Warns, title: "a running capacity" },
+    rule_of("SEED-01", B, B, "Premium, Embedded, Fabric or PPU capacity"),
+    rule_of("SEED-02", B, B, "an ADLS Gen2 account attached to the workspace"),
+    rule_of("SEED-04", B, W, "the capacity in the tenant's home region (today: advice, LATER-01)"),
+    rule_of("SEED-05", B, W, "the storage account in the home region (today: LATER-17)"),
+    rule_of("SEED-06", N, N, "backups stored outside the capacity's region"),
+    rule_of("SEED-07", B, N, "only workspace admins back up and restore (today: LATER-07/08)"),
+    rule_of("SEED-08", B, B, "a backup folder named after the workspace"),
+    rule_of("SEED-09", B, B, "storage owner, and admin of the target (today: LATER-07/08)"),
+    rule_of("SEED-10", N, N, "storage owners can read every backup"),
+    rule_of("SEED-12", B, W, "a storage link made for backups, not dataflows only"),
+    rule_of("SEED-13", N, N, "relinking needs the old folder renamed"),
+    rule_of("LATER-05", W, B, "large semantic model storage format to restore"),
+    rule_of("LATER-06", W, B, "enhanced metadata (V3) models only"),
+    rule_of("LATER-07", W, B, "workspace admin to restore a new model"),
+    rule_of("LATER-08", W, B, "admin, member or contributor to back up or restore over a model"),
+    rule_of("LATER-09", W, W, "roles with the read permission only"),
+    rule_of("LATER-23", B, B, "a workspace the caller can see, not My workspace"),
+    rule_of("LATER-25", W, B, "compatibility level 1500 or higher"),
+    rule_of("LATER-26", W, B, "no table and expression of one name"),
+    rule_of("LATER-30", W, W, "a running capacity"),
 ];
+
+/// Refuses rule ids this tool does not check, naming the ones it does.
+pub fn check_rule_ids(ids: &[String]) -> crate::Result<()> {
+    let unknown: Vec<&str> =
+        ids.iter().map(String::as_str).filter(|id| rule(id).is_none()).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let valid: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+    Err(crate::Error::Usage(format!(
+        "preflight.raise names {} this tool does not check ({}); the rules it checks are {}",
+        if unknown.len() == 1 { "a rule" } else { "rules" },
+        unknown.join(", "),
+        valid.join(", ")
+    )))
+}
 
 /// The rule of an id (ids compare without regard to case).
 pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id.eq_ignore_ascii_case(id))
 }
 
-/// How much a failed rule matters: the one place this is decided. A blocking rule seen to fail blocks; a note
-/// informs; anything else warns, and blocks when `raise` lists it.
-pub fn severity(id: &str, basis: Basis, raise: &[String]) -> Severity {
+/// How much a failed rule matters: the one place this is decided. Under `profile`, a blocking rule seen to fail
+/// blocks; a note informs; anything else warns, and blocks when `raise` lists it (`raise` only makes stricter).
+pub fn severity(id: &str, basis: Basis, profile: Profile, raise: &[String]) -> Severity {
     let raised = raise.iter().any(|r| r.eq_ignore_ascii_case(id));
-    match (rule(id).map(|r| r.class), basis) {
+    match (rule(id).map(|r| r.class(profile)), basis) {
         (Some(Class::Note), _) => Severity::Info,
         (Some(Class::Blocks), Basis::Seen) => Severity::Block,
         _ if raised => Severity::Block,
@@ -230,12 +302,18 @@ pub fn severity(id: &str, basis: Basis, raise: &[String]) -> Severity {
 pub(crate) struct Findings<'a> {
     findings: Vec<Finding>,
     workspace: &'a str,
+    profile: Profile,
     raise: &'a [String],
 }
 
 impl<'a> Findings<'a> {
-    pub(crate) fn new(workspace: &'a str, raise: &'a [String]) -> Self {
-        Findings { findings: Vec::new(), workspace, raise }
+    pub(crate) fn new(workspace: &'a str, profile: Profile, raise: &'a [String]) -> Self {
+        Findings { findings: Vec::new(), workspace, profile, raise }
+    }
+
+    /// The profile the rules are evaluated under.
+    pub(crate) fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// Adds a verdict seen in the facts.
@@ -253,13 +331,18 @@ impl<'a> Findings<'a> {
         remedy: &str,
     ) {
         debug_assert!(self::rule(rule).is_some(), "{rule} is not in RULES");
+        let severity = severity(rule, basis, self.profile, self.raise);
+        let other = self.profile.other();
+        let elsewhere = self::severity(rule, basis, other, self.raise);
         self.findings.push(Finding {
             rule: rule.into(),
-            severity: severity(rule, basis, self.raise),
+            severity,
             status,
             workspace: self.workspace.into(),
             message,
             remedy: if status == Status::Pass { String::new() } else { remedy.into() },
+            differs: (status != Status::Pass && elsewhere != severity)
+                .then_some(ProfileSeverity { profile: other, severity: elsewhere }),
         });
     }
 
@@ -270,7 +353,7 @@ impl<'a> Findings<'a> {
 
 /// Evaluates every rule relevant to `op` for one workspace.
 pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Finding> {
-    let mut out = Findings::new(&ws.name, &tenant.raise);
+    let mut out = Findings::new(&ws.name, tenant.profile, &tenant.raise);
     let Some(group) = &ws.group else {
         rules::visible(&mut out, &ws.name);
         return out.into_vec();
@@ -282,7 +365,7 @@ pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec
     rules::folder(&mut out, ws);
     rules::dataflows_only(&mut out, ws, group);
     rules::relink(&mut out, op, ws);
-    rules::copies(&mut out, op, tenant);
+    rules::copies(&mut out, op, ws, tenant);
     if op == Operation::Doctor || op == Operation::Backup {
         rules::visibility_to_owners(&mut out, &ws.name);
     }

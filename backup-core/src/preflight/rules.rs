@@ -191,7 +191,8 @@ pub(super) fn regions(
     }
 }
 
-/// SEED-07 (workspace admin) and LATER-07 (admin to restore a new model).
+/// SEED-07 (the preview: workspace admins only), LATER-08 (today: admin, member or contributor back up and restore
+/// over a model) and LATER-07 (admin to restore a new model). Which of them blocks is the profile's choice.
 pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
     let name = &ws.name;
     let role = ws.caller.as_ref().map(|u| u.group_user_access_right.as_str());
@@ -220,24 +221,59 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
             "the workspace admin can check the caller's role in Manage access",
         ),
     }
-    if op == Operation::RestoreAsNew
-        && let Some(role) = role.filter(|r| *r != "Admin")
-    {
-        out.push(
-            "LATER-07",
-            Status::Fail,
-            format!(
-                "restoring a new model needs workspace admin; the caller is {role} of '{name}'"
+    let unknown = if ws.roles_listed {
+        format!("the caller is not listed by its application id among the roles of '{name}'")
+    } else {
+        format!("the roles of '{name}' could not be listed")
+    };
+    match op {
+        Operation::RestoreAsNew => match role {
+            Some("Admin") => out.push(
+                "LATER-07",
+                Status::Pass,
+                format!("the caller is an admin of '{name}', who may restore a new model"),
+                "",
             ),
-            "make the caller an admin, or restore over an existing model",
-        );
+            Some(other) => out.push(
+                "LATER-07",
+                Status::Fail,
+                format!("restoring a new model needs workspace admin; the caller is {other} of '{name}'"),
+                "make the caller an admin, or restore over an existing model",
+            ),
+            None => out.push("LATER-07", Status::Unknown, unknown, "check in Manage access that the caller is an Admin of the workspace"),
+        },
+        Operation::Doctor | Operation::Backup | Operation::Restore => match role {
+            Some(r @ ("Admin" | "Member" | "Contributor")) => out.push(
+                "LATER-08",
+                Status::Pass,
+                format!("the caller is {r} of '{name}', who may back up and restore over a model"),
+                "",
+            ),
+            Some(other) => out.push(
+                "LATER-08",
+                Status::Fail,
+                format!("the caller is {other} of '{name}'; backing up or restoring over a model needs admin, member or contributor"),
+                "give the caller the Contributor role or higher on the workspace, or write permission on the model",
+            ),
+            None => out.push("LATER-08", Status::Unknown, unknown, "check in Manage access that the caller is at least a Contributor of the workspace"),
+        },
+        Operation::CopyInto | Operation::Relink => {}
     }
 }
-
 /// SEED-08: the folder named after the workspace.
 pub(super) fn folder(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
     let name = &ws.name;
-    if name.contains('/') || name.contains('\\') {
+    if let Err(e) = adls_store::StorePath::folder(crate::ops::BACKUP_FILESYSTEM, name)
+        && !name.contains('/')
+        && !name.contains('\\')
+    {
+        out.push(
+            "SEED-08",
+            Status::Fail,
+            format!("Power BI's backup folder for workspace '{name}' cannot be named: {e}"),
+            "rename the workspace to a name that can be a folder name (at most 255 bytes, no control characters)",
+        );
+    } else if name.contains('/') || name.contains('\\') {
         out.push(
             "SEED-08",
             Status::Fail,
@@ -267,12 +303,30 @@ pub(super) fn relink(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
     }
 }
 
-/// SEED-09: copies into another workspace's folder need storage ownership.
-pub(super) fn copies(out: &mut Findings<'_>, op: Operation, tenant: &TenantFacts) {
+/// SEED-09: copies into another workspace's folder need storage ownership, and (under the preview's rules) admin
+/// of the target workspace; today the restore's own role rules (LATER-07/08) apply to the target instead.
+pub(super) fn copies(
+    out: &mut Findings<'_>,
+    op: Operation,
+    ws: &WorkspaceFacts,
+    tenant: &TenantFacts,
+) {
     if op != Operation::CopyInto {
         return;
     }
     let name = out.workspace.to_owned();
+    let role = ws.caller.as_ref().map(|u| u.group_user_access_right.as_str());
+    if out.profile() == super::Profile::Seed
+        && let Some(role) = role.filter(|r| *r != "Admin")
+    {
+        out.push(
+            "SEED-09",
+            Status::Fail,
+            format!("restoring a backup copied from another workspace needs admin of the target; the caller is {role} of '{name}'"),
+            "make the caller an admin of the target workspace",
+        );
+        return;
+    }
     match tenant.storage_owner {
         Some(true) => out.push(
             "SEED-09",

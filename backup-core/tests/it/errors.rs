@@ -59,6 +59,7 @@ fn every_error() -> Vec<Error> {
                 workspace: "Finance".into(),
                 message: "the caller is Member, not Admin, of workspace 'Finance'".into(),
                 remedy: "make the caller an admin of the workspace".into(),
+                differs: None,
             }],
         },
         Error::Integrity("Sales.abf does not match its manifest; nothing was sent".into()),

@@ -165,6 +165,7 @@ async fn backup_then_plan_and_execute_a_restore_against_the_tenant() {
     assert_eq!(t.stack.sim.count("restore"), restores + 1);
 
     // The copy it made is a verified transfer of its own, here as `copy` reports one.
-    let copy = ops::copy(&s, "Finance", "Finance Copy", &result.file, true, false).await.unwrap();
+    let copy =
+        ops::copy(&s, "Finance", "Finance Copy", &result.file, true, false, false).await.unwrap();
     assert_eq!(copy.verification, TransferVerification::Source);
 }

@@ -50,6 +50,27 @@ pub struct Tenant {
     /// tenant level; any other account is a workspace-level link.
     #[serde(default)]
     pub tenant_storage: Option<String>,
+    /// Which version of the service the tenant is: `seed` (the 2021 preview text, the default) or `current` (the
+    /// page as revised through 2024). See `ServiceProfile`.
+    #[serde(default)]
+    pub service_profile: ServiceProfile,
+}
+
+/// The version of the Power BI backup page the simulated service follows.
+///
+/// - `seed` ([D1], 2021 preview): "workspace admins can back up and restore"; multi-geo capacities are not
+///   supported.
+/// - `current` ([D4]/[D5]): backup by admins, members and contributors; restore over an existing model with write
+///   permission (admin, member, contributor); "To restore a new dataset, the user must be an admin of the
+///   workspace"; multi-geo is only cost and residency advice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceProfile {
+    /// The 2021 preview.
+    #[default]
+    Seed,
+    /// The page as documented today.
+    Current,
 }
 
 fn default_token_lifetime() -> u64 {

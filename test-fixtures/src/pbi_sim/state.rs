@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::scenario::{self, LinkKind, Scenario, derived_id, sku_model_limit_gb};
+use super::scenario::{self, LinkKind, Scenario, ServiceProfile, derived_id, sku_model_limit_gb};
 
 /// The all-zero GUID that unassigns storage.
 pub const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -92,6 +92,8 @@ pub struct State {
     pub home_region: String,
     pub token_lifetime_seconds: u64,
     pub tenant_storage: Option<String>,
+    #[serde(default)]
+    pub service_profile: ServiceProfile,
     pub capacities: Vec<CapacityState>,
     pub accounts: Vec<AccountState>,
     pub workspaces: Vec<WorkspaceState>,
@@ -176,6 +178,7 @@ impl State {
             home_region: s.tenant.home_region.clone(),
             token_lifetime_seconds: s.tenant.token_lifetime_seconds,
             tenant_storage: s.tenant.tenant_storage.clone(),
+            service_profile: s.tenant.service_profile,
             capacities,
             accounts: s
                 .storage_accounts

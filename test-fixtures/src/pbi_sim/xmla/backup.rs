@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use xmla_proto::{Backup, Message, Syntax};
 
-use super::target::{file_path, target_for};
+use super::target::{Action, file_path, target_for};
 use super::{Ctx, SIM_MODEL_FILE, codes, find_model, msg, not_found};
 
 use crate::pbi_sim::Shared;
@@ -20,7 +20,7 @@ pub(super) async fn backup(
 ) -> Result<(), Message> {
     let (target, model) = {
         let state = shared.state.lock().expect("poisoned");
-        let target = target_for(shared, &state, ctx)?;
+        let target = target_for(shared, &state, ctx, Action::Backup)?;
         let model = find_model(&state, &target.owner, &b.database)
             .cloned()
             .ok_or_else(|| not_found(&b.database))?;

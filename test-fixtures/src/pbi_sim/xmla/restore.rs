@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::Digest;
 use xmla_proto::{Message, Restore};
 
-use super::target::{Target, file_path, target_for};
+use super::target::{Action, Target, file_path, target_for};
 use super::{Ctx, SIM_MODEL_FILE, SOURCE, codes, msg};
 
 use crate::pbi_sim::Shared;
@@ -24,7 +24,7 @@ pub(super) async fn restore(
 ) -> Result<Vec<Message>, Message> {
     let target = {
         let state = shared.state.lock().expect("poisoned");
-        target_for(shared, &state, ctx)?
+        target_for(shared, &state, ctx, Action::Restore)?
     };
     let image = read_backup(&target, r).await?;
     let report = inspect_backup(&target, r, &image)?;
@@ -167,6 +167,18 @@ fn check_room(
     name: &str,
     existing: Option<usize>,
 ) -> Result<(), Message> {
+    if let Some(role) = target.new_model_needs_admin.as_deref()
+        && existing.is_none()
+        && role != "Admin"
+    {
+        return Err(msg(
+            codes::NOT_ADMIN,
+            format!(
+                "To restore a new semantic model, the user must be an admin of the workspace '{}' ({role}).",
+                target.owner_name
+            ),
+        ));
+    }
     if existing.is_some() && !r.allow_overwrite {
         return Err(msg(
             codes::DATABASE_EXISTS,

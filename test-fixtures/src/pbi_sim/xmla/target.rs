@@ -7,7 +7,7 @@ use xmla_proto::Message;
 
 use super::{Ctx, codes, msg, not_found};
 
-use crate::pbi_sim::scenario::LinkKind;
+use crate::pbi_sim::scenario::{LinkKind, ServiceProfile};
 use crate::pbi_sim::state::State as SimState;
 use crate::pbi_sim::{BACKUP_FILESYSTEM, Shared};
 
@@ -21,11 +21,26 @@ pub(super) struct Target {
     pub(super) limit_gb: Option<f64>,
     /// Power BI rules (roles need read permission) apply; Analysis Services has no such limit.
     pub(super) power_bi: bool,
+    /// Under the `current` service: the caller's workspace role, for the rule that only an admin restores a new
+    /// model (known once the restore knows whether the model exists). `None`: no such rule applies.
+    pub(super) new_model_needs_admin: Option<String>,
+}
+
+/// What the command does, for the role rules of the `current` service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    Backup,
+    Restore,
 }
 
 /// The SEED checks of a backup or restore, in the order the service's documentation gives them, and where the
 /// command's files live.
-pub(super) fn target_for(shared: &Shared, state: &SimState, ctx: &Ctx) -> Result<Target, Message> {
+pub(super) fn target_for(
+    shared: &Shared,
+    state: &SimState,
+    ctx: &Ctx,
+    action: Action,
+) -> Result<Target, Message> {
     match ctx {
         Ctx::Workspace { principal, workspace_id, admin_by_door } => {
             let ws = state.workspace(workspace_id).ok_or_else(|| not_found(workspace_id))?;
@@ -39,7 +54,10 @@ pub(super) fn target_for(shared: &Shared, state: &SimState, ctx: &Ctx) -> Result
                     ),
                 ));
             };
-            if !cap.region.eq_ignore_ascii_case(&state.home_region) {
+            // The preview refuses multi-geo; the page today only advises on residency and cost.
+            if state.service_profile == ServiceProfile::Seed
+                && !cap.region.eq_ignore_ascii_case(&state.home_region)
+            {
                 return Err(msg(
                     codes::MULTI_GEO,
                     format!(
@@ -48,15 +66,9 @@ pub(super) fn target_for(shared: &Shared, state: &SimState, ctx: &Ctx) -> Result
                     ),
                 ));
             }
-            if !admin_by_door && state.role(principal, &ws.id) != Some("Admin") {
-                return Err(msg(
-                    codes::NOT_ADMIN,
-                    format!(
-                        "'{principal}' is not an admin of the workspace '{}' ({}). Only workspace admins can back up and restore semantic models.",
-                        ws.name,
-                        state.role(principal, &ws.id).unwrap_or("no role")
-                    ),
-                ));
+            let role = state.role(principal, &ws.id).map(str::to_owned);
+            if !admin_by_door {
+                check_role(state.service_profile, action, principal, &ws.name, role.as_deref())?;
             }
             let Some(account) = ws.storage.clone() else {
                 return Err(msg(
@@ -85,6 +97,10 @@ pub(super) fn target_for(shared: &Shared, state: &SimState, ctx: &Ctx) -> Result
                 folder: ws.name.clone(),
                 limit_gb: cap.model_limit_gb(),
                 power_bi: true,
+                new_model_needs_admin: (state.service_profile == ServiceProfile::Current
+                    && action == Action::Restore
+                    && !admin_by_door)
+                    .then(|| role.unwrap_or_else(|| "no role".into())),
             })
         }
         Ctx::Aas { principal, server } => {
@@ -112,9 +128,44 @@ pub(super) fn target_for(shared: &Shared, state: &SimState, ctx: &Ctx) -> Result
                 folder: server.clone(),
                 limit_gb: None,
                 power_bi: false,
+                new_model_needs_admin: None,
             })
         }
     }
+}
+
+/// Who may back up and restore: the preview's admins only, or today's admins, members and contributors (restore
+/// over an existing model needs write permission, which those roles have; a new model needs admin, checked once
+/// the restore knows whether the model exists).
+fn check_role(
+    profile: ServiceProfile,
+    action: Action,
+    principal: &str,
+    workspace: &str,
+    role: Option<&str>,
+) -> Result<(), Message> {
+    let allowed = match profile {
+        ServiceProfile::Seed => role == Some("Admin"),
+        ServiceProfile::Current => matches!(role, Some("Admin" | "Member" | "Contributor")),
+    };
+    if allowed {
+        return Ok(());
+    }
+    let shown = role.unwrap_or("no role");
+    Err(msg(
+        codes::NOT_ADMIN,
+        match (profile, action) {
+            (ServiceProfile::Seed, _) => format!(
+                "'{principal}' is not an admin of the workspace '{workspace}' ({shown}). Only workspace admins can back up and restore semantic models."
+            ),
+            (ServiceProfile::Current, Action::Backup) => format!(
+                "'{principal}' cannot back up semantic models of the workspace '{workspace}' ({shown}). Backup is allowed to workspace admins, members and contributors, and to users with write permission on the semantic model."
+            ),
+            (ServiceProfile::Current, Action::Restore) => format!(
+                "'{principal}' cannot restore into the workspace '{workspace}' ({shown}). Restoring over a semantic model needs write or admin permission on it."
+            ),
+        },
+    ))
 }
 
 /// `File` is relative to the workspace folder; one leading `/` is taken as the same place (the Power BI page's TMSL

@@ -1,0 +1,178 @@
+//! Flows that used to end in a dead end: storage links, copies into another workspace, failed copy-and-restores,
+//! names the service cannot map, and the order of the preflight.
+
+use backup_core::output::{
+    BackupOutput, DoctorOutput, ListOutput, StorageChange, StorageStatus, TransferOutput,
+    exit_codes,
+};
+use backup_core::preflight::Status;
+use test_fixtures::pbi_sim::codes;
+
+use crate::commands::backup_one;
+use crate::support::{Env, RULES, Tenant, model_abf};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_storage_link_path_ends_attached() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    backup_one(&t, &env, "Personal Premium", "Forecast").await;
+
+    // unlink says what attaching again needs, and which command does it.
+    let change: StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "unlink", "-w", "Personal Premium"]).await;
+    let hint = change.actions.join(" | ");
+    assert!(
+        hint.contains("SEED-13")
+            && hint.contains("storage link --workspace 'Personal Premium' --account tenantlake"),
+        "{change:?}"
+    );
+    // link onto the folder that stayed: renamed first, then attached.
+    let link = ["storage", "link", "-w", "Personal Premium", "--account", "tenantlake"];
+    let change: StorageChange = t.report(&env, exit_codes::SUCCESS, &link).await;
+    assert!(change.renamed_folder_to.is_some(), "{change:?}");
+    assert!(change.actions.last().unwrap().contains("attached to storage account 'tenantlake'"));
+    backup_one(&t, &env, "Personal Premium", "Forecast").await;
+
+    // relink of a detached workspace: refused without an account, done with one.
+    t.report::<StorageChange>(
+        &env,
+        exit_codes::SUCCESS,
+        &["storage", "unlink", "-w", "Personal Premium"],
+    )
+    .await;
+    let err =
+        t.failure(&env, exit_codes::USAGE, &["storage", "relink", "-w", "Personal Premium"]).await;
+    assert!(err.message.contains("--account <account>"), "{err:?}");
+    let relink = ["storage", "relink", "-w", "Personal Premium", "--account", "tenantlake"];
+    let change: StorageChange = t.report(&env, exit_codes::SUCCESS, &relink).await;
+    assert!(change.renamed_folder_to.is_some(), "{change:?}");
+    let s: Vec<StorageStatus> =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "status", "-w", "Personal Premium"]).await;
+    assert_eq!(s[0].account.as_deref(), Some("tenantlake"));
+
+    // With another account configured the folder cannot be renamed from here: the refusal names the command that
+    // can, with the service's code.
+    backup_one(&t, &env, "Personal Premium", "Forecast").await;
+    t.report::<StorageChange>(
+        &env,
+        exit_codes::SUCCESS,
+        &["storage", "unlink", "-w", "Personal Premium"],
+    )
+    .await;
+    let err = t.failure(&t.env("financelake"), exit_codes::SERVER_REFUSED, &link).await;
+    assert_eq!(err.http_status, Some(409), "{err:?}");
+    assert!(
+        err.message.contains("PBI_BACKUP_ADLS_ACCOUNT=tenantlake pbi-backup storage link"),
+        "{err:?}"
+    );
+}
+
+/// A seed tenant where `backup-bot` is a member of "Members Only" (on the same account as "Personal Premium").
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_and_restore_from_another_workspace_follow_the_same_rule() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    let file = backup_one(&t, &env, "Personal Premium", "Forecast").await;
+    let copy = [
+        "copy",
+        "--from-workspace",
+        "Personal Premium",
+        "--to-workspace",
+        "Members Only",
+        "--file",
+        &file,
+    ];
+    let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &copy).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-09" && f.blocks()), "{err:?}");
+    let restore =
+        ["restore", "-w", "Members Only", "--from-workspace", "Personal Premium", "--file", &file];
+    let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &restore).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-09" && f.blocks()), "{err:?}");
+    let list: ListOutput =
+        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Members Only"]).await;
+    assert!(list.backups.is_empty(), "nothing was copied: {list:?}");
+    // Skipped on purpose, the copy goes through (the storage decides).
+    let out: TransferOutput =
+        t.report(&env, exit_codes::SUCCESS, &[&copy[..], &["--skip-preflight"]].concat()).await;
+    assert!(out.destination.ends_with(&file));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_copy_and_restore_takes_its_copy_back() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    let file = backup_one(&t, &env, "Personal Premium", "Forecast").await;
+    let restore = [
+        "restore",
+        "-w",
+        "Dataflows Era",
+        "--from-workspace",
+        "Personal Premium",
+        "--file",
+        &file,
+        "--skip-preflight",
+    ];
+    let err = t.failure(&env, exit_codes::SERVER_REFUSED, &restore).await;
+    assert_eq!(err.code, Some(codes::DATAFLOWS_ONLY), "{err:?}");
+    assert!(err.message.contains("was removed"), "{err:?}");
+    let list: ListOutput =
+        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Dataflows Era"]).await;
+    assert!(list.backups.is_empty(), "the copy stayed: {list:?}");
+    // So the folder still says what the link is.
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Dataflows Era"]).await;
+    let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
+    assert_eq!(seed12.status, Status::Fail, "{seed12:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_the_rules_block_sends_nothing_and_a_dry_run_checks_them() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    let local = t.work.path().join("Shared.abf");
+    std::fs::write(&local, model_abf("Shared", &["T"])).unwrap();
+    let upload = ["upload", local.to_str().unwrap(), "-w", "Shared Workspace", "--create-folder"];
+    t.run(&env, &upload).await.expect(exit_codes::SUCCESS);
+    let xmla = t.stack.sim.count("xmla");
+    let restore =
+        ["restore", "-w", "Shared Workspace", "--file", "Shared.abf", "--allow-unverified"];
+    let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &restore).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-01"), "{err:?}");
+    assert_eq!(t.stack.sim.count("xmla"), xmla, "something reached the XMLA endpoint");
+
+    // backup --dry-run runs the preflight: a member is blocked (seed rules)...
+    let dry = ["backup", "-w", "Members Only", "-d", "Team", "--dry-run"];
+    let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &dry).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-07"), "{err:?}");
+    // ...and without a sign-in it says plainly that it did not run.
+    let run = t.run(&Env::default(), &dry).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.stderr.contains("the preflight did not run"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_name_no_folder_can_carry_is_caught_by_seed_08() {
+    let long = "W".repeat(300);
+    let scenario = RULES.replacen(
+        "[[principals]]",
+        &format!(
+            "[[workspaces]]\nname = \"{long}\"\ncapacity = \"P1 West Europe\"\n\n[[principals]]"
+        ),
+        1,
+    );
+    let scenario = scenario.replacen(
+        "\"Dataflows Era\" = \"Admin\" }",
+        &format!("\"Dataflows Era\" = \"Admin\", \"{long}\" = \"Admin\" }}"),
+        1,
+    );
+    let scenario = format!("{scenario}\n[[datasets]]\nworkspace = \"{long}\"\nname = \"Long\"\n");
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("tenantlake");
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", &long]).await;
+    let seed08 = doctor.findings.iter().find(|f| f.rule == "SEED-08").unwrap();
+    assert_eq!(seed08.status, Status::Fail, "{seed08:?}");
+    assert!(seed08.message.contains("cannot be named"), "{seed08:?}");
+    let _: BackupOutput =
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["backup", "-w", &long, "-d", "Long"]).await;
+}

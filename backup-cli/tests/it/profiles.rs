@@ -1,0 +1,137 @@
+//! The rule profiles: `seed` (the 2021 preview, the default) and `current` (the service as documented today), on
+//! the client (`--rules`, `PBI_BACKUP_RULES`, `[rules] profile`) and in pbi-sim (`service-profile` under `[tenant]`),
+//! each side on its own.
+
+use backup_core::output::{BackupOutput, DoctorOutput, ErrorInfo, RestoreOutput, exit_codes};
+use backup_core::preflight::{Profile, Severity, Status};
+use test_fixtures::pbi_sim::codes;
+
+use crate::support::{RULES, Tenant};
+
+/// A backup the preflight blocks: its one result's error.
+async fn blocked_backup(t: &Tenant, env: &crate::support::Env, args: &[&str]) -> ErrorInfo {
+    let out: BackupOutput = t.report(env, exit_codes::PREFLIGHT_BLOCKED, args).await;
+    let err = out.results[0].error.clone().expect("an error");
+    assert_eq!(err.kind, "preflight_blocked", "{err:?}");
+    err
+}
+
+/// The rules scenario as today's service.
+fn current_scenario() -> String {
+    let current = RULES.replacen("[tenant]\n", "[tenant]\nservice-profile = \"current\"\n", 1);
+    assert_ne!(current, RULES, "the scenario has a [tenant] table");
+    current
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_seed_rules_only_admins_back_up() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Members Only"]).await;
+    assert_eq!(doctor.profile, Profile::Seed);
+    let seed07 = doctor.findings.iter().find(|f| f.rule == "SEED-07").expect("SEED-07");
+    assert_eq!((seed07.status, seed07.severity), (Status::Fail, Severity::Block));
+    let differs = seed07.differs.expect("SEED-07 weighs otherwise today");
+    assert_eq!((differs.profile, differs.severity), (Profile::Current, Severity::Info));
+    let text = t.run(&env, &["doctor", "-w", "Members Only"]).await;
+    assert!(text.stdout.contains("rules:   the seed profile"), "{}", text.stdout);
+    assert!(text.stdout.contains("under the current profile this is a note"), "{}", text.stdout);
+
+    let backup = ["backup", "-w", "Members Only", "-d", "Team"];
+    let backups = t.stack.sim.count("backup");
+    let err = blocked_backup(&t, &env, &backup).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-07"), "{err:?}");
+    assert_eq!(t.stack.sim.count("backup"), backups, "nothing was sent");
+    // The seed service refuses it on its own, whatever the client's profile says.
+    let current_client = env.clone().set("PBI_BACKUP_RULES", "current");
+    let out: BackupOutput = t.report(&current_client, exit_codes::SERVER_REFUSED, &backup).await;
+    assert_eq!(out.results[0].error.as_ref().unwrap().code, Some(codes::NOT_ADMIN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_current_rules_members_back_up_and_restore_over_but_not_as_new() {
+    let t = Tenant::start(&current_scenario()).await;
+    let env = t.env("tenantlake");
+    let doctor: DoctorOutput = t
+        .report(&env, exit_codes::SUCCESS, &["--rules", "current", "doctor", "-w", "Members Only"])
+        .await;
+    assert_eq!(doctor.profile, Profile::Current);
+    let later08 = doctor.findings.iter().find(|f| f.rule == "LATER-08").expect("LATER-08");
+    assert_eq!(later08.status, Status::Pass);
+
+    let out: BackupOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["--rules", "current", "backup", "-w", "Members Only", "-d", "Team"],
+        )
+        .await;
+    let file = out.results[0].file.clone();
+    // Over the existing model: write permission, which a member has.
+    let over = [
+        "--rules",
+        "current",
+        "restore",
+        "-w",
+        "Members Only",
+        "--file",
+        &file,
+        "--allow-overwrite",
+    ];
+    let done: RestoreOutput = t.report(&env, exit_codes::SUCCESS, &over).await;
+    assert_eq!(done.database, "Team");
+    // As a new model: admin only (LATER-07), blocked before anything is sent...
+    let as_new =
+        ["--rules", "current", "restore", "-w", "Members Only", "--file", &file, "--as", "Team 2"];
+    let restores = t.stack.sim.count("restore");
+    let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &as_new).await;
+    assert!(err.findings.iter().any(|f| f.rule == "LATER-07" && f.blocks()), "{err:?}");
+    assert_eq!(t.stack.sim.count("restore"), restores);
+    // ...and refused by the current service on its own.
+    let err = t
+        .failure(&env, exit_codes::SERVER_REFUSED, &[&as_new[..], &["--skip-preflight"]].concat())
+        .await;
+    assert_eq!(err.code, Some(codes::NOT_ADMIN), "{err:?}");
+    assert!(err.message.contains("must be an admin"), "{err:?}");
+    // The seed client blocks the member's backup that today's service takes.
+    let err = blocked_backup(&t, &env, &["backup", "-w", "Members Only", "-d", "Team"]).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-07"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_geo_is_refused_by_the_preview_and_advice_today() {
+    let declared = "[powerbi]\nhome-region = \"West Europe\"\n";
+    let seed = Tenant::rules().await;
+    std::fs::write(seed.work.path().join("pbi-backup.toml"), declared).unwrap();
+    let env = seed.env("tenantlake");
+    let err = blocked_backup(&seed, &env, &["backup", "-w", "Asia Sales", "-d", "APAC"]).await;
+    assert!(err.findings.iter().any(|f| f.rule == "SEED-04"), "{err:?}");
+
+    let current = Tenant::start(&current_scenario()).await;
+    let config = format!("{declared}\n[rules]\nprofile = \"current\"\n");
+    std::fs::write(current.work.path().join("pbi-backup.toml"), config).unwrap();
+    let env = current.env("tenantlake");
+    let out: BackupOutput = current
+        .report(&env, exit_codes::SUCCESS, &["backup", "-w", "Asia Sales", "-d", "APAC"])
+        .await;
+    let r = &out.results[0];
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.starts_with("SEED-04")),
+        "the residency advice is said: {r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_or_a_raised_rule_that_does_not_exist_is_a_usage_error() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let run = t.run(&env, &["--rules", "newest", "doctor", "-w", "Finance", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.stderr.contains("seed") && run.stderr.contains("current"), "{}", run.stderr);
+    std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-99\"]\n")
+        .unwrap();
+    let err = t.failure(&env, exit_codes::USAGE, &["doctor", "-w", "Finance"]).await;
+    assert!(err.message.contains("LATER-99") && err.message.contains("SEED-01"), "{err:?}");
+}
