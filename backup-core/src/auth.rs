@@ -207,8 +207,14 @@ impl TokenSource {
             let _ = inner.clear_cache().await;
         }
         let token = inner.get_token(&[scope]).await.map_err(|e| {
+            // The whole chain: Entra's AADSTS code and text sit below "request token error". The request carried
+            // the secret in its body, never in what an error prints.
+            let reason = match entra_reason(&e) {
+                Some(r) => format!("{}: {r}", crate::http::error_chain(&e)),
+                None => crate::http::error_chain(&e),
+            };
             Error::Auth(format!(
-                "{} could not get a token for {scope}: {e}",
+                "{} could not get a token for {scope}: {reason}",
                 self.credential.describe()
             ))
         })?;
@@ -216,4 +222,14 @@ impl TokenSource {
         cache.insert(scope.to_owned(), (secret.clone(), token.expires_on));
         Ok(secret)
     }
+}
+
+/// Entra's reason for refusing a token (`AADSTS7000215: Invalid client secret provided...`), which the OAuth error
+/// carries in its `error_description` but does not print. Read from the error's debug form, which holds the
+/// response's fields, never the request (the secret travels only in the request body).
+fn entra_reason(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let debug = format!("{e:?}");
+    let start = debug.find("AADSTS")?;
+    let end = debug[start..].find(['"', '\\']).map_or(debug.len(), |i| start + i);
+    Some(debug[start..end].trim_end().to_owned())
 }

@@ -857,10 +857,9 @@ async fn global_options_json_env_quiet_and_empty_folders() {
     run.expect(exit_codes::SUCCESS);
     let list: ListOutput = run.json();
     assert!(list.backups.is_empty());
-    // A folder that does not exist lists empty too.
-    let run = t.run(&env, &["list", "-w", "No Such Folder", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
-    assert!(run.json::<ListOutput>().backups.is_empty());
+    // A workspace that does not exist is not an empty folder: exit 2, with the nearest names.
+    let err = t.failure(&env, exit_codes::USAGE, &["list", "-w", "No Such Folder"]).await;
+    assert_eq!(err.kind, "not_found", "{err:?}");
     // Text output is not JSON, and -q silences warnings.
     let run = t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--skip-preflight"]).await;
     run.expect(exit_codes::SUCCESS);

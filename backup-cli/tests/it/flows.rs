@@ -176,3 +176,42 @@ async fn a_workspace_name_no_folder_can_carry_is_caught_by_seed_08() {
     let _: BackupOutput =
         t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["backup", "-w", &long, "-d", "Long"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn misspelt_names_exit_2_with_the_nearest_ones() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let said = |e: &backup_core::output::ErrorInfo, name: &str| {
+        assert_eq!((e.kind.as_str(), e.exit_code), ("not_found", exit_codes::USAGE), "{e:?}");
+        assert!(e.message.contains(&format!("did you mean '{name}'")), "{e:?}");
+    };
+    said(&t.failure(&env, exit_codes::USAGE, &["list", "-w", "Finanse"]).await, "Finance");
+    let restore = ["restore", "-w", "Finanse", "--file", &file];
+    said(&t.failure(&env, exit_codes::USAGE, &restore).await, "Finance");
+    let typo = file.replacen("Budget", "Budgte", 1);
+    said(
+        &t.failure(&env, exit_codes::USAGE, &["restore", "-w", "Finance", "--file", &typo]).await,
+        &file,
+    );
+    said(
+        &t.failure(&env, exit_codes::USAGE, &["verify", "-w", "Finance", "--file", &typo]).await,
+        &file,
+    );
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Finanse"]).await;
+    assert!(doctor.findings[0].message.contains("did you mean 'Finance'"), "{doctor:?}");
+    // An attached workspace with no backups yet lists as empty: it exists.
+    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "No Storage"]).await;
+    assert!(list.backups.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_sign_in_keeps_entras_reason_and_never_the_secret() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake").set("AZURE_CLIENT_SECRET", "wrong-secret-value");
+    let err = t.failure(&env, exit_codes::SERVER_REFUSED, &["doctor", "-w", "Finance"]).await;
+    assert_eq!(err.kind, "auth", "{err:?}");
+    assert!(err.message.contains("AADSTS7000215"), "{err:?}");
+    assert!(!err.message.contains("wrong-secret-value"), "{err:?}");
+}

@@ -26,6 +26,11 @@ pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
         Err(adls_store::Error::NotFound { .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    // No files (a folder that is missing lists as empty in some stores): a misspelt workspace is said so, with the
+    // nearest names, when the REST API can tell; a real one simply has no backups here.
+    if files.is_empty() && session.settings.credential().is_ok() {
+        super::missing_folder(session, workspace).await?;
+    }
     let mut backups = Vec::new();
     for f in &files {
         let Some(name) = f.path.file_name() else { continue };
@@ -77,7 +82,13 @@ pub async fn download(
 ) -> Result<TransferOutput> {
     let store = session.store()?;
     let path = backup_path(workspace, file)?;
-    let meta = store.head(&path).await?;
+    let meta = match store.head(&path).await {
+        Ok(m) => m,
+        Err(adls_store::Error::NotFound { .. }) => {
+            return Err(super::missing_file(session, &path).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let manifest = read_manifest(store.as_ref(), &path).await?;
     if local.exists() {
         return Err(Error::Usage(format!(
@@ -353,6 +364,14 @@ pub async fn copy(
     skip_preflight: bool,
 ) -> Result<TransferOutput> {
     check_abf_name(file)?;
+    let from = backup_path(from_workspace, file)?;
+    match session.store()?.head(&from).await {
+        Ok(_) => {}
+        Err(adls_store::Error::NotFound { .. }) => {
+            return Err(super::missing_file(session, &from).await);
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut warnings = Vec::new();
     if skip_preflight {
         // The caller asked; the CLI says so.
@@ -364,13 +383,8 @@ pub async fn copy(
         ));
     }
     require_folder(session.store()?.as_ref(), to_workspace, create_folder).await?;
-    let mut out = copy_verified(
-        session,
-        &backup_path(from_workspace, file)?,
-        &backup_path(to_workspace, file)?,
-        overwrite,
-    )
-    .await?;
+    let mut out =
+        copy_verified(session, &from, &backup_path(to_workspace, file)?, overwrite).await?;
     out.warnings = warnings;
     Ok(out)
 }
@@ -385,7 +399,13 @@ pub async fn verify(
     let store = session.store()?;
     let path = backup_path(workspace, file)?;
     let manifest = read_manifest(store.as_ref(), &path).await?;
-    let meta = store.head(&path).await?;
+    let meta = match store.head(&path).await {
+        Ok(m) => m,
+        Err(adls_store::Error::NotFound { .. }) => {
+            return Err(super::missing_file(session, &path).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
     // A ranged read of the whole file: a whole read would end in the store's own hash check failing, and verify
     // must report a damaged file (its hash, the container check), not stop at the first mismatch.
     let (size, sha) = hash_file(store.as_ref(), &path, Some(meta.size), session.progress()).await?;
@@ -443,7 +463,13 @@ pub(crate) async fn inspect_path(
 ) -> Result<abf_format::Report> {
     let path = path.clone();
     let store = session.store()?;
-    let meta = store.head(&path).await?;
+    let meta = match store.head(&path).await {
+        Ok(m) => m,
+        Err(adls_store::Error::NotFound { .. }) => {
+            return Err(super::missing_file(session, &path).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let handle = tokio::runtime::Handle::current();
     let reader = RemoteReader::new(store.clone(), path.clone(), meta.size, handle);
     tokio::task::spawn_blocking(move || {

@@ -142,6 +142,53 @@ pub async fn hash_file(
     Ok((read, hex::encode(hasher.finalize())))
 }
 
+/// What to say when a stored file is not there: the nearest backup names in its folder, or, when the folder itself
+/// is missing, that the workspace is unknown (with the nearest workspace names, when a Power BI sign-in is
+/// configured to ask for them) or has no backup folder here.
+pub(crate) async fn missing_file(session: &Session, path: &StorePath) -> Error {
+    let store = match session.store() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match adls_store::StoreExt::list_all(store.as_ref(), &path.folder_path()).await {
+        Ok(files) if !files.is_empty() => {
+            let name = path.file_name().unwrap_or_default();
+            let names = files.iter().filter_map(|f| f.path.file_name()).filter(|n| is_abf(n));
+            Error::NotFound {
+                what: "backup file",
+                name: path.to_string(),
+                nearest: crate::nearest(name, names),
+            }
+        }
+        Ok(_) | Err(adls_store::Error::NotFound { .. }) => {
+            match missing_folder(session, path.workspace()).await {
+                Ok(()) => Error::NotFound {
+                    what: "backup file",
+                    name: path.to_string(),
+                    nearest: Vec::new(),
+                },
+                Err(e) => e,
+            }
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// A workspace whose backup folder is missing: `Ok` when the workspace exists (it has no backups here), else
+/// [`Error::NotFound`] naming the nearest workspaces (asked of the REST API when a sign-in is configured; without
+/// one, the folder is reported missing).
+pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result<()> {
+    if session.settings.credential().is_err() {
+        return Err(Error::NotFound {
+            what: "backup folder",
+            name: format!("{BACKUP_FILESYSTEM}/{workspace}"),
+            nearest: Vec::new(),
+        });
+    }
+    let groups = session.api()?.groups().await?;
+    crate::powerbi::find_group(&groups, workspace).map(|_| ())
+}
+
 /// Reads the manifest of a backup file, `None` when there is none.
 pub async fn read_manifest(store: &dyn Store, file: &StorePath) -> Result<Option<Manifest>> {
     let name = Manifest::name_for(file.file_name().unwrap_or_default());

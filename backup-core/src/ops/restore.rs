@@ -66,7 +66,16 @@ impl RestoreOptions {
 /// Finds the newest backup of `dataset` in a folder: by manifest time, else by the time in the file name.
 async fn latest_file(session: &Session, workspace: &str, dataset: &str) -> Result<String> {
     let store = session.store()?;
-    let files = adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await?;
+    let files =
+        match adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await {
+            Ok(files) => files,
+            Err(adls_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+    // No files: a misspelt workspace is said so, with the nearest names, when the REST API can tell.
+    if files.is_empty() && session.settings.credential().is_ok() {
+        super::missing_folder(session, workspace).await?;
+    }
     let mut best: Option<(time::OffsetDateTime, String)> = None;
     for f in files {
         let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
@@ -303,13 +312,7 @@ async fn check_manifest(
                 "{path} has no manifest{MANIFEST_SUFFIX}, so it cannot be verified before the restore; pass --allow-unverified to restore it anyway"
             )));
         }
-        None => {
-            return Err(Error::NotFound {
-                what: "backup file",
-                name: path.to_string(),
-                nearest: list_abf(session, path).await.unwrap_or_default(),
-            });
-        }
+        None => return Err(super::missing_file(session, path).await),
     }
     if plan.database.is_none() {
         plan.database = plan.manifest.as_ref().map(|m| m.dataset.name.clone());
@@ -447,17 +450,4 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
 pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<RestoreOutput> {
     let plan = plan_restore(session, options).await?;
     execute(session, plan).await
-}
-
-/// A few `.abf` names in the folder of `path`, for a "not found" message.
-async fn list_abf(session: &Session, path: &StorePath) -> Result<Vec<String>> {
-    let store = session.store()?;
-    let files = adls_store::StoreExt::list_all(store.as_ref(), &path.folder_path()).await?;
-    Ok(files
-        .iter()
-        .filter_map(|f| f.path.file_name())
-        .filter(|n| super::is_abf(n))
-        .take(5)
-        .map(str::to_owned)
-        .collect())
 }

@@ -21,7 +21,15 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         profile: session.settings.profile,
     };
     let groups = api.groups().await?;
-    let group: Option<Group> = powerbi::find_group(&groups, name).ok();
+    let group: Option<Group> = match powerbi::find_group(&groups, name) {
+        Ok(g) => Some(g),
+        Err(crate::Error::NotFound { nearest, .. }) => {
+            let facts =
+                WorkspaceFacts { name: name.to_owned(), nearest, ..WorkspaceFacts::default() };
+            return Ok((facts, tenant));
+        }
+        Err(_) => None,
+    };
     let mut facts = WorkspaceFacts {
         name: name.to_owned(),
         declared_dataflows_only: file.preflight.dataflows_only.iter().any(|w| w == name),

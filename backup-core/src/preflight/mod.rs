@@ -123,6 +123,8 @@ pub struct WorkspaceFacts {
     pub folder_exists: Option<bool>,
     /// Declared in `preflight.dataflows-only`.
     pub declared_dataflows_only: bool,
+    /// When the workspace was not found: the nearest names the caller can see.
+    pub nearest: Vec<String>,
 }
 
 /// Facts about the tenant and the tool's configuration.
@@ -355,7 +357,7 @@ impl<'a> Findings<'a> {
 pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Finding> {
     let mut out = Findings::new(&ws.name, tenant.profile, &tenant.raise);
     let Some(group) = &ws.group else {
-        rules::visible(&mut out, &ws.name);
+        rules::visible(&mut out, &ws.name, &ws.nearest);
         return out.into_vec();
     };
     rules::capacity(&mut out, ws, group);
@@ -416,6 +418,7 @@ mod tests {
             storage_account: Some("acct".into()),
             folder_exists: Some(true),
             declared_dataflows_only: false,
+            nearest: Vec::new(),
         }
     }
 

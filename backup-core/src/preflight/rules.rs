@@ -13,11 +13,18 @@ fn same_region(a: &str, b: &str) -> bool {
 }
 
 /// LATER-23: a workspace the caller cannot see (or a My workspace).
-pub(super) fn visible(out: &mut Findings<'_>, name: &str) {
+pub(super) fn visible(out: &mut Findings<'_>, name: &str, nearest: &[String]) {
+    let hint = match nearest {
+        [] => String::new(),
+        names => format!(
+            "; did you mean {}?",
+            names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+        ),
+    };
     out.push(
         "LATER-23",
         Status::Fail,
-        format!("workspace '{name}' is not among the workspaces the caller can see (or it is a My workspace)"),
+        format!("workspace '{name}' is not among the workspaces the caller can see (or it is a My workspace){hint}"),
         "check the name, give the caller a role on the workspace, and move models out of My workspace",
     );
 }

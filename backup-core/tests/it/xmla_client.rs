@@ -272,6 +272,8 @@ async fn wrong_secret_is_an_auth_error_without_the_secret() {
     let err = c.databases().await.unwrap_err();
     assert!(matches!(err, Error::Auth(_)), "{err:?}");
     assert!(!err.to_string().contains("not-the-secret"), "{err}");
+    // Entra's reason is kept: its AADSTS code and text.
+    assert!(err.to_string().contains("AADSTS7000215"), "{err}");
 }
 
 #[tokio::test]
