@@ -116,6 +116,7 @@ pub fn usage_error(json: bool, err: &clap::Error) {
                 service: None,
                 http_status: None,
                 service_code: None,
+                rule: None,
                 findings: Vec::new(),
             },
         };

@@ -116,8 +116,9 @@ pub enum Error {
         /// What was asked, e.g. "backup of 'Sales' to 'Sales.abf' (TMSL)".
         what: String,
     },
-    /// The XMLA server carried out nothing: it answered with errors.
-    #[error("the server refused the {what}: {failure}")]
+    /// The XMLA server carried out nothing: it answered with errors. A documented refusal also names its rule and
+    /// remedy.
+    #[error("the server refused the {what}: {failure}{}", rule_hint(failure))]
     Server {
         /// What was asked.
         what: String,
@@ -161,6 +162,12 @@ pub enum Error {
     /// The program itself could not go on (a worker thread stopped, the runtime did not start).
     #[error("{0}")]
     Internal(String),
+}
+
+fn rule_hint(failure: &Failure) -> String {
+    crate::preflight::failure_rule(failure)
+        .map(|r| format!(" ({}: {})", r.rule, r.remedy))
+        .unwrap_or_default()
 }
 
 fn did_you_mean(nearest: &[String]) -> String {

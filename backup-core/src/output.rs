@@ -109,6 +109,9 @@ pub struct ErrorInfo {
     /// The service's own error code of a REST or routing refusal (`PowerBIEntityNotFound`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_code: Option<String>,
+    /// The rule a documented server refusal enforces (`LATER-10` for the `/forceRestore` advice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Preflight findings that blocked, when `kind` is `preflight_blocked`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -130,6 +133,12 @@ impl From<&Error> for ErrorInfo {
             },
             http_status: match e {
                 Error::Refused { status, .. } => *status,
+                _ => None,
+            },
+            rule: match e {
+                Error::Server { failure, .. } => {
+                    crate::preflight::failure_rule(failure).map(|r| r.rule.to_owned())
+                }
                 _ => None,
             },
             service_code: match e {

@@ -61,6 +61,7 @@ async fn every_storage_link_path_ends_attached() {
     .await;
     let err = t.failure(&t.env("financelake"), exit_codes::SERVER_REFUSED, &link).await;
     assert_eq!(err.http_status, Some(409), "{err:?}");
+    assert_eq!(err.service_code.as_deref(), Some("BackupFolderAlreadyExists"), "{err:?}");
     assert!(
         err.message.contains("PBI_BACKUP_ADLS_ACCOUNT=tenantlake pbi-backup storage link"),
         "{err:?}"
@@ -214,4 +215,28 @@ async fn a_refused_sign_in_keeps_entras_reason_and_never_the_secret() {
     assert_eq!(err.kind, "auth", "{err:?}");
     assert!(err.message.contains("AADSTS7000215"), "{err:?}");
     assert!(!err.message.contains("wrong-secret-value"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documented_refusals_name_their_rule_and_remedy() {
+    let scenario = RULES
+        .replacen("[tenant]\n", "[tenant]\nservice-profile = \"current\"\n", 1)
+        .replacen(
+            "name = \"tenantlake\"\n",
+            "name = \"tenantlake\"\nshared-key-access = false\n",
+            1,
+        )
+        .replacen("name = \"PPU\"\n", "name = \"PPU\"\nxmla = \"read-only\"\n", 1);
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("tenantlake");
+    for (workspace, dataset, rule, code) in [
+        ("Asia Sales", "APAC", "LATER-04", codes::SHARED_KEY_DISABLED),
+        ("Personal Premium", "Forecast", "LATER-12", codes::XMLA_READ_ONLY),
+    ] {
+        let args = ["--rules", "current", "backup", "-w", workspace, "-d", dataset];
+        let out: BackupOutput = t.report(&env, exit_codes::SERVER_REFUSED, &args).await;
+        let err = out.results[0].error.as_ref().expect("refused");
+        assert_eq!((err.code, err.rule.as_deref()), (Some(code), Some(rule)), "{err:?}");
+        assert!(err.message.contains(&format!("({rule}: ")), "{err:?}");
+    }
 }

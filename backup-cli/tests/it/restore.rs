@@ -337,7 +337,11 @@ async fn memory_refusal_force_restore_and_assl_options() {
         .run(&env, &["restore", "-w", "Finance", "--file", &big, "--allow-overwrite", "--json"])
         .await;
     run.expect(exit_codes::SERVER_REFUSED);
-    assert_eq!(run.error().error.code, Some(codes::NOT_ENOUGH_MEMORY));
+    let err = run.error().error;
+    assert_eq!(err.code, Some(codes::NOT_ENOUGH_MEMORY));
+    // The documented text is named by its rule, with the remedy.
+    assert_eq!(err.rule.as_deref(), Some("LATER-10"), "{err:?}");
+    assert!(err.message.contains("LATER-10: restore again with --force-restore"), "{err:?}");
     let run = t
         .run(
             &env,

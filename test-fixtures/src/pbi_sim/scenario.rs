@@ -96,6 +96,21 @@ pub struct Capacity {
     /// Memory available to one model, GB; derived from the SKU when absent.
     #[serde(default)]
     pub max_model_gb: Option<f64>,
+    /// The XMLA endpoint's setting: `read-write` (the default here) or `read-only`, which refuses backup and restore
+    /// with the text semantic-link-labs #446 quotes (LATER-12).
+    #[serde(default)]
+    pub xmla: XmlaSetting,
+}
+
+/// A capacity's XMLA endpoint setting.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum XmlaSetting {
+    /// Read and write: backup and restore work.
+    #[default]
+    ReadWrite,
+    /// Read only: backup and restore are refused.
+    ReadOnly,
 }
 
 fn default_state() -> String {
@@ -113,6 +128,14 @@ pub struct StorageAccount {
     pub id: Option<String>,
     /// Azure region of the account.
     pub location: String,
+    /// `allowSharedKeyAccess` (default true). False: the service refuses backup and restore with "Key based
+    /// authentication is not permitted on this storage account" (LATER-04).
+    #[serde(default = "yes")]
+    pub shared_key_access: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How a workspace is linked to storage.

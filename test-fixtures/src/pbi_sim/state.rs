@@ -19,6 +19,8 @@ pub struct CapacityState {
     pub region: String,
     pub state: String,
     pub max_model_gb: Option<f64>,
+    #[serde(default)]
+    pub xmla: scenario::XmlaSetting,
 }
 
 impl CapacityState {
@@ -37,6 +39,12 @@ pub struct AccountState {
     pub id: String,
     pub name: String,
     pub location: String,
+    #[serde(default = "shared_key_default")]
+    pub shared_key_access: bool,
+}
+
+fn shared_key_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +129,7 @@ impl State {
                 region: c.region.clone(),
                 state: c.state.clone(),
                 max_model_gb: c.max_model_gb,
+                xmla: c.xmla,
             })
             .collect();
         let workspaces: Vec<WorkspaceState> = s
@@ -187,6 +196,7 @@ impl State {
                     id: a.id.clone().unwrap_or_else(|| derived_id("storage", &a.name)),
                     name: a.name.clone(),
                     location: a.location.clone(),
+                    shared_key_access: a.shared_key_access,
                 })
                 .collect(),
             workspaces,

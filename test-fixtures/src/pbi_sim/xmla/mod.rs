@@ -62,6 +62,10 @@ pub mod codes {
     pub const DATABASE_NOT_FOUND: u32 = 0xC10A_0004;
     /// A statement or request type the simulator does not execute.
     pub const UNSUPPORTED: u32 = 0xC147_01FF;
+    /// The capacity's XMLA endpoint is read-only (LATER-12).
+    pub const XMLA_READ_ONLY: u32 = 0xC147_0111;
+    /// The storage account refuses key-based access (LATER-04).
+    pub const SHARED_KEY_DISABLED: u32 = 0xC147_0112;
 }
 
 const SOURCE: &str = "Microsoft SQL Server Analysis Services";

@@ -7,7 +7,7 @@ use xmla_proto::Message;
 
 use super::{Ctx, codes, msg, not_found};
 
-use crate::pbi_sim::scenario::{LinkKind, ServiceProfile};
+use crate::pbi_sim::scenario::{LinkKind, ServiceProfile, XmlaSetting};
 use crate::pbi_sim::state::State as SimState;
 use crate::pbi_sim::{BACKUP_FILESYSTEM, Shared};
 
@@ -66,6 +66,12 @@ pub(super) fn target_for(
                     ),
                 ));
             }
+            if cap.xmla == XmlaSetting::ReadOnly {
+                return Err(msg(
+                    codes::XMLA_READ_ONLY,
+                    "It looks like you can't make changes to this dataset. Make sure XMLA read/write support is enabled for the capacity.",
+                ));
+            }
             let role = state.role(principal, &ws.id).map(str::to_owned);
             if !admin_by_door {
                 check_role(state.service_profile, action, principal, &ws.name, role.as_deref())?;
@@ -86,6 +92,12 @@ pub(super) fn target_for(
                         "The storage account '{account}' of the workspace '{}' was connected for dataflows only. Disconnect it and connect it again to enable backup and restore.",
                         ws.name
                     ),
+                ));
+            }
+            if state.account(&account).is_some_and(|a| !a.shared_key_access) {
+                return Err(msg(
+                    codes::SHARED_KEY_DISABLED,
+                    "Key based authentication is not permitted on this storage account.",
                 ));
             }
             let store = shared.stores.get(&account).cloned().ok_or_else(|| not_found(&account))?;
