@@ -60,6 +60,10 @@ pub struct Manifest {
     pub options: ManifestOptions,
     /// The model's tables as the server listed them before the backup, sorted.
     pub tables: Vec<String>,
+    /// How the file came to its folder when pbi-backup put it there rather than the service: `copy` or `upload`.
+    /// Such a file says nothing of whether the workspace's storage link supports backup (SEED-12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_by: Option<String>,
 }
 
 impl Manifest {

@@ -314,6 +314,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
             syntax: "Tmsl".into(),
         },
         tables: vec!["Orders".into(), "Customers".into()],
+        placed_by: None,
     };
     std::fs::write(
         other.join("Uploaded.abf.manifest.json"),

@@ -124,6 +124,27 @@ async fn a_refused_copy_and_restore_takes_its_copy_back() {
         t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Dataflows Era"]).await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(seed12.status, Status::Fail, "{seed12:?}");
+    // A copy the tool puts there on purpose is not taken for a folder the service made.
+    let copy = [
+        "copy",
+        "--from-workspace",
+        "Personal Premium",
+        "--to-workspace",
+        "Dataflows Era",
+        "--file",
+        &file,
+        "--create-folder",
+        "--skip-preflight",
+    ];
+    t.run(&env, &copy).await.expect(exit_codes::SUCCESS);
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Dataflows Era"]).await;
+    let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
+    assert_eq!(
+        seed12.status,
+        Status::Fail,
+        "the copy was taken for the service's folder: {seed12:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

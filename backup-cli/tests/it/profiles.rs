@@ -94,6 +94,43 @@ async fn under_the_current_rules_members_back_up_and_restore_over_but_not_as_new
         .await;
     assert_eq!(err.code, Some(codes::NOT_ADMIN), "{err:?}");
     assert!(err.message.contains("must be an admin"), "{err:?}");
+    // A copy into the member's workspace and a restore from it follow the same rule: today the copy needs only the
+    // storage (SEED-09 without the admin part), and a restore from it as a new model still needs admin (LATER-07).
+    let personal = t
+        .report::<BackupOutput>(
+            &env,
+            exit_codes::SUCCESS,
+            &["--rules", "current", "backup", "-w", "Personal Premium", "-d", "Forecast"],
+        )
+        .await
+        .results[0]
+        .file
+        .clone();
+    let copy = [
+        "--rules",
+        "current",
+        "copy",
+        "--from-workspace",
+        "Personal Premium",
+        "--to-workspace",
+        "Members Only",
+        "--file",
+        &personal,
+    ];
+    t.run(&env, &copy).await.expect(exit_codes::SUCCESS);
+    let restore = [
+        "--rules",
+        "current",
+        "restore",
+        "-w",
+        "Members Only",
+        "--from-workspace",
+        "Personal Premium",
+        "--file",
+        &personal,
+    ];
+    let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &restore).await;
+    assert!(err.findings.iter().any(|f| f.rule == "LATER-07" && f.blocks()), "{err:?}");
     // The seed client blocks the member's backup that today's service takes.
     let err = blocked_backup(&t, &env, &["backup", "-w", "Members Only", "-d", "Team"]).await;
     assert!(err.findings.iter().any(|f| f.rule == "SEED-07"), "{err:?}");

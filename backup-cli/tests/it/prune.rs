@@ -139,6 +139,7 @@ fn manifest_for(item: &Item, data: &[u8]) -> Manifest {
             syntax: "Tmsl".into(),
         },
         tables: vec!["T".into()],
+        placed_by: None,
     }
 }
 

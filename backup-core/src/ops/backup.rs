@@ -416,6 +416,7 @@ async fn run_one_inner(
             syntax,
         },
         tables,
+        placed_by: None,
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");

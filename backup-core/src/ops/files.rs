@@ -245,7 +245,7 @@ pub async fn upload(
             meta.sha256.as_deref().unwrap_or("unknown")
         )));
     }
-    let verification = put_manifest(store.as_ref(), &path, manifest).await?;
+    let verification = put_manifest(store.as_ref(), &path, manifest, "upload").await?;
     Ok(TransferOutput {
         source: local.display().to_string(),
         destination: path.to_string(),
@@ -286,11 +286,13 @@ async fn put_manifest(
     store: &dyn Store,
     path: &StorePath,
     manifest: Option<Manifest>,
+    placed_by: &str,
 ) -> Result<TransferVerification> {
     let name = path.file_name().unwrap_or_default();
     let mp = path.folder_path().join(&Manifest::name_for(name))?;
     if let Some(mut m) = manifest {
         m.file = name.to_owned();
+        m.placed_by = Some(placed_by.to_owned());
         let body = serde_json::to_vec_pretty(&m).expect("plain data");
         store.put(&mp, body.into(), PutMode::Overwrite).await?;
         return Ok(TransferVerification::Manifest);
@@ -338,7 +340,7 @@ pub(crate) async fn copy_verified(
             "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
         )));
     }
-    put_manifest(store.as_ref(), to, manifest).await?;
+    put_manifest(store.as_ref(), to, manifest, "copy").await?;
     Ok(TransferOutput {
         source: from.to_string(),
         destination: to.to_string(),

@@ -81,12 +81,7 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         && let Ok(store) = session.store()
         && let Ok(folder) = backup_folder(&group.name)
     {
-        facts.folder_exists = match store.list(&folder).next().await {
-            Some(Ok(_)) => Some(true),
-            None => Some(false),
-            Some(Err(adls_store::Error::NotFound { .. })) => Some(false),
-            Some(Err(_)) => None,
-        };
+        facts.folder_exists = folder_shows_backup_link(store.as_ref(), &folder).await;
     }
     facts.group = Some(group);
     Ok((facts, tenant))
@@ -125,4 +120,36 @@ pub(crate) fn verdict(findings: Vec<super::Finding>, what: &str) -> Result<Vec<S
         return Err(crate::Error::Preflight { what: what.to_owned(), findings });
     }
     Ok(warnings(&findings))
+}
+
+/// Whether the backup folder shows that the link supports backup (SEED-12's inference): it exists with something
+/// the service put there. Backups pbi-backup copied or uploaded into it (their manifests say `placed_by`) are not
+/// evidence: the tool can write a folder into a dataflows-only link's account too. `None`: the folder could not be
+/// listed.
+async fn folder_shows_backup_link(
+    store: &dyn adls_store::Store,
+    folder: &adls_store::StorePath,
+) -> Option<bool> {
+    let mut entries = store.list(folder);
+    while let Some(entry) = entries.next().await {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(adls_store::Error::NotFound { .. }) => return Some(false),
+            Err(_) => return None,
+        };
+        let name = entry.path.file_name().unwrap_or_default();
+        if name.ends_with(crate::manifest::MANIFEST_SUFFIX) {
+            continue;
+        }
+        let placed = crate::ops::is_abf(name)
+            && crate::ops::read_manifest(store, &entry.path)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.placed_by.is_some());
+        if !placed {
+            return Some(true);
+        }
+    }
+    Some(false)
 }

@@ -63,6 +63,7 @@ async fn put_backup(session: &Session, workspace: &str, file: &str, created: &st
             syntax: "Tmsl".into(),
         },
         tables: vec!["Sales".into()],
+        placed_by: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
     let mp = ops::backup_path(workspace, &Manifest::name_for(file)).unwrap();
