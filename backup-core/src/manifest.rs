@@ -64,6 +64,10 @@ pub struct Manifest {
     /// Such a file says nothing of whether the workspace's storage link supports backup (SEED-12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placed_by: Option<String>,
+    /// The stored object whose bytes were hashed and matched, as the store identifies its version. "Verified"
+    /// holds only while the stored file is still that version ([`Manifest::state`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_version: Option<StoredVersion>,
 }
 
 impl Manifest {
@@ -71,4 +75,68 @@ impl Manifest {
     pub fn name_for(file: &str) -> String {
         format!("{file}{MANIFEST_SUFFIX}")
     }
+}
+
+/// What identifies one version of a stored file: its ETag, and its last-modified time (to the nanosecond, as the
+/// store reports it; a local folder has no ETag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredVersion {
+    /// The store's version tag.
+    pub etag: Option<String>,
+    /// RFC 3339 with the fraction the store gave.
+    pub last_modified: Option<String>,
+}
+
+impl StoredVersion {
+    /// The version of the file `meta` describes.
+    pub fn of(meta: &adls_store::ObjectMeta) -> StoredVersion {
+        // A listing and a read may quote the tag differently (`0x8D…` and `"0x8D…"`): compared without quotes.
+        let etag =
+            meta.etag.as_deref().map(|e| e.trim_start_matches("W/").trim_matches('"').to_owned());
+        StoredVersion {
+            etag,
+            last_modified: meta
+                .last_modified
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        }
+    }
+
+    /// Whether `meta` is this version: by ETag when both have one, else by last-modified time; `false` when
+    /// neither can be compared (nothing says it is the same object).
+    pub fn matches(&self, meta: &adls_store::ObjectMeta) -> bool {
+        let now = StoredVersion::of(meta);
+        match (&self.etag, &now.etag) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.last_modified.is_some() && self.last_modified == now.last_modified,
+        }
+    }
+}
+
+/// Whether a stored backup is the one its manifest's hash was checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifiedState {
+    /// Hashed and matched, and the stored object is still that version.
+    Verified,
+    /// Hashed and matched once, but the stored object has changed since (other bytes, of any size, may be there).
+    ChangedSinceVerified,
+    /// No manifest, or a manifest that records no verified version (run `verify` to check it).
+    NeverVerified,
+}
+
+impl Manifest {
+    /// The state of the stored file `meta` against this manifest.
+    pub fn state(&self, meta: &adls_store::ObjectMeta) -> VerifiedState {
+        match &self.verified_version {
+            None => VerifiedState::NeverVerified,
+            Some(v) if v.matches(meta) && self.size == meta.size => VerifiedState::Verified,
+            Some(_) => VerifiedState::ChangedSinceVerified,
+        }
+    }
+}
+
+/// [`Manifest::state`], for a file that may have no manifest.
+pub fn state(manifest: Option<&Manifest>, meta: &adls_store::ObjectMeta) -> VerifiedState {
+    manifest.map_or(VerifiedState::NeverVerified, |m| m.state(meta))
 }

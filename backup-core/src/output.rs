@@ -397,8 +397,11 @@ pub struct ListedBackup {
     pub time: Option<String>,
     /// The dataset, from the manifest or the file name.
     pub dataset: Option<String>,
-    /// Whether a manifest with a SHA-256 of the same size is beside it (the file was read back whole at backup).
+    /// Whether the stored file is the one whose bytes were hashed and matched its manifest (`state` is
+    /// `verified`).
     pub verified: bool,
+    /// Verified, changed since it was verified, or never verified.
+    pub state: crate::manifest::VerifiedState,
     /// The manifest's SHA-256.
     pub sha256: Option<String>,
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use backup_core::manifest::VerifiedState;
 use backup_core::ops::Session;
 use backup_core::output::{ListOutput, TransferOutput, VerifyOutput};
 use backup_core::{Error, Result};
@@ -125,7 +126,11 @@ fn human_list(out: &ListOutput) -> String {
             print::bytes(b.size),
             b.time.as_deref().unwrap_or("-"),
             b.dataset.as_deref().unwrap_or("-"),
-            if b.verified { "yes" } else { "no" }
+            match b.state {
+                VerifiedState::Verified => "yes",
+                VerifiedState::ChangedSinceVerified => "CHANGED since verified",
+                VerifiedState::NeverVerified => "no",
+            }
         ));
     }
     s

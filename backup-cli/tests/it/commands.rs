@@ -315,6 +315,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         },
         tables: vec!["Orders".into(), "Customers".into()],
         placed_by: None,
+        verified_version: None,
     };
     std::fs::write(
         other.join("Uploaded.abf.manifest.json"),
@@ -1268,11 +1269,13 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
     .await;
     r.expect(exit_codes::SUCCESS);
     assert_eq!(r.json::<TransferOutput>().verification, TransferVerification::StoredHash);
+    // Neither upload had a manifest, so no backup of the dataset can be verified: prune deletes nothing of it.
     let r = run(args(&["prune", "-w", "Sales", "--keep-last", "1", "--apply", "--json"])).await;
-    r.expect(exit_codes::SUCCESS);
+    r.expect(exit_codes::INTEGRITY);
     let out: backup_core::output::PruneOutput = r.json();
-    assert_eq!(out.deleted, [format!("power-bi-backup/Sales/{old}")]);
-    assert!(!root.join("power-bi-backup").join("Sales").join(old).exists());
+    assert!(out.deleted.is_empty(), "{out:?}");
+    assert!(out.failed[0].message.contains("passes verification now"), "{out:?}");
+    assert!(root.join("power-bi-backup").join("Sales").join(old).is_file());
     assert!(root.join("power-bi-backup").join("Archive").join(old).is_file());
     // Several workspaces in one prune: each (workspace, dataset) keeps its own newest.
     let r =

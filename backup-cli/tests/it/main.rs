@@ -12,3 +12,4 @@ mod profiles;
 mod prune;
 mod restore;
 mod support;
+mod verified;

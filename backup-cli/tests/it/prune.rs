@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use adls_store::{PutMode, StoreExt, StorePath};
-use backup_core::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId};
+use backup_core::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use backup_core::output::{PruneOutput, exit_codes};
 use time::{Date, Duration, OffsetDateTime, Time};
 
@@ -110,7 +110,7 @@ fn expected_kept(items: &[Item]) -> BTreeSet<String> {
     kept
 }
 
-fn manifest_for(item: &Item, data: &[u8]) -> Manifest {
+fn manifest_for(item: &Item, data: &[u8], stored: &adls_store::ObjectMeta) -> Manifest {
     // Some manifests carry their time with an offset other than UTC (periods are UTC calendar periods whatever the
     // offset): every third one at -05:00, which moves late evenings into the next UTC day.
     let offset = if item.time.unix_timestamp().rem_euclid(3) == 0 {
@@ -140,6 +140,8 @@ fn manifest_for(item: &Item, data: &[u8]) -> Manifest {
         },
         tables: vec!["T".into()],
         placed_by: None,
+        // A verified backup's manifest records the stored version that was hashed.
+        verified_version: item.verified.then(|| StoredVersion::of(stored)),
     }
 }
 
@@ -170,7 +172,8 @@ async fn prune_400_backups_by_policy() {
             let path = StorePath::file(FS, WS, &item.file).unwrap();
             store.put(&path, data.clone().into(), PutMode::Create).await.unwrap();
             if item.manifest {
-                let m = manifest_for(&item, &data);
+                let stored = adls_store::Store::head(store.as_ref(), &path).await.unwrap();
+                let m = manifest_for(&item, &data, &stored);
                 let mp = StorePath::file(FS, WS, &Manifest::name_for(&item.file)).unwrap();
                 store
                     .put(&mp, serde_json::to_vec(&m).unwrap().into(), PutMode::Create)

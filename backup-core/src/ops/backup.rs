@@ -8,7 +8,7 @@ use xmla_proto::{Backup, Command, Password, Security};
 
 use super::{Session, backup_path, default_file_name, hash_file, rfc3339};
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId};
+use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use crate::output::{BackupOutput, BackupResult, BackupVerification, ErrorInfo};
 use crate::powerbi;
 use crate::preflight::Operation;
@@ -388,13 +388,14 @@ async fn run_one_inner(
         });
         return Ok(());
     };
-    let (size, sha256) = hash_file(store.as_ref(), &path, None, session.progress()).await.map_err(|e| match e {
+    let hashed = hash_file(store.as_ref(), &path, None, session.progress()).await.map_err(|e| match e {
         Error::Storage(adls_store::Error::NotFound { .. }) => Error::Integrity(format!(
             "the server said the backup succeeded, but {path} is not in the configured storage ({}); check that it is the account linked to the workspace",
             session.settings.store_description()
         )),
         other => other,
     })?;
+    let (size, sha256) = (hashed.size, hashed.sha256.clone());
     if size == 0 {
         return Err(Error::Integrity(format!("{path} is empty")));
     }
@@ -417,6 +418,7 @@ async fn run_one_inner(
         },
         tables,
         placed_by: None,
+        verified_version: Some(StoredVersion::of(&hashed.meta)),
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");

@@ -12,7 +12,7 @@ use super::{
     Session, backup_folder, backup_path, hash_file, read_manifest, rfc3339, time_from_file_name,
 };
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_SUFFIX, Manifest};
+use crate::manifest::{MANIFEST_SUFFIX, Manifest, StoredVersion, VerifiedState};
 use crate::output::{ListOutput, ListedBackup, TransferOutput, TransferVerification, VerifyOutput};
 use crate::preflight::{Operation, require};
 use crate::progress::{Task, Unit};
@@ -38,7 +38,7 @@ pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
             continue;
         }
         let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
-        let verified = manifest.as_ref().is_some_and(|m| m.size == f.size && !m.sha256.is_empty());
+        let state = crate::manifest::state(manifest.as_ref(), f);
         backups.push(ListedBackup {
             name: name.to_owned(),
             size: f.size,
@@ -51,7 +51,8 @@ pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
                 .as_ref()
                 .map(|m| m.dataset.name.clone())
                 .or_else(|| time_from_file_name(name).map(|(d, _)| d)),
-            verified,
+            verified: state == VerifiedState::Verified,
+            state,
             sha256: manifest.map(|m| m.sha256),
         });
     }
@@ -236,7 +237,8 @@ pub async fn upload(
         other => other.into(),
     })?;
     // Read back: the stored bytes must hash like the bytes that were sent.
-    let (size, sha) = hash_file(store.as_ref(), &path, None, session.progress()).await?;
+    let hashed = hash_file(store.as_ref(), &path, None, session.progress()).await?;
+    let (size, sha) = (hashed.size, hashed.sha256.clone());
     if meta.sha256.as_deref() != Some(sha.as_str()) || meta.size != size {
         let _ = store.delete(&path).await;
         return Err(Error::Integrity(format!(
@@ -245,7 +247,7 @@ pub async fn upload(
             meta.sha256.as_deref().unwrap_or("unknown")
         )));
     }
-    let verification = put_manifest(store.as_ref(), &path, manifest, "upload").await?;
+    let verification = put_manifest(store.as_ref(), &hashed, manifest, "upload").await?;
     Ok(TransferOutput {
         source: local.display().to_string(),
         destination: path.to_string(),
@@ -284,15 +286,18 @@ async fn local_manifest_checked(local: &Path) -> Result<Option<Manifest>> {
 /// by the file an overwrite replaced describes other bytes, and list would call the new file verified.
 async fn put_manifest(
     store: &dyn Store,
-    path: &StorePath,
+    stored: &super::Hashed,
     manifest: Option<Manifest>,
     placed_by: &str,
 ) -> Result<TransferVerification> {
+    let path = &stored.meta.path;
     let name = path.file_name().unwrap_or_default();
     let mp = path.folder_path().join(&Manifest::name_for(name))?;
     if let Some(mut m) = manifest {
         m.file = name.to_owned();
         m.placed_by = Some(placed_by.to_owned());
+        // The copy was read back whole and hashed like the source: it is verified as this version.
+        m.verified_version = Some(StoredVersion::of(&stored.meta));
         let body = serde_json::to_vec_pretty(&m).expect("plain data");
         store.put(&mp, body.into(), PutMode::Overwrite).await?;
         return Ok(TransferVerification::Manifest);
@@ -324,7 +329,10 @@ pub(crate) async fn copy_verified(
     let manifest = read_manifest(store.as_ref(), from).await?;
     let (src_size, src_sha) = match &manifest {
         Some(m) => (m.size, m.sha256.clone()),
-        None => hash_file(store.as_ref(), from, None, session.progress()).await?,
+        None => {
+            let h = hash_file(store.as_ref(), from, None, session.progress()).await?;
+            (h.size, h.sha256)
+        }
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
     store.copy(from, to, mode).await.map_err(|e| match e {
@@ -333,14 +341,15 @@ pub(crate) async fn copy_verified(
         }
         other => other.into(),
     })?;
-    let (size, sha) = hash_file(store.as_ref(), to, None, session.progress()).await?;
+    let copied = hash_file(store.as_ref(), to, None, session.progress()).await?;
+    let (size, sha) = (copied.size, copied.sha256.clone());
     if size != src_size || sha != src_sha {
         let _ = store.delete(to).await;
         return Err(Error::Integrity(format!(
             "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
         )));
     }
-    put_manifest(store.as_ref(), to, manifest, "copy").await?;
+    put_manifest(store.as_ref(), &copied, manifest, "copy").await?;
     Ok(TransferOutput {
         source: from.to_string(),
         destination: to.to_string(),
@@ -410,8 +419,17 @@ pub async fn verify(
     };
     // A ranged read of the whole file: a whole read would end in the store's own hash check failing, and verify
     // must report a damaged file (its hash, the container check), not stop at the first mismatch.
-    let (size, sha) = hash_file(store.as_ref(), &path, Some(meta.size), session.progress()).await?;
-    let hash_ok = manifest.as_ref().map(|m| m.sha256 == sha && m.size == size);
+    let hashed = hash_file(store.as_ref(), &path, Some(meta.size), session.progress()).await?;
+    let sha = hashed.sha256.clone();
+    let hash_ok = manifest.as_ref().map(|m| hashed.matches(m));
+    // Hashed and matched now: the manifest records this version, so that list and prune know it is verified.
+    if let Some(m) = manifest.as_ref().filter(|m| hashed.matches(m)) {
+        let mut m = m.clone();
+        m.verified_version = Some(StoredVersion::of(&hashed.meta));
+        let mp = path.folder_path().join(&Manifest::name_for(file))?;
+        let body = serde_json::to_vec_pretty(&m).expect("plain data");
+        store.put(&mp, body.into(), PutMode::Overwrite).await?;
+    }
     let stored_ok = meta.sha256.as_ref().is_none_or(|kept| kept == &sha);
     let container = inspect_remote(session, workspace, file, full).await?;
     // An encrypted backup's container cannot be read without its password: the hashes are all that is checked.

@@ -126,8 +126,9 @@ pub async fn hash_file(
     path: &StorePath,
     size: Option<u64>,
     progress: &dyn Progress,
-) -> Result<(u64, String)> {
+) -> Result<Hashed> {
     let got = store.get_range(path, size.map(|n| 0..n)).await?;
+    let meta = got.meta.clone();
     let task = progress.start(&format!("reading back {path}"), Some(got.meta.size), Unit::Bytes);
     let mut hasher = Sha256::new();
     let mut read = 0u64;
@@ -139,7 +140,25 @@ pub async fn hash_file(
         task.inc(chunk.len() as u64);
     }
     task.finish();
-    Ok((read, hex::encode(hasher.finalize())))
+    Ok(Hashed { size: read, sha256: hex::encode(hasher.finalize()), meta })
+}
+
+/// A stored file read and hashed.
+#[derive(Debug, Clone)]
+pub struct Hashed {
+    /// The bytes read.
+    pub size: u64,
+    /// Their SHA-256, lowercase hex.
+    pub sha256: String,
+    /// The version that was read (a changed file fails the read: ranged reads are pinned to the ETag).
+    pub meta: adls_store::ObjectMeta,
+}
+
+impl Hashed {
+    /// Whether these are the bytes `manifest` describes.
+    pub fn matches(&self, manifest: &Manifest) -> bool {
+        self.size == manifest.size && self.sha256 == manifest.sha256
+    }
 }
 
 /// What to say when a stored file is not there: the nearest backup names in its folder, or, when the folder itself

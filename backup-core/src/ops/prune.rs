@@ -64,8 +64,10 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             if options.dataset.as_ref().is_some_and(|d| d != &dataset) {
                 continue;
             }
-            let verified =
-                manifest.as_ref().is_some_and(|m| m.size == f.size && !m.sha256.is_empty());
+            // Verified only while the stored file is the version whose bytes were hashed: a file replaced since
+            // (of any size) is not the backup the safety rule keeps.
+            let verified = crate::manifest::state(manifest.as_ref(), &f)
+                == crate::manifest::VerifiedState::Verified;
             items.push(BackupItem { workspace: ws.clone(), dataset, file: name, time, verified });
         }
     }
@@ -79,8 +81,12 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         failed: Vec::new(),
         stale_uploads: Vec::new(),
     };
+    // Before anything of a dataset is deleted, one backup it keeps must be verified at that moment.
+    let held =
+        if options.apply { unconfirmed_groups(session, &decisions).await? } else { Vec::new() };
     for d in decisions {
         let item = &d.item;
+        let group_held = held.iter().any(|(w, ds)| *w == item.workspace && *ds == item.dataset);
         out.decisions.push(PruneDecision {
             workspace: item.workspace.clone(),
             dataset: item.dataset.clone(),
@@ -89,7 +95,12 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             keep: d.keep,
             reasons: d.reasons.clone(),
         });
-        if options.apply && !d.keep {
+        if options.apply && !d.keep && group_held {
+            out.failed.push(ErrorInfo::from(&crate::Error::Integrity(format!(
+                "{}/{} was not deleted: no backup of dataset '{}' that prune keeps passes verification now, so nothing of it is deleted; run pbi-backup verify on its backups",
+                item.workspace, item.file, item.dataset
+            ))));
+        } else if options.apply && !d.keep {
             let path = backup_path(&item.workspace, &item.file)?;
             // One failed deletion neither hides the ones done nor stops the others.
             match delete_backup(store.as_ref(), &path).await {
@@ -105,6 +116,78 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         }
     }
     Ok(out)
+}
+
+/// The (workspace, dataset) groups that would lose backups while none of the backups they keep is verified now:
+/// for each group with a deletion, the kept backups are tried newest first; one whose stored version is the one its
+/// manifest recorded as verified counts (asked of the store now, not taken from the listing), and one whose version
+/// changed or was never recorded is hashed now and counts when it matches its manifest (which then records it).
+async fn unconfirmed_groups(
+    session: &Session,
+    decisions: &[crate::retention::Decision],
+) -> Result<Vec<(String, String)>> {
+    let store = session.store()?;
+    let mut held = Vec::new();
+    let mut groups: Vec<(&str, &str)> = decisions
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| (d.item.workspace.as_str(), d.item.dataset.as_str()))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for (ws, ds) in groups {
+        let mut kept: Vec<&BackupItem> = decisions
+            .iter()
+            .filter(|d| d.keep && d.item.workspace == ws && d.item.dataset == ds)
+            .map(|d| &d.item)
+            .collect();
+        kept.sort_by_key(|item| std::cmp::Reverse(item.time));
+        let mut confirmed = false;
+        for item in kept {
+            let path = backup_path(&item.workspace, &item.file)?;
+            if confirm(session, store.as_ref(), &path).await? {
+                confirmed = true;
+                break;
+            }
+        }
+        if !confirmed {
+            held.push((ws.to_owned(), ds.to_owned()));
+        }
+    }
+    Ok(held)
+}
+
+/// Whether the stored backup at `path` is verified now: its version is the one its manifest recorded, or its bytes
+/// hash to its manifest now (which then records this version).
+async fn confirm(
+    session: &Session,
+    store: &dyn Store,
+    path: &adls_store::StorePath,
+) -> Result<bool> {
+    let Some(mut manifest) = read_manifest(store, path).await? else { return Ok(false) };
+    let meta = match store.head(path).await {
+        Ok(m) => m,
+        Err(adls_store::Error::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if manifest.state(&meta) == crate::manifest::VerifiedState::Verified {
+        return Ok(true);
+    }
+    let hashed = match super::hash_file(store, path, Some(meta.size), session.progress()).await {
+        Ok(h) => h,
+        Err(crate::Error::Storage(adls_store::Error::Integrity { .. })) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !hashed.matches(&manifest) {
+        return Ok(false);
+    }
+    manifest.verified_version = Some(crate::manifest::StoredVersion::of(&hashed.meta));
+    let mp = path
+        .folder_path()
+        .join(&crate::manifest::Manifest::name_for(path.file_name().unwrap_or_default()))?;
+    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
+    store.put(&mp, body.into(), adls_store::PutMode::Overwrite).await?;
+    Ok(true)
 }
 
 /// Finds uploads that never completed and were last changed before `now - after`; deletes them with `apply`.

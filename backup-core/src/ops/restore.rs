@@ -6,7 +6,7 @@ use xmla_proto::{Command, Password, ReadWriteMode, Request, Restore, Security};
 use super::files::copy_verified;
 use super::{Session, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name};
 use crate::error::{Error, Result};
-use crate::manifest::{MANIFEST_SUFFIX, Manifest};
+use crate::manifest::{MANIFEST_SUFFIX, Manifest, VerifiedState};
 use crate::output::{ManifestCheck, RestoreOutput, RestorePlanOutput};
 use crate::preflight::{
     BackupFileContext, Finding, Operation, backup_file_findings, evaluate, gather_facts, require,
@@ -63,8 +63,14 @@ impl RestoreOptions {
     }
 }
 
-/// Finds the newest backup of `dataset` in a folder: by manifest time, else by the time in the file name.
-async fn latest_file(session: &Session, workspace: &str, dataset: &str) -> Result<String> {
+/// The newest verified backup of `dataset` in a folder (by manifest time, else the time in the file name), and the
+/// newer ones it passed over, each with why: a file that changed since it was verified, was never verified, or has
+/// no manifest is not restored by `--latest`.
+async fn latest_file(
+    session: &Session,
+    workspace: &str,
+    dataset: &str,
+) -> Result<(String, Vec<String>)> {
     let store = session.store()?;
     let files =
         match adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await {
@@ -76,35 +82,52 @@ async fn latest_file(session: &Session, workspace: &str, dataset: &str) -> Resul
     if files.is_empty() && session.settings.credential().is_ok() {
         super::missing_folder(session, workspace).await?;
     }
-    let mut best: Option<(time::OffsetDateTime, String)> = None;
+    let mut candidates: Vec<(time::OffsetDateTime, String, VerifiedState)> = Vec::new();
     for f in files {
         let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
         if !super::is_abf(&name) {
             continue;
         }
-        let from_manifest =
-            read_manifest(store.as_ref(), &f.path).await.ok().flatten().and_then(|m| {
-                (m.dataset.name == dataset).then(|| {
-                    time::OffsetDateTime::parse(
-                        &m.created,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .ok()
-                })?
-            });
+        let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
+        let from_manifest = manifest.as_ref().and_then(|m| {
+            (m.dataset.name == dataset).then(|| {
+                time::OffsetDateTime::parse(
+                    &m.created,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()
+            })?
+        });
         let time = from_manifest
             .or_else(|| time_from_file_name(&name).filter(|(d, _)| d == dataset).map(|(_, t)| t));
-        if let Some(t) = time
-            && best.as_ref().is_none_or(|(bt, _)| t > *bt)
-        {
-            best = Some((t, name));
+        if let Some(t) = time {
+            candidates.push((t, name, crate::manifest::state(manifest.as_ref(), &f)));
         }
     }
-    best.map(|(_, n)| n).ok_or_else(|| Error::NotFound {
-        what: "backup of dataset",
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut skipped = Vec::new();
+    for (_, name, state) in candidates {
+        match state {
+            VerifiedState::Verified => return Ok((name, skipped)),
+            VerifiedState::ChangedSinceVerified => skipped.push(format!(
+                "--latest skipped {name}: it changed since it was verified (run pbi-backup verify on it)"
+            )),
+            VerifiedState::NeverVerified => skipped.push(format!(
+                "--latest skipped {name}: it was never verified against a manifest (run pbi-backup verify on it)"
+            )),
+        }
+    }
+    Err(Error::NotFound {
+        what: "verified backup of dataset",
         name: format!("{dataset} in {workspace}"),
         nearest: Vec::new(),
     })
+    .map_err(|e| if skipped.is_empty() { e } else { with_skipped(e, &skipped) })
+}
+
+/// A "not found" that says which backups were passed over.
+fn with_skipped(e: Error, skipped: &[String]) -> Error {
+    Error::Usage(format!("{e}; {}", skipped.join("; ")))
 }
 
 /// What a restore will do, decided and checked before anything changes: which file, copied from where, checked how,
@@ -168,9 +191,14 @@ fn target(options: &RestoreOptions) -> Result<(Endpoint, String, bool)> {
 pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result<RestorePlan> {
     let (endpoint, workspace, power_bi) = target(options)?;
     let source_ws = options.from_workspace.clone().unwrap_or_else(|| workspace.clone());
+    let mut skipped_latest = Vec::new();
     let file = match (&options.file, &options.latest) {
         (Some(f), None) => f.clone(),
-        (None, Some(dataset)) => latest_file(session, &source_ws, dataset).await?,
+        (None, Some(dataset)) => {
+            let (file, skipped) = latest_file(session, &source_ws, dataset).await?;
+            skipped_latest = skipped;
+            file
+        }
         (Some(_), Some(_)) => return Err(Error::Usage("give --file or --latest, not both".into())),
         (None, None) => {
             return Err(Error::Usage(
@@ -195,7 +223,7 @@ pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result
         database: options.as_name.clone(),
         replaces_existing: None,
         findings: Vec::new(),
-        warnings: Vec::new(),
+        warnings: skipped_latest,
         command: options.command("", None),
     };
     if power_bi {
@@ -284,17 +312,18 @@ async fn check_manifest(
         // The copy is read back and hashed against the manifest's hash: the file is not hashed twice.
         Some(_) if plan.copy.is_some() => plan.manifest_check = ManifestCheck::AtCopy,
         Some(m) => {
-            let (size, sha) = hash_file(store.as_ref(), path, None, session.progress())
-                .await
-                .map_err(|e| match e {
+            let hashed = hash_file(store.as_ref(), path, None, session.progress()).await.map_err(
+                |e| match e {
                     Error::Storage(adls_store::Error::NotFound { .. }) => Error::NotFound {
                         what: "backup file",
                         name: path.to_string(),
                         nearest: Vec::new(),
                     },
                     other => other,
-                })?;
-            if size != m.size || sha != m.sha256 {
+                },
+            )?;
+            let (size, sha) = (hashed.size, hashed.sha256.clone());
+            if !hashed.matches(m) {
                 return Err(Error::Integrity(format!(
                     "{path} does not match its manifest (size {size} vs {}, sha256 {sha} vs {}); nothing was sent",
                     m.size, m.sha256

@@ -3,7 +3,7 @@
 
 use adls_store::{PutMode, StoreExt};
 use backup_core::config::{ConfigFile, Settings};
-use backup_core::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId};
+use backup_core::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use backup_core::ops::{
     self, BackupOptions, DatasetSelector, PruneOptions, RestoreOptions, Session,
 };
@@ -45,7 +45,7 @@ fn model(name: &str) -> Vec<u8> {
 async fn put_backup(session: &Session, workspace: &str, file: &str, created: &str, bytes: Vec<u8>) {
     let store = session.store().unwrap();
     let path = ops::backup_path(workspace, file).unwrap();
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         tool_version: "test".into(),
         endpoint: format!("powerbi://api.powerbi.com/v1.0/myorg/{workspace}"),
@@ -64,8 +64,10 @@ async fn put_backup(session: &Session, workspace: &str, file: &str, created: &st
         },
         tables: vec!["Sales".into()],
         placed_by: None,
+        verified_version: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
+    manifest.verified_version = Some(StoredVersion::of(&store.head(&path).await.unwrap()));
     let mp = ops::backup_path(workspace, &Manifest::name_for(file)).unwrap();
     store
         .put(&mp, serde_json::to_vec(&manifest).unwrap().into(), PutMode::Overwrite)

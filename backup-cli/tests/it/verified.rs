@@ -1,0 +1,111 @@
+//! "Verified" means the stored bytes were hashed and matched, and stays true only while the stored file is that
+//! version: list, prune and restore --latest trust nothing else.
+
+use adls_store::{PutMode, StoreExt, StorePath};
+use backup_core::manifest::VerifiedState;
+use backup_core::output::{ListOutput, PruneOutput, RestoreOutput, VerifyOutput, exit_codes};
+
+use crate::commands::{backup_one, next_second};
+use crate::support::Tenant;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_replaced_by_bytes_of_the_same_size_is_no_longer_verified() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let good = backup_one(&t, &env, "Finance", "Budget").await;
+    next_second().await;
+    let newest = backup_one(&t, &env, "Finance", "Budget").await;
+    // Other bytes of the same size under the newest name (a bad copy, a stray tool).
+    let store = t.stack.store("financelake").unwrap();
+    let path = StorePath::file("power-bi-backup", "Finance", &newest).unwrap();
+    let mut bytes = store.get_bytes(&path).await.unwrap().to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
+
+    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let state = |name: &str| list.backups.iter().find(|b| b.name == name).unwrap().state;
+    assert_eq!(state(&newest), VerifiedState::ChangedSinceVerified);
+    assert_eq!(state(&good), VerifiedState::Verified);
+    let text = t.run(&env, &["list", "-w", "Finance"]).await;
+    assert!(text.stdout.contains("CHANGED since verified"), "{}", text.stdout);
+
+    // restore --latest passes over it, and says so.
+    let out: RestoreOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["restore", "-w", "Finance", "--latest", "Budget", "--as", "B2"],
+        )
+        .await;
+    assert_eq!(out.file, good);
+    assert!(
+        out.warnings.iter().any(|w| w.contains(&newest) && w.contains("changed since")),
+        "{out:?}"
+    );
+
+    // prune keeps the good one as the newest verified backup, whatever the policy says.
+    let prune = ["prune", "-w", "Finance", "--dataset", "Budget", "--keep-last", "1", "--apply"];
+    let out: PruneOutput = t.report(&env, exit_codes::SUCCESS, &prune).await;
+    let kept: Vec<&str> =
+        out.decisions.iter().filter(|d| d.keep).map(|d| d.file.as_str()).collect();
+    assert!(kept.contains(&good.as_str()) && kept.contains(&newest.as_str()), "{out:?}");
+    let v: VerifyOutput =
+        t.report(&env, exit_codes::SUCCESS, &["verify", "-w", "Finance", "--file", &good]).await;
+    assert!(v.valid);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_records_the_version_it_hashed() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    // A manifest from before versions were recorded: never verified, as far as list can tell.
+    let store = t.stack.store("financelake").unwrap();
+    let mp =
+        StorePath::file("power-bi-backup", "Finance", &format!("{file}.manifest.json")).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&store.get_bytes(&mp).await.unwrap()).unwrap();
+    manifest.as_object_mut().unwrap().remove("verified_version").expect("a recorded version");
+    store
+        .put(&mp, serde_json::to_vec(&manifest).unwrap().into(), PutMode::Overwrite)
+        .await
+        .unwrap();
+    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    assert_eq!(list.backups[0].state, VerifiedState::NeverVerified);
+    t.report::<VerifyOutput>(
+        &env,
+        exit_codes::SUCCESS,
+        &["verify", "-w", "Finance", "--file", &file],
+    )
+    .await;
+    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    assert_eq!((list.backups[0].state, list.backups[0].verified), (VerifiedState::Verified, true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_deletes_nothing_of_a_dataset_none_of_whose_backups_verifies_now() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let older = backup_one(&t, &env, "Finance", "Budget").await;
+    next_second().await;
+    let newer = backup_one(&t, &env, "Finance", "Budget").await;
+    // Both replaced by other bytes: nothing of the dataset can be trusted now.
+    let store = t.stack.store("financelake").unwrap();
+    for name in [&older, &newer] {
+        let path = StorePath::file("power-bi-backup", "Finance", name).unwrap();
+        store
+            .put(&path, b"not the backup any more".to_vec().into(), PutMode::Overwrite)
+            .await
+            .unwrap();
+    }
+    let prune = ["prune", "-w", "Finance", "--dataset", "Budget", "--keep-last", "1", "--apply"];
+    let out: PruneOutput = t.report(&env, exit_codes::INTEGRITY, &prune).await;
+    assert!(out.deleted.is_empty(), "{out:?}");
+    assert!(
+        store
+            .exists(&StorePath::file("power-bi-backup", "Finance", &older).unwrap())
+            .await
+            .unwrap()
+    );
+}
