@@ -24,8 +24,17 @@ const SECRET_LOGGING_CRATES: &[&str] = &[
     "oauth2",
 ];
 
-/// Sets up logging on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
+/// Sets up logging on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only; `PBI_BACKUP_LOG` (else
+/// `RUST_LOG`) takes directives instead.
+///
+/// At debug level the HTTP and Azure crates log requests with their signed Authorization headers and SAS query
+/// strings. Secrets never reach a log: whatever the directives say (`azure_core::policies::transport=trace`
+/// included), an event of those crates below info is dropped by a filter the directives cannot change.
 pub fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let level = if quiet {
         "error"
     } else {
@@ -35,20 +44,24 @@ pub fn init_logging(verbose: u8, quiet: bool) {
             _ => "debug",
         }
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("PBI_BACKUP_LOG")
+    let directives = std::env::var("PBI_BACKUP_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| level.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // At debug level the HTTP and Azure crates log requests with their signed Authorization headers and SAS query
-    // strings. Secrets never reach a log: those crates stay at info whatever the level asked for.
-    for target in SECRET_LOGGING_CRATES {
-        if let Ok(d) = format!("{target}=info").parse() {
-            filter = filter.add_directive(d);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        let secretive = SECRET_LOGGING_CRATES.iter().any(|c| {
+            meta.target() == *c
+                || meta.target().strip_prefix(c).is_some_and(|r| r.starts_with("::"))
+        });
+        !secretive || *meta.level() <= tracing::Level::INFO
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .without_time()
-        .try_init();
+        .with_filter(filter)
+        .with_filter(no_secrets);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// Writes to stdout. A closed pipe means the reader has what it wanted and is not an error; any other failure

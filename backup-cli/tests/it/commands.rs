@@ -971,6 +971,19 @@ async fn verbose_logs_hold_no_secret() {
             &["list", "-w", "Finance"],
         )
         .await,
+        // A directive for one module of a crate that logs secrets is more specific than any cap by crate name.
+        t.run(
+            &trace.clone().set("PBI_BACKUP_LOG", "azure_core::policies::transport=trace,trace"),
+            &["list", "-w", "Finance"],
+        )
+        .await,
+        t.run(
+            &sas.clone()
+                .unset("PBI_BACKUP_LOG")
+                .set("RUST_LOG", "azure_core::policies::transport=trace,trace"),
+            &["list", "-w", "Finance"],
+        )
+        .await,
     ];
     assert!(runs[0].stderr.contains("DEBUG"), "-vv logs nothing at debug: {}", runs[0].stderr);
     for run in &runs {
