@@ -137,6 +137,50 @@ pub(crate) async fn fetch(
     Ok(Answer { status, headers, body })
 }
 
+/// How many times a call turned away for load (429, 503) is sent again.
+const LOAD_RETRIES: u32 = 4;
+/// The longest wait between them, whatever `Retry-After` asks.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// [`fetch`], sending the call again when the service turns it away for load (HTTP 429 or 503): after its
+/// `Retry-After` (seconds), else after a backoff of 1, 2, 4, 8 s, at most [`LOAD_RETRIES`] times. Such an answer
+/// means the call was not carried out, so sending it again is safe; nothing that only had to wait is reported
+/// failed.
+pub(crate) async fn fetch_patiently(
+    rb: reqwest::RequestBuilder,
+    service: Service,
+    what: &str,
+    url: &Url,
+) -> Result<Answer> {
+    let mut backoff = Duration::from_secs(1);
+    for attempt in 0..=LOAD_RETRIES {
+        let this = rb.try_clone().ok_or_else(|| {
+            Error::Internal(format!("{what}: the request body cannot be sent twice"))
+        })?;
+        let answer = fetch(this, service, what, url).await?;
+        let turned_away = matches!(answer.status.as_u16(), 429 | 503);
+        if !turned_away || attempt == LOAD_RETRIES {
+            return Ok(answer);
+        }
+        let wait = retry_after(&answer.headers).unwrap_or(backoff).min(LONGEST_WAIT);
+        tracing::info!(
+            what,
+            status = answer.status.as_u16(),
+            wait_s = wait.as_secs_f32(),
+            "the service is busy; waiting"
+        );
+        tokio::time::sleep(wait).await;
+        backoff *= 2;
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// `Retry-After` in seconds (the form Power BI sends); an HTTP date is not read (the backoff applies).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 impl Answer {
     /// The body of a 2xx answer; any other status is the service's refusal, with its code and message.
     pub(crate) fn ok(self, service: Service, what: &str, url: &Url) -> Result<Bytes> {

@@ -64,6 +64,10 @@ pub struct Manifest {
     /// Such a file says nothing of whether the workspace's storage link supports backup (SEED-12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placed_by: Option<String>,
+    /// The model's tables could not be listed at backup: `tables` is empty because nothing is known, and a restore
+    /// cannot compare them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tables_unknown: bool,
     /// The stored object whose bytes were hashed and matched, as the store identifies its version. "Verified"
     /// holds only while the stored file is still that version ([`Manifest::state`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

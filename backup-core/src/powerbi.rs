@@ -149,9 +149,14 @@ impl PowerBiApi {
                 Error::Internal(format!("{what}: the request body cannot be sent twice"))
             })?;
             let token = self.tokens.token(POWERBI_SCOPE).await?;
-            http::fetch(rb.bearer_auth(token.expose_secret()), Service::PowerBiRest, what, url)
-                .await?
-                .ok(Service::PowerBiRest, what, url)
+            http::fetch_patiently(
+                rb.bearer_auth(token.expose_secret()),
+                Service::PowerBiRest,
+                what,
+                url,
+            )
+            .await?
+            .ok(Service::PowerBiRest, what, url)
         })
         .await
     }

@@ -136,6 +136,22 @@ async fn appends_in_any_order_then_a_contiguous_flush() {
         (resp.status(), code(&resp).as_str()),
         (StatusCode::BAD_REQUEST, "InvalidFlushPosition")
     );
+    // A position no file can reach is an invalid value, not an overflow.
+    for action in ["append", "flush"] {
+        let resp = c
+            .send(
+                Method::PATCH,
+                &format!("{f}?action={action}&position=18446744073709551615"),
+                &[],
+                b"x".to_vec(),
+            )
+            .await;
+        assert_eq!(
+            (resp.status(), code(&resp).as_str()),
+            (StatusCode::BAD_REQUEST, "InvalidQueryParameterValue"),
+            "{action}"
+        );
+    }
     // A wrong transactional MD5 is refused.
     let resp = c
         .send(

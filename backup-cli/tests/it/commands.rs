@@ -315,6 +315,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         },
         tables: vec!["Orders".into(), "Customers".into()],
         placed_by: None,
+        tables_unknown: false,
         verified_version: None,
     };
     std::fs::write(

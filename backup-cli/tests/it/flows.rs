@@ -261,3 +261,14 @@ async fn documented_refusals_name_their_rule_and_remedy() {
         assert!(err.message.contains(&format!("({rule}: ")), "{err:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_rest_call_waits_for_retry_after_and_goes_on() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    t.stack.sim.throttle_rest(2);
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+    assert!(!doctor.blocked, "{doctor:?}");
+    assert_eq!(t.stack.sim.count("rest-throttled"), 2, "the throttled calls were sent again");
+}

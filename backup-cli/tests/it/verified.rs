@@ -109,3 +109,43 @@ async fn prune_deletes_nothing_of_a_dataset_none_of_whose_backups_verifies_now()
             .unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_table_listing_is_said_at_backup_and_at_restore() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    t.stack.sim.fail_table_listing(true);
+    let r = t.backup(&env, "Finance", "Budget").await;
+    assert!(r.warnings.iter().any(|w| w.contains("tables could not be listed")), "{r:?}");
+    let store = t.stack.store("financelake").unwrap();
+    let mp = StorePath::file("power-bi-backup", "Finance", &format!("{}.manifest.json", r.file))
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&store.get_bytes(&mp).await.unwrap()).unwrap();
+    assert_eq!(manifest["tables_unknown"], serde_json::Value::Bool(true), "{manifest}");
+    t.stack.sim.fail_table_listing(false);
+    let out: RestoreOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["restore", "-w", "Finance", "--file", &r.file, "--as", "B3"],
+        )
+        .await;
+    assert!(!out.tables_compared, "{out:?}");
+    assert!(out.warnings.iter().any(|w| w.contains("tables were not compared")), "{out:?}");
+    // A listing that fails after a restore is done is said, not taken for the restore failing.
+    next_second().await;
+    let good = t.backup(&env, "Finance", "Budget").await;
+    t.stack.sim.fail_table_listing(true);
+    let out: RestoreOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["restore", "-w", "Finance", "--file", &good.file, "--as", "B4"],
+        )
+        .await;
+    assert!(
+        !out.tables_compared && out.warnings.iter().any(|w| w.contains("restore is done")),
+        "{out:?}"
+    );
+}

@@ -369,7 +369,15 @@ async fn run_one_inner(
         if job.power_bi || session.settings.has_store() { Some(session.store()?) } else { None };
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
-    let tables = client.tables(&job.dataset).await.unwrap_or_default();
+    let (tables, tables_unknown) = match client.tables(&job.dataset).await {
+        Ok(t) => (t, false),
+        Err(e) => {
+            result.warnings.push(format!(
+                "the model's tables could not be listed ({e}); the manifest records them as unknown, so a restore cannot compare them"
+            ));
+            (Vec::new(), true)
+        }
+    };
     let command = options.command(&job.dataset, &job.file);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
@@ -418,6 +426,7 @@ async fn run_one_inner(
         },
         tables,
         placed_by: None,
+        tables_unknown,
         verified_version: Some(StoredVersion::of(&hashed.meta)),
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;

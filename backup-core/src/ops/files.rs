@@ -130,9 +130,7 @@ pub async fn download(
             "{}{MANIFEST_SUFFIX}",
             local.file_name().unwrap_or_default().to_string_lossy()
         ));
-        tokio::fs::write(&mp, serde_json::to_vec_pretty(m).expect("plain data"))
-            .await
-            .map_err(|e| io_err(&mp, e))?;
+        write_atomically(&mp, serde_json::to_vec_pretty(m).expect("plain data")).await?;
     }
     Ok(TransferOutput {
         source: path.to_string(),
@@ -142,6 +140,30 @@ pub async fn download(
         warnings: Vec::new(),
         verification,
     })
+}
+
+/// Writes a small local file under its final name only when it is whole and synced: a temporary name beside it,
+/// then a rename. A disk that fills leaves no half-written manifest behind.
+async fn write_atomically(path: &Path, body: Vec<u8>) -> Result<()> {
+    let final_path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut tmp = final_path.clone().into_os_string();
+        tmp.push(".pbi-backup-tmp");
+        let tmp = PathBuf::from(tmp);
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &final_path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(|e| io_err(&final_path, e))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("writing {} stopped: {e}", path.display())))?
 }
 
 /// The size and SHA-256 of a local file, read on a blocking thread.

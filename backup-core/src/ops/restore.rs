@@ -338,7 +338,8 @@ async fn check_manifest(
         }
         None if adls_store::StoreExt::exists(store.as_ref(), path).await? => {
             return Err(Error::Integrity(format!(
-                "{path} has no manifest{MANIFEST_SUFFIX}, so it cannot be verified before the restore; pass --allow-unverified to restore it anyway"
+                "{path} has no manifest ({}{MANIFEST_SUFFIX} is not beside it), so it cannot be verified before the restore; pass --allow-unverified to restore it anyway",
+                path.file_name().unwrap_or_default()
             )));
         }
         None => return Err(super::missing_file(session, path).await),
@@ -466,11 +467,26 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         tables_compared: false,
         warnings,
     };
-    if let Some(m) = manifest.filter(|m| !m.tables.is_empty() && !database.is_empty()) {
-        let now = client.tables(&database).await?;
-        out.missing_tables = m.tables.iter().filter(|t| !now.contains(t)).cloned().collect();
-        out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
-        out.tables_compared = true;
+    match manifest {
+        Some(m) if m.tables_unknown => out.warnings.push(
+            "the tables were not compared: they could not be listed when the backup was made"
+                .into(),
+        ),
+        Some(m) if !m.tables.is_empty() && !database.is_empty() => {
+            // The restore is done: a listing that fails now is said, not taken for the restore failing.
+            match client.tables(&database).await {
+                Ok(now) => {
+                    out.missing_tables =
+                        m.tables.iter().filter(|t| !now.contains(t)).cloned().collect();
+                    out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
+                    out.tables_compared = true;
+                }
+                Err(e) => out.warnings.push(format!(
+                    "the restore is done, but the restored tables could not be listed ({e}), so they were not compared"
+                )),
+            }
+        }
+        _ => {}
     }
     Ok(out)
 }

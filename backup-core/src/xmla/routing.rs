@@ -53,7 +53,7 @@ async fn call_json(
     what: &str,
     url: &Url,
 ) -> Result<Value> {
-    let body = http::fetch(rb.timeout(ROUTING_TIMEOUT), service, what, url)
+    let body = http::fetch_patiently(rb.timeout(ROUTING_TIMEOUT), service, what, url)
         .await?
         .ok(service, what, url)?;
     let value = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);

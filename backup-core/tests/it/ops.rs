@@ -64,6 +64,7 @@ async fn put_backup(session: &Session, workspace: &str, file: &str, created: &st
         },
         tables: vec!["Sales".into()],
         placed_by: None,
+        tables_unknown: false,
         verified_version: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();

@@ -584,11 +584,21 @@ fn rename(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
     Ok(empty(201))
 }
 
+/// The largest `position` taken: ADLS Gen2's largest file (about 190.7 TiB, rounded up to 2^48 bytes); beyond it
+/// `position + length` could overflow, and the service refuses such a value as invalid.
+const MAX_POSITION: u64 = 1 << 48;
+
 async fn append(shared: &Shared, r: Req, fs: &str) -> ApiResult<Response<Body>> {
-    let position: u64 = r
-        .q("position")
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| err(400, "InvalidQueryParameterValue", "position is required"))?;
+    let position: u64 =
+        r.q("position").and_then(|p| p.parse().ok()).filter(|p| *p <= MAX_POSITION).ok_or_else(
+            || {
+                err(
+                    400,
+                    "InvalidQueryParameterValue",
+                    "position is required and at most the largest file size",
+                )
+            },
+        )?;
     let expected_len: Option<u64> = r.h("content-length").and_then(|v| v.parse().ok());
     let want_md5 = r.h("content-md5").map(str::to_owned);
     let flush_after = r.is_true("flush");
@@ -671,10 +681,16 @@ async fn append(shared: &Shared, r: Req, fs: &str) -> ApiResult<Response<Body>> 
 }
 
 fn flush(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
-    let position: u64 = r
-        .q("position")
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| err(400, "InvalidQueryParameterValue", "position is required"))?;
+    let position: u64 =
+        r.q("position").and_then(|p| p.parse().ok()).filter(|p| *p <= MAX_POSITION).ok_or_else(
+            || {
+                err(
+                    400,
+                    "InvalidQueryParameterValue",
+                    "position is required and at most the largest file size",
+                )
+            },
+        )?;
     let props = r.h("x-ms-properties");
     let e = shared.state.lock().expect("state lock").flush(
         fs,

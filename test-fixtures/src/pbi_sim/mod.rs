@@ -76,6 +76,10 @@ pub(crate) struct Shared {
     pub counters: Mutex<HashMap<&'static str, u64>>,
     /// When set, `/webapi/xmla` answers 401 to MWC tokens (to exercise a client's legacy fallback).
     pub refuse_mwc: std::sync::atomic::AtomicBool,
+    /// When set, `TMSCHEMA_TABLES` answers an error (a fault switch for a client's handling of a failed listing).
+    pub fail_table_listing: std::sync::atomic::AtomicBool,
+    /// How many of the next REST calls are turned away with 429 and `Retry-After: 1`, as the service throttles.
+    pub throttle_rest: std::sync::atomic::AtomicU32,
 }
 
 impl Shared {
@@ -134,6 +138,8 @@ impl PbiSim {
             command_lock: tokio::sync::Mutex::new(()),
             counters: Mutex::new(HashMap::new()),
             refuse_mwc: std::sync::atomic::AtomicBool::new(false),
+            fail_table_listing: std::sync::atomic::AtomicBool::new(false),
+            throttle_rest: std::sync::atomic::AtomicU32::new(0),
         });
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
@@ -197,6 +203,16 @@ impl PbiSim {
         self.shared.save(&s);
     }
 
+    /// Makes every `TMSCHEMA_TABLES` Discover fail (`true`) or work again (`false`).
+    pub fn fail_table_listing(&self, fail: bool) {
+        self.shared.fail_table_listing.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Turns the next `calls` REST calls away with HTTP 429 and `Retry-After: 1`.
+    pub fn throttle_rest(&self, calls: u32) {
+        self.shared.throttle_rest.store(calls, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Stops the server.
     pub fn shutdown(self) {
         self.task.abort();
@@ -245,7 +261,10 @@ async fn prepare_storage(
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(auth::routes())
-        .merge(rest::routes())
+        .merge(
+            rest::routes()
+                .layer(axum::middleware::from_fn_with_state(shared.clone(), rest::throttle)),
+        )
         .merge(xmla::routes())
         .with_state(shared)
 }

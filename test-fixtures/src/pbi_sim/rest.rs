@@ -396,6 +396,31 @@ async fn resources(
     Json(json!({"value": value})).into_response()
 }
 
+/// Throttling: while calls are owed, a REST call is answered 429 with `Retry-After`, as the Power BI REST API
+/// answers past its rate.
+pub(crate) async fn throttle(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use std::sync::atomic::Ordering;
+    let owed = shared
+        .throttle_rest
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if !owed {
+        return next.run(request).await;
+    }
+    shared.count("rest-throttled");
+    let mut r = api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "the request was throttled; retry after the Retry-After interval",
+    );
+    r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    r
+}
+
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1.0/myorg/groups", get(groups))

@@ -98,6 +98,13 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                     headers,
                 );
             };
+            if shared.fail_table_listing.load(std::sync::atomic::Ordering::SeqCst) {
+                return failure(
+                    vec![msg(codes::UNSUPPORTED, "TMSCHEMA_TABLES failed (a fault switched on)")],
+                    Vec::new(),
+                    headers,
+                );
+            }
             match find_model(&state, &owner, &db) {
                 Some(m) => rowset(TABLE_COLUMNS, &table_rows(m), headers),
                 None => failure(vec![not_found(&db)], Vec::new(), headers),
