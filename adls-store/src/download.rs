@@ -91,6 +91,9 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
             (dir.join(format!("{}{}", crate::PARTIAL_PREFIX, uuid::Uuid::new_v4().simple())), false)
         }
     };
+    // Two downloads into one partial would interleave their bytes: the partial is locked for the whole download
+    // (and the lock is the partial's, so it goes with the file when it is renamed into place).
+    let _lock = if keep_partial { Some(lock_partial(&temp)?) } else { None };
     let outcome = async {
         let (sha256, written, resumed_from) = transfer(store, path, &meta, &temp, opts).await?;
         let mismatch = |expected: String, actual: String| {
@@ -117,7 +120,12 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
     if let Err(e) = &outcome {
         // A kept partial survives a broken transfer; never bytes that failed verification, nor bytes of a file that
         // was replaced while it was read.
-        if !keep_partial || matches!(e, Error::Integrity { .. } | Error::Precondition { .. }) {
+        // An empty partial holds nothing to continue: it is not left behind either.
+        let empty = tokio::fs::metadata(&temp).await.is_ok_and(|m| m.len() == 0);
+        if !keep_partial
+            || empty
+            || matches!(e, Error::Integrity { .. } | Error::Precondition { .. })
+        {
             let _ = tokio::fs::remove_file(&temp).await;
         }
     }
@@ -204,6 +212,25 @@ async fn transfer<S: Store + ?Sized>(
     }
     let sha = hex::encode(hash.finish().await?);
     Ok((sha, written, have))
+}
+
+/// Opens (creating) the partial file and locks it for this process, or says that another download holds it.
+fn lock_partial(temp: &Path) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(temp)
+        .map_err(|e| Error::from_io("open", temp.display(), &e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Precondition {
+            path: temp.display().to_string(),
+            detail: "another download is writing this partial file now; wait for it to finish, or download to another folder".into(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::from_io("lock", temp.display(), &e)),
+    }
 }
 
 /// How many of a partial file's last bytes are compared with the store before it is continued.

@@ -149,3 +149,62 @@ async fn a_failed_table_listing_is_said_at_backup_and_at_restore() {
         "{out:?}"
     );
 }
+
+/// Two downloads of one file into one place: the second is refused while the first writes the partial, and the
+/// first's file is whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_download_into_the_same_partial_is_refused() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let size = 24usize << 20;
+    let data: Vec<u8> = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let store = t.stack.store("financelake").unwrap();
+    let path = StorePath::file("power-bi-backup", "Finance", "Twice_20261128T000000Z.abf").unwrap();
+    store.put(&path, data.clone().into(), PutMode::Create).await.unwrap();
+    t.stack.emulators["financelake"].faults().inject(
+        Op::Read,
+        Fault::Delay(std::time::Duration::from_millis(300)),
+        6,
+    );
+    let dest = t.work.path().join("twice.abf");
+    let partial = t.work.path().join("twice.abf.pbi-backup-partial");
+    let args: Vec<String> = [
+        "download",
+        "-w",
+        "Finance",
+        "--file",
+        "Twice_20261128T000000Z.abf",
+        "--to",
+        dest.to_str().unwrap(),
+        "--json",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let first = crate::support::command(&env.vars, t.work.path(), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the download does not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let second = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    second.expect(exit_codes::FAILURE);
+    assert!(second.error().error.message.contains("another download is writing"), "{second:?}");
+    let out = tokio::task::spawn_blocking(move || first.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::SUCCESS),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&dest).unwrap() == data, "the downloaded file differs");
+    assert!(!partial.exists());
+}
