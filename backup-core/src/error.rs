@@ -184,6 +184,22 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// A refusal with more said after the service's message (what it leaves behind, and the command that
+    /// finishes the job); any other error as it is.
+    pub(crate) fn saying(self, more: &str) -> Error {
+        match self {
+            Error::Refused { service, what, url, status, code, message } => Error::Refused {
+                service,
+                what,
+                url,
+                status,
+                code,
+                message: format!("{message}; {more}"),
+            },
+            other => other,
+        }
+    }
+
     /// Whether this is a service refusing the caller's token (HTTP 401), which signing in again may cure.
     pub(crate) fn is_unauthorized(&self) -> bool {
         matches!(self, Error::Refused { status: Some(401), .. })

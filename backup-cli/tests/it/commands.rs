@@ -1336,19 +1336,7 @@ async fn a_download_stopped_by_ctrl_c_resumes_where_it_stopped() {
     .iter()
     .map(|a| (*a).to_owned())
     .collect();
-    let child = crate::support::command(&env.vars, t.work.path(), &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the download does not start"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let child = crate::support::spawn_until_written(&env, t.work.path(), &args, &partial).await;
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     assert_eq!(

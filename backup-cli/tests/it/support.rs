@@ -244,3 +244,24 @@ pub fn model_abf(name: &str, tables: &[&str]) -> Vec<u8> {
     .expect("the model is written")
     .into_inner()
 }
+
+/// Starts the binary with `args` in the background (stdout and stderr piped) and waits until `file` holds bytes:
+/// the transfer it makes has begun.
+pub async fn spawn_until_written(
+    env: &Env,
+    dir: &Path,
+    args: &[String],
+    file: &Path,
+) -> std::process::Child {
+    let child = command(&env.vars, dir, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let started = Instant::now();
+    while std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "{args:?} writes nothing to {file:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}

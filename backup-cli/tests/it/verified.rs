@@ -182,19 +182,7 @@ async fn a_second_download_into_the_same_partial_is_refused() {
     .iter()
     .map(|a| (*a).to_owned())
     .collect();
-    let first = crate::support::command(&env.vars, t.work.path(), &args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the download does not start"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let first = crate::support::spawn_until_written(&env, t.work.path(), &args, &partial).await;
     let second = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     second.expect(exit_codes::FAILURE);
     assert!(second.error().error.message.contains("another download is writing"), "{second:?}");

@@ -93,19 +93,14 @@ pub async fn storage_link(
     } else {
         (Vec::new(), None)
     };
-    api.assign_storage(&g.id, &a.id).await.map_err(|e| match e {
-        Error::Refused { service, what, url, status, code, message } if !here => Error::Refused {
-            service,
-            what,
-            url,
-            status,
-            code,
-            message: format!(
-                "{message}; if power-bi-backup/{0} exists in '{1}' (SEED-13), rename it first by running the link with that account configured: PBI_BACKUP_ADLS_ACCOUNT={1} pbi-backup storage link --workspace '{0}' --account {1}",
-                g.name, a.name
-            ),
-        },
-        e => still_detached(e, &g.name, &a.name),
+    api.assign_storage(&g.id, &a.id).await.map_err(|e| {
+        if here {
+            return still_detached(e, &g.name, &a.name);
+        }
+        e.saying(&format!(
+            "if power-bi-backup/{0} exists in '{1}' (SEED-13), rename it first by running the link with that account configured: PBI_BACKUP_ADLS_ACCOUNT={1} pbi-backup storage link --workspace '{0}' --account {1}",
+            g.name, a.name
+        ))
     })?;
     actions.push(format!("attached to storage account '{}'", a.name));
     Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
@@ -143,19 +138,9 @@ pub async fn storage_unlink(session: &Session, workspace: &str) -> Result<Storag
 
 /// An attach that failed after the folder was cleared: what it means and the command that finishes the job.
 fn still_detached(e: Error, workspace: &str, account: &str) -> Error {
-    match e {
-        Error::Refused { service, what, url, status, code, message } => Error::Refused {
-            service,
-            what,
-            url,
-            status,
-            code,
-            message: format!(
-                "{message}; workspace '{workspace}' is not attached to storage: attach it with pbi-backup storage link --workspace '{workspace}' --account {account}"
-            ),
-        },
-        other => other,
-    }
+    e.saying(&format!(
+        "workspace '{workspace}' is not attached to storage: attach it with pbi-backup storage link --workspace '{workspace}' --account {account}"
+    ))
 }
 
 /// Moves every file of a folder into another (there is no folder rename in the store API); the old folder is removed.

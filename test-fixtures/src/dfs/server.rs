@@ -588,17 +588,19 @@ fn rename(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
 /// `position + length` could overflow, and the service refuses such a value as invalid.
 const MAX_POSITION: u64 = 1 << 48;
 
+/// The `position` query parameter of an append or flush.
+fn position(r: &Req) -> ApiResult<u64> {
+    r.q("position").and_then(|p| p.parse().ok()).filter(|p| *p <= MAX_POSITION).ok_or_else(|| {
+        err(
+            400,
+            "InvalidQueryParameterValue",
+            "position is required and at most the largest file size",
+        )
+    })
+}
+
 async fn append(shared: &Shared, r: Req, fs: &str) -> ApiResult<Response<Body>> {
-    let position: u64 =
-        r.q("position").and_then(|p| p.parse().ok()).filter(|p| *p <= MAX_POSITION).ok_or_else(
-            || {
-                err(
-                    400,
-                    "InvalidQueryParameterValue",
-                    "position is required and at most the largest file size",
-                )
-            },
-        )?;
+    let position = position(&r)?;
     let expected_len: Option<u64> = r.h("content-length").and_then(|v| v.parse().ok());
     let want_md5 = r.h("content-md5").map(str::to_owned);
     let flush_after = r.is_true("flush");
@@ -681,16 +683,7 @@ async fn append(shared: &Shared, r: Req, fs: &str) -> ApiResult<Response<Body>> 
 }
 
 fn flush(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
-    let position: u64 =
-        r.q("position").and_then(|p| p.parse().ok()).filter(|p| *p <= MAX_POSITION).ok_or_else(
-            || {
-                err(
-                    400,
-                    "InvalidQueryParameterValue",
-                    "position is required and at most the largest file size",
-                )
-            },
-        )?;
+    let position = position(r)?;
     let props = r.h("x-ms-properties");
     let e = shared.state.lock().expect("state lock").flush(
         fs,
