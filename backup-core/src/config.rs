@@ -127,8 +127,16 @@ impl ConfigFile {
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Usage(format!("config file {}: {e}", path.display())))
+        // The parser's message quotes the offending line, which may hold a pasted secret: only where and what.
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            Error::Usage(format!(
+                "config file {}{}: {} (the line is not shown: it may hold a secret)",
+                path.display(),
+                line.map(|l| format!(", line {l}")).unwrap_or_default(),
+                e.message().trim_end()
+            ))
+        })
     }
 
     /// The config file to use: `explicit`, else `./pbi-backup.toml`, else `<config dir>/pbi-backup/pbi-backup.toml`,
@@ -326,9 +334,9 @@ fn resolve_credential(
                 ))
             }
         },
-        Some(other) => Err(format!(
-            "auth '{other}' is not one of client-secret, cli, managed-identity, environment, anonymous"
-        )),
+        Some(_) => Err(
+            "PBI_BACKUP_AUTH (or powerbi.auth) is not one of client-secret, cli, managed-identity, environment, anonymous (its value is not shown: it may hold a secret; the client secret goes in AZURE_CLIENT_SECRET)".into(),
+        ),
     }
 }
 
@@ -377,6 +385,16 @@ fn resolve_storage(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_config_file_that_does_not_parse_is_named_without_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pbi-backup.toml");
+        std::fs::write(&path, "[storage]\naccount = \"acct\"\nauth = sv=2023&sig=SeCrEtSiG\n")
+            .unwrap();
+        let err = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("line 3") && !err.contains("SeCrEtSiG"), "{err}");
+    }
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {

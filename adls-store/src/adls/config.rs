@@ -83,6 +83,15 @@ impl AdlsConfig {
                 .ok_or_else(|| Error::Config(format!("set the environment variable {name}")))
         };
         let account = need("PBI_BACKUP_ADLS_ACCOUNT")?;
+        // A storage account name is 3 to 24 lowercase letters and digits; anything else (a pasted SAS after a `?`,
+        // a URL) is refused without being shown, since it may carry a secret.
+        let valid = (3..=24).contains(&account.len())
+            && account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid {
+            return Err(Error::Config(
+                "PBI_BACKUP_ADLS_ACCOUNT (or storage.account) is not a storage account name: 3 to 24 lowercase letters and digits, without a URL or SAS (its value is not shown: it may hold a secret)".into(),
+            ));
+        }
         let auth = var("PBI_BACKUP_ADLS_AUTH").unwrap_or_else(|| {
             if var("AZURE_STORAGE_KEY").is_some() {
                 "key".into()
@@ -109,10 +118,10 @@ impl AdlsConfig {
             "cli" => AdlsCredential::AzureCli,
             "managed-identity" => AdlsCredential::ManagedIdentity,
             "environment" => AdlsCredential::Environment,
-            other => {
-                return Err(Error::Config(format!(
-                    "PBI_BACKUP_ADLS_AUTH '{other}' is not one of key, sas, client-secret, cli, managed-identity, environment"
-                )));
+            _ => {
+                return Err(Error::Config(
+                    "PBI_BACKUP_ADLS_AUTH (or storage.auth) is not one of key, sas, client-secret, cli, managed-identity, environment (its value is not shown: it may hold a secret; the key or SAS go in AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)".into(),
+                ));
             }
         };
         let mut config = AdlsConfig::new(account, credential);
@@ -125,9 +134,13 @@ impl AdlsConfig {
                     crate::redact(&e)
                 ))
             })?;
-            if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+            if url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
                 return Err(Error::Config(
-                    "PBI_BACKUP_ADLS_ENDPOINT carries a query or a user name; give the endpoint alone and the SAS in AZURE_STORAGE_SAS_TOKEN".into(),
+                    "PBI_BACKUP_ADLS_ENDPOINT carries a query, a fragment or a user name; give the endpoint alone and the SAS in AZURE_STORAGE_SAS_TOKEN".into(),
                 ));
             }
             config.endpoint = Some(url);
@@ -143,6 +156,7 @@ mod tests {
     #[test]
     fn an_endpoint_carrying_a_sas_or_a_user_is_refused_without_showing_it() {
         for endpoint in [
+            "https://acct.dfs.core.windows.net/#sv=2023&sig=SeCrEtSiG",
             "https://acct.dfs.core.windows.net/?sv=2023&sig=SeCrEtSiG",
             "https://user:SeCrEtSiG@acct.dfs.core.windows.net/",
         ] {
@@ -184,7 +198,28 @@ mod tests {
             AdlsConfig::from_lookup(bad)
                 .unwrap_err()
                 .to_string()
-                .contains("'password' is not one of")
+                .contains("PBI_BACKUP_ADLS_AUTH (or storage.auth) is not one of")
         );
+    }
+
+    #[test]
+    fn a_secret_pasted_into_the_account_or_auth_is_refused_without_showing_it() {
+        let cases = [
+            [
+                ("PBI_BACKUP_ADLS_ACCOUNT", "acct?sv=2023&sig=SeCrEtSiG"),
+                ("PBI_BACKUP_ADLS_AUTH", "cli"),
+            ],
+            [
+                ("PBI_BACKUP_ADLS_ACCOUNT", "acct"),
+                ("PBI_BACKUP_ADLS_AUTH", "sv=2023&sig=SeCrEtSiG"),
+            ],
+        ];
+        for vars in cases {
+            let err = AdlsConfig::from_lookup(|n| {
+                vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+            })
+            .unwrap_err();
+            assert!(!err.to_string().contains("SeCrEtSiG"), "{err}");
+        }
     }
 }
