@@ -272,3 +272,15 @@ async fn a_throttled_rest_call_waits_for_retry_after_and_goes_on() {
     assert!(!doctor.blocked, "{doctor:?}");
     assert_eq!(t.stack.sim.count("rest-throttled"), 2, "the throttled calls were sent again");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_xmla_endpoint_is_waited_out_and_nothing_is_run_twice() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let backups = t.stack.sim.count("backup");
+    t.stack.sim.busy_xmla(2);
+    let r = t.backup(&env, "Finance", "Budget").await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(t.stack.sim.count("xmla-busy"), 2);
+    assert_eq!(t.stack.sim.count("backup"), backups + 1, "the backup ran once");
+}

@@ -170,17 +170,35 @@ impl XmlaClient {
         legacy: bool,
     ) -> Result<xmla_proto::Response> {
         let target = self.resolve(catalog, legacy).await?;
-        match self.post(&target, request, what).await? {
+        let mut posted = self.post(&target, request, what).await?;
+        // Busy (503) means nothing ran: wait as asked (or back off) and post again, a few times.
+        let mut backoff = Duration::from_secs(1);
+        for _ in 0..BUSY_RETRIES {
+            let Posted::Busy(wait) = posted else { break };
+            let wait = wait.unwrap_or(backoff).min(Duration::from_secs(60));
+            tracing::info!(what, wait_s = wait.as_secs_f32(), "the xmla endpoint is busy; waiting");
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+            posted = self.post(&target, request, what).await?;
+        }
+        match posted {
             Posted::Answer(r) => Ok(r),
+            Posted::Busy(_) => Err(self.refusal(
+                http::redact_url(&target.url),
+                503,
+                None,
+                b"the endpoint stayed busy",
+                what,
+            )),
             Posted::Moved => {
                 tracing::info!("the cluster moved; resolving it again");
                 let target = self.resolve(catalog, legacy).await?;
                 match self.post(&target, request, what).await? {
                     Posted::Answer(r) => Ok(r),
-                    Posted::Moved => Err(Error::BadAnswer {
+                    Posted::Busy(_) | Posted::Moved => Err(Error::BadAnswer {
                         service: Service::Xmla,
                         what: what.to_owned(),
-                        detail: "the cluster moved twice in a row".into(),
+                        detail: "the cluster moved, and was busy or moved again after".into(),
                     }),
                 }
             }
@@ -222,6 +240,21 @@ impl XmlaClient {
         let status = response.status();
         if status.is_redirection() {
             return Ok(Posted::Moved);
+        }
+        let is_xml = |r: &reqwest::Response| {
+            r.headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.contains("xml"))
+        };
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && !is_xml(&response) {
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Ok(Posted::Busy(wait));
         }
         let content_type = response
             .headers()
@@ -322,11 +355,16 @@ impl XmlaClient {
     }
 }
 
-/// What a post came back with: an XMLA answer, or a cluster that moved.
+/// What a post came back with: an XMLA answer, a cluster that moved, or an endpoint too busy to start anything
+/// (HTTP 503 without an XMLA body; with the `Retry-After` it asked for).
 enum Posted {
     Answer(xmla_proto::Response),
     Moved,
+    Busy(Option<Duration>),
 }
+
+/// How many times a busy XMLA endpoint is asked again.
+const BUSY_RETRIES: u32 = 4;
 
 /// Reads an XML answer; a content type this client never asks for (compressed or binary XML) is refused.
 fn read_answer(

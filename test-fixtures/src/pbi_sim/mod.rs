@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub fail_table_listing: std::sync::atomic::AtomicBool,
     /// How many of the next REST calls are turned away with 429 and `Retry-After: 1`, as the service throttles.
     pub throttle_rest: std::sync::atomic::AtomicU32,
+    /// How many of the next `/webapi/xmla` posts are answered 503 with `Retry-After: 1`, before anything runs.
+    pub busy_xmla: std::sync::atomic::AtomicU32,
 }
 
 impl Shared {
@@ -140,6 +142,7 @@ impl PbiSim {
             refuse_mwc: std::sync::atomic::AtomicBool::new(false),
             fail_table_listing: std::sync::atomic::AtomicBool::new(false),
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
+            busy_xmla: std::sync::atomic::AtomicU32::new(0),
         });
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
@@ -211,6 +214,11 @@ impl PbiSim {
     /// Turns the next `calls` REST calls away with HTTP 429 and `Retry-After: 1`.
     pub fn throttle_rest(&self, calls: u32) {
         self.shared.throttle_rest.store(calls, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Answers the next `calls` posts to `/webapi/xmla` with HTTP 503 and `Retry-After: 1`, running nothing.
+    pub fn busy_xmla(&self, calls: u32) {
+        self.shared.busy_xmla.store(calls, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Stops the server.

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -59,6 +60,17 @@ pub(super) async fn xmla_cluster(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let owed = shared
+        .busy_xmla
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if owed {
+        shared.count("xmla-busy");
+        let mut r =
+            (StatusCode::SERVICE_UNAVAILABLE, "the service is busy; retry later").into_response();
+        r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return r;
+    }
     let ctx = if auth_value(&headers, "MwcToken").is_some() {
         if shared.refuse_mwc.load(std::sync::atomic::Ordering::SeqCst) {
             return unauthorized("MWC tokens are refused by this simulator's switch");
