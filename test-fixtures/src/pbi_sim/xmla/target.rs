@@ -43,77 +43,7 @@ pub(super) fn target_for(
 ) -> Result<Target, Message> {
     match ctx {
         Ctx::Workspace { principal, workspace_id, admin_by_door } => {
-            let ws = state.workspace(workspace_id).ok_or_else(|| not_found(workspace_id))?;
-            let cap = ws.capacity_id.as_deref().and_then(|c| state.capacity(c));
-            let Some(cap) = cap.filter(|c| c.is_premium()) else {
-                return Err(msg(
-                    codes::NOT_PREMIUM,
-                    format!(
-                        "Backup and restore are only available for workspaces on Power BI Premium or Premium Per User. The workspace '{}' is not on such a capacity; assign it to a Premium capacity.",
-                        ws.name
-                    ),
-                ));
-            };
-            // The preview refuses multi-geo; the page today only advises on residency and cost.
-            if state.service_profile == ServiceProfile::Seed
-                && !cap.region.eq_ignore_ascii_case(&state.home_region)
-            {
-                return Err(msg(
-                    codes::MULTI_GEO,
-                    format!(
-                        "Backup and restore are not supported for multi-geo capacities: the workspace '{}' is on capacity '{}' in region '{}', and the tenant's home region is '{}'. Move the workspace to a capacity in the home region.",
-                        ws.name, cap.name, cap.region, state.home_region
-                    ),
-                ));
-            }
-            if cap.xmla == XmlaSetting::ReadOnly {
-                return Err(msg(
-                    codes::XMLA_READ_ONLY,
-                    "It looks like you can't make changes to this dataset. Make sure XMLA read/write support is enabled for the capacity.",
-                ));
-            }
-            let role = state.role(principal, &ws.id).map(str::to_owned);
-            if !admin_by_door {
-                check_role(state.service_profile, action, principal, &ws.name, role.as_deref())?;
-            }
-            let Some(account) = ws.storage.clone() else {
-                return Err(msg(
-                    codes::NO_STORAGE,
-                    format!(
-                        "The workspace '{}' is not connected to an Azure Data Lake Storage Gen2 account. Connect one at tenant or workspace level (Workspace settings, Azure connections) before backup or restore.",
-                        ws.name
-                    ),
-                ));
-            };
-            if ws.link == LinkKind::DataflowsOnly {
-                return Err(msg(
-                    codes::DATAFLOWS_ONLY,
-                    format!(
-                        "The storage account '{account}' of the workspace '{}' was connected for dataflows only. Disconnect it and connect it again to enable backup and restore.",
-                        ws.name
-                    ),
-                ));
-            }
-            if state.account(&account).is_some_and(|a| !a.shared_key_access) {
-                return Err(msg(
-                    codes::SHARED_KEY_DISABLED,
-                    "Key based authentication is not permitted on this storage account.",
-                ));
-            }
-            let store = shared.stores.get(&account).cloned().ok_or_else(|| not_found(&account))?;
-            Ok(Target {
-                owner: ws.id.clone(),
-                owner_name: ws.name.clone(),
-                store,
-                filesystem: BACKUP_FILESYSTEM.into(),
-                folder: ws.name.clone(),
-                limit_gb: cap.model_limit_gb(),
-                power_bi: true,
-                new_model_needs_admin: (state.service_profile == ServiceProfile::Current
-                    && action == Action::Restore
-                    && !admin_by_door)
-                    .then(|| role.unwrap_or_else(|| "no role".into())),
-            })
+            workspace_target(shared, state, principal, workspace_id, *admin_by_door, action)
         }
         Ctx::Aas { principal, server } => {
             let srv = state
@@ -144,6 +74,88 @@ pub(super) fn target_for(
             })
         }
     }
+}
+
+/// [`target_for`] a Power BI workspace.
+fn workspace_target(
+    shared: &Shared,
+    state: &SimState,
+    principal: &str,
+    workspace_id: &str,
+    admin_by_door: bool,
+    action: Action,
+) -> Result<Target, Message> {
+    let ws = state.workspace(workspace_id).ok_or_else(|| not_found(workspace_id))?;
+    let cap = ws.capacity_id.as_deref().and_then(|c| state.capacity(c));
+    let Some(cap) = cap.filter(|c| c.is_premium()) else {
+        return Err(msg(
+            codes::NOT_PREMIUM,
+            format!(
+                "Backup and restore are only available for workspaces on Power BI Premium or Premium Per User. The workspace '{}' is not on such a capacity; assign it to a Premium capacity.",
+                ws.name
+            ),
+        ));
+    };
+    // The preview refuses multi-geo; the page today only advises on residency and cost.
+    if state.service_profile == ServiceProfile::Seed
+        && !cap.region.eq_ignore_ascii_case(&state.home_region)
+    {
+        return Err(msg(
+            codes::MULTI_GEO,
+            format!(
+                "Backup and restore are not supported for multi-geo capacities: the workspace '{}' is on capacity '{}' in region '{}', and the tenant's home region is '{}'. Move the workspace to a capacity in the home region.",
+                ws.name, cap.name, cap.region, state.home_region
+            ),
+        ));
+    }
+    if cap.xmla == XmlaSetting::ReadOnly {
+        return Err(msg(
+            codes::XMLA_READ_ONLY,
+            "It looks like you can't make changes to this dataset. Make sure XMLA read/write support is enabled for the capacity.",
+        ));
+    }
+    let role = state.role(principal, &ws.id).map(str::to_owned);
+    if !admin_by_door {
+        check_role(state.service_profile, action, principal, &ws.name, role.as_deref())?;
+    }
+    let Some(account) = ws.storage.clone() else {
+        return Err(msg(
+            codes::NO_STORAGE,
+            format!(
+                "The workspace '{}' is not connected to an Azure Data Lake Storage Gen2 account. Connect one at tenant or workspace level (Workspace settings, Azure connections) before backup or restore.",
+                ws.name
+            ),
+        ));
+    };
+    if ws.link == LinkKind::DataflowsOnly {
+        return Err(msg(
+            codes::DATAFLOWS_ONLY,
+            format!(
+                "The storage account '{account}' of the workspace '{}' was connected for dataflows only. Disconnect it and connect it again to enable backup and restore.",
+                ws.name
+            ),
+        ));
+    }
+    if state.account(&account).is_some_and(|a| !a.shared_key_access) {
+        return Err(msg(
+            codes::SHARED_KEY_DISABLED,
+            "Key based authentication is not permitted on this storage account.",
+        ));
+    }
+    let store = shared.stores.get(&account).cloned().ok_or_else(|| not_found(&account))?;
+    Ok(Target {
+        owner: ws.id.clone(),
+        owner_name: ws.name.clone(),
+        store,
+        filesystem: BACKUP_FILESYSTEM.into(),
+        folder: ws.name.clone(),
+        limit_gb: cap.model_limit_gb(),
+        power_bi: true,
+        new_model_needs_admin: (state.service_profile == ServiceProfile::Current
+            && action == Action::Restore
+            && !admin_by_door)
+            .then(|| role.unwrap_or_else(|| "no role".into())),
+    })
 }
 
 /// Who may back up and restore: the preview's admins only, or today's admins, members and contributors (restore
