@@ -16,14 +16,27 @@ use crate::error::{Error, Result, Service};
 /// The User-Agent of every call: the tool and its version.
 pub(crate) const USER_AGENT: &str = concat!("pbi-backup/", env!("CARGO_PKG_VERSION"));
 
-/// The HTTP client: pooled, TCP keepalive (XMLA commands can run for hours), a connect timeout, no redirects
-/// followed (a 3xx from an XMLA cluster means "resolve again"; the token exchange follows its own), and `total` as
-/// the limit on a whole call when given.
-pub(crate) fn client(total: Option<Duration>) -> Result<reqwest::Client> {
+/// How a client treats a 3xx answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redirects {
+    /// Follow them (the Power BI REST API, as reqwest does by default).
+    Follow,
+    /// Hand them to the caller: a 3xx from an XMLA cluster means "resolve again", and the token exchange follows
+    /// its own.
+    Return,
+}
+
+/// The HTTP client: pooled, TCP keepalive (XMLA commands can run for hours), a connect timeout, `redirects`, and
+/// `total` as the limit on a whole call when given.
+pub(crate) fn client(total: Option<Duration>, redirects: Redirects) -> Result<reqwest::Client> {
+    let policy = match redirects {
+        Redirects::Follow => reqwest::redirect::Policy::default(),
+        Redirects::Return => reqwest::redirect::Policy::none(),
+    };
     let mut b = reqwest::Client::builder()
         .tcp_keepalive(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(policy)
         .user_agent(USER_AGENT);
     if let Some(t) = total {
         b = b.timeout(t);
@@ -176,7 +189,7 @@ pub(crate) async fn fetch_patiently(
 }
 
 /// `Retry-After` in seconds (the form Power BI sends); an HTTP date is not read (the backoff applies).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

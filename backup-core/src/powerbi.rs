@@ -127,7 +127,7 @@ impl PowerBiApi {
     /// A client for the API under `base` (e.g. `https://api.powerbi.com/`).
     pub fn new(base: Url, tokens: Arc<TokenSource>) -> Result<Self> {
         crate::xmla::check_plain_http(&base)?;
-        let http = http::client(Some(Duration::from_secs(120)))?;
+        let http = http::client(Some(Duration::from_secs(120)), http::Redirects::Follow)?;
         Ok(PowerBiApi { http, tokens, base })
     }
 

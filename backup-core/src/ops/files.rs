@@ -445,9 +445,13 @@ pub async fn verify(
     let sha = hashed.sha256.clone();
     let hash_ok = manifest.as_ref().map(|m| hashed.matches(m));
     // Hashed and matched now: the manifest records this version, so that list and prune know it is verified.
-    if let Some(m) = manifest.as_ref().filter(|m| hashed.matches(m)) {
+    let version = StoredVersion::of(&hashed.meta);
+    if let Some(m) = manifest
+        .as_ref()
+        .filter(|m| hashed.matches(m) && m.verified_version.as_ref() != Some(&version))
+    {
         let mut m = m.clone();
-        m.verified_version = Some(StoredVersion::of(&hashed.meta));
+        m.verified_version = Some(version);
         let mp = path.folder_path().join(&Manifest::name_for(file))?;
         let body = serde_json::to_vec_pretty(&m).expect("plain data");
         store.put(&mp, body.into(), PutMode::Overwrite).await?;

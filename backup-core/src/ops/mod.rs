@@ -208,6 +208,39 @@ pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result
     crate::powerbi::find_group(&groups, workspace).map(|_| ())
 }
 
+/// Whether the stored backup at `path` is verified now: its version is the one its manifest recorded, or its bytes
+/// hash to its manifest now (which then records this version).
+pub(crate) async fn verified_now(
+    session: &Session,
+    store: &dyn Store,
+    path: &adls_store::StorePath,
+) -> Result<bool> {
+    let Some(mut manifest) = read_manifest(store, path).await? else { return Ok(false) };
+    let meta = match store.head(path).await {
+        Ok(m) => m,
+        Err(adls_store::Error::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if manifest.state(&meta) == crate::manifest::VerifiedState::Verified {
+        return Ok(true);
+    }
+    let hashed = match hash_file(store, path, Some(meta.size), session.progress()).await {
+        Ok(h) => h,
+        Err(crate::Error::Storage(adls_store::Error::Integrity { .. })) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !hashed.matches(&manifest) {
+        return Ok(false);
+    }
+    manifest.verified_version = Some(crate::manifest::StoredVersion::of(&hashed.meta));
+    let mp = path
+        .folder_path()
+        .join(&crate::manifest::Manifest::name_for(path.file_name().unwrap_or_default()))?;
+    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
+    adls_store::StoreExt::put(store, &mp, body.into(), adls_store::PutMode::Overwrite).await?;
+    Ok(true)
+}
+
 /// Reads the manifest of a backup file, `None` when there is none.
 pub async fn read_manifest(store: &dyn Store, file: &StorePath) -> Result<Option<Manifest>> {
     let name = Manifest::name_for(file.file_name().unwrap_or_default());

@@ -145,7 +145,7 @@ async fn unconfirmed_groups(
         let mut confirmed = false;
         for item in kept {
             let path = backup_path(&item.workspace, &item.file)?;
-            if confirm(session, store.as_ref(), &path).await? {
+            if super::verified_now(session, store.as_ref(), &path).await? {
                 confirmed = true;
                 break;
             }
@@ -155,39 +155,6 @@ async fn unconfirmed_groups(
         }
     }
     Ok(held)
-}
-
-/// Whether the stored backup at `path` is verified now: its version is the one its manifest recorded, or its bytes
-/// hash to its manifest now (which then records this version).
-async fn confirm(
-    session: &Session,
-    store: &dyn Store,
-    path: &adls_store::StorePath,
-) -> Result<bool> {
-    let Some(mut manifest) = read_manifest(store, path).await? else { return Ok(false) };
-    let meta = match store.head(path).await {
-        Ok(m) => m,
-        Err(adls_store::Error::NotFound { .. }) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    if manifest.state(&meta) == crate::manifest::VerifiedState::Verified {
-        return Ok(true);
-    }
-    let hashed = match super::hash_file(store, path, Some(meta.size), session.progress()).await {
-        Ok(h) => h,
-        Err(crate::Error::Storage(adls_store::Error::Integrity { .. })) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    if !hashed.matches(&manifest) {
-        return Ok(false);
-    }
-    manifest.verified_version = Some(crate::manifest::StoredVersion::of(&hashed.meta));
-    let mp = path
-        .folder_path()
-        .join(&crate::manifest::Manifest::name_for(path.file_name().unwrap_or_default()))?;
-    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
-    store.put(&mp, body.into(), adls_store::PutMode::Overwrite).await?;
-    Ok(true)
 }
 
 /// Finds uploads that never completed and were last changed before `now - after`; deletes them with `apply`.

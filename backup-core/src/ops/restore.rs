@@ -82,7 +82,7 @@ async fn latest_file(
     if files.is_empty() && session.settings.credential().is_ok() {
         super::missing_folder(session, workspace).await?;
     }
-    let mut candidates: Vec<(time::OffsetDateTime, String, VerifiedState)> = Vec::new();
+    let mut candidates: Vec<(time::OffsetDateTime, StorePath, VerifiedState)> = Vec::new();
     for f in files {
         let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
         if !super::is_abf(&name) {
@@ -101,33 +101,35 @@ async fn latest_file(
         let time = from_manifest
             .or_else(|| time_from_file_name(&name).filter(|(d, _)| d == dataset).map(|(_, t)| t));
         if let Some(t) = time {
-            candidates.push((t, name, crate::manifest::state(manifest.as_ref(), &f)));
+            let state = crate::manifest::state(manifest.as_ref(), &f);
+            candidates.push((t, f.path, state));
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.to_string().cmp(&b.1.to_string())));
     let mut skipped = Vec::new();
-    for (_, name, state) in candidates {
-        match state {
-            VerifiedState::Verified => return Ok((name, skipped)),
-            VerifiedState::ChangedSinceVerified => skipped.push(format!(
-                "--latest skipped {name}: it changed since it was verified (run pbi-backup verify on it)"
-            )),
-            VerifiedState::NeverVerified => skipped.push(format!(
-                "--latest skipped {name}: it was never verified against a manifest (run pbi-backup verify on it)"
-            )),
+    for (_, path, state) in candidates {
+        let name = path.file_name().unwrap_or_default().to_owned();
+        // Verified by its version; else (changed since, or a manifest from before versions were recorded) hashed
+        // now, and taken when it matches.
+        if state == VerifiedState::Verified
+            || super::verified_now(session, store.as_ref(), &path).await?
+        {
+            return Ok((name, skipped));
         }
+        skipped.push(format!(
+            "--latest skipped {name}: it does not match a manifest now (none beside it, or other bytes)"
+        ));
     }
-    Err(Error::NotFound {
+    let not_found = Error::NotFound {
         what: "verified backup of dataset",
         name: format!("{dataset} in {workspace}"),
         nearest: Vec::new(),
+    };
+    Err(if skipped.is_empty() {
+        not_found
+    } else {
+        Error::Usage(format!("{not_found}; {}", skipped.join("; ")))
     })
-    .map_err(|e| if skipped.is_empty() { e } else { with_skipped(e, &skipped) })
-}
-
-/// A "not found" that says which backups were passed over.
-fn with_skipped(e: Error, skipped: &[String]) -> Error {
-    Error::Usage(format!("{e}; {}", skipped.join("; ")))
 }
 
 /// What a restore will do, decided and checked before anything changes: which file, copied from where, checked how,
@@ -446,10 +448,7 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
             Error::Server { what, failure } if !notes.is_empty() => {
                 Error::Server { what: format!("{what} ({})", notes.join("; ")), failure }
             }
-            Error::Refused { service, what, url, status, code, message } if !notes.is_empty() => {
-                let message = format!("{message} ({})", notes.join("; "));
-                Error::Refused { service, what, url, status, code, message }
-            }
+            e if !notes.is_empty() => e.saying(&notes.join("; ")),
             e => e,
         }
     })?;
@@ -459,7 +458,7 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         workspace,
         file,
         database: database.clone(),
-        copied_from: copy_from.map(|c| c.to_string()),
+        copied_from: copy_from,
         manifest_check,
         sha256,
         missing_tables: Vec::new(),

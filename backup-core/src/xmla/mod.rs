@@ -88,7 +88,7 @@ impl XmlaClient {
         if let Endpoint::Http { url } = &endpoint {
             check_plain_http(url)?;
         }
-        let http = http::client(options.command_timeout)?;
+        let http = http::client(options.command_timeout, http::Redirects::Return)?;
         Ok(XmlaClient { endpoint, tokens, http, options })
     }
 
@@ -241,32 +241,20 @@ impl XmlaClient {
         if status.is_redirection() {
             return Ok(Posted::Moved);
         }
-        let is_xml = |r: &reqwest::Response| {
-            r.headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|c| c.contains("xml"))
-        };
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && !is_xml(&response) {
-            let wait = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            return Ok(Posted::Busy(wait));
-        }
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let is_xml = content_type.as_deref().is_some_and(|c| c.contains("xml"));
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && !is_xml {
+            return Ok(Posted::Busy(http::retry_after(response.headers())));
+        }
         let bytes = response.bytes().await.map_err(|e| Error::OutcomeUnknown {
             url: shown.clone(),
             reason: format!("the answer broke off: {}", http::error_chain(&e)),
             what: what.into(),
         })?;
-        let is_xml = content_type.as_deref().is_some_and(|c| c.contains("xml"));
         if is_xml && (status.is_success() || status == reqwest::StatusCode::INTERNAL_SERVER_ERROR) {
             return read_answer(content_type.as_deref(), &bytes, what).map(Posted::Answer);
         }
