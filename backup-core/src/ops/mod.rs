@@ -195,7 +195,7 @@ pub(crate) async fn missing_file(session: &Session, path: &StorePath) -> Error {
 
 /// A workspace whose backup folder is missing: `Ok` when the workspace exists (it has no backups here), else
 /// [`Error::NotFound`] naming the nearest workspaces (asked of the REST API when a sign-in is configured; without
-/// one, the folder is reported missing).
+/// one, the folder is reported missing; when the API cannot answer, the folder is taken as empty).
 pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result<()> {
     if session.settings.credential().is_err() {
         return Err(Error::NotFound {
@@ -204,7 +204,17 @@ pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result
             nearest: Vec::new(),
         });
     }
-    let groups = session.api()?.groups().await?;
+    // A storage command must not fail because the REST API does: when it cannot tell, the folder is simply empty.
+    let groups = match session.api() {
+        Ok(api) => match api.groups().await {
+            Ok(groups) => groups,
+            Err(e) => {
+                tracing::debug!(error = %e, "the workspaces could not be listed to check a name");
+                return Ok(());
+            }
+        },
+        Err(_) => return Ok(()),
+    };
     crate::powerbi::find_group(&groups, workspace).map(|_| ())
 }
 
