@@ -366,7 +366,7 @@ impl LocalStore {
             if md.is_file() {
                 found.push(Incomplete {
                     location: entry.path().display().to_string(),
-                    size: md.len(),
+                    size: Some(md.len()),
                     last_modified: md.modified().ok().map(time::OffsetDateTime::from),
                     folder: folder.folder_path(),
                     name,

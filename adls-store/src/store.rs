@@ -198,8 +198,9 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
 pub struct Incomplete {
     /// Where it lies, for people: `filesystem/workspace/.partial-…` in ADLS, the file's path in the local store.
     pub location: String,
-    /// Its size as the store reports it (ADLS counts only flushed bytes).
-    pub size: u64,
+    /// Its size, where the store tells it: `None` in ADLS when nothing was flushed, as the service lists only
+    /// flushed bytes and an upload appends without flushing until it completes.
+    pub size: Option<u64>,
     /// When it was created or last changed, as the store reports it.
     pub last_modified: Option<time::OffsetDateTime>,
     /// The folder it was listed in.

@@ -98,8 +98,30 @@ pub fn emit<T: Serialize>(
         write_stdout(&s)
     } else {
         let text = human(value);
-        if text.is_empty() { Ok(()) } else { write_stdout(&text) }
+        if text.is_empty() { Ok(()) } else { write_stdout(&terminal_safe(&text)) }
     }
+}
+
+/// Text for a terminal: names come from the service and the storage, and a control character (an escape sequence
+/// that moves the cursor or recolours the screen) or a bidirectional override (which shows `abf.exe` as `exe.fba`)
+/// in one of them must not act on the terminal. Each is shown as `\u{..}`; newlines and tabs stay.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Prints a failure of the whole command: the JSON error document with `--json`, and always a line on stderr.
@@ -109,10 +131,12 @@ pub fn fatal(global: &Global, err: &backup_core::Error) {
         // The error is said on stderr below whether or not stdout takes the document.
         let _ = emit(global, &doc, |_| String::new());
     }
-    eprintln!("error: {err}");
+    eprintln!("error: {}", terminal_safe(&err.to_string()));
     if let backup_core::Error::Preflight { findings, .. } = err {
         for f in findings.iter().filter(|f| f.blocks()) {
-            eprintln!("  {} {}: {}\n    remedy: {}", f.rule, f.workspace, f.message, f.remedy);
+            let line =
+                format!("  {} {}: {}\n    remedy: {}", f.rule, f.workspace, f.message, f.remedy);
+            eprintln!("{}", terminal_safe(&line));
         }
     }
 }
@@ -144,7 +168,7 @@ pub fn usage_error(json: bool, err: &clap::Error) {
 /// Prints a warning on stderr (not with `-q`).
 pub fn warn(global: &Global, text: &str) {
     if !global.quiet {
-        eprintln!("warning: {text}");
+        eprintln!("warning: {}", terminal_safe(text));
     }
 }
 

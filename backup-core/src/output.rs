@@ -490,6 +490,10 @@ pub struct PruneOutput {
     /// are deleted too (and listed in `deleted`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_uploads: Vec<StaleUpload>,
+    /// Manifests whose `.abf` is gone (a deletion interrupted between the two files); with `--apply` they are
+    /// deleted too (and listed in `deleted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphan_manifests: Vec<String>,
 }
 
 /// An upload that never completed, found by `prune`.
@@ -498,8 +502,9 @@ pub struct PruneOutput {
 pub struct StaleUpload {
     /// Where it lies.
     pub location: String,
-    /// Its size as the store reports it.
-    pub size: u64,
+    /// Its size, where the store tells it (ADLS lists only flushed bytes, and an upload in progress has flushed
+    /// none, so its size is unknown there).
+    pub size: Option<u64>,
     /// When it was last changed (RFC 3339), when known.
     pub last_modified: Option<String>,
 }

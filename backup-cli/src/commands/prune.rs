@@ -116,10 +116,18 @@ fn human(out: &PruneOutput) -> String {
     for u in &out.stale_uploads {
         let verb = if out.dry_run { "would delete" } else { "deleted" };
         let when = u.last_modified.as_deref().unwrap_or("unknown time");
+        let size = match u.size {
+            Some(n) => crate::print::bytes(n),
+            None => "size unknown: the storage lists only flushed bytes".to_owned(),
+        };
         s.push_str(&format!(
-            "{verb} {} (an upload that never completed, {} bytes, last changed {when})\n",
-            u.location, u.size
+            "{verb} {} (an upload that never completed, {size}, last changed {when})\n",
+            u.location
         ));
+    }
+    for m in &out.orphan_manifests {
+        let verb = if out.dry_run { "would delete" } else { "deleted" };
+        s.push_str(&format!("{verb} {m} (a manifest whose backup is gone)\n"));
     }
     for e in &out.failed {
         s.push_str(&format!("FAILED  {}\n", e.message));
@@ -134,9 +142,11 @@ fn human(out: &PruneOutput) -> String {
     } else {
         let stale_deleted =
             out.stale_uploads.iter().filter(|u| out.deleted.contains(&u.location)).count();
+        let orphans_deleted =
+            out.orphan_manifests.iter().filter(|m| out.deleted.contains(m)).count();
         s.push_str(&format!(
             "deleted {} of {} backups and {stale_deleted} of {stale} stale uploads\n",
-            out.deleted.len() - stale_deleted,
+            out.deleted.len() - stale_deleted - orphans_deleted,
             out.decisions.len()
         ));
     }

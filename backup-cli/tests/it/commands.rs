@@ -915,7 +915,7 @@ async fn global_options_json_env_quiet_and_empty_folders() {
 }
 
 /// Whether `text` holds a simulator token (`sim.<64 hex>` or `mwc.<64 hex>`).
-fn holds_token(text: &str) -> bool {
+pub fn holds_token(text: &str) -> bool {
     ["sim.", "mwc."].iter().any(|prefix| {
         text.match_indices(prefix).any(|(i, _)| {
             let rest = &text[i + prefix.len()..];
@@ -1425,4 +1425,34 @@ async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
     let run = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     run.expect(exit_codes::SUCCESS);
     assert_eq!(run.json::<TransferOutput>().sha256, sha256(&image));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_cannot_act_on_the_terminal() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // A model named with a right-to-left isolate and a file name with a right-to-left override (it shows
+    // "Q1<RLO>lmx.abf" as "Q1fba.xml").
+    let image = model_abf("Sales\u{2067}Q4", &["Orders"]);
+    let local = t.work.path().join("Q1\u{202E}lmx.abf");
+    std::fs::write(&local, &image).unwrap();
+    let up = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance"]).await;
+    up.expect(exit_codes::SUCCESS);
+    let list = t.run(&env, &["list", "-w", "Finance"]).await;
+    list.expect(exit_codes::SUCCESS);
+    let inspect = t.run(&env, &["inspect", local.to_str().unwrap()]).await;
+    inspect.expect(exit_codes::SUCCESS);
+    // A name typed with an escape sequence (this one clears the screen) is quoted in the error.
+    let typo = t.run(&env, &["list", "-w", "Fin\u{1b}[2Jance"]).await;
+    typo.expect(exit_codes::USAGE);
+    for run in [&up, &list, &inspect, &typo] {
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert!(!text.contains(['\u{1b}', '\u{202E}', '\u{2067}']), "{text:?}");
+    }
+    assert!(list.stdout.contains("Q1\\u{202e}lmx.abf"), "{}", list.stdout);
+    assert!(inspect.stdout.contains("Sales\\u{2067}Q4"), "{}", inspect.stdout);
+    assert!(typo.stderr.contains("Fin\\u{1b}[2Jance"), "{}", typo.stderr);
+    // JSON keeps the names as they are.
+    let json: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    assert!(json.backups.iter().any(|b| b.name == "Q1\u{202E}lmx.abf"), "{json:?}");
 }

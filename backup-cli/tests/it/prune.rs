@@ -396,13 +396,14 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
     assert_eq!(faults.pending(), 0);
     let (abf, _) = abf_and_manifests(&store).await;
     assert_eq!(abf.into_iter().collect::<Vec<_>>(), [files[3].clone()]);
-    // Every deletion refused: the refusal's own exit code.
+    // Every deletion refused (the backup, and the manifest the refused deletion above left without its backup):
+    // the refusal's own exit code.
     crate::commands::next_second().await;
     crate::commands::backup_one(&t, &env, WS, "DB").await;
     faults.inject(
         Op::Delete,
         Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
-        1,
+        2,
     );
     let out: PruneOutput = t
         .report(
@@ -411,7 +412,8 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
             &["prune", "-w", WS, "--keep-last", "1", "--apply"],
         )
         .await;
-    assert!(out.deleted.is_empty() && out.failed.len() == 1, "{out:?}");
+    assert!(out.deleted.is_empty() && out.failed.len() == 2, "{out:?}");
+    assert_eq!(out.orphan_manifests, [path(&format!("{}.manifest.json", files[1]))]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -449,6 +451,11 @@ async fn uploads_a_killed_process_left_are_deleted_once_stale() {
     let out: PruneOutput = run.json();
     let locations: Vec<&str> = out.stale_uploads.iter().map(|u| u.location.as_str()).collect();
     assert_eq!(locations, [format!("{FS}/{old}")], "{out:?}");
+    // ADLS lists only flushed bytes: the 1,000 appended bytes are not shown as 0.
+    assert_eq!(out.stale_uploads[0].size, None, "{out:?}");
+    let text = t.run(&env, &["prune", "-w", WS, "--keep-last", "5"]).await;
+    assert!(text.stdout.contains("size unknown"), "{}", text.stdout);
+    assert!(!text.stdout.contains("0 bytes"), "{}", text.stdout);
     assert_eq!(partials().len(), 2, "a dry run deleted an upload");
 
     // Off: not even looked at.
@@ -475,4 +482,30 @@ async fn uploads_a_killed_process_left_are_deleted_once_stale() {
         .await;
     assert_ne!(run.code, exit_codes::SUCCESS);
     assert!(run.stderr.contains("--stale-uploads-after"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifests_whose_backup_is_gone_are_deleted_by_prune() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let gone = crate::commands::backup_one(&t, &env, WS, "DB").await;
+    crate::commands::next_second().await;
+    let kept = crate::commands::backup_one(&t, &env, WS, "DB").await;
+    let store = t.stack.store("financelake").unwrap();
+    // A deletion interrupted between the two files: the backup is gone, its manifest is not.
+    adls_store::Store::delete(&store, &StorePath::file(FS, WS, &gone).unwrap()).await.unwrap();
+    let orphan = format!("{FS}/{WS}/{gone}.manifest.json");
+
+    let out: PruneOutput =
+        t.report(&env, exit_codes::SUCCESS, &["prune", "-w", WS, "--keep-last", "5"]).await;
+    assert_eq!(out.orphan_manifests, std::slice::from_ref(&orphan), "{out:?}");
+    assert!(abf_and_manifests(&store).await.1.contains(&gone), "a dry run deleted the manifest");
+
+    let out: PruneOutput = t
+        .report(&env, exit_codes::SUCCESS, &["prune", "-w", WS, "--keep-last", "5", "--apply"])
+        .await;
+    assert_eq!(out.deleted, [orphan], "{out:?}");
+    let (abfs, manifests) = abf_and_manifests(&store).await;
+    assert_eq!(abfs, BTreeSet::from([kept.clone()]));
+    assert_eq!(manifests, BTreeSet::from([kept]));
 }

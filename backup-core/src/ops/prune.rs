@@ -30,12 +30,25 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
     let store = session.store()?;
     let mut items = Vec::new();
     let mut skipped = Vec::new();
+    let mut orphans = Vec::new();
     for ws in &options.workspaces {
         let files = match store.list_all(&backup_folder(ws)?).await {
             Ok(f) => f,
             Err(adls_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
+        let names: std::collections::BTreeSet<&str> =
+            files.iter().filter_map(|f| f.path.file_name()).collect();
+        for f in &files {
+            let Some(name) = f.path.file_name() else { continue };
+            if let Some(abf) = name.strip_suffix(crate::manifest::MANIFEST_SUFFIX)
+                && super::is_abf(abf)
+                && !names.contains(abf)
+                && options.dataset.is_none()
+            {
+                orphans.push(f.path.clone());
+            }
+        }
         for f in files {
             let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
             if !super::is_abf(&name) {
@@ -80,6 +93,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         skipped,
         failed: Vec::new(),
         stale_uploads: Vec::new(),
+        orphan_manifests: orphans.iter().map(ToString::to_string).collect(),
     };
     // Before anything of a dataset is deleted, one backup it keeps must be verified at that moment.
     let held =
@@ -106,6 +120,14 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             match delete_backup(store.as_ref(), &path).await {
                 Ok(()) => out.deleted.push(path.to_string()),
                 Err(e) => out.failed.push(ErrorInfo::from(&e)),
+            }
+        }
+    }
+    if options.apply {
+        for m in &orphans {
+            match store.delete(m).await {
+                Ok(()) | Err(adls_store::Error::NotFound { .. }) => out.deleted.push(m.to_string()),
+                Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
             }
         }
     }
