@@ -53,7 +53,7 @@ mod readahead;
 mod retry;
 mod store;
 
-pub use adls::{AdlsConfig, AdlsCredential, AdlsStore, SHA256_PROPERTY};
+pub use adls::{AdlsConfig, AdlsCredential, AdlsStore, PatientCredential, SHA256_PROPERTY};
 pub use download::{DownloadOptions, Downloaded, Verified};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;

@@ -158,6 +158,9 @@ impl TokenSource {
             }
             Credential::Basic { .. } | Credential::Anonymous => None,
         };
+        // Signing in is asked again while the token endpoint cannot answer (a 503), as the storage does.
+        let inner = inner
+            .map(|c| Arc::new(adls_store::PatientCredential::new(c)) as Arc<dyn TokenCredential>);
         Ok(TokenSource { credential, inner, cache: Mutex::new(HashMap::new()) })
     }
 

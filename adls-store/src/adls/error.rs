@@ -64,7 +64,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-fn is_io(e: &azure_core::Error) -> bool {
+pub(super) fn is_io(e: &azure_core::Error) -> bool {
     matches!(e.kind(), ErrorKind::Io)
 }
 

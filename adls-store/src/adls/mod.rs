@@ -17,10 +17,12 @@ mod config;
 mod credential;
 mod error;
 mod policy;
+mod sign_in;
 mod upload;
 
 pub use config::AdlsConfig;
 pub use credential::AdlsCredential;
+pub use sign_in::PatientCredential;
 
 use std::fmt;
 use std::ops::Range;
@@ -46,7 +48,7 @@ use crate::store::{read_range, same_filesystem, writable};
 use crate::{
     Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath,
 };
-use error::{config_err, map_err, retry_io};
+use error::{config_err, is_io, map_err, retry_io};
 use policy::{FixupPolicy, SEGMENT};
 use upload::AdlsUpload;
 
@@ -108,7 +110,7 @@ impl AdlsStore {
                 let authority = authority_host.clone().unwrap_or_else(|| {
                     Url::parse("https://login.microsoftonline.com/").expect("a valid constant URL")
                 });
-                StorageCredentials::token_credential(Arc::new(
+                StorageCredentials::token_credential(patient(
                     azure_identity::ClientSecretCredential::new(
                         http.clone(),
                         authority,
@@ -118,16 +120,16 @@ impl AdlsStore {
                     ),
                 ))
             }
-            AdlsCredential::AzureCli => StorageCredentials::token_credential(Arc::new(
+            AdlsCredential::AzureCli => StorageCredentials::token_credential(patient(
                 azure_identity::AzureCliCredential::create()
                     .map_err(|e| config_err("Azure CLI credential", e))?,
             )),
-            AdlsCredential::ManagedIdentity => StorageCredentials::token_credential(Arc::new(
+            AdlsCredential::ManagedIdentity => StorageCredentials::token_credential(patient(
                 azure_identity::VirtualMachineManagedIdentityCredential::new(
                     azure_identity::TokenCredentialOptions::default(),
                 ),
             )),
-            AdlsCredential::Environment => StorageCredentials::token_credential(Arc::new(
+            AdlsCredential::Environment => StorageCredentials::token_credential(patient(
                 azure_identity::EnvironmentCredential::create(
                     azure_identity::TokenCredentialOptions::default(),
                 )
@@ -398,7 +400,7 @@ impl Store for AdlsStore {
                 if name.starts_with(crate::PARTIAL_PREFIX) {
                     found.push(Incomplete {
                         location: format!("{folder}/{name}"),
-                        size: u64::try_from(p.content_length).unwrap_or(0),
+                        size: u64::try_from(p.content_length).ok().filter(|n| *n > 0),
                         last_modified: Some(p.last_modified),
                         folder: folder.clone(),
                         name,
@@ -429,12 +431,21 @@ impl Store for AdlsStore {
     }
 }
 
+/// A token credential that signs in again while the token endpoint cannot answer.
+fn patient(inner: impl azure_core::auth::TokenCredential + 'static) -> Arc<PatientCredential> {
+    Arc::new(PatientCredential::new(Arc::new(inner)))
+}
+
 impl AdlsStore {
-    /// The listing pages of a workspace folder (not recursive).
+    /// The listing pages of a workspace folder (not recursive). A listing whose answer breaks off (a page cut in
+    /// the middle, which the pipeline's retry policy does not see) is started again, with the storage's backoff,
+    /// and what was listed before the break is not listed twice: the service lists names in order, so the pages
+    /// of the new listing keep only the names after the last one already listed. (The continuation token of the
+    /// SDK's builder is sent as `marker`, which the DFS endpoint does not read, so a page cannot be asked for alone.)
     fn list_pages(
         &self,
         folder: &StorePath,
-    ) -> impl futures::Stream<Item = azure_core::Result<ListPathsResponse>> + Send + 'static {
+    ) -> BoxStream<'static, azure_core::Result<ListPathsResponse>> {
         let mut builder = self
             .fs(folder.filesystem())
             .list_paths()
@@ -443,7 +454,53 @@ impl AdlsStore {
         if let Some(n) = self.config.list_page_size {
             builder = builder.max_results(std::num::NonZeroU32::new(n.max(1)).expect("at least 1"));
         }
-        builder.into_stream()
+        struct Listing {
+            pages: Option<BoxStream<'static, azure_core::Result<ListPathsResponse>>>,
+            last: Option<String>,
+            retries: u32,
+            started: std::time::Instant,
+        }
+        let retry = self.config.retry.clone();
+        let state =
+            Listing { pages: None, last: None, retries: 0, started: std::time::Instant::now() };
+        futures::stream::unfold(Some(state), move |state| {
+            let builder = builder.clone();
+            let retry = retry.clone();
+            async move {
+                let mut st = state?;
+                loop {
+                    let pages =
+                        st.pages.get_or_insert_with(|| builder.clone().into_stream().boxed());
+                    match pages.next().await {
+                        None => return None,
+                        Some(Ok(mut page)) => {
+                            if let Some(last) = &st.last {
+                                page.paths.retain(|p| p.name.as_str() > last.as_str());
+                            }
+                            if let Some(p) = page.paths.last() {
+                                st.last = Some(p.name.clone());
+                            }
+                            return Some((Ok(page), Some(st)));
+                        }
+                        Some(Err(e))
+                            if is_io(&e)
+                                && retry.may_retry(st.retries + 1, st.started.elapsed()) =>
+                        {
+                            st.retries += 1;
+                            tracing::debug!(
+                                retry = st.retries,
+                                "listing again after a broken page: {}",
+                                crate::redact(&e.to_string())
+                            );
+                            tokio::time::sleep(retry.backoff(st.retries)).await;
+                            st.pages = None;
+                        }
+                        Some(Err(e)) => return Some((Err(e), None)),
+                    }
+                }
+            }
+        })
+        .boxed()
     }
 
     async fn ensure_folder(&self, folder: &StorePath) -> Result<()> {

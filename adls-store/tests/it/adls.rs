@@ -88,14 +88,21 @@ mod auth {
             authority_host: Some(env.emu.authority_host().parse().unwrap()),
         };
         let store = AdlsStore::new(config_for(&env.emu, credential)).unwrap();
+        // The token endpoint cannot answer twice (503): the store signs in again after a backoff.
+        env.emu.faults().inject(
+            test_fixtures::dfs::Op::Token,
+            test_fixtures::dfs::Fault::busy(1),
+            2,
+        );
         store.ensure_filesystem(FS).await.unwrap();
+        assert_eq!(env.emu.faults().pending(), 0, "the busy answers were not all seen");
         let p = StorePath::file(FS, "entra", "m.abf").unwrap();
         store.put(&p, conformance::pattern(2_500_000, 2), PutMode::Overwrite).await.unwrap();
         assert_eq!(store.get_bytes(&p).await.unwrap(), conformance::pattern(2_500_000, 2));
         assert_eq!(
             env.emu.request_count(test_fixtures::dfs::Op::Token),
-            1,
-            "one token, cached and reused"
+            3,
+            "two busy answers, then one token, cached and reused"
         );
 
         let bad = AdlsCredential::ClientSecret {
@@ -107,6 +114,11 @@ mod auth {
         let store = AdlsStore::new(config_for(&env.emu, bad)).unwrap();
         let err = store.head(&p).await.unwrap_err();
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+        assert_eq!(
+            env.emu.request_count(test_fixtures::dfs::Op::Token),
+            4,
+            "a refused secret is not asked again"
+        );
         assert!(!format!("{err:?}").contains("not-the-secret-zz9"), "{err:?}");
     }
 
@@ -129,6 +141,7 @@ mod auth {
 
 mod listing {
     use super::*;
+    use adls_store::{PutMode, Store, StoreExt, StorePath};
     use test_fixtures::dfs::Op;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,5 +152,31 @@ mod listing {
         conformance::list_many(&env.store, FS, 5000).await;
         // 5,000 files in pages of 700 = 8 pages for the listing, twice (before and after the delete: 1 page).
         assert!(env.emu.request_count(Op::List) - before >= 8, "continuation pages were followed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_listing_cut_in_the_middle_is_asked_for_again() {
+        let env = env().await;
+        env.store.ensure_filesystem(FS).await.unwrap();
+        let folder = StorePath::folder(FS, "cut").unwrap();
+        let mut names = std::collections::BTreeSet::new();
+        for i in 0..25 {
+            let p = folder.join(&format!("b{i:02}.abf")).unwrap();
+            env.store.put(&p, vec![i as u8; 10].into(), PutMode::Create).await.unwrap();
+            names.insert(p.to_string());
+        }
+        env.emu.faults().set_page_size(Some(10));
+        // The second page's answer breaks off after 100 bytes, twice.
+        env.emu.faults().inject(Op::List, test_fixtures::dfs::Fault::Delay(Duration::ZERO), 1);
+        env.emu.faults().inject(
+            Op::List,
+            test_fixtures::dfs::Fault::CutResponseBody { after_bytes: 100 },
+            2,
+        );
+        let listed = env.store.list_all(&folder).await.expect("the listing is asked for again");
+        let got: Vec<String> = listed.iter().map(|m| m.path.to_string()).collect();
+        assert_eq!(got.len(), 25, "a page was listed twice or lost: {got:?}");
+        assert_eq!(got.into_iter().collect::<std::collections::BTreeSet<_>>(), names);
+        assert_eq!(env.emu.faults().pending(), 0);
     }
 }

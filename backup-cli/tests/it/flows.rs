@@ -274,6 +274,23 @@ async fn a_throttled_rest_call_waits_for_retry_after_and_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_cannot_answer_is_asked_again() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    t.stack.sim.busy_token(2);
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+    assert!(!doctor.blocked, "{doctor:?}");
+    assert_eq!(t.stack.sim.count("token-busy"), 2, "the busy answers were not all seen");
+    // A refusal is not: a wrong secret is asked for once, and reported with Entra's code.
+    let tokens = t.stack.sim.count("token");
+    let wrong = env.clone().set("AZURE_CLIENT_SECRET", "not-it");
+    let e = t.failure(&wrong, exit_codes::SERVER_REFUSED, &["doctor", "-w", "Finance"]).await;
+    assert!(e.message.contains("AADSTS"), "{e:?}");
+    assert_eq!(t.stack.sim.count("token"), tokens + 1, "a refused sign-in was tried again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_busy_xmla_endpoint_is_waited_out_and_nothing_is_run_twice() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");

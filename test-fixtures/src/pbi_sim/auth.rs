@@ -146,6 +146,23 @@ async fn token(
     Form(form): Form<TokenForm>,
 ) -> Response {
     shared.count("token");
+    let owed = shared
+        .busy_token
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if owed {
+        shared.count("token-busy");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "text/html")],
+            "<html><body>Service Unavailable</body></html>",
+        )
+            .into_response();
+    }
     let (tenant_id, lifetime, principal) = {
         let state = shared.state.lock().expect("poisoned");
         let principal = form.client_id.as_deref().and_then(|id| state.principal(id)).cloned();

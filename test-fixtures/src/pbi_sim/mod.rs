@@ -82,6 +82,9 @@ pub(crate) struct Shared {
     pub throttle_rest: std::sync::atomic::AtomicU32,
     /// How many of the next `/webapi/xmla` posts are answered 503 with `Retry-After: 1`, before anything runs.
     pub busy_xmla: std::sync::atomic::AtomicU32,
+    /// How many of the next token requests are answered 503 (a page, not an OAuth error), as a front end that
+    /// cannot reach Entra does.
+    pub busy_token: std::sync::atomic::AtomicU32,
 }
 
 impl Shared {
@@ -143,6 +146,7 @@ impl PbiSim {
             fail_table_listing: std::sync::atomic::AtomicBool::new(false),
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
             busy_xmla: std::sync::atomic::AtomicU32::new(0),
+            busy_token: std::sync::atomic::AtomicU32::new(0),
         });
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
@@ -219,6 +223,11 @@ impl PbiSim {
     /// Answers the next `calls` posts to `/webapi/xmla` with HTTP 503 and `Retry-After: 1`, running nothing.
     pub fn busy_xmla(&self, calls: u32) {
         self.shared.busy_xmla.store(calls, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Answers the next `calls` token requests with HTTP 503 and an HTML page, issuing nothing.
+    pub fn busy_token(&self, calls: u32) {
+        self.shared.busy_token.store(calls, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Stops the server.
