@@ -7,3 +7,16 @@
 pub mod dfs;
 pub mod pbi_sim;
 pub mod tenant;
+
+/// Waits for Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send), for the servers' binaries to stop
+/// cleanly: each saves its state before it exits.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub async fn stop_signal() -> std::io::Result<&'static str> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
+        _ = term.recv() => Ok("SIGTERM"),
+    }
+}

@@ -353,3 +353,139 @@ fn the_standalone_binary_serves_requests() {
     assert!(banner.starts_with("dfs-emulator listening on 127.0.0.1:"), "{banner}");
     assert_eq!(status, StatusCode::NOT_FOUND, "a missing container is 404 ContainerNotFound");
 }
+
+/// The standalone emulator on `root`: the child and its endpoint.
+fn start_binary(root: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dfs-emulator"))
+        .args(["--port", "0", "--root"])
+        .arg(root)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+    let addr = banner.trim().rsplit(' ').next().unwrap().to_owned();
+    (child, format!("http://{addr}/devstoreaccount1"))
+}
+
+fn store_at(endpoint: &str) -> adls_store::AdlsStore {
+    let mut config = adls_store::AdlsConfig::new(
+        "devstoreaccount1",
+        adls_store::AdlsCredential::AccountKey(test_fixtures::dfs::DEFAULT_ACCOUNT_KEY.into()),
+    );
+    config.endpoint = Some(endpoint.parse().unwrap());
+    adls_store::AdlsStore::new(config).unwrap()
+}
+
+/// Every file of `ws`: name, ETag, SHA-256 of the bytes.
+async fn snapshot(
+    store: &adls_store::AdlsStore,
+    ws: &str,
+) -> Vec<(String, Option<String>, String)> {
+    use adls_store::StoreExt;
+    use sha2::Digest;
+    let mut out = Vec::new();
+    for m in store.list_all(&adls_store::StorePath::folder("killfs", ws).unwrap()).await.unwrap() {
+        let bytes = store.get_bytes(&m.path).await.unwrap();
+        out.push((m.path.to_string(), m.etag.clone(), hex::encode(sha2::Sha256::digest(&bytes))));
+    }
+    out
+}
+
+#[test]
+fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
+    use adls_store::{PutMode, Store, StoreExt, StorePath};
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut kills = 0;
+    let (mut child, endpoint) = start_binary(dir.path(), &[]);
+    let store = store_at(&endpoint);
+    let expected = runtime.block_on(async {
+        store.ensure_filesystem("killfs").await.unwrap();
+        for (i, size) in [0usize, 1, 5 << 20, 9 << 20].into_iter().enumerate() {
+            let p = StorePath::file("killfs", "ws", &format!("f{i}.abf")).unwrap();
+            store.put(&p, vec![i as u8 + 1; size].into(), PutMode::Create).await.unwrap();
+        }
+        let (a, b) = (
+            StorePath::file("killfs", "ws", "f1.abf").unwrap(),
+            StorePath::file("killfs", "ws", "renamed.abf").unwrap(),
+        );
+        store.rename(&a, &b, PutMode::Create).await.unwrap();
+        store.delete(&StorePath::file("killfs", "ws", "f0.abf").unwrap()).await.unwrap();
+        snapshot(&store, "ws").await
+    });
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    kills += 1;
+
+    // Started again on the same root: every acknowledged write is there, with its ETag.
+    let (mut child, endpoint) = start_binary(dir.path(), &[]);
+    let store = store_at(&endpoint);
+    let (after, left) = runtime.block_on(async {
+        let after = snapshot(&store, "ws").await;
+        // An upload that was never completed when the server dies is not a file afterwards.
+        let p = StorePath::file("killfs", "ws", "unfinished.abf").unwrap();
+        let mut upload = store.put_multipart(&p, PutMode::Create).await.unwrap();
+        upload.put_part(vec![7u8; 3 << 20].into()).await.unwrap();
+        std::mem::forget(upload);
+        (after, ())
+    });
+    assert_eq!(after, expected, "a write acknowledged before the kill was lost");
+    let () = left;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    kills += 1;
+
+    let (child, endpoint) = start_binary(dir.path(), &[]);
+    let store = store_at(&endpoint);
+    let (after, incomplete) = runtime.block_on(async {
+        let after = snapshot(&store, "ws").await;
+        let folder = StorePath::folder("killfs", "ws").unwrap();
+        (after, store.list_incomplete(&folder).await.unwrap().len())
+    });
+    assert_eq!(after, expected, "the unfinished upload changed the files");
+    assert_eq!(incomplete, 1, "the unfinished upload is listed as one");
+
+    // SIGTERM: a clean stop that saves the namespace (the journal folded into the snapshot).
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIGTERM"), "{out:?}");
+    assert!(!dir.path().join("namespace.journal").exists(), "the clean stop left the journal");
+
+    // Started with fault switches: the first listing is refused as the switch says, and the files are all there.
+    let (mut child, endpoint) = start_binary(dir.path(), &["--fault", "list:403:1"]);
+    let store = store_at(&endpoint);
+    let (refused, after) = runtime.block_on(async {
+        let folder = StorePath::folder("killfs", "ws").unwrap();
+        let refused = store.list_all(&folder).await.is_err();
+        (refused, snapshot(&store, "ws").await)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    kills += 1;
+    assert!(refused, "--fault list:403:1 did not refuse the first listing");
+    assert_eq!(after, expected);
+    assert_eq!(kills, 3);
+}
+
+#[test]
+fn the_binary_refuses_a_fault_switch_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dfs-emulator"))
+        .args(["--port", "0", "--fault", "reads:503"])
+        .arg("--root")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'reads' is not a kind of request"), "{err}");
+}

@@ -8,6 +8,7 @@ mod bulk;
 mod commands;
 mod exit_codes;
 mod flows;
+mod kills;
 mod profiles;
 mod prune;
 mod restore;

@@ -5,7 +5,12 @@
 //! ```
 //!
 //! Options: `--port N` (default 10004; 0 picks a free port), `--root DIR` (required), `--host ADDR` (default
-//! 127.0.0.1), `--account NAME` (default devstoreaccount1). The account key is the Azurite well-known key unless the
+//! 127.0.0.1), `--account NAME` (default devstoreaccount1). Fault switches, each repeatable, for trying a client
+//! against a failing service: `--fault OP:STATUS[:TIMES]` (503 carries `Retry-After: 1`), `--delay OP:MS[:TIMES]`,
+//! `--cut-response OP:BYTES[:TIMES]` (the answer breaks off after that many bytes), `--page-size N` (list pages).
+//! OP is one of any, filesystem, create, append, flush, set-properties, read, head, list, rename, delete, token;
+//! TIMES defaults to 1. It stops cleanly (saving its namespace) on Ctrl-C or SIGTERM, and a kill loses nothing it
+//! acknowledged: every write is saved before it is answered. The account key is the Azurite well-known key unless the
 //! environment variable `DFS_EMULATOR_ACCOUNT_KEY` gives another (never on the command line); the token endpoint's
 //! client secret likewise comes from `DFS_EMULATOR_CLIENT_SECRET`.
 
@@ -18,9 +23,54 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use test_fixtures::dfs::{DfsEmulator, EmulatorConfig};
+use test_fixtures::dfs::{DfsEmulator, EmulatorConfig, Fault, Op};
 
-const USAGE: &str = "usage: dfs-emulator --root DIR [--port N] [--host ADDR] [--account NAME]";
+const USAGE: &str = "usage: dfs-emulator --root DIR [--port N] [--host ADDR] [--account NAME] [--fault OP:STATUS[:TIMES]] [--delay OP:MS[:TIMES]] [--cut-response OP:BYTES[:TIMES]] [--page-size N]";
+
+/// A fault switch from the command line: `OP:VALUE[:TIMES]`.
+fn switch(flag: &str, text: &str) -> Result<(Op, u64, u32), String> {
+    let bad = |why: &str| format!("{flag} '{text}': {why}; the form is OP:VALUE[:TIMES]\n{USAGE}");
+    let mut parts = text.split(':');
+    let op = match parts.next().unwrap_or_default() {
+        "any" => Op::Any,
+        "filesystem" => Op::Filesystem,
+        "create" => Op::Create,
+        "append" => Op::Append,
+        "flush" => Op::Flush,
+        "set-properties" => Op::SetProperties,
+        "read" => Op::Read,
+        "head" => Op::Head,
+        "list" => Op::List,
+        "rename" => Op::Rename,
+        "delete" => Op::Delete,
+        "token" => Op::Token,
+        other => return Err(bad(&format!("'{other}' is not a kind of request"))),
+    };
+    let value = parts.next().ok_or_else(|| bad("no value"))?;
+    let value: u64 = value.parse().map_err(|_| bad(&format!("'{value}' is not a number")))?;
+    let times = match parts.next() {
+        Some(t) => t.parse().map_err(|_| bad(&format!("'{t}' is not a count")))?,
+        None => 1,
+    };
+    if parts.next().is_some() {
+        return Err(bad("too many parts"));
+    }
+    Ok((op, value, times))
+}
+
+/// The fault a `--fault OP:STATUS` switch injects.
+fn status_fault(status: u64) -> Result<Fault, String> {
+    match status {
+        503 => Ok(Fault::busy(1)),
+        500 => Ok(Fault::internal()),
+        400..=599 => Ok(Fault::Status {
+            status: u16::try_from(status).unwrap_or(500),
+            code: "InjectedFault",
+            retry_after: None,
+        }),
+        other => Err(format!("--fault: {other} is not an HTTP error status (400 to 599)")),
+    }
+}
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -37,6 +87,8 @@ fn run() -> Result<(), String> {
     let mut port: u16 = 10004;
     let mut host: IpAddr = IpAddr::from([127, 0, 0, 1]);
     let mut account: Option<String> = None;
+    let mut faults: Vec<(Op, Fault, u32)> = Vec::new();
+    let mut page_size: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value =
@@ -53,6 +105,24 @@ fn run() -> Result<(), String> {
                 host = v.parse().map_err(|_| format!("host '{v}' is not an IP address"))?;
             }
             "--account" => account = Some(value("--account")?),
+            "--fault" => {
+                let (op, status, times) = switch("--fault", &value("--fault")?)?;
+                faults.push((op, status_fault(status)?, times));
+            }
+            "--delay" => {
+                let (op, ms, times) = switch("--delay", &value("--delay")?)?;
+                faults.push((op, Fault::Delay(std::time::Duration::from_millis(ms)), times));
+            }
+            "--cut-response" => {
+                let (op, after_bytes, times) = switch("--cut-response", &value("--cut-response")?)?;
+                faults.push((op, Fault::CutResponseBody { after_bytes }, times));
+            }
+            "--page-size" => {
+                let v = value("--page-size")?;
+                page_size = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("--page-size '{v}' is not a number above 0\n{USAGE}")
+                })?);
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -76,6 +146,10 @@ fn run() -> Result<(), String> {
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let emu = DfsEmulator::start_with(config).await.map_err(|e| format!("cannot listen: {e}"))?;
+        for (op, fault, times) in faults {
+            emu.faults().inject(op, fault, times);
+        }
+        emu.faults().set_page_size(page_size);
         // One write, errors ignored: whoever started us may stop reading after the first line.
         let banner = format!(
             "dfs-emulator listening on {}\n  endpoint:       {}\n  account:        {}\n  token endpoint: {}<tenant>/oauth2/v2.0/token\n  auth:           SharedKey (account key from DFS_EMULATOR_ACCOUNT_KEY or the Azurite key), SAS, bearer\n",
@@ -90,7 +164,11 @@ fn run() -> Result<(), String> {
             let _ = out.write_all(banner.as_bytes());
             let _ = out.flush();
         }
-        tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+        let signal = test_fixtures::stop_signal()
+            .await
+            .map_err(|e| format!("cannot wait for a signal: {e}"))?;
+        emu.save().map_err(|e| format!("stopped by {signal}, but the namespace was not saved: {e}"))?;
+        eprintln!("dfs-emulator: stopped by {signal}; namespace saved");
         drop(emu);
         Ok(())
     })

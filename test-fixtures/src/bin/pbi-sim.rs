@@ -8,7 +8,13 @@
 //! Without `--scenario` it serves the demo tenant (`test-fixtures/scenarios/demo.toml`). State is kept under
 //! `--state`, so a restart keeps every backup, restore and storage change. It writes `connection.env` there: the
 //! environment variables that point `pbi-backup` at it (the scenario's own made-up secrets), and prints only where
-//! that file is.
+//! that file is. It stops cleanly on Ctrl-C or SIGTERM; every change is saved before it is answered, so a kill loses
+//! nothing it acknowledged.
+//!
+//! Fault switches, for trying automation against a service that pushes back: `--throttle-rest N` (the next N REST
+//! calls get 429 with `Retry-After: 1`), `--busy-xmla N` (the next N XMLA posts get 503, nothing run), `--busy-token N`
+//! (the next N token requests get 503), `--fail-table-listing` (every `TMSCHEMA_TABLES` Discover fails),
+//! `--refuse-mwc-tokens` (the XMLA endpoint refuses MWC tokens, as with the legacy route only).
 
 #![allow(
     clippy::print_stdout,
@@ -22,7 +28,21 @@ use std::path::PathBuf;
 
 use test_fixtures::pbi_sim::{DEMO_SCENARIO, Scenario, SimStack};
 
-const USAGE: &str = "usage: pbi-sim --state DIR [--scenario FILE] [--port N]";
+const USAGE: &str = "usage: pbi-sim --state DIR [--scenario FILE] [--port N] [--throttle-rest N] [--busy-xmla N] [--busy-token N] [--fail-table-listing] [--refuse-mwc-tokens]";
+
+/// The fault switches of the command line.
+#[derive(Default)]
+struct Switches {
+    throttle_rest: u32,
+    busy_xmla: u32,
+    busy_token: u32,
+    fail_table_listing: bool,
+    refuse_mwc_tokens: bool,
+}
+
+fn count(flag: &str, v: &str) -> Result<u32, String> {
+    v.parse().map_err(|_| format!("{flag} '{v}' is not a count\n{USAGE}"))
+}
 
 fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -39,6 +59,7 @@ async fn run() -> Result<(), String> {
     let mut state: Option<PathBuf> = None;
     let mut scenario_path: Option<PathBuf> = None;
     let mut port: u16 = 0;
+    let mut switches = Switches::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value =
@@ -51,6 +72,11 @@ async fn run() -> Result<(), String> {
                 port =
                     v.parse().map_err(|_| format!("port '{v}' is not a number from 0 to 65535"))?;
             }
+            "--throttle-rest" => switches.throttle_rest = count(&arg, &value(&arg)?)?,
+            "--busy-xmla" => switches.busy_xmla = count(&arg, &value(&arg)?)?,
+            "--busy-token" => switches.busy_token = count(&arg, &value(&arg)?)?,
+            "--fail-table-listing" => switches.fail_table_listing = true,
+            "--refuse-mwc-tokens" => switches.refuse_mwc_tokens = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -66,6 +92,11 @@ async fn run() -> Result<(), String> {
     let stack = SimStack::start(scenario.clone(), &state, SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot start: {e}"))?;
+    stack.sim.throttle_rest(switches.throttle_rest);
+    stack.sim.busy_xmla(switches.busy_xmla);
+    stack.sim.busy_token(switches.busy_token);
+    stack.sim.fail_table_listing(switches.fail_table_listing);
+    stack.sim.refuse_mwc_tokens(switches.refuse_mwc_tokens);
     let env_file = state.join("connection.env");
     std::fs::write(&env_file, connection_env(&stack, &scenario))
         .map_err(|e| format!("{}: {e}", env_file.display()))?;
@@ -74,7 +105,13 @@ async fn run() -> Result<(), String> {
         println!("pbi-sim: storage account '{name}' on {}", e.endpoint());
     }
     println!("pbi-sim: settings for pbi-backup in {}", env_file.display());
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    let signal = test_fixtures::stop_signal().await.map_err(|e| e.to_string())?;
+    for (name, e) in &stack.emulators {
+        e.save().map_err(|err| {
+            format!("stopped by {signal}, but storage '{name}' was not saved: {err}")
+        })?;
+    }
+    println!("pbi-sim: stopped by {signal}; state saved");
     Ok(())
 }
 

@@ -8,7 +8,9 @@
 //!
 //! - **Files on disk.** Bytes live under the root folder, one data file per path; request bodies are written to disk
 //!   as they arrive and response bodies are read from disk as they are sent, so memory stays flat for any file size.
-//!   The namespace (names, ETags, properties) lives in memory for the life of the server.
+//!   The namespace (names, ETags, properties) lives in memory; every write appends what it changed to a journal
+//!   under the root before it is answered, so a server killed at any point keeps what it acknowledged, and one
+//!   started again on the same root (snapshot, then journal) serves it. A clean stop writes the snapshot.
 //! - **Authentication.** SharedKey signatures are checked for real against the account key (a wrong key gets 403
 //!   `AuthenticationFailed`); a SAS query (`sig=`) is accepted; bearer tokens are accepted when this server's token
 //!   endpoint (`POST /{tenant}/oauth2/v2.0/token`, client credentials) issued them, so `ClientSecretCredential` runs

@@ -155,13 +155,34 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
     let r = parse_request(&shared, parts, body);
     let op = classify(&r);
+    let writes =
+        matches!(r.method, hyper::Method::PUT | hyper::Method::PATCH | hyper::Method::DELETE);
     let cut_response = match injected_fault(&shared, op).await {
         Injected::Answer(resp) => return Ok(stamp.decorate(resp)),
         Injected::CutRequest(after) => return Err(cut_request_body(r.body, after).await),
         Injected::CutResponse(after) => Some(after),
         Injected::Proceed => None,
     };
-    match route(&shared, r, op, cut_response).await {
+    let routed = route(&shared, r, op, cut_response).await;
+    // What a write changed is journaled on disk before it is answered: a server killed after answering loses
+    // nothing it acknowledged. The data files are written before the answer too; neither is synced to the device,
+    // which only a power loss would need.
+    if writes && let Err(e) = shared.state.lock().expect("state lock").journal() {
+        tracing::error!(error = %e, "the dfs emulator cannot save its namespace");
+        return Ok(stamp.decorate(error_response(
+            &err(
+                500,
+                "InternalError",
+                "The server encountered an internal error. Please retry the request.",
+            ),
+            is_head,
+        )));
+    }
+    match routed {
+        Ok(resp) if op == Op::List && cut_response.is_some() => {
+            // A listing breaks off in its body, after the headers: the client sees a truncated page.
+            Ok(stamp.decorate(cut_body(resp, cut_response.unwrap_or(0)).await))
+        }
         Ok(_) if cut_response.is_some() && op != Op::Read => {
             // The operation was applied but its answer is lost.
             Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected fault: response cut"))
@@ -854,6 +875,24 @@ fn read(shared: &Shared, r: &Req, fs: &str, cut: Option<u64>) -> ApiResult<Respo
         }
     }
     Ok(resp)
+}
+
+/// The answer with its body cut after `after` bytes (the headers kept, the length still announced).
+async fn cut_body(resp: Response<Body>, after: u64) -> Response<Body> {
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let kept = bytes.slice(..(after as usize).min(bytes.len()));
+    // The kept bytes go out first (hyper writes the headers with them), then the connection breaks.
+    let frames = futures::stream::once(async move { Ok(Frame::data(kept)) }).chain(
+        futures::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected fault: response body cut"))
+        }),
+    );
+    let mut resp =
+        Response::from_parts(parts, BodyExt::boxed_unsync(StreamBody::new(frames.boxed())));
+    resp.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    resp
 }
 
 /// Streams `len` bytes of `file` from `start`, 1 MiB at a time; with `cut`, fails after that many bytes.

@@ -113,7 +113,27 @@ pub struct State {
     next_id: u64,
     counter: u64,
     filesystems: BTreeMap<String, FsEntry>,
+    /// What changed since the last [`State::journal`]: a filesystem (`None`) or one of its paths.
+    dirty: std::collections::BTreeSet<(String, Option<String>)>,
 }
+
+/// One line of the journal: a filesystem's or a path's state after a write (`None`: gone), or the counters.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Record {
+    Fs { fs: String, meta: Option<FsMeta> },
+    Path { fs: String, path: String, entry: Option<PathEntry> },
+    Ids { next_id: u64, counter: u64 },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FsMeta {
+    etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    last_modified: OffsetDateTime,
+    properties: String,
+}
+
+const JOURNAL: &str = "namespace.journal";
 
 /// One listed path: name, entry.
 pub type Listed = (String, PathEntry);
@@ -130,27 +150,105 @@ struct Snapshot {
 const SNAPSHOT: &str = "namespace.json";
 
 impl State {
-    /// A namespace over `root`, loaded from the snapshot a previous emulator saved there, if any.
+    /// A namespace over `root`: the snapshot a previous emulator saved there, if any, with the writes it
+    /// journaled after it.
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
         let data_dir = root.join("data");
         std::fs::create_dir_all(&data_dir)?;
-        if let Ok(bytes) = std::fs::read(root.join(SNAPSHOT)) {
-            let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::other(format!("{} is corrupt: {e}", root.join(SNAPSHOT).display()))
-            })?;
-            return Ok(Self {
-                data_dir,
-                next_id: snap.next_id,
-                counter: snap.counter,
-                filesystems: snap.filesystems,
-            });
-        }
-        Ok(Self {
+        let mut state = Self {
             data_dir,
             next_id: 1,
             counter: 0x8D0_0000_0000_0000,
             filesystems: BTreeMap::new(),
-        })
+            dirty: std::collections::BTreeSet::new(),
+        };
+        if let Ok(bytes) = std::fs::read(root.join(SNAPSHOT)) {
+            let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::other(format!("{} is corrupt: {e}", root.join(SNAPSHOT).display()))
+            })?;
+            state.next_id = snap.next_id;
+            state.counter = snap.counter;
+            state.filesystems = snap.filesystems;
+        }
+        if let Ok(text) = std::fs::read_to_string(root.join(JOURNAL)) {
+            // A last line cut by a kill while it was written was never acknowledged: it is skipped.
+            for record in text.lines().filter_map(|l| serde_json::from_str::<Record>(l).ok()) {
+                state.replay(record);
+            }
+        }
+        Ok(state)
+    }
+
+    fn replay(&mut self, record: Record) {
+        match record {
+            Record::Fs { fs, meta: Some(m) } => {
+                let f = self.filesystems.entry(fs).or_insert_with(|| FsEntry {
+                    etag: String::new(),
+                    last_modified: m.last_modified,
+                    properties: String::new(),
+                    paths: BTreeMap::new(),
+                });
+                f.etag = m.etag;
+                f.last_modified = m.last_modified;
+                f.properties = m.properties;
+            }
+            Record::Fs { fs, meta: None } => {
+                self.filesystems.remove(&fs);
+            }
+            Record::Path { fs, path, entry } => {
+                if let Some(f) = self.filesystems.get_mut(&fs) {
+                    match entry {
+                        Some(e) => f.paths.insert(path, e),
+                        None => f.paths.remove(&path),
+                    };
+                }
+            }
+            Record::Ids { next_id, counter } => {
+                self.next_id = next_id;
+                self.counter = counter;
+            }
+        }
+    }
+
+    fn touch(&mut self, fs: &str, path: Option<&str>) {
+        self.dirty.insert((fs.to_owned(), path.map(str::to_owned)));
+    }
+
+    /// Appends what changed since the last call to the journal beside the data: one line per filesystem or path
+    /// changed, then the counters. Called after every write and before its answer, it costs what the write
+    /// changed, not the size of the namespace.
+    pub fn journal(&mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        for (fs, path) in std::mem::take(&mut self.dirty) {
+            let record = match path {
+                None => Record::Fs {
+                    meta: self.filesystems.get(&fs).map(|f| FsMeta {
+                        etag: f.etag.clone(),
+                        last_modified: f.last_modified,
+                        properties: f.properties.clone(),
+                    }),
+                    fs,
+                },
+                Some(path) => Record::Path {
+                    entry: self.filesystems.get(&fs).and_then(|f| f.paths.get(&path)).cloned(),
+                    fs,
+                    path,
+                },
+            };
+            serde_json::to_writer(&mut out, &record).map_err(std::io::Error::other)?;
+            out.push(b'\n');
+        }
+        let ids = Record::Ids { next_id: self.next_id, counter: self.counter };
+        serde_json::to_writer(&mut out, &ids).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        let root = self.data_dir.parent().unwrap_or(&self.data_dir);
+        let mut file =
+            std::fs::OpenOptions::new().create(true).append(true).open(root.join(JOURNAL))?;
+        file.write_all(&out)
     }
 
     /// Saves the namespace beside the data (temporary name, then rename), for the next emulator on this root.
@@ -177,7 +275,12 @@ impl State {
         };
         let tmp = root.join(format!("{SNAPSHOT}.tmp"));
         std::fs::write(&tmp, serde_json::to_vec(&snap).map_err(std::io::Error::other)?)?;
-        std::fs::rename(tmp, root.join(SNAPSHOT))
+        std::fs::rename(tmp, root.join(SNAPSHOT))?;
+        // The snapshot holds everything the journal said (replaying it again would change nothing acknowledged).
+        match std::fs::remove_file(root.join(JOURNAL)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn etag(&mut self) -> String {
@@ -199,6 +302,7 @@ impl State {
         match self.filesystems.get_mut(fs).and_then(|f| f.paths.get_mut(path)) {
             Some(e) => {
                 e.last_modified = when;
+                self.touch(fs, Some(path));
                 true
             }
             None => false,
@@ -243,6 +347,7 @@ impl State {
             paths: BTreeMap::new(),
         };
         self.filesystems.insert(fs.to_owned(), entry);
+        self.touch(fs, None);
         Ok((etag, now))
     }
 
@@ -261,13 +366,16 @@ impl State {
         f.properties = properties.to_owned();
         f.etag = etag.clone();
         f.last_modified = OffsetDateTime::now_utc();
-        Ok((etag, f.last_modified))
+        let when = f.last_modified;
+        self.touch(fs, None);
+        Ok((etag, when))
     }
 
     pub fn delete_fs(&mut self, fs: &str) -> ApiResult<()> {
         let f = self.filesystems.remove(fs).ok_or_else(|| {
             err(404, "FilesystemNotFound", "The specified filesystem does not exist.")
         })?;
+        self.touch(fs, None);
         for e in f.paths.values().filter(|e| !e.is_dir) {
             let _ = std::fs::remove_file(self.data_path(e.data_id));
         }
@@ -323,6 +431,7 @@ impl State {
                 }
                 _ => {
                     let entry = self.new_entry(true, "");
+                    self.touch(fs, Some(&parent));
                     self.fs_mut(fs)?.paths.insert(parent, entry);
                 }
             }
@@ -364,6 +473,7 @@ impl State {
             std::fs::File::create(self.data_path(entry.data_id)).map_err(io_err)?;
         }
         self.fs_mut(fs)?.paths.insert(path.to_owned(), entry.clone());
+        self.touch(fs, Some(path));
         Ok(entry)
     }
 
@@ -387,6 +497,7 @@ impl State {
                 e.visible = false;
                 std::fs::File::create(self.data_path(e.data_id)).map_err(io_err)?;
                 self.fs_mut(fs)?.paths.insert(path.to_owned(), e.clone());
+                self.touch(fs, Some(path));
                 e
             }
         };
@@ -414,6 +525,7 @@ impl State {
         if e.data_id != data_id {
             return;
         }
+        self.dirty.insert((fs.to_owned(), Some(path.to_owned())));
         e.pending.push((position, position + len));
         e.pending.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(e.pending.len());
@@ -485,6 +597,7 @@ impl State {
         e.etag = self.etag();
         e.last_modified = OffsetDateTime::now_utc();
         self.fs_mut(fs)?.paths.insert(path.to_owned(), e.clone());
+        self.touch(fs, Some(path));
         Ok(e)
     }
 
@@ -506,7 +619,9 @@ impl State {
         e.properties = properties.to_owned();
         e.etag = etag;
         e.last_modified = OffsetDateTime::now_utc();
-        Ok(e.clone())
+        let e = e.clone();
+        self.touch(fs, Some(path));
+        Ok(e)
     }
 
     pub fn view(&self, fs: &str, path: &str) -> ApiResult<FileView> {
@@ -642,9 +757,16 @@ impl State {
             f.paths.keys().filter(|k| k.starts_with(&format!("{src}/"))).cloned().collect();
         let e = f.paths.remove(src).expect("checked above");
         f.paths.insert(dst.to_owned(), e);
+        let mut touched = vec![src.to_owned(), dst.to_owned()];
         for k in moved {
             let e = f.paths.remove(&k).expect("listed above");
-            f.paths.insert(format!("{dst}{}", &k[src.len()..]), e);
+            let to = format!("{dst}{}", &k[src.len()..]);
+            f.paths.insert(to.clone(), e);
+            touched.push(k);
+            touched.push(to);
+        }
+        for p in touched {
+            self.touch(fs, Some(&p));
         }
         Ok(())
     }
@@ -690,6 +812,9 @@ impl State {
         }
         for id in removed {
             let _ = std::fs::remove_file(self.data_path(id));
+        }
+        for k in children.iter().chain(std::iter::once(&path.to_owned())) {
+            self.touch(fs, Some(k));
         }
         Ok(())
     }
