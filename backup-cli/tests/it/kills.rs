@@ -191,21 +191,7 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
             .collect();
         assert!(!names.contains(&file) || op == Op::Read, "an uncommitted copy shows verified");
     }
-    let copied = t
-        .run(
-            &env,
-            &[
-                "copy",
-                "--from-workspace",
-                "Finance",
-                "--to-workspace",
-                "Finance Copy",
-                "--file",
-                &file,
-                "--overwrite",
-            ],
-        )
-        .await;
+    let copied = t.run(&env, &[&copy[..], &["--overwrite"]].concat()).await;
     copied.expect(exit_codes::SUCCESS);
     let bytes = stored(&t, "Finance Copy", &file).await;
     acknowledge(&mut acknowledged, &bytes, "Finance Copy", &file);

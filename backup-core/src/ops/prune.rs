@@ -37,17 +37,8 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             Err(adls_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let names: std::collections::BTreeSet<&str> =
-            files.iter().filter_map(|f| f.path.file_name()).collect();
-        for f in &files {
-            let Some(name) = f.path.file_name() else { continue };
-            if let Some(abf) = name.strip_suffix(crate::manifest::MANIFEST_SUFFIX)
-                && super::is_abf(abf)
-                && !names.contains(abf)
-                && options.dataset.is_none()
-            {
-                orphans.push(f.path.clone());
-            }
+        if options.dataset.is_none() {
+            orphans.extend(orphan_manifests(&files));
         }
         for f in files {
             let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
@@ -124,12 +115,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         }
     }
     if options.apply {
-        for m in &orphans {
-            match store.delete(m).await {
-                Ok(()) | Err(adls_store::Error::NotFound { .. }) => out.deleted.push(m.to_string()),
-                Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
-            }
-        }
+        delete_orphans(store.as_ref(), &orphans, &mut out).await;
     }
     if let Some(after) = options.stale_uploads_after {
         // Reported with the rest, so that the deletions already done are not hidden by a failed listing.
@@ -138,6 +124,36 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         }
     }
     Ok(out)
+}
+
+/// The manifests of a folder's listing whose `.abf` is not listed (a deletion interrupted between the two files).
+fn orphan_manifests(files: &[adls_store::ObjectMeta]) -> Vec<adls_store::StorePath> {
+    let names: std::collections::BTreeSet<&str> =
+        files.iter().filter_map(|f| f.path.file_name()).collect();
+    files
+        .iter()
+        .filter(|f| {
+            f.path
+                .file_name()
+                .and_then(|n| n.strip_suffix(crate::manifest::MANIFEST_SUFFIX))
+                .is_some_and(|abf| super::is_abf(abf) && !names.contains(abf))
+        })
+        .map(|f| f.path.clone())
+        .collect()
+}
+
+/// Deletes the orphan manifests; one already gone counts as deleted.
+async fn delete_orphans(
+    store: &dyn Store,
+    orphans: &[adls_store::StorePath],
+    out: &mut PruneOutput,
+) {
+    for m in orphans {
+        match store.delete(m).await {
+            Ok(()) | Err(adls_store::Error::NotFound { .. }) => out.deleted.push(m.to_string()),
+            Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
+        }
+    }
 }
 
 /// The (workspace, dataset) groups that would lose backups while none of the backups they keep is verified now:
