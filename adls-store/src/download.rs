@@ -107,6 +107,15 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
         {
             return mismatch(want.clone(), sha256);
         }
+        // What is renamed into place is what was checked: the file itself is hashed again from the disk, so bytes
+        // that another writer (one that ignores the lock) put into it are caught, not reported verified.
+        let on_disk = hash_local(&temp).await?;
+        if on_disk != sha256 {
+            return mismatch(
+                format!("{sha256} (the bytes received)"),
+                format!("{on_disk} (the file written; something else wrote to it)"),
+            );
+        }
         tokio::fs::rename(&temp, local)
             .await
             .map_err(|e| Error::from_io("rename", local.display(), &e))?;
@@ -130,6 +139,28 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
         }
     }
     outcome
+}
+
+/// The SHA-256 of a local file, read in 1 MiB blocks on a blocking thread.
+async fn hash_local(file: &Path) -> Result<String> {
+    let path = file.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use sha2::Digest as _;
+        let mut f = File::open(&path)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(|e| Error::transport("hash", file.display(), e))?
+    .map_err(|e| Error::from_io("read", file.display(), &e))
 }
 
 /// Transfers what `temp` lacks of the file and syncs it; returns its SHA-256, its length, and the length it had.

@@ -180,3 +180,51 @@ mod listing {
         assert_eq!(env.emu.faults().pending(), 0);
     }
 }
+
+mod download {
+    use adls_store::{DownloadOptions, Error, PutMode, Store, StoreExt, StorePath};
+    use test_fixtures::dfs::{Fault, Op};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_changed_on_disk_during_the_download_is_not_renamed_into_place() {
+        let env = env().await;
+        env.store.ensure_filesystem(FS).await.unwrap();
+        let p = StorePath::file(FS, "dl", "m.abf").unwrap();
+        let data = conformance::pattern(6 << 20, 9);
+        env.store.put(&p, data.clone(), PutMode::Create).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (local, partial) = (dir.path().join("m.abf"), dir.path().join("m.abf.partial"));
+        // Four 1 MiB reads go through; the fifth waits, while another writer (one that ignores the lock) changes
+        // bytes already written.
+        for _ in 0..4 {
+            env.emu.faults().inject(Op::Read, Fault::Delay(Duration::ZERO), 1);
+        }
+        env.emu.faults().inject(Op::Read, Fault::Delay(Duration::from_millis(1500)), 1);
+        let options = DownloadOptions { partial: Some(partial.clone()), ..Default::default() };
+        let download = {
+            let (store, p, local) = (env.store.clone(), p.clone(), local.clone());
+            tokio::spawn(async move { store.download_to_file_with(&p, &local, &options).await })
+        };
+        let started = std::time::Instant::now();
+        while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 4 << 20 {
+            assert!(started.elapsed() < Duration::from_secs(20), "the first chunks never arrived");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new().write(true).open(&partial).unwrap();
+            f.write_all_at(b"not the stored bytes", 0).unwrap();
+        }
+        let err = download.await.unwrap().expect_err("a changed file was reported verified");
+        assert!(matches!(err, Error::Integrity { .. }), "{err}");
+        assert!(err.to_string().contains("something else wrote to it"), "{err}");
+        assert!(!local.exists(), "the changed file was renamed into place");
+        assert!(!partial.exists(), "bytes that failed verification were kept");
+        // Downloaded again, it is whole.
+        let options = DownloadOptions { partial: Some(partial.clone()), ..Default::default() };
+        env.store.download_to_file_with(&p, &local, &options).await.unwrap();
+        assert_eq!(std::fs::read(&local).unwrap(), data);
+    }
+}
