@@ -227,6 +227,35 @@ impl TokenSource {
     }
 }
 
+/// Who a token speaks for, read from its own claims (a JWT's payload; one's own token needs no signature check).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Identity {
+    /// The object id in Entra: how `groups/{id}/users` lists a service principal.
+    pub oid: Option<String>,
+    /// The user principal name (users): how `groups/{id}/users` lists a user.
+    pub upn: Option<String>,
+    /// The application id (apps).
+    pub appid: Option<String>,
+}
+
+impl Identity {
+    /// The claims of `token`, or `None` when it is not a JWT (an opaque token tells nothing).
+    pub fn of(token: &SecretString) -> Option<Identity> {
+        use base64::Engine as _;
+        let payload = token.expose_secret().split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Whether `identifier` (from `groups/{id}/users`) is this caller: the object id for a service principal, the
+    /// UPN for a user, compared without case.
+    pub fn is(&self, identifier: &str) -> bool {
+        [&self.oid, &self.upn].into_iter().flatten().any(|v| v.eq_ignore_ascii_case(identifier))
+    }
+}
+
 /// Entra's reason for refusing a token (`AADSTS7000215: Invalid client secret provided...`), which the OAuth error
 /// carries in its `error_description` but does not print. Read from the error's debug form, which holds the
 /// response's fields, never the request (the secret travels only in the request body).
@@ -235,4 +264,24 @@ fn entra_reason(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let start = debug.find("AADSTS")?;
     let end = debug[start..].find(['"', '\\']).map_or(debug.len(), |i| start + i);
     Some(debug[start..end].trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caller_is_read_from_its_own_token() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = |payload: &str| {
+            SecretString::from(format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(payload)))
+        };
+        let app = Identity::of(&token(r#"{"oid":"0A-B","appid":"c1","tid":"t"}"#)).unwrap();
+        assert!(app.is("0a-b") && !app.is("c1"), "{app:?}");
+        let user = Identity::of(&token(r#"{"oid":"o2","upn":"Ann@Contoso.com"}"#)).unwrap();
+        assert!(user.is("ann@contoso.com") && user.is("o2"), "{user:?}");
+        assert_eq!(Identity::of(&SecretString::from("opaque-token".to_owned())), None);
+        assert_eq!(Identity::of(&token("not json")), None);
+    }
 }

@@ -916,7 +916,15 @@ async fn global_options_json_env_quiet_and_empty_folders() {
 
 /// Whether `text` holds a simulator token (`sim.<64 hex>` or `mwc.<64 hex>`).
 pub fn holds_token(text: &str) -> bool {
-    ["sim.", "mwc."].iter().any(|prefix| {
+    // pbi-sim's bearer tokens are JWTs: a header `eyJ…`, a dot, the claims.
+    let jwt = text.match_indices("eyJ").any(|(i, _)| {
+        let rest = &text[i..];
+        let header = rest.find('.').map_or(rest, |d| &rest[..d]);
+        header.len() >= 16
+            && header.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && rest[header.len()..].starts_with(".eyJ")
+    });
+    jwt || ["sim.", "mwc."].iter().any(|prefix| {
         text.match_indices(prefix).any(|(i, _)| {
             let rest = &text[i + prefix.len()..];
             rest.len() >= 64 && rest[..64].chars().all(|c| c.is_ascii_hexdigit())

@@ -44,22 +44,15 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     }
     if let Ok(users) = api.group_users(&group.id).await {
         facts.roles_listed = true;
-        let me = match session.settings.credential()? {
-            crate::auth::Credential::ClientSecret { client_id, .. } => Some(client_id),
-            _ => None,
+        // The service lists a service principal by its object id and a user by UPN (fidelity.md): both are read
+        // from the caller's own token. An opaque token tells neither: then no guess is taken.
+        let me = match session.tokens()?.token(crate::auth::POWERBI_SCOPE).await {
+            Ok(token) => crate::auth::Identity::of(&token),
+            Err(_) => None,
         };
-        facts.caller = match me {
-            Some(id) => users.into_iter().find(|u| u.identifier.eq_ignore_ascii_case(&id)),
-            // A user's identity is not known locally: take no guess.
-            None => None,
-        };
-        if facts.caller.is_none()
-            && !matches!(
-                session.settings.credential()?,
-                crate::auth::Credential::ClientSecret { .. }
-            )
-        {
-            facts.roles_listed = false;
+        match me {
+            Some(me) => facts.caller = users.into_iter().find(|u| me.is(&u.identifier)),
+            None => facts.roles_listed = false,
         }
     }
     if let Some(id) = &group.dataflow_storage_id

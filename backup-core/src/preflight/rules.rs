@@ -213,25 +213,27 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
             format!("the caller is {other}, not Admin, of workspace '{name}'"),
             "make the caller (user or service principal) an admin of the workspace",
         ),
-        // The API lists a service principal by an identifier that may be its object id rather than the app id the
-        // tool knows (unconfirmed), so "not found" is not "not admin".
+        // Not listed: the caller has no role of its own (it may hold one through a group, which the list does not
+        // expand), so "not found" is not "not admin".
         None if ws.roles_listed => out.push(
             "SEED-07",
             Status::Unknown,
-            format!("the caller is not listed by its application id among the roles of '{name}'"),
-            "check in Manage access that the caller (or its service principal object) is an Admin of the workspace",
+            format!("the caller (by its object id or UPN) has no role of its own in '{name}'"),
+            "check in Manage access that the caller, or a group it belongs to, is an Admin of the workspace",
         ),
         None => out.push(
             "SEED-07",
             Status::Unknown,
-            format!("the roles of '{name}' could not be listed"),
+            format!("the roles of '{name}' could not be listed, or the caller's token does not say who it is"),
             "the workspace admin can check the caller's role in Manage access",
         ),
     }
     let unknown = if ws.roles_listed {
-        format!("the caller is not listed by its application id among the roles of '{name}'")
+        format!("the caller (by its object id or UPN) has no role of its own in '{name}'")
     } else {
-        format!("the roles of '{name}' could not be listed")
+        format!(
+            "the roles of '{name}' could not be listed, or the caller's token does not say who it is"
+        )
     };
     match op {
         Operation::RestoreAsNew => match role {

@@ -47,8 +47,47 @@ fn random_token(prefix: &str) -> String {
 }
 
 impl Tokens {
-    pub(crate) fn issue(&self, principal: &str, audience: Audience, lifetime: Duration) -> String {
-        let token = random_token("sim");
+    /// A bearer token shaped as Entra's: a JWT whose payload carries the tenant (`tid`), the caller's object id
+    /// (`oid`), the app id (`appid`, apps) or the UPN (`upn`, users), the audience and the expiry. Its signature is
+    /// random and checked by lookup: nobody outside verifies it.
+    pub(crate) fn issue(
+        &self,
+        principal: &super::state::PrincipalState,
+        tenant_id: &str,
+        audience: Audience,
+        lifetime: Duration,
+    ) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let aud = match audience {
+            Audience::PowerBi => "https://analysis.windows.net/powerbi/api",
+            Audience::Aas => "https://*.asazure.windows.net",
+        };
+        let mut claims = json!({
+            "aud": aud,
+            "iss": format!("https://sts.windows.net/{tenant_id}/"),
+            "iat": now,
+            "nbf": now,
+            "exp": now + i64::try_from(lifetime.as_secs()).unwrap_or(3600),
+            "tid": tenant_id,
+            "oid": principal.object_id,
+            "idtyp": if principal.kind == "app" { "app" } else { "user" },
+        });
+        if principal.kind == "app" {
+            claims["appid"] = json!(principal.id);
+        } else {
+            claims["upn"] = json!(principal.id);
+        }
+        let token = format!(
+            "{}.{}.{}",
+            b64(&json!({"typ": "JWT", "alg": "RS256"})),
+            b64(&claims),
+            random_token("sim").replace('.', "")
+        );
+        let principal = &principal.id;
         let grant =
             Grant { principal: principal.to_owned(), audience, expires: Instant::now() + lifetime };
         self.bearer.lock().expect("poisoned").insert(token.clone(), grant);
@@ -208,7 +247,8 @@ async fn token(
             &format!("AADSTS70011: The scope '{scope}' is not one this simulator serves"),
         );
     };
-    let access_token = shared.tokens.issue(&principal.id, audience, Duration::from_secs(lifetime));
+    let access_token =
+        shared.tokens.issue(&principal, &tenant_id, audience, Duration::from_secs(lifetime));
     Json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,

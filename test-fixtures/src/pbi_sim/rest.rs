@@ -225,8 +225,10 @@ async fn group_users(
             .iter()
             .filter_map(|p| {
                 let role = p.roles.get(&w.id)?;
+                // "For principal type User, provide the UPN. Otherwise provide the object ID of the principal."
+                let identifier = if p.kind == "app" { &p.object_id } else { &p.id };
                 Some(json!({
-                    "identifier": p.id,
+                    "identifier": identifier,
                     "displayName": p.name,
                     "principalType": if p.kind == "app" { "App" } else { "User" },
                     "groupUserAccessRight": role,

@@ -186,6 +186,10 @@ pub struct Principal {
     pub name: String,
     /// Application id (apps) or user principal name (users).
     pub id: String,
+    /// The principal's object id in Entra (the `oid` claim of its tokens; how `groups/{id}/users` lists an app);
+    /// derived from `id` when absent, and never equal to it.
+    #[serde(default)]
+    pub object_id: Option<String>,
     /// Client secret (apps only), for the simulated Entra token endpoint.
     #[serde(default)]
     pub secret: Option<String>,

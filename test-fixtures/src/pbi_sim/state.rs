@@ -65,6 +65,9 @@ pub struct PrincipalState {
     pub kind: String,
     pub name: String,
     pub id: String,
+    /// The object id (the `oid` claim); apps are listed in `groups/{id}/users` by it.
+    #[serde(default)]
+    pub object_id: String,
     pub secret: Option<String>,
     /// Workspace id → role.
     pub roles: BTreeMap<String, String>,
@@ -157,6 +160,10 @@ impl State {
                 kind: p.kind.clone(),
                 name: p.name.clone(),
                 id: p.id.clone(),
+                object_id: p
+                    .object_id
+                    .clone()
+                    .unwrap_or_else(|| scenario::derived_id("object", &p.id)),
                 secret: p.secret.clone(),
                 roles: p.roles.iter().filter_map(|(ws, r)| Some((ws_id(ws)?, r.clone()))).collect(),
                 aas_admin_of: p.aas_admin_of.clone(),

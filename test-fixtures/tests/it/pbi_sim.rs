@@ -372,3 +372,36 @@ async fn renaming_a_workspace_renames_its_backup_folder_unless_the_name_is_taken
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn tokens_name_the_caller_by_object_id_as_the_users_list_does() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let t = token(&stack, "https://analysis.windows.net/powerbi/api/.default").await;
+    let parts: Vec<&str> = t.split('.').collect();
+    assert_eq!(parts.len(), 3, "not a JWT: {t}");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["appid"], BOT);
+    assert_eq!(claims["tid"], stack.sim.tenant_id());
+    let oid = claims["oid"].as_str().unwrap().to_owned();
+    assert_ne!(oid, BOT, "the object id is not the application id");
+    let id = group_id(&stack, "Finance").await;
+    let users: Value =
+        rest(&stack, reqwest::Method::GET, &format!("groups/{id}/users"), Value::Null)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let listed: Vec<&str> = users["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["identifier"].as_str())
+        .collect();
+    assert!(listed.contains(&oid.as_str()), "the app is not listed by its object id: {listed:?}");
+    assert!(!listed.contains(&BOT), "the app is listed by its application id: {listed:?}");
+}
