@@ -172,3 +172,27 @@ async fn a_profile_or_a_raised_rule_that_does_not_exist_is_a_usage_error() {
     let err = t.failure(&env, exit_codes::USAGE, &["doctor", "-w", "Finance"]).await;
     assert!(err.message.contains("LATER-99") && err.message.contains("SEED-01"), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_names_compare_as_one_region_however_they_are_spelled() {
+    // The tenant's home region in its programmatic spelling, the capacity's in its display name.
+    let scenario =
+        RULES.replacen("home-region = \"West Europe\"", "home-region = \"westeurope\"", 1);
+    assert_ne!(scenario, RULES, "the scenario's home region moved");
+    let t = Tenant::start(&scenario).await;
+    std::fs::write(
+        t.work.path().join("pbi-backup.toml"),
+        "[powerbi]\nhome-region = \"westeurope\"\n",
+    )
+    .unwrap();
+    let env = t.env("financelake");
+    // Neither the preflight nor the simulated service takes them for two regions (multi-geo).
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+    let seed04 = doctor.findings.iter().find(|f| f.rule == "SEED-04").expect("SEED-04");
+    assert_eq!(seed04.status, Status::Pass, "{seed04:?}");
+    let r = t.backup(&env, "Finance", "DB").await;
+    assert!(r.ok, "{r:?}");
+    let run = t.run(&env, &["backup", "-w", "Finance", "-d", "Budget", "--skip-preflight"]).await;
+    run.expect(exit_codes::SUCCESS);
+}

@@ -98,7 +98,7 @@ fn workspace_target(
     };
     // The preview refuses multi-geo; the page today only advises on residency and cost.
     if state.service_profile == ServiceProfile::Seed
-        && !cap.region.eq_ignore_ascii_case(&state.home_region)
+        && !same_azure_region(&cap.region, &state.home_region)
     {
         return Err(msg(
             codes::MULTI_GEO,
@@ -207,4 +207,13 @@ pub(super) fn file_path(target: &Target, file: &str) -> Result<StorePath, Messag
     StorePath::file(&target.filesystem, &target.folder, name).map_err(|e| {
         msg(codes::BAD_FILE_NAME, format!("The file name '{file}' cannot be used: {e}"))
     })
+}
+
+/// Whether two spellings name one Azure region: the display name (`North Europe`) and the programmatic name
+/// (`northeurope`) differ only by case and spaces (Azure's region list gives both for each region).
+fn same_azure_region(a: &str, b: &str) -> bool {
+    let key = |s: &str| -> String {
+        s.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
+    };
+    key(a) == key(b)
 }
