@@ -72,6 +72,10 @@ pub struct Manifest {
     /// holds only while the stored file is still that version ([`Manifest::state`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_version: Option<StoredVersion>,
+    /// The model's roles and how many members each had at backup; `None` when they were not listed (a manifest
+    /// from before they were recorded, or a listing that failed), so a restore cannot compare them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RoleMembers>>,
 }
 
 impl Manifest {
@@ -79,6 +83,16 @@ impl Manifest {
     pub fn name_for(file: &str) -> String {
         format!("{file}{MANIFEST_SUFFIX}")
     }
+}
+
+/// A role of a model and how many members it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMembers {
+    /// The role's name.
+    pub name: String,
+    /// How many members it has.
+    pub members: usize,
 }
 
 /// What identifies one version of a stored file: its ETag, and its last-modified time (to the nanosecond, as the

@@ -342,6 +342,14 @@ pub struct RestoreOutput {
     pub extra_tables: Vec<String>,
     /// Whether the tables were compared (false when there was no manifest or no table list).
     pub tables_compared: bool,
+    /// How the restored roles differ from what the manifest recorded, given the restore's security (with
+    /// `CopyAll` every role keeps its members; with `SkipMembership` they are left empty; with `IgnoreSecurity`
+    /// there are none): one sentence per role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_differences: Vec<String>,
+    /// Whether the roles were compared (false when the manifest did not record them or they could not be listed).
+    #[serde(default)]
+    pub roles_compared: bool,
     /// Warnings from the server and the preflight.
     pub warnings: Vec<String>,
 }
@@ -551,9 +559,12 @@ impl CommandOutput for DoctorOutput {
 }
 
 impl CommandOutput for RestoreOutput {
-    /// An integrity failure when the restored model's tables differ from the manifest's.
+    /// An integrity failure when the restored model's tables or roles differ from the manifest's.
     fn exit_code(&self) -> i32 {
-        if self.missing_tables.is_empty() && self.extra_tables.is_empty() {
+        if self.missing_tables.is_empty()
+            && self.extra_tables.is_empty()
+            && self.role_differences.is_empty()
+        {
             exit_codes::SUCCESS
         } else {
             exit_codes::INTEGRITY

@@ -80,9 +80,24 @@ impl Discover {
 
     /// `TMSCHEMA_TABLES` of one database.
     pub fn tables(database: impl Into<String>) -> Self {
+        Discover::tmschema(TMSCHEMA_TABLES, database)
+    }
+
+    /// `TMSCHEMA_ROLES` of one database.
+    pub fn roles(database: impl Into<String>) -> Self {
+        Discover::tmschema("TMSCHEMA_ROLES", database)
+    }
+
+    /// `TMSCHEMA_ROLE_MEMBERSHIPS` of one database.
+    pub fn role_memberships(database: impl Into<String>) -> Self {
+        Discover::tmschema("TMSCHEMA_ROLE_MEMBERSHIPS", database)
+    }
+
+    /// A `TMSCHEMA_*` rowset of one database (restricted by `DatabaseName`, with the catalog set).
+    fn tmschema(request_type: &str, database: impl Into<String>) -> Self {
         let database = database.into();
         Discover {
-            request_type: TMSCHEMA_TABLES.into(),
+            request_type: request_type.into(),
             restrictions: vec![("DatabaseName".into(), database.clone())],
             properties: Properties {
                 catalog: Some(database),

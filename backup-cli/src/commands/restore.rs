@@ -34,8 +34,10 @@ pub struct RestoreArgs {
     /// Restore over an existing model of that name.
     #[arg(long)]
     pub allow_overwrite: bool,
-    /// SkipMembership, CopyAll or IgnoreSecurity (must match the backup on Analysis Services).
-    #[arg(long, value_parser = parse_security)]
+    /// What becomes of the model's roles: CopyAll keeps the roles and their members, SkipMembership keeps the roles
+    /// but drops their members, IgnoreSecurity drops the roles. Default on Power BI: CopyAll (the service's own
+    /// default would drop the members); elsewhere the server's default, SkipMembership.
+    #[arg(long, value_parser = parse_security, value_name = "MODE")]
     pub security: Option<Security>,
     /// ReadWrite, ReadOnly or ReadOnlyExclusive.
     #[arg(long, value_parser = parse_mode)]

@@ -317,6 +317,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         placed_by: None,
         tables_unknown: false,
         verified_version: None,
+        roles: None,
     };
     std::fs::write(
         other.join("Uploaded.abf.manifest.json"),

@@ -762,3 +762,74 @@ async fn a_dry_run_checks_everything_and_changes_nothing() {
     run.expect(exit_codes::SUCCESS);
     assert!(run.json::<ListOutput>().backups.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restores_keep_role_members_unless_told_otherwise() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    // The manifest records each role and how many members it has.
+    let store = t.stack.store("financelake").unwrap();
+    let manifest: backup_core::manifest::Manifest = serde_json::from_slice(
+        &adls_store::StoreExt::get_bytes(
+            &store,
+            &adls_store::StorePath::file(
+                "power-bi-backup",
+                "Finance",
+                &format!("{file}.manifest.json"),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let recorded: Vec<(String, usize)> =
+        manifest.roles.clone().unwrap().into_iter().map(|r| (r.name, r.members)).collect();
+    assert_eq!(recorded, [("Auditors".to_owned(), 0), ("Controllers".to_owned(), 3)]);
+
+    // By default on Power BI the members come along (the engine's own default would drop them), and the restored
+    // roles are compared with the manifest.
+    let out = t.restore(&env, &["-w", "Finance", "--file", &file, "--as", "Budget Copy"]).await;
+    assert!(out.roles_compared && out.role_differences.is_empty(), "{out:?}");
+    let again = t.backup(&env, "Finance", "Budget Copy").await;
+    let copy: backup_core::manifest::Manifest = serde_json::from_slice(
+        &adls_store::StoreExt::get_bytes(
+            &store,
+            &adls_store::StorePath::file(
+                "power-bi-backup",
+                "Finance",
+                &format!("{}.manifest.json", again.file),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(copy.roles, manifest.roles, "the restored model lost role members");
+
+    // Asked to skip them, the roles stay empty, and that is what the comparison expects.
+    let out = t
+        .restore(
+            &env,
+            &[
+                "-w",
+                "Finance",
+                "--file",
+                &file,
+                "--as",
+                "Budget Bare",
+                "--security",
+                "SkipMembership",
+            ],
+        )
+        .await;
+    assert!(out.roles_compared && out.role_differences.is_empty(), "{out:?}");
+    // The dry run shows the security sent by default.
+    let dry = t
+        .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Budget 3", "--dry-run"])
+        .await;
+    dry.expect(exit_codes::SUCCESS);
+    assert!(dry.stdout.contains("CopyAll"), "{}", dry.stdout);
+}

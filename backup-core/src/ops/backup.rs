@@ -378,6 +378,15 @@ async fn run_one_inner(
             (Vec::new(), true)
         }
     };
+    let roles = match client.roles(&job.dataset).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            result.warnings.push(format!(
+                "the model's roles could not be listed ({e}); the manifest records them as unknown, so a restore cannot compare them"
+            ));
+            None
+        }
+    };
     let command = options.command(&job.dataset, &job.file);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
@@ -428,6 +437,7 @@ async fn run_one_inner(
         placed_by: None,
         tables_unknown,
         verified_version: Some(StoredVersion::of(&hashed.meta)),
+        roles,
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");

@@ -138,6 +138,26 @@ impl XmlaClient {
         Ok(names)
     }
 
+    /// The roles of a tabular model and how many members each has (`TMSCHEMA_ROLES`, `TMSCHEMA_ROLE_MEMBERSHIPS`),
+    /// sorted by name.
+    pub async fn roles(&self, database: &str) -> Result<Vec<crate::manifest::RoleMembers>> {
+        let roles = self.discover(Discover::roles(database)).await?;
+        let members = self.discover(Discover::role_memberships(database)).await?;
+        let mut out: Vec<crate::manifest::RoleMembers> = roles
+            .iter()
+            .filter_map(|r| {
+                let id = r.get("ID")?;
+                let count = members.iter().filter(|m| m.get("RoleID") == Some(id)).count();
+                Some(crate::manifest::RoleMembers {
+                    name: r.get("Name")?.to_owned(),
+                    members: count,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Sends a request and reads the whole answer. The outcome inside is the caller's to judge.
     ///
     /// A refused token signs in again once ([`http::signed_in`], which also resolves again: a fresh MWC token on

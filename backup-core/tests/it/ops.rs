@@ -66,6 +66,7 @@ async fn put_backup(session: &Session, workspace: &str, file: &str, created: &st
         placed_by: None,
         tables_unknown: false,
         verified_version: None,
+        roles: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
     manifest.verified_version = Some(StoredVersion::of(&store.head(&path).await.unwrap()));

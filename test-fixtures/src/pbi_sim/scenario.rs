@@ -259,6 +259,10 @@ pub struct Role {
     pub name: String,
     /// `read` (the only one Power BI supports), `none`, `readRefresh`, `refresh` or `administrator`.
     pub permission: String,
+    /// Its members (user principal names or group names): kept by a backup, restored with `CopyAll`, dropped by
+    /// `SkipMembership` (the engine's default) and gone with the role under `IgnoreSecurity`.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// An Azure Analysis Services server.

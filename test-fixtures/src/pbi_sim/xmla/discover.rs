@@ -69,6 +69,51 @@ const CATALOG_COLUMNS: &[&str] = &[
     "DATABASE_ID",
 ];
 const TABLE_COLUMNS: &[&str] = &["ID", "ModelID", "Name", "IsHidden", "RowCount", "ColumnCount"];
+const ROLE_COLUMNS: &[&str] = &["ID", "ModelID", "Name", "ModelPermission"];
+const MEMBERSHIP_COLUMNS: &[&str] = &["ID", "RoleID", "MemberName", "MemberType"];
+
+/// `TMSCHEMA_ROLES`: TOM's ModelPermission numbers (1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
+fn role_rows(m: &ModelState) -> Vec<Row> {
+    m.roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let permission = match r.permission.to_ascii_lowercase().as_str() {
+                "none" => 1,
+                "read" => 2,
+                "readrefresh" => 3,
+                "refresh" => 4,
+                _ => 5,
+            };
+            Row {
+                columns: vec![
+                    ("ID".into(), Some((i + 1).to_string())),
+                    ("ModelID".into(), Some("1".into())),
+                    ("Name".into(), Some(r.name.clone())),
+                    ("ModelPermission".into(), Some(permission.to_string())),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// `TMSCHEMA_ROLE_MEMBERSHIPS`: one row per member, `RoleID` the role's row in `TMSCHEMA_ROLES`.
+fn membership_rows(m: &ModelState) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (i, r) in m.roles.iter().enumerate() {
+        for member in &r.members {
+            rows.push(Row {
+                columns: vec![
+                    ("ID".into(), Some((rows.len() + 1).to_string())),
+                    ("RoleID".into(), Some((i + 1).to_string())),
+                    ("MemberName".into(), Some(member.clone())),
+                    ("MemberType".into(), Some("1".into())),
+                ],
+            });
+        }
+    }
+    rows
+}
 
 pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &HeaderMap) -> Response {
     let state = shared.state.lock().expect("poisoned");
@@ -107,6 +152,29 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
             }
             match find_model(&state, &owner, &db) {
                 Some(m) => rowset(TABLE_COLUMNS, &table_rows(m), headers),
+                None => failure(vec![not_found(&db)], Vec::new(), headers),
+            }
+        }
+        kind @ ("TMSCHEMA_ROLES" | "TMSCHEMA_ROLE_MEMBERSHIPS") => {
+            let db = d
+                .restrictions
+                .iter()
+                .find(|(k, _)| k == "DatabaseName")
+                .map(|(_, v)| v.clone())
+                .or_else(|| d.properties.catalog.clone());
+            let Some(db) = db else {
+                return failure(
+                    vec![msg(
+                        codes::UNSUPPORTED,
+                        format!("{kind} needs a database: set Catalog or restrict DatabaseName"),
+                    )],
+                    Vec::new(),
+                    headers,
+                );
+            };
+            match find_model(&state, &owner, &db) {
+                Some(m) if kind == "TMSCHEMA_ROLES" => rowset(ROLE_COLUMNS, &role_rows(m), headers),
+                Some(m) => rowset(MEMBERSHIP_COLUMNS, &membership_rows(m), headers),
                 None => failure(vec![not_found(&db)], Vec::new(), headers),
             }
         }

@@ -33,6 +33,7 @@ pub(super) async fn restore(
         .flatten()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let mut model = model_of(side.as_ref(), &report, &image);
+    apply_security(&mut model, r.security);
     check_password(side.as_ref(), r)?;
     let name = r.database_name.clone().unwrap_or_else(|| model.name.clone());
     let mut state = shared.state.lock().expect("poisoned");
@@ -111,6 +112,19 @@ fn inspect_backup(target: &Target, r: &Restore, image: &Bytes) -> Result<Report,
     Ok(report)
 }
 
+/// What the restore's `Security` does to the roles (the engine's Restore element: `SkipMembership` when absent).
+fn apply_security(model: &mut ModelState, security: Option<xmla_proto::Security>) {
+    match security.unwrap_or(xmla_proto::Security::SkipMembership) {
+        xmla_proto::Security::CopyAll => {}
+        xmla_proto::Security::SkipMembership => {
+            for role in &mut model.roles {
+                role.members.clear();
+            }
+        }
+        xmla_proto::Security::IgnoreSecurity => model.roles.clear(),
+    }
+}
+
 /// The model to restore: the simulator's side file when the backup has one, else what the catalog says.
 fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState {
     match side.and_then(|v| serde_json::from_value(v.clone()).ok()) {
@@ -135,6 +149,7 @@ fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState 
                         .permission()
                         .unwrap_or(abf_format::ModelPermission::Administrator)
                         .to_string(),
+                    members: Vec::new(),
                 })
                 .collect(),
             modified: String::new(),
