@@ -314,6 +314,15 @@ async fn analysis_services_and_explicit_endpoints() {
         .await;
     run.expect(exit_codes::SERVER_REFUSED);
     assert_eq!(run.error().error.code, Some(codes::DATABASE_EXISTS));
+    // Power BI's options are refused before anything is sent.
+    let restores = t.stack.sim.count("restore");
+    for option in ["--ignore-incompatibilities", "--force-restore"] {
+        let aas = "asazure://westeurope.asazure.windows.net/aasprod";
+        let args = ["restore", "--server", aas, "--file", &r.file, "--as", "AW3", option];
+        let e = t.failure(&env, exit_codes::USAGE, &args).await;
+        assert!(e.message.contains("Power BI options"), "{e:?}");
+    }
+    assert_eq!(t.stack.sim.count("restore"), restores, "a refused option was sent");
     // A powerbi:// URL names a workspace like --workspace does.
     let env = t.env("financelake");
     let out: backup_core::output::BackupOutput = t

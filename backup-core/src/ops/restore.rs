@@ -197,6 +197,11 @@ fn target(options: &RestoreOptions) -> Result<(Endpoint, String, bool)> {
 /// rule, and writes the command. Reads only: nothing is copied or sent.
 pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result<RestorePlan> {
     let (endpoint, workspace, power_bi) = target(options)?;
+    if !power_bi && (options.ignore_incompatibilities || options.force_restore) {
+        return Err(Error::Usage(format!(
+            "--ignore-incompatibilities and --force-restore are Power BI options; {endpoint} (Azure Analysis Services or msmdpump) does not take them: drop them"
+        )));
+    }
     let source_ws = options.from_workspace.clone().unwrap_or_else(|| workspace.clone());
     let mut skipped_latest = Vec::new();
     let file = match (&options.file, &options.latest) {

@@ -175,6 +175,16 @@ async fn asazure_backup_and_restore() {
     c.execute(Command::restore(r), None).await.unwrap();
     let names: Vec<String> = c.databases().await.unwrap().into_iter().map(|d| d.name).collect();
     assert_eq!(names, vec!["AdventureWorks", "AdventureWorks Copy"]);
+    // Power BI's restore options are refused by Analysis Services, and nothing is restored.
+    for (ignore, force) in [(true, false), (false, true)] {
+        let mut r = Restore::new("aw.abf");
+        r.database_name = Some("AdventureWorks Forced".into());
+        r.ignore_incompatibilities = ignore;
+        r.force_restore = force;
+        let err = c.execute(Command::restore(r), None).await.unwrap_err();
+        assert!(err.to_string().contains("only for Power BI"), "{err}");
+    }
+    assert_eq!(c.databases().await.unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -22,6 +22,15 @@ pub(super) async fn restore(
     ctx: &Ctx,
     r: &Restore,
 ) -> Result<Vec<Message>, Message> {
+    // `ignoreIncompatibilities` and `forceRestore` are Power BI's (the XMLA backup and restore page); Analysis
+    // Services and the msmdpump bridge do not know them.
+    let power_bi = matches!(ctx, Ctx::Workspace { admin_by_door: false, .. });
+    if !power_bi && (r.ignore_incompatibilities || r.force_restore) {
+        return Err(msg(
+            codes::UNSUPPORTED,
+            "The ignoreIncompatibilities and forceRestore options are supported only for Power BI semantic models.",
+        ));
+    }
     let target = {
         let state = shared.state.lock().expect("poisoned");
         target_for(shared, &state, ctx, Action::Restore)?
