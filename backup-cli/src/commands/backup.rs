@@ -168,7 +168,7 @@ fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
     let file = options.file.clone().unwrap_or_else(|| {
         backup_core::ops::default_file_name(dataset, time::OffsetDateTime::now_utc())
     });
-    let request = xmla_proto::Request::execute(options.command(dataset, &file))
+    let request = xmla_proto::Request::execute(options.command(dataset, None, &file))
         .with_catalog(Some(dataset.clone()));
     crate::commands::restore::print_dry_run(global, &request, None)
 }

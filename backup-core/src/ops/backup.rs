@@ -54,9 +54,12 @@ pub struct BackupOptions {
 
 impl BackupOptions {
     /// The command these options send for one dataset: TMSL, which names the database by name (Power BI's
-    /// documented form), unless `Security` asks for ASSL.
-    pub fn command(&self, dataset: &str, file: &str) -> Command {
-        let mut b = Backup::new(dataset, file);
+    /// documented form), unless `Security` asks for ASSL, whose `Object/DatabaseID` is the database's ID (the
+    /// dataset id on Power BI, as Microsoft's ASSL examples for Power BI send it; the name when the ID is not known).
+    pub fn command(&self, dataset: &str, id: Option<&str>, file: &str) -> Command {
+        let assl = self.security.is_some();
+        let database = if assl { id.unwrap_or(dataset) } else { dataset };
+        let mut b = Backup::new(database, file);
         b.allow_overwrite = self.allow_overwrite;
         b.apply_compression = self.apply_compression;
         b.password = self.password.clone();
@@ -387,7 +390,7 @@ async fn run_one_inner(
             None
         }
     };
-    let command = options.command(&job.dataset, &job.file);
+    let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
         Command::Backup(_, xmla_proto::Syntax::Tmsl) => "Tmsl".to_owned(),

@@ -51,12 +51,17 @@ async fn powerbi_backup_writes_a_real_abf_into_the_workspace_folder() {
     assert_eq!(tables, vec!["Budget", "Account"]);
     assert_eq!(t.stack.sim.count("backup"), 1);
 
-    // ASSL names the database by id or name; the same file again needs AllowOverwrite.
+    // ASSL names the database by its ID (a name is not found); the same file again needs AllowOverwrite.
+    let id = dbs.iter().find(|d| d.name == "Budget").and_then(|d| d.database_id.clone()).unwrap();
+    assert_ne!(id, "Budget");
+    let (code, _) =
+        server_code(c.execute(Command::backup(Backup::new("Budget", "Other.abf")), None).await);
+    assert_eq!(code, codes::DATABASE_NOT_FOUND, "an ASSL DatabaseID resolved as a name");
     let (code, text) =
-        server_code(c.execute(Command::backup(Backup::new("Budget", "Budget.abf")), None).await);
+        server_code(c.execute(Command::backup(Backup::new(&id, "Budget.abf")), None).await);
     assert_eq!(code, codes::FILE_EXISTS);
     assert!(text.contains("Set AllowOverwrite"), "{text}");
-    let mut again = Backup::new("Budget", "Budget.abf");
+    let mut again = Backup::new(&id, "Budget.abf");
     again.allow_overwrite = true;
     again.apply_compression = false;
     c.execute(Command::backup(again), None).await.unwrap();
@@ -194,7 +199,11 @@ async fn plain_http_msmdpump_with_basic_authentication() {
     let good =
         Credential::Basic { user: "pumpuser".into(), password: "pump-pass".to_owned().into() };
     let c = t.client(&url, good);
-    c.execute(Command::backup(Backup::new("Budget", "pump.abf")), None).await.unwrap();
+    // By name in TMSL; ASSL's DatabaseID is an ID, which a name is not.
+    c.execute(Command::backup_tmsl(Backup::new("Budget", "pump.abf")), None).await.unwrap();
+    let err =
+        c.execute(Command::backup(Backup::new("Budget", "pump2.abf")), None).await.unwrap_err();
+    assert!(matches!(err, Error::Server { .. }), "an ASSL DatabaseID resolved as a name: {err}");
     let bad = Credential::Basic { user: "pumpuser".into(), password: "wrong".to_owned().into() };
     let err = t.client(&url, bad).databases().await.unwrap_err();
     assert!(matches!(err, Error::Refused { status: Some(401), .. }), "{err}");

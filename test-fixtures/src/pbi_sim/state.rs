@@ -173,8 +173,14 @@ impl State {
             .datasets
             .iter()
             .map(|d| ModelState {
+                // A Power BI model's id is a GUID; an Analysis Services database deployed from Visual Studio keeps
+                // its name as its ID (a guess where no source says; a scenario can declare another).
                 id: d.id.clone().unwrap_or_else(|| {
-                    derived_id("dataset", &format!("{}/{}", d.workspace, d.name))
+                    if d.aas {
+                        d.name.clone()
+                    } else {
+                        derived_id("dataset", &format!("{}/{}", d.workspace, d.name))
+                    }
                 }),
                 name: d.name.clone(),
                 owner: if d.aas {

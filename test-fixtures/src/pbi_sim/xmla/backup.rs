@@ -8,7 +8,7 @@ use sha2::Digest;
 use xmla_proto::{Backup, Message, Syntax};
 
 use super::target::{Action, file_path, target_for};
-use super::{Ctx, SIM_MODEL_FILE, codes, find_model, msg, not_found};
+use super::{Ctx, SIM_MODEL_FILE, codes, msg, not_found};
 
 use crate::pbi_sim::Shared;
 
@@ -21,12 +21,21 @@ pub(super) async fn backup(
     let (target, model) = {
         let state = shared.state.lock().expect("poisoned");
         let target = target_for(shared, &state, ctx, Action::Backup)?;
-        let model = find_model(&state, &target.owner, &b.database)
+        // As the engine reads them: ASSL's `Object/DatabaseID` is an ID, TMSL's `database` a name.
+        let model = state
+            .models
+            .iter()
+            .find(|m| {
+                m.owner == target.owner
+                    && match syntax {
+                        Syntax::Assl => m.id.eq_ignore_ascii_case(&b.database),
+                        Syntax::Tmsl => m.name == b.database,
+                    }
+            })
             .cloned()
             .ok_or_else(|| not_found(&b.database))?;
         (target, model)
     };
-    let _ = syntax;
     let path = file_path(&target, &b.file)?;
     if !b.allow_overwrite && target.store.head(&path).await.is_ok() {
         return Err(msg(
