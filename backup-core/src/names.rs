@@ -27,6 +27,9 @@ pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec
 
 /// The one item named `name`, where `key` gives an item's name and id: `<name> - <id>` picks one of several of the
 /// same name; no match is [`Error::NotFound`] with the nearest names; several are a usage error listing their ids.
+///
+/// Names match exactly first, then without regard to case, as the service matches a `powerbi://` workspace name
+/// (other clients reach `Sales` as `sales`); an exact match wins over others that differ only in case.
 pub(crate) fn find_one<'a, T>(
     items: &'a [T],
     name: &str,
@@ -36,12 +39,16 @@ pub(crate) fn find_one<'a, T>(
     if let Some((n, id)) = name.rsplit_once(" - ")
         && let Some(one) = items.iter().find(|i| {
             let (iname, iid) = key(i);
-            iname == n && iid.eq_ignore_ascii_case(id.trim())
+            iname.to_lowercase() == n.to_lowercase() && iid.eq_ignore_ascii_case(id.trim())
         })
     {
         return Ok(one);
     }
-    let matches: Vec<&T> = items.iter().filter(|i| key(i).0 == name).collect();
+    let mut matches: Vec<&T> = items.iter().filter(|i| key(i).0 == name).collect();
+    if matches.is_empty() {
+        let folded = name.to_lowercase();
+        matches = items.iter().filter(|i| key(i).0.to_lowercase() == folded).collect();
+    }
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(Error::NotFound {
@@ -68,6 +75,11 @@ mod tests {
             (i.0, i.1)
         }
         assert_eq!(find_one(&items, "Finance", "workspace", key).unwrap().1, "C3");
+        // Without regard to case when nothing matches exactly; an exact match wins.
+        assert_eq!(find_one(&items, "FINANCE", "workspace", key).unwrap().1, "C3");
+        let cased = [("Sales", "A1"), ("sales", "B2")];
+        assert_eq!(find_one(&cased, "sales", "workspace", key).unwrap().1, "B2");
+        assert!(find_one(&cased, "SALES", "workspace", key).is_err(), "two differ only in case");
         assert_eq!(find_one(&items, "Sales - b2", "workspace", key).unwrap().1, "B2");
         let e = find_one(&items, "Sales", "workspace", key).unwrap_err().to_string();
         assert!(e.contains("A1, B2") && e.contains("'Sales - <id>'"), "{e}");

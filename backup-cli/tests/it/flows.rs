@@ -301,3 +301,19 @@ async fn a_busy_xmla_endpoint_is_waited_out_and_nothing_is_run_twice() {
     assert_eq!(t.stack.sim.count("xmla-busy"), 2);
     assert_eq!(t.stack.sim.count("backup"), backups + 1, "the backup ran once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workspace_names_match_without_regard_to_case() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // As the service matches powerbi:// names: `finance` is Finance, and the backup lands in Finance's folder.
+    let r = t.backup(&env, "finance", "Budget").await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.workspace, "Finance");
+    let list: backup_core::output::ListOutput =
+        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    assert!(list.backups.iter().any(|b| b.name == r.file), "{list:?}");
+    // A storage command reads the folder by its exact name, and says which it is.
+    let e = t.failure(&env, exit_codes::USAGE, &["list", "-w", "finance"]).await;
+    assert!(e.message.contains("--workspace 'Finance'"), "{e:?}");
+}

@@ -215,7 +215,16 @@ pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result
         },
         Err(_) => return Ok(()),
     };
-    crate::powerbi::find_group(&groups, workspace).map(|_| ())
+    let group = crate::powerbi::find_group(&groups, workspace)?;
+    // Found by a name that differs only in case: the folder is named as the workspace is (storage names are
+    // case-sensitive), so say which.
+    if group.name != workspace {
+        return Err(Error::Usage(format!(
+            "the workspace is named '{}', and its backup folder is {BACKUP_FILESYSTEM}/{}: name it --workspace '{}' (storage names are case-sensitive)",
+            group.name, group.name, group.name
+        )));
+    }
+    Ok(())
 }
 
 /// Whether the stored backup at `path` is verified now: its version is the one its manifest recorded, or its bytes

@@ -114,9 +114,11 @@ async fn every_seed_refusal_comes_back_as_a_server_error_with_its_code() {
     assert!(err.contains("WorkspaceNotOnPbiPremium") && err.contains("Premium or PPU"), "{err}");
     // PPU counts as Premium.
     backup(&t.workspace("Personal Premium"), "Forecast", "f.abf").await.unwrap();
-    // An unknown workspace names the nearest.
-    let err = backup(&t.workspace("finance"), "Budget", "x.abf").await.unwrap_err().to_string();
-    assert!(err.contains("workspace 'finance' not found") && err.contains("'Finance'"), "{err}");
+    // An unknown workspace names the nearest; one that differs only in case is that workspace, as the service
+    // matches powerbi:// names.
+    let err = backup(&t.workspace("Finanse"), "Budget", "x.abf").await.unwrap_err().to_string();
+    assert!(err.contains("workspace 'Finanse' not found") && err.contains("'Finance'"), "{err}");
+    backup(&t.workspace("finance"), "Budget", "cased.abf").await.unwrap();
 }
 
 #[tokio::test]
