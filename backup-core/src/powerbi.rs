@@ -33,10 +33,10 @@ pub struct Group {
     /// The dataflow storage account it is attached to.
     #[serde(default)]
     pub dataflow_storage_id: Option<String>,
-    /// `Small` or `Large`.
+    /// `Small` or `Large`; only for a workspace on dedicated capacity.
     #[serde(default)]
     pub default_dataset_storage_format: Option<String>,
-    /// `Workspace`, `PersonalGroup`, ...
+    /// `Workspace`, `PersonalGroup`, ...: not in the Group object the REST reference documents, so seldom there.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
 }

@@ -49,14 +49,17 @@ pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Respon
 fn workspace_json(state: &SimState, w: &WorkspaceState) -> Value {
     let capacity = w.capacity_id.as_deref().and_then(|c| state.capacity(c));
     let dedicated = capacity.is_some_and(|c| c.is_premium());
+    // The Group object of the REST reference: `type` is not among the fields `GET groups` returns, and
+    // `defaultDatasetStorageFormat` is there only for a workspace on dedicated capacity.
     let mut v = json!({
         "id": w.id,
         "name": w.name,
-        "type": "Workspace",
         "isReadOnly": false,
         "isOnDedicatedCapacity": dedicated,
-        "defaultDatasetStorageFormat": w.storage_format,
     });
+    if dedicated {
+        v["defaultDatasetStorageFormat"] = json!(w.storage_format);
+    }
     if let Some(c) = capacity {
         v["capacityId"] = json!(c.id);
     }

@@ -413,3 +413,20 @@ async fn tokens_name_the_caller_by_object_id_as_the_users_list_does() {
     assert!(listed.contains(&oid.as_str()), "the app is not listed by its object id: {listed:?}");
     assert!(!listed.contains(&BOT), "the app is listed by its application id: {listed:?}");
 }
+
+#[tokio::test]
+async fn group_objects_carry_the_fields_the_rest_reference_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let v: Value =
+        rest(&stack, reqwest::Method::GET, "groups", Value::Null).await.json().await.unwrap();
+    let groups = v["value"].as_array().unwrap();
+    assert!(groups.iter().all(|g| g.get("type").is_none()), "{groups:?}");
+    let by_name = |n: &str| groups.iter().find(|g| g["name"] == n).unwrap().clone();
+    let shared = by_name("Shared Workspace");
+    assert_eq!(shared["isOnDedicatedCapacity"], false);
+    assert!(shared.get("defaultDatasetStorageFormat").is_none(), "{shared}");
+    let dedicated = by_name("Finance");
+    assert_eq!(dedicated["isOnDedicatedCapacity"], true);
+    assert!(dedicated.get("defaultDatasetStorageFormat").is_some(), "{dedicated}");
+}
