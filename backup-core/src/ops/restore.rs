@@ -485,30 +485,40 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
     if let Some(m) = &manifest
         && !database.is_empty()
     {
+        compare_tables(&client, m, &database, &mut out).await;
         compare_roles(&client, m, &database, (security, dropping), &mut out).await;
     }
-    match manifest {
-        Some(m) if m.tables_unknown => out.warnings.push(
+    Ok(out)
+}
+
+/// Compares the restored tables with the manifest's. The restore is done: a listing that fails now is said, not
+/// taken for the restore failing.
+async fn compare_tables(
+    client: &crate::xmla::XmlaClient,
+    m: &crate::manifest::Manifest,
+    database: &str,
+    out: &mut RestoreOutput,
+) {
+    if m.tables_unknown {
+        out.warnings.push(
             "the tables were not compared: they could not be listed when the backup was made"
                 .into(),
-        ),
-        Some(m) if !m.tables.is_empty() && !database.is_empty() => {
-            // The restore is done: a listing that fails now is said, not taken for the restore failing.
-            match client.tables(&database).await {
-                Ok(now) => {
-                    out.missing_tables =
-                        m.tables.iter().filter(|t| !now.contains(t)).cloned().collect();
-                    out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
-                    out.tables_compared = true;
-                }
-                Err(e) => out.warnings.push(format!(
-                    "the restore is done, but the restored tables could not be listed ({e}), so they were not compared"
-                )),
-            }
-        }
-        _ => {}
+        );
+        return;
     }
-    Ok(out)
+    if m.tables.is_empty() {
+        return;
+    }
+    match client.tables(database).await {
+        Ok(now) => {
+            out.missing_tables = m.tables.iter().filter(|t| !now.contains(t)).cloned().collect();
+            out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
+            out.tables_compared = true;
+        }
+        Err(e) => out.warnings.push(format!(
+            "the restore is done, but the restored tables could not be listed ({e}), so they were not compared"
+        )),
+    }
 }
 
 /// Compares the restored roles with the manifest's, as the restore's security leaves them (`SkipMembership`, the

@@ -120,6 +120,20 @@ pub fn now_string() -> String {
         .unwrap_or_default()
 }
 
+/// A scenario's principal as the simulator keeps it: roles by workspace id, an object id (derived when absent).
+fn principal_state(p: &scenario::Principal, workspaces: &[WorkspaceState]) -> PrincipalState {
+    let ws_id = |name: &str| workspaces.iter().find(|w| w.name == name).map(|w| w.id.clone());
+    PrincipalState {
+        kind: p.kind.clone(),
+        name: p.name.clone(),
+        id: p.id.clone(),
+        object_id: p.object_id.clone().unwrap_or_else(|| scenario::derived_id("object", &p.id)),
+        secret: p.secret.clone(),
+        roles: p.roles.iter().filter_map(|(ws, r)| Some((ws_id(ws)?, r.clone()))).collect(),
+        aas_admin_of: p.aas_admin_of.clone(),
+    }
+}
+
 impl State {
     pub fn from_scenario(s: &Scenario) -> State {
         let capacities: Vec<CapacityState> = s
@@ -153,22 +167,7 @@ impl State {
             })
             .collect();
         let ws_id = |name: &str| workspaces.iter().find(|w| w.name == name).map(|w| w.id.clone());
-        let principals = s
-            .principals
-            .iter()
-            .map(|p| PrincipalState {
-                kind: p.kind.clone(),
-                name: p.name.clone(),
-                id: p.id.clone(),
-                object_id: p
-                    .object_id
-                    .clone()
-                    .unwrap_or_else(|| scenario::derived_id("object", &p.id)),
-                secret: p.secret.clone(),
-                roles: p.roles.iter().filter_map(|(ws, r)| Some((ws_id(ws)?, r.clone()))).collect(),
-                aas_admin_of: p.aas_admin_of.clone(),
-            })
-            .collect();
+        let principals = s.principals.iter().map(|p| principal_state(p, &workspaces)).collect();
         let models = s
             .datasets
             .iter()

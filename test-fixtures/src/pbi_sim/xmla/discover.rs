@@ -126,36 +126,7 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
             }
             rowset(CATALOG_COLUMNS, &rows, headers)
         }
-        "TMSCHEMA_TABLES" => {
-            let db = d
-                .restrictions
-                .iter()
-                .find(|(k, _)| k == "DatabaseName")
-                .map(|(_, v)| v.clone())
-                .or_else(|| d.properties.catalog.clone());
-            let Some(db) = db else {
-                return failure(
-                    vec![msg(
-                        codes::UNSUPPORTED,
-                        "TMSCHEMA_TABLES needs a database: set Catalog or restrict DatabaseName",
-                    )],
-                    Vec::new(),
-                    headers,
-                );
-            };
-            if shared.fail_table_listing.load(std::sync::atomic::Ordering::SeqCst) {
-                return failure(
-                    vec![msg(codes::UNSUPPORTED, "TMSCHEMA_TABLES failed (a fault switched on)")],
-                    Vec::new(),
-                    headers,
-                );
-            }
-            match find_model(&state, &owner, &db) {
-                Some(m) => rowset(TABLE_COLUMNS, &table_rows(m), headers),
-                None => failure(vec![not_found(&db)], Vec::new(), headers),
-            }
-        }
-        kind @ ("TMSCHEMA_ROLES" | "TMSCHEMA_ROLE_MEMBERSHIPS") => {
+        kind @ ("TMSCHEMA_TABLES" | "TMSCHEMA_ROLES" | "TMSCHEMA_ROLE_MEMBERSHIPS") => {
             let db = d
                 .restrictions
                 .iter()
@@ -172,10 +143,20 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                     headers,
                 );
             };
-            match find_model(&state, &owner, &db) {
-                Some(m) if kind == "TMSCHEMA_ROLES" => rowset(ROLE_COLUMNS, &role_rows(m), headers),
-                Some(m) => rowset(MEMBERSHIP_COLUMNS, &membership_rows(m), headers),
-                None => failure(vec![not_found(&db)], Vec::new(), headers),
+            if kind == "TMSCHEMA_TABLES"
+                && shared.fail_table_listing.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return failure(
+                    vec![msg(codes::UNSUPPORTED, "TMSCHEMA_TABLES failed (a fault switched on)")],
+                    Vec::new(),
+                    headers,
+                );
+            }
+            match (find_model(&state, &owner, &db), kind) {
+                (Some(m), "TMSCHEMA_TABLES") => rowset(TABLE_COLUMNS, &table_rows(m), headers),
+                (Some(m), "TMSCHEMA_ROLES") => rowset(ROLE_COLUMNS, &role_rows(m), headers),
+                (Some(m), _) => rowset(MEMBERSHIP_COLUMNS, &membership_rows(m), headers),
+                (None, _) => failure(vec![not_found(&db)], Vec::new(), headers),
             }
         }
         other => failure(
