@@ -109,7 +109,8 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
         }
         // What is renamed into place is what was checked: the file itself is hashed again from the disk, so bytes
         // that another writer (one that ignores the lock) put into it are caught, not reported verified.
-        let on_disk = hash_local(&temp).await?;
+        let (_, on_disk) =
+            hash_local_file(&temp).await.map_err(|e| Error::from_io("read", temp.display(), &e))?;
         if on_disk != sha256 {
             return mismatch(
                 format!("{sha256} (the bytes received)"),
@@ -141,26 +142,21 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
     outcome
 }
 
-/// The SHA-256 of a local file, read in 1 MiB blocks on a blocking thread.
-async fn hash_local(file: &Path) -> Result<String> {
+/// The size and SHA-256 of a local file, read on a blocking thread: the one way a local file is hashed.
+///
+/// # Errors
+/// When the file cannot be read.
+pub async fn hash_local_file(file: &Path) -> std::io::Result<(u64, String)> {
     let path = file.to_owned();
     tokio::task::spawn_blocking(move || {
         use sha2::Digest as _;
         let mut f = File::open(&path)?;
         let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = std::io::Read::read(&mut f, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok::<_, std::io::Error>(hex::encode(hasher.finalize()))
+        let size = std::io::copy(&mut f, &mut hasher)?;
+        Ok((size, hex::encode(hasher.finalize())))
     })
     .await
-    .map_err(|e| Error::transport("hash", file.display(), e))?
-    .map_err(|e| Error::from_io("read", file.display(), &e))
+    .map_err(std::io::Error::other)?
 }
 
 /// Transfers what `temp` lacks of the file and syncs it; returns its SHA-256, its length, and the length it had.

@@ -54,7 +54,7 @@ mod retry;
 mod store;
 
 pub use adls::{AdlsConfig, AdlsCredential, AdlsStore, PatientCredential, SHA256_PROPERTY};
-pub use download::{DownloadOptions, Downloaded, Verified};
+pub use download::{DownloadOptions, Downloaded, Verified, hash_local_file};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;
 pub use path::{

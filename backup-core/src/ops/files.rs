@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
 use super::remote::RemoteReader;
 use super::{
@@ -166,20 +165,6 @@ async fn write_atomically(path: &Path, body: Vec<u8>) -> Result<()> {
     .map_err(|e| Error::Internal(format!("writing {} stopped: {e}", path.display())))?
 }
 
-/// The size and SHA-256 of a local file, read on a blocking thread.
-async fn hash_local(local: &Path) -> Result<(u64, String)> {
-    let path = local.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&path)?;
-        let mut hasher = Sha256::new();
-        let size = std::io::copy(&mut f, &mut hasher)?;
-        Ok::<_, std::io::Error>((size, hex::encode(hasher.finalize())))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("hashing {} stopped: {e}", local.display())))?
-    .map_err(|e| io_err(local, e))
-}
-
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::io(path, e)
 }
@@ -293,7 +278,7 @@ async fn local_manifest_checked(local: &Path) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path, e)),
     };
-    let (size, sha) = hash_local(local).await?;
+    let (size, sha) = adls_store::hash_local_file(local).await.map_err(|e| io_err(local, e))?;
     if manifest.sha256 != sha || manifest.size != size {
         return Err(Error::Integrity(format!(
             "{} does not match its manifest (sha256 {sha} vs {}); nothing was sent",
