@@ -499,7 +499,8 @@ pub struct PruneOutput {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_uploads: Vec<StaleUpload>,
     /// Manifests whose `.abf` is gone (a deletion interrupted between the two files); with `--apply` they are
-    /// deleted too (and listed in `deleted`).
+    /// deleted too (and listed in `deleted`). Not looked for with `--dataset`: a manifest without its backup cannot
+    /// be told to be that dataset's without reading it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub orphan_manifests: Vec<String>,
 }

@@ -424,17 +424,16 @@ fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
     // Started again on the same root: every acknowledged write is there, with its ETag.
     let (mut child, endpoint) = start_binary(dir.path(), &[]);
     let store = store_at(&endpoint);
-    let (after, left) = runtime.block_on(async {
+    let after = runtime.block_on(async {
         let after = snapshot(&store, "ws").await;
         // An upload that was never completed when the server dies is not a file afterwards.
         let p = StorePath::file("killfs", "ws", "unfinished.abf").unwrap();
         let mut upload = store.put_multipart(&p, PutMode::Create).await.unwrap();
         upload.put_part(vec![7u8; 3 << 20].into()).await.unwrap();
         std::mem::forget(upload);
-        (after, ())
+        after
     });
     assert_eq!(after, expected, "a write acknowledged before the kill was lost");
-    let () = left;
     child.kill().unwrap();
     child.wait().unwrap();
     kills += 1;

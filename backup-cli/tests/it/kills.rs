@@ -1,9 +1,9 @@
 //! Killed at every stage: the client (SIGKILL) in the middle of backup, download, upload, copy, prune and restore,
 //! and the servers after acknowledged writes. After each kill: no dataset is left without a backup that passes
 //! `verify`, no backup shows verified that does not hash to its manifest, nothing acknowledged is lost, and running
-//! the command again completes.
+//! the command again completes. (The servers' own kills are in test-fixtures' tests, beside their binaries.)
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use adls_store::{StoreExt, StorePath};
@@ -181,15 +181,13 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
         kill_at(&t, &env, op, &delays, &copy).await;
         tally.kills += 1;
         check(&t, &env, &acknowledged, &mut tally).await;
-        let names: BTreeSet<String> = t
-            .report::<ListOutput>(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"])
-            .await
-            .backups
-            .into_iter()
-            .filter(|b| b.state == VerifiedState::Verified)
-            .map(|b| b.name)
-            .collect();
-        assert!(!names.contains(&file) || op == Op::Read, "an uncommitted copy shows verified");
+        // Killed before the commit, the copy is not under its name at all (check() has hashed whatever shows
+        // verified; a copy killed while it was verified may stand there, unverified).
+        if op == Op::Flush {
+            let list: ListOutput =
+                t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"]).await;
+            assert!(list.backups.iter().all(|b| b.name != file), "a half-written copy: {list:?}");
+        }
     }
     let copied = t.run(&env, &[&copy[..], &["--overwrite"]].concat()).await;
     copied.expect(exit_codes::SUCCESS);
@@ -332,90 +330,4 @@ async fn every_command_at_trace_logs_no_secret() {
     // pbi-backup logs at debug around XMLA (backup, restore); the HTTP and Azure crates, which would log the
     // signed requests, are capped at info whatever the directives say, so the other commands log nothing here.
     assert!(logged >= 8, "only {logged} of {runs} runs logged anything: the test sees too little");
-}
-
-/// The standalone pbi-sim (built beside `pbi-backup`), started on `state`: the child and the environment its
-/// `connection.env` gives.
-fn start_sim(state: &std::path::Path) -> (std::process::Child, Env) {
-    use std::io::BufRead as _;
-    let bin = std::path::Path::new(crate::support::BIN).with_file_name("pbi-sim");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", "test-fixtures", "--bin", "pbi-sim"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "pbi-sim does not build");
-    }
-    let mut child = std::process::Command::new(&bin)
-        .args(["--port", "0", "--state"])
-        .arg(state)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("pbi-sim starts");
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("pbi-sim says where its settings are").unwrap();
-        if line.contains("settings for pbi-backup in") {
-            break;
-        }
-    }
-    let text = std::fs::read_to_string(state.join("connection.env")).unwrap();
-    let mut env = Env::default();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        if let Some((k, v)) = line.split_once('=') {
-            env = env.set(k, v);
-        }
-    }
-    (child, env)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn pbi_sim_killed_after_acknowledged_writes_loses_none_of_them() {
-    let state = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let (mut sim, env) = start_sim(state.path());
-    // Acknowledged: a backup (written to the simulated storage, then read back and its manifest written) and a
-    // restore into another workspace (a new dataset in pbi-sim's state).
-    let run =
-        run_bin(&env, work.path(), &["backup", "-w", "Sales Analytics", "-d", "Sales", "--json"])
-            .await;
-    run.expect(exit_codes::SUCCESS);
-    let file = run.json::<backup_core::output::BackupOutput>().results[0].file.clone();
-    let restore = [
-        "restore",
-        "-w",
-        "Sales Analytics (Restore Test)",
-        "--from-workspace",
-        "Sales Analytics",
-        "--file",
-        &file,
-        "--as",
-        "Restored",
-    ];
-    run_bin(&env, work.path(), &restore).await.expect(exit_codes::SUCCESS);
-    sim.kill().unwrap();
-    sim.wait().unwrap();
-
-    let (mut sim, env) = start_sim(state.path());
-    let list = run_bin(&env, work.path(), &["list", "-w", "Sales Analytics", "--json"]).await;
-    list.expect(exit_codes::SUCCESS);
-    let list: ListOutput = list.json();
-    let listed =
-        list.backups.iter().find(|b| b.name == file).expect("the acknowledged backup is gone");
-    assert_eq!(listed.state, VerifiedState::Verified, "{listed:?}");
-    run_bin(&env, work.path(), &["verify", "-w", "Sales Analytics", "--file", &file])
-        .await
-        .expect(exit_codes::SUCCESS);
-    // The restored dataset is still there: it backs up.
-    run_bin(
-        &env,
-        work.path(),
-        &["backup", "-w", "Sales Analytics (Restore Test)", "-d", "Restored"],
-    )
-    .await
-    .expect(exit_codes::SUCCESS);
-    sim.kill().unwrap();
-    sim.wait().unwrap();
 }

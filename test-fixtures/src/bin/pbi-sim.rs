@@ -100,18 +100,26 @@ async fn run() -> Result<(), String> {
     let env_file = state.join("connection.env");
     std::fs::write(&env_file, connection_env(&stack, &scenario))
         .map_err(|e| format!("{}: {e}", env_file.display()))?;
-    println!("pbi-sim: Power BI simulator on {}", stack.sim.base_url());
+    // One write, errors ignored: whoever started us may stop reading after the first line.
+    let mut banner = format!("pbi-sim: Power BI simulator on {}\n", stack.sim.base_url());
     for (name, e) in &stack.emulators {
-        println!("pbi-sim: storage account '{name}' on {}", e.endpoint());
+        let _ = writeln!(banner, "pbi-sim: storage account '{name}' on {}", e.endpoint());
     }
-    println!("pbi-sim: settings for pbi-backup in {}", env_file.display());
+    let _ = writeln!(banner, "pbi-sim: settings for pbi-backup in {}", env_file.display());
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
+    }
     let signal = test_fixtures::stop_signal().await.map_err(|e| e.to_string())?;
     for (name, e) in &stack.emulators {
         e.save().map_err(|err| {
             format!("stopped by {signal}, but storage '{name}' was not saved: {err}")
         })?;
     }
-    println!("pbi-sim: stopped by {signal}; state saved");
+    // On stderr, errors ignored: whoever started us may have stopped reading stdout.
+    eprintln!("pbi-sim: stopped by {signal}; state saved");
     Ok(())
 }
 

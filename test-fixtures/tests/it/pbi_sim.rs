@@ -38,8 +38,13 @@ async fn token(stack: &SimStack, scope: &str) -> String {
 
 /// Posts SOAP to the msmdpump door (basic auth, workspace Finance), returning status and body bytes.
 async fn pump(stack: &SimStack, body: String, continuations: bool) -> (u16, Vec<u8>) {
+    pump_at(&stack.sim.base_url(), body, continuations).await
+}
+
+/// Posts SOAP to the msmdpump door of the simulator at `base`.
+async fn pump_at(base: &str, body: String, continuations: bool) -> (u16, Vec<u8>) {
     let mut rb = reqwest::Client::new()
-        .post(format!("{}/olap/msmdpump.dll", stack.sim.base_url()))
+        .post(format!("{base}/olap/msmdpump.dll"))
         .basic_auth("pumpuser", Some("pump-pass"))
         .header("SOAPAction", "\"urn:schemas-microsoft-com:xml-analysis:Execute\"")
         .header("Content-Type", "text/xml")
@@ -429,4 +434,67 @@ async fn group_objects_carry_the_fields_the_rest_reference_lists() {
     let dedicated = by_name("Finance");
     assert_eq!(dedicated["isOnDedicatedCapacity"], true);
     assert!(dedicated.get("defaultDatasetStorageFormat").is_some(), "{dedicated}");
+}
+
+/// The standalone pbi-sim on `state` with the rules scenario: the child and its base URL.
+fn start_binary(state: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/rules.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pbi-sim"))
+        .args(["--port", "0", "--state"])
+        .arg(state)
+        .arg("--scenario")
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line =
+        std::io::BufReader::new(child.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    let base = line.rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    (child, base)
+}
+
+fn first_error(body: &[u8]) -> Option<u32> {
+    match outcome(body) {
+        Outcome::Failed(f) => f.errors.first().and_then(|e| e.code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
+    let state = tempfile::tempdir().unwrap();
+    let (mut sim, base) = start_binary(state.path());
+    // Acknowledged: a backup (a file in the simulated storage) and a restore as a new model (the simulator's state).
+    let backup = statement(r#"{"backup":{"database":"Budget","file":"killed.abf"}}"#);
+    assert_eq!(outcome(&pump_at(&base, backup.clone(), false).await.1), Outcome::Succeeded);
+    let restore = statement(r#"{"restore":{"database":"Budget Again","file":"killed.abf"}}"#);
+    assert_eq!(outcome(&pump_at(&base, restore.clone(), false).await.1), Outcome::Succeeded);
+    sim.kill().unwrap();
+    sim.wait().unwrap();
+
+    // Started again on the same state: the same commands find the file and the model there.
+    let (sim, base) = start_binary(state.path());
+    let (_, body) = pump_at(&base, backup, false).await;
+    assert_eq!(
+        first_error(&body),
+        Some(test_fixtures::pbi_sim::codes::FILE_EXISTS),
+        "the backup file was lost"
+    );
+    let (_, body) = pump_at(&base, restore, false).await;
+    assert_eq!(
+        first_error(&body),
+        Some(test_fixtures::pbi_sim::codes::DATABASE_EXISTS),
+        "the restored model was lost"
+    );
+
+    // SIGTERM: a clean stop, said on stderr.
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &sim.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = sim.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIGTERM"), "{out:?}");
 }
