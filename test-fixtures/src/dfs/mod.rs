@@ -44,7 +44,7 @@ pub use auth::{AuthKind, sign, string_to_sign};
 pub const DEFAULT_ACCOUNT: &str = "devstoreaccount1";
 /// The Azurite well-known key of [`DEFAULT_ACCOUNT`] (public; for tests only).
 pub const DEFAULT_ACCOUNT_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IfsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 /// The client secret the token endpoint accepts unless configured otherwise.
 pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret";
 
