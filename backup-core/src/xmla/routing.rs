@@ -108,7 +108,15 @@ impl PowerBiRouter<'_> {
         check_workspace(ws.clone())
     }
 
-    /// The modern path: routing, cluster resolution, MWC token, then `/webapi/xmla`.
+    /// The modern path, in ADOMD.NET's order (fabric-emulator's recording of the real client,
+    /// `internal/api/xmla.go`): workspace routing, the token exchange, `getDatabaseName` when a dataset is named
+    /// (pbi_scanner calls it on every connection too), cluster resolution, then `/webapi/xmla`.
+    ///
+    /// Headers: `x-ms-xmlaworkspaceobjectid` is not sent here. pbi_scanner (`src/powerbi_resolver.cpp`) sends it only
+    /// with the Bearer scheme of the legacy path, and our protocol notes list it only among the optional headers that
+    /// client mirrors from ADOMD; where the two readings differ we follow the client seen working against the
+    /// service. The User-Agent is pbi-backup's own ([`crate::http`]), not ADOMD's `ASClient/.NET-Core`: the service
+    /// is not known to require the latter, and a service log should show which tool called.
     pub(crate) async fn mwc_target(
         &self,
         workspace: &str,
@@ -122,14 +130,19 @@ impl PowerBiRouter<'_> {
                 format!("workspace '{}' has no capacity in the routing answer", ws.name),
             )
         })?;
-        let (fqdn, core) = self.resolve_cluster(&ws, &capacity_id).await?;
         let mwc = self.exchange_token(&ws, &capacity_id, catalog).await?;
+        if let Some(dataset) = catalog {
+            // The answer (the database id) is not needed on this path, whose catalog is the dataset's name; an
+            // empty one means the dataset is not there, said before anything else is sent.
+            let id = self.database_name(&ws, dataset, &self.bearer().await?).await?;
+            tracing::debug!(dataset, database_id = %id, "dataset found");
+        }
+        let (fqdn, core) = self.resolve_cluster(&ws, &capacity_id).await?;
         let xmla = xmla_url(&self.api, &fqdn, Service::XmlaRouting)?;
         let mut headers = vec![
             ("x-ms-xmlaserver", core),
             ("x-ms-xmlacaps-negotiation-flags", PLAIN_FLAGS.to_owned()),
             ("x-ms-xmlaintendedusage", "0".to_owned()),
-            ("x-ms-xmlaworkspaceobjectid", ws.id.clone()),
         ];
         if let Some(c) = catalog {
             headers.push(("x-ms-xmladatabase", c.to_owned()));
@@ -254,12 +267,16 @@ impl PowerBiRouter<'_> {
         Ok(Target {
             url: xmla,
             auth: AuthHeader::Bearer(token),
-            headers: vec![("x-ms-xmlacaps-negotiation-flags", PLAIN_FLAGS.to_owned())],
+            // pbi_scanner sends the workspace id with the Bearer scheme only, as here.
+            headers: vec![
+                ("x-ms-xmlacaps-negotiation-flags", PLAIN_FLAGS.to_owned()),
+                ("x-ms-xmlaworkspaceobjectid", ws.id.clone()),
+            ],
             catalog: database_id.map(|id| format!("sobe_wowvirtualserver-{id}")),
         })
     }
 
-    /// `getDatabaseName`: the legacy path's database id of a dataset.
+    /// `getDatabaseName`: the database id of a dataset (the legacy path's catalog).
     async fn database_name(
         &self,
         ws: &WorkspaceInfo,

@@ -315,3 +315,71 @@ async fn a_token_the_service_stops_accepting_is_replaced() {
     assert!(!api.groups().await.unwrap().is_empty());
     assert!(t.stack.sim.count("token") >= tokens_before + 2, "both clients signed in again");
 }
+
+/// The routing calls in ADOMD.NET's order (routing → generateastoken → getDatabaseName → clusterResolve → xmla),
+/// each with pbi-backup's User-Agent; the workspace id header only on the legacy (Bearer) path.
+#[tokio::test]
+async fn routing_follows_the_call_order_and_headers_of_known_clients() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    t.stack.sim.clear_requests();
+    backup(&c, "Budget", "order.abf").await.unwrap();
+    let seen: Vec<_> =
+        t.stack.sim.requests().into_iter().filter(|r| !r.path.contains("/oauth2/")).collect();
+    let paths: Vec<&str> = seen.iter().map(|r| r.path.as_str()).collect();
+    let ws = paths[2].split('/').nth(5).unwrap_or_default().to_owned();
+    assert_eq!(
+        paths,
+        [
+            "/powerbi/databases/v201606/workspaces".to_owned(),
+            "/metadata/v201606/generateastoken".to_owned(),
+            format!("/powerbi/databases/v201606/workspaces/{ws}/getDatabaseName"),
+            "/webapi/clusterResolve".to_owned(),
+            "/webapi/xmla".to_owned(),
+        ]
+    );
+    let ua = format!("pbi-backup/{}", env!("CARGO_PKG_VERSION"));
+    for r in &seen {
+        assert_eq!(r.user_agent.as_deref(), Some(ua.as_str()), "{r:?}");
+    }
+    let xmla = seen.last().unwrap();
+    assert_eq!(xmla.auth_scheme.as_deref(), Some("MwcToken"));
+    assert_eq!(xmla.xmla_header("x-ms-xmlaworkspaceobjectid"), None, "{xmla:?}");
+    assert_eq!(xmla.xmla_header("x-ms-xmladatabase"), Some("Budget"));
+    assert!(xmla.xmla_header("x-ms-xmlaserver").is_some_and(|s| !s.is_empty()), "{xmla:?}");
+    assert!(seen[3].auth_scheme.is_none(), "clusterResolve is sent without a token, as ADOMD does");
+
+    // A workspace-level command (a restore as a new model) names no dataset: no getDatabaseName.
+    t.stack.sim.clear_requests();
+    let mut r = Restore::new("order.abf");
+    r.database_name = Some("Budget (order)".into());
+    c.execute(Command::restore(r), None).await.unwrap();
+    let paths: Vec<String> = t
+        .stack
+        .sim
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| !p.contains("/oauth2/"))
+        .collect();
+    assert!(!paths.iter().any(|p| p.ends_with("getDatabaseName")), "{paths:?}");
+
+    // The legacy path sends the workspace id with its Bearer token.
+    t.stack.sim.refuse_mwc_tokens(true);
+    t.stack.sim.clear_requests();
+    backup(&c, "Budget", "legacy order.abf").await.unwrap();
+    let legacy = t.stack.sim.requests().into_iter().rfind(|r| r.path == "/xmla").unwrap();
+    assert_eq!(legacy.auth_scheme.as_deref(), Some("Bearer"));
+    assert_eq!(legacy.xmla_header("x-ms-xmlaworkspaceobjectid"), Some(ws.as_str()));
+}
+
+/// A dataset that is not in the workspace is said before the cluster is asked for anything.
+#[tokio::test]
+async fn a_missing_dataset_is_found_out_by_get_database_name() {
+    let t = Tenant::start().await;
+    let c = t.workspace("Finance");
+    t.stack.sim.clear_requests();
+    let err = backup(&c, "No Such Model", "x.abf").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "dataset", .. }), "{err}");
+    assert!(!t.stack.sim.requests().iter().any(|r| r.path.starts_with("/webapi/")));
+}

@@ -85,6 +85,70 @@ pub(crate) struct Shared {
     /// How many of the next token requests are answered 503 (a page, not an OAuth error), as a front end that
     /// cannot reach Entra does.
     pub busy_token: std::sync::atomic::AtomicU32,
+    /// The most recent requests, oldest first (at most [`REQUEST_LOG_LIMIT`]).
+    pub requests: Mutex<std::collections::VecDeque<Request>>,
+}
+
+/// How many requests [`PbiSim::requests`] keeps.
+const REQUEST_LOG_LIMIT: usize = 10_000;
+
+/// A request as the simulator received it: what a test needs to check a client's call order and headers. Header
+/// values of `Authorization` are never kept; only the scheme is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The `User-Agent` header, when sent.
+    pub user_agent: Option<String>,
+    /// The scheme of the `Authorization` header (`Bearer`, `MwcToken`, `Basic`), when sent.
+    pub auth_scheme: Option<String>,
+    /// The `x-ms-xmla*` headers sent, lower-cased names with their values.
+    pub xmla_headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn of(req: &axum::extract::Request) -> Request {
+        let headers = req.headers();
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Request {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            user_agent: text("user-agent"),
+            auth_scheme: text("authorization")
+                .and_then(|a| a.split_whitespace().next().map(str::to_owned)),
+            xmla_headers: headers
+                .iter()
+                .filter(|(k, _)| k.as_str().starts_with("x-ms-xmla"))
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The value of the `x-ms-xmla*` header `name`, when sent.
+    pub fn xmla_header(&self, name: &str) -> Option<&str> {
+        self.xmla_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Keeps every request in [`Shared::requests`].
+async fn record(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    {
+        let mut log = shared.requests.lock().expect("poisoned");
+        if log.len() == REQUEST_LOG_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(Request::of(&req));
+    }
+    next.run(req).await
 }
 
 impl Shared {
@@ -147,6 +211,7 @@ impl PbiSim {
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
             busy_xmla: std::sync::atomic::AtomicU32::new(0),
             busy_token: std::sync::atomic::AtomicU32::new(0),
+            requests: Mutex::new(std::collections::VecDeque::new()),
         });
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
@@ -175,6 +240,16 @@ impl PbiSim {
     /// How often something happened (`"backup"`, `"restore"`, `"token"`, `"xmla"`, `"legacy-xmla"`, ...).
     pub fn count(&self, what: &str) -> u64 {
         self.shared.counters.lock().expect("poisoned").get(what).copied().unwrap_or(0)
+    }
+
+    /// The requests received so far (the most recent 10,000), oldest first.
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.requests.lock().expect("poisoned").iter().cloned().collect()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        self.shared.requests.lock().expect("poisoned").clear();
     }
 
     /// The names of the models in a workspace (by name), sorted.
@@ -283,5 +358,6 @@ fn router(shared: Arc<Shared>) -> Router {
                 .layer(axum::middleware::from_fn_with_state(shared.clone(), rest::throttle)),
         )
         .merge(xmla::routes())
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
 }
