@@ -106,8 +106,11 @@ pub(crate) fn str_field(obj: &serde_json::Map<String, Value>, name: &str) -> Opt
 }
 
 /// The code and message of a service's error body: Power BI's `{"error": {"code", "message"}}`, or a `code` at the
-/// top (the routing calls); the start of the body when it is neither.
-pub(crate) fn service_error(body: &[u8]) -> (Option<String>, String) {
+/// top (the routing calls). The service's 401 and 403 bodies carry no `message`, only a `pbi.error` object
+/// (`{"error":{"code":"PowerBINotAuthorizedException","pbi.error":{"code":…,"parameters":{},"details":[],…}}}`, as
+/// public reports show it: MicrosoftDocs/powerbi-docs issues #1096 and #3234); its `details` values are the message
+/// then. `None` when the body says nothing a person could read.
+pub(crate) fn service_error(body: &[u8]) -> (Option<String>, Option<String>) {
     let value = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     let error = value.get("error").and_then(Value::as_object);
     let code = error
@@ -116,8 +119,43 @@ pub(crate) fn service_error(body: &[u8]) -> (Option<String>, String) {
     let message = error
         .and_then(|e| str_field(e, "message"))
         .or_else(|| value.as_object().and_then(|o| str_field(o, "message")))
-        .unwrap_or_else(|| body_preview(body));
+        .or_else(|| error.and_then(|e| e.get("pbi.error")).and_then(pbi_error_details));
     (code, message)
+}
+
+/// The `details` of a `pbi.error` object, as `code: value` pairs; `None` when there are none.
+fn pbi_error_details(pbi: &Value) -> Option<String> {
+    let details: Vec<String> = pbi
+        .get("details")?
+        .as_array()?
+        .iter()
+        .filter_map(|d| {
+            let code = d.get("code").and_then(Value::as_str);
+            let value = d.get("detail").and_then(|v| v.get("value")).and_then(Value::as_str);
+            match (code, value) {
+                (Some(c), Some(v)) => Some(format!("{c}: {v}")),
+                (None, Some(v)) => Some(v.to_owned()),
+                (Some(c), None) => Some(c.to_owned()),
+                (None, None) => None,
+            }
+        })
+        .collect();
+    (!details.is_empty()).then(|| details.join("; "))
+}
+
+/// What to say of a refusal whose body has no message: what the status means and what to do.
+fn unexplained(status: reqwest::StatusCode, body: &[u8]) -> String {
+    match status.as_u16() {
+        401 => "the service gave no message; it did not accept the caller: check that the app or user may use the \
+                Power BI APIs (for an app, the tenant setting that lets service principals use the APIs, \
+                'Service principals can use Fabric APIs', once 'Allow service principals to use Power BI APIs') and has a role \
+                in the workspace"
+            .to_owned(),
+        403 => "the service gave no message; the caller is not allowed this call: it usually needs the Admin role \
+                on the workspace (Manage access in the workspace)"
+            .to_owned(),
+        _ => body_preview(body),
+    }
 }
 
 /// One call's answer: its status and whole body.
@@ -201,6 +239,7 @@ impl Answer {
             return Ok(self.body);
         }
         let (code, message) = service_error(&self.body);
+        let message = message.unwrap_or_else(|| unexplained(self.status, &self.body));
         Err(Error::Refused {
             service,
             what: what.to_owned(),
@@ -236,11 +275,20 @@ mod tests {
     #[test]
     fn service_errors_read_code_and_message_in_either_shape() {
         let pbi = br#"{"error":{"code":"PowerBIEntityNotFound","message":"not there"}}"#;
-        assert_eq!(service_error(pbi), (Some("PowerBIEntityNotFound".into()), "not there".into()));
+        let known = |c: &str, m: &str| (Some(c.to_owned()), Some(m.to_owned()));
+        assert_eq!(service_error(pbi), known("PowerBIEntityNotFound", "not there"));
         let routing = br#"{"code":"WorkspaceNotFound","message":"no such"}"#;
-        assert_eq!(service_error(routing), (Some("WorkspaceNotFound".into()), "no such".into()));
-        assert_eq!(service_error(b"<html>busy</html>"), (None, "\"<html>busy</html>\"".into()));
-        assert_eq!(service_error(b""), (None, "(empty body)".into()));
+        assert_eq!(service_error(routing), known("WorkspaceNotFound", "no such"));
+        assert_eq!(service_error(b"<html>busy</html>"), (None, None));
+        assert_eq!(service_error(b""), (None, None));
+        // The service's 401 body: a code and a pbi.error, no message.
+        let bare = br#"{"error":{"code":"PowerBINotAuthorizedException","pbi.error":{"code":"PowerBINotAuthorizedException","parameters":{},"details":[],"exceptionCulprit":1}}}"#;
+        assert_eq!(service_error(bare), (Some("PowerBINotAuthorizedException".into()), None));
+        let detailed = br#"{"error":{"code":"Unauthorized","pbi.error":{"code":"Unauthorized","details":[{"code":"Reason","detail":{"type":1,"value":"not an admin"}}]}}}"#;
+        assert_eq!(service_error(detailed), known("Unauthorized", "Reason: not an admin"));
+        let status = reqwest::StatusCode::from_u16;
+        assert!(unexplained(status(403).unwrap(), bare).contains("Admin role"));
+        assert_eq!(unexplained(status(502).unwrap(), b""), "(empty body)");
     }
 
     #[test]

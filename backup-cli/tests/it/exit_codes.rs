@@ -259,6 +259,22 @@ async fn the_server_refuses_with_its_codes_exit_4() {
         .run(&viewer, &["backup", "-w", "Finance", "-d", "DB", "--skip-preflight", "--json"])
         .await;
     run.expect(exit_codes::SERVER_REFUSED);
+    // A REST refusal whose body has a code and no message (the service's 403 shape): the code and what to do.
+    let run = t
+        .run(&viewer, &["storage", "link", "-w", "Finance", "--account", "tenantlake", "--json"])
+        .await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let err = run.error().error;
+    assert!(
+        err.message.contains("HTTP 403") && err.message.contains("Admin role"),
+        "{}",
+        err.message
+    );
+    assert!(
+        !err.message.contains("pbi.error"),
+        "the raw body instead of a reading: {}",
+        err.message
+    );
     // A wrong client secret: the sign-in is refused.
     let run = t
         .run(

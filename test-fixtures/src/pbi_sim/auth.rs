@@ -159,10 +159,11 @@ pub(crate) fn auth_value(headers: &HeaderMap, scheme: &str) -> Option<String> {
 }
 
 pub(crate) fn unauthorized(why: &str) -> Response {
+    tracing::debug!(why, "token refused");
     (
         StatusCode::UNAUTHORIZED,
         [("WWW-Authenticate", "Bearer realm=\"pbi-sim\"")],
-        Json(json!({"error": {"code": "TokenExpired", "message": why}})),
+        Json(crate::pbi_sim::rest::not_authorized_body("TokenExpired")),
     )
         .into_response()
 }

@@ -42,8 +42,22 @@ async fn move_folder(
     }
 }
 
+/// A REST error body. A 401 or 403 is shaped as the service's are seen (public reports in MicrosoftDocs/powerbi-docs
+/// issues #1096 and #3234): a `code` and a `pbi.error` object, and no `message`, so `message` is dropped there and a
+/// client cannot lean on it; other statuses carry `code` and `message`.
 pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        tracing::debug!(code, message, "refused without a message in the body");
+        return (status, Json(not_authorized_body(code))).into_response();
+    }
     (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+/// The body of a 401 or 403.
+pub(crate) fn not_authorized_body(code: &str) -> Value {
+    json!({"error": {"code": code, "pbi.error": {
+        "code": code, "parameters": {}, "details": [], "exceptionCulprit": 1
+    }}})
 }
 
 fn workspace_json(state: &SimState, w: &WorkspaceState) -> Value {
