@@ -100,9 +100,10 @@ pub struct StorageAccount {
     pub id: String,
     /// Account name.
     pub name: String,
-    /// Enabled.
+    /// Whether the registration is enabled (`None` when the service did not say); a disabled account cannot be
+    /// assigned.
     #[serde(default)]
-    pub is_enabled: bool,
+    pub is_enabled: Option<bool>,
 }
 
 #[derive(Deserialize)]

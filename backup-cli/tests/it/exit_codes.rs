@@ -429,3 +429,46 @@ async fn storage_faults_are_retried_or_refused() {
     let err = out.results[0].error.as_ref().unwrap();
     assert!(err.message.contains("linked to the workspace"), "{err:?}");
 }
+
+/// A storage account Power BI lists as disabled: attaching to it is refused before anything changes (exit 2), and a
+/// workspace attached to it is blocked by SEED-02 before a backup is sent (exit 3).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_storage_account_is_refused_before_anything_is_sent() {
+    let scenario = test_fixtures::tenant::RULES_SCENARIO
+        .replace(
+            "name = \"aaslake\"\nlocation = \"West Europe\"",
+            "name = \"aaslake\"\nlocation = \"West Europe\"\nenabled = false",
+        )
+        .replace(
+            "name = \"financelake\"\nlocation = \"West Europe\"",
+            "name = \"financelake\"\nlocation = \"West Europe\"\nenabled = false",
+        );
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("tenantlake");
+    let err = t
+        .failure(
+            &env,
+            exit_codes::USAGE,
+            &["storage", "link", "-w", "No Storage", "--account", "aaslake"],
+        )
+        .await;
+    assert!(
+        err.message.contains("'aaslake'") && err.message.contains("disabled"),
+        "{}",
+        err.message
+    );
+    let status = t.run(&env, &["storage", "status", "-w", "No Storage", "--json"]).await;
+    assert!(status.stdout.contains("\"account\": null"), "attached anyway: {}", status.stdout);
+
+    let env = t.env("financelake");
+    let sent = t.stack.sim.count("backup");
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Finance"]).await;
+    let seed02 = doctor.findings.iter().find(|f| f.rule == "SEED-02").unwrap();
+    assert_eq!(seed02.status, Status::Fail);
+    assert!(seed02.message.contains("disabled"), "{}", seed02.message);
+    t.run(&env, &["backup", "-w", "Finance", "-d", "Budget"])
+        .await
+        .expect(exit_codes::PREFLIGHT_BLOCKED);
+    assert_eq!(t.stack.sim.count("backup"), sent, "a backup was sent");
+}

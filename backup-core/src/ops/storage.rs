@@ -53,15 +53,26 @@ pub async fn storage_status(
 }
 
 /// The registered storage account named `account`.
+/// The registered account to attach a workspace to; one the service lists as disabled is refused before anything
+/// changes, as the service would refuse the attach ("storage account must be enabled").
 fn find_account<'a>(
     accounts: &'a [crate::powerbi::StorageAccount],
     account: &str,
 ) -> Result<&'a crate::powerbi::StorageAccount> {
-    accounts.iter().find(|a| a.name.eq_ignore_ascii_case(account)).ok_or_else(|| Error::NotFound {
-        what: "storage account",
-        name: account.to_owned(),
-        nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
-    })
+    let a = accounts.iter().find(|a| a.name.eq_ignore_ascii_case(account)).ok_or_else(|| {
+        Error::NotFound {
+            what: "storage account",
+            name: account.to_owned(),
+            nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
+        }
+    })?;
+    if a.is_enabled == Some(false) {
+        return Err(Error::Usage(format!(
+            "storage account '{}' is registered in Power BI but disabled, and a disabled account cannot be attached: a Power BI administrator enables it (Admin portal > Azure connections), or name another account",
+            a.name
+        )));
+    }
+    Ok(a)
 }
 
 /// Attaches a workspace to a registered storage account (by account name). A backup folder left from an earlier

@@ -58,8 +58,9 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     if let Some(id) = &group.dataflow_storage_id
         && let Ok(accounts) = api.storage_accounts().await
     {
-        facts.storage_account =
-            accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(id)).map(|a| a.name);
+        let linked = accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(id));
+        facts.storage_enabled = linked.as_ref().and_then(|a| a.is_enabled);
+        facts.storage_account = linked.map(|a| a.name);
     }
     // The folder is looked for only in the account the workspace is attached to: in another it is never there.
     let same_account = match (session.settings.storage_account(), &facts.storage_account) {

@@ -121,6 +121,8 @@ pub struct WorkspaceFacts {
     pub roles_listed: bool,
     /// The name of the storage account the workspace is attached to, if the registration was found.
     pub storage_account: Option<String>,
+    /// Whether that registration is enabled (`isEnabled`; `None` when not said or not found).
+    pub storage_enabled: Option<bool>,
     /// Whether `power-bi-backup/<workspace>` exists (`None`: storage not reachable or not configured).
     pub folder_exists: Option<bool>,
     /// Declared in `preflight.dataflows-only`.
@@ -418,6 +420,7 @@ mod tests {
             }),
             roles_listed: true,
             storage_account: Some("acct".into()),
+            storage_enabled: Some(true),
             folder_exists: Some(true),
             declared_dataflows_only: false,
             nearest: Vec::new(),

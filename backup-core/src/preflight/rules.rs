@@ -77,6 +77,14 @@ pub(super) fn running(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
 pub(super) fn storage_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, group: &Group) {
     let name = &ws.name;
     match (&group.dataflow_storage_id, &ws.storage_account) {
+        (Some(_), Some(account)) if ws.storage_enabled == Some(false) => out.push(
+            "SEED-02",
+            Status::Fail,
+            format!(
+                "workspace '{name}' is attached to storage account '{account}', which is disabled in Power BI (isEnabled false)"
+            ),
+            "a Power BI administrator enables the account (Admin portal > Azure connections), or attach the workspace to another: pbi-backup storage relink --workspace <name> --account <account>",
+        ),
         (Some(_), Some(account)) => out.push(
             "SEED-02",
             Status::Pass,

@@ -288,7 +288,7 @@ async fn storage_accounts(State(shared): State<Arc<Shared>>, headers: HeaderMap)
     let value: Vec<Value> = state
         .accounts
         .iter()
-        .map(|a| json!({"id": a.id, "name": a.name, "isEnabled": true}))
+        .map(|a| json!({"id": a.id, "name": a.name, "isEnabled": a.enabled}))
         .collect();
     Json(json!({"value": value})).into_response()
 }
@@ -330,6 +330,15 @@ async fn assign_storage(
             None
         } else {
             match state.accounts.iter().find(|a| a.id.eq_ignore_ascii_case(&target)) {
+                // The REST reference says only that the account "must be enabled"; the status and code of the
+                // refusal are the simulator's own.
+                Some(a) if !a.enabled => {
+                    return api_error(
+                        StatusCode::BAD_REQUEST,
+                        "DataflowStorageAccountDisabled",
+                        &format!("dataflow storage account '{}' is not enabled", a.name),
+                    );
+                }
                 Some(a) => Some(a.name.clone()),
                 None => {
                     return api_error(

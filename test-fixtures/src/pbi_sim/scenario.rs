@@ -132,6 +132,10 @@ pub struct StorageAccount {
     /// authentication is not permitted on this storage account" (LATER-04).
     #[serde(default = "yes")]
     pub shared_key_access: bool,
+    /// Whether the registration is enabled in Power BI (`isEnabled`, default true). A disabled account cannot be
+    /// assigned to a workspace ("storage account must be enabled", the REST reference of AssignToDataflowStorage).
+    #[serde(default = "yes")]
+    pub enabled: bool,
 }
 
 fn yes() -> bool {

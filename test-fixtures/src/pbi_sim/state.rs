@@ -41,6 +41,9 @@ pub struct AccountState {
     pub location: String,
     #[serde(default = "shared_key_default")]
     pub shared_key_access: bool,
+    /// Served as `isEnabled`; a disabled account cannot be assigned.
+    #[serde(default = "shared_key_default")]
+    pub enabled: bool,
 }
 
 fn shared_key_default() -> bool {
@@ -209,6 +212,7 @@ impl State {
                     name: a.name.clone(),
                     location: a.location.clone(),
                     shared_key_access: a.shared_key_access,
+                    enabled: a.enabled,
                 })
                 .collect(),
             workspaces,

@@ -321,14 +321,66 @@ async fn relinking_storage_fails_while_the_old_backup_folder_exists() {
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    // Only admins may link: the viewer principal is refused.
-    let _ = StoreExt::put(
-        &store,
-        &StorePath::file("power-bi-backup", "x", "y").unwrap(),
-        bytes::Bytes::new(),
-        PutMode::Overwrite,
+    // Only admins may link: the viewer principal is refused with the service's 403 shape (a code and pbi.error, no
+    // message).
+    let url = format!("{}/{}/oauth2/v2.0/token", stack.sim.base_url(), stack.sim.tenant_id());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "b0b0b0b0-0000-4000-8000-000000000002"),
+        ("client_secret", "viewer-secret"),
+        ("scope", "https://analysis.windows.net/powerbi/api/.default"),
+    ];
+    let v: Value =
+        reqwest::Client::new().post(url).form(&form).send().await.unwrap().json().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1.0/myorg/groups/{id}/AssignToDataflowStorage", stack.sim.base_url()))
+        .bearer_auth(v["access_token"].as_str().unwrap())
+        .json(&json!({"dataflowStorageId": test_fixtures::pbi_sim::ZERO_GUID}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+    assert!(body["error"]["pbi.error"].is_object(), "{body}");
+    assert!(body["error"].get("message").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_disabled_storage_account_is_listed_so_and_cannot_be_assigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = RULES.replace(
+        "name = \"aaslake\"\nlocation = \"West Europe\"",
+        "name = \"aaslake\"\nlocation = \"West Europe\"\nenabled = false",
+    );
+    assert_ne!(scenario, RULES);
+    let stack =
+        SimStack::start(Scenario::parse(&scenario).unwrap(), dir.path(), LOOPBACK).await.unwrap();
+    let accounts: Value =
+        rest(&stack, reqwest::Method::GET, "dataflowStorageAccounts", Value::Null)
+            .await
+            .json()
+            .await
+            .unwrap();
+    let listed = |name: &str| {
+        accounts["value"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap().clone()
+    };
+    assert_eq!(listed("aaslake")["isEnabled"], false);
+    assert_eq!(listed("tenantlake")["isEnabled"], true);
+    let id = group_id(&stack, "No Storage").await;
+    let r = rest(
+        &stack,
+        reqwest::Method::POST,
+        &format!("groups/{id}/AssignToDataflowStorage"),
+        json!({"dataflowStorageId": listed("aaslake")["id"]}),
     )
     .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("DataflowStorageAccountDisabled"));
+    let groups: Value =
+        rest(&stack, reqwest::Method::GET, "groups", Value::Null).await.json().await.unwrap();
+    let g = groups["value"].as_array().unwrap().iter().find(|g| g["id"] == id.as_str()).unwrap();
+    assert!(g.get("dataflowStorageId").is_none(), "assigned anyway: {g}");
 }
 
 #[tokio::test]
