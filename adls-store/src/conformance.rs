@@ -39,6 +39,33 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     download_resumes_and_verifies(store, fs).await;
     incomplete_uploads(store, fs).await;
     upload_file_in_parts(store, fs).await;
+    empty_folders(store, fs).await;
+}
+
+/// A created folder exists and lists empty; an absent one does not exist; creating an existing folder keeps its
+/// files; a folder whose files were all deleted one by one may remain (ADLS keeps the directory).
+pub async fn empty_folders(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let folder = StorePath::folder(fs, "conf-empty ü #1").unwrap();
+    assert!(!store.folder_exists(&folder).await.expect("exists? (absent)"), "absent folder exists");
+    store.create_folder(&folder).await.expect("create folder");
+    assert!(store.folder_exists(&folder).await.expect("exists? (empty)"), "created folder missing");
+    assert!(store.list_all(&folder).await.unwrap().is_empty(), "a new folder lists files");
+    let p = folder.join("kept.abf").unwrap();
+    store.put(&p, pattern(10, 3), PutMode::Create).await.unwrap();
+    store.create_folder(&folder).await.expect("create an existing folder");
+    assert_eq!(store.get_bytes(&p).await.unwrap(), pattern(10, 3), "creating again lost a file");
+    assert!(!store.remove_empty_folder(&folder).await.unwrap(), "a folder with a file was removed");
+    assert_eq!(store.get_bytes(&p).await.unwrap(), pattern(10, 3));
+    store.delete(&p).await.unwrap();
+    // A folder emptied file by file may remain (ADLS keeps directories); removing it empty works.
+    if store.folder_exists(&folder).await.unwrap() {
+        assert!(store.remove_empty_folder(&folder).await.unwrap(), "an empty folder stayed");
+    }
+    assert!(!store.folder_exists(&folder).await.unwrap(), "a removed folder exists");
+    assert!(matches!(store.remove_empty_folder(&folder).await, Err(crate::Error::NotFound { .. })));
+    let missing_fs = StorePath::folder("conf-no-such-filesystem", "w").unwrap();
+    assert!(!store.folder_exists(&missing_fs).await.expect("exists? (no filesystem)"));
 }
 
 /// `ensure_filesystem` creates once and is a no-op afterwards.

@@ -344,6 +344,32 @@ impl Store for LocalStore {
             .await
             .map_err(|e| Error::from_io("delete", path.display(), &e))
     }
+
+    async fn create_folder(&self, folder: &StorePath) -> Result<()> {
+        let folder = folder.folder_path();
+        self.check_filesystem(&folder).await?;
+        tokio::fs::create_dir_all(self.data_path(&folder))
+            .await
+            .map_err(|e| Error::from_io("create", &folder, &e))
+    }
+
+    async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool> {
+        let folder = folder.folder_path();
+        match tokio::fs::remove_dir(self.data_path(&folder)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(false),
+            Err(e) => Err(Error::from_io("remove", &folder, &e)),
+        }
+    }
+
+    async fn folder_exists(&self, folder: &StorePath) -> Result<bool> {
+        let folder = folder.folder_path();
+        match tokio::fs::metadata(self.data_path(&folder)).await {
+            Ok(m) => Ok(m.is_dir()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::from_io("stat", &folder, &e)),
+        }
+    }
 }
 
 use crate::StoreExt;

@@ -191,6 +191,17 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
 
     /// Deletes an upload that [`Store::list_incomplete`] listed.
     async fn delete_incomplete(&self, incomplete: &Incomplete) -> Result<()>;
+
+    /// Creates the workspace folder `folder`, empty, unless it exists (what it holds then is kept). The filesystem
+    /// must exist.
+    async fn create_folder(&self, folder: &StorePath) -> Result<()>;
+
+    /// Whether the workspace folder `folder` exists, empty or not (a missing filesystem: it does not).
+    async fn folder_exists(&self, folder: &StorePath) -> Result<bool>;
+
+    /// Removes the workspace folder `folder` only if it is empty, in one call that cannot delete a file: `true` when
+    /// removed, `false` when it holds something; [`Error::NotFound`] when it is not there.
+    async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool>;
 }
 
 /// An upload that never completed (see [`Store::list_incomplete`]).

@@ -429,6 +429,57 @@ impl Store for AdlsStore {
         }
         Ok(())
     }
+
+    /// A directory (`PUT ?resource=directory`); creating one that exists keeps it and what it holds.
+    async fn create_folder(&self, folder: &StorePath) -> Result<()> {
+        let folder = folder.folder_path();
+        self.fs(folder.filesystem())
+            .get_directory_client(encoded(&folder))
+            .create()
+            .await
+            .map_err(|e| map_err("create folder", &folder, e))?;
+        Ok(())
+    }
+
+    /// A non-recursive delete: the service refuses one of a directory that is not empty (409 DirectoryNotEmpty).
+    async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool> {
+        let folder = folder.folder_path();
+        let mut pages = self
+            .fs(folder.filesystem())
+            .get_directory_client(encoded(&folder))
+            .delete(false)
+            .into_stream();
+        while let Some(page) = pages.next().await {
+            if let Err(e) = page {
+                let not_empty =
+                    e.as_http_error().is_some_and(|h| h.error_code() == Some("DirectoryNotEmpty"));
+                if not_empty {
+                    return Ok(false);
+                }
+                return Err(map_err("delete folder", &folder, e));
+            }
+        }
+        Ok(true)
+    }
+
+    /// A listing of at most one entry: the service answers 404 for a directory (or filesystem) that is not there.
+    async fn folder_exists(&self, folder: &StorePath) -> Result<bool> {
+        let folder = folder.folder_path();
+        let mut pages = self
+            .fs(folder.filesystem())
+            .list_paths()
+            .directory(folder.workspace().to_owned())
+            .recursive(false)
+            .max_results(std::num::NonZeroU32::new(1).expect("one"))
+            .into_stream();
+        match pages.next().await {
+            None | Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => match map_err("list", &folder, e) {
+                Error::NotFound { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
 }
 
 /// A token credential that signs in again while the token endpoint cannot answer.

@@ -182,7 +182,7 @@ from azure.storage.filedatalake import DataLakeServiceClient
 svc = DataLakeServiceClient.from_connection_string(sys.argv[1])
 fs = svc.get_file_system_client(sys.argv[2])
 fs.get_file_client("dev key/signed.txt").upload_data(b"published key", overwrite=True)
-print(",".join(sorted(p.name for p in fs.get_paths())))
+print(",".join(sorted(p.name + ("/" if p.is_directory else "") for p in fs.get_paths())))
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,6 +197,8 @@ async fn python_sdk_signs_with_the_published_development_connection_string() {
     };
     let env = env().await;
     env.store.ensure_filesystem(FS).await.unwrap();
+    // An empty folder made by adls-store is a directory to the Python SDK too.
+    env.store.create_folder(&StorePath::folder(FS, "made empty").unwrap()).await.unwrap();
     let port = env.emu.endpoint().parse::<url::Url>().unwrap().port().unwrap();
     let conn = DEVELOPMENT_CONNECTION_STRING.replace("{port}", &port.to_string());
     let dir = tempfile::tempdir().unwrap();
@@ -212,7 +214,10 @@ async fn python_sdk_signs_with_the_published_development_connection_string() {
         "the Python SDK could not use the published development connection string: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "dev key,dev key/signed.txt");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dev key/,dev key/signed.txt,made empty/"
+    );
     let written = StorePath::file(FS, "dev key", "signed.txt").unwrap();
     assert_eq!(env.store.get_bytes(&written).await.unwrap(), "published key");
 }

@@ -80,10 +80,11 @@ pub async fn run(global: &Global, session: &Session, command: &StorageCommand) -
                             s.workspace,
                             s.account.as_deref().unwrap_or("NOT ATTACHED"),
                             s.workspace,
-                            match s.folder_exists {
-                                Some(true) => "exists",
-                                Some(false) => "does not exist",
-                                None => "unknown (no storage configured)",
+                            match (s.folder_exists, s.backups) {
+                                (Some(true), Some(0)) => "exists, with no backup",
+                                (Some(true), _) => "exists",
+                                (Some(false), _) => "does not exist",
+                                (None, _) => "unknown (no storage configured)",
                             },
                             s.backups.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
                         )

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified};
-use futures::StreamExt;
 
 use super::remote::RemoteReader;
 use super::{
@@ -179,12 +178,7 @@ async fn require_folder(
     if create {
         return Ok(());
     }
-    let exists = match store.list(&backup_folder(workspace)?).next().await {
-        Some(Ok(_)) => true,
-        None | Some(Err(adls_store::Error::NotFound { .. })) => false,
-        Some(Err(e)) => return Err(e.into()),
-    };
-    if exists {
+    if store.folder_exists(&backup_folder(workspace)?).await? {
         Ok(())
     } else {
         Err(Error::Usage(format!(

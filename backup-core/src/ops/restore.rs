@@ -423,7 +423,11 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         command,
         ..
     } = plan;
+    // Whether the copy makes the target's folder: then a refusal takes the folder back too, as an empty folder says
+    // the service made it at attach time (SEED-12). Not known: taken as there, and left.
+    let mut folder_made = false;
     if let Some((from, to)) = &copy {
+        folder_made = !session.store()?.folder_exists(&to.folder_path()).await.unwrap_or(true);
         let copied = copy_verified(session, from, to, false).await?;
         if manifest.is_some() {
             manifest_check = ManifestCheck::Verified;
@@ -441,7 +445,15 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         // A refused restore leaves no copy behind: it would make the folder look like a backup folder (SEED-12)
         // and hold a file nobody asked to keep. An outcome not known leaves it: the server may still be reading it.
         (Err(e @ (Error::Server { .. } | Error::Refused { .. })), Some((_, to))) => {
-            let removed = super::files::delete_backup(session.store()?.as_ref(), to).await;
+            let store = session.store()?;
+            let mut removed = super::files::delete_backup(store.as_ref(), to).await;
+            if removed.is_ok() && folder_made {
+                // Only if still empty: whatever else arrived there meanwhile stays.
+                removed = match store.remove_empty_folder(&to.folder_path()).await {
+                    Ok(_) | Err(adls_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                };
+            }
             removal = Some(match removed {
                 Ok(()) => format!("the copy made for it, {to}, was removed"),
                 Err(r) => {

@@ -32,16 +32,20 @@ pub async fn storage_status(
         );
         let (folder_exists, backups) = if session.settings.has_store() && !other_account {
             let store = session.store()?;
-            // A folder that cannot be listed is unknown, not absent.
-            match store.list_all(&backup_folder(&g.name)?).await {
-                Ok(files) => {
-                    let abf = files
-                        .iter()
-                        .filter(|f| f.path.file_name().is_some_and(super::is_abf))
-                        .count();
-                    (Some(!files.is_empty()), Some(abf))
-                }
-                Err(adls_store::Error::NotFound { .. }) => (Some(false), Some(0)),
+            // A folder that cannot be looked at is unknown, not absent; an empty one exists.
+            let folder = backup_folder(&g.name)?;
+            match store.folder_exists(&folder).await {
+                Ok(false) => (Some(false), Some(0)),
+                Ok(true) => match store.list_all(&folder).await {
+                    Ok(files) => {
+                        let abf = files
+                            .iter()
+                            .filter(|f| f.path.file_name().is_some_and(super::is_abf))
+                            .count();
+                        (Some(true), Some(abf))
+                    }
+                    Err(_) => (Some(true), None),
+                },
                 Err(_) => (None, None),
             }
         } else {
@@ -199,14 +203,17 @@ async fn clear_folder(
     }
     let store = session.store()?;
     let folder = backup_folder(workspace)?;
-    // A folder that cannot be listed is not taken for absent: detaching, then failing to re-attach because it is
-    // there, would leave the workspace detached.
-    let exists = match store.list(&folder).next().await {
+    // A folder that cannot be looked at is not taken for absent: detaching, then failing to re-attach because it
+    // is there, would leave the workspace detached.
+    if !store.folder_exists(&folder).await? {
+        return Ok((Vec::new(), None));
+    }
+    let has_files = match store.list(&folder).next().await {
         Some(Ok(_)) => true,
         None | Some(Err(adls_store::Error::NotFound { .. })) => false,
         Some(Err(e)) => return Err(e.into()),
     };
-    if exists {
+    if has_files {
         let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
         let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
         let (new_name, to) = free_folder(store.as_ref(), workspace, stamp).await?;
@@ -217,7 +224,7 @@ async fn clear_folder(
         return Ok((vec![action], Some(format!("power-bi-backup/{new_name}"))));
     }
     // Power BI creates the folder when storage is attached, so a workspace without backups yet has an empty one;
-    // it lists as nothing but would still make the attach fail. Removed, it holds nothing.
+    // it would still make the attach fail. Removed, it holds nothing.
     match store.delete(&folder).await {
         Ok(()) => Ok((vec![format!("removed the empty folder power-bi-backup/{workspace}")], None)),
         Err(adls_store::Error::NotFound { .. }) => Ok((Vec::new(), None)),
@@ -238,10 +245,8 @@ async fn free_folder(
             n => format!("{workspace} (before relink {stamp} {n})"),
         };
         let path = StorePath::folder(BACKUP_FILESYSTEM, &name)?;
-        match store.list(&path).next().await {
-            None | Some(Err(adls_store::Error::NotFound { .. })) => return Ok((name, path)),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
+        if !store.folder_exists(&path).await? {
+            return Ok((name, path));
         }
     }
     unreachable!("u32 names run out only after four billion renames in one second")

@@ -75,7 +75,7 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         && let Ok(store) = session.store()
         && let Ok(folder) = backup_folder(&group.name)
     {
-        facts.folder_exists = folder_shows_backup_link(store.as_ref(), &folder).await;
+        facts.folder = folder_state(store.as_ref(), &folder).await;
     }
     facts.group = Some(group);
     Ok((facts, tenant))
@@ -116,23 +116,26 @@ pub(crate) fn verdict(findings: Vec<super::Finding>, what: &str) -> Result<Vec<S
     Ok(warnings(&findings))
 }
 
-/// Whether the backup folder shows that the link supports backup (SEED-12's inference): it exists with something
-/// the service put there. Backups pbi-backup copied or uploaded into it (their manifests say `placed_by`) are not
-/// evidence: the tool can write a folder into a dataflows-only link's account too. `None`: the folder could not be
-/// listed.
-async fn folder_shows_backup_link(
+/// What the backup folder shows of the link (SEED-12's inference): absent, empty (made at attach time), holding
+/// what the service wrote, or holding only what pbi-backup placed (its manifests say `placed_by`), which is no
+/// evidence: the tool can write a folder into a dataflows-only link's account too. `None`: it could not be looked at.
+async fn folder_state(
     store: &dyn adls_store::Store,
     folder: &adls_store::StorePath,
-) -> Option<bool> {
+) -> Option<super::Folder> {
+    use super::Folder;
+    match store.folder_exists(folder).await {
+        Ok(true) => {}
+        Ok(false) => return Some(Folder::Absent),
+        Err(_) => return None,
+    }
     let mut entries = store.list(folder);
+    let mut state = Folder::Empty;
     while let Some(entry) = entries.next().await {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(adls_store::Error::NotFound { .. }) => return Some(false),
-            Err(_) => return None,
-        };
+        let Ok(entry) = entry else { return None };
         let name = entry.path.file_name().unwrap_or_default();
         if name.ends_with(crate::manifest::MANIFEST_SUFFIX) {
+            state = Folder::OnlyPlaced;
             continue;
         }
         let placed = crate::ops::is_abf(name)
@@ -142,8 +145,9 @@ async fn folder_shows_backup_link(
                 .flatten()
                 .is_some_and(|m| m.placed_by.is_some());
         if !placed {
-            return Some(true);
+            return Some(Folder::ServiceFiles);
         }
+        state = Folder::OnlyPlaced;
     }
-    Some(false)
+    Some(state)
 }

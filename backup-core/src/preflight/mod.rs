@@ -123,12 +123,26 @@ pub struct WorkspaceFacts {
     pub storage_account: Option<String>,
     /// Whether that registration is enabled (`isEnabled`; `None` when not said or not found).
     pub storage_enabled: Option<bool>,
-    /// Whether `power-bi-backup/<workspace>` exists (`None`: storage not reachable or not configured).
-    pub folder_exists: Option<bool>,
+    /// What `power-bi-backup/<workspace>` shows (`None`: storage not reachable or not configured).
+    pub folder: Option<Folder>,
     /// Declared in `preflight.dataflows-only`.
     pub declared_dataflows_only: bool,
     /// When the workspace was not found: the nearest names the caller can see.
     pub nearest: Vec<String>,
+}
+
+/// What a workspace's backup folder shows about its storage link (SEED-12's inference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// `power-bi-backup/<workspace>` does not exist: a link made for backups would have created it.
+    Absent,
+    /// It exists and holds nothing: the service created it when storage was attached; no backup yet.
+    Empty,
+    /// It holds files the service put there (backups it wrote).
+    ServiceFiles,
+    /// It holds only files pbi-backup placed (copies, uploads), which create the folder whatever the link: it tells
+    /// nothing.
+    OnlyPlaced,
 }
 
 /// Facts about the tenant and the tool's configuration.
@@ -421,7 +435,7 @@ mod tests {
             roles_listed: true,
             storage_account: Some("acct".into()),
             storage_enabled: Some(true),
-            folder_exists: Some(true),
+            folder: Some(Folder::ServiceFiles),
             declared_dataflows_only: false,
             nearest: Vec::new(),
         }
@@ -505,7 +519,7 @@ mod tests {
     #[test]
     fn inferred_dataflows_only_link_warns_and_missing_workspace_blocks() {
         let mut w = good();
-        w.folder_exists = Some(false);
+        w.folder = Some(Folder::Absent);
         let f = evaluate(Operation::Backup, &w, &tenant());
         let cdsa = f.iter().find(|f| f.rule == "SEED-12").unwrap();
         assert_eq!((cdsa.status, cdsa.severity), (Status::Fail, Severity::Warn));

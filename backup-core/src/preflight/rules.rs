@@ -119,23 +119,54 @@ pub(super) fn dataflows_only(out: &mut Findings<'_>, ws: &WorkspaceFacts, group:
             format!("the storage link of '{name}' is declared dataflows-only (CDSA)"),
             "unlink and relink: pbi-backup storage relink --workspace <name>",
         );
-    } else if ws.folder_exists == Some(false) {
-        out.push_with(
+    } else {
+        folder_shows_link(out, ws, name);
+    }
+}
+
+/// SEED-12 inferred from what the backup folder shows.
+fn folder_shows_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, name: &str) {
+    use super::Folder;
+    let relink = "if backups fail, unlink and relink: pbi-backup storage relink --workspace <name>";
+    match ws.folder {
+        Some(Folder::Absent) => out.push_with(
             "SEED-12",
             Basis::Inferred,
             Status::Fail,
             format!(
                 "workspace '{name}' is attached to storage but power-bi-backup/{name} does not exist: the link was probably made for dataflows only, before backup support"
             ),
-            "if backups fail, unlink and relink: pbi-backup storage relink --workspace <name>",
-        );
-    } else {
-        out.push(
+            relink,
+        ),
+        Some(Folder::OnlyPlaced) => out.push_with(
+            "SEED-12",
+            Basis::Inferred,
+            Status::Fail,
+            format!(
+                "power-bi-backup/{name} holds only files pbi-backup placed there, nothing the service wrote: the link may have been made for dataflows only"
+            ),
+            relink,
+        ),
+        Some(Folder::Empty) => out.push(
             "SEED-12",
             Status::Pass,
-            format!("the storage link of '{name}' supports backup"),
+            format!(
+                "power-bi-backup/{name} exists and is empty: the service made it when storage was attached for backups; no backup yet"
+            ),
             "",
-        );
+        ),
+        Some(Folder::ServiceFiles) => out.push(
+            "SEED-12",
+            Status::Pass,
+            format!("the storage link of '{name}' supports backup (power-bi-backup/{name} holds backups)"),
+            "",
+        ),
+        None => out.push(
+            "SEED-12",
+            Status::Unknown,
+            format!("whether the storage link of '{name}' was made for backups: power-bi-backup/{name} was not looked at"),
+            "configure the storage account the workspace is attached to (PBI_BACKUP_ADLS_ACCOUNT or storage.account) so that its folder can be checked",
+        ),
     }
 }
 
@@ -310,7 +341,7 @@ pub(super) fn folder(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
 /// SEED-13: relinking over an existing folder.
 pub(super) fn relink(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
     let name = &ws.name;
-    if op == Operation::Relink && ws.folder_exists == Some(true) {
+    if op == Operation::Relink && ws.folder.is_some_and(|f| f != super::Folder::Absent) {
         out.push(
             "SEED-13",
             Status::Fail,

@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use adls_store::Store;
 use axum::Router;
 
-pub use rest::FOLDER_MARKER;
 pub use scenario::Scenario;
 pub use stack::{DEMO_SCENARIO, SimStack};
 pub use state::ZERO_GUID;
@@ -329,17 +328,9 @@ async fn prepare_storage(
         let Some(store) = w.storage.as_deref().and_then(|a| stores.get(a)) else { continue };
         store.ensure_filesystem(BACKUP_FILESYSTEM).await.map_err(io)?;
         if w.link == scenario::LinkKind::Full {
-            let marker =
-                adls_store::StorePath::file(BACKUP_FILESYSTEM, &w.name, rest::FOLDER_MARKER)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-            adls_store::StoreExt::put(
-                store.as_ref(),
-                &marker,
-                bytes::Bytes::new(),
-                adls_store::PutMode::Overwrite,
-            )
-            .await
-            .map_err(io)?;
+            let folder = adls_store::StorePath::folder(BACKUP_FILESYSTEM, &w.name)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            store.create_folder(&folder).await.map_err(io)?;
         }
     }
     for a in &state.aas_servers {

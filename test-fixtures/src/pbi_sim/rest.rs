@@ -15,23 +15,21 @@ use super::auth::Audience;
 use super::state::{State as SimState, WorkspaceState, ZERO_GUID};
 use super::{BACKUP_FILESYSTEM, Shared};
 
-/// An empty file the simulator writes when it attaches storage, standing for the folder the service creates (the
-/// `Store` trait has no "make directory").
-pub const FOLDER_MARKER: &str = ".pbi-sim-folder";
-
-/// Whether a workspace folder holds anything.
+/// Whether a workspace folder exists, empty or not. A folder that cannot be looked at is taken as there: the
+/// simulator then refuses rather than overwrites.
 pub(crate) async fn folder_exists(store: &dyn adls_store::Store, folder: &StorePath) -> bool {
-    use futures::StreamExt;
-    matches!(store.list(folder).next().await, Some(Ok(_)))
+    store.folder_exists(folder).await.unwrap_or(true)
 }
 
-/// Moves every file of a workspace folder into another (the `Store` trait renames files, not folders).
+/// Moves a workspace folder: its files into a new folder of the new name, then the old folder away (the `Store`
+/// trait renames files, not folders).
 async fn move_folder(
     store: &dyn adls_store::Store,
     from: &StorePath,
     to: &StorePath,
 ) -> adls_store::Result<()> {
     use adls_store::StoreExt;
+    store.create_folder(to).await?;
     for f in store.list_all(from).await? {
         let name = f.path.file_name().unwrap_or_default();
         store.rename(&f.path, &to.join(name)?, PutMode::Create).await?;
@@ -372,14 +370,8 @@ async fn assign_storage(
                 ),
             );
         }
-        if let Err(e) = adls_store::StoreExt::put(
-            store.as_ref(),
-            &folder.join(FOLDER_MARKER).expect("valid"),
-            bytes::Bytes::new(),
-            PutMode::Overwrite,
-        )
-        .await
-        {
+        // The folder the service creates at attach time: an empty directory.
+        if let Err(e) = store.create_folder(&folder).await {
             return api_error(StatusCode::BAD_GATEWAY, "StorageUnavailable", &e.to_string());
         }
     }
