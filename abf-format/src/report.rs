@@ -36,6 +36,13 @@ pub struct Report {
     pub data_source_version: Option<i64>,
 }
 
+impl Report {
+    /// Encrypted, and nothing found wrong in what could be read: unreadable without the password, not damaged.
+    pub fn locked(&self) -> bool {
+        self.encrypted && self.problems.iter().all(|p| p.kind == ProblemKind::Encrypted)
+    }
+}
+
 /// A role of the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {

@@ -581,9 +581,11 @@ impl CommandOutput for VerifyOutput {
 }
 
 impl CommandOutput for abf_format::Report {
-    /// `inspect --json` prints the container report itself: an integrity failure when it is not whole.
+    /// `inspect --json` prints the container report itself: an integrity failure when it is not whole. An encrypted
+    /// backup with nothing else wrong is not damaged: it is reported `encrypted` (and not `valid`, as it could not be
+    /// checked past its header page), and the command succeeds.
     fn exit_code(&self) -> i32 {
-        if self.valid { exit_codes::SUCCESS } else { exit_codes::INTEGRITY }
+        if self.valid || self.locked() { exit_codes::SUCCESS } else { exit_codes::INTEGRITY }
     }
 }
 

@@ -203,7 +203,7 @@ pub async fn inspect(
             let report = backup_core::ops::inspect_remote(session, w, name, args.full).await?;
             VerifyOutput {
                 file: format!("power-bi-backup/{w}/{name}"),
-                valid: report.valid,
+                valid: report.valid || report.locked(),
                 sha256: None,
                 expected_sha256: None,
                 hash_ok: None,
@@ -220,7 +220,14 @@ pub async fn inspect(
 }
 
 fn human_verify(v: &VerifyOutput) -> String {
-    let mut s = format!("{}: {}\n", v.file, if v.valid { "valid" } else { "NOT VALID" });
+    let state = match &v.container {
+        Some(c) if v.valid && c.locked() => {
+            "encrypted: readable only with its password, so not checked past its header page"
+        }
+        _ if v.valid => "valid",
+        _ => "NOT VALID",
+    };
+    let mut s = format!("{}: {state}\n", v.file);
     if let Some(sha) = &v.sha256 {
         s.push_str(&format!("  sha256      {sha}\n"));
     }

@@ -1043,8 +1043,13 @@ async fn an_encrypted_kept_backup_uploads_and_verifies() {
     let run =
         run_bin(&Env::default(), t.work.path(), &["inspect", local.to_str().unwrap(), "--json"])
             .await;
+    // Encrypted is not damaged: it exits 0, says encrypted, and is not `valid` (it could not be checked).
+    run.expect(exit_codes::SUCCESS);
     let report: abf_format::Report = run.json();
-    assert!(report.encrypted, "{report:?}");
+    assert!(report.encrypted && !report.valid, "{report:?}");
+    let text = run_bin(&Env::default(), t.work.path(), &["inspect", local.to_str().unwrap()]).await;
+    text.expect(exit_codes::SUCCESS);
+    assert!(text.stdout.contains("encrypted: readable only with its password"), "{}", text.stdout);
     // It uploads (it used to be refused as "not a whole .abf backup") and verifies by its hash.
     let up: TransferOutput = t
         .report(&env, exit_codes::SUCCESS, &["upload", local.to_str().unwrap(), "-w", "Finance"])

@@ -207,6 +207,21 @@ async fn an_encrypted_backup_restores_with_its_password_only() {
         !String::from_utf8_lossy(&manifest).contains("horse"),
         "the password is in the manifest"
     );
+    // The service's file is really encrypted: past the header page, neither the model's name nor its tables are
+    // there in any encoding, and inspect says encrypted (exit 0), not damaged.
+    let abf = adls_store::StorePath::file("power-bi-backup", "Finance", &file).unwrap();
+    let bytes = adls_store::StoreExt::get_bytes(&store, &abf).await.unwrap();
+    for needle in ["Budget", "Account"] {
+        let utf16: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        for n in [needle.as_bytes(), &utf16[..]] {
+            assert!(!bytes[4096..].windows(n.len()).any(|w| w == n), "{needle} readable in clear");
+        }
+    }
+    let report: abf_format::Report = t
+        .report(&env, exit_codes::SUCCESS, &["inspect", "--workspace", "Finance", "--file", &file])
+        .await;
+    assert!(report.encrypted && !report.valid, "{report:?}");
+    assert!(report.tables.is_empty(), "tables read without the password: {report:?}");
 
     let run = t
         .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Budget E", "--json"])

@@ -3,8 +3,7 @@
 use std::io::Cursor;
 
 use adls_store::{PutMode, StoreExt};
-use serde_json::{Value, json};
-use sha2::Digest;
+use serde_json::Value;
 use xmla_proto::{Backup, Message, Syntax};
 
 use super::target::{Action, file_path, target_for};
@@ -46,10 +45,7 @@ pub(super) async fn backup(
             ),
         ));
     }
-    let mut side = serde_json::to_value(&model).unwrap_or(Value::Null);
-    if let Some(p) = &b.password {
-        side["password_sha256"] = json!(hex::encode(sha2::Sha256::digest(p.expose().as_bytes())));
-    }
+    let side = serde_json::to_value(&model).unwrap_or(Value::Null);
     let spec = abf_format::ModelSpec {
         name: model.name.clone(),
         compatibility_level: model.compatibility_level,
@@ -89,6 +85,13 @@ pub(super) async fn backup(
     )
     .map_err(|e| msg(codes::UNSUPPORTED, format!("The backup could not be written: {e}")))?
     .into_inner();
+    // A password seals the whole image (the simulator's own format: see `sealed`).
+    let image = match &b.password {
+        Some(p) => super::sealed::seal(&image, p.expose()).map_err(|e| {
+            msg(codes::UNSUPPORTED, format!("The backup could not be encrypted: {e}"))
+        })?,
+        None => image,
+    };
     target.store.put(&path, image.into(), PutMode::Overwrite).await.map_err(|e| {
         msg(codes::NO_STORAGE, format!("The backup could not be written to storage: {e}"))
     })?;

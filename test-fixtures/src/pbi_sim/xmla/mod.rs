@@ -12,6 +12,7 @@ mod discover;
 mod endpoint;
 mod restore;
 mod routing;
+mod sealed;
 mod target;
 
 use std::sync::Arc;

@@ -7,7 +7,6 @@ use abf_format::Report;
 use adls_store::StoreExt;
 use bytes::Bytes;
 use serde_json::Value;
-use sha2::Digest;
 use xmla_proto::{Message, Restore};
 
 use super::target::{Action, Target, file_path, target_for};
@@ -36,6 +35,18 @@ pub(super) async fn restore(
         target_for(shared, &state, ctx, Action::Restore)?
     };
     let image = read_backup(&target, r).await?;
+    // An encrypted backup opens only with the password it was made with.
+    let image = if super::sealed::is_sealed(&image) {
+        let password = r.password.as_ref().map(|p| p.expose());
+        Bytes::from(super::sealed::open(&image, password).ok_or_else(|| {
+            msg(
+                codes::PASSWORD,
+                "The backup file is encrypted and the password is missing or wrong. Give the password used at backup time.",
+            )
+        })?)
+    } else {
+        image
+    };
     let report = inspect_backup(&target, r, &image)?;
     let side: Option<Value> = abf_format::read_file(Cursor::new(&image[..]), SIM_MODEL_FILE)
         .ok()
@@ -43,7 +54,6 @@ pub(super) async fn restore(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let mut model = model_of(side.as_ref(), &report, &image);
     apply_security(&mut model, r.security);
-    check_password(side.as_ref(), r)?;
     let name = r.database_name.clone().unwrap_or_else(|| model.name.clone());
     let mut state = shared.state.lock().expect("poisoned");
     let existing = state.models.iter().position(|m| m.owner == target.owner && m.name == name);
@@ -164,21 +174,6 @@ fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState 
             modified: String::new(),
         },
     }
-}
-
-/// An encrypted backup (one whose side file keeps a password hash) restores only with the same password.
-fn check_password(side: Option<&Value>, r: &Restore) -> Result<(), Message> {
-    if let Some(hash) = side.and_then(|v| v.get("password_sha256")).and_then(Value::as_str) {
-        let given =
-            r.password.as_ref().map(|p| hex::encode(sha2::Sha256::digest(p.expose().as_bytes())));
-        if given.as_deref() != Some(hash) {
-            return Err(msg(
-                codes::PASSWORD,
-                "The backup file is encrypted and the password is missing or wrong. Give the password used at backup time.",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The rules on what the target already holds: a model of the same name (AllowOverwrite), and the memory the
