@@ -93,6 +93,21 @@ impl Discover {
         Discover::tmschema("TMSCHEMA_ROLE_MEMBERSHIPS", database)
     }
 
+    /// `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS` of one database: a row per column segment, with its `USED_SIZE` in
+    /// bytes (the rowset reference in bi-shared-docs and MS-SSAS §3.1.4.2.2.1.3.60).
+    pub fn storage_segments(database: impl Into<String>) -> Self {
+        let database = database.into();
+        Discover {
+            request_type: "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS".into(),
+            restrictions: vec![("DATABASE_NAME".into(), database.clone())],
+            properties: Properties {
+                catalog: Some(database),
+                format: Some("Tabular".into()),
+                ..Properties::default()
+            },
+        }
+    }
+
     /// A `TMSCHEMA_*` rowset of one database (restricted by `DatabaseName`, with the catalog set).
     fn tmschema(request_type: &str, database: impl Into<String>) -> Self {
         let database = database.into();

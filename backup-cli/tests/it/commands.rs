@@ -318,6 +318,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         tables_unknown: false,
         verified_version: None,
         roles: None,
+        model_size_bytes: None,
     };
     std::fs::write(
         other.join("Uploaded.abf.manifest.json"),

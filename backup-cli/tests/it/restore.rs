@@ -857,3 +857,49 @@ async fn restores_keep_role_members_unless_told_otherwise() {
     dry.expect(exit_codes::SUCCESS);
     assert!(dry.stdout.contains("CopyAll"), "{}", dry.stdout);
 }
+
+/// LATER-11: the model's size, read at backup (DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS) and kept in the manifest,
+/// is checked against the target capacity's memory per model before a restore is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_larger_than_the_capacity_is_warned_of_before_the_restore() {
+    let scenario =
+        test_fixtures::tenant::RULES_SCENARIO.replace("size-mb = 15000", "size-mb = 30000");
+    assert_ne!(scenario, test_fixtures::tenant::RULES_SCENARIO);
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("financelake");
+    let big = backup_one(&t, &env, "Finance", "Big Model").await;
+    let store = t.stack.store("financelake").unwrap();
+    let mp =
+        adls_store::StorePath::file("power-bi-backup", "Finance", &format!("{big}.manifest.json"))
+            .unwrap();
+    let m: backup_core::manifest::Manifest =
+        serde_json::from_slice(&adls_store::StoreExt::get_bytes(&store, &mp).await.unwrap())
+            .unwrap();
+    assert_eq!(m.model_size_bytes, Some(30000 << 20));
+    // A 30 GB model on a P1 (25 GB per model): warned of, then refused by the service.
+    let restore = ["restore", "-w", "Finance", "--file", &big, "--as", "Big Copy", "--json"];
+    let run = t.run(&env, &restore).await;
+    run.expect(exit_codes::SERVER_REFUSED);
+    let err = run.error().error;
+    assert_eq!(err.code, Some(codes::RESOURCE_GOVERNING), "{err:?}");
+    assert!(err.message.contains("preflight had warned: LATER-11"), "{}", err.message);
+    // Raised to blocking, nothing is sent.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-11\"]\n")
+        .unwrap();
+    let restores = t.stack.sim.count("restore");
+    let run = t.run(&env.clone().in_dir(dir.path()), &restore).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let err = run.error().error;
+    assert!(err.findings.iter().any(|f| f.rule == "LATER-11" && f.blocks()), "{err:?}");
+    assert_eq!(t.stack.sim.count("restore"), restores, "a restore was sent");
+    // A small model of the same tenant fits: the check passes, and the restore goes through.
+    let small = backup_one(&t, &env, "Finance", "DB").await;
+    let run = t
+        .run(
+            &env.clone().in_dir(dir.path()),
+            &["restore", "-w", "Finance", "--file", &small, "--as", "M2", "--json"],
+        )
+        .await;
+    run.expect(exit_codes::SUCCESS);
+}

@@ -390,6 +390,14 @@ async fn run_one_inner(
             None
         }
     };
+    // For the restore's memory check (LATER-11); a server that does not answer it only loses that check.
+    let model_size_bytes = match client.model_size(&job.dataset).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::debug!(error = %e, "the model's size could not be read");
+            None
+        }
+    };
     let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
@@ -441,6 +449,7 @@ async fn run_one_inner(
         tables_unknown,
         verified_version: Some(StoredVersion::of(&hashed.meta)),
         roles,
+        model_size_bytes,
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");

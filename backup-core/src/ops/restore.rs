@@ -254,7 +254,8 @@ pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result
 /// alone, so that a rule that blocks does so before anything reaches the XMLA endpoint; then the catalog says
 /// whether the restore replaces a model or makes a new one, and the rules of a new model (LATER-05, LATER-07) run.
 async fn check_workspace_rules(session: &Session, plan: &mut RestorePlan) -> Result<()> {
-    let (facts, tenant) = gather_facts(session, &plan.workspace).await?;
+    let (mut facts, tenant) = gather_facts(session, &plan.workspace).await?;
+    facts.restore_model_bytes = plan.manifest.as_ref().and_then(|m| m.model_size_bytes);
     let over = verdict(evaluate(Operation::Restore, &facts, &tenant), "restore")?;
     let client = session.xmla(plan.endpoint.clone())?;
     let exists = match &plan.database {

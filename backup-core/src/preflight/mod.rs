@@ -123,6 +123,8 @@ pub struct WorkspaceFacts {
     pub storage_account: Option<String>,
     /// Whether that registration is enabled (`isEnabled`; `None` when not said or not found).
     pub storage_enabled: Option<bool>,
+    /// For a restore: the model's size in memory when it was backed up (its manifest), in bytes.
+    pub restore_model_bytes: Option<u64>,
     /// What `power-bi-backup/<workspace>` shows (`None`: storage not reachable or not configured).
     pub folder: Option<Folder>,
     /// Declared in `preflight.dataflows-only`.
@@ -279,6 +281,7 @@ pub const RULES: &[Rule] = &[
     rule_of("LATER-07", W, B, "workspace admin to restore a new model"),
     rule_of("LATER-08", W, B, "admin, member or contributor to back up or restore over a model"),
     rule_of("LATER-09", W, W, "roles with the read permission only"),
+    rule_of("LATER-11", W, W, "the model fits the capacity's memory"),
     rule_of("LATER-23", B, B, "a workspace the caller can see, not My workspace"),
     rule_of("LATER-25", W, B, "compatibility level 1500 or higher"),
     rule_of("LATER-26", W, B, "no table and expression of one name"),
@@ -391,6 +394,7 @@ pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec
     }
     rules::running(&mut out, ws);
     rules::storage_format(&mut out, op, ws, group);
+    rules::memory(&mut out, op, ws);
     out.into_vec()
 }
 
@@ -435,6 +439,7 @@ mod tests {
             roles_listed: true,
             storage_account: Some("acct".into()),
             storage_enabled: Some(true),
+            restore_model_bytes: None,
             folder: Some(Folder::ServiceFiles),
             declared_dataflows_only: false,
             nearest: Vec::new(),

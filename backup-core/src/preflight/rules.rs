@@ -429,3 +429,60 @@ pub(super) fn storage_format(
         );
     }
 }
+
+/// The memory per model of the SKUs the rules reference lists (Premium Gen2 table: P1 25 GB, P2 50 GB, P3 100 GB),
+/// in bytes; other SKUs' limits are not in that source.
+fn model_memory_limit(sku: &str) -> Option<u64> {
+    let gb = match sku.trim().to_ascii_uppercase().as_str() {
+        "P1" => 25,
+        "P2" => 50,
+        "P3" => 100,
+        _ => return None,
+    };
+    Some(gb << 30)
+}
+
+/// LATER-11: a restore needs the model to fit the capacity's memory per model. The size is the backup's manifest's
+/// (column segments at backup time: a lower bound, so a model that fails this cannot fit).
+pub(super) fn memory(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
+    if !matches!(op, Operation::Restore | Operation::RestoreAsNew) {
+        return;
+    }
+    let Some(size) = ws.restore_model_bytes else { return };
+    let name = &ws.name;
+    let gib = |b: u64| format!("{:.1} GB", b as f64 / f64::from(1u32 << 30));
+    let Some(capacity) = &ws.capacity else {
+        out.push(
+            "LATER-11",
+            Status::Unknown,
+            format!("the capacity of '{name}' is not visible, so whether a {} model fits it is not known", gib(size)),
+            "give the caller capacity access, or check the SKU's memory by hand",
+        );
+        return;
+    };
+    let sku = &capacity.sku;
+    match model_memory_limit(sku) {
+        Some(limit) if size > limit => out.push(
+            "LATER-11",
+            Status::Fail,
+            format!(
+                "the model takes at least {} in memory, more than the {} a {sku} capacity allows per model; the restore would fail with \"Resource governing\"",
+                gib(size),
+                gib(limit)
+            ),
+            "restore to a workspace on a larger capacity, or reduce the model and back it up again",
+        ),
+        Some(limit) => out.push(
+            "LATER-11",
+            Status::Pass,
+            format!("the model ({} at backup) fits the {} per model of a {sku} capacity", gib(size), gib(limit)),
+            "",
+        ),
+        None => out.push(
+            "LATER-11",
+            Status::Unknown,
+            format!("the memory per model of a {sku} capacity is not in the sources this tool follows; the model took {} at backup", gib(size)),
+            "check the SKU's memory per model against the model's size",
+        ),
+    }
+}

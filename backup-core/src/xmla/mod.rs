@@ -138,6 +138,14 @@ impl XmlaClient {
         Ok(names)
     }
 
+    /// The size of a model's column segments in memory, in bytes: the sum of `USED_SIZE` over
+    /// `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS`. Dictionaries and hierarchies are not counted, so it is a lower
+    /// bound of the memory the model takes (and a restore needs).
+    pub async fn model_size(&self, database: &str) -> Result<u64> {
+        let rows = self.discover(Discover::storage_segments(database)).await?;
+        Ok(rows.iter().filter_map(|r| r.get("USED_SIZE")?.trim().parse::<u64>().ok()).sum())
+    }
+
     /// The roles of a tabular model and how many members each has (`TMSCHEMA_ROLES`, `TMSCHEMA_ROLE_MEMBERSHIPS`),
     /// sorted by name.
     pub async fn roles(&self, database: &str) -> Result<Vec<crate::manifest::RoleMembers>> {

@@ -67,6 +67,7 @@ async fn put_backup(session: &Session, workspace: &str, file: &str, created: &st
         tables_unknown: false,
         verified_version: None,
         roles: None,
+        model_size_bytes: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
     manifest.verified_version = Some(StoredVersion::of(&store.head(&path).await.unwrap()));

@@ -53,6 +53,57 @@ fn table_rows(model: &ModelState) -> Vec<Row> {
         .collect()
 }
 
+/// `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS`: one segment per column, the scenario's `size-mb` shared among them as
+/// `USED_SIZE` (the column names of the rowset reference; the values are the simulator's).
+fn segment_rows(db: &str, model: &ModelState) -> Vec<Row> {
+    let columns: Vec<(&str, &str, u64)> = model
+        .tables
+        .iter()
+        .flat_map(|t| t.columns.iter().map(move |c| (t.name.as_str(), c.as_str(), t.rows)))
+        .collect();
+    let total = model.size_mb << 20;
+    let count = columns.len() as u64;
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, (table, column, rows))| {
+            // The remainder goes to the first segment, so that the sizes add up to the model's.
+            let share = total / count + if i == 0 { total % count } else { 0 };
+            Row {
+                columns: vec![
+                    ("DATABASE_NAME".into(), Some(db.to_owned())),
+                    ("CUBE_NAME".into(), Some("Model".into())),
+                    ("MEASURE_GROUP_NAME".into(), Some((*table).to_owned())),
+                    ("PARTITION_NAME".into(), Some((*table).to_owned())),
+                    ("DIMENSION_NAME".into(), Some((*table).to_owned())),
+                    ("TABLE_ID".into(), Some(format!("{table} ({i})"))),
+                    ("COLUMN_ID".into(), Some((*column).to_owned())),
+                    ("SEGMENT_NUMBER".into(), Some("0".into())),
+                    ("TABLE_PARTITION_NUMBER".into(), Some("0".into())),
+                    ("RECORDS_COUNT".into(), Some(rows.to_string())),
+                    ("ALLOCATED_SIZE".into(), Some(share.to_string())),
+                    ("USED_SIZE".into(), Some(share.to_string())),
+                ],
+            }
+        })
+        .collect()
+}
+
+const SEGMENT_COLUMNS: &[&str] = &[
+    "DATABASE_NAME",
+    "CUBE_NAME",
+    "MEASURE_GROUP_NAME",
+    "PARTITION_NAME",
+    "DIMENSION_NAME",
+    "TABLE_ID",
+    "COLUMN_ID",
+    "SEGMENT_NUMBER",
+    "TABLE_PARTITION_NUMBER",
+    "RECORDS_COUNT",
+    "ALLOCATED_SIZE",
+    "USED_SIZE",
+];
+
 fn rowset(columns: &[&str], rows: &[Row], headers: &HeaderMap) -> Response {
     match xmla_proto::write_rowset(columns, rows) {
         Ok(body) => xml_response(StatusCode::OK, body, headers),
@@ -157,6 +208,20 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                 (Some(m), "TMSCHEMA_ROLES") => rowset(ROLE_COLUMNS, &role_rows(m), headers),
                 (Some(m), _) => rowset(MEMBERSHIP_COLUMNS, &membership_rows(m), headers),
                 (None, _) => failure(vec![not_found(&db)], Vec::new(), headers),
+            }
+        }
+        "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS" => {
+            // "If omitted the current database is used" (the rowset reference).
+            let db = d
+                .restrictions
+                .iter()
+                .find(|(k, _)| k == "DATABASE_NAME")
+                .map(|(_, v)| v.clone())
+                .or_else(|| d.properties.catalog.clone())
+                .unwrap_or_default();
+            match find_model(&state, &owner, &db) {
+                Some(m) => rowset(SEGMENT_COLUMNS, &segment_rows(&db, m), headers),
+                None => failure(vec![not_found(&db)], Vec::new(), headers),
             }
         }
         other => failure(
