@@ -16,6 +16,7 @@
 mod auth;
 pub mod config;
 mod error;
+pub mod home_region;
 mod http;
 pub mod manifest;
 mod names;

@@ -252,6 +252,8 @@ impl TransferVerification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DoctorOutput {
+    /// The facts the rules were evaluated on, each with its source (`service`, `arm`, `config`, `unknown`).
+    pub facts: Vec<crate::preflight::Fact>,
     /// Every finding, workspace by workspace.
     pub findings: Vec<Finding>,
     /// Whether any finding blocks backup or restore.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use url::Url;
 
 use crate::auth::{POWERBI_SCOPE, TokenSource};
@@ -170,6 +170,40 @@ impl PowerBiApi {
             what: what.to_owned(),
             detail: e.to_string(),
         })
+    }
+
+    /// The tenant's home region (an Azure region name), read from the home cluster's host name: from
+    /// `clusterdetails`, else from `GetOrInsertClusterUrisByTenantLocation` (see [`crate::home_region`]). `Ok(None)`
+    /// when a cluster was named but its name does not read as a region; an error when neither call answered.
+    pub async fn home_region(&self) -> Result<Option<String>> {
+        let base = |path: &str| {
+            self.base.join(path).map_err(|e| Error::Usage(format!("invalid power bi api url: {e}")))
+        };
+        let what = "reading the tenant's home cluster";
+        let url = base("powerbi/globalservice/v201606/clusterdetails")?;
+        let first = self.send(self.http.get(url.clone()), &url, what).await;
+        let cluster = match first
+            .map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+        {
+            Ok(v) if crate::home_region::cluster_url_of_details(&v).is_some() => {
+                crate::home_region::cluster_url_of_details(&v)
+            }
+            other => {
+                if let Err(e) = &other {
+                    tracing::debug!(error = %e, "clusterdetails did not answer; trying the cluster lookup");
+                }
+                let url = base("spglobalservice/GetOrInsertClusterUrisByTenantLocation")?;
+                let rb = self.http.put(url.clone()).header("Content-Length", "0");
+                let body = self.send(rb, &url, what).await?;
+                let v = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+                crate::home_region::cluster_url_of_lookup(&v)
+            }
+        };
+        let region = cluster.as_deref().and_then(crate::home_region::region_of_cluster);
+        if region.is_none() {
+            tracing::debug!(cluster = ?cluster, "the home cluster's name does not read as a region");
+        }
+        Ok(region)
     }
 
     /// The workspaces the caller can see.

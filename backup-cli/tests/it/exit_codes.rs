@@ -2,7 +2,7 @@
 //! codes, and a failure to reach the service.
 
 use backup_core::output::{BackupOutput, DoctorOutput, TransferVerification, exit_codes};
-use backup_core::preflight::{Severity, Status};
+use backup_core::preflight::{FactSource, Severity, Status};
 use test_fixtures::pbi_sim::codes;
 
 use crate::commands::backup_one;
@@ -157,17 +157,60 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
     run.expect(exit_codes::SERVER_REFUSED);
     assert_eq!(run.error().error.code, Some(codes::NOT_ADMIN));
 
-    // Without the declarations, SEED-04 is unknown (never blocks) and SEED-12 only warns: the server decides.
+    // Without the declarations, the home region comes from the service (its home cluster's name): SEED-04 still
+    // blocks the multi-geo workspace, and doctor --json says where each fact came from. SEED-12 only warns.
     let env = t.env("tenantlake");
     let doctor: DoctorOutput = t
-        .report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era"])
+        .report(
+            &env,
+            exit_codes::PREFLIGHT_BLOCKED,
+            &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era"],
+        )
         .await;
     let seed04 = doctor
         .findings
         .iter()
         .find(|f| f.rule == "SEED-04" && f.workspace == "Asia Sales")
         .unwrap();
-    assert_eq!(seed04.status, Status::Unknown);
+    assert_eq!((seed04.status, seed04.severity), (Status::Fail, Severity::Block), "{seed04:?}");
+    assert!(seed04.message.contains("as the service tells it"), "{seed04:?}");
+    let fact = |ws: Option<&str>, name: &str| {
+        doctor
+            .facts
+            .iter()
+            .find(|f| f.workspace.as_deref() == ws && f.name == name)
+            .unwrap_or_else(|| panic!("no fact {name} of {ws:?}: {:?}", doctor.facts))
+            .clone()
+    };
+    let home = fact(None, "home_region");
+    assert_eq!((home.value.as_deref(), home.source), (Some("westeurope"), FactSource::Service));
+    let region = fact(Some("Asia Sales"), "capacity_region");
+    assert_eq!(
+        (region.value.as_deref(), region.source),
+        (Some("Southeast Asia"), FactSource::Service)
+    );
+    let location = fact(Some("Asia Sales"), "storage_location");
+    assert_eq!((location.value, location.source), (None, FactSource::Unknown));
+    // The backup is not sent.
+    let sent = t.stack.sim.count("backup");
+    t.run(&env, &["backup", "-w", "Asia Sales", "-d", "APAC"])
+        .await
+        .expect(exit_codes::PREFLIGHT_BLOCKED);
+    assert_eq!(t.stack.sim.count("backup"), sent);
+    // A declared home region overrides the service's, and says so.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("pbi-backup.toml"),
+        "[powerbi]\nhome-region = \"Southeast Asia\"\n",
+    )
+    .unwrap();
+    let run =
+        t.run(&env.clone().in_dir(other.path()), &["doctor", "-w", "Asia Sales", "--json"]).await;
+    let declared_doctor: DoctorOutput = run.json();
+    let home = &declared_doctor.facts[0];
+    assert_eq!((home.value.as_deref(), home.source), (Some("Southeast Asia"), FactSource::Config));
+    let seed04 = declared_doctor.findings.iter().find(|f| f.rule == "SEED-04").unwrap();
+    assert_eq!(seed04.status, Status::Pass, "{seed04:?}");
     let seed12 = doctor
         .findings
         .iter()

@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 
-use super::{Operation, TenantFacts, WorkspaceFacts, evaluate, warnings};
+use super::{Fact, FactSource, Operation, TenantFacts, WorkspaceFacts, evaluate, warnings};
 use crate::error::Result;
 use crate::ops::{Session, backup_folder};
 use crate::output::DoctorOutput;
@@ -12,15 +12,29 @@ use crate::powerbi::{self, Group};
 pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFacts, TenantFacts)> {
     let api = session.api()?;
     let file = &session.settings.file;
+    // The workspaces first: a sign-in that fails, fails here, once.
+    let groups = api.groups().await?;
+    // A declared home region overrides what the service tells.
+    let (home_region, home_region_source) = match &file.powerbi.home_region {
+        Some(r) => (Some(r.clone()), FactSource::Config),
+        None => match api.home_region().await {
+            Ok(Some(r)) => (Some(r), FactSource::Service),
+            Ok(None) => (None, FactSource::Unknown),
+            Err(e) => {
+                tracing::debug!(error = %e, "the home cluster could not be read");
+                (None, FactSource::Unknown)
+            }
+        },
+    };
     let tenant = TenantFacts {
-        home_region: file.powerbi.home_region.clone(),
+        home_region,
+        home_region_source,
         storage_location: file.storage.location.clone(),
         configured_account: session.settings.storage_account().map(str::to_owned),
         storage_owner: file.preflight.storage_owner,
         raise: file.preflight.raise.clone(),
         profile: session.settings.profile,
     };
-    let groups = api.groups().await?;
     let group: Option<Group> = match powerbi::find_group(&groups, name) {
         Ok(g) => Some(g),
         Err(crate::Error::NotFound { nearest, .. }) => {
@@ -84,12 +98,23 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
 /// Runs every rule for each workspace.
 pub async fn doctor(session: &Session, workspaces: &[String]) -> Result<DoctorOutput> {
     let mut findings = Vec::new();
-    for name in workspaces {
+    let mut facts_seen = Vec::new();
+    for (i, name) in workspaces.iter().enumerate() {
         let (facts, tenant) = gather_facts(session, name).await?;
         findings.extend(evaluate(Operation::Doctor, &facts, &tenant));
+        if i == 0 {
+            facts_seen.push(Fact {
+                workspace: None,
+                name: "home_region".into(),
+                value: tenant.home_region.clone(),
+                source: tenant.home_region_source,
+            });
+        }
+        facts_seen.extend(facts_of(&facts, &tenant));
     }
     let blocked = findings.iter().any(|f| f.blocks());
     Ok(DoctorOutput {
+        facts: facts_seen,
         findings,
         blocked,
         storage: session.settings.store_description(),
@@ -150,4 +175,56 @@ async fn folder_state(
         state = Folder::OnlyPlaced;
     }
     Some(state)
+}
+
+/// The facts about one workspace the rules read, each with where it came from.
+fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
+    let from_service = |v: Option<String>| {
+        let source = if v.is_some() { FactSource::Service } else { FactSource::Unknown };
+        (v, source)
+    };
+    let attached = ws.group.as_ref().is_some_and(|g| g.dataflow_storage_id.is_some());
+    let storage_location =
+        match (&tenant.storage_location, &tenant.configured_account, &ws.storage_account) {
+            // A declared location is the configured account's; another account's is not known from it.
+            (Some(loc), Some(configured), Some(linked))
+                if configured.eq_ignore_ascii_case(linked) =>
+            {
+                (Some(loc.clone()), FactSource::Config)
+            }
+            _ => (None, FactSource::Unknown),
+        };
+    let folder = ws.folder.map(|f| {
+        match f {
+            super::Folder::Absent => "absent",
+            super::Folder::Empty => "empty",
+            super::Folder::ServiceFiles => "holds backups",
+            super::Folder::OnlyPlaced => "holds only files pbi-backup placed",
+        }
+        .to_owned()
+    });
+    let mut list = vec![
+        ("capacity_region", from_service(ws.capacity.as_ref().map(|c| c.region.clone()))),
+        ("capacity_sku", from_service(ws.capacity.as_ref().map(|c| c.sku.clone()))),
+        (
+            "caller_role",
+            from_service(ws.caller.as_ref().map(|c| c.group_user_access_right.clone())),
+        ),
+    ];
+    if attached {
+        list.extend([
+            ("storage_account", from_service(ws.storage_account.clone())),
+            ("storage_enabled", from_service(ws.storage_enabled.map(|e| e.to_string()))),
+            ("storage_location", storage_location),
+            ("backup_folder", from_service(folder)),
+        ]);
+    }
+    list.into_iter()
+        .map(|(name, (value, source))| Fact {
+            workspace: Some(ws.name.clone()),
+            name: name.to_owned(),
+            value,
+            source,
+        })
+        .collect()
 }

@@ -150,8 +150,10 @@ pub enum Folder {
 /// Facts about the tenant and the tool's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct TenantFacts {
-    /// Declared home region.
+    /// The tenant's home region: declared (`powerbi.home-region`), else learned from the service's home cluster.
     pub home_region: Option<String>,
+    /// Where [`TenantFacts::home_region`] came from.
+    pub home_region_source: FactSource,
     /// Declared storage account region.
     pub storage_location: Option<String>,
     /// The storage account the tool is configured with.
@@ -162,6 +164,48 @@ pub struct TenantFacts {
     pub raise: Vec<String>,
     /// The rule profile in force.
     pub profile: Profile,
+}
+
+/// Where a fact came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactSource {
+    /// Read from Power BI (REST, routing or XMLA) or the storage account.
+    Service,
+    /// Read from Azure Resource Manager.
+    Arm,
+    /// Declared in the configuration.
+    Config,
+    /// Not known: no source told it (the finding's remedy says how to supply it).
+    #[default]
+    Unknown,
+}
+
+impl FactSource {
+    /// How a message names the source.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FactSource::Service => "as the service tells it",
+            FactSource::Arm => "as Azure Resource Manager tells it",
+            FactSource::Config => "as declared in the configuration",
+            FactSource::Unknown => "not known",
+        }
+    }
+}
+
+/// One fact the rules were evaluated on, for `doctor --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fact {
+    /// The workspace it is about; `None` for the tenant.
+    pub workspace: Option<String>,
+    /// `home_region`, `capacity_region`, `capacity_sku`, `storage_account`, `storage_enabled`,
+    /// `storage_location`, `caller_role`, `backup_folder`.
+    pub name: String,
+    /// Its value, when known.
+    pub value: Option<String>,
+    /// Where it came from.
+    pub source: FactSource,
 }
 
 /// Which version of the service's rules applies (`power-bi-rules.md`, "Rule profiles").
@@ -450,6 +494,7 @@ mod tests {
         TenantFacts {
             home_region: Some("westeurope".into()),
             storage_location: Some("West Europe".into()),
+            configured_account: Some("acct".into()),
             ..TenantFacts::default()
         }
     }

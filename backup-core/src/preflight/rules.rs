@@ -179,20 +179,24 @@ pub(super) fn regions(
 ) {
     let name = &ws.name;
     let cap_region = ws.capacity.as_ref().map(|c| c.region.clone());
+    let told = tenant.home_region_source.describe();
     match (&tenant.home_region, &cap_region) {
-        (Some(home), Some(region)) if same_region(home, region) => {
-            out.push("SEED-04", Status::Pass, format!("capacity of '{name}' is in the home region '{home}'"), "")
-        }
+        (Some(home), Some(region)) if same_region(home, region) => out.push(
+            "SEED-04",
+            Status::Pass,
+            format!("capacity of '{name}' is in the home region '{home}' ({told})"),
+            "",
+        ),
         (Some(home), Some(region)) => out.push(
             "SEED-04",
             Status::Fail,
-            format!("capacity of '{name}' is in '{region}', not the tenant's home region '{home}' (multi-geo)"),
+            format!("capacity of '{name}' is in '{region}', not the tenant's home region '{home}' ({told}): multi-geo"),
             "move the workspace to a capacity in the home region; multi-geo capacities cannot back up or restore",
         ),
         (None, _) => out.push(
             "SEED-04",
             Status::Unknown,
-            format!("the tenant's home region is not known, so the capacity region of '{name}' cannot be checked"),
+            format!("the tenant's home region is not known (the service's home cluster did not tell it), so the capacity region of '{name}' cannot be checked"),
             "declare powerbi.home-region in pbi-backup.toml",
         ),
         (Some(_), None) => out.push(
@@ -205,27 +209,41 @@ pub(super) fn regions(
     if group.dataflow_storage_id.is_none() {
         return;
     }
-    match (&tenant.home_region, &tenant.storage_location) {
+    // A declared location is the configured account's: another account's region is not known from it.
+    let account = ws.storage_account.as_deref().unwrap_or("the linked account");
+    let location = tenant.storage_location.as_ref().filter(|_| {
+        match (&tenant.configured_account, &ws.storage_account) {
+            (Some(configured), Some(linked)) => configured.eq_ignore_ascii_case(linked),
+            _ => false,
+        }
+    });
+    match (&tenant.home_region, location) {
         (Some(home), Some(loc)) if same_region(home, loc) => out.push(
             "SEED-05",
             Status::Pass,
-            format!("the storage account is in the home region '{home}'"),
+            format!("storage account '{account}' is in the home region '{home}'"),
             "",
         ),
         (Some(home), Some(loc)) => out.push(
             "SEED-05",
             Status::Fail,
-            format!("the storage account is in '{loc}', not the tenant's home region '{home}'"),
+            format!("storage account '{account}' is in '{loc}', not the tenant's home region '{home}'"),
             "use a storage account in the tenant's home region",
         ),
-        _ => out.push(
+        (None, _) => out.push(
             "SEED-05",
             Status::Unknown,
-            "the storage account's region or the home region is not declared".into(),
-            "declare storage.location and powerbi.home-region in pbi-backup.toml",
+            format!("the home region is not known, so the region of storage account '{account}' cannot be checked"),
+            "declare powerbi.home-region in pbi-backup.toml",
+        ),
+        (Some(_), None) => out.push(
+            "SEED-05",
+            Status::Unknown,
+            format!("the region of storage account '{account}' is not known"),
+            "declare storage.location in pbi-backup.toml, with storage.account set to that account",
         ),
     }
-    if let (Some(loc), Some(region)) = (&tenant.storage_location, &cap_region)
+    if let (Some(loc), Some(region)) = (location, &cap_region)
         && !same_region(loc, region)
     {
         out.push(

@@ -117,6 +117,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(routing::get_database_name),
         )
         .route("/webapi/clusterResolve", post(routing::cluster_resolve))
+        .route("/powerbi/globalservice/v201606/clusterdetails", get(routing::cluster_details))
         .route("/metadata/v201606/generateastoken", post(routing::generate_as_token))
         .route(
             "/spglobalservice/GetOrInsertClusterUrisByTenantLocation",

@@ -166,6 +166,51 @@ pub(super) async fn generate_as_token(
     Json(json!({"Token": token})).into_response()
 }
 
+/// The name of the tenant's home cluster, as the service names its clusters in host names seen in public code and
+/// docs (`wabi-north-europe-redirect`, `wabi-us-east2-b-primary-redirect`, `wabi-south-east-asia-c-primary-redirect`,
+/// `wabi-west-us3-a-primary-redirect`, `wabi-india-west-a-primary-redirect`). Regions those examples do not cover
+/// are spelled by their words, hyphenated: the simulator's own guess.
+fn cluster_label(region: &str) -> String {
+    let key: String =
+        region.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+    let known = match key.as_str() {
+        "northeurope" => "north-europe",
+        "westeurope" => "west-europe",
+        "uksouth" => "uk-south",
+        "eastus" => "us-east",
+        "eastus2" => "us-east2",
+        "northcentralus" => "us-north-central",
+        "centralus" => "us-central",
+        "westus3" => "west-us3",
+        "southeastasia" => "south-east-asia",
+        "brazilsouth" => "brazil-south",
+        "koreacentral" => "korea-central",
+        "westindia" => "india-west",
+        _ => "",
+    };
+    if known.is_empty() {
+        region.split_whitespace().map(str::to_ascii_lowercase).collect::<Vec<_>>().join("-")
+    } else {
+        known.to_owned()
+    }
+}
+
+/// `GET /powerbi/globalservice/v201606/clusterdetails`: the tenant's home cluster (`{"clusterUrl": …}`, the one field
+/// public clients read), named after the scenario's home region. Never dialled: the simulator's own address is
+/// what `GetOrInsertClusterUrisByTenantLocation` gives, for the legacy XMLA door.
+pub(super) async fn cluster_details(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        return r;
+    }
+    let home = shared.state.lock().expect("poisoned").home_region.clone();
+    let url =
+        format!("https://wabi-{}-b-primary-redirect.analysis.windows.net", cluster_label(&home));
+    Json(json!({ "clusterUrl": url })).into_response()
+}
+
 pub(super) async fn legacy_cluster(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
