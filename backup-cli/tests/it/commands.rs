@@ -482,11 +482,24 @@ async fn storage_status_link_unlink_relink() {
         (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
         (Some("financelake"), None, None)
     );
+    // Doctor blocks it (SEED-02), naming both accounts: a backup would land where pbi-backup cannot verify it.
     let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Finance"]).await;
+    let seed02 = doctor.findings.iter().find(|f| f.rule == "SEED-02").unwrap();
+    assert!(seed02.blocks(), "{seed02:?}");
+    assert!(
+        seed02.message.contains("'financelake'") && seed02.message.contains("'tenantlake'"),
+        "{seed02:?}"
+    );
+    assert!(seed02.remedy.contains("PBI_BACKUP_ADLS_ACCOUNT=financelake"), "{seed02:?}");
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(seed12.status, Status::Unknown, "{seed12:?}");
     assert!(seed12.message.contains("not looked at"), "{seed12:?}");
+    let backups = t.stack.sim.count("backup");
+    t.run(&env, &["backup", "-w", "Finance", "-d", "DB"])
+        .await
+        .expect(exit_codes::PREFLIGHT_BLOCKED);
+    assert_eq!(t.stack.sim.count("backup"), backups, "a backup was sent");
 
     // relink renames the old folder first, and says so.
     let change: StorageChange =

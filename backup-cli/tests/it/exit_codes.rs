@@ -464,9 +464,11 @@ async fn storage_faults_are_retried_or_refused() {
     assert!(err.message.contains("InvalidQueryParameterValue"), "{err:?}");
     assert_eq!(emulator.faults().pending(), 0);
 
-    // The backup is in another account than the one configured: the server says it succeeded, the read-back
-    // does not find it, and the run says where to look.
-    let run = t.run(&t.env("tenantlake"), &["backup", "-w", "Finance", "-d", "DB", "--json"]).await;
+    // The backup would go to another account than the one configured: the preflight blocks it (SEED-02); sent
+    // anyway, the server says it succeeded, the read-back does not find it, and the run says where to look.
+    let backup = ["backup", "-w", "Finance", "-d", "DB", "--json"];
+    t.run(&t.env("tenantlake"), &backup).await.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t.run(&t.env("tenantlake"), &[&backup[..], &["--skip-preflight"]].concat()).await;
     run.expect(exit_codes::INTEGRITY);
     let out: BackupOutput = run.json();
     let err = out.results[0].error.as_ref().unwrap();

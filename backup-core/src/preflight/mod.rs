@@ -426,7 +426,7 @@ pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec
         return out.into_vec();
     };
     rules::capacity(&mut out, ws, group);
-    rules::storage_link(&mut out, ws, group);
+    rules::storage_link(&mut out, ws, group, tenant);
     rules::regions(&mut out, ws, group, tenant);
     rules::roles(&mut out, op, ws);
     rules::folder(&mut out, ws);

@@ -73,9 +73,32 @@ pub(super) fn running(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
     }
 }
 
-/// SEED-02: storage attached.
-pub(super) fn storage_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, group: &Group) {
+/// SEED-02: storage attached, enabled, and the account pbi-backup is configured with: the service writes a
+/// workspace's backups into its linked account only, and pbi-backup reads, verifies and copies them in the account it
+/// is configured with (one account per run, for now), so another would leave a backup unverified.
+pub(super) fn storage_link(
+    out: &mut Findings<'_>,
+    ws: &WorkspaceFacts,
+    group: &Group,
+    tenant: &TenantFacts,
+) {
     let name = &ws.name;
+    if let (Some(_), Some(linked), Some(configured)) =
+        (&group.dataflow_storage_id, &ws.storage_account, &tenant.configured_account)
+        && !linked.eq_ignore_ascii_case(configured)
+    {
+        out.push(
+            "SEED-02",
+            Status::Fail,
+            format!(
+                "the backups of '{name}' go to storage account '{linked}', the one it is attached to, but pbi-backup is configured with '{configured}' and could not verify them"
+            ),
+            &format!(
+                "run it for this workspace with the account it is attached to: PBI_BACKUP_ADLS_ACCOUNT={linked} (or storage.account = \"{linked}\") and that account's credential"
+            ),
+        );
+        return;
+    }
     match (&group.dataflow_storage_id, &ws.storage_account) {
         (Some(_), Some(account)) if ws.storage_enabled == Some(false) => out.push(
             "SEED-02",
