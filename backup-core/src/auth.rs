@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 pub const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.default";
 /// Scope of Azure Analysis Services tokens: the `*` is literal, not a wildcard.
 pub const AAS_SCOPE: &str = "https://*.asazure.windows.net/.default";
+/// Scope of Azure Resource Manager tokens.
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// The public cloud's Entra authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
@@ -236,6 +238,9 @@ pub struct Identity {
     pub upn: Option<String>,
     /// The application id (apps).
     pub appid: Option<String>,
+    /// The Entra tenant that issued the token: the Power BI tenant (LATER-16 compares the storage account's).
+    #[serde(default)]
+    pub tid: Option<String>,
 }
 
 impl Identity {

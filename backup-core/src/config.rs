@@ -179,6 +179,8 @@ pub struct Settings {
     pub powerbi_api: Url,
     /// The rule profile in force: `PBI_BACKUP_RULES`, else `[rules] profile`, else `seed`.
     pub profile: crate::preflight::Profile,
+    /// Azure Resource Manager's base: `PBI_BACKUP_ARM_URL`, else `https://management.azure.com/`.
+    pub arm: Url,
     credential: std::result::Result<Credential, String>,
     storage: StorageChoice,
 }
@@ -225,6 +227,8 @@ impl Settings {
                 .unwrap_or_else(|| Url::parse(DEFAULT_AUTHORITY).expect("valid")),
         };
         let aas = env_url("PBI_BACKUP_AAS_BASE")?.or_else(|| file.powerbi.aas.clone());
+        let arm = env_url("PBI_BACKUP_ARM_URL")?
+            .unwrap_or_else(|| Url::parse("https://management.azure.com/").expect("valid"));
         let api_overridden = env("PBI_BACKUP_POWERBI_API").is_some() || file.powerbi.api.is_some();
         let urls = ServiceUrls {
             powerbi_api: api_overridden.then(|| powerbi_api.clone()),
@@ -238,7 +242,7 @@ impl Settings {
             None => file.rules.profile.unwrap_or_default(),
         };
         crate::preflight::check_rule_ids(&file.preflight.raise)?;
-        Ok(Settings { config_path, file, urls, powerbi_api, profile, credential, storage })
+        Ok(Settings { config_path, file, urls, powerbi_api, profile, arm, credential, storage })
     }
 
     /// The credential to sign in with, or an error naming the variables that would supply one.

@@ -24,6 +24,8 @@ pub enum Service {
     Xmla,
     /// Azure Analysis Services cluster resolution.
     AasRouting,
+    /// Azure Resource Manager (`https://management.azure.com/`).
+    Arm,
 }
 
 impl fmt::Display for Service {
@@ -33,6 +35,7 @@ impl fmt::Display for Service {
             Service::XmlaRouting => "Power BI's XMLA routing",
             Service::Xmla => "the XMLA endpoint",
             Service::AasRouting => "Azure Analysis Services routing",
+            Service::Arm => "Azure Resource Manager",
         })
     }
 }

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod arm;
 mod auth;
 pub mod config;
 mod error;

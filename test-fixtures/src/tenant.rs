@@ -60,7 +60,8 @@ impl TestTenant {
         [
             ("PBI_BACKUP_POWERBI_API", base.clone()),
             ("PBI_BACKUP_AUTHORITY", base.clone()),
-            ("PBI_BACKUP_AAS_BASE", base),
+            ("PBI_BACKUP_AAS_BASE", base.clone()),
+            ("PBI_BACKUP_ARM_URL", base),
             ("AZURE_TENANT_ID", self.stack.sim.tenant_id()),
             ("AZURE_CLIENT_ID", BOT.to_owned()),
             ("AZURE_CLIENT_SECRET", BOT_SECRET.to_owned()),

@@ -190,7 +190,7 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
         (Some("Southeast Asia"), FactSource::Service)
     );
     let location = fact(Some("Asia Sales"), "storage_location");
-    assert_eq!((location.value, location.source), (None, FactSource::Unknown));
+    assert_eq!((location.value.as_deref(), location.source), (Some("westeurope"), FactSource::Arm));
     // The backup is not sent.
     let sent = t.stack.sim.count("backup");
     t.run(&env, &["backup", "-w", "Asia Sales", "-d", "APAC"])
@@ -516,4 +516,80 @@ async fn a_disabled_storage_account_is_refused_before_anything_is_sent() {
         .await
         .expect(exit_codes::PREFLIGHT_BLOCKED);
     assert_eq!(t.stack.sim.count("backup"), sent, "a backup was sent");
+}
+
+/// With nothing declared, Azure Resource Manager tells the linked account's region, network rules, shared key
+/// access, hierarchical namespace and tenant: doctor blocks an account outside the home region (SEED-05) and reports
+/// the rest from those facts, each with its source; a caller ARM shows nothing gets "unknown" and the role to ask for.
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_account_facts_come_from_azure_resource_manager() {
+    let scenario = test_fixtures::tenant::RULES_SCENARIO.replace(
+        "name = \"tenantlake\"\nlocation = \"West Europe\"",
+        "name = \"tenantlake\"\nlocation = \"Southeast Asia\"\nshared-key-access = false\nhierarchical-namespace = false\nnetwork-default-action = \"Deny\"\nvnet-rules = [\"backend\"]\nprivate-endpoints = [\"pe-lake\"]\narm-tenant = \"99999999-9999-4999-8999-999999999999\"",
+    );
+    assert_ne!(scenario, test_fixtures::tenant::RULES_SCENARIO);
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("tenantlake");
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Personal Premium"]).await;
+    let finding = |rule: &str| doctor.findings.iter().find(|f| f.rule == rule).unwrap().clone();
+    let seed05 = finding("SEED-05");
+    assert!(seed05.blocks() && seed05.message.contains("'southeastasia'"), "{seed05:?}");
+    for rule in ["LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+        let f = finding(rule);
+        // The preview's profile warns of these; today's blocks them.
+        assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warn), "{f:?}");
+    }
+    assert!(finding("LATER-03").message.contains("1 private endpoints"), "{doctor:?}");
+    let fact = |name: &str| {
+        doctor.facts.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name}")).clone()
+    };
+    for (name, value) in [
+        ("storage_location", "southeastasia"),
+        ("storage_hierarchical_namespace", "false"),
+        ("storage_shared_key_access", "false"),
+        ("storage_network_default_action", "Deny"),
+        ("storage_vnet_rules", "1"),
+        ("storage_tenant", "99999999-9999-4999-8999-999999999999"),
+    ] {
+        let f = fact(name);
+        assert_eq!((f.value.as_deref(), f.source), (Some(value), FactSource::Arm), "{name}");
+    }
+    // Under today's rules, they block.
+    let current = env.clone().set("PBI_BACKUP_RULES", "current");
+    let doctor: DoctorOutput = t
+        .report(&current, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Personal Premium"])
+        .await;
+    for rule in ["LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+        let f = doctor.findings.iter().find(|f| f.rule == rule).unwrap();
+        assert!(f.blocks(), "{f:?}");
+    }
+    // A backup is not sent.
+    let sent = t.stack.sim.count("backup");
+    t.run(&env, &["backup", "-w", "Personal Premium", "-d", "Forecast"])
+        .await
+        .expect(exit_codes::PREFLIGHT_BLOCKED);
+    assert_eq!(t.stack.sim.count("backup"), sent);
+}
+
+/// A caller without the Reader role: Azure Resource Manager lists no subscription, and the storage facts are unknown,
+/// with the role that would tell them.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_reader_role_the_storage_facts_are_unknown_and_say_which_role() {
+    let scenario = test_fixtures::tenant::RULES_SCENARIO.replace(
+        "aas-admin-of = [\"aasprod\"]",
+        "aas-admin-of = [\"aasprod\"]\narm-reader = false",
+    );
+    assert_ne!(scenario, test_fixtures::tenant::RULES_SCENARIO);
+    let t = Tenant::start(&scenario).await;
+    let env = t.env("tenantlake");
+    let doctor: DoctorOutput =
+        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Personal Premium"]).await;
+    for rule in ["SEED-05", "LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+        let f = doctor.findings.iter().find(|f| f.rule == rule).unwrap();
+        assert_eq!(f.status, Status::Unknown, "{f:?}");
+        assert!(f.remedy.contains("Reader role"), "{f:?}");
+    }
+    let f = doctor.facts.iter().find(|f| f.name == "storage_location").unwrap();
+    assert_eq!((f.value.as_deref(), f.source), (None, FactSource::Unknown));
 }

@@ -86,6 +86,11 @@ impl Session {
         PowerBiApi::new(self.settings.powerbi_api.clone(), self.tokens()?)
     }
 
+    /// The Azure Resource Manager client.
+    pub fn arm(&self) -> Result<crate::arm::ArmClient> {
+        crate::arm::ArmClient::new(self.settings.arm.clone(), self.tokens()?)
+    }
+
     /// An XMLA client for `endpoint`.
     pub fn xmla(&self, endpoint: Endpoint) -> Result<XmlaClient> {
         let options = ClientOptions {

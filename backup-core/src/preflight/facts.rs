@@ -65,7 +65,10 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
             Err(_) => None,
         };
         match me {
-            Some(me) => facts.caller = users.into_iter().find(|u| me.is(&u.identifier)),
+            Some(me) => {
+                facts.powerbi_tenant = me.tid.clone();
+                facts.caller = users.into_iter().find(|u| me.is(&u.identifier));
+            }
             None => facts.roles_listed = false,
         }
     }
@@ -75,6 +78,9 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         let linked = accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(id));
         facts.storage_enabled = linked.as_ref().and_then(|a| a.is_enabled);
         facts.storage_account = linked.map(|a| a.name);
+    }
+    if let Some(account) = &facts.storage_account {
+        facts.arm = Some(arm_account(session, account).await);
     }
     // The folder is looked for only in the account the workspace is attached to: in another it is never there.
     let same_account = match (session.settings.storage_account(), &facts.storage_account) {
@@ -184,16 +190,14 @@ fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
         (v, source)
     };
     let attached = ws.group.as_ref().is_some_and(|g| g.dataflow_storage_id.is_some());
-    let storage_location =
-        match (&tenant.storage_location, &tenant.configured_account, &ws.storage_account) {
-            // A declared location is the configured account's; another account's is not known from it.
-            (Some(loc), Some(configured), Some(linked))
-                if configured.eq_ignore_ascii_case(linked) =>
-            {
-                (Some(loc.clone()), FactSource::Config)
-            }
-            _ => (None, FactSource::Unknown),
-        };
+    let storage_location = super::storage_location(ws, tenant);
+    let arm = |f: &dyn Fn(&crate::arm::ArmAccount) -> Option<String>| match &ws.arm {
+        Some(Ok(a)) => match f(a) {
+            Some(v) => (Some(v), FactSource::Arm),
+            None => (None, FactSource::Unknown),
+        },
+        _ => (None, FactSource::Unknown),
+    };
     let folder = ws.folder.map(|f| {
         match f {
             super::Folder::Absent => "absent",
@@ -217,6 +221,16 @@ fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
             ("storage_enabled", from_service(ws.storage_enabled.map(|e| e.to_string()))),
             ("storage_location", storage_location),
             ("backup_folder", from_service(folder)),
+            ("storage_hierarchical_namespace", arm(&|a| a.hns.map(|h| h.to_string()))),
+            (
+                "storage_shared_key_access",
+                arm(&|a| Some(a.allow_shared_key.unwrap_or(true).to_string())),
+            ),
+            ("storage_network_default_action", arm(&|a| a.default_action.clone())),
+            ("storage_vnet_rules", arm(&|a| Some(a.vnet_rules.to_string()))),
+            ("storage_private_endpoints", arm(&|a| Some(a.private_endpoints.to_string()))),
+            ("storage_public_network_access", arm(&|a| a.public_network_access.clone())),
+            ("storage_tenant", arm(&|a| a.tenant_id.clone())),
         ]);
     }
     list.into_iter()
@@ -227,4 +241,19 @@ fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
             source,
         })
         .collect()
+}
+
+/// The linked account as Azure Resource Manager describes it, or why it does not (said in the findings).
+async fn arm_account(
+    session: &Session,
+    account: &str,
+) -> std::result::Result<crate::arm::ArmAccount, String> {
+    let client = session.arm().map_err(|e| e.to_string())?;
+    match client.storage_account(account).await {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => {
+            Err(format!("no subscription the caller can read holds an account named '{account}'"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }

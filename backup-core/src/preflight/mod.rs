@@ -125,6 +125,11 @@ pub struct WorkspaceFacts {
     pub storage_enabled: Option<bool>,
     /// For a restore: the model's size in memory when it was backed up (its manifest), in bytes.
     pub restore_model_bytes: Option<u64>,
+    /// The linked storage account as Azure Resource Manager describes it, or why it could not be read; `None` when
+    /// there was no account to look up.
+    pub arm: Option<std::result::Result<crate::arm::ArmAccount, String>>,
+    /// The Power BI tenant (the caller's token's `tid`).
+    pub powerbi_tenant: Option<String>,
     /// What `power-bi-backup/<workspace>` shows (`None`: storage not reachable or not configured).
     pub folder: Option<Folder>,
     /// Declared in `preflight.dataflows-only`.
@@ -145,6 +150,25 @@ pub enum Folder {
     /// It holds only files pbi-backup placed (copies, uploads), which create the folder whatever the link: it tells
     /// nothing.
     OnlyPlaced,
+}
+
+/// The linked storage account's region and where it came from: a declared `storage.location` for the configured
+/// account (a declaration overrides), else Azure Resource Manager's `location`.
+pub(crate) fn storage_location(
+    ws: &WorkspaceFacts,
+    tenant: &TenantFacts,
+) -> (Option<String>, FactSource) {
+    let configured = match (&tenant.configured_account, &ws.storage_account) {
+        (Some(c), Some(linked)) => c.eq_ignore_ascii_case(linked),
+        _ => false,
+    };
+    if let (true, Some(loc)) = (configured, &tenant.storage_location) {
+        return (Some(loc.clone()), FactSource::Config);
+    }
+    match &ws.arm {
+        Some(Ok(a)) if a.location.is_some() => (a.location.clone(), FactSource::Arm),
+        _ => (None, FactSource::Unknown),
+    }
 }
 
 /// Facts about the tenant and the tool's configuration.
@@ -324,8 +348,13 @@ pub const RULES: &[Rule] = &[
     rule_of("LATER-06", W, B, "enhanced metadata (V3) models only"),
     rule_of("LATER-07", W, B, "workspace admin to restore a new model"),
     rule_of("LATER-08", W, B, "admin, member or contributor to back up or restore over a model"),
+    rule_of("LATER-02", W, B, "the storage account not in a VNET"),
+    rule_of("LATER-03", W, B, "no firewall, no private endpoint on the storage account"),
+    rule_of("LATER-04", W, B, "shared key access allowed on the storage account"),
     rule_of("LATER-09", W, W, "roles with the read permission only"),
     rule_of("LATER-11", W, W, "the model fits the capacity's memory"),
+    rule_of("LATER-15", W, B, "a storage account with hierarchical namespace"),
+    rule_of("LATER-16", W, B, "the storage account in the Power BI tenant"),
     rule_of("LATER-23", B, B, "a workspace the caller can see, not My workspace"),
     rule_of("LATER-25", W, B, "compatibility level 1500 or higher"),
     rule_of("LATER-26", W, B, "no table and expression of one name"),
@@ -439,6 +468,9 @@ pub fn evaluate(op: Operation, ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec
     rules::running(&mut out, ws);
     rules::storage_format(&mut out, op, ws, group);
     rules::memory(&mut out, op, ws);
+    if group.dataflow_storage_id.is_some() {
+        rules::storage_account(&mut out, op, ws);
+    }
     out.into_vec()
 }
 
@@ -484,6 +516,8 @@ mod tests {
             storage_account: Some("acct".into()),
             storage_enabled: Some(true),
             restore_model_bytes: None,
+            arm: None,
+            powerbi_tenant: None,
             folder: Some(Folder::ServiceFiles),
             declared_dataflows_only: false,
             nearest: Vec::new(),

@@ -232,14 +232,10 @@ pub(super) fn regions(
     if group.dataflow_storage_id.is_none() {
         return;
     }
-    // A declared location is the configured account's: another account's region is not known from it.
+    // A declared location is the configured account's; any account's comes from Azure Resource Manager.
     let account = ws.storage_account.as_deref().unwrap_or("the linked account");
-    let location = tenant.storage_location.as_ref().filter(|_| {
-        match (&tenant.configured_account, &ws.storage_account) {
-            (Some(configured), Some(linked)) => configured.eq_ignore_ascii_case(linked),
-            _ => false,
-        }
-    });
+    let (location, _) = super::storage_location(ws, tenant);
+    let location = location.as_ref();
     match (&tenant.home_region, location) {
         (Some(home), Some(loc)) if same_region(home, loc) => out.push(
             "SEED-05",
@@ -262,8 +258,8 @@ pub(super) fn regions(
         (Some(_), None) => out.push(
             "SEED-05",
             Status::Unknown,
-            format!("the region of storage account '{account}' is not known"),
-            "declare storage.location in pbi-backup.toml, with storage.account set to that account",
+            format!("the region of storage account '{account}' is not known{}", arm_unknown(ws)),
+            "grant the caller the Reader role on the storage account (Azure Resource Manager then tells its region), or declare storage.location with storage.account set to that account",
         ),
     }
     if let (Some(loc), Some(region)) = (location, &cap_region)
@@ -524,6 +520,121 @@ pub(super) fn memory(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
             Status::Unknown,
             format!("the memory per model of a {sku} capacity is not in the sources this tool follows; the model took {} at backup", gib(size)),
             "check the SKU's memory per model against the model's size",
+        ),
+    }
+}
+
+/// Why Azure Resource Manager did not tell, for a message: empty when it was not asked.
+fn arm_unknown(ws: &WorkspaceFacts) -> String {
+    match &ws.arm {
+        Some(Err(why)) => format!(" (Azure Resource Manager: {why})"),
+        _ => String::new(),
+    }
+}
+
+/// LATER-02 (no VNET), LATER-03 (no firewall, no private endpoint), LATER-04 (shared key allowed), LATER-15
+/// (hierarchical namespace), LATER-16 (the Power BI tenant): the linked account as Azure Resource Manager describes it.
+pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
+    if matches!(op, Operation::CopyInto | Operation::Relink) {
+        return;
+    }
+    let Some(arm) = &ws.arm else { return };
+    let account = ws.storage_account.as_deref().unwrap_or("the linked account");
+    let a = match arm {
+        Ok(a) => a,
+        Err(why) => {
+            for rule in ["LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+                out.push(
+                    rule,
+                    Status::Unknown,
+                    format!(
+                        "Azure Resource Manager did not describe storage account '{account}': {why}"
+                    ),
+                    "grant the caller the Reader role on the storage account or its subscription",
+                );
+            }
+            return;
+        }
+    };
+    let deny = a.default_action.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("deny"));
+    let verdict = |bad: bool| if bad { Status::Fail } else { Status::Pass };
+    out.push(
+        "LATER-02",
+        verdict(a.vnet_rules > 0),
+        if a.vnet_rules > 0 {
+            format!("storage account '{account}' is in a virtual network ({} VNET rules); Power BI must reach it directly", a.vnet_rules)
+        } else {
+            format!("storage account '{account}' has no VNET rules")
+        },
+        if a.vnet_rules > 0 { "remove the account's virtual network rules (Networking, in the Azure portal)" } else { "" },
+    );
+    let public_off =
+        a.public_network_access.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("disabled"));
+    let firewalled = deny || public_off || a.private_endpoints > 0;
+    out.push(
+        "LATER-03",
+        verdict(firewalled),
+        if firewalled {
+            format!(
+                "storage account '{account}' is behind a firewall (default action {}, public network access {}, {} private endpoints); Power BI cannot reach it",
+                a.default_action.as_deref().unwrap_or("?"),
+                a.public_network_access.as_deref().unwrap_or("?"),
+                a.private_endpoints
+            )
+        } else {
+            format!("storage account '{account}' allows public network access, no private endpoint")
+        },
+        if firewalled { "allow access from all networks and remove private endpoints (Networking, in the Azure portal)" } else { "" },
+    );
+    let no_key = a.allow_shared_key == Some(false);
+    out.push(
+        "LATER-04",
+        verdict(no_key),
+        if no_key {
+            format!("storage account '{account}' does not allow shared key access; backup and restore fail with \"Key based authentication is not permitted\"")
+        } else {
+            format!("storage account '{account}' allows shared key access")
+        },
+        if no_key { "allow storage account key access (Configuration, in the Azure portal)" } else { "" },
+    );
+    match a.hns {
+        Some(false) => out.push(
+            "LATER-15",
+            Status::Fail,
+            format!("storage account '{account}' has no hierarchical namespace: it is not ADLS Gen2"),
+            "use an account with hierarchical namespace enabled (ADLS Gen2)",
+        ),
+        Some(true) => out.push(
+            "LATER-15",
+            Status::Pass,
+            format!("storage account '{account}' has a hierarchical namespace"),
+            "",
+        ),
+        None => out.push(
+            "LATER-15",
+            Status::Unknown,
+            format!("Azure Resource Manager did not say whether '{account}' has a hierarchical namespace"),
+            "check isHnsEnabled on the account",
+        ),
+    }
+    match (&a.tenant_id, &ws.powerbi_tenant) {
+        (Some(theirs), Some(ours)) if !theirs.eq_ignore_ascii_case(ours) => out.push(
+            "LATER-16",
+            Status::Fail,
+            format!("storage account '{account}' belongs to tenant {theirs}, not the Power BI tenant {ours}"),
+            "use a storage account of a subscription in the Power BI tenant",
+        ),
+        (Some(_), Some(ours)) => out.push(
+            "LATER-16",
+            Status::Pass,
+            format!("storage account '{account}' is in the Power BI tenant {ours}"),
+            "",
+        ),
+        _ => out.push(
+            "LATER-16",
+            Status::Unknown,
+            format!("the tenant of storage account '{account}' or of Power BI is not known"),
+            "check that the account's subscription is in the Power BI tenant",
         ),
     }
 }

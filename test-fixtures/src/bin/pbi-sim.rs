@@ -130,6 +130,7 @@ fn connection_env(stack: &SimStack, scenario: &Scenario) -> String {
     let _ = writeln!(s, "PBI_BACKUP_POWERBI_API={base}/");
     let _ = writeln!(s, "PBI_BACKUP_AUTHORITY={base}/");
     let _ = writeln!(s, "PBI_BACKUP_AAS_BASE={base}/");
+    let _ = writeln!(s, "PBI_BACKUP_ARM_URL={base}/");
     let _ = writeln!(s, "AZURE_TENANT_ID={}", scenario.tenant.id);
     if let Some(app) = scenario.principals.iter().find(|p| p.kind == "app" && p.secret.is_some()) {
         let _ = writeln!(s, "AZURE_CLIENT_ID={}", app.id);

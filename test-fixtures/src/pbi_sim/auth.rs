@@ -26,6 +26,8 @@ pub(crate) struct Grant {
 pub(crate) enum Audience {
     PowerBi,
     Aas,
+    /// Azure Resource Manager (`https://management.azure.com/.default`).
+    Arm,
 }
 
 /// An MWC token: a principal's access to one workspace (and optionally one dataset).
@@ -65,6 +67,7 @@ impl Tokens {
         let aud = match audience {
             Audience::PowerBi => "https://analysis.windows.net/powerbi/api",
             Audience::Aas => "https://*.asazure.windows.net",
+            Audience::Arm => "https://management.azure.com",
         };
         let mut claims = json!({
             "aud": aud,
@@ -241,6 +244,10 @@ async fn token(
         Audience::PowerBi
     } else if scope.contains("asazure.windows.net") {
         Audience::Aas
+    } else if scope.contains("management.azure.com")
+        || scope.contains("management.core.windows.net")
+    {
+        Audience::Arm
     } else {
         return aad_error(
             StatusCode::BAD_REQUEST,

@@ -18,6 +18,7 @@
 // Handlers refuse with a ready `Response`; boxing each would only add noise to a test server.
 #![allow(clippy::result_large_err)]
 
+mod arm;
 mod auth;
 mod rest;
 pub mod scenario;
@@ -344,6 +345,7 @@ async fn prepare_storage(
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(auth::routes())
+        .merge(arm::routes())
         .merge(
             rest::routes()
                 .layer(axum::middleware::from_fn_with_state(shared.clone(), rest::throttle)),

@@ -136,10 +136,39 @@ pub struct StorageAccount {
     /// assigned to a workspace ("storage account must be enabled", the REST reference of AssignToDataflowStorage).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Azure Resource Manager: the subscription holding the account (derived from the tenant when absent).
+    #[serde(default)]
+    pub subscription: Option<String>,
+    /// ARM: the Entra tenant of that subscription (the scenario's tenant when absent; LATER-16).
+    #[serde(default)]
+    pub arm_tenant: Option<String>,
+    /// ARM `isHnsEnabled` (default true; LATER-15).
+    #[serde(default = "yes")]
+    pub hierarchical_namespace: bool,
+    /// ARM `networkAcls.defaultAction`: `Allow` (default) or `Deny` (a firewall; LATER-03).
+    #[serde(default = "allow")]
+    pub network_default_action: String,
+    /// ARM `networkAcls.virtualNetworkRules`, as subnet names (LATER-02).
+    #[serde(default)]
+    pub vnet_rules: Vec<String>,
+    /// ARM `privateEndpointConnections`, as private endpoint names (LATER-03).
+    #[serde(default)]
+    pub private_endpoints: Vec<String>,
+    /// ARM `publicNetworkAccess`: `Enabled` (default) or `Disabled` (LATER-03).
+    #[serde(default = "enabled_text")]
+    pub public_network_access: String,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn allow() -> String {
+    "Allow".into()
+}
+
+fn enabled_text() -> String {
+    "Enabled".into()
 }
 
 /// How a workspace is linked to storage.
@@ -203,6 +232,10 @@ pub struct Principal {
     /// AAS server names this principal administers.
     #[serde(default)]
     pub aas_admin_of: Vec<String>,
+    /// Whether Azure Resource Manager shows it the storage accounts (the Reader role on their subscriptions; default
+    /// true). False: `GET /subscriptions` lists none and a storage account listing answers 403 AuthorizationFailed.
+    #[serde(default = "yes")]
+    pub arm_reader: bool,
 }
 
 /// A dataset.

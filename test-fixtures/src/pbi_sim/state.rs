@@ -44,6 +44,35 @@ pub struct AccountState {
     /// Served as `isEnabled`; a disabled account cannot be assigned.
     #[serde(default = "shared_key_default")]
     pub enabled: bool,
+    /// What Azure Resource Manager says of it.
+    #[serde(default)]
+    pub arm: ArmState,
+}
+
+/// The account as Azure Resource Manager describes it (the scenario's keys of the same names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArmState {
+    pub subscription: String,
+    pub tenant: Option<String>,
+    pub hierarchical_namespace: bool,
+    pub network_default_action: String,
+    pub vnet_rules: Vec<String>,
+    pub private_endpoints: Vec<String>,
+    pub public_network_access: String,
+}
+
+impl Default for ArmState {
+    fn default() -> Self {
+        ArmState {
+            subscription: String::new(),
+            tenant: None,
+            hierarchical_namespace: true,
+            network_default_action: "Allow".into(),
+            vnet_rules: Vec::new(),
+            private_endpoints: Vec::new(),
+            public_network_access: "Enabled".into(),
+        }
+    }
 }
 
 fn shared_key_default() -> bool {
@@ -75,6 +104,9 @@ pub struct PrincipalState {
     /// Workspace id → role.
     pub roles: BTreeMap<String, String>,
     pub aas_admin_of: Vec<String>,
+    /// Reader on the storage accounts' subscriptions (Azure Resource Manager).
+    #[serde(default = "shared_key_default")]
+    pub arm_reader: bool,
 }
 
 /// A model as the simulator keeps it; also what a backup file carries (in `SimModel.json`).
@@ -134,6 +166,7 @@ fn principal_state(p: &scenario::Principal, workspaces: &[WorkspaceState]) -> Pr
         secret: p.secret.clone(),
         roles: p.roles.iter().filter_map(|(ws, r)| Some((ws_id(ws)?, r.clone()))).collect(),
         aas_admin_of: p.aas_admin_of.clone(),
+        arm_reader: p.arm_reader,
     }
 }
 
@@ -213,6 +246,20 @@ impl State {
                     location: a.location.clone(),
                     shared_key_access: a.shared_key_access,
                     enabled: a.enabled,
+                    arm: ArmState {
+                        // One subscription per tenant unless named: an account of another tenant is in
+                        // another subscription.
+                        subscription: a.subscription.clone().unwrap_or_else(|| {
+                            let tenant = a.arm_tenant.as_deref().unwrap_or(&s.tenant.id);
+                            scenario::derived_id("subscription", tenant)
+                        }),
+                        tenant: a.arm_tenant.clone(),
+                        hierarchical_namespace: a.hierarchical_namespace,
+                        network_default_action: a.network_default_action.clone(),
+                        vnet_rules: a.vnet_rules.clone(),
+                        private_endpoints: a.private_endpoints.clone(),
+                        public_network_access: a.public_network_access.clone(),
+                    },
                 })
                 .collect(),
             workspaces,

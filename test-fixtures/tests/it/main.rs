@@ -1,3 +1,4 @@
 //! Tests of the simulators as a client sees them: raw HTTP, as real tools send it.
 
+mod arm;
 mod pbi_sim;
