@@ -372,32 +372,8 @@ async fn run_one_inner(
         if job.power_bi || session.settings.has_store() { Some(session.store()?) } else { None };
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
-    let (tables, tables_unknown) = match client.tables(&job.dataset).await {
-        Ok(t) => (t, false),
-        Err(e) => {
-            result.warnings.push(format!(
-                "the model's tables could not be listed ({e}); the manifest records them as unknown, so a restore cannot compare them"
-            ));
-            (Vec::new(), true)
-        }
-    };
-    let roles = match client.roles(&job.dataset).await {
-        Ok(r) => Some(r),
-        Err(e) => {
-            result.warnings.push(format!(
-                "the model's roles could not be listed ({e}); the manifest records them as unknown, so a restore cannot compare them"
-            ));
-            None
-        }
-    };
-    // For the restore's memory check (LATER-11); a server that does not answer it only loses that check.
-    let model_size_bytes = match client.model_size(&job.dataset).await {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::debug!(error = %e, "the model's size could not be read");
-            None
-        }
-    };
+    let (tables, tables_unknown, roles, model_size_bytes) =
+        model_facts(&client, &job.dataset, &mut result.warnings).await;
     let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
@@ -465,4 +441,40 @@ async fn run_one_inner(
     result.manifest = Some(manifest_path.to_string());
     result.verification = Some(BackupVerification::Verified);
     Ok(())
+}
+
+/// What the manifest records of the model before the backup: its tables, roles and size. A listing that fails is
+/// recorded as unknown (with a warning), never as empty.
+async fn model_facts(
+    client: &crate::xmla::XmlaClient,
+    dataset: &str,
+    warnings: &mut Vec<String>,
+) -> (Vec<String>, bool, Option<Vec<crate::manifest::RoleMembers>>, Option<u64>) {
+    let (tables, tables_unknown) = match client.tables(dataset).await {
+        Ok(t) => (t, false),
+        Err(e) => {
+            warnings.push(format!(
+                "the model's tables could not be listed ({e}); the manifest records them as unknown, so a restore cannot compare them"
+            ));
+            (Vec::new(), true)
+        }
+    };
+    let roles = match client.roles(dataset).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warnings.push(format!(
+                "the model's roles could not be listed ({e}); the manifest records them as unknown, so a restore cannot compare them"
+            ));
+            None
+        }
+    };
+    // For the restore's memory check (LATER-11); a server that does not answer it only loses that check.
+    let model_size_bytes = match client.model_size(dataset).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::debug!(error = %e, "the model's size could not be read");
+            None
+        }
+    };
+    (tables, tables_unknown, roles, model_size_bytes)
 }

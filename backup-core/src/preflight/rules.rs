@@ -556,36 +556,8 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
             return;
         }
     };
-    let deny = a.default_action.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("deny"));
+    network(out, account, a);
     let verdict = |bad: bool| if bad { Status::Fail } else { Status::Pass };
-    out.push(
-        "LATER-02",
-        verdict(a.vnet_rules > 0),
-        if a.vnet_rules > 0 {
-            format!("storage account '{account}' is in a virtual network ({} VNET rules); Power BI must reach it directly", a.vnet_rules)
-        } else {
-            format!("storage account '{account}' has no VNET rules")
-        },
-        if a.vnet_rules > 0 { "remove the account's virtual network rules (Networking, in the Azure portal)" } else { "" },
-    );
-    let public_off =
-        a.public_network_access.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("disabled"));
-    let firewalled = deny || public_off || a.private_endpoints > 0;
-    out.push(
-        "LATER-03",
-        verdict(firewalled),
-        if firewalled {
-            format!(
-                "storage account '{account}' is behind a firewall (default action {}, public network access {}, {} private endpoints); Power BI cannot reach it",
-                a.default_action.as_deref().unwrap_or("?"),
-                a.public_network_access.as_deref().unwrap_or("?"),
-                a.private_endpoints
-            )
-        } else {
-            format!("storage account '{account}' allows public network access, no private endpoint")
-        },
-        if firewalled { "allow access from all networks and remove private endpoints (Networking, in the Azure portal)" } else { "" },
-    );
     let no_key = a.allow_shared_key == Some(false);
     out.push(
         "LATER-04",
@@ -637,4 +609,38 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
             "check that the account's subscription is in the Power BI tenant",
         ),
     }
+}
+
+/// LATER-02 and LATER-03: Power BI must reach the account directly.
+fn network(out: &mut Findings<'_>, account: &str, a: &crate::arm::ArmAccount) {
+    let deny = a.default_action.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("deny"));
+    let verdict = |bad: bool| if bad { Status::Fail } else { Status::Pass };
+    out.push(
+        "LATER-02",
+        verdict(a.vnet_rules > 0),
+        if a.vnet_rules > 0 {
+            format!("storage account '{account}' is in a virtual network ({} VNET rules); Power BI must reach it directly", a.vnet_rules)
+        } else {
+            format!("storage account '{account}' has no VNET rules")
+        },
+        if a.vnet_rules > 0 { "remove the account's virtual network rules (Networking, in the Azure portal)" } else { "" },
+    );
+    let public_off =
+        a.public_network_access.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("disabled"));
+    let firewalled = deny || public_off || a.private_endpoints > 0;
+    out.push(
+        "LATER-03",
+        verdict(firewalled),
+        if firewalled {
+            format!(
+                "storage account '{account}' is behind a firewall (default action {}, public network access {}, {} private endpoints); Power BI cannot reach it",
+                a.default_action.as_deref().unwrap_or("?"),
+                a.public_network_access.as_deref().unwrap_or("?"),
+                a.private_endpoints
+            )
+        } else {
+            format!("storage account '{account}' allows public network access, no private endpoint")
+        },
+        if firewalled { "allow access from all networks and remove private endpoints (Networking, in the Azure portal)" } else { "" },
+    );
 }

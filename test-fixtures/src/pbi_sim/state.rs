@@ -170,6 +170,30 @@ fn principal_state(p: &scenario::Principal, workspaces: &[WorkspaceState]) -> Pr
     }
 }
 
+fn account_state(a: &scenario::StorageAccount, tenant_id: &str) -> AccountState {
+    AccountState {
+        id: a.id.clone().unwrap_or_else(|| derived_id("storage", &a.name)),
+        name: a.name.clone(),
+        location: a.location.clone(),
+        shared_key_access: a.shared_key_access,
+        enabled: a.enabled,
+        arm: ArmState {
+            // One subscription per tenant unless named: an account of another tenant is in
+            // another subscription.
+            subscription: a.subscription.clone().unwrap_or_else(|| {
+                let tenant = a.arm_tenant.as_deref().unwrap_or(tenant_id);
+                scenario::derived_id("subscription", tenant)
+            }),
+            tenant: a.arm_tenant.clone(),
+            hierarchical_namespace: a.hierarchical_namespace,
+            network_default_action: a.network_default_action.clone(),
+            vnet_rules: a.vnet_rules.clone(),
+            private_endpoints: a.private_endpoints.clone(),
+            public_network_access: a.public_network_access.clone(),
+        },
+    }
+}
+
 impl State {
     pub fn from_scenario(s: &Scenario) -> State {
         let capacities: Vec<CapacityState> = s
@@ -237,31 +261,7 @@ impl State {
             tenant_storage: s.tenant.tenant_storage.clone(),
             service_profile: s.tenant.service_profile,
             capacities,
-            accounts: s
-                .storage_accounts
-                .iter()
-                .map(|a| AccountState {
-                    id: a.id.clone().unwrap_or_else(|| derived_id("storage", &a.name)),
-                    name: a.name.clone(),
-                    location: a.location.clone(),
-                    shared_key_access: a.shared_key_access,
-                    enabled: a.enabled,
-                    arm: ArmState {
-                        // One subscription per tenant unless named: an account of another tenant is in
-                        // another subscription.
-                        subscription: a.subscription.clone().unwrap_or_else(|| {
-                            let tenant = a.arm_tenant.as_deref().unwrap_or(&s.tenant.id);
-                            scenario::derived_id("subscription", tenant)
-                        }),
-                        tenant: a.arm_tenant.clone(),
-                        hierarchical_namespace: a.hierarchical_namespace,
-                        network_default_action: a.network_default_action.clone(),
-                        vnet_rules: a.vnet_rules.clone(),
-                        private_endpoints: a.private_endpoints.clone(),
-                        public_network_access: a.public_network_access.clone(),
-                    },
-                })
-                .collect(),
+            accounts: s.storage_accounts.iter().map(|a| account_state(a, &s.tenant.id)).collect(),
             workspaces,
             principals,
             models,
