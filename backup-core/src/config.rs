@@ -83,6 +83,23 @@ pub struct StorageSection {
     /// MD5 runs on one core at about 700 MiB/s, so on a faster link it bounds an upload; the SHA-256 is kept either
     /// way.
     pub content_md5: Option<bool>,
+    /// Other storage accounts workspaces are attached to, by name: how to reach each (`[storage.accounts.<name>]`).
+    pub accounts: std::collections::BTreeMap<String, AccountSection>,
+}
+
+/// `[storage.accounts.<name>]`: a storage account other than `storage.account` that workspaces are attached to.
+/// With an Entra sign-in for storage, none is needed: every account is reached with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AccountSection {
+    /// Custom DFS endpoint of this account.
+    pub endpoint: Option<Url>,
+    /// `key`, `sas` or an Entra kind; by default `key` with `key-env`, `sas` with `sas-env`, else the main account's.
+    pub auth: Option<String>,
+    /// The environment variable that holds this account's key.
+    pub key_env: Option<String>,
+    /// The environment variable that holds this account's SAS token.
+    pub sas_env: Option<String>,
 }
 
 /// `[rules]`.
@@ -188,7 +205,11 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 enum StorageChoice {
     Local(PathBuf),
-    Adls(Box<AdlsConfig>),
+    /// The configured account, and the other accounts of `[storage.accounts]` (each resolved, or why not).
+    Adls(
+        Box<AdlsConfig>,
+        std::collections::BTreeMap<String, std::result::Result<AdlsConfig, String>>,
+    ),
     None(String),
 }
 
@@ -254,7 +275,7 @@ impl Settings {
     pub fn store(&self) -> Result<Arc<dyn Store>> {
         match &self.storage {
             StorageChoice::Local(root) => Ok(Arc::new(LocalStore::new(root.clone())?)),
-            StorageChoice::Adls(config) => Ok(Arc::new(AdlsStore::new((**config).clone())?)),
+            StorageChoice::Adls(config, _) => Ok(Arc::new(AdlsStore::new((**config).clone())?)),
             StorageChoice::None(why) => Err(Error::Usage(why.clone())),
         }
     }
@@ -267,8 +288,37 @@ impl Settings {
     /// The storage account name, when ADLS is configured.
     pub fn storage_account(&self) -> Option<&str> {
         match &self.storage {
-            StorageChoice::Adls(c) => Some(&c.account),
+            StorageChoice::Adls(c, _) => Some(&c.account),
             _ => None,
+        }
+    }
+
+    /// How to reach the storage account `name` (one a workspace is attached to): the configured account's
+    /// settings, its `[storage.accounts.<name>]`, or, with an Entra sign-in for storage, the configured settings
+    /// aimed at it. Why it cannot be reached otherwise.
+    pub fn account_config(&self, name: &str) -> std::result::Result<AdlsConfig, String> {
+        let StorageChoice::Adls(main, others) = &self.storage else {
+            return Err("pbi-backup is not configured with an ADLS Gen2 account".into());
+        };
+        if main.account.eq_ignore_ascii_case(name) {
+            return Ok((**main).clone());
+        }
+        if let Some((_, other)) = others.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            return other.clone();
+        }
+        match main.credential {
+            adls_store::AdlsCredential::AccountKey(_) | adls_store::AdlsCredential::Sas(_) => {
+                Err(format!(
+                    "pbi-backup has a key or SAS for '{}' only; add [storage.accounts.{name}] with key-env or sas-env naming the variable that holds its credential, or sign in to storage with Entra (storage.auth = \"client-secret\")",
+                    main.account
+                ))
+            }
+            _ => {
+                let mut c = (**main).clone();
+                c.account = name.to_owned();
+                c.endpoint = None;
+                Ok(c)
+            }
         }
     }
 
@@ -276,7 +326,7 @@ impl Settings {
     pub fn store_description(&self) -> String {
         match &self.storage {
             StorageChoice::Local(root) => format!("local folder {}", root.display()),
-            StorageChoice::Adls(c) => match &c.endpoint {
+            StorageChoice::Adls(c, _) => match &c.endpoint {
                 Some(e) => {
                     format!("ADLS Gen2 account '{}' at {}", c.account, crate::http::redact_url(e))
                 }
@@ -384,7 +434,61 @@ fn resolve_storage(
     if let Some(e) = &config.endpoint {
         crate::xmla::check_plain_http(e)?;
     }
-    Ok(StorageChoice::Adls(Box::new(config)))
+    let others = s
+        .accounts
+        .iter()
+        .map(|(name, a)| (name.clone(), other_account(&config, name, a, env)))
+        .collect();
+    Ok(StorageChoice::Adls(Box::new(config), others))
+}
+
+/// One `[storage.accounts.<name>]`, resolved against the environment: the main account's settings with this
+/// account's name, endpoint and credential.
+fn other_account(
+    main: &AdlsConfig,
+    name: &str,
+    a: &AccountSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<AdlsConfig, String> {
+    let var = |n: &str| env(n).filter(|v| !v.is_empty());
+    let secret = |n: &Option<String>| {
+        n.as_deref().map(|n| {
+            var(n).ok_or_else(|| format!("storage.accounts.{name}: the variable {n} is not set"))
+        })
+    };
+    let mut c = main.clone();
+    c.account = name.to_owned();
+    c.endpoint = a.endpoint.clone();
+    let auth = a.auth.clone().unwrap_or_else(|| {
+        if a.key_env.is_some() {
+            "key".into()
+        } else if a.sas_env.is_some() {
+            "sas".into()
+        } else {
+            String::new()
+        }
+    });
+    c.credential = match auth.as_str() {
+        "key" => adls_store::AdlsCredential::AccountKey(
+            secret(&a.key_env)
+                .unwrap_or_else(|| Err(format!("storage.accounts.{name}: set key-env")))?,
+        ),
+        "sas" => adls_store::AdlsCredential::Sas(
+            secret(&a.sas_env)
+                .unwrap_or_else(|| Err(format!("storage.accounts.{name}: set sas-env")))?,
+        ),
+        // The main account's sign-in (an Entra kind) reaches this one too.
+        "" => main.credential.clone(),
+        other => {
+            return Err(format!(
+                "storage.accounts.{name}.auth '{other}' is not key or sas; leave it out to use the main account's Entra sign-in"
+            ));
+        }
+    };
+    if let Some(e) = &c.endpoint {
+        crate::xmla::check_plain_http(e).map_err(|e| e.to_string())?;
+    }
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -479,11 +583,42 @@ mod tests {
     }
 
     #[test]
+    fn other_accounts_are_reached_with_their_own_credential_or_the_entra_sign_in() {
+        let file: ConfigFile = toml::from_str(
+            "[storage]\naccount = \"main\"\n[storage.accounts.second]\nkey-env = \"SECOND_KEY\"\n[storage.accounts.third]\nsas-env = \"THIRD_SAS\"\n",
+        )
+        .unwrap();
+        let vars = env(&[("AZURE_STORAGE_KEY", "bWFpbg=="), ("SECOND_KEY", "c2Vjb25k")]);
+        let s = Settings::resolve(None, file.clone(), &vars).unwrap();
+        assert!(s.account_config("MAIN").is_ok());
+        let second = s.account_config("second").unwrap();
+        assert_eq!(second.account, "second");
+        assert!(
+            matches!(second.credential, adls_store::AdlsCredential::AccountKey(ref k) if k == "c2Vjb25k")
+        );
+        let third = s.account_config("third").unwrap_err();
+        assert!(third.contains("THIRD_SAS") && !third.contains("c2Vjb25k"), "{third}");
+        let fourth = s.account_config("fourth").unwrap_err();
+        assert!(fourth.contains("[storage.accounts.fourth]"), "{fourth}");
+        // An Entra sign-in for storage reaches any account.
+        let entra = env(&[
+            ("PBI_BACKUP_ADLS_AUTH", "client-secret"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]);
+        let s = Settings::resolve(None, file, &entra).unwrap();
+        let fourth = s.account_config("fourth").unwrap();
+        assert_eq!((fourth.account.as_str(), fourth.endpoint.is_none()), ("fourth", true));
+        assert!(matches!(fourth.credential, adls_store::AdlsCredential::ClientSecret { .. }));
+    }
+
+    #[test]
     fn transfer_settings_reach_the_adls_config() {
         let adls = |file: ConfigFile| {
             let vars = env(&[("PBI_BACKUP_ADLS_ACCOUNT", "acct"), ("AZURE_STORAGE_KEY", "a2V5")]);
             match Settings::resolve(None, file, &vars).unwrap().storage {
-                StorageChoice::Adls(config) => config,
+                StorageChoice::Adls(config, _) => config,
                 other => panic!("expected ADLS, got {other:?}"),
             }
         };

@@ -1,7 +1,9 @@
 //! Every exit code: usage errors, each preflight rule the rules tenant breaks, the server's refusals with its
 //! codes, and a failure to reach the service.
 
-use backup_core::output::{BackupOutput, DoctorOutput, TransferVerification, exit_codes};
+use backup_core::output::{
+    BackupOutput, BackupVerification, DoctorOutput, TransferVerification, exit_codes,
+};
 use backup_core::preflight::{FactSource, Severity, Status};
 use test_fixtures::pbi_sim::codes;
 
@@ -592,4 +594,61 @@ async fn without_a_reader_role_the_storage_facts_are_unknown_and_say_which_role(
     }
     let f = doctor.facts.iter().find(|f| f.name == "storage_location").unwrap();
     assert_eq!((f.value.as_deref(), f.source), (None, FactSource::Unknown));
+}
+
+/// Workspaces attached to two storage accounts, in one bulk run: each backup is written, read back and verified in
+/// its own account, reached with its own credential (`[storage.accounts.<name>]`); without that credential the
+/// preflight blocks the workspace of the other account before anything is sent, naming both accounts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_backup_across_two_storage_accounts_verifies_each_in_its_own() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let workspaces = ["backup", "-w", "Finance", "-w", "Personal Premium", "--all", "--json"];
+    // Without a credential for tenantlake: Personal Premium is blocked (SEED-02), Finance is backed up.
+    let backups = t.stack.sim.count("backup");
+    let run = t.run(&env, &workspaces).await;
+    run.expect(exit_codes::PARTIAL);
+    let out: BackupOutput = run.json();
+    let blocked: Vec<_> =
+        out.results.iter().filter(|r| r.workspace == "Personal Premium").collect();
+    let err = blocked[0].error.as_ref().expect("blocked");
+    let seed02 = err.findings.iter().find(|f| f.rule == "SEED-02").expect("SEED-02");
+    assert!(
+        seed02.message.contains("'tenantlake'") && seed02.message.contains("'financelake'"),
+        "{seed02:?}"
+    );
+    assert!(seed02.remedy.contains("[storage.accounts.tenantlake]"), "{seed02:?}");
+    let finance = out.results.iter().filter(|r| r.workspace == "Finance").count();
+    assert_eq!(t.stack.sim.count("backup"), backups + finance as u64, "a blocked backup was sent");
+
+    // With one: both accounts, each verified where it lies.
+    let tenantlake = t.stack.storage_env("tenantlake");
+    let get = |k: &str| tenantlake.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pbi-backup.toml"),
+        format!(
+            "[storage.accounts.tenantlake]\nendpoint = \"{}\"\nkey-env = \"TENANTLAKE_KEY\"\n",
+            get("PBI_BACKUP_ADLS_ENDPOINT")
+        ),
+    )
+    .unwrap();
+    let both = env.clone().in_dir(dir.path()).set("TENANTLAKE_KEY", &get("AZURE_STORAGE_KEY"));
+    // New file names: the default name carries the second.
+    crate::commands::next_second().await;
+    let run = t.run(&both, &workspaces).await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    assert!(out.results.iter().any(|r| r.workspace == "Personal Premium"), "{out:?}");
+    for r in &out.results {
+        assert_eq!(r.verification, Some(BackupVerification::Verified), "{r:?}");
+        let account = if r.workspace == "Finance" { "financelake" } else { "tenantlake" };
+        let store = t.stack.store(account).unwrap();
+        let path = adls_store::StorePath::file("power-bi-backup", &r.workspace, &r.file).unwrap();
+        let stored = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
+        assert_eq!(Some(crate::support::sha256(&stored)), r.sha256, "{r:?}");
+    }
+    // The key stays out of every output.
+    let key = get("AZURE_STORAGE_KEY");
+    assert!(!run.stdout.contains(&key) && !run.stderr.contains(&key));
 }

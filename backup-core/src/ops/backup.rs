@@ -368,8 +368,14 @@ async fn run_one_inner(
     result: &mut BackupResult,
 ) -> Result<()> {
     // The store is needed to verify; without one (a plain XMLA server) the command still runs.
-    let store =
-        if job.power_bi || session.settings.has_store() { Some(session.store()?) } else { None };
+    // A Power BI backup is written into the account the workspace is attached to, and read back there.
+    let store = if job.power_bi {
+        Some(session.workspace_store(&job.workspace).await?)
+    } else if session.settings.has_store() {
+        Some(session.store()?)
+    } else {
+        None
+    };
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
     let (tables, tables_unknown, roles, model_size_bytes) =

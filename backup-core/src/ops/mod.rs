@@ -39,6 +39,8 @@ pub struct Session {
     progress: Arc<dyn Progress>,
     tokens: OnceLock<Arc<TokenSource>>,
     store: OnceLock<Arc<dyn Store>>,
+    /// Stores of other accounts workspaces are attached to, by account name.
+    account_stores: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Store>>>,
     /// A limit on each XMLA command; none by default.
     pub command_timeout: Option<std::time::Duration>,
 }
@@ -62,6 +64,7 @@ impl Session {
             progress,
             tokens: OnceLock::new(),
             store: OnceLock::new(),
+            account_stores: std::sync::Mutex::new(std::collections::HashMap::new()),
             command_timeout: None,
         }
     }
@@ -107,6 +110,42 @@ impl Session {
         }
         let s = self.settings.store()?;
         Ok(self.store.get_or_init(|| s).clone())
+    }
+
+    /// The store of storage account `account` (built on first use): the configured store for the configured
+    /// account, else one reached as [`Settings::account_config`] says.
+    pub fn account_store(&self, account: &str) -> Result<Arc<dyn Store>> {
+        if self.settings.storage_account().is_some_and(|c| c.eq_ignore_ascii_case(account)) {
+            return self.store();
+        }
+        let key = account.to_ascii_lowercase();
+        if let Some(s) = self.account_stores.lock().expect("poisoned").get(&key) {
+            return Ok(s.clone());
+        }
+        let config = self.settings.account_config(account).map_err(Error::Usage)?;
+        let store: Arc<dyn Store> = Arc::new(adls_store::AdlsStore::new(config)?);
+        self.account_stores.lock().expect("poisoned").insert(key, store.clone());
+        Ok(store)
+    }
+
+    /// The store that holds `workspace`'s backups: that of the storage account it is attached to (asked of the
+    /// REST API), or the configured store when that cannot be told (no ADLS account configured, the API cannot
+    /// answer, the workspace is not attached).
+    pub async fn workspace_store(&self, workspace: &str) -> Result<Arc<dyn Store>> {
+        if self.settings.storage_account().is_none() {
+            return self.store();
+        }
+        let linked = async {
+            let api = self.api().ok()?;
+            let group = api.group_by_name(workspace).await.ok()?;
+            let id = group.dataflow_storage_id?;
+            let accounts = api.storage_accounts().await.ok()?;
+            accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(&id)).map(|a| a.name)
+        };
+        match linked.await {
+            Some(account) => self.account_store(&account),
+            None => self.store(),
+        }
     }
 }
 

@@ -82,17 +82,24 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     if let Some(account) = &facts.storage_account {
         facts.arm = Some(arm_account(session, account).await);
     }
-    // The folder is looked for only in the account the workspace is attached to: in another it is never there.
-    let same_account = match (session.settings.storage_account(), &facts.storage_account) {
-        (Some(configured), Some(attached)) => configured.eq_ignore_ascii_case(attached),
-        (Some(_), None) => true,
-        // A local store is not where Power BI keeps the folder.
-        (None, _) => false,
+    // The folder is looked for in the account the workspace is attached to, when pbi-backup can reach it; a
+    // local store is not where Power BI keeps it.
+    let store = match (session.settings.storage_account(), &facts.storage_account) {
+        (Some(_), Some(attached)) => match session.account_store(attached) {
+            Ok(store) => Some(store),
+            Err(e) => {
+                facts.storage_unreachable = Some(match session.settings.account_config(attached) {
+                    Err(why) => why,
+                    Ok(_) => e.to_string(),
+                });
+                None
+            }
+        },
+        (Some(_), None) => session.store().ok(),
+        (None, _) => None,
     };
-    if session.settings.has_store()
-        && same_account
+    if let Some(store) = store
         && group.dataflow_storage_id.is_some()
-        && let Ok(store) = session.store()
         && let Ok(folder) = backup_folder(&group.name)
     {
         facts.folder = folder_state(store.as_ref(), &folder).await;

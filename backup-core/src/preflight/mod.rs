@@ -123,6 +123,9 @@ pub struct WorkspaceFacts {
     pub storage_account: Option<String>,
     /// Whether that registration is enabled (`isEnabled`; `None` when not said or not found).
     pub storage_enabled: Option<bool>,
+    /// Why pbi-backup cannot reach that account with the credentials it was given (`None`: it can, or it has no
+    /// ADLS account configured at all).
+    pub storage_unreachable: Option<String>,
     /// For a restore: the model's size in memory when it was backed up (its manifest), in bytes.
     pub restore_model_bytes: Option<u64>,
     /// The linked storage account as Azure Resource Manager describes it, or why it could not be read; `None` when
@@ -515,6 +518,7 @@ mod tests {
             roles_listed: true,
             storage_account: Some("acct".into()),
             storage_enabled: Some(true),
+            storage_unreachable: None,
             restore_model_bytes: None,
             arm: None,
             powerbi_tenant: None,

@@ -83,18 +83,20 @@ pub(super) fn storage_link(
     tenant: &TenantFacts,
 ) {
     let name = &ws.name;
-    if let (Some(_), Some(linked), Some(configured)) =
-        (&group.dataflow_storage_id, &ws.storage_account, &tenant.configured_account)
-        && !linked.eq_ignore_ascii_case(configured)
-    {
+    if let (Some(_), Some(linked), Some(configured), Some(why)) = (
+        &group.dataflow_storage_id,
+        &ws.storage_account,
+        &tenant.configured_account,
+        &ws.storage_unreachable,
+    ) {
         out.push(
             "SEED-02",
             Status::Fail,
             format!(
-                "the backups of '{name}' go to storage account '{linked}', the one it is attached to, but pbi-backup is configured with '{configured}' and could not verify them"
+                "the backups of '{name}' go to storage account '{linked}', the one it is attached to, which pbi-backup (configured with '{configured}') cannot reach: {why}"
             ),
             &format!(
-                "run it for this workspace with the account it is attached to: PBI_BACKUP_ADLS_ACCOUNT={linked} (or storage.account = \"{linked}\") and that account's credential"
+                "give pbi-backup a credential for '{linked}' ([storage.accounts.{linked}] with key-env or sas-env, or an Entra sign-in for storage), or run it with PBI_BACKUP_ADLS_ACCOUNT={linked} and that account's credential"
             ),
         );
         return;
