@@ -466,15 +466,17 @@ async fn storage_faults_are_retried_or_refused() {
     assert!(err.message.contains("InvalidQueryParameterValue"), "{err:?}");
     assert_eq!(emulator.faults().pending(), 0);
 
-    // The backup would go to another account than the one configured: the preflight blocks it (SEED-02); sent
-    // anyway, the server says it succeeded, the read-back does not find it, and the run says where to look.
+    // The backup would go to an account pbi-backup has no credential for: the preflight blocks it (SEED-02), and
+    // with the preflight skipped the job still stops before the command is sent, naming what to add.
     let backup = ["backup", "-w", "Finance", "-d", "DB", "--json"];
+    let sent = t.stack.sim.count("backup");
     t.run(&t.env("tenantlake"), &backup).await.expect(exit_codes::PREFLIGHT_BLOCKED);
     let run = t.run(&t.env("tenantlake"), &[&backup[..], &["--skip-preflight"]].concat()).await;
-    run.expect(exit_codes::INTEGRITY);
+    run.expect(exit_codes::USAGE);
     let out: BackupOutput = run.json();
     let err = out.results[0].error.as_ref().unwrap();
-    assert!(err.message.contains("linked to the workspace"), "{err:?}");
+    assert!(err.message.contains("[storage.accounts.financelake]"), "{err:?}");
+    assert_eq!(t.stack.sim.count("backup"), sent, "a backup was sent");
 }
 
 /// A storage account Power BI lists as disabled: attaching to it is refused before anything changes (exit 2), and a

@@ -17,7 +17,7 @@ use crate::progress::{Task, Unit};
 
 /// The `.abf` files of a workspace folder with what their manifests say, newest first.
 pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
-    let store = session.store()?;
+    let store = session.workspace_store(workspace).await?;
     let folder = backup_folder(workspace)?;
     let files = match store.list_all(&folder).await {
         Ok(f) => f,
@@ -79,7 +79,7 @@ pub async fn download(
     file: &str,
     local: &Path,
 ) -> Result<TransferOutput> {
-    let store = session.store()?;
+    let store = session.workspace_store(workspace).await?;
     let path = backup_path(workspace, file)?;
     let meta = match store.head(&path).await {
         Ok(m) => m,
@@ -219,7 +219,7 @@ pub async fn upload(
         )));
     }
     let manifest = local_manifest_checked(local).await?;
-    let store = session.store()?;
+    let store = session.workspace_store(workspace).await?;
     store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
     require_folder(store.as_ref(), workspace, create_folder).await?;
     let path = backup_path(workspace, &name)?;
@@ -408,7 +408,7 @@ pub async fn verify(
     file: &str,
     full: bool,
 ) -> Result<VerifyOutput> {
-    let store = session.store()?;
+    let store = session.workspace_store(workspace).await?;
     let path = backup_path(workspace, file)?;
     let manifest = read_manifest(store.as_ref(), &path).await?;
     let meta = match store.head(&path).await {
@@ -488,7 +488,7 @@ pub(crate) async fn inspect_path(
     full: bool,
 ) -> Result<abf_format::Report> {
     let path = path.clone();
-    let store = session.store()?;
+    let store = session.workspace_store(path.workspace()).await?;
     let meta = match store.head(&path).await {
         Ok(m) => m,
         Err(adls_store::Error::NotFound { .. }) => {

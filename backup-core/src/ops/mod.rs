@@ -41,6 +41,9 @@ pub struct Session {
     store: OnceLock<Arc<dyn Store>>,
     /// Stores of other accounts workspaces are attached to, by account name.
     account_stores: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Store>>>,
+    /// Workspace name → the storage account it is attached to, as first asked (one REST lookup per workspace in
+    /// a run, not one per dataset).
+    linked_accounts: tokio::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
     /// A limit on each XMLA command; none by default.
     pub command_timeout: Option<std::time::Duration>,
 }
@@ -65,6 +68,7 @@ impl Session {
             tokens: OnceLock::new(),
             store: OnceLock::new(),
             account_stores: std::sync::Mutex::new(std::collections::HashMap::new()),
+            linked_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             command_timeout: None,
         }
     }
@@ -128,6 +132,12 @@ impl Session {
         Ok(store)
     }
 
+    /// Remembers the storage account `workspace` is attached to, as the preflight found it, so that its jobs do not
+    /// ask the REST API again.
+    pub(crate) async fn remember_linked_account(&self, workspace: &str, account: Option<String>) {
+        self.linked_accounts.lock().await.insert(workspace.to_owned(), account);
+    }
+
     /// The store that holds `workspace`'s backups: that of the storage account it is attached to (asked of the
     /// REST API), or the configured store when that cannot be told (no ADLS account configured, the API cannot
     /// answer, the workspace is not attached).
@@ -135,14 +145,25 @@ impl Session {
         if self.settings.storage_account().is_none() {
             return self.store();
         }
-        let linked = async {
+        let lookup = async {
             let api = self.api().ok()?;
             let group = api.group_by_name(workspace).await.ok()?;
             let id = group.dataflow_storage_id?;
             let accounts = api.storage_accounts().await.ok()?;
             accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(&id)).map(|a| a.name)
         };
-        match linked.await {
+        // Held across the lookup, so that parallel jobs of one workspace ask once.
+        let mut known = self.linked_accounts.lock().await;
+        let linked = match known.get(workspace) {
+            Some(l) => l.clone(),
+            None => {
+                let l = lookup.await;
+                known.insert(workspace.to_owned(), l.clone());
+                l
+            }
+        };
+        drop(known);
+        match linked {
             Some(account) => self.account_store(&account),
             None => self.store(),
         }

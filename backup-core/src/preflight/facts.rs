@@ -82,6 +82,9 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     if let Some(account) = &facts.storage_account {
         facts.arm = Some(arm_account(session, account).await);
     }
+    if group.dataflow_storage_id.is_some() && facts.storage_account.is_some() {
+        session.remember_linked_account(&group.name, facts.storage_account.clone()).await;
+    }
     // The folder is looked for in the account the workspace is attached to, when pbi-backup can reach it; a
     // local store is not where Power BI keeps it.
     let store = match (session.settings.storage_account(), &facts.storage_account) {
