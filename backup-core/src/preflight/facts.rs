@@ -72,6 +72,19 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
             None => facts.roles_listed = false,
         }
     }
+    storage_facts(session, &api, &group, &mut facts).await;
+    facts.group = Some(group);
+    Ok((facts, tenant))
+}
+
+/// The facts about the storage account a workspace is attached to: its registration, what Azure Resource Manager
+/// says of it, whether pbi-backup can reach it, and what its backup folder shows.
+async fn storage_facts(
+    session: &Session,
+    api: &crate::powerbi::PowerBiApi,
+    group: &Group,
+    facts: &mut WorkspaceFacts,
+) {
     if let Some(id) = &group.dataflow_storage_id
         && let Ok(accounts) = api.storage_accounts().await
     {
@@ -107,8 +120,6 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     {
         facts.folder = folder_state(store.as_ref(), &folder).await;
     }
-    facts.group = Some(group);
-    Ok((facts, tenant))
 }
 
 /// Runs every rule for each workspace.
