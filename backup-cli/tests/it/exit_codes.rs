@@ -654,3 +654,46 @@ async fn a_bulk_backup_across_two_storage_accounts_verifies_each_in_its_own() {
     let key = get("AZURE_STORAGE_KEY");
     assert!(!run.stdout.contains(&key) && !run.stderr.contains(&key));
 }
+
+/// With an Entra sign-in for storage, no per-account credential is needed: both accounts are reached with the
+/// service principal's token, and a bulk run across them verifies each backup in its own account.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_backup_across_two_storage_accounts_with_entra_sign_in() {
+    let t = Tenant::rules().await;
+    let endpoint = |account: &str| {
+        t.stack
+            .storage_env(account)
+            .into_iter()
+            .find(|(k, _)| k == "PBI_BACKUP_ADLS_ENDPOINT")
+            .map(|(_, v)| v)
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Only the endpoint: on loopback each account has its own port. The credential is the storage sign-in.
+    std::fs::write(
+        dir.path().join("pbi-backup.toml"),
+        format!("[storage.accounts.tenantlake]\nendpoint = \"{}\"\n", endpoint("tenantlake")),
+    )
+    .unwrap();
+    let env = t
+        .env_no_storage()
+        .in_dir(dir.path())
+        .set("PBI_BACKUP_ADLS_ACCOUNT", "financelake")
+        .set("PBI_BACKUP_ADLS_ENDPOINT", &endpoint("financelake"))
+        .set("PBI_BACKUP_ADLS_AUTH", "client-secret")
+        .set("AZURE_AUTHORITY_HOST", &t.stack.emulators["financelake"].authority_host());
+    let run = t
+        .run(&env, &["backup", "-w", "Finance", "-w", "Personal Premium", "--all", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    assert!(out.results.iter().any(|r| r.workspace == "Personal Premium"), "{out:?}");
+    for r in &out.results {
+        assert_eq!(r.verification, Some(BackupVerification::Verified), "{r:?}");
+        let account = if r.workspace == "Finance" { "financelake" } else { "tenantlake" };
+        let path = adls_store::StorePath::file("power-bi-backup", &r.workspace, &r.file).unwrap();
+        let stored =
+            adls_store::StoreExt::get_bytes(&t.stack.store(account).unwrap(), &path).await.unwrap();
+        assert_eq!(Some(crate::support::sha256(&stored)), r.sha256, "{r:?}");
+    }
+}

@@ -61,6 +61,21 @@ pub struct EmulatorConfig {
     pub account_key: String,
     /// The client secret the token endpoint requires.
     pub client_secret: String,
+    /// The bearer tokens it accepts: those its token endpoint issued, and those of every emulator sharing the same
+    /// set (as one Entra tenant's storage tokens are good for each of its accounts).
+    pub tokens: SharedTokens,
+}
+
+/// Bearer tokens issued by the token endpoints of one or more emulators (never printed).
+#[derive(Clone, Default)]
+pub struct SharedTokens(
+    pub(crate) std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+);
+
+impl std::fmt::Debug for SharedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedTokens(..)")
+    }
 }
 
 impl EmulatorConfig {
@@ -72,6 +87,7 @@ impl EmulatorConfig {
             account: DEFAULT_ACCOUNT.to_owned(),
             account_key: DEFAULT_ACCOUNT_KEY.to_owned(),
             client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            tokens: SharedTokens::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP side: routing, authentication, fault injection, streamed bodies.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -33,7 +33,7 @@ pub(crate) struct Shared {
     key: Vec<u8>,
     pub(crate) state: Mutex<State>,
     pub(crate) faults: Faults,
-    tokens: Mutex<HashSet<String>>,
+    tokens: super::SharedTokens,
 }
 
 pub(crate) async fn spawn(
@@ -46,12 +46,13 @@ pub(crate) async fn spawn(
     let state = State::new(config.root.clone())?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
+    let tokens = config.tokens.clone();
     let shared = Arc::new(Shared {
         config,
         key,
         state: Mutex::new(state),
         faults: Faults::default(),
-        tokens: Mutex::new(HashSet::new()),
+        tokens,
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone()));
     Ok((addr, shared, task))
@@ -241,7 +242,7 @@ async fn token_endpoint(shared: &Shared, body: Incoming) -> Response<Body> {
 
 /// Checks the request's SharedKey signature or bearer token.
 fn check_credentials(shared: &Shared, parts: &hyper::http::request::Parts) -> ApiResult<()> {
-    let tokens = shared.tokens.lock().expect("tokens lock");
+    let tokens = shared.tokens.0.lock().expect("tokens lock");
     let verdict = auth::authenticate(
         parts.method.as_str(),
         parts.uri.path(),
@@ -973,7 +974,7 @@ async fn token(shared: &Shared, body: Incoming) -> Response<Body> {
         );
     }
     let token = format!("emu-{}", uuid::Uuid::new_v4().simple());
-    shared.tokens.lock().expect("tokens lock").insert(token.clone());
+    shared.tokens.0.lock().expect("tokens lock").insert(token.clone());
     json_response(
         200,
         &serde_json::json!({"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": token}),

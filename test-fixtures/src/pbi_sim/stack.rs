@@ -43,10 +43,19 @@ impl SimStack {
     ) -> std::io::Result<SimStack> {
         let mut emulators = HashMap::new();
         let mut stores: HashMap<String, Arc<dyn Store>> = HashMap::new();
+        // One Entra tenant: a storage token from any account's token endpoint is good for every account, and the
+        // tenant's service principal signs in to storage with the secret it uses for Power BI.
+        let tokens = crate::dfs::SharedTokens::default();
+        let app_secret =
+            scenario.principals.iter().find(|p| p.kind == "app").and_then(|p| p.secret.clone());
         for account in &scenario.storage_accounts {
             let mut config = EmulatorConfig::new(state_dir.join("dfs").join(&account.name));
             config.account = account.name.clone();
             config.account_key = DEFAULT_ACCOUNT_KEY.to_owned();
+            config.tokens = tokens.clone();
+            if let Some(secret) = &app_secret {
+                config.client_secret = secret.clone();
+            }
             let emulator = DfsEmulator::start_with(config).await?;
             let store = storage_store(&emulator).map_err(std::io::Error::other)?;
             stores.insert(account.name.clone(), Arc::new(store));
