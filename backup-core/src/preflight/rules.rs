@@ -163,14 +163,14 @@ fn folder_shows_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, name: &str) {
             ),
             relink,
         ),
-        Some(Folder::OnlyPlaced) => out.push_with(
+        // The service's empty folder and one pbi-backup's copy created look the same once a copy is in it.
+        Some(Folder::OnlyPlaced) => out.push(
             "SEED-12",
-            Basis::Inferred,
-            Status::Fail,
+            Status::Unknown,
             format!(
-                "power-bi-backup/{name} holds only files pbi-backup placed there, nothing the service wrote: the link may have been made for dataflows only"
+                "power-bi-backup/{name} holds only files pbi-backup placed there: they cannot tell whether the service made the folder for a backup link"
             ),
-            relink,
+            "if backups or restores fail there, unlink and relink: pbi-backup storage relink --workspace <name>",
         ),
         Some(Folder::Empty) => out.push(
             "SEED-12",
