@@ -1,7 +1,7 @@
 //! Uploads or downloads one file through `adls-store`'s ADLS backend; used by `cargo xtask bench storage`.
 //!
 //! ```text
-//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--no-md5]
+//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--md5|--no-md5]
 //! transfer stream - FILESYSTEM/WORKSPACE/FILE [...]
 //! ```
 //!
@@ -20,7 +20,7 @@ use adls_store::{AdlsConfig, AdlsStore, PutMode, Store, StoreExt, StorePath};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--no-md5]"
+        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--md5|--no-md5]"
     );
     std::process::exit(2)
 }
@@ -38,8 +38,8 @@ async fn main() {
     });
     let mut rest = args[3..].iter();
     while let Some(flag) = rest.next() {
-        if flag == "--no-md5" {
-            config.store_content_md5 = false;
+        if flag == "--no-md5" || flag == "--md5" {
+            config.store_content_md5 = flag == "--md5";
             continue;
         }
         let value: usize = rest.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());

@@ -48,6 +48,10 @@ pub struct Global {
     /// restore as a new model needs admin, multi-geo is advice). Also `[rules] profile` in pbi-backup.toml.
     #[arg(long, global = true, env = "PBI_BACKUP_RULES", value_name = "PROFILE", value_parser = parse_profile)]
     pub rules: Option<backup_core::preflight::Profile>,
+    /// Also store each upload's MD5 as its Content-MD5, which azcopy and Storage Explorer check (off by default: MD5
+    /// bounds an upload's speed on a fast link; the SHA-256 is always kept). Also `[storage] content-md5 = true`.
+    #[arg(long, global = true)]
+    pub content_md5: bool,
     /// The configuration file (default: ./pbi-backup.toml, then the user's config folder).
     #[arg(long, global = true, env = "PBI_BACKUP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -79,9 +79,9 @@ pub struct StorageSection {
     pub chunk_size_mib: Option<usize>,
     /// Chunks in flight per transfer (default 8).
     pub concurrency: Option<usize>,
-    /// Store the MD5 of uploads as the file's Content-MD5, which azcopy and Storage Explorer check (default true).
-    /// MD5 runs on one core at about 700 MiB/s, so on a faster link it bounds an upload; the SHA-256 is kept either
-    /// way.
+    /// Store the MD5 of uploads as the file's Content-MD5, which azcopy and Storage Explorer check (default false;
+    /// `--content-md5` on the command line). MD5 runs on one core at about 700 MiB/s, so on a faster link it bounds
+    /// an upload; the SHA-256, the integrity anchor, is computed and kept either way.
     pub content_md5: Option<bool>,
     /// Other storage accounts workspaces are attached to, by name: how to reach each (`[storage.accounts.<name>]`).
     pub accounts: std::collections::BTreeMap<String, AccountSection>,
@@ -623,13 +623,13 @@ mod tests {
             }
         };
         let default = adls(ConfigFile::default());
-        assert!(default.store_content_md5, "Content-MD5 is stored by default");
+        assert!(!default.store_content_md5, "Content-MD5 is opt-in");
         let mut file = ConfigFile::default();
-        file.storage.content_md5 = Some(false);
+        file.storage.content_md5 = Some(true);
         file.storage.chunk_size_mib = Some(16);
         file.storage.concurrency = Some(3);
         let set = adls(file);
-        assert!(!set.store_content_md5);
+        assert!(set.store_content_md5);
         assert_eq!((set.chunk_size, set.concurrency), (16 << 20, 3));
     }
 }

@@ -10,7 +10,7 @@
 //! What each row does:
 //! - `adls-store` upload: SHA-256 and MD5 computed while streaming, the MD5 stored on flush, the SHA-256 as a property.
 //!   Download (`download_to_file`): SHA-256 verified, written to a temporary name, synced to disk, then renamed.
-//! - `adls-store (no MD5)` upload: `store_content_md5 = false`; the SHA-256 is still computed and kept.
+//! - `adls-store (no MD5)` upload: `store_content_md5 = false`, the default; the SHA-256 is still computed and kept.
 //! - `adls-store (stream)` download: the verified stream, discarded (compare with `curl -o /dev/null`).
 //! - `azcopy`, `python-sdk`: their defaults; they hash nothing and do not sync.
 //! - `azcopy (MD5)`: upload `--put-md5` (computes and stores the MD5), download of that file with
@@ -282,7 +282,9 @@ fn adls_store_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
     rows.push(timed("adls-store (no MD5)", "upload", p.gib, c)?);
     clean(p.url, &[&nomd5], p.dst)?;
     let remote = p.remote("adls-store");
-    let c = p.transfer("upload", path_str(p.src)?, &remote);
+    let mut c = p.transfer("upload", path_str(p.src)?, &remote);
+    // The stored MD5 is opt-in: this row measures the upload that stores it.
+    c.arg("--md5");
     rows.push(timed("adls-store", "upload", p.gib, c)?);
     let c = p.transfer("download", path_str(p.dst)?, &remote);
     rows.push(timed("adls-store", "download", p.gib, c)?);

@@ -66,7 +66,13 @@ async fn python_sdk_and_adls_store_read_each_others_files() {
     let ws = "Cross Client ü & +#?%";
     let folder = StorePath::folder(FS, ws).unwrap();
 
-    // adls-store writes.
+    // adls-store writes, with the opt-in Content-MD5 that Python checks.
+    let mut config = crate::adls::config_for(
+        &env.emu,
+        adls_store::AdlsCredential::AccountKey(env.emu.account_key().to_owned()),
+    );
+    config.store_content_md5 = true;
+    let md5_store = adls_store::AdlsStore::new(config).unwrap();
     let ours: BTreeMap<&str, usize> = [
         ("Sales Model (2024) ü.abf", 5 * 1024 * 1024 + 17),
         ("q#1?x=2 %41+.abf", 1000),
@@ -79,7 +85,7 @@ async fn python_sdk_and_adls_store_read_each_others_files() {
     for (i, (name, size)) in ours.iter().enumerate() {
         let data = conformance::pattern(*size, i as u8 + 10);
         expected.insert(format!("{ws}/{name}"), hex::encode(Sha256::digest(&data)));
-        env.store.put(&folder.join(name).unwrap(), data, PutMode::Overwrite).await.unwrap();
+        md5_store.put(&folder.join(name).unwrap(), data, PutMode::Overwrite).await.unwrap();
     }
 
     // Python reads them, writes its own, renames one of ours.

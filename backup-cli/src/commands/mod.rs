@@ -22,10 +22,13 @@ fn env(name: &str) -> Option<String> {
 /// Resolves settings from the config file and the environment.
 pub fn session(global: &Global) -> Result<Session> {
     let found = ConfigFile::find(global.config.as_deref(), &env)?;
-    let (path, file) = match found {
+    let (path, mut file) = match found {
         Some((p, f)) => (Some(p), f),
         None => (None, ConfigFile::default()),
     };
+    if global.content_md5 {
+        file.storage.content_md5 = Some(true);
+    }
     let mut settings = Settings::resolve(path, file, &env)?;
     if let Some(profile) = global.rules {
         settings.profile = profile;

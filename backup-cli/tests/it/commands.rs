@@ -1488,3 +1488,39 @@ async fn names_cannot_act_on_the_terminal() {
     let json: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
     assert!(json.backups.iter().any(|b| b.name == "Q1\u{202E}lmx.abf"), "{json:?}");
 }
+
+/// The stored Content-MD5 is opt-in: an upload stores it only with `--content-md5`; the SHA-256 is kept either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_content_md5_is_stored_only_when_asked() {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let data = model_abf("Md5", &["T"]);
+    let local = t.work.path().join("md5.abf");
+    std::fs::write(&local, &data).unwrap();
+    let endpoint = t.stack.emulators["financelake"].endpoint();
+    // The emulator takes any SAS signature: a plain HEAD shows the stored headers.
+    let content_md5 = |name: &'static str| {
+        let url = format!("{endpoint}power-bi-backup/Finance/{name}?sv=2021-08-06&sig=x");
+        async move {
+            let r = reqwest::Client::new().head(url).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.headers().get("content-md5").map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    let upload =
+        |name: &'static str| ["upload", local.to_str().unwrap(), "-w", "Finance", "--file", name];
+    t.run(&env, &upload("plain.abf")).await.expect(exit_codes::SUCCESS);
+    assert_eq!(content_md5("plain.abf").await, None, "an MD5 was stored by default");
+    t.run(&env, &[&["--content-md5"][..], &upload("with md5.abf")].concat())
+        .await
+        .expect(exit_codes::SUCCESS);
+    let want = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&data));
+    assert_eq!(content_md5("with%20md5.abf").await, Some(want));
+    for name in ["plain.abf", "with md5.abf"] {
+        let v: VerifyOutput =
+            t.report(&env, exit_codes::SUCCESS, &["verify", "-w", "Finance", "--file", name]).await;
+        assert_eq!(v.sha256.as_deref(), Some(sha256(&data).as_str()), "{name}");
+    }
+}
