@@ -182,16 +182,18 @@ impl PowerBiApi {
         let what = "reading the tenant's home cluster";
         let url = base("powerbi/globalservice/v201606/clusterdetails")?;
         let first = self.send(self.http.get(url.clone()), &url, what).await;
-        let cluster = match first
-            .map(|b| serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
-        {
-            Ok(v) if crate::home_region::cluster_url_of_details(&v).is_some() => {
-                crate::home_region::cluster_url_of_details(&v)
+        let details = match first {
+            Ok(b) => crate::home_region::cluster_url_of_details(
+                &serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+            ),
+            Err(e) => {
+                tracing::debug!(error = %e, "clusterdetails did not answer; trying the cluster lookup");
+                None
             }
-            other => {
-                if let Err(e) = &other {
-                    tracing::debug!(error = %e, "clusterdetails did not answer; trying the cluster lookup");
-                }
+        };
+        let cluster = match details {
+            Some(url) => Some(url),
+            None => {
                 let url = base("spglobalservice/GetOrInsertClusterUrisByTenantLocation")?;
                 let rb = self.http.put(url.clone()).header("Content-Length", "0");
                 let body = self.send(rb, &url, what).await?;
@@ -254,6 +256,15 @@ impl PowerBiApi {
         let groups = self.groups().await?;
         find_group(&groups, name)
     }
+}
+
+/// The registered storage account a workspace is attached to (its `dataflowStorageId` among `accounts`).
+pub fn linked_account<'a>(
+    accounts: &'a [StorageAccount],
+    group: &Group,
+) -> Option<&'a StorageAccount> {
+    let id = group.dataflow_storage_id.as_deref()?;
+    accounts.iter().find(|a| a.id.eq_ignore_ascii_case(id))
 }
 
 /// Finds a workspace by name in a list, with the same rules as [`PowerBiApi::group_by_name`].

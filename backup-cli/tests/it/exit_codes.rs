@@ -162,6 +162,7 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
     // Without the declarations, the home region comes from the service (its home cluster's name): SEED-04 still
     // blocks the multi-geo workspace, and doctor --json says where each fact came from. SEED-12 only warns.
     let env = t.env("tenantlake");
+    t.stack.sim.clear_requests();
     let doctor: DoctorOutput = t
         .report(
             &env,
@@ -169,6 +170,10 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
             &["doctor", "-w", "Asia Sales", "-w", "Dataflows Era"],
         )
         .await;
+    // Two workspaces on one account: the home cluster and Azure Resource Manager are asked once each.
+    let asked = |path: &str| t.stack.sim.requests().iter().filter(|r| r.path == path).count();
+    assert_eq!(asked("/powerbi/globalservice/v201606/clusterdetails"), 1);
+    assert_eq!(asked("/subscriptions"), 1);
     let seed04 = doctor
         .findings
         .iter()

@@ -400,8 +400,7 @@ async fn run_one_inner(
     };
     let hashed = hash_file(store.as_ref(), &path, None, session.progress()).await.map_err(|e| match e {
         Error::Storage(adls_store::Error::NotFound { .. }) => Error::Integrity(format!(
-            "the server said the backup succeeded, but {path} is not in the configured storage ({}); check that it is the account linked to the workspace",
-            session.settings.store_description()
+            "the server said the backup succeeded, but {path} is not in {store}; check that it is the account linked to the workspace"
         )),
         other => other,
     })?;

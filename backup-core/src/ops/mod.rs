@@ -44,6 +44,12 @@ pub struct Session {
     /// Workspace name → the storage account it is attached to, as first asked (one REST lookup per workspace in
     /// a run, not one per dataset).
     linked_accounts: tokio::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+    /// The home region as the service told it, asked once per run (`None` inside: it did not tell).
+    home_region: tokio::sync::OnceCell<Option<String>>,
+    /// Storage account name → what Azure Resource Manager said of it, asked once per run.
+    arm_accounts: tokio::sync::Mutex<
+        std::collections::HashMap<String, std::result::Result<crate::arm::ArmAccount, String>>,
+    >,
     /// A limit on each XMLA command; none by default.
     pub command_timeout: Option<std::time::Duration>,
 }
@@ -69,6 +75,8 @@ impl Session {
             store: OnceLock::new(),
             account_stores: std::sync::Mutex::new(std::collections::HashMap::new()),
             linked_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            home_region: tokio::sync::OnceCell::new(),
+            arm_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             command_timeout: None,
         }
     }
@@ -93,9 +101,44 @@ impl Session {
         PowerBiApi::new(self.settings.powerbi_api.clone(), self.tokens()?)
     }
 
-    /// The Azure Resource Manager client.
-    pub fn arm(&self) -> Result<crate::arm::ArmClient> {
-        crate::arm::ArmClient::new(self.settings.arm.clone(), self.tokens()?)
+    /// The tenant's home region as the service tells it (asked once per run); `None` when it did not tell.
+    pub async fn home_region(&self) -> Option<String> {
+        self.home_region
+            .get_or_init(|| async {
+                let asked = async { self.api()?.home_region().await };
+                asked.await.unwrap_or_else(|e: Error| {
+                    tracing::debug!(error = %e, "the home cluster could not be read");
+                    None
+                })
+            })
+            .await
+            .clone()
+    }
+
+    /// What Azure Resource Manager says of storage account `account`, or why it does not (asked once per account
+    /// per run).
+    pub async fn arm_account(
+        &self,
+        account: &str,
+    ) -> std::result::Result<crate::arm::ArmAccount, String> {
+        let key = account.to_ascii_lowercase();
+        let mut known = self.arm_accounts.lock().await;
+        if let Some(k) = known.get(&key) {
+            return k.clone();
+        }
+        let asked = async {
+            let client = crate::arm::ArmClient::new(self.settings.arm.clone(), self.tokens()?)?;
+            client.storage_account(account).await
+        };
+        let answer = match asked.await {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => Err(format!(
+                "no subscription the caller can read holds an account named '{account}'"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        known.insert(key, answer.clone());
+        answer
     }
 
     /// An XMLA client for `endpoint`.
@@ -145,22 +188,32 @@ impl Session {
         if self.settings.storage_account().is_none() {
             return self.store();
         }
+        // `Ok(None)`: not attached; an error: the API could not tell (not remembered, so a later job asks again).
         let lookup = async {
-            let api = self.api().ok()?;
-            let group = api.group_by_name(workspace).await.ok()?;
-            let id = group.dataflow_storage_id?;
-            let accounts = api.storage_accounts().await.ok()?;
-            accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(&id)).map(|a| a.name)
+            let api = self.api()?;
+            let group = api.group_by_name(workspace).await?;
+            if group.dataflow_storage_id.is_none() {
+                return Ok(None);
+            }
+            let accounts = api.storage_accounts().await?;
+            Ok::<_, Error>(
+                crate::powerbi::linked_account(&accounts, &group).map(|a| a.name.clone()),
+            )
         };
         // Held across the lookup, so that parallel jobs of one workspace ask once.
         let mut known = self.linked_accounts.lock().await;
         let linked = match known.get(workspace) {
             Some(l) => l.clone(),
-            None => {
-                let l = lookup.await;
-                known.insert(workspace.to_owned(), l.clone());
-                l
-            }
+            None => match lookup.await {
+                Ok(l) => {
+                    known.insert(workspace.to_owned(), l.clone());
+                    l
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, workspace, "the workspace's storage account could not be asked");
+                    None
+                }
+            },
         };
         drop(known);
         match linked {

@@ -19,11 +19,8 @@ pub async fn storage_status(
     for w in workspaces {
         let g = api.group_by_name(w).await?;
         let account = g.dataflow_storage_id.as_ref().map(|id| {
-            accounts
-                .iter()
-                .find(|a| a.id.eq_ignore_ascii_case(id))
-                .map(|a| a.name.clone())
-                .unwrap_or_else(|| id.clone())
+            crate::powerbi::linked_account(&accounts, &g)
+                .map_or_else(|| id.clone(), |a| a.name.clone())
         });
         // Only the attached account holds the workspace's folder; another configured account says nothing of it.
         let other_account = matches!(

@@ -17,13 +17,9 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     // A declared home region overrides what the service tells.
     let (home_region, home_region_source) = match &file.powerbi.home_region {
         Some(r) => (Some(r.clone()), FactSource::Config),
-        None => match api.home_region().await {
-            Ok(Some(r)) => (Some(r), FactSource::Service),
-            Ok(None) => (None, FactSource::Unknown),
-            Err(e) => {
-                tracing::debug!(error = %e, "the home cluster could not be read");
-                (None, FactSource::Unknown)
-            }
+        None => match session.home_region().await {
+            Some(r) => (Some(r), FactSource::Service),
+            None => (None, FactSource::Unknown),
         },
     };
     let tenant = TenantFacts {
@@ -85,15 +81,15 @@ async fn storage_facts(
     group: &Group,
     facts: &mut WorkspaceFacts,
 ) {
-    if let Some(id) = &group.dataflow_storage_id
+    if group.dataflow_storage_id.is_some()
         && let Ok(accounts) = api.storage_accounts().await
     {
-        let linked = accounts.into_iter().find(|a| a.id.eq_ignore_ascii_case(id));
-        facts.storage_enabled = linked.as_ref().and_then(|a| a.is_enabled);
-        facts.storage_account = linked.map(|a| a.name);
+        let linked = crate::powerbi::linked_account(&accounts, group);
+        facts.storage_enabled = linked.and_then(|a| a.is_enabled);
+        facts.storage_account = linked.map(|a| a.name.clone());
     }
     if let Some(account) = &facts.storage_account {
-        facts.arm = Some(arm_account(session, account).await);
+        facts.arm = Some(session.arm_account(account).await);
     }
     if group.dataflow_storage_id.is_some() && facts.storage_account.is_some() {
         session.remember_linked_account(&group.name, facts.storage_account.clone()).await;
@@ -262,19 +258,4 @@ fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
             source,
         })
         .collect()
-}
-
-/// The linked account as Azure Resource Manager describes it, or why it does not (said in the findings).
-async fn arm_account(
-    session: &Session,
-    account: &str,
-) -> std::result::Result<crate::arm::ArmAccount, String> {
-    let client = session.arm().map_err(|e| e.to_string())?;
-    match client.storage_account(account).await {
-        Ok(Some(a)) => Ok(a),
-        Ok(None) => {
-            Err(format!("no subscription the caller can read holds an account named '{account}'"))
-        }
-        Err(e) => Err(e.to_string()),
-    }
 }
