@@ -65,23 +65,14 @@ async fn azure_mgmt_storage_reads_the_simulated_storage_accounts() {
     let stack =
         SimStack::start(Scenario::parse(&scenario).unwrap(), dir.path(), LOOPBACK).await.unwrap();
     let base = stack.sim.base_url();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "b0b0b0b0-0000-4000-8000-000000000001"),
-        ("client_secret", "bot-secret"),
-        ("scope", "https://management.azure.com/.default"),
-    ];
+    let token = crate::pbi_sim::token_as(
+        &stack,
+        "b0b0b0b0-0000-4000-8000-000000000001",
+        "bot-secret",
+        "https://management.azure.com/.default",
+    )
+    .await;
     let http = reqwest::Client::new();
-    let v: Value = http
-        .post(format!("{base}/{}/oauth2/v2.0/token", stack.sim.tenant_id()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = v["access_token"].as_str().expect("an ARM token").to_owned();
     let subs: Value = http
         .get(format!("{base}/subscriptions?api-version=2022-12-01"))
         .bearer_auth(&token)

@@ -24,11 +24,21 @@ async fn start(dir: &Path) -> SimStack {
 }
 
 async fn token(stack: &SimStack, scope: &str) -> String {
+    token_as(stack, BOT, "bot-secret", scope).await
+}
+
+/// A token from the simulated Entra endpoint for the app `client_id`.
+pub(crate) async fn token_as(
+    stack: &SimStack,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> String {
     let url = format!("{}/{}/oauth2/v2.0/token", stack.sim.base_url(), stack.sim.tenant_id());
     let form = [
         ("grant_type", "client_credentials"),
-        ("client_id", BOT),
-        ("client_secret", "bot-secret"),
+        ("client_id", client_id),
+        ("client_secret", secret),
         ("scope", scope),
     ];
     let v: Value =
@@ -323,18 +333,16 @@ async fn relinking_storage_fails_while_the_old_backup_folder_exists() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Only admins may link: the viewer principal is refused with the service's 403 shape (a code and pbi.error, no
     // message).
-    let url = format!("{}/{}/oauth2/v2.0/token", stack.sim.base_url(), stack.sim.tenant_id());
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "b0b0b0b0-0000-4000-8000-000000000002"),
-        ("client_secret", "viewer-secret"),
-        ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-    ];
-    let v: Value =
-        reqwest::Client::new().post(url).form(&form).send().await.unwrap().json().await.unwrap();
+    let viewer = token_as(
+        &stack,
+        "b0b0b0b0-0000-4000-8000-000000000002",
+        "viewer-secret",
+        "https://analysis.windows.net/powerbi/api/.default",
+    )
+    .await;
     let r = reqwest::Client::new()
         .post(format!("{}/v1.0/myorg/groups/{id}/AssignToDataflowStorage", stack.sim.base_url()))
-        .bearer_auth(v["access_token"].as_str().unwrap())
+        .bearer_auth(viewer)
         .json(&json!({"dataflowStorageId": test_fixtures::pbi_sim::ZERO_GUID}))
         .send()
         .await
