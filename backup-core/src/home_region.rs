@@ -13,7 +13,8 @@
 //! redirect`, `wabi-us-north-central-redirect` (Microsoft Learn's REST troubleshooting page), `wabi-south-east-asia-
 //! c-primary-redirect`, `wabi-west-us3-a-primary-redirect`, `wabi-india-west-a-primary-redirect`. No source pairs a
 //! cluster name with an Azure region name, so the reading below is a guess from those names (ARCHITECTURE.md, "Where
-//! the sources are silent"): a name that does not read is left unknown, never guessed further.
+//! the sources are silent"): a `wabi-…-redirect` name outside those examples is read by dropping its hyphens, and a
+//! host of any other shape is left unknown.
 
 use serde_json::Value;
 
