@@ -16,7 +16,7 @@ pub struct PruneArgs {
     #[arg(long = "workspace", short = 'w', required = true, value_name = "NAME")]
     pub workspaces: Vec<String>,
     /// Only this dataset's backups.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, short = 'd', value_name = "NAME")]
     pub dataset: Option<String>,
     /// Keep the N newest backups.
     #[arg(long, value_name = "N")]

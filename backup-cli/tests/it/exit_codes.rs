@@ -2,7 +2,8 @@
 //! codes, and a failure to reach the service.
 
 use backup_core::output::{
-    BackupOutput, BackupVerification, DoctorOutput, TransferVerification, exit_codes,
+    BackupOutput, BackupVerification, DoctorOutput, ListOutput, PruneOutput, StorageStatus,
+    TransferOutput, TransferVerification, exit_codes,
 };
 use backup_core::preflight::{FactSource, Severity, Status};
 use test_fixtures::pbi_sim::codes;
@@ -657,6 +658,113 @@ async fn a_bulk_backup_across_two_storage_accounts_verifies_each_in_its_own() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bulk_backup_across_two_storage_accounts_with_entra_sign_in() {
     let t = Tenant::rules().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = entra_across_two_accounts(&t, dir.path());
+    let run = t
+        .run(&env, &["backup", "-w", "Finance", "-w", "Personal Premium", "--all", "--json"])
+        .await;
+    run.expect(exit_codes::SUCCESS);
+    let out: BackupOutput = run.json();
+    verified_in_their_own_accounts(&t, &out).await;
+}
+
+/// Copy, restore from another workspace, list and prune each go to the account of the workspace they touch: a copy
+/// from Finance (financelake) into Personal Premium (tenantlake) lands in tenantlake, verified there; a restore from
+/// Finance into Personal Premium copies into tenantlake, where the service reads it; prune deletes in each account.
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_restore_and_prune_follow_each_workspace_to_its_own_account() {
+    let t = Tenant::rules().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = entra_across_two_accounts(&t, dir.path());
+    let finance = t.backup(&env, "Finance", "DB").await;
+    let in_account = |account: &str, workspace: &str, file: &str| {
+        let store = t.stack.store(account).unwrap();
+        let path = adls_store::StorePath::file("power-bi-backup", workspace, file).unwrap();
+        async move { adls_store::StoreExt::get_bytes(&store, &path).await.ok() }
+    };
+
+    // copy: streamed across the accounts, verified in the target's, with its manifest.
+    let copy = [
+        "copy",
+        "--from-workspace",
+        "Finance",
+        "--to-workspace",
+        "Personal Premium",
+        "--file",
+        &finance.file,
+    ];
+    let out: TransferOutput = t.report(&env, exit_codes::SUCCESS, &copy).await;
+    assert_eq!(Some(out.sha256.clone()), finance.sha256, "{out:?}");
+    let copied = in_account("tenantlake", "Personal Premium", &finance.file).await;
+    assert_eq!(copied.as_deref().map(crate::support::sha256), finance.sha256, "not in tenantlake");
+    let manifest = format!("{}.manifest.json", finance.file);
+    assert!(in_account("tenantlake", "Personal Premium", &manifest).await.is_some());
+    assert!(
+        in_account("financelake", "Personal Premium", &finance.file).await.is_none(),
+        "the copy went to the configured account, not the workspace's"
+    );
+    let list: ListOutput =
+        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Personal Premium"]).await;
+    assert!(list.backups.iter().any(|b| b.name == finance.file), "{list:?}");
+
+    // restore --from-workspace: the copy is made in tenantlake, and the service restores it from there.
+    crate::commands::next_second().await;
+    let second = t.backup(&env, "Finance", "DB").await;
+    let restores = t.stack.sim.count("restore");
+    let restore = [
+        "--from-workspace",
+        "Finance",
+        "-w",
+        "Personal Premium",
+        "--file",
+        &second.file,
+        "--as",
+        "DB From Finance",
+    ];
+    let out = t.restore(&env, &restore).await;
+    assert_eq!(t.stack.sim.count("restore"), restores + 1, "{out:?}");
+    let copied = in_account("tenantlake", "Personal Premium", &second.file).await;
+    assert_eq!(copied.as_deref().map(crate::support::sha256), second.sha256, "not in tenantlake");
+
+    // prune: one backup of DB is kept in each folder, the older deleted where it lies.
+    let prune = [
+        "prune",
+        "-w",
+        "Finance",
+        "-w",
+        "Personal Premium",
+        "-d",
+        "DB",
+        "--keep-last",
+        "1",
+        "--apply",
+    ];
+    let out: PruneOutput = t.report(&env, exit_codes::SUCCESS, &prune).await;
+    assert!(out.failed.is_empty(), "{out:?}");
+    assert!(in_account("financelake", "Finance", &finance.file).await.is_none(), "{out:?}");
+    assert!(in_account("tenantlake", "Personal Premium", &finance.file).await.is_none(), "{out:?}");
+    assert!(in_account("financelake", "Finance", &second.file).await.is_some(), "{out:?}");
+    assert!(in_account("tenantlake", "Personal Premium", &second.file).await.is_some(), "{out:?}");
+
+    // storage status looks in each workspace's account, not only the configured one.
+    let status: Vec<StorageStatus> = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["storage", "status", "-w", "Finance", "-w", "Personal Premium"],
+        )
+        .await;
+    let seen: Vec<_> =
+        status.iter().map(|s| (s.account.as_deref(), s.folder_exists, s.backups)).collect();
+    assert_eq!(
+        seen,
+        [(Some("financelake"), Some(true), Some(1)), (Some("tenantlake"), Some(true), Some(1))]
+    );
+}
+
+/// `backup-bot` signed in to storage with Entra, configured with financelake, and tenantlake's endpoint only (on
+/// loopback each account has its own port): no credential for tenantlake.
+fn entra_across_two_accounts(t: &Tenant, dir: &std::path::Path) -> Env {
     let endpoint = |account: &str| {
         t.stack
             .storage_env(account)
@@ -665,26 +773,17 @@ async fn a_bulk_backup_across_two_storage_accounts_with_entra_sign_in() {
             .map(|(_, v)| v)
             .unwrap()
     };
-    let dir = tempfile::tempdir().unwrap();
-    // Only the endpoint: on loopback each account has its own port. The credential is the storage sign-in.
     std::fs::write(
-        dir.path().join("pbi-backup.toml"),
+        dir.join("pbi-backup.toml"),
         format!("[storage.accounts.tenantlake]\nendpoint = \"{}\"\n", endpoint("tenantlake")),
     )
     .unwrap();
-    let env = t
-        .env_no_storage()
-        .in_dir(dir.path())
+    t.env_no_storage()
+        .in_dir(dir)
         .set("PBI_BACKUP_ADLS_ACCOUNT", "financelake")
         .set("PBI_BACKUP_ADLS_ENDPOINT", &endpoint("financelake"))
         .set("PBI_BACKUP_ADLS_AUTH", "client-secret")
-        .set("AZURE_AUTHORITY_HOST", &t.stack.emulators["financelake"].authority_host());
-    let run = t
-        .run(&env, &["backup", "-w", "Finance", "-w", "Personal Premium", "--all", "--json"])
-        .await;
-    run.expect(exit_codes::SUCCESS);
-    let out: BackupOutput = run.json();
-    verified_in_their_own_accounts(&t, &out).await;
+        .set("AZURE_AUTHORITY_HOST", &t.stack.emulators["financelake"].authority_host())
 }
 
 /// Every backup of a run across Finance (financelake) and Personal Premium (tenantlake) is verified, and the stored

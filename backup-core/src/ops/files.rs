@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified};
+use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::remote::RemoteReader;
 use super::{
@@ -318,39 +319,46 @@ fn check_abf_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Copies a file between folders, then reads the copy back and checks it against the source's hash; copies the
-/// manifest too.
+/// Copies a file between workspace folders, each in the store of its workspace's account, then reads the copy back
+/// and checks it against the source's hash; copies the manifest too.
+///
+/// Within one store the store copies it; between two accounts the bytes stream through pbi-backup (read from one,
+/// written to the other, never held whole).
 pub(crate) async fn copy_verified(
     session: &Session,
-    from: &StorePath,
-    to: &StorePath,
+    (source, from): (&dyn Store, &StorePath),
+    (target, to): (&dyn Store, &StorePath),
     overwrite: bool,
 ) -> Result<TransferOutput> {
-    let store = session.store()?;
-    let manifest = read_manifest(store.as_ref(), from).await?;
+    let manifest = read_manifest(source, from).await?;
     let (src_size, src_sha) = match &manifest {
         Some(m) => (m.size, m.sha256.clone()),
         None => {
-            let h = hash_file(store.as_ref(), from, None, session.progress()).await?;
+            let h = hash_file(source, from, None, session.progress()).await?;
             (h.size, h.sha256)
         }
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
-    store.copy(from, to, mode).await.map_err(|e| match e {
+    let copied = if std::ptr::addr_eq(source, target) {
+        source.copy(from, to, mode).await
+    } else {
+        stream_between(session, (source, from), (target, to), mode).await
+    };
+    copied.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
             Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
         }
         other => other.into(),
     })?;
-    let copied = hash_file(store.as_ref(), to, None, session.progress()).await?;
+    let copied = hash_file(target, to, None, session.progress()).await?;
     let (size, sha) = (copied.size, copied.sha256.clone());
     if size != src_size || sha != src_sha {
-        let _ = store.delete(to).await;
+        let _ = target.delete(to).await;
         return Err(Error::Integrity(format!(
             "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
         )));
     }
-    put_manifest(store.as_ref(), &copied, manifest, "copy").await?;
+    put_manifest(target, &copied, manifest, "copy").await?;
     Ok(TransferOutput {
         source: from.to_string(),
         destination: to.to_string(),
@@ -361,7 +369,26 @@ pub(crate) async fn copy_verified(
     })
 }
 
-/// `copy`: a backup from one workspace folder to another (same storage account).
+/// Streams a file from one store into another: the copy between two storage accounts.
+async fn stream_between(
+    session: &Session,
+    (source, from): (&dyn Store, &StorePath),
+    (target, to): (&dyn Store, &StorePath),
+    mode: PutMode,
+) -> adls_store::Result<()> {
+    let got = source.get(from).await?;
+    let task = session.progress().start(
+        &format!("copying {from} to {to}"),
+        Some(got.meta.size),
+        Unit::Bytes,
+    );
+    let counted = got.stream.inspect_ok(|chunk| task.inc(chunk.len() as u64)).boxed();
+    target.put_stream(to, counted, mode).await?;
+    task.finish();
+    Ok(())
+}
+
+/// `copy`: a backup from one workspace folder to another, each in its workspace's storage account.
 ///
 /// Copying a backup into another workspace's folder to restore it there is what SEED-09 governs, so the target's
 /// preflight runs first (as for `restore --from-workspace`), unless skipped or no Power BI sign-in is configured
@@ -377,7 +404,8 @@ pub async fn copy(
 ) -> Result<TransferOutput> {
     check_abf_name(file)?;
     let from = backup_path(from_workspace, file)?;
-    match session.store()?.head(&from).await {
+    let source = session.workspace_store(from_workspace).await?;
+    match source.head(&from).await {
         Ok(_) => {}
         Err(adls_store::Error::NotFound { .. }) => {
             return Err(super::missing_file(session, &from).await);
@@ -394,9 +422,11 @@ pub async fn copy(
             "the preflight of '{to_workspace}' (SEED-09) did not run: no Power BI sign-in is configured"
         ));
     }
-    require_folder(session.store()?.as_ref(), to_workspace, create_folder).await?;
+    let target = session.workspace_store(to_workspace).await?;
+    require_folder(target.as_ref(), to_workspace, create_folder).await?;
+    let to = backup_path(to_workspace, file)?;
     let mut out =
-        copy_verified(session, &from, &backup_path(to_workspace, file)?, overwrite).await?;
+        copy_verified(session, (source.as_ref(), &from), (target.as_ref(), &to), overwrite).await?;
     out.warnings = warnings;
     Ok(out)
 }

@@ -283,7 +283,7 @@ impl Hashed {
 /// is missing, that the workspace is unknown (with the nearest workspace names, when a Power BI sign-in is
 /// configured to ask for them) or has no backup folder here.
 pub(crate) async fn missing_file(session: &Session, path: &StorePath) -> Error {
-    let store = match session.store() {
+    let store = match session.workspace_store(path.workspace()).await {
         Ok(s) => s,
         Err(e) => return e,
     };

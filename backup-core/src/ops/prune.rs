@@ -1,7 +1,7 @@
 //! `prune`: retention in the style of restic's `forget`. A dry run unless `apply`; the newest verified backup of
 //! each dataset is never deleted; a file whose time cannot be read is never deleted.
 
-use adls_store::{Store, StoreExt};
+use adls_store::StoreExt;
 
 use super::files::delete_backup;
 use super::{Session, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
@@ -27,11 +27,12 @@ pub struct PruneOptions {
 
 /// Plans (and with `apply`, carries out) the deletions.
 pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOutput> {
-    let store = session.store()?;
     let mut items = Vec::new();
     let mut skipped = Vec::new();
     let mut orphans = Vec::new();
     for ws in &options.workspaces {
+        // Each workspace's backups are in the storage account it is attached to.
+        let store = session.workspace_store(ws).await?;
         let files = match store.list_all(&backup_folder(ws)?).await {
             Ok(f) => f,
             Err(adls_store::Error::NotFound { .. }) => Vec::new(),
@@ -107,6 +108,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             ))));
         } else if options.apply && !d.keep {
             let path = backup_path(&item.workspace, &item.file)?;
+            let store = session.workspace_store(&item.workspace).await?;
             // One failed deletion neither hides the ones done nor stops the others.
             match delete_backup(store.as_ref(), &path).await {
                 Ok(()) => out.deleted.push(path.to_string()),
@@ -115,11 +117,11 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
         }
     }
     if options.apply {
-        delete_orphans(store.as_ref(), &orphans, &mut out).await;
+        delete_orphans(session, &orphans, &mut out).await?;
     }
     if let Some(after) = options.stale_uploads_after {
         // Reported with the rest, so that the deletions already done are not hidden by a failed listing.
-        if let Err(e) = stale_uploads(store.as_ref(), options, after, &mut out).await {
+        if let Err(e) = stale_uploads(session, options, after, &mut out).await {
             out.failed.push(ErrorInfo::from(&e));
         }
     }
@@ -144,16 +146,18 @@ fn orphan_manifests(files: &[adls_store::ObjectMeta]) -> Vec<adls_store::StorePa
 
 /// Deletes the orphan manifests; one already gone counts as deleted.
 async fn delete_orphans(
-    store: &dyn Store,
+    session: &Session,
     orphans: &[adls_store::StorePath],
     out: &mut PruneOutput,
-) {
+) -> Result<()> {
     for m in orphans {
+        let store = session.workspace_store(m.workspace()).await?;
         match store.delete(m).await {
             Ok(()) | Err(adls_store::Error::NotFound { .. }) => out.deleted.push(m.to_string()),
             Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
         }
     }
+    Ok(())
 }
 
 /// The (workspace, dataset) groups that would lose backups while none of the backups they keep is verified now:
@@ -164,7 +168,6 @@ async fn unconfirmed_groups(
     session: &Session,
     decisions: &[crate::retention::Decision],
 ) -> Result<Vec<(String, String)>> {
-    let store = session.store()?;
     let mut held = Vec::new();
     let mut groups: Vec<(&str, &str)> = decisions
         .iter()
@@ -174,6 +177,7 @@ async fn unconfirmed_groups(
     groups.sort();
     groups.dedup();
     for (ws, ds) in groups {
+        let store = session.workspace_store(ws).await?;
         let mut kept: Vec<&BackupItem> = decisions
             .iter()
             .filter(|d| d.keep && d.item.workspace == ws && d.item.dataset == ds)
@@ -198,7 +202,7 @@ async fn unconfirmed_groups(
 /// Finds uploads that never completed and were last changed before `now - after`; deletes them with `apply`.
 /// One without a time is left alone: it may be running.
 async fn stale_uploads(
-    store: &dyn Store,
+    session: &Session,
     options: &PruneOptions,
     after: time::Duration,
     out: &mut PruneOutput,
@@ -207,6 +211,7 @@ async fn stale_uploads(
     // The local store lists its uploads in progress for every folder: each is reported once.
     let mut seen = std::collections::BTreeSet::new();
     for ws in &options.workspaces {
+        let store = session.workspace_store(ws).await?;
         for upload in store.list_incomplete(&backup_folder(ws)?).await? {
             let stale = upload.last_modified.is_some_and(|t| t < cutoff);
             if !stale || !seen.insert(upload.location.clone()) {

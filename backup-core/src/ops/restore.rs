@@ -76,7 +76,7 @@ async fn latest_file(
     workspace: &str,
     dataset: &str,
 ) -> Result<(String, Vec<String>)> {
-    let store = session.store()?;
+    let store = session.workspace_store(workspace).await?;
     let files =
         match adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await {
             Ok(files) => files,
@@ -286,7 +286,9 @@ async fn plan_copy(
     if !options.skip_preflight {
         plan.warnings.extend(require(session, &plan.workspace, Operation::CopyInto, "copy").await?);
     }
-    let store = session.store()?;
+    // Each folder is in its workspace's own storage account (the service reads the target's).
+    let source = session.workspace_store(src).await?;
+    let store = session.workspace_store(&plan.workspace).await?;
     let from = backup_path(src, &plan.file)?;
     plan.copy_from = Some(from.to_string());
     if !adls_store::StoreExt::exists(store.as_ref(), &target).await? {
@@ -296,7 +298,7 @@ async fn plan_copy(
     // An earlier restore copied it already: use that copy when it is the same backup (its hash is checked against
     // its manifest), never replace it.
     let same = match (
-        read_manifest(store.as_ref(), &from).await?,
+        read_manifest(source.as_ref(), &from).await?,
         read_manifest(store.as_ref(), &target).await?,
     ) {
         (Some(a), Some(b)) => a.sha256 == b.sha256 && a.size == b.size,
@@ -319,7 +321,7 @@ async fn check_manifest(
     plan: &mut RestorePlan,
     path: &StorePath,
 ) -> Result<()> {
-    let store = session.store()?;
+    let store = session.workspace_store(path.workspace()).await?;
     plan.manifest = read_manifest(store.as_ref(), path).await?;
     match &plan.manifest {
         // The copy is read back and hashed against the manifest's hash: the file is not hashed twice.
@@ -428,8 +430,11 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
     // the service made it at attach time (SEED-12). Not known: taken as there, and left.
     let mut folder_made = false;
     if let Some((from, to)) = &copy {
-        folder_made = !session.store()?.folder_exists(&to.folder_path()).await.unwrap_or(true);
-        let copied = copy_verified(session, from, to, false).await?;
+        let source = session.workspace_store(from.workspace()).await?;
+        let target = session.workspace_store(to.workspace()).await?;
+        folder_made = !target.folder_exists(&to.folder_path()).await.unwrap_or(true);
+        let copied =
+            copy_verified(session, (source.as_ref(), from), (target.as_ref(), to), false).await?;
         if manifest.is_some() {
             manifest_check = ManifestCheck::Verified;
         }
@@ -446,7 +451,7 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         // A refused restore leaves no copy behind: it would make the folder look like a backup folder (SEED-12)
         // and hold a file nobody asked to keep. An outcome not known leaves it: the server may still be reading it.
         (Err(e @ (Error::Server { .. } | Error::Refused { .. })), Some((_, to))) => {
-            let store = session.store()?;
+            let store = session.workspace_store(to.workspace()).await?;
             let mut removed = super::files::delete_backup(store.as_ref(), to).await;
             if removed.is_ok() && folder_made {
                 // Only if still empty: whatever else arrived there meanwhile stays.

@@ -22,13 +22,14 @@ pub async fn storage_status(
             crate::powerbi::linked_account(&accounts, &g)
                 .map_or_else(|| id.clone(), |a| a.name.clone())
         });
-        // Only the attached account holds the workspace's folder; another configured account says nothing of it.
-        let other_account = matches!(
-            (session.settings.storage_account(), &account),
-            (Some(configured), Some(attached)) if !configured.eq_ignore_ascii_case(attached)
-        );
-        let (folder_exists, backups) = if session.settings.has_store() && !other_account {
-            let store = session.store()?;
+        // Only the attached account holds the workspace's folder: it is looked for there, when pbi-backup can reach
+        // that account; another account says nothing of it.
+        let store = match (session.settings.storage_account(), &account) {
+            (Some(_), Some(attached)) => session.account_store(attached).ok(),
+            _ if session.settings.has_store() => Some(session.store()?),
+            _ => None,
+        };
+        let (folder_exists, backups) = if let Some(store) = store {
             // A folder that cannot be looked at is unknown, not absent; an empty one exists.
             let folder = backup_folder(&g.name)?;
             match store.folder_exists(&folder).await {
@@ -97,9 +98,10 @@ pub async fn storage_link(
             renamed_folder_to: None,
         });
     }
-    // The folder can be cleared only in the account pbi-backup is configured with; in another, a refusal says
-    // how to run it there.
-    let here = session.settings.storage_account().is_some_and(|c| c.eq_ignore_ascii_case(&a.name));
+    // The folder can be cleared only in an account pbi-backup can reach; in another, a refusal says how to run it
+    // there.
+    let here =
+        session.settings.storage_account().is_some() && session.account_store(&a.name).is_ok();
     let (mut actions, renamed) = if here {
         clear_folder(session, &g.name, Some(&a.name)).await?
     } else {
@@ -181,15 +183,6 @@ async fn clear_folder(
     workspace: &str,
     account: Option<&str>,
 ) -> Result<(Vec<String>, Option<String>)> {
-    // The folder must be renamed in the account the workspace is attached to: renaming in another would leave the
-    // real folder in place, and the attach would fail (after a detach, leaving the workspace detached).
-    if let (Some(linked), Some(configured)) = (account, session.settings.storage_account())
-        && !linked.eq_ignore_ascii_case(configured)
-    {
-        return Err(Error::Usage(format!(
-            "workspace '{workspace}' is (to be) attached to storage account '{linked}', but pbi-backup is configured with '{configured}'; set PBI_BACKUP_ADLS_ACCOUNT (or storage.account) to '{linked}' and run it again; nothing was changed"
-        )));
-    }
     // A local store is not where Power BI looks: the folder it would rename there is not the one that blocks.
     if session.settings.storage_account().is_none() {
         return Err(Error::Usage(format!(
@@ -198,7 +191,17 @@ async fn clear_folder(
             session.settings.store_description()
         )));
     }
-    let store = session.store()?;
+    // The folder must be renamed in the account the workspace is attached to: renaming in another would leave the
+    // real folder in place, and the attach would fail (after a detach, leaving the workspace detached).
+    let store = match account {
+        Some(linked) => session.account_store(linked).map_err(|e| {
+            let why = session.settings.account_config(linked).err().unwrap_or_else(|| e.to_string());
+            Error::Usage(format!(
+                "workspace '{workspace}' is (to be) attached to storage account '{linked}', which pbi-backup cannot reach: {why}; nothing was changed"
+            ))
+        })?,
+        None => session.store()?,
+    };
     let folder = backup_folder(workspace)?;
     // A folder that cannot be looked at is not taken for absent: detaching, then failing to re-attach because it
     // is there, would leave the workspace detached.
