@@ -100,6 +100,12 @@ pub enum Command {
         after_help = "Example:\n  pbi-backup prune --workspace 'Sales Analytics' --keep-daily 7 --keep-weekly 4 --apply"
     )]
     Prune(Box<crate::commands::prune::PruneArgs>),
+    /// Back up, verify and prune by the [[policy]] entries of the config file, unattended; reruns do only what is
+    /// missing for the period.
+    #[command(
+        after_help = "Examples:\n  pbi-backup run --json --summary summary.md --prometheus /var/lib/node_exporter/pbi_backup.prom\n  pbi-backup run --policy nightly --shard 2/4 --if-changed"
+    )]
+    Run(Box<crate::commands::run::RunArgs>),
     /// Check a backup: its hash against the manifest and its .abf container.
     #[command(
         after_help = "Example:\n  pbi-backup verify --workspace 'Sales Analytics' --file Sales_20261128T040908Z.abf --full"

@@ -5,6 +5,8 @@
 
 mod cli;
 mod commands;
+#[cfg(test)]
+mod deploy_examples;
 mod print;
 mod progress;
 

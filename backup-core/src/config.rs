@@ -36,6 +36,106 @@ pub struct ConfigFile {
     pub backup: BackupSection,
     /// Retention for `prune`.
     pub retention: RetentionPolicy,
+    /// `[[policy]]`: what `pbi-backup run` backs up, verifies and prunes.
+    #[serde(rename = "policy")]
+    pub policies: Vec<Policy>,
+}
+
+/// `[[policy]]`: a set of datasets backed up, verified and pruned together by `pbi-backup run`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Policy {
+    /// Its name (`run --policy NAME`, reports and metrics).
+    pub name: String,
+    /// Workspaces: names or glob patterns (required).
+    pub workspaces: Vec<String>,
+    /// Workspaces left out: names or glob patterns.
+    pub exclude_workspaces: Vec<String>,
+    /// Datasets: names or glob patterns; every dataset when empty.
+    pub datasets: Vec<String>,
+    /// Datasets left out: names or glob patterns.
+    pub exclude_datasets: Vec<String>,
+    /// The period of the schedule: a dataset backed up and verified since the period began is not backed up
+    /// again by a rerun (`hour`, `day`, the default, or `week`; UTC).
+    pub period: Period,
+    /// Skip a model unchanged since its last verified backup (as `backup --if-changed`).
+    pub if_changed: bool,
+    /// The environment variable that holds the backup password (the backups are then encrypted).
+    pub password_env: Option<String>,
+    /// Or a file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// Also check each new backup's container (`verify`), beyond the hash every backup is read back with.
+    pub verify_container: bool,
+    /// Retention applied after the backups (`prune --apply` on the policy's datasets); none: nothing is pruned.
+    pub retention: Option<RetentionPolicy>,
+}
+
+/// The period of a policy's schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Period {
+    /// Since the hour began.
+    Hour,
+    /// Since midnight UTC.
+    #[default]
+    Day,
+    /// Since Monday midnight UTC.
+    Week,
+}
+
+impl Period {
+    /// When the period holding `now` began.
+    pub fn start(self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        let now = now.to_offset(time::UtcOffset::UTC);
+        let midnight = now.replace_time(time::Time::MIDNIGHT);
+        match self {
+            Period::Hour => now.replace_time(
+                time::Time::from_hms(now.hour(), 0, 0).expect("an hour of a real time"),
+            ),
+            Period::Day => midnight,
+            Period::Week => {
+                midnight - time::Duration::days(i64::from(now.weekday().number_days_from_monday()))
+            }
+        }
+    }
+}
+
+impl Policy {
+    /// The policy's password, from the variable or file it names.
+    pub fn password(&self) -> Result<Option<xmla_proto::Password>> {
+        read_password(self.password_env.as_deref(), self.password_file.as_deref()).map_err(|e| {
+            match e {
+                Error::Usage(m) => Error::Usage(format!("policy '{}': {m}", self.name)),
+                other => other,
+            }
+        })
+    }
+}
+
+/// A backup password from an environment variable or the first line of a file (never from argv).
+pub fn read_password(
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<xmla_proto::Password>> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(Error::Usage(
+            "a password comes from an environment variable or a file, not both; name one".into(),
+        )),
+        (Some(var), None) => std::env::var(var).map(|v| Some(xmla_proto::Password::new(v))).map_err(|_| {
+            Error::Usage(format!(
+                "the password variable {var} is not set; export it, or name a password file instead"
+            ))
+        }),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+            let line = text.lines().next().unwrap_or_default().to_owned();
+            if line.is_empty() {
+                return Err(Error::Usage(format!("the password file {} is empty", f.display())));
+            }
+            Ok(Some(xmla_proto::Password::new(line)))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// `[powerbi]`.
@@ -132,11 +232,20 @@ pub struct BackupSection {
     pub concurrency: usize,
     /// Compress backups (default true).
     pub apply_compression: bool,
+    /// Backups running at once on one capacity (default 2): others wait while the rest of the tenant flows.
+    pub per_capacity: usize,
+    /// Minutes a backup the capacity refuses for load is sent again, with backoff, before it fails (default 30).
+    pub load_wait_minutes: u64,
 }
 
 impl Default for BackupSection {
     fn default() -> Self {
-        BackupSection { concurrency: 4, apply_compression: true }
+        BackupSection {
+            concurrency: 4,
+            apply_compression: true,
+            per_capacity: 2,
+            load_wait_minutes: 30,
+        }
     }
 }
 
@@ -635,6 +744,19 @@ mod tests {
 }
 
 #[cfg(test)]
+mod periods {
+    use super::*;
+
+    #[test]
+    fn periods_begin_on_the_hour_at_midnight_and_on_monday_in_utc() {
+        let t = time::macros::datetime!(2026-12-03 18:42:07 +01:00); // a Thursday, 17:42 UTC
+        assert_eq!(Period::Hour.start(t), time::macros::datetime!(2026-12-03 17:00:00 UTC));
+        assert_eq!(Period::Day.start(t), time::macros::datetime!(2026-12-03 00:00:00 UTC));
+        assert_eq!(Period::Week.start(t), time::macros::datetime!(2026-11-30 00:00:00 UTC));
+    }
+}
+
+#[cfg(test)]
 mod example {
     use super::*;
 
@@ -650,6 +772,12 @@ mod example {
         assert_eq!(file.backup.concurrency, 4);
         assert_eq!(file.retention.keep_daily, Some(14));
         assert!(file.retention.keep_within.is_some());
+        assert_eq!((file.backup.per_capacity, file.backup.load_wait_minutes), (2, 30));
+        let [nightly] = file.policies.as_slice() else { panic!("one policy: {:?}", file.policies) };
+        assert_eq!(nightly.name, "nightly");
+        assert_eq!(nightly.period, Period::Day);
+        assert!(nightly.if_changed && nightly.verify_container);
+        assert_eq!(nightly.retention.as_ref().and_then(|r| r.keep_weekly), Some(8));
         let unknown = "[powerbi]\nhome-regon = \"x\"\n";
         let err = toml::from_str::<ConfigFile>(unknown).unwrap_err().to_string();
         assert!(err.contains("home-regon"), "{err}");

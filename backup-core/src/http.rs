@@ -188,15 +188,18 @@ pub(crate) async fn fetch(
     Ok(Answer { status, headers, body })
 }
 
-/// How many times a call turned away for load (429, 503) is sent again.
+/// How many times a call turned away for load (429, 503) without `Retry-After` is sent again.
 const LOAD_RETRIES: u32 = 4;
 /// The longest wait between them, whatever `Retry-After` asks.
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
+/// How long, in all, a call the service keeps turning away with `Retry-After` is sent again.
+const RETRY_AFTER_BUDGET: Duration = Duration::from_secs(15 * 60);
 
 /// [`fetch`], sending the call again when the service turns it away for load (HTTP 429 or 503): after its
-/// `Retry-After` (seconds), else after a backoff of 1, 2, 4, 8 s, at most [`LOAD_RETRIES`] times. Such an answer
-/// means the call was not carried out, so sending it again is safe; nothing that only had to wait is reported
-/// failed.
+/// `Retry-After` (seconds) for as long as the service keeps asking, up to [`RETRY_AFTER_BUDGET`] in all (a tenant's
+/// rate limit throttles a bulk run for minutes), else after a backoff of 1, 2, 4, 8 s, at most [`LOAD_RETRIES`]
+/// times. Such an answer means the call was not carried out, so sending it again is safe; nothing that only had to
+/// wait is reported failed.
 pub(crate) async fn fetch_patiently(
     rb: reqwest::RequestBuilder,
     service: Service,
@@ -204,16 +207,29 @@ pub(crate) async fn fetch_patiently(
     url: &Url,
 ) -> Result<Answer> {
     let mut backoff = Duration::from_secs(1);
-    for attempt in 0..=LOAD_RETRIES {
+    let mut blind = 0u32;
+    let mut waited = Duration::ZERO;
+    loop {
         let this = rb.try_clone().ok_or_else(|| {
             Error::Internal(format!("{what}: the request body cannot be sent twice"))
         })?;
         let answer = fetch(this, service, what, url).await?;
-        let turned_away = matches!(answer.status.as_u16(), 429 | 503);
-        if !turned_away || attempt == LOAD_RETRIES {
+        if !matches!(answer.status.as_u16(), 429 | 503) {
             return Ok(answer);
         }
-        let wait = retry_after(&answer.headers).unwrap_or(backoff).min(LONGEST_WAIT);
+        let wait = match retry_after(&answer.headers) {
+            Some(asked) if waited + asked.min(LONGEST_WAIT) <= RETRY_AFTER_BUDGET => {
+                asked.min(LONGEST_WAIT)
+            }
+            Some(_) => return Ok(answer),
+            None if blind < LOAD_RETRIES => {
+                blind += 1;
+                let b = backoff;
+                backoff *= 2;
+                b
+            }
+            None => return Ok(answer),
+        };
         tracing::info!(
             what,
             status = answer.status.as_u16(),
@@ -221,9 +237,8 @@ pub(crate) async fn fetch_patiently(
             "the service is busy; waiting"
         );
         tokio::time::sleep(wait).await;
-        backoff *= 2;
+        waited += wait;
     }
-    unreachable!("the loop returns on its last attempt")
 }
 
 /// `Retry-After` in seconds (the form Power BI sends); an HTTP date is not read (the backoff applies).

@@ -26,6 +26,7 @@ pub mod output;
 pub mod powerbi;
 pub mod preflight;
 pub mod progress;
+pub mod report;
 pub mod retention;
 mod xmla;
 

@@ -80,6 +80,10 @@ pub struct Manifest {
     /// memory a restore needs); `None` when not read. A restore checks it against the target capacity (LATER-11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_size_bytes: Option<u64>,
+    /// The model's `DATE_MODIFIED` (`DBSCHEMA_CATALOGS`) as the server wrote it, read before the backup; `None`
+    /// when not read. `backup --if-changed` skips the model while the server still gives this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_modified: Option<String>,
 }
 
 impl Manifest {

@@ -288,6 +288,21 @@ pub struct BackupResult {
     pub warnings: Vec<String>,
     /// Why it failed.
     pub error: Option<ErrorInfo>,
+    /// Why it was not backed up again (`ok` is then true, and nothing was sent): a verified backup of this period,
+    /// or a model unchanged since its last verified backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// When the backup was made (RFC 3339, UTC): this run's, or for a skipped dataset its newest verified backup's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// How long this run's backup took, from the moment its capacity had a slot for it to its manifest, in
+    /// milliseconds (waiting for a slot not counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// When the dataset's newest verified backup before this run was made (RFC 3339), when the run looked for it
+    /// (`run`, `--if-changed`): what a failed dataset still has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified: Option<String>,
 }
 
 /// `backup` (one dataset or many).
@@ -300,12 +315,19 @@ pub struct BackupOutput {
     pub succeeded: usize,
     /// How many failed.
     pub failed: usize,
+    /// How many were not backed up again (see [`BackupResult::skipped`]).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 impl CommandOutput for BackupOutput {
-    /// Success, partial, or the first failure's code when nothing succeeded.
+    /// Success, partial, or the first failure's code when nothing succeeded (a dataset skipped as done counts as
+    /// done).
     fn exit_code(&self) -> i32 {
-        bulk_exit_code(self.succeeded, self.results.iter().filter_map(|r| r.error.as_ref()))
+        bulk_exit_code(
+            self.succeeded + self.skipped,
+            self.results.iter().filter_map(|r| r.error.as_ref()),
+        )
     }
 }
 
@@ -596,3 +618,76 @@ impl CommandOutput for TransferOutput {}
 impl CommandOutput for DryRunOutput {}
 impl CommandOutput for StorageChange {}
 impl CommandOutput for Vec<StorageStatus> {}
+
+/// `run`: each policy's backups, verifications and prunes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunOutput {
+    /// When the run began (RFC 3339, UTC).
+    pub started: String,
+    /// When it ended.
+    pub finished: String,
+    /// Its wall time, in milliseconds.
+    pub duration_ms: u64,
+    /// The share of the tenant this run took (`--shard K/N`), when split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// One entry per policy, in the config file's order.
+    pub policies: Vec<PolicyRun>,
+    /// Datasets backed up and verified by this run.
+    pub backed_up: usize,
+    /// Datasets not backed up again (done this period, or unchanged).
+    pub skipped: usize,
+    /// Failures of any step (a backup, a verification, a deletion, a policy that could not start).
+    pub failed: usize,
+}
+
+/// One policy of a `run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRun {
+    /// The policy's name.
+    pub name: String,
+    /// Its backups (`None` when they could not start; then `error` says why).
+    pub backup: Option<BackupOutput>,
+    /// The container checks of its new backups (`verify-container = true`).
+    pub verified: Vec<VerifyOutput>,
+    /// Verifications that could not run.
+    pub verify_failed: Vec<ErrorInfo>,
+    /// Its retention, applied once per workspace (empty when the policy has none).
+    pub pruned: Vec<PruneOutput>,
+    /// Why the policy could not run at all, or a prune could not start.
+    pub errors: Vec<ErrorInfo>,
+    /// Its wall time, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl RunOutput {
+    /// Every failure of the run, first to last.
+    pub fn failures(&self) -> Vec<ErrorInfo> {
+        let mut out = Vec::new();
+        for p in &self.policies {
+            out.extend(p.errors.iter().cloned());
+            if let Some(b) = &p.backup {
+                out.extend(b.results.iter().filter_map(|r| r.error.clone()));
+            }
+            for v in p.verified.iter().filter(|v| !v.valid) {
+                out.push(ErrorInfo::from(&Error::Integrity(format!(
+                    "{} did not pass verification after its backup",
+                    v.file
+                ))));
+            }
+            out.extend(p.verify_failed.iter().cloned());
+            out.extend(p.pruned.iter().flat_map(|pr| pr.failed.iter().cloned()));
+        }
+        out
+    }
+}
+
+impl CommandOutput for RunOutput {
+    /// Success; partial (6) when some step failed and something succeeded; else the first failure's code.
+    fn exit_code(&self) -> i32 {
+        let failures = self.failures();
+        bulk_exit_code(self.backed_up + self.skipped, failures.iter())
+    }
+}

@@ -86,3 +86,76 @@ impl TestTenant {
         env
     }
 }
+
+/// A tenant of many models, for the unattended job's tests and `cargo xtask bench tenant`: `workspaces`
+/// workspaces named `WS-001`… spread round-robin over `capacities` P1 capacities in the home region (each running at
+/// most `per_capacity_limit` backup and restore commands at once, when set), `models_per_workspace` models each
+/// (`Model-01`…, `size_mb` MB, one table), all linked to one storage account `lake`, and `backup-bot` admin of every
+/// workspace. `rest_per_second` and `mb_per_second` set the tenant's REST rate and backup speed, when given.
+#[derive(Debug, Clone)]
+pub struct BulkTenant {
+    /// Workspaces.
+    pub workspaces: usize,
+    /// Models in each.
+    pub models_per_workspace: usize,
+    /// Capacities.
+    pub capacities: usize,
+    /// Backup and restore commands a capacity runs at once.
+    pub per_capacity_limit: Option<u32>,
+    /// Each model's `size-mb`.
+    pub size_mb: u64,
+    /// The tenant's REST calls per second.
+    pub rest_per_second: Option<f64>,
+    /// Backup speed, MB per second.
+    pub mb_per_second: Option<f64>,
+}
+
+impl BulkTenant {
+    /// The scenario's text.
+    pub fn scenario(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::from(
+            "[tenant]\nid = \"0a0b0c0d-1111-2222-3333-444455556666\"\nhome-region = \"West Europe\"\ntenant-storage = \"lake\"\n",
+        );
+        if let Some(r) = self.rest_per_second {
+            let _ = writeln!(s, "rest-calls-per-second = {r:?}");
+        }
+        if let Some(m) = self.mb_per_second {
+            let _ = writeln!(s, "backup-mb-per-second = {m:?}");
+        }
+        for c in 1..=self.capacities {
+            let _ = write!(
+                s,
+                "\n[[capacities]]\nname = \"P1-{c}\"\nsku = \"P1\"\nregion = \"West Europe\"\n"
+            );
+            if let Some(l) = self.per_capacity_limit {
+                let _ = writeln!(s, "max-concurrent-operations = {l}");
+            }
+        }
+        s.push_str("\n[[storage-accounts]]\nname = \"lake\"\nlocation = \"West Europe\"\n");
+        let names: Vec<String> = (1..=self.workspaces).map(|w| format!("WS-{w:03}")).collect();
+        for (i, w) in names.iter().enumerate() {
+            let capacity = i % self.capacities.max(1) + 1;
+            let _ = write!(
+                s,
+                "\n[[workspaces]]\nname = \"{w}\"\ncapacity = \"P1-{capacity}\"\nstorage = \"lake\"\n"
+            );
+        }
+        let roles: Vec<String> = names.iter().map(|w| format!("\"{w}\" = \"Admin\"")).collect();
+        let _ = write!(
+            s,
+            "\n[[principals]]\nkind = \"app\"\nname = \"backup-bot\"\nid = \"{BOT}\"\nsecret = \"{BOT_SECRET}\"\nroles = {{ {} }}\n",
+            roles.join(", ")
+        );
+        for w in &names {
+            for m in 1..=self.models_per_workspace {
+                let _ = write!(
+                    s,
+                    "\n[[datasets]]\nworkspace = \"{w}\"\nname = \"Model-{m:02}\"\nsize-mb = {}\ntables = [{{ name = \"T\", columns = [\"C\"], rows = 1 }}]\n",
+                    self.size_mb
+                );
+            }
+        }
+        s
+    }
+}

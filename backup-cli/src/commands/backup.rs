@@ -45,21 +45,11 @@ pub struct PasswordArgs {
 
 impl PasswordArgs {
     pub fn password(&self) -> Result<Option<Password>> {
-        if let Some(var) = &self.password_env {
-            let v = std::env::var(var).map_err(|_| {
-                Error::Usage(format!(
-                    "--password-env names {var}, which is not set; export it or use --password-file"
-                ))
-            })?;
-            return Ok(Some(Password::new(v)));
-        }
-        if let Some(f) = &self.password_file {
-            let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
-            let line = text.lines().next().unwrap_or_default().to_owned();
-            if line.is_empty() {
-                return Err(Error::Usage(format!("the password file {} is empty", f.display())));
-            }
-            return Ok(Some(Password::new(line)));
+        if self.password_env.is_some() || self.password_file.is_some() {
+            return backup_core::config::read_password(
+                self.password_env.as_deref(),
+                self.password_file.as_deref(),
+            );
         }
         if self.password_prompt {
             let p = rpassword::prompt_password("backup password: ").map_err(|e| {
@@ -108,6 +98,12 @@ pub struct BackupArgs {
     /// Skip the preflight checks (every rule of `pbi-backup doctor`); the server still enforces its rules.
     #[arg(long)]
     pub skip_preflight: bool,
+    /// Take share K of N of the datasets (chosen by their ids, the same on every machine): 1/4 .. 4/4.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<backup_core::ops::schedule::Shard>,
+    /// Skip a model unchanged since its last verified backup (its modified time as the server tells it).
+    #[arg(long)]
+    pub if_changed: bool,
     /// Print the XMLA/TMSL that would be sent (password masked) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -138,6 +134,13 @@ pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Resul
         security: args.security,
         concurrency: args.concurrency.unwrap_or(session.settings.file.backup.concurrency),
         skip_preflight: args.skip_preflight,
+        shard: args.shard,
+        skip: backup_core::ops::skip::SkipRules { done_since: None, if_changed: args.if_changed },
+        per_capacity: session.settings.file.backup.per_capacity,
+        load_wait: std::time::Duration::from_secs(
+            session.settings.file.backup.load_wait_minutes * 60,
+        ),
+        ..BackupOptions::default()
     };
     if args.skip_preflight {
         print::warn(
@@ -176,7 +179,9 @@ fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
 fn human(out: &BackupOutput) -> String {
     let mut s = String::new();
     for r in &out.results {
-        if r.ok {
+        if let Some(why) = &r.skipped {
+            s.push_str(&format!("skipped {} / {}: {why}\n", r.workspace, r.dataset));
+        } else if r.ok {
             s.push_str(&format!(
                 "ok      {} / {} -> {}{}\n        {}\n",
                 r.workspace,
@@ -193,6 +198,10 @@ fn human(out: &BackupOutput) -> String {
             s.push_str(&format!("        warning: {w}\n"));
         }
     }
-    s.push_str(&format!("{} succeeded, {} failed\n", out.succeeded, out.failed));
+    s.push_str(&format!("{} succeeded, {} failed", out.succeeded, out.failed));
+    if out.skipped > 0 {
+        s.push_str(&format!(", {} skipped", out.skipped));
+    }
+    s.push('\n');
     s
 }

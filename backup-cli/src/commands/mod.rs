@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod files;
 pub mod prune;
 pub mod restore;
+pub mod run;
 pub mod storage;
 
 use backup_core::config::{ConfigFile, Settings};
@@ -66,6 +67,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Upload(_) => "upload",
         Command::Copy(_) => "copy",
         Command::Prune(_) => "prune",
+        Command::Run(_) => "run",
         Command::Verify(_) => "verify",
         Command::Inspect(_) => "inspect",
         Command::Storage(_) => "storage change",
@@ -85,6 +87,7 @@ async fn dispatch(global: &Global, command: Command) -> Result<i32> {
         Command::Upload(a) => files::upload(global, &session(global)?, &a).await,
         Command::Copy(a) => files::copy(global, &session(global)?, &a).await,
         Command::Prune(a) => prune::run(global, &session(global)?, &a).await,
+        Command::Run(a) => run::run(global, &session(global)?, &a).await,
         Command::Verify(a) => files::verify(global, &session(global)?, &a).await,
         Command::Inspect(a) => files::inspect(global, Some(&session(global)?), &a).await,
         Command::Storage(c) => storage::run(global, &session(global)?, &c).await,

@@ -83,7 +83,7 @@ pub async fn run(global: &Global, session: &Session, args: &PruneArgs) -> Result
     let policy = args.policy(&session.settings.file.retention)?;
     let options = PruneOptions {
         workspaces: args.workspaces.clone(),
-        dataset: args.dataset.clone(),
+        datasets: args.dataset.iter().cloned().collect(),
         policy,
         apply: args.apply,
         stale_uploads_after: match args.stale_uploads_after.as_str() {

@@ -319,6 +319,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         verified_version: None,
         roles: None,
         model_size_bytes: None,
+        model_modified: None,
     };
     std::fs::write(
         other.join("Uploaded.abf.manifest.json"),

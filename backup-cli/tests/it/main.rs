@@ -12,5 +12,6 @@ mod kills;
 mod profiles;
 mod prune;
 mod restore;
+mod run;
 mod support;
 mod verified;

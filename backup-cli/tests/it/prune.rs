@@ -145,6 +145,7 @@ fn manifest_for(item: &Item, data: &[u8], stored: &adls_store::ObjectMeta) -> Ma
         verified_version: item.verified.then(|| StoredVersion::of(stored)),
         roles: None,
         model_size_bytes: None,
+        model_modified: None,
     }
 }
 

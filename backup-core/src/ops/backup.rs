@@ -6,7 +6,9 @@ use futures::StreamExt;
 use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
 
-use super::{Session, backup_path, default_file_name, hash_file, rfc3339};
+use super::schedule::{Shard, interleave};
+use super::skip::{SkipRules, last_verified, list_folder, skip_reason};
+use super::{Session, backup_folder, backup_path, default_file_name, hash_file, rfc3339};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use crate::output::{BackupOutput, BackupResult, BackupVerification, ErrorInfo};
@@ -50,6 +52,43 @@ pub struct BackupOptions {
     pub concurrency: usize,
     /// Skip the preflight.
     pub skip_preflight: bool,
+    /// Only this share of the datasets (`--shard K/N`).
+    pub shard: Option<Shard>,
+    /// Datasets the run need not back up again.
+    pub skip: SkipRules,
+    /// Workspaces left out (names or glob patterns).
+    pub exclude_workspaces: Vec<String>,
+    /// Datasets left out (names or glob patterns).
+    pub exclude_datasets: Vec<String>,
+    /// Backups at once on one capacity.
+    pub per_capacity: usize,
+    /// How long a backup that the capacity refuses for load is sent again (with backoff) before it fails.
+    pub load_wait: std::time::Duration,
+}
+
+impl Default for BackupOptions {
+    /// Every dataset of no workspace yet, compressed, 4 at once, 2 per capacity, a refusal for load tried again for
+    /// 30 minutes.
+    fn default() -> Self {
+        BackupOptions {
+            workspaces: Vec::new(),
+            server: None,
+            datasets: DatasetSelector::All,
+            file: None,
+            allow_overwrite: false,
+            apply_compression: true,
+            password: None,
+            security: None,
+            concurrency: 4,
+            skip_preflight: false,
+            shard: None,
+            skip: SkipRules::default(),
+            exclude_workspaces: Vec::new(),
+            exclude_datasets: Vec::new(),
+            per_capacity: 2,
+            load_wait: std::time::Duration::from_secs(30 * 60),
+        }
+    }
 }
 
 impl BackupOptions {
@@ -76,6 +115,24 @@ struct Job {
     endpoint: Endpoint,
     file: String,
     power_bi: bool,
+    /// The workspace's capacity (Power BI): at most `per_capacity` of its backups run at once.
+    capacity: Option<String>,
+    /// Why the run does not back it up again (decided before the run, from its newest verified backup).
+    skip: Option<String>,
+    /// The model's `DATE_MODIFIED`, read before the backup, for the manifest.
+    model_modified: Option<String>,
+    /// Its newest verified backup, when a skip rule looked for it.
+    last: Option<super::skip::LastBackup>,
+}
+
+impl Job {
+    /// The id a shard is chosen by: the dataset's, else the workspace's and the dataset's names.
+    fn stable_id(&self) -> String {
+        match (&self.workspace_id, &self.dataset_id) {
+            (Some(w), Some(d)) => format!("{w}/{d}"),
+            _ => format!("{}/{}", self.workspace, self.dataset),
+        }
+    }
 }
 
 fn globs(patterns: &[String]) -> Result<Vec<GlobMatcher>> {
@@ -113,7 +170,7 @@ pub async fn backup_preflight(
 
 /// Plans and runs the backups. One failure does not stop the others.
 pub async fn backup(session: &Session, options: &BackupOptions) -> Result<BackupOutput> {
-    let jobs = plan(session, options).await?;
+    let mut jobs = plan(session, options).await?;
     if jobs.is_empty() {
         return Err(Error::NotFound {
             what: "dataset",
@@ -121,6 +178,10 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
             nearest: Vec::new(),
         });
     }
+    if let Some(shard) = options.shard {
+        jobs.retain(|j| shard.takes(&j.stable_id()));
+    }
+    read_before(session, options, &mut jobs).await;
     // The preflight runs once per workspace, not once per dataset: a bulk run of hundreds of models makes a handful
     // of REST calls, not thousands (the Power BI API throttles).
     let mut preflight: HashMap<String, std::result::Result<Vec<String>, ErrorInfo>> =
@@ -138,19 +199,102 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
     let preflight = &preflight;
     let task = session.progress().start("backing up", Some(jobs.len() as u64), Unit::Items);
     let task = &task;
-    let results: Vec<BackupResult> = futures::stream::iter(jobs)
-        .map(|job| async move {
-            let r = run_one(session, options, &job, preflight.get(&job.workspace)).await;
+    // One capacity's backups wait for its slots while the others' run: capacities take turns in the order.
+    let slots = &CapacitySlots::new(options.per_capacity);
+    let jobs = interleave(jobs.into_iter().enumerate().collect(), |(_, j)| j.capacity.clone());
+    let mut results: Vec<(usize, BackupResult)> = futures::stream::iter(jobs)
+        .map(|(i, job)| async move {
+            let r = run_one(session, options, &job, preflight.get(&job.workspace), slots).await;
             task.inc(1);
-            r
+            (i, r)
         })
-        .buffered(options.concurrency.max(1))
+        .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
     task.finish();
-    let succeeded = results.iter().filter(|r| r.ok).count();
-    let failed = results.len() - succeeded;
-    Ok(BackupOutput { results, succeeded, failed })
+    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<BackupResult> = results.into_iter().map(|(_, r)| r).collect();
+    let skipped = results.iter().filter(|r| r.skipped.is_some()).count();
+    let succeeded = results.iter().filter(|r| r.ok).count() - skipped;
+    let failed = results.len() - succeeded - skipped;
+    Ok(BackupOutput { results, succeeded, failed, skipped })
+}
+
+/// The backups running on each capacity, at most `per_capacity` at once.
+struct CapacitySlots {
+    per_capacity: usize,
+    capacities: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+impl CapacitySlots {
+    fn new(per_capacity: usize) -> CapacitySlots {
+        CapacitySlots { per_capacity: per_capacity.max(1), capacities: Default::default() }
+    }
+
+    /// Waits for a slot on `capacity` (none to wait for without one).
+    async fn take(&self, capacity: Option<&str>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let key = capacity?.to_ascii_lowercase();
+        let semaphore = self
+            .capacities
+            .lock()
+            .expect("poisoned")
+            .entry(key)
+            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_capacity)))
+            .clone();
+        semaphore.acquire_owned().await.ok()
+    }
+}
+
+/// Before the run, per workspace: each model's `DATE_MODIFIED` (one Discover, for the manifest and
+/// `--if-changed`), and, when a rule can skip a dataset, its newest verified backup (one listing, then one manifest
+/// per dataset). What cannot be read leaves the dataset to be backed up.
+async fn read_before(session: &Session, options: &BackupOptions, jobs: &mut [Job]) {
+    let mut workspaces: Vec<(String, Endpoint)> = Vec::new();
+    for j in jobs.iter().filter(|j| j.power_bi) {
+        if !workspaces.iter().any(|(w, _)| *w == j.workspace) {
+            workspaces.push((j.workspace.clone(), j.endpoint.clone()));
+        }
+    }
+    for (workspace, endpoint) in workspaces {
+        let modified: HashMap<String, String> = match session.xmla(endpoint) {
+            Ok(client) => match client.databases().await {
+                Ok(catalogs) => {
+                    catalogs.into_iter().filter_map(|c| Some((c.name, c.date_modified?))).collect()
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, workspace, "the models' modified times could not be read");
+                    HashMap::new()
+                }
+            },
+            Err(_) => HashMap::new(),
+        };
+        let files = if options.skip.active() {
+            match workspace_files(session, &workspace).await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::info!(error = %e, workspace, "the backup folder could not be listed; nothing is skipped");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        for job in jobs.iter_mut().filter(|j| j.power_bi && j.workspace == workspace) {
+            job.model_modified = modified.get(&job.dataset).cloned();
+            let Some((store, files)) = &files else { continue };
+            job.last = last_verified(store.as_ref(), files, &job.dataset).await.ok().flatten();
+            job.skip = skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+        }
+    }
+}
+
+async fn workspace_files(
+    session: &Session,
+    workspace: &str,
+) -> Result<(std::sync::Arc<dyn adls_store::Store>, Vec<adls_store::ObjectMeta>)> {
+    let store = session.workspace_store(workspace).await?;
+    let files = list_folder(store.as_ref(), &backup_folder(workspace)?).await?;
+    Ok((store, files))
 }
 
 fn describe(s: &DatasetSelector) -> String {
@@ -243,6 +387,10 @@ async fn plan_server(
                 dataset: c.name.clone(),
                 endpoint: endpoint.clone(),
                 power_bi: false,
+                capacity: None,
+                skip: None,
+                model_modified: c.date_modified.clone(),
+                last: None,
             })
         })
         .collect()
@@ -264,11 +412,14 @@ async fn plan_power_bi(
         ));
     }
     let api = session.api()?;
-    let selected = select_workspaces(&api.groups().await?, &workspace_names)?;
+    let mut selected = select_workspaces(&api.groups().await?, &workspace_names)?;
+    let excluded_workspaces = globs(&options.exclude_workspaces)?;
+    selected.retain(|g| !excluded_workspaces.iter().any(|m| m.is_match(&g.name)));
+    let excluded_datasets = globs(&options.exclude_datasets)?;
     let mut pending = Vec::new();
     for g in &selected {
         let datasets = api.datasets(&g.id).await?;
-        let chosen = select(&datasets, &options.datasets, |d| d.name.as_str())?;
+        let mut chosen = select(&datasets, &options.datasets, |d| d.name.as_str())?;
         if let (DatasetSelector::One(n), [], 1) =
             (&options.datasets, chosen.as_slice(), selected.len())
         {
@@ -278,6 +429,7 @@ async fn plan_power_bi(
                 nearest: crate::nearest(n, datasets.iter().map(|d| d.name.as_str())),
             });
         }
+        chosen.retain(|d| !excluded_datasets.iter().any(|m| m.is_match(&d.name)));
         pending.extend(chosen.into_iter().map(|d| (g, d.clone())));
     }
     let many = pending.len() > 1;
@@ -295,6 +447,10 @@ async fn plan_power_bi(
                     _ => Endpoint::workspace(&g.name),
                 },
                 power_bi: true,
+                capacity: g.capacity_id.clone(),
+                skip: None,
+                model_modified: None,
+                last: None,
             })
         })
         .collect()
@@ -333,6 +489,7 @@ async fn run_one(
     options: &BackupOptions,
     job: &Job,
     preflight: Option<&std::result::Result<Vec<String>, ErrorInfo>>,
+    slots: &CapacitySlots,
 ) -> BackupResult {
     let mut result = BackupResult {
         workspace: job.workspace.clone(),
@@ -345,7 +502,20 @@ async fn run_one(
         verification: None,
         warnings: Vec::new(),
         error: None,
+        skipped: None,
+        finished: None,
+        duration_ms: None,
+        last_verified: job.last.as_ref().map(|l| rfc3339(l.created)),
     };
+    if let Some(why) = &job.skip {
+        result.ok = true;
+        result.skipped = Some(why.clone());
+        if let Some(last) = &job.last {
+            result.file = last.file.clone();
+            result.finished = Some(rfc3339(last.created));
+        }
+        return result;
+    }
     match preflight {
         Some(Err(blocked)) => {
             result.error = Some(blocked.clone());
@@ -354,10 +524,13 @@ async fn run_one(
         Some(Ok(warnings)) => result.warnings.extend(warnings.iter().cloned()),
         None => {}
     }
+    let _slot = slots.take(job.capacity.as_deref()).await;
+    let started = std::time::Instant::now();
     match run_one_inner(session, options, job, &mut result).await {
         Ok(()) => result.ok = true,
         Err(e) => result.error = Some(ErrorInfo::from(&e)),
     }
+    result.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     result
 }
 
@@ -387,9 +560,11 @@ async fn run_one_inner(
         Command::Backup(_, xmla_proto::Syntax::Assl) => "Assl".to_owned(),
         _ => String::new(),
     };
-    let warnings = client.execute(command, Some(&job.dataset)).await?;
+    let warnings =
+        execute_patiently(&client, command, job, options.load_wait, &mut result.warnings).await?;
     result.warnings.extend(warnings.iter().map(|w| w.to_string()));
     let created = time::OffsetDateTime::now_utc();
+    result.finished = Some(rfc3339(created));
     let (Some(store), Some(path)) = (store, path) else {
         result.verification = Some(if session.settings.has_store() {
             BackupVerification::SkippedNotPowerBi
@@ -431,6 +606,7 @@ async fn run_one_inner(
         verified_version: Some(StoredVersion::of(&hashed.meta)),
         roles,
         model_size_bytes,
+        model_modified: job.model_modified.clone(),
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
@@ -446,6 +622,47 @@ async fn run_one_inner(
     result.manifest = Some(manifest_path.to_string());
     result.verification = Some(BackupVerification::Verified);
     Ok(())
+}
+
+/// Sends the backup; while the capacity refuses it for load (nothing ran), sends it again after a backoff (2 s,
+/// doubling, at most a minute) until `budget` has been waited, and says in a warning how long it waited.
+async fn execute_patiently(
+    client: &crate::xmla::XmlaClient,
+    command: Command,
+    job: &Job,
+    budget: std::time::Duration,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<xmla_proto::Message>> {
+    let started = std::time::Instant::now();
+    let mut backoff = std::time::Duration::from_secs(2);
+    let mut refusals = 0u32;
+    loop {
+        match client.execute(command.clone(), Some(&job.dataset)).await {
+            Err(Error::Server { failure, .. })
+                if crate::preflight::refused_for_load(&failure)
+                    && started.elapsed() + backoff <= budget =>
+            {
+                refusals += 1;
+                tracing::info!(
+                    workspace = job.workspace,
+                    dataset = job.dataset,
+                    wait_s = backoff.as_secs(),
+                    "the capacity refused the backup for load; sending it again after a wait"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+            }
+            other => {
+                if refusals > 0 {
+                    warnings.push(format!(
+                        "the capacity refused the backup for load {refusals} time(s); it was sent again after {} s in all",
+                        started.elapsed().as_secs()
+                    ));
+                }
+                return other;
+            }
+        }
+    }
 }
 
 /// What the manifest records of the model before the backup: its tables, roles and size. A listing that fails is

@@ -5,6 +5,9 @@ mod files;
 mod prune;
 mod remote;
 mod restore;
+mod run;
+pub mod schedule;
+pub mod skip;
 mod storage;
 
 use std::sync::{Arc, OnceLock};
@@ -19,6 +22,7 @@ pub use files::{copy, download, inspect_local, inspect_remote, list, upload, ver
 pub use prune::{PruneOptions, prune};
 pub use remote::RemoteReader;
 pub use restore::{RestoreOptions, RestorePlan, execute, plan_restore, restore};
+pub use run::{RunOptions, run};
 pub use storage::{storage_link, storage_relink, storage_status, storage_unlink};
 
 use crate::auth::TokenSource;

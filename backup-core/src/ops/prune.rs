@@ -14,8 +14,8 @@ use crate::retention::{BackupItem, RetentionPolicy, plan};
 pub struct PruneOptions {
     /// Workspace folders.
     pub workspaces: Vec<String>,
-    /// Only this dataset's backups.
-    pub dataset: Option<String>,
+    /// Only these datasets' backups (every dataset's when empty).
+    pub datasets: Vec<String>,
     /// The policy.
     pub policy: RetentionPolicy,
     /// Delete (otherwise only report).
@@ -38,7 +38,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
             Err(adls_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        if options.dataset.is_none() {
+        if options.datasets.is_empty() {
             orphans.extend(orphan_manifests(&files));
         }
         for f in files {
@@ -66,7 +66,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
                 skipped.push(f.path.to_string());
                 continue;
             };
-            if options.dataset.as_ref().is_some_and(|d| d != &dataset) {
+            if !options.datasets.is_empty() && !options.datasets.contains(&dataset) {
                 continue;
             }
             // Verified only while the stored file is the version whose bytes were hashed: a file replaced since

@@ -25,7 +25,7 @@ use crate::powerbi::{Capacity, Group, GroupUser};
 pub use backup_file::{BackupFileContext, backup_file_findings};
 pub use facts::{doctor, gather_facts};
 pub(crate) use facts::{require, verdict};
-pub use server_texts::{ServerRule, failure_rule, server_rule};
+pub use server_texts::{ServerRule, failure_rule, refused_for_load, server_rule};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

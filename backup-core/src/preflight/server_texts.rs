@@ -41,6 +41,21 @@ pub fn server_rule(message: &str) -> Option<ServerRule> {
     TEXTS.iter().find(|(text, _)| lower.contains(text)).map(|(_, rule)| *rule)
 }
 
+/// Refusals for load: the capacity runs too many operations now; nothing ran, and the same command may be sent
+/// again later. The text is Microsoft's for a refresh the capacity throttles ("Refresh operation throttled by Power
+/// BI Premium", the refresh troubleshooting page); that a backup or restore is refused with it is not documented
+/// (ARCHITECTURE.md, "Where the sources are silent").
+const LOAD_TEXTS: &[&str] = &["throttled by power bi premium"];
+
+/// Whether a failure is a refusal for load (see [`LOAD_TEXTS`]): then nothing ran, and sending it again later is
+/// safe.
+pub fn refused_for_load(failure: &xmla_proto::Failure) -> bool {
+    failure.errors.iter().any(|m| {
+        let lower = m.description.to_lowercase();
+        LOAD_TEXTS.iter().any(|t| lower.contains(t))
+    })
+}
+
 /// The rule of the first of a failure's errors that is a documented refusal.
 pub fn failure_rule(failure: &xmla_proto::Failure) -> Option<ServerRule> {
     failure.errors.iter().find_map(|m| server_rule(&m.description))

@@ -68,6 +68,7 @@ async fn put_backup(session: &Session, workspace: &str, file: &str, created: &st
         verified_version: None,
         roles: None,
         model_size_bytes: None,
+        model_modified: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
     manifest.verified_version = Some(StoredVersion::of(&store.head(&path).await.unwrap()));
@@ -108,7 +109,7 @@ async fn list_verify_and_prune_on_a_local_store() {
 
     let options = PruneOptions {
         workspaces: vec!["Sales".into()],
-        dataset: None,
+        datasets: Vec::new(),
         policy: RetentionPolicy { keep_last: Some(1), ..RetentionPolicy::default() },
         apply: false,
         stale_uploads_after: None,
@@ -138,13 +139,8 @@ async fn backup_then_plan_and_execute_a_restore_against_the_tenant() {
         workspaces: vec!["Finance".into()],
         server: None,
         datasets: DatasetSelector::One("Budget".into()),
-        file: None,
-        allow_overwrite: false,
-        apply_compression: true,
-        password: None,
-        security: None,
         concurrency: 1,
-        skip_preflight: false,
+        ..BackupOptions::default()
     };
     let out = ops::backup(&s, &options).await.unwrap();
     assert_eq!(out.exit_code(), exit_codes::SUCCESS, "{out:?}");

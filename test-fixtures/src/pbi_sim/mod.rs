@@ -71,8 +71,13 @@ pub(crate) struct Shared {
     pub stores: HashMap<String, Arc<dyn Store>>,
     pub tokens: auth::Tokens,
     pub base_url: String,
-    /// Serialises backup and restore commands, as a server's locks would.
-    pub command_lock: tokio::sync::Mutex<()>,
+    /// One lock per model: backup and restore commands of one model run one at a time, as a server's locks
+    /// would; other models' run alongside.
+    pub model_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Backup and restore commands running on each capacity (by id).
+    pub capacity_operations: Mutex<HashMap<String, u32>>,
+    /// The REST rate limit's bucket: calls left, and when it was last filled.
+    pub rest_bucket: Mutex<Option<(f64, std::time::Instant)>>,
     pub counters: Mutex<HashMap<&'static str, u64>>,
     /// When set, `/webapi/xmla` answers 401 to MWC tokens (to exercise a client's legacy fallback).
     pub refuse_mwc: std::sync::atomic::AtomicBool,
@@ -161,6 +166,62 @@ impl Shared {
     pub(crate) fn count(&self, what: &'static str) {
         *self.counters.lock().expect("poisoned").entry(what).or_default() += 1;
     }
+
+    /// Takes one REST call from the tenant's rate (`rest-calls-per-second`; a bucket of one second's calls that
+    /// refills at the rate). `Err(wait)`: none left, and how long until one is.
+    pub(crate) fn take_rest_call(&self) -> Result<(), std::time::Duration> {
+        let rate = self.state.lock().expect("poisoned").rest_calls_per_second;
+        let Some(rate) = rate.filter(|r| *r > 0.0) else { return Ok(()) };
+        let burst = rate.max(1.0);
+        let now = std::time::Instant::now();
+        let mut bucket = self.rest_bucket.lock().expect("poisoned");
+        let (left, at) = bucket.unwrap_or((burst, now));
+        let left = (left + now.duration_since(at).as_secs_f64() * rate).min(burst);
+        if left >= 1.0 {
+            *bucket = Some((left - 1.0, now));
+            Ok(())
+        } else {
+            *bucket = Some((left, now));
+            Err(std::time::Duration::from_secs_f64((1.0 - left) / rate))
+        }
+    }
+
+    /// The lock of one model (by owner and name), for its backup and restore commands.
+    pub(crate) fn model_lock(&self, owner: &str, model: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{owner}/{}", model.to_lowercase());
+        self.model_locks.lock().expect("poisoned").entry(key).or_default().clone()
+    }
+
+    /// A place for one more backup or restore on capacity `id`, whose limit is `limit`; `None` when it runs as many
+    /// as it may already.
+    pub(crate) fn capacity_slot(
+        self: &Arc<Self>,
+        id: &str,
+        limit: Option<u32>,
+    ) -> Option<CapacitySlot> {
+        let mut running = self.capacity_operations.lock().expect("poisoned");
+        let n = running.entry(id.to_owned()).or_default();
+        if limit.is_some_and(|l| *n >= l) {
+            return None;
+        }
+        *n += 1;
+        Some(CapacitySlot { shared: self.clone(), capacity: id.to_owned() })
+    }
+}
+
+/// One backup or restore running on a capacity; dropped when it ends.
+pub(crate) struct CapacitySlot {
+    shared: Arc<Shared>,
+    capacity: String,
+}
+
+impl Drop for CapacitySlot {
+    fn drop(&mut self) {
+        let mut running = self.shared.capacity_operations.lock().expect("poisoned");
+        if let Some(n) = running.get_mut(&self.capacity) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -204,7 +265,9 @@ impl PbiSim {
             stores,
             tokens: auth::Tokens::default(),
             base_url: format!("http://{addr}"),
-            command_lock: tokio::sync::Mutex::new(()),
+            model_locks: Mutex::new(HashMap::new()),
+            capacity_operations: Mutex::new(HashMap::new()),
+            rest_bucket: Mutex::new(None),
             counters: Mutex::new(HashMap::new()),
             refuse_mwc: std::sync::atomic::AtomicBool::new(false),
             fail_table_listing: std::sync::atomic::AtomicBool::new(false),

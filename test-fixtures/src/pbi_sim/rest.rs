@@ -278,6 +278,48 @@ async fn group_datasets(
     })
 }
 
+/// `POST /groups/{id}/datasets/{dataset}/refreshes` ("Refresh Dataset In Group": 202 Accepted, the refresh runs
+/// after). The simulator refreshes at once: the model's modified time (`DATE_MODIFIED`) moves. Who may refresh is
+/// the simulator's reading of the roles that can write (admin, member, contributor).
+async fn refresh_dataset(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, dataset)): Path<(String, String)>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let mut state = shared.state.lock().expect("poisoned");
+    let workspace = match member_workspace(&state, &grant.principal, &id) {
+        Ok(w) => w.id.clone(),
+        Err(r) => return r,
+    };
+    if !matches!(state.role(&grant.principal, &workspace), Some("Admin" | "Member" | "Contributor"))
+    {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Unauthorized",
+            "only admins, members and contributors can refresh a dataset",
+        );
+    }
+    let Some(model) = state
+        .models
+        .iter_mut()
+        .find(|m| m.owner == workspace && m.id.eq_ignore_ascii_case(&dataset))
+    else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "ItemNotFound",
+            &format!("dataset {dataset} not found in workspace {id}"),
+        );
+    };
+    model.modified = super::state::now_string();
+    shared.count("refresh");
+    shared.save(&state);
+    StatusCode::ACCEPTED.into_response()
+}
+
 async fn storage_accounts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = shared.tokens.check_bearer(&headers, Audience::PowerBi) {
         return r;
@@ -428,16 +470,23 @@ pub(crate) async fn throttle(
         .throttle_rest
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
-    if !owed {
+    // Past the scenario's rate: told to wait until a call is free again (whole seconds, as the service sends).
+    let wait = if owed {
+        Some(1)
+    } else {
+        shared.take_rest_call().err().map(|w| w.as_secs_f64().ceil().max(1.0) as u64)
+    };
+    let Some(wait) = wait else {
+        shared.count("rest");
         return next.run(request).await;
-    }
+    };
     shared.count("rest-throttled");
     let mut r = api_error(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequests",
         "the request was throttled; retry after the Retry-After interval",
     );
-    r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    r.headers_mut().insert("retry-after", axum::http::HeaderValue::from(wait));
     r
 }
 
@@ -447,6 +496,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1.0/myorg/groups/{id}", get(group).patch(rename_group))
         .route("/v1.0/myorg/groups/{id}/users", get(group_users))
         .route("/v1.0/myorg/groups/{id}/datasets", get(group_datasets))
+        .route("/v1.0/myorg/groups/{id}/datasets/{dataset}/refreshes", post(refresh_dataset))
         .route("/v1.0/myorg/groups/{id}/AssignToDataflowStorage", post(assign_storage))
         .route("/v1.0/myorg/capacities", get(capacities))
         .route("/v1.0/myorg/dataflowStorageAccounts", get(storage_accounts))

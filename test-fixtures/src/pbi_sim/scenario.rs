@@ -54,6 +54,13 @@ pub struct Tenant {
     /// page as revised through 2024). See `ServiceProfile`.
     #[serde(default)]
     pub service_profile: ServiceProfile,
+    /// REST calls the tenant is served per second (all callers together) before it answers 429 with `Retry-After`;
+    /// none: no limit.
+    #[serde(default)]
+    pub rest_calls_per_second: Option<f64>,
+    /// How fast a backup or restore runs, MB of the model's `size-mb` per second; none: at once.
+    #[serde(default)]
+    pub backup_mb_per_second: Option<f64>,
 }
 
 /// The version of the Power BI backup page the simulated service follows.
@@ -100,6 +107,10 @@ pub struct Capacity {
     /// with the text semantic-link-labs #446 quotes (LATER-12).
     #[serde(default)]
     pub xmla: XmlaSetting,
+    /// Backup and restore commands the capacity runs at once; one more is refused for load (the text of a refresh
+    /// the capacity throttles). None: no limit.
+    #[serde(default)]
+    pub max_concurrent_operations: Option<u32>,
 }
 
 /// A capacity's XMLA endpoint setting.

@@ -34,6 +34,24 @@ impl std::fmt::Debug for SimStack {
 }
 
 impl SimStack {
+    /// A token from the simulated Entra endpoint for the app `client_id` (client credentials), for tests that call
+    /// the simulated services directly.
+    ///
+    /// # Panics
+    /// When the endpoint does not answer with a token.
+    pub async fn token_as(&self, client_id: &str, secret: &str, scope: &str) -> String {
+        let url = format!("{}/{}/oauth2/v2.0/token", self.sim.base_url(), self.sim.tenant_id());
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
+        ];
+        let answer = reqwest::Client::new().post(url).form(&form).send().await.expect("token");
+        let v: serde_json::Value = answer.json().await.expect("a token answer");
+        v["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// Starts every piece on `127.0.0.1` (the simulator on `listen`, emulators on free ports), keeping all state
     /// under `state_dir` (`state.json`, and `dfs/<account>/` for the storage).
     pub async fn start(

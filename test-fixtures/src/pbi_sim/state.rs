@@ -21,6 +21,8 @@ pub struct CapacityState {
     pub max_model_gb: Option<f64>,
     #[serde(default)]
     pub xmla: scenario::XmlaSetting,
+    #[serde(default)]
+    pub max_concurrent_operations: Option<u32>,
 }
 
 impl CapacityState {
@@ -140,6 +142,10 @@ pub struct State {
     pub tenant_storage: Option<String>,
     #[serde(default)]
     pub service_profile: ServiceProfile,
+    #[serde(default)]
+    pub rest_calls_per_second: Option<f64>,
+    #[serde(default)]
+    pub backup_mb_per_second: Option<f64>,
     pub capacities: Vec<CapacityState>,
     pub accounts: Vec<AccountState>,
     pub workspaces: Vec<WorkspaceState>,
@@ -207,6 +213,7 @@ impl State {
                 state: c.state.clone(),
                 max_model_gb: c.max_model_gb,
                 xmla: c.xmla,
+                max_concurrent_operations: c.max_concurrent_operations,
             })
             .collect();
         let workspaces: Vec<WorkspaceState> = s
@@ -260,6 +267,8 @@ impl State {
             token_lifetime_seconds: s.tenant.token_lifetime_seconds,
             tenant_storage: s.tenant.tenant_storage.clone(),
             service_profile: s.tenant.service_profile,
+            rest_calls_per_second: s.tenant.rest_calls_per_second,
+            backup_mb_per_second: s.tenant.backup_mb_per_second,
             capacities,
             accounts: s.storage_accounts.iter().map(|a| account_state(a, &s.tenant.id)).collect(),
             workspaces,

@@ -34,16 +34,7 @@ pub(crate) async fn token_as(
     secret: &str,
     scope: &str,
 ) -> String {
-    let url = format!("{}/{}/oauth2/v2.0/token", stack.sim.base_url(), stack.sim.tenant_id());
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", client_id),
-        ("client_secret", secret),
-        ("scope", scope),
-    ];
-    let v: Value =
-        reqwest::Client::new().post(url).form(&form).send().await.unwrap().json().await.unwrap();
-    v["access_token"].as_str().expect("a token").to_owned()
+    stack.token_as(client_id, secret, scope).await
 }
 
 /// Posts SOAP to the msmdpump door (basic auth, workspace Finance), returning status and body bytes.

@@ -36,6 +36,62 @@ pub(super) fn xml_response(status: StatusCode, body: String, headers: &HeaderMap
         .into_response()
 }
 
+/// What a backup or restore of a model weighs on its capacity: which capacity (with its limit of commands at once),
+/// and how long the command runs (the model's `size-mb` at the scenario's `backup-mb-per-second`; a model not there
+/// yet, as a restore as a new model, takes no time).
+struct Load {
+    owner: String,
+    capacity: Option<(String, Option<u32>)>,
+    duration: std::time::Duration,
+}
+
+impl Load {
+    fn of(shared: &Shared, ctx: &Ctx, database: &str) -> Load {
+        let state = shared.state.lock().expect("poisoned");
+        let (owner, capacity) = match ctx {
+            Ctx::Workspace { workspace_id, .. } => {
+                let capacity = state
+                    .workspace(workspace_id)
+                    .and_then(|w| w.capacity_id.as_deref())
+                    .and_then(|id| state.capacities.iter().find(|c| c.id.eq_ignore_ascii_case(id)))
+                    .map(|c| (c.id.clone(), c.max_concurrent_operations));
+                (workspace_id.clone(), capacity)
+            }
+            Ctx::Aas { server, .. } => (format!("aas:{server}"), None),
+        };
+        let size_mb = super::find_model(&state, &owner, database).map_or(0, |m| m.size_mb);
+        let duration = match state.backup_mb_per_second {
+            Some(speed) if speed > 0.0 => {
+                std::time::Duration::from_secs_f64(size_mb as f64 / speed)
+            }
+            _ => std::time::Duration::ZERO,
+        };
+        Load { owner, capacity, duration }
+    }
+
+    /// A place on the capacity; `None` when it runs as many commands as it may.
+    fn slot(&self, shared: &Arc<Shared>) -> Option<Option<crate::pbi_sim::CapacitySlot>> {
+        match &self.capacity {
+            Some((id, limit)) => shared.capacity_slot(id, *limit).map(Some),
+            None => Some(None),
+        }
+    }
+}
+
+/// A command refused for load: the text Power BI gives a refresh the capacity throttles (the refresh
+/// troubleshooting page); that a backup or restore gets the same is the simulator's guess.
+fn throttled(shared: &Shared, headers: &HeaderMap) -> Response {
+    shared.count("xmla-throttled");
+    failure(
+        vec![msg(
+            codes::THROTTLED,
+            "The operation was throttled by Power BI Premium because there were too many datasets being processed concurrently on the capacity. Try again later.",
+        )],
+        Vec::new(),
+        headers,
+    )
+}
+
 pub(super) fn failure(
     errors: Vec<Message>,
     warnings: Vec<Message>,
@@ -228,7 +284,13 @@ async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) ->
                 statement(&shared, &ctx, &s, e.properties.catalog.as_deref(), session, headers)
             }
             Command::Backup(b, syntax) => {
-                let _guard = shared.command_lock.lock().await;
+                let load = Load::of(&shared, &ctx, &b.database);
+                let Some(_slot) = load.slot(&shared) else {
+                    return throttled(&shared, headers);
+                };
+                let lock = shared.model_lock(&load.owner, &b.database);
+                let _guard = lock.lock().await;
+                tokio::time::sleep(load.duration).await;
                 shared.count("backup");
                 match backup(&shared, &ctx, &b, syntax).await {
                     Ok(()) => xml_response(
@@ -240,7 +302,15 @@ async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) ->
                 }
             }
             Command::Restore(r, _) => {
-                let _guard = shared.command_lock.lock().await;
+                // Without a name the engine takes the one in the file: those restores share one lock.
+                let name = r.database_name.as_deref().unwrap_or_default();
+                let load = Load::of(&shared, &ctx, name);
+                let Some(_slot) = load.slot(&shared) else {
+                    return throttled(&shared, headers);
+                };
+                let lock = shared.model_lock(&load.owner, name);
+                let _guard = lock.lock().await;
+                tokio::time::sleep(load.duration).await;
                 shared.count("restore");
                 match restore(&shared, &ctx, &r).await {
                     Ok(warnings) => xml_response(

@@ -67,6 +67,8 @@ pub mod codes {
     pub const XMLA_READ_ONLY: u32 = 0xC147_0111;
     /// The storage account refuses key-based access (LATER-04).
     pub const SHARED_KEY_DISABLED: u32 = 0xC147_0112;
+    /// Refused for load: the capacity runs as many backup and restore commands as it may (the simulator's code).
+    pub const THROTTLED: u32 = 0xC147_0113;
 }
 
 const SOURCE: &str = "Microsoft SQL Server Analysis Services";

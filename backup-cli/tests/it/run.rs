@@ -1,0 +1,239 @@
+//! The unattended job: `run` by policies, reruns that do only what is missing, `--if-changed`, `--shard`, and a
+//! service that pushes back (REST throttling, a capacity's limit of commands at once).
+
+use std::collections::BTreeSet;
+
+use backup_core::output::{BackupOutput, BackupVerification, RunOutput, exit_codes};
+use test_fixtures::tenant::BulkTenant;
+
+use crate::support::{BOT, BOT_SECRET, Env, Tenant};
+
+fn small_tenant() -> BulkTenant {
+    BulkTenant {
+        workspaces: 4,
+        models_per_workspace: 3,
+        capacities: 2,
+        per_capacity_limit: None,
+        size_mb: 1,
+        rest_per_second: None,
+        mb_per_second: None,
+    }
+}
+
+/// `env` run in a folder holding `config` as its `pbi-backup.toml` (the folder lives as long as the result).
+fn with_config(env: &Env, config: &str) -> (Env, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pbi-backup.toml"), config).unwrap();
+    (env.clone().in_dir(dir.path()), dir)
+}
+
+const NIGHTLY: &str = r#"
+[[policy]]
+name = "nightly"
+workspaces = ["WS-*"]
+exclude-workspaces = ["WS-004"]
+exclude-datasets = ["Model-03"]
+verify-container = true
+retention = { keep-last = 1 }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_run_backs_up_verifies_prunes_and_a_rerun_does_only_what_is_missing() {
+    let t = Tenant::start(&small_tenant().scenario()).await;
+    let (env, dir) = with_config(&t.env("lake"), NIGHTLY);
+    let summary = dir.path().join("summary.md");
+    let metrics = dir.path().join("pbi_backup.prom");
+    let report = dir.path().join("report.json");
+    let args = [
+        "run",
+        "--summary",
+        summary.to_str().unwrap(),
+        "--prometheus",
+        metrics.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let out: RunOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    // Three workspaces (WS-004 excluded) of two models (Model-03 excluded), each backed up, verified, checked.
+    assert_eq!((out.backed_up, out.skipped, out.failed), (6, 0, 0), "{out:?}");
+    let policy = &out.policies[0];
+    let backup = policy.backup.as_ref().unwrap();
+    let chosen: BTreeSet<(String, String)> =
+        backup.results.iter().map(|r| (r.workspace.clone(), r.dataset.clone())).collect();
+    assert!(!chosen.iter().any(|(w, d)| w == "WS-004" || d == "Model-03"), "{chosen:?}");
+    assert!(backup.results.iter().all(|r| r.verification == Some(BackupVerification::Verified)));
+    assert_eq!(policy.verified.len(), 6);
+    assert!(policy.verified.iter().all(|v| v.valid && v.container.is_some()), "{policy:?}");
+    assert_eq!(policy.pruned.len(), 3, "one prune per workspace: {policy:?}");
+    let saved: RunOutput = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(saved, out);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("# pbi-backup run succeeded"), "{text}");
+    assert!(text.contains("| nightly | 6 | 0 | 0 | 0 |"), "{text}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    let line = r#"pbi_backup_result{policy="nightly",workspace="WS-001",dataset="Model-01",result="ok"} 1"#;
+    assert!(prom.contains(line), "{prom}");
+    assert!(prom.contains(r#"pbi_backup_datasets{result="ok"} 6"#), "{prom}");
+    assert!(
+        !dir.path()
+            .read_dir()
+            .unwrap()
+            .any(|e| { e.unwrap().file_name().to_string_lossy().contains(".tmp-") })
+    );
+
+    // A rerun in the same day: nothing is sent again, and every dataset says why.
+    let backups = t.stack.sim.count("backup");
+    let out: RunOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    assert_eq!((out.backed_up, out.skipped, out.failed), (0, 6, 0), "{out:?}");
+    assert_eq!(t.stack.sim.count("backup"), backups, "a backup was sent again");
+    let results = &out.policies[0].backup.as_ref().unwrap().results;
+    assert!(
+        results.iter().all(|r| r.skipped.as_deref().is_some_and(|s| s.contains("this period")))
+    );
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains(r#"result="skipped"} 1"#), "{prom}");
+    assert!(prom.contains("pbi_backup_last_success_timestamp_seconds{"), "{prom}");
+
+    // A backup that is no longer what its manifest says is not taken for done: it is made again.
+    let store = t.stack.store("lake").unwrap();
+    let file = &results.iter().find(|r| r.workspace == "WS-002").unwrap().file;
+    let path = adls_store::StorePath::file("power-bi-backup", "WS-002", file).unwrap();
+    adls_store::StoreExt::put(
+        &store,
+        &path,
+        b"not the backup".to_vec().into(),
+        adls_store::PutMode::Overwrite,
+    )
+    .await
+    .unwrap();
+    crate::commands::next_second().await;
+    let out: RunOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    assert_eq!((out.backed_up, out.skipped), (1, 5), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_refuses_what_it_cannot_run_and_names_the_remedy() {
+    let t = Tenant::start(&small_tenant().scenario()).await;
+    let env = t.env("lake");
+    let (no_policy, _d1) = with_config(&env, "");
+    let err = t.failure(&no_policy, exit_codes::USAGE, &["run"]).await;
+    assert!(err.message.contains("[[policy]]"), "{err:?}");
+    let (nameless, _d2) = with_config(&env, "[[policy]]\nworkspaces = [\"WS-*\"]\n");
+    let err = t.failure(&nameless, exit_codes::USAGE, &["run"]).await;
+    assert!(err.message.contains("has no name"), "{err:?}");
+    let (good, _d3) = with_config(&env, NIGHTLY);
+    let err = t.failure(&good, exit_codes::USAGE, &["run", "--policy", "nightyl"]).await;
+    assert!(err.message.contains("did you mean 'nightly'"), "{err:?}");
+    let run = t.run(&good, &["run", "--shard", "3/2", "--json"]).await;
+    run.expect(exit_codes::USAGE);
+    assert!(run.stderr.contains("K/N") || run.stdout.contains("K/N"), "{run:?}");
+    // A password variable that is not set: the policy fails, naming it, and nothing is sent.
+    let (secret, _d4) = with_config(
+        &env,
+        "[[policy]]\nname = \"sealed\"\nworkspaces = [\"WS-001\"]\npassword-env = \"NIGHTLY_PASSWORD\"\n",
+    );
+    let backups = t.stack.sim.count("backup");
+    let out: RunOutput = t.report(&secret, exit_codes::USAGE, &["run"]).await;
+    assert!(out.policies[0].errors[0].message.contains("NIGHTLY_PASSWORD"), "{out:?}");
+    assert_eq!(t.stack.sim.count("backup"), backups);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn if_changed_skips_an_unchanged_model_and_backs_up_a_refreshed_one() {
+    let t = Tenant::start(&small_tenant().scenario()).await;
+    let env = t.env("lake");
+    let first = t.backup(&env, "WS-001", "Model-01").await;
+    let backups = t.stack.sim.count("backup");
+    let args = ["backup", "-w", "WS-001", "-d", "Model-01", "--if-changed"];
+    let out: BackupOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    assert_eq!((out.succeeded, out.skipped, out.failed), (0, 1, 0), "{out:?}");
+    assert!(out.results[0].skipped.as_deref().unwrap().contains("unchanged"), "{out:?}");
+    assert_eq!(out.results[0].file, first.file);
+    assert_eq!(t.stack.sim.count("backup"), backups, "an unchanged model was backed up");
+
+    // A refresh through the REST API moves the model's modified time: the next run backs it up.
+    let token = t
+        .stack
+        .token_as(BOT, BOT_SECRET, "https://analysis.windows.net/powerbi/api/.default")
+        .await;
+    let api = format!("{}/v1.0/myorg/groups", t.stack.sim.base_url());
+    let groups: serde_json::Value = reqwest::Client::new()
+        .get(&api)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = groups["value"].as_array().unwrap().iter().find(|g| g["name"] == "WS-001").unwrap();
+    let group = group["id"].as_str().unwrap();
+    let datasets: serde_json::Value = reqwest::Client::new()
+        .get(format!("{api}/{group}/datasets"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dataset = datasets["value"].as_array().unwrap().iter().find(|d| d["name"] == "Model-01");
+    let dataset = dataset.unwrap()["id"].as_str().unwrap();
+    let refresh = reqwest::Client::new()
+        .post(format!("{api}/{group}/datasets/{dataset}/refreshes"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status().as_u16(), 202);
+    crate::commands::next_second().await;
+    let out: BackupOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    assert_eq!((out.succeeded, out.skipped), (1, 0), "{out:?}");
+    assert_eq!(t.stack.sim.count("backup"), backups + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_cover_every_dataset_exactly_once() {
+    let t = Tenant::start(&small_tenant().scenario()).await;
+    let env = t.env("lake");
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let args = ["backup", "-w", "WS-*", "--all", "--shard", shard];
+        let out: BackupOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+        assert!(out.failed == 0, "{out:?}");
+        seen.extend(out.results.iter().map(|r| (r.workspace.clone(), r.dataset.clone())));
+    }
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), 12, "a dataset was backed up by two shards, or none: {seen:?}");
+    assert_eq!(unique.len(), 12);
+}
+
+/// The service pushes back: 4 REST calls a second for the tenant, and capacities that run one backup at once while
+/// the client is allowed two per capacity. Everything is backed up; nothing that only had to wait fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_and_capacity_limits_only_make_the_run_wait() {
+    let tenant = BulkTenant {
+        per_capacity_limit: Some(1),
+        rest_per_second: Some(4.0),
+        mb_per_second: Some(4.0),
+        ..small_tenant()
+    };
+    let t = Tenant::start(&tenant.scenario()).await;
+    let (env, _dir) = with_config(
+        &t.env("lake"),
+        "[backup]\nconcurrency = 4\nper-capacity = 2\n\n[[policy]]\nname = \"all\"\nworkspaces = [\"WS-*\"]\ndatasets = [\"Model-01\", \"Model-02\"]\n",
+    );
+    let out: RunOutput = t.report(&env, exit_codes::SUCCESS, &["run"]).await;
+    assert_eq!((out.backed_up, out.failed), (8, 0), "{out:?}");
+    assert!(t.stack.sim.count("rest-throttled") > 0, "the REST rate never throttled");
+    assert!(t.stack.sim.count("xmla-throttled") > 0, "no capacity was ever at its limit");
+    let waited = out.policies[0]
+        .backup
+        .as_ref()
+        .unwrap()
+        .results
+        .iter()
+        .any(|r| r.warnings.iter().any(|w| w.contains("refused the backup for load")));
+    assert!(waited, "the refusals for load are not reported: {out:?}");
+}

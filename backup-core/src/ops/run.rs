@@ -1,0 +1,199 @@
+//! `run`: the unattended job. For each `[[policy]]` of the config file: back up its datasets (skipping those
+//! already backed up and verified in the policy's period, so that a scheduler can simply retry), check the new
+//! backups' containers when asked, and apply its retention.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use time::OffsetDateTime;
+
+use super::backup::{BackupOptions, DatasetSelector, backup};
+use super::prune::{PruneOptions, prune};
+use super::schedule::Shard;
+use super::skip::SkipRules;
+use super::{Session, rfc3339};
+use crate::config::Policy;
+use crate::error::{Error, Result};
+use crate::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The policies to run, by name; every policy of the config file when empty.
+    pub policies: Vec<String>,
+    /// Only this share of each policy's datasets.
+    pub shard: Option<Shard>,
+    /// Skip unchanged models in every policy (as if each said `if-changed = true`).
+    pub if_changed: bool,
+}
+
+/// Runs the policies one after another; one that fails does not stop the others.
+pub async fn run(session: &Session, options: &RunOptions) -> Result<RunOutput> {
+    let policies = chosen(session, &options.policies)?;
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let mut out = RunOutput {
+        started: rfc3339(started),
+        finished: String::new(),
+        duration_ms: 0,
+        shard: options.shard.map(|s| s.to_string()),
+        policies: Vec::new(),
+        backed_up: 0,
+        skipped: 0,
+        failed: 0,
+    };
+    for policy in policies {
+        let run = run_policy(session, policy, options, started).await;
+        if let Some(b) = &run.backup {
+            out.skipped += b.skipped;
+            out.backed_up += b.succeeded;
+        }
+        out.policies.push(run);
+    }
+    out.failed = out.failures().len();
+    out.finished = rfc3339(OffsetDateTime::now_utc());
+    out.duration_ms = millis(clock);
+    Ok(out)
+}
+
+/// The policies named (all when none is), each checked: a name, and workspaces to back up.
+fn chosen<'a>(session: &'a Session, names: &[String]) -> Result<Vec<&'a Policy>> {
+    let all = &session.settings.file.policies;
+    let file = session
+        .settings
+        .config_path
+        .as_ref()
+        .map_or_else(|| "no config file was found".to_owned(), |p| p.display().to_string());
+    if all.is_empty() {
+        return Err(Error::Usage(format!(
+            "pbi-backup run needs at least one [[policy]] in the config file ({file}); pbi-backup.example.toml shows one"
+        )));
+    }
+    for (i, p) in all.iter().enumerate() {
+        if p.name.trim().is_empty() {
+            return Err(Error::Usage(format!(
+                "[[policy]] number {} in {file} has no name; add name = \"...\"",
+                i + 1
+            )));
+        }
+        if p.workspaces.is_empty() {
+            return Err(Error::Usage(format!(
+                "policy '{}' in {file} names no workspaces; add workspaces = [\"Name\", \"Pattern*\"]",
+                p.name
+            )));
+        }
+        if all[..i].iter().any(|q| q.name == p.name) {
+            return Err(Error::Usage(format!(
+                "two policies in {file} are named '{}'; names must differ",
+                p.name
+            )));
+        }
+    }
+    if names.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|p| p.name == *n).ok_or_else(|| Error::NotFound {
+                what: "policy",
+                name: n.clone(),
+                nearest: crate::nearest(n, all.iter().map(|p| p.name.as_str())),
+            })
+        })
+        .collect()
+}
+
+async fn run_policy(
+    session: &Session,
+    policy: &Policy,
+    options: &RunOptions,
+    now: OffsetDateTime,
+) -> PolicyRun {
+    let clock = Instant::now();
+    let mut run = PolicyRun {
+        name: policy.name.clone(),
+        backup: None,
+        verified: Vec::new(),
+        verify_failed: Vec::new(),
+        pruned: Vec::new(),
+        errors: Vec::new(),
+        duration_ms: 0,
+    };
+    match backup_options(session, policy, options, now) {
+        Ok(backup_options) => match backup(session, &backup_options).await {
+            Ok(b) => run.backup = Some(b),
+            Err(e) => run.errors.push(ErrorInfo::from(&e)),
+        },
+        Err(e) => run.errors.push(ErrorInfo::from(&e)),
+    }
+    if let Some(b) = &run.backup {
+        if policy.verify_container {
+            let fresh = b.results.iter().filter(|r| {
+                r.skipped.is_none() && r.verification == Some(BackupVerification::Verified)
+            });
+            for r in fresh {
+                match super::verify(session, &r.workspace, &r.file, false).await {
+                    Ok(v) => run.verified.push(v),
+                    Err(e) => run.verify_failed.push(ErrorInfo::from(&e)),
+                }
+            }
+        }
+        if let Some(retention) = &policy.retention {
+            // Only the policy's own datasets (of this shard), one workspace at a time.
+            let mut datasets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for r in &b.results {
+                datasets.entry(r.workspace.as_str()).or_default().push(r.dataset.clone());
+            }
+            for (workspace, datasets) in datasets {
+                let prune_options = PruneOptions {
+                    workspaces: vec![workspace.to_owned()],
+                    datasets,
+                    policy: retention.clone(),
+                    apply: true,
+                    stale_uploads_after: None,
+                };
+                match prune(session, &prune_options).await {
+                    Ok(p) => run.pruned.push(p),
+                    Err(e) => run.errors.push(ErrorInfo::from(&e)),
+                }
+            }
+        }
+    }
+    run.duration_ms = millis(clock);
+    run
+}
+
+fn backup_options(
+    session: &Session,
+    policy: &Policy,
+    options: &RunOptions,
+    now: OffsetDateTime,
+) -> Result<BackupOptions> {
+    let defaults = &session.settings.file.backup;
+    Ok(BackupOptions {
+        workspaces: policy.workspaces.clone(),
+        datasets: if policy.datasets.is_empty() {
+            DatasetSelector::All
+        } else {
+            DatasetSelector::Patterns(policy.datasets.clone())
+        },
+        password: policy.password()?,
+        apply_compression: defaults.apply_compression,
+        concurrency: defaults.concurrency,
+        per_capacity: defaults.per_capacity,
+        load_wait: std::time::Duration::from_secs(defaults.load_wait_minutes * 60),
+        shard: options.shard,
+        skip: SkipRules {
+            done_since: Some(policy.period.start(now)),
+            if_changed: policy.if_changed || options.if_changed,
+        },
+        exclude_workspaces: policy.exclude_workspaces.clone(),
+        exclude_datasets: policy.exclude_datasets.clone(),
+        ..BackupOptions::default()
+    })
+}
+
+fn millis(clock: Instant) -> u64 {
+    u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
