@@ -1,6 +1,7 @@
 //! What a `run` leaves for people and monitoring besides its JSON report: a Markdown summary (fit for a mail or a CI
 //! job summary) and a Prometheus text file for node_exporter's textfile collector. Both are rendered from
-//! [`RunOutput`] alone; the CLI writes them.
+//! [`RunOutput`] alone; the CLI writes them. prometheus-client writes the exposition format; label values are escaped
+//! here (it does not escape them).
 
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
@@ -155,9 +156,9 @@ pub fn prometheus(run: &RunOutput) -> String {
     for p in &run.policies {
         for r in p.backup.iter().flat_map(|b| &b.results) {
             let labels = DatasetLabels {
-                policy: p.name.clone(),
-                workspace: r.workspace.clone(),
-                dataset: r.dataset.clone(),
+                policy: label(&p.name),
+                workspace: label(&r.workspace),
+                dataset: label(&r.dataset),
             };
             let outcome = match (r.ok, &r.skipped) {
                 (true, Some(_)) => "skipped",
@@ -197,6 +198,21 @@ pub fn prometheus(run: &RunOutput) -> String {
     out
 }
 
+/// A label value escaped as the exposition format requires (backslash, double quote, line feed): prometheus-client
+/// 0.24 writes label values as they are, so a dataset named with a quote would otherwise end the value early.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn unix_time(rfc3339: &str) -> Option<f64> {
     let t = OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
     Some(t.unix_timestamp_nanos() as f64 / 1e9)
@@ -212,4 +228,76 @@ fn cell(text: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
         .replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{BackupOutput, ErrorInfo, PolicyRun};
+
+    fn result(workspace: &str, dataset: &str, ok: bool) -> BackupResult {
+        BackupResult {
+            workspace: workspace.into(),
+            dataset: dataset.into(),
+            file: format!("{dataset}.abf"),
+            ok,
+            size: ok.then_some(2048),
+            sha256: None,
+            manifest: None,
+            verification: None,
+            warnings: Vec::new(),
+            error: (!ok).then(|| ErrorInfo::from(&crate::Error::Usage("it | broke\nhere".into()))),
+            skipped: None,
+            finished: ok.then(|| "2026-12-03T02:00:00Z".into()),
+            duration_ms: Some(1500),
+            last_verified: (!ok).then(|| "2026-12-02T02:00:00Z".into()),
+        }
+    }
+
+    fn run() -> RunOutput {
+        let results = vec![result("A|B", "Sales \"EU\" \\ Q1\nX", true), result("C", "D", false)];
+        RunOutput {
+            started: "2026-12-03T01:59:00Z".into(),
+            finished: "2026-12-03T02:01:00Z".into(),
+            duration_ms: 120_000,
+            shard: Some("1/2".into()),
+            policies: vec![PolicyRun {
+                name: "nightly".into(),
+                backup: Some(BackupOutput { results, succeeded: 1, failed: 1, skipped: 0 }),
+                verified: Vec::new(),
+                verify_failed: Vec::new(),
+                pruned: Vec::new(),
+                errors: Vec::new(),
+                duration_ms: 119_000,
+            }],
+            backed_up: 1,
+            skipped: 0,
+            failed: 1,
+        }
+    }
+
+    #[test]
+    fn names_cannot_break_the_metrics_or_the_table() {
+        let prom = prometheus(&run());
+        assert!(prom.contains(r#"dataset="Sales \"EU\" \\ Q1\nX""#), "{prom}");
+        assert!(prom.contains("pbi_backup_size_bytes{"), "{prom}");
+        // The failed dataset keeps the time of the backup it had before the run.
+        let failed = prom
+            .lines()
+            .find(|l| {
+                l.starts_with("pbi_backup_last_success_timestamp_seconds{")
+                    && l.contains("dataset=\"D\"")
+            })
+            .unwrap();
+        assert!(failed.ends_with(" 1796176800.0"), "{failed}");
+        let md = markdown(&run());
+        assert!(md.starts_with("# pbi-backup run partly failed"), "{md}");
+        assert!(
+            md.contains("| nightly | C | D | usage: it \\| broke here |")
+                || md.contains("| nightly | C | D | it \\| broke here |"),
+            "{md}"
+        );
+        assert!(md.contains("A\\|B") || !md.contains("A|B"), "{md}");
+        assert!(md.contains("Shard 1/2."), "{md}");
+    }
 }

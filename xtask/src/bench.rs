@@ -118,7 +118,7 @@ impl Drop for Emulator {
 pub(crate) fn run(sh: &Shell, mut args: impl Iterator<Item = String>) -> Result<()> {
     match args.next().as_deref() {
         Some("storage") => {}
-        other => bail!("unknown benchmark '{}'; available: storage", other.unwrap_or("")),
+        other => bail!("unknown benchmark '{}'; available: storage, tenant", other.unwrap_or("")),
     }
     let opts = parse_options(args)?;
     let root = sh.current_dir();

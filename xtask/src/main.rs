@@ -11,6 +11,7 @@
 
 mod bench;
 mod demo;
+mod tenant_bench;
 
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
@@ -21,6 +22,7 @@ cargo xtask <task>
 tasks:
   ci               cargo fmt --check, cargo clippy -D warnings, then the whole test suite
   bench storage    adls-store vs azcopy and the Python SDK on the DFS emulator (1 and 4 GiB; MiB/s, peak RSS)
+  bench tenant     pbi-backup run over 1,000 models in a simulated tenant that throttles (wall vs ideal, REST calls)
   demo             start the Power BI simulator (demo tenant) and run the main job through the real CLI
   fuzz [SECONDS]   run the xmla-proto response-parser fuzz target (needs nightly and cargo-fuzz)
   man [DIR]        write shell completions and the man page (default: target/assets)
@@ -34,7 +36,15 @@ fn main() -> Result<()> {
     match task.as_deref() {
         Some("ci") => ci(&sh),
         Some("fuzz") => fuzz(&sh, args.next()),
-        Some("bench") => bench::run(&sh, args),
+        Some("bench") => {
+            let mut args = args.peekable();
+            if args.peek().map(String::as_str) == Some("tenant") {
+                args.next();
+                tenant_bench::run(&sh, args)
+            } else {
+                bench::run(&sh, args)
+            }
+        }
         Some("demo") => demo::run(&sh),
         Some("man") => man(&sh, args.next()),
         Some("help" | "--help" | "-h") | None => {

@@ -74,6 +74,7 @@ async fn a_policy_run_backs_up_verifies_prunes_and_a_rerun_does_only_what_is_mis
     let line = r#"pbi_backup_result{policy="nightly",workspace="WS-001",dataset="Model-01",result="ok"} 1"#;
     assert!(prom.contains(line), "{prom}");
     assert!(prom.contains(r#"pbi_backup_datasets{result="ok"} 6"#), "{prom}");
+    prometheus_reads(&metrics, 6);
     assert!(
         !dir.path()
             .read_dir()
@@ -228,12 +229,40 @@ async fn throttling_and_capacity_limits_only_make_the_run_wait() {
     assert_eq!((out.backed_up, out.failed), (8, 0), "{out:?}");
     assert!(t.stack.sim.count("rest-throttled") > 0, "the REST rate never throttled");
     assert!(t.stack.sim.count("xmla-throttled") > 0, "no capacity was ever at its limit");
-    let waited = out.policies[0]
-        .backup
-        .as_ref()
-        .unwrap()
-        .results
-        .iter()
-        .any(|r| r.warnings.iter().any(|w| w.contains("refused the backup for load")));
+    let waited = out.policies[0].backup.as_ref().unwrap().results.iter().any(|r| {
+        r.warnings.iter().any(|w| w.contains("refused the backup of") && w.contains("for load"))
+    });
     assert!(waited, "the refusals for load are not reported: {out:?}");
+}
+
+/// Prometheus's own Python client parses the metrics file: every family is a gauge, six datasets report a result of
+/// `ok`, and each has a last success time. `PBI_BACKUP_PYTHON` names a python with `prometheus-client` installed
+/// (`.ci/run` builds one); unset, this says plainly that it did not run, unless `PBI_BACKUP_REQUIRE_PYTHON=1`.
+#[allow(clippy::print_stderr, reason = "the check says when it did not run")]
+fn prometheus_reads(metrics: &std::path::Path, ok: usize) {
+    let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
+        assert!(
+            std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() != Ok("1"),
+            "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set"
+        );
+        eprintln!("prometheus-client cross-check did not run: PBI_BACKUP_PYTHON is not set");
+        return;
+    };
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+print(json.dumps({
+    "types": sorted({f.type for f in families.values()}),
+    "ok": sum(1 for s in families["pbi_backup_result"].samples if s.labels["result"] == "ok" and s.value == 1),
+    "times": len(families["pbi_backup_last_success_timestamp_seconds"].samples),
+}))
+"#;
+    let out =
+        std::process::Command::new(python).args(["-c", script]).arg(metrics).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["types"], serde_json::json!(["gauge"]), "{v}");
+    assert_eq!(v["ok"], ok, "{v}");
+    assert_eq!(v["times"], ok, "{v}");
 }

@@ -182,20 +182,17 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
         jobs.retain(|j| shard.takes(&j.stable_id()));
     }
     read_before(session, options, &mut jobs).await;
-    // The preflight runs once per workspace, not once per dataset: a bulk run of hundreds of models makes a handful
-    // of REST calls, not thousands (the Power BI API throttles).
-    let mut preflight: HashMap<String, std::result::Result<Vec<String>, ErrorInfo>> =
-        HashMap::new();
-    if !options.skip_preflight {
-        for job in jobs.iter().filter(|j| j.power_bi) {
-            if !preflight.contains_key(&job.workspace) {
-                let verdict = require(session, &job.workspace, Operation::Backup, "backup")
-                    .await
-                    .map_err(|e| ErrorInfo::from(&e));
-                preflight.insert(job.workspace.clone(), verdict);
-            }
-        }
-    }
+    // The preflight runs once per workspace, not once per dataset (a bulk run of hundreds of models makes a handful
+    // of REST calls, not thousands: the Power BI API throttles), when the workspace's first job starts: the
+    // backups of the first workspaces run while the others' rules are checked.
+    let preflight: HashMap<String, Preflight> = if options.skip_preflight {
+        HashMap::new()
+    } else {
+        jobs.iter()
+            .filter(|j| j.power_bi)
+            .map(|j| (j.workspace.clone(), Preflight::new()))
+            .collect()
+    };
     let preflight = &preflight;
     let task = session.progress().start("backing up", Some(jobs.len() as u64), Unit::Items);
     let task = &task;
@@ -204,7 +201,19 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
     let jobs = interleave(jobs.into_iter().enumerate().collect(), |(_, j)| j.capacity.clone());
     let mut results: Vec<(usize, BackupResult)> = futures::stream::iter(jobs)
         .map(|(i, job)| async move {
-            let r = run_one(session, options, &job, preflight.get(&job.workspace), slots).await;
+            // A dataset the run skips needs no preflight: a rerun of a done period asks the REST API nothing more.
+            let verdict = match preflight.get(&job.workspace).filter(|_| job.skip.is_none()) {
+                Some(cell) => Some(
+                    cell.get_or_init(|| async {
+                        require(session, &job.workspace, Operation::Backup, "backup")
+                            .await
+                            .map_err(|e| ErrorInfo::from(&e))
+                    })
+                    .await,
+                ),
+                None => None,
+            };
+            let r = run_one(session, options, &job, verdict, slots).await;
             task.inc(1);
             (i, r)
         })
@@ -219,6 +228,9 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
     let failed = results.len() - succeeded - skipped;
     Ok(BackupOutput { results, succeeded, failed, skipped })
 }
+
+/// A workspace's preflight verdict, decided by its first job: its warnings, or why it is blocked.
+type Preflight = tokio::sync::OnceCell<std::result::Result<Vec<String>, ErrorInfo>>;
 
 /// The backups running on each capacity, at most `per_capacity` at once.
 struct CapacitySlots {
@@ -412,7 +424,7 @@ async fn plan_power_bi(
         ));
     }
     let api = session.api()?;
-    let mut selected = select_workspaces(&api.groups().await?, &workspace_names)?;
+    let mut selected = select_workspaces(&session.groups().await?, &workspace_names)?;
     let excluded_workspaces = globs(&options.exclude_workspaces)?;
     selected.retain(|g| !excluded_workspaces.iter().any(|m| m.is_match(&g.name)));
     let excluded_datasets = globs(&options.exclude_datasets)?;
@@ -560,8 +572,15 @@ async fn run_one_inner(
         Command::Backup(_, xmla_proto::Syntax::Assl) => "Assl".to_owned(),
         _ => String::new(),
     };
-    let warnings =
-        execute_patiently(&client, command, job, options.load_wait, &mut result.warnings).await?;
+    let catalog = Some(job.dataset.as_str());
+    let warnings = super::execute_patiently(
+        &client,
+        command,
+        catalog,
+        options.load_wait,
+        &mut result.warnings,
+    )
+    .await?;
     result.warnings.extend(warnings.iter().map(|w| w.to_string()));
     let created = time::OffsetDateTime::now_utc();
     result.finished = Some(rfc3339(created));
@@ -622,47 +641,6 @@ async fn run_one_inner(
     result.manifest = Some(manifest_path.to_string());
     result.verification = Some(BackupVerification::Verified);
     Ok(())
-}
-
-/// Sends the backup; while the capacity refuses it for load (nothing ran), sends it again after a backoff (2 s,
-/// doubling, at most a minute) until `budget` has been waited, and says in a warning how long it waited.
-async fn execute_patiently(
-    client: &crate::xmla::XmlaClient,
-    command: Command,
-    job: &Job,
-    budget: std::time::Duration,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<xmla_proto::Message>> {
-    let started = std::time::Instant::now();
-    let mut backoff = std::time::Duration::from_secs(2);
-    let mut refusals = 0u32;
-    loop {
-        match client.execute(command.clone(), Some(&job.dataset)).await {
-            Err(Error::Server { failure, .. })
-                if crate::preflight::refused_for_load(&failure)
-                    && started.elapsed() + backoff <= budget =>
-            {
-                refusals += 1;
-                tracing::info!(
-                    workspace = job.workspace,
-                    dataset = job.dataset,
-                    wait_s = backoff.as_secs(),
-                    "the capacity refused the backup for load; sending it again after a wait"
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
-            }
-            other => {
-                if refusals > 0 {
-                    warnings.push(format!(
-                        "the capacity refused the backup for load {refusals} time(s); it was sent again after {} s in all",
-                        started.elapsed().as_secs()
-                    ));
-                }
-                return other;
-            }
-        }
-    }
 }
 
 /// What the manifest records of the model before the backup: its tables, roles and size. A listing that fails is

@@ -54,6 +54,11 @@ pub struct Session {
     arm_accounts: tokio::sync::Mutex<
         std::collections::HashMap<String, std::result::Result<crate::arm::ArmAccount, String>>,
     >,
+    /// The tenant's lists as first read in this run (a bulk run reads each once, not once per workspace). Only the
+    /// reading paths use them; a command that changes a link reads the API.
+    groups: tokio::sync::OnceCell<Vec<crate::powerbi::Group>>,
+    capacities: tokio::sync::OnceCell<Vec<crate::powerbi::Capacity>>,
+    storage_accounts: tokio::sync::OnceCell<Vec<crate::powerbi::StorageAccount>>,
     /// A limit on each XMLA command; none by default.
     pub command_timeout: Option<std::time::Duration>,
 }
@@ -81,6 +86,9 @@ impl Session {
             linked_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             home_region: tokio::sync::OnceCell::new(),
             arm_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            groups: tokio::sync::OnceCell::new(),
+            capacities: tokio::sync::OnceCell::new(),
+            storage_accounts: tokio::sync::OnceCell::new(),
             command_timeout: None,
         }
     }
@@ -103,6 +111,24 @@ impl Session {
     /// The Power BI REST client.
     pub fn api(&self) -> Result<PowerBiApi> {
         PowerBiApi::new(self.settings.powerbi_api.clone(), self.tokens()?)
+    }
+
+    /// The workspaces the caller sees, read once per run (a failed read is not kept).
+    pub async fn groups(&self) -> Result<Vec<crate::powerbi::Group>> {
+        let api = self.api()?;
+        Ok(self.groups.get_or_try_init(|| api.groups()).await?.clone())
+    }
+
+    /// The capacities the caller sees, read once per run.
+    pub async fn capacities(&self) -> Result<Vec<crate::powerbi::Capacity>> {
+        let api = self.api()?;
+        Ok(self.capacities.get_or_try_init(|| api.capacities()).await?.clone())
+    }
+
+    /// The registered storage accounts, read once per run.
+    pub async fn storage_accounts(&self) -> Result<Vec<crate::powerbi::StorageAccount>> {
+        let api = self.api()?;
+        Ok(self.storage_accounts.get_or_try_init(|| api.storage_accounts()).await?.clone())
     }
 
     /// The tenant's home region as the service tells it (asked once per run); `None` when it did not tell.
@@ -194,12 +220,11 @@ impl Session {
         }
         // `Ok(None)`: not attached; an error: the API could not tell (not remembered, so a later job asks again).
         let lookup = async {
-            let api = self.api()?;
-            let group = api.group_by_name(workspace).await?;
+            let group = crate::powerbi::find_group(&self.groups().await?, workspace)?;
             if group.dataflow_storage_id.is_none() {
                 return Ok(None);
             }
-            let accounts = api.storage_accounts().await?;
+            let accounts = self.storage_accounts().await?;
             Ok::<_, Error>(
                 crate::powerbi::linked_account(&accounts, &group).map(|a| a.name.clone()),
             )
@@ -223,6 +248,48 @@ impl Session {
         match linked {
             Some(account) => self.account_store(&account),
             None => self.store(),
+        }
+    }
+}
+
+/// Sends a backup or restore; while the capacity refuses it for load (nothing ran), sends it again after a backoff
+/// (2 s, doubling, at most a minute) until `budget` has been waited, and says in a warning that it waited and how
+/// long. Any other answer is returned as it came.
+pub(crate) async fn execute_patiently(
+    client: &XmlaClient,
+    command: xmla_proto::Command,
+    catalog: Option<&str>,
+    budget: std::time::Duration,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<xmla_proto::Message>> {
+    let what = command.describe();
+    let started = std::time::Instant::now();
+    let mut backoff = std::time::Duration::from_secs(2);
+    let mut refusals = 0u32;
+    loop {
+        match client.execute(command.clone(), catalog).await {
+            Err(Error::Server { failure, .. })
+                if crate::preflight::refused_for_load(&failure)
+                    && started.elapsed() + backoff <= budget =>
+            {
+                refusals += 1;
+                tracing::info!(
+                    what,
+                    wait_s = backoff.as_secs(),
+                    "the capacity refused it for load; sending it again after a wait"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+            }
+            other => {
+                if refusals > 0 {
+                    warnings.push(format!(
+                        "the capacity refused the {what} for load {refusals} time(s); it was sent again after {} s in all",
+                        started.elapsed().as_secs()
+                    ));
+                }
+                return other;
+            }
         }
     }
 }

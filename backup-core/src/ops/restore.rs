@@ -445,7 +445,9 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         _ => (None, false),
     };
     let client = session.xmla(endpoint)?;
-    let sent = client.execute(command, None).await;
+    let budget =
+        std::time::Duration::from_secs(session.settings.file.backup.load_wait_minutes * 60);
+    let sent = super::execute_patiently(&client, command, None, budget, &mut warnings).await;
     let mut removal = None;
     let sent = match (sent, &copy) {
         // A refused restore leaves no copy behind: it would make the folder look like a backup folder (SEED-12)

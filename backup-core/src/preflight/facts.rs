@@ -13,7 +13,7 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     let api = session.api()?;
     let file = &session.settings.file;
     // The workspaces first: a sign-in that fails, fails here, once.
-    let groups = api.groups().await?;
+    let groups = session.groups().await?;
     // A declared home region overrides what the service tells.
     let (home_region, home_region_source) = match &file.powerbi.home_region {
         Some(r) => (Some(r.clone()), FactSource::Config),
@@ -48,7 +48,7 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
     let Some(group) = group else { return Ok((facts, tenant)) };
     if let Some(cap_id) = &group.capacity_id {
         // Capacities the caller cannot see are simply absent; the rules then say "unknown".
-        if let Ok(caps) = api.capacities().await {
+        if let Ok(caps) = session.capacities().await {
             facts.capacity = caps.into_iter().find(|c| c.id.eq_ignore_ascii_case(cap_id));
         }
     }
@@ -68,21 +68,16 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
             None => facts.roles_listed = false,
         }
     }
-    storage_facts(session, &api, &group, &mut facts).await;
+    storage_facts(session, &group, &mut facts).await;
     facts.group = Some(group);
     Ok((facts, tenant))
 }
 
 /// The facts about the storage account a workspace is attached to: its registration, what Azure Resource Manager
 /// says of it, whether pbi-backup can reach it, and what its backup folder shows.
-async fn storage_facts(
-    session: &Session,
-    api: &crate::powerbi::PowerBiApi,
-    group: &Group,
-    facts: &mut WorkspaceFacts,
-) {
+async fn storage_facts(session: &Session, group: &Group, facts: &mut WorkspaceFacts) {
     if group.dataflow_storage_id.is_some()
-        && let Ok(accounts) = api.storage_accounts().await
+        && let Ok(accounts) = session.storage_accounts().await
     {
         let linked = crate::powerbi::linked_account(&accounts, group);
         facts.storage_enabled = linked.and_then(|a| a.is_enabled);

@@ -15,6 +15,9 @@
 //! calls get 429 with `Retry-After: 1`), `--busy-xmla N` (the next N XMLA posts get 503, nothing run), `--busy-token N`
 //! (the next N token requests get 503), `--fail-table-listing` (every `TMSCHEMA_TABLES` Discover fails),
 //! `--refuse-mwc-tokens` (the XMLA endpoint refuses MWC tokens, as with the legacy route only).
+//!
+//! On SIGTERM or Ctrl-C it saves its storage and writes `counters.json` under `--state`: the requests it served by
+//! kind since it started (`rest`, `rest-throttled`, `xmla-throttled`, `backup`, `restore`, `refresh`, ...).
 
 #![allow(
     clippy::print_stdout,
@@ -28,7 +31,7 @@ use std::path::PathBuf;
 
 use test_fixtures::pbi_sim::{DEMO_SCENARIO, Scenario, SimStack};
 
-const USAGE: &str = "usage: pbi-sim --state DIR [--scenario FILE] [--port N] [--throttle-rest N] [--busy-xmla N] [--busy-token N] [--fail-table-listing] [--refuse-mwc-tokens]";
+const USAGE: &str = "usage: pbi-sim --state DIR [--scenario FILE | --bulk-tenant 'workspaces=100 models=10 capacities=5 limit=2 size-mb=100 mb-per-second=100 rest-per-second=20'] [--port N] [--throttle-rest N] [--busy-xmla N] [--busy-token N] [--fail-table-listing] [--refuse-mwc-tokens]";
 
 /// The fault switches of the command line.
 #[derive(Default)]
@@ -38,6 +41,38 @@ struct Switches {
     busy_token: u32,
     fail_table_listing: bool,
     refuse_mwc_tokens: bool,
+}
+
+/// `--bulk-tenant 'workspaces=100 models=10 ...'`: a tenant of many models (`BulkTenant`), every key optional.
+fn bulk_tenant(spec: &str) -> Result<Scenario, String> {
+    let mut t = test_fixtures::tenant::BulkTenant {
+        workspaces: 100,
+        models_per_workspace: 10,
+        capacities: 5,
+        per_capacity_limit: None,
+        size_mb: 10,
+        rest_per_second: None,
+        mb_per_second: None,
+    };
+    for pair in spec.split_whitespace() {
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| format!("'{pair}' is not key=value\n{USAGE}"))?;
+        let n =
+            |v: &str| v.parse::<f64>().map_err(|_| format!("{k}='{v}' is not a number\n{USAGE}"));
+        let whole =
+            |v: &str| v.parse::<u32>().map_err(|_| format!("{k}='{v}' is not a count\n{USAGE}"));
+        match k {
+            "workspaces" => t.workspaces = whole(v)? as usize,
+            "models" => t.models_per_workspace = whole(v)? as usize,
+            "capacities" => t.capacities = whole(v)?.max(1) as usize,
+            "limit" => t.per_capacity_limit = Some(whole(v)?),
+            "size-mb" => t.size_mb = u64::from(whole(v)?),
+            "mb-per-second" => t.mb_per_second = Some(n(v)?),
+            "rest-per-second" => t.rest_per_second = Some(n(v)?),
+            other => return Err(format!("unknown bulk-tenant key '{other}'\n{USAGE}")),
+        }
+    }
+    Scenario::parse(&t.scenario()).map_err(|e| format!("the bulk tenant: {e}"))
 }
 
 fn count(flag: &str, v: &str) -> Result<u32, String> {
@@ -58,6 +93,7 @@ fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), String> {
     let mut state: Option<PathBuf> = None;
     let mut scenario_path: Option<PathBuf> = None;
+    let mut bulk: Option<Scenario> = None;
     let mut port: u16 = 0;
     let mut switches = Switches::default();
     let mut args = std::env::args().skip(1);
@@ -67,6 +103,7 @@ async fn run() -> Result<(), String> {
         match arg.as_str() {
             "--state" => state = Some(PathBuf::from(value("--state")?)),
             "--scenario" => scenario_path = Some(PathBuf::from(value("--scenario")?)),
+            "--bulk-tenant" => bulk = Some(bulk_tenant(&value("--bulk-tenant")?)?),
             "--port" => {
                 let v = value("--port")?;
                 port =
@@ -85,9 +122,15 @@ async fn run() -> Result<(), String> {
         }
     }
     let state = state.ok_or_else(|| format!("--state is required\n{USAGE}"))?;
-    let scenario = match &scenario_path {
-        Some(p) => Scenario::load(p)?,
-        None => Scenario::parse(DEMO_SCENARIO).map_err(|e| format!("the demo scenario: {e}"))?,
+    let scenario = match (&scenario_path, bulk) {
+        (Some(_), Some(_)) => {
+            return Err(format!("--scenario or --bulk-tenant, not both\n{USAGE}"));
+        }
+        (Some(p), None) => Scenario::load(p)?,
+        (None, Some(s)) => s,
+        (None, None) => {
+            Scenario::parse(DEMO_SCENARIO).map_err(|e| format!("the demo scenario: {e}"))?
+        }
     };
     let stack = SimStack::start(scenario.clone(), &state, SocketAddr::from(([127, 0, 0, 1], port)))
         .await
@@ -118,8 +161,12 @@ async fn run() -> Result<(), String> {
             format!("stopped by {signal}, but storage '{name}' was not saved: {err}")
         })?;
     }
+    // What it served since it started (requests by kind, refusals for load), for a benchmark to read.
+    let counters = state.join("counters.json");
+    let text = serde_json::to_string_pretty(&stack.sim.counters()).unwrap_or_default();
+    std::fs::write(&counters, text).map_err(|e| format!("{}: {e}", counters.display()))?;
     // On stderr, errors ignored: whoever started us may have stopped reading stdout.
-    eprintln!("pbi-sim: stopped by {signal}; state saved");
+    eprintln!("pbi-sim: stopped by {signal}; state saved, counters in {}", counters.display());
     Ok(())
 }
 

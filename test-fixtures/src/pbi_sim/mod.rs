@@ -140,7 +140,7 @@ impl Request {
     }
 }
 
-/// Keeps every request in [`Shared::requests`].
+/// Keeps every request in [`Shared::requests`], and counts it (`requests`).
 async fn record(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
     req: axum::extract::Request,
@@ -153,6 +153,7 @@ async fn record(
         }
         log.push_back(Request::of(&req));
     }
+    shared.count("requests");
     next.run(req).await
 }
 
@@ -301,6 +302,12 @@ impl PbiSim {
     }
 
     /// How often something happened (`"backup"`, `"restore"`, `"token"`, `"xmla"`, `"legacy-xmla"`, ...).
+    /// Every counter: requests served by kind since the simulator started.
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let counters = self.shared.counters.lock().expect("poisoned");
+        counters.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
     pub fn count(&self, what: &str) -> u64 {
         self.shared.counters.lock().expect("poisoned").get(what).copied().unwrap_or(0)
     }
