@@ -266,3 +266,31 @@ print(json.dumps({
     assert_eq!(v["ok"], ok, "{v}");
     assert_eq!(v["times"], ok, "{v}");
 }
+
+/// A policy over a workspace that backs up and one the preflight blocks: the run is partial (exit 6), the summary
+/// and the metrics say which dataset failed and why, and the blocked one was never sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_run_exits_6_and_its_reports_name_the_failure() {
+    let t = Tenant::rules().await;
+    let (env, dir) = with_config(
+        &t.env("financelake"),
+        "[[policy]]\nname = \"mixed\"\nworkspaces = [\"Finance\", \"Members Only\"]\ndatasets = [\"DB\", \"Team\"]\n",
+    );
+    let summary = dir.path().join("summary.md");
+    let metrics = dir.path().join("m.prom");
+    let backups = t.stack.sim.count("backup");
+    let args =
+        ["run", "--summary", summary.to_str().unwrap(), "--prometheus", metrics.to_str().unwrap()];
+    let out: RunOutput = t.report(&env, exit_codes::PARTIAL, &args).await;
+    assert_eq!((out.backed_up, out.failed), (1, 1), "{out:?}");
+    assert_eq!(t.stack.sim.count("backup"), backups + 1, "the blocked dataset was sent");
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("# pbi-backup run partly failed"), "{text}");
+    assert!(text.contains("| mixed | Members Only | Team |"), "{text}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(r#"workspace="Members Only",dataset="Team",result="failed"} 1"#),
+        "{prom}"
+    );
+    assert!(prom.contains(r#"pbi_backup_datasets{result="failed"} 1"#), "{prom}");
+}
