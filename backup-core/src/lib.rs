@@ -35,4 +35,4 @@ pub use auth::{
 };
 pub use error::{Error, Result, Service};
 pub use names::nearest;
-pub use xmla::{ClientOptions, Endpoint, ServiceUrls, WorkspaceInfo, XmlaClient};
+pub use xmla::{ClientOptions, Endpoint, RouteCache, ServiceUrls, WorkspaceInfo, XmlaClient};

@@ -59,6 +59,8 @@ pub struct Session {
     groups: tokio::sync::OnceCell<Vec<crate::powerbi::Group>>,
     capacities: tokio::sync::OnceCell<Vec<crate::powerbi::Capacity>>,
     storage_accounts: tokio::sync::OnceCell<Vec<crate::powerbi::StorageAccount>>,
+    /// Power BI routes resolved in this run, shared by its XMLA clients.
+    routes: crate::xmla::RouteCache,
     /// A limit on each XMLA command; none by default.
     pub command_timeout: Option<std::time::Duration>,
 }
@@ -89,6 +91,7 @@ impl Session {
             groups: tokio::sync::OnceCell::new(),
             capacities: tokio::sync::OnceCell::new(),
             storage_accounts: tokio::sync::OnceCell::new(),
+            routes: crate::xmla::RouteCache::default(),
             command_timeout: None,
         }
     }
@@ -176,6 +179,7 @@ impl Session {
         let options = ClientOptions {
             urls: self.settings.urls.clone(),
             command_timeout: self.command_timeout,
+            routes: self.routes.clone(),
         };
         XmlaClient::new(endpoint, self.tokens()?, options)
     }

@@ -8,8 +8,9 @@
 mod endpoint;
 mod routing;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use url::Url;
 use xmla_proto::{Catalog, Command, Discover, Message, Outcome, Request, Row};
@@ -50,6 +51,49 @@ pub struct ClientOptions {
     pub urls: ServiceUrls,
     /// A limit on one XMLA command. `None` (the default): wait as long as the server works, however many hours.
     pub command_timeout: Option<Duration>,
+    /// Resolved Power BI routes, shared by the clients of one run (see [`RouteCache`]).
+    pub routes: RouteCache,
+}
+
+/// How long a resolved Power BI route (cluster, MWC token) is used before it is resolved again. The service does not
+/// document the MWC token's lifetime; five minutes stays well inside the hour ADOMD is seen to keep one.
+const ROUTE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Power BI routes resolved by the modern path, by workspace and catalog, each with when it was resolved: the four
+/// routing calls are made once per workspace and dataset every [`ROUTE_TTL`], not before every request. A route is
+/// dropped when the cluster refuses its token or says it moved.
+#[derive(Clone, Default)]
+pub struct RouteCache(Arc<std::sync::Mutex<HashMap<RouteKey, (Target, Instant)>>>);
+
+/// A workspace (lower-cased) and the catalog a route was resolved for.
+type RouteKey = (String, Option<String>);
+
+impl std::fmt::Debug for RouteCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "RouteCache({n} routes)")
+    }
+}
+
+impl RouteCache {
+    fn key(workspace: &str, catalog: Option<&str>) -> RouteKey {
+        (workspace.to_lowercase(), catalog.map(str::to_owned))
+    }
+
+    fn get(&self, workspace: &str, catalog: Option<&str>) -> Option<Target> {
+        let map = self.0.lock().expect("poisoned");
+        let (target, at) = map.get(&Self::key(workspace, catalog))?;
+        (at.elapsed() < ROUTE_TTL).then(|| target.clone())
+    }
+
+    fn put(&self, workspace: &str, catalog: Option<&str>, target: &Target) {
+        let mut map = self.0.lock().expect("poisoned");
+        map.insert(Self::key(workspace, catalog), (target.clone(), Instant::now()));
+    }
+
+    fn forget(&self, workspace: &str, catalog: Option<&str>) {
+        self.0.lock().expect("poisoned").remove(&Self::key(workspace, catalog));
+    }
 }
 
 /// One resolved place to post XMLA to.
@@ -198,7 +242,16 @@ impl XmlaClient {
         legacy: bool,
     ) -> Result<xmla_proto::Response> {
         let target = self.resolve(catalog, legacy).await?;
-        let mut posted = self.post(&target, request, what).await?;
+        let mut posted = match self.post(&target, request, what).await {
+            Ok(p) => p,
+            // A refused token is not used again: the next try (after signing in again) resolves anew.
+            Err(e) => {
+                if e.is_unauthorized() {
+                    self.forget_route(catalog);
+                }
+                return Err(e);
+            }
+        };
         // Busy (503) means nothing ran: wait as asked (or back off) and post again, a few times.
         let mut backoff = Duration::from_secs(1);
         for _ in 0..BUSY_RETRIES {
@@ -220,6 +273,7 @@ impl XmlaClient {
             )),
             Posted::Moved => {
                 tracing::info!("the cluster moved; resolving it again");
+                self.forget_route(catalog);
                 let target = self.resolve(catalog, legacy).await?;
                 match self.post(&target, request, what).await? {
                     Posted::Answer(r) => Ok(r),
@@ -336,8 +390,12 @@ impl XmlaClient {
                 let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
                 if legacy {
                     r.legacy_target(workspace, catalog).await
+                } else if let Some(target) = self.options.routes.get(workspace, catalog) {
+                    Ok(target)
                 } else {
-                    r.mwc_target(workspace, catalog).await
+                    let target = r.mwc_target(workspace, catalog).await?;
+                    self.options.routes.put(workspace, catalog, &target);
+                    Ok(target)
                 }
             }
             Endpoint::Aas { host, server } => {
@@ -355,6 +413,13 @@ impl XmlaClient {
                 headers: vec![("X-Transport-Caps-Negotiation-Flags", "0,0,0,0,0".into())],
                 catalog: None,
             }),
+        }
+    }
+
+    /// Drops the cached route of this client's workspace and `catalog`.
+    fn forget_route(&self, catalog: Option<&str>) {
+        if let Endpoint::PowerBi { workspace, .. } = &self.endpoint {
+            self.options.routes.forget(workspace, catalog);
         }
     }
 

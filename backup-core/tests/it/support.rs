@@ -41,6 +41,7 @@ impl Tenant {
                 aas: Some(self.base()),
             },
             command_timeout: None,
+            routes: Default::default(),
         }
     }
 

@@ -383,3 +383,38 @@ async fn a_missing_dataset_is_found_out_by_get_database_name() {
     assert!(matches!(err, Error::NotFound { what: "dataset", .. }), "{err}");
     assert!(!t.stack.sim.requests().iter().any(|r| r.path.starts_with("/webapi/")));
 }
+
+/// Routes are resolved once per workspace and dataset, for every client of a run that shares the cache: a bulk run
+/// asks the routing calls once, not before each of its requests.
+#[tokio::test]
+async fn a_route_is_resolved_once_and_shared_by_the_clients_of_a_run() {
+    let t = Tenant::start().await;
+    let options = t.options();
+    let client = || {
+        backup_core::XmlaClient::new(
+            backup_core::Endpoint::workspace("Finance"),
+            t.tokens(crate::support::BOT, crate::support::BOT_SECRET),
+            options.clone(),
+        )
+        .expect("client")
+    };
+    let first = client();
+    t.stack.sim.clear_requests();
+    backup(&first, "Budget", "route-1.abf").await.unwrap();
+    first.tables("Budget").await.unwrap();
+    client().tables("Budget").await.unwrap();
+    let paths: Vec<String> = t.stack.sim.requests().into_iter().map(|r| r.path).collect();
+    let count = |p: &str| paths.iter().filter(|x| x.ends_with(p)).count();
+    assert_eq!((count("/generateastoken"), count("/clusterResolve")), (1, 1), "{paths:?}");
+    assert_eq!(count("/webapi/xmla"), 3, "{paths:?}");
+    // Another dataset is another route.
+    first.tables("Migrated From AAS").await.unwrap();
+    let paths: Vec<String> = t.stack.sim.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.iter().filter(|x| x.ends_with("/generateastoken")).count(), 2, "{paths:?}");
+    // A client with its own cache resolves for itself.
+    let alone = t.workspace("Finance");
+    t.stack.sim.clear_requests();
+    alone.tables("Budget").await.unwrap();
+    let paths: Vec<String> = t.stack.sim.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.iter().filter(|x| x.ends_with("/generateastoken")).count(), 1, "{paths:?}");
+}
