@@ -7,8 +7,10 @@ use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
 
 use super::schedule::{Shard, interleave};
-use super::skip::{SkipRules, last_verified, list_folder, skip_reason};
-use super::{Session, backup_folder, backup_path, default_file_name, hash_file, rfc3339};
+use super::skip::{SkipRules, last_verified, skip_reason};
+use super::{
+    Session, backup_folder, backup_path, default_file_name, hash_file, list_folder, rfc3339,
+};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use crate::output::{BackupOutput, BackupResult, BackupVerification, ErrorInfo};
@@ -261,43 +263,84 @@ impl CapacitySlots {
 /// `--if-changed`), and, when a rule can skip a dataset, its newest verified backup (one listing, then one manifest
 /// per dataset). What cannot be read leaves the dataset to be backed up.
 async fn read_before(session: &Session, options: &BackupOptions, jobs: &mut [Job]) {
-    let mut workspaces: Vec<(String, Endpoint)> = Vec::new();
-    for j in jobs.iter().filter(|j| j.power_bi) {
-        if !workspaces.iter().any(|(w, _)| *w == j.workspace) {
-            workspaces.push((j.workspace.clone(), j.endpoint.clone()));
+    let mut workspaces: Vec<(String, Endpoint, Datasets)> = Vec::new();
+    for (i, j) in jobs.iter().enumerate().filter(|(_, j)| j.power_bi) {
+        match workspaces.iter_mut().find(|(w, _, _)| *w == j.workspace) {
+            Some((_, _, datasets)) => datasets.push((i, j.dataset.clone())),
+            None => workspaces.push((
+                j.workspace.clone(),
+                j.endpoint.clone(),
+                vec![(i, j.dataset.clone())],
+            )),
         }
     }
-    for (workspace, endpoint) in workspaces {
-        let modified: HashMap<String, String> = match session.xmla(endpoint) {
-            Ok(client) => match client.databases().await {
-                Ok(catalogs) => {
-                    catalogs.into_iter().filter_map(|c| Some((c.name, c.date_modified?))).collect()
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, workspace, "the models' modified times could not be read");
-                    HashMap::new()
-                }
-            },
-            Err(_) => HashMap::new(),
-        };
-        let files = if options.skip.active() {
-            match workspace_files(session, &workspace).await {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    tracing::info!(error = %e, workspace, "the backup folder could not be listed; nothing is skipped");
-                    None
-                }
+    // Workspaces are read side by side (a tenant of hundreds would otherwise wait for each in turn).
+    let found: Vec<Read> = futures::stream::iter(workspaces)
+        .map(|(workspace, endpoint, datasets)| {
+            read_workspace(session, options, workspace, endpoint, datasets)
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect::<Vec<Vec<Read>>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    for (i, modified, last) in found {
+        let job = &mut jobs[i];
+        job.model_modified = modified;
+        job.last = last;
+        job.skip = skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+    }
+}
+
+/// A workspace's jobs: their indexes and dataset names.
+type Datasets = Vec<(usize, String)>;
+
+/// What was read of one job before the run: its index, its model's `DATE_MODIFIED`, its newest verified backup.
+type Read = (usize, Option<String>, Option<super::skip::LastBackup>);
+
+/// [`read_before`] for one workspace's jobs (`datasets`: their indexes and names).
+async fn read_workspace(
+    session: &Session,
+    options: &BackupOptions,
+    workspace: String,
+    endpoint: Endpoint,
+    datasets: Datasets,
+) -> Vec<Read> {
+    let modified: HashMap<String, String> = match session.xmla(endpoint) {
+        Ok(client) => match client.databases().await {
+            Ok(catalogs) => {
+                catalogs.into_iter().filter_map(|c| Some((c.name, c.date_modified?))).collect()
             }
-        } else {
-            None
-        };
-        for job in jobs.iter_mut().filter(|j| j.power_bi && j.workspace == workspace) {
-            job.model_modified = modified.get(&job.dataset).cloned();
-            let Some((store, files)) = &files else { continue };
-            job.last = last_verified(store.as_ref(), files, &job.dataset).await.ok().flatten();
-            job.skip = skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+            Err(e) => {
+                tracing::info!(error = %e, workspace, "the models' modified times could not be read");
+                HashMap::new()
+            }
+        },
+        Err(_) => HashMap::new(),
+    };
+    let files = if options.skip.active() {
+        match workspace_files(session, &workspace).await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::info!(error = %e, workspace, "the backup folder could not be listed; nothing is skipped");
+                None
+            }
         }
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for (i, dataset) in datasets {
+        let last = match &files {
+            Some((store, files)) => {
+                last_verified(store.as_ref(), files, &dataset).await.ok().flatten()
+            }
+            None => None,
+        };
+        out.push((i, modified.get(&dataset).cloned(), last));
     }
+    out
 }
 
 async fn workspace_files(

@@ -298,6 +298,18 @@ pub(crate) async fn execute_patiently(
     }
 }
 
+/// A workspace folder's listing; a folder that is not there lists nothing.
+pub(crate) async fn list_folder(
+    store: &dyn Store,
+    folder: &StorePath,
+) -> Result<Vec<adls_store::ObjectMeta>> {
+    match adls_store::StoreExt::list_all(store, folder).await {
+        Ok(f) => Ok(f),
+        Err(adls_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The path of a file in a workspace's backup folder.
 pub fn backup_path(workspace: &str, file: &str) -> Result<StorePath> {
     let file = file.strip_prefix('/').unwrap_or(file);

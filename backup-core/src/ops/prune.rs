@@ -1,8 +1,6 @@
 //! `prune`: retention in the style of restic's `forget`. A dry run unless `apply`; the newest verified backup of
 //! each dataset is never deleted; a file whose time cannot be read is never deleted.
 
-use adls_store::StoreExt;
-
 use super::files::delete_backup;
 use super::{Session, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
 use crate::error::Result;
@@ -33,11 +31,7 @@ pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOut
     for ws in &options.workspaces {
         // Each workspace's backups are in the storage account it is attached to.
         let store = session.workspace_store(ws).await?;
-        let files = match store.list_all(&backup_folder(ws)?).await {
-            Ok(f) => f,
-            Err(adls_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let files = super::list_folder(store.as_ref(), &backup_folder(ws)?).await?;
         if options.datasets.is_empty() {
             orphans.extend(orphan_manifests(&files));
         }

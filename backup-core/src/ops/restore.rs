@@ -77,12 +77,7 @@ async fn latest_file(
     dataset: &str,
 ) -> Result<(String, Vec<String>)> {
     let store = session.workspace_store(workspace).await?;
-    let files =
-        match adls_store::StoreExt::list_all(store.as_ref(), &backup_folder(workspace)?).await {
-            Ok(files) => files,
-            Err(adls_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+    let files = super::list_folder(store.as_ref(), &backup_folder(workspace)?).await?;
     // No files: a misspelt workspace is said so, with the nearest names, when the REST API can tell.
     if files.is_empty() && session.settings.credential().is_ok() {
         super::missing_folder(session, workspace).await?;

@@ -3,7 +3,7 @@
 //! verified backup. Anything not known (no manifest, a file changed since it was verified, a model time the server
 //! did not give) is backed up: a skip is decided only from a verified backup.
 
-use adls_store::{ObjectMeta, Store, StorePath};
+use adls_store::{ObjectMeta, Store};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -101,15 +101,6 @@ pub async fn last_verified(
 fn safe_stem(dataset: &str) -> String {
     let name = default_file_name(dataset, OffsetDateTime::UNIX_EPOCH);
     name.rsplit_once('_').map(|(s, _)| s.to_owned()).unwrap_or(name)
-}
-
-/// A workspace folder's listing; a folder that is not there lists nothing.
-pub async fn list_folder(store: &dyn Store, folder: &StorePath) -> Result<Vec<ObjectMeta>> {
-    match adls_store::StoreExt::list_all(store, folder).await {
-        Ok(f) => Ok(f),
-        Err(adls_store::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[cfg(test)]
