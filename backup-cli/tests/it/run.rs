@@ -158,28 +158,8 @@ async fn if_changed_skips_an_unchanged_model_and_backs_up_a_refreshed_one() {
         .token_as(BOT, BOT_SECRET, "https://analysis.windows.net/powerbi/api/.default")
         .await;
     let api = format!("{}/v1.0/myorg/groups", t.stack.sim.base_url());
-    let groups: serde_json::Value = reqwest::Client::new()
-        .get(&api)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let group = groups["value"].as_array().unwrap().iter().find(|g| g["name"] == "WS-001").unwrap();
-    let group = group["id"].as_str().unwrap();
-    let datasets: serde_json::Value = reqwest::Client::new()
-        .get(format!("{api}/{group}/datasets"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let dataset = datasets["value"].as_array().unwrap().iter().find(|d| d["name"] == "Model-01");
-    let dataset = dataset.unwrap()["id"].as_str().unwrap();
+    let group = id_named(&api, &token, "WS-001").await;
+    let dataset = id_named(&format!("{api}/{group}/datasets"), &token, "Model-01").await;
     let refresh = reqwest::Client::new()
         .post(format!("{api}/{group}/datasets/{dataset}/refreshes"))
         .bearer_auth(&token)
@@ -192,6 +172,14 @@ async fn if_changed_skips_an_unchanged_model_and_backs_up_a_refreshed_one() {
     let out: BackupOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
     assert_eq!((out.succeeded, out.skipped), (1, 0), "{out:?}");
     assert_eq!(t.stack.sim.count("backup"), backups + 1);
+}
+
+/// The `id` of the item named `name` in a REST listing (`{"value": [...]}`).
+async fn id_named(url: &str, token: &str, name: &str) -> String {
+    let answer = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    let list: serde_json::Value = answer.json().await.unwrap();
+    let item = list["value"].as_array().unwrap().iter().find(|i| i["name"] == name).unwrap();
+    item["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
