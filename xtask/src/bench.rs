@@ -510,7 +510,9 @@ fn azcopy(sh: &Shell, root: &Path) -> Result<PathBuf> {
         let installed = apt(&["update", "-qq"]).is_ok_and(|s| s.success())
             && apt(&["install", "-y", "-qq", "libsecret-1-0"]).is_ok_and(|s| s.success());
         if !installed || !starts() {
-            bail!("azcopy does not start, and libsecret-1-0 could not be installed: apt-get install libsecret-1-0");
+            bail!(
+                "azcopy does not start, and libsecret-1-0 could not be installed: apt-get install libsecret-1-0"
+            );
         }
     }
     Ok(bin)

@@ -142,6 +142,14 @@ pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Resul
         ),
         ..BackupOptions::default()
     };
+    if args.if_changed
+        && options.server.as_ref().is_some_and(|e| !matches!(e, Endpoint::PowerBi { .. }))
+    {
+        print::warn(
+            global,
+            "--if-changed applies to Power BI workspaces (their backup folders hold the manifests it compares with); every database of this server is backed up",
+        );
+    }
     if args.skip_preflight {
         print::warn(
             global,

@@ -282,3 +282,17 @@ async fn a_partial_run_exits_6_and_its_reports_name_the_failure() {
     );
     assert!(prom.contains(r#"pbi_backup_datasets{result="failed"} 1"#), "{prom}");
 }
+
+/// On an Analysis Services server `--if-changed` has no manifests to compare with: it says so, and backs up.
+#[tokio::test(flavor = "multi_thread")]
+async fn if_changed_on_analysis_services_says_it_backs_everything_up() {
+    let t = Tenant::rules().await;
+    let env = t.env("aaslake");
+    let server = "asazure://westeurope.asazure.windows.net/aasprod";
+    let args = ["backup", "--server", server, "-d", "AdventureWorks", "--if-changed", "--json"];
+    let run = t.run(&env, &args).await;
+    run.expect(exit_codes::SUCCESS);
+    assert!(run.stderr.contains("--if-changed applies to Power BI workspaces"), "{}", run.stderr);
+    let out: BackupOutput = run.json();
+    assert_eq!((out.succeeded, out.skipped), (1, 0), "{out:?}");
+}
