@@ -296,3 +296,26 @@ async fn if_changed_on_analysis_services_says_it_backs_everything_up() {
     let out: BackupOutput = run.json();
     assert_eq!((out.succeeded, out.skipped), (1, 0), "{out:?}");
 }
+
+/// A workspace the preflight blocks is asked nothing over XMLA, not even the models' modified times that
+/// `--if-changed` reads: nothing reaches its endpoint before its rules pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_workspace_is_asked_nothing_over_xmla() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    t.stack.sim.clear_requests();
+    let args = ["backup", "-w", "Asia Sales", "--all", "--if-changed", "--json"];
+    let run = t.run(&env, &args).await;
+    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let asked: Vec<String> = t
+        .stack
+        .sim
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| {
+            p.contains("xmla") || p.contains("generateastoken") || p.contains("clusterResolve")
+        })
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
+}

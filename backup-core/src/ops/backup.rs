@@ -7,7 +7,7 @@ use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
 
 use super::schedule::{Shard, interleave};
-use super::skip::{SkipRules, last_verified, skip_reason};
+use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
 use super::{
     Session, backup_folder, backup_path, default_file_name, hash_file, list_folder, rfc3339,
 };
@@ -124,7 +124,7 @@ struct Job {
     /// The model's `DATE_MODIFIED`, read before the backup, for the manifest.
     model_modified: Option<String>,
     /// Its newest verified backup, when a skip rule looked for it.
-    last: Option<super::skip::LastBackup>,
+    last: Option<LastBackup>,
 }
 
 impl Job {
@@ -196,13 +196,19 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
             .collect()
     };
     let preflight = &preflight;
+    let modified: HashMap<String, Modified> = jobs
+        .iter()
+        .filter(|j| j.power_bi)
+        .map(|j| (j.workspace.clone(), Modified::new()))
+        .collect();
+    let modified = &modified;
     let task = session.progress().start("backing up", Some(jobs.len() as u64), Unit::Items);
     let task = &task;
     // One capacity's backups wait for its slots while the others' run: capacities take turns in the order.
     let slots = &CapacitySlots::new(options.per_capacity);
     let jobs = interleave(jobs.into_iter().enumerate().collect(), |(_, j)| j.capacity.clone());
     let mut results: Vec<(usize, BackupResult)> = futures::stream::iter(jobs)
-        .map(|(i, job)| async move {
+        .map(|(i, mut job)| async move {
             // A dataset the run skips needs no preflight: a rerun of a done period asks the REST API nothing more.
             let verdict = match preflight.get(&job.workspace).filter(|_| job.skip.is_none()) {
                 Some(cell) => Some(
@@ -215,6 +221,16 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
                 ),
                 None => None,
             };
+            // Only once the workspace passed its preflight is its XMLA endpoint asked anything: the models'
+            // modified times, once per workspace, for the manifest and `--if-changed`.
+            if job.power_bi && job.skip.is_none() && !matches!(verdict, Some(Err(_))) {
+                if let Some(cell) = modified.get(&job.workspace) {
+                    let times = cell.get_or_init(|| modified_times(session, &job)).await;
+                    job.model_modified = times.get(&job.dataset).cloned();
+                }
+                job.skip =
+                    skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+            }
             let r = run_one(session, options, &job, verdict, slots).await;
             task.inc(1);
             (i, r)
@@ -233,6 +249,27 @@ pub async fn backup(session: &Session, options: &BackupOptions) -> Result<Backup
 
 /// A workspace's preflight verdict, decided by its first job: its warnings, or why it is blocked.
 type Preflight = tokio::sync::OnceCell<std::result::Result<Vec<String>, ErrorInfo>>;
+
+/// A workspace's models' `DATE_MODIFIED` by name, read by its first job that gets past the preflight.
+type Modified = tokio::sync::OnceCell<HashMap<String, String>>;
+
+/// Every model's `DATE_MODIFIED` in `job`'s workspace (one `DBSCHEMA_CATALOGS` Discover); empty when it cannot be
+/// read (then nothing is skipped as unchanged, and the manifests record no time).
+async fn modified_times(session: &Session, job: &Job) -> HashMap<String, String> {
+    let listed = match session.xmla(job.endpoint.clone()) {
+        Ok(client) => client.databases().await,
+        Err(e) => Err(e),
+    };
+    match listed {
+        Ok(catalogs) => {
+            catalogs.into_iter().filter_map(|c| Some((c.name, c.date_modified?))).collect()
+        }
+        Err(e) => {
+            tracing::info!(error = %e, workspace = job.workspace, "the models' modified times could not be read");
+            HashMap::new()
+        }
+    }
+}
 
 /// The backups running on each capacity, at most `per_capacity` at once.
 struct CapacitySlots {
@@ -259,76 +296,52 @@ impl CapacitySlots {
     }
 }
 
-/// Before the run, per workspace: each model's `DATE_MODIFIED` (one Discover, for the manifest and
-/// `--if-changed`), and, when a rule can skip a dataset, its newest verified backup (one listing, then one manifest
-/// per dataset). What cannot be read leaves the dataset to be backed up.
+/// Before the run, when a skip rule is on, per workspace: each dataset's newest verified backup (one listing, then
+/// one manifest per dataset), read from storage only, side by side across workspaces; a dataset done in this period
+/// is then skipped before anything is asked of the service. What cannot be read leaves the dataset to be backed up.
 async fn read_before(session: &Session, options: &BackupOptions, jobs: &mut [Job]) {
-    let mut workspaces: Vec<(String, Endpoint, Datasets)> = Vec::new();
+    if !options.skip.active() {
+        return;
+    }
+    let mut workspaces: Vec<(String, Datasets)> = Vec::new();
     for (i, j) in jobs.iter().enumerate().filter(|(_, j)| j.power_bi) {
-        match workspaces.iter_mut().find(|(w, _, _)| *w == j.workspace) {
-            Some((_, _, datasets)) => datasets.push((i, j.dataset.clone())),
-            None => workspaces.push((
-                j.workspace.clone(),
-                j.endpoint.clone(),
-                vec![(i, j.dataset.clone())],
-            )),
+        match workspaces.iter_mut().find(|(w, _)| *w == j.workspace) {
+            Some((_, datasets)) => datasets.push((i, j.dataset.clone())),
+            None => workspaces.push((j.workspace.clone(), vec![(i, j.dataset.clone())])),
         }
     }
     // Workspaces are read side by side (a tenant of hundreds would otherwise wait for each in turn).
-    let found: Vec<Read> = futures::stream::iter(workspaces)
-        .map(|(workspace, endpoint, datasets)| {
-            read_workspace(session, options, workspace, endpoint, datasets)
-        })
+    let found: Vec<(usize, Option<LastBackup>)> = futures::stream::iter(workspaces)
+        .map(|(workspace, datasets)| last_backups(session, workspace, datasets))
         .buffer_unordered(options.concurrency.max(1))
-        .collect::<Vec<Vec<Read>>>()
+        .collect::<Vec<_>>()
         .await
         .into_iter()
         .flatten()
         .collect();
-    for (i, modified, last) in found {
+    for (i, last) in found {
         let job = &mut jobs[i];
-        job.model_modified = modified;
         job.last = last;
-        job.skip = skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+        // The period only: whether a model is unchanged is asked of the service after the preflight.
+        job.skip = skip_reason(&options.skip, job.last.as_ref(), None);
     }
 }
 
 /// A workspace's jobs: their indexes and dataset names.
 type Datasets = Vec<(usize, String)>;
 
-/// What was read of one job before the run: its index, its model's `DATE_MODIFIED`, its newest verified backup.
-type Read = (usize, Option<String>, Option<super::skip::LastBackup>);
-
-/// [`read_before`] for one workspace's jobs (`datasets`: their indexes and names).
-async fn read_workspace(
+/// [`read_before`] for one workspace: each job's newest verified backup.
+async fn last_backups(
     session: &Session,
-    options: &BackupOptions,
     workspace: String,
-    endpoint: Endpoint,
     datasets: Datasets,
-) -> Vec<Read> {
-    let modified: HashMap<String, String> = match session.xmla(endpoint) {
-        Ok(client) => match client.databases().await {
-            Ok(catalogs) => {
-                catalogs.into_iter().filter_map(|c| Some((c.name, c.date_modified?))).collect()
-            }
-            Err(e) => {
-                tracing::info!(error = %e, workspace, "the models' modified times could not be read");
-                HashMap::new()
-            }
-        },
-        Err(_) => HashMap::new(),
-    };
-    let files = if options.skip.active() {
-        match workspace_files(session, &workspace).await {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::info!(error = %e, workspace, "the backup folder could not be listed; nothing is skipped");
-                None
-            }
+) -> Vec<(usize, Option<LastBackup>)> {
+    let files = match workspace_files(session, &workspace).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::info!(error = %e, workspace, "the backup folder could not be listed; nothing is skipped");
+            None
         }
-    } else {
-        None
     };
     let mut out = Vec::new();
     for (i, dataset) in datasets {
@@ -338,7 +351,7 @@ async fn read_workspace(
             }
             None => None,
         };
-        out.push((i, modified.get(&dataset).cloned(), last));
+        out.push((i, last));
     }
     out
 }
