@@ -115,9 +115,17 @@ struct ResultLabels {
     result: String,
 }
 
+/// The run's own series carry its shard (`1/4`; empty when not split), so that the files of two shards collected on
+/// one machine do not repeat a series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TotalLabels {
+    shard: String,
     result: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    shard: String,
 }
 
 type F64Gauge = Gauge<f64, AtomicU64>;
@@ -132,8 +140,8 @@ pub fn prometheus(run: &RunOutput) -> String {
     let duration = Family::<DatasetLabels, F64Gauge>::default();
     let result = Family::<ResultLabels, F64Gauge>::default();
     let totals = Family::<TotalLabels, F64Gauge>::default();
-    let run_time = F64Gauge::default();
-    let run_duration = F64Gauge::default();
+    let run_time = Family::<RunLabels, F64Gauge>::default();
+    let run_duration = Family::<RunLabels, F64Gauge>::default();
     registry.register(
         "last_success_timestamp_seconds",
         "When the newest verified backup of the dataset was made (Unix time)",
@@ -185,13 +193,17 @@ pub fn prometheus(run: &RunOutput) -> String {
             result.get_or_create(&labels).set(1.0);
         }
     }
+    let shard = label(run.shard.as_deref().unwrap_or_default());
     for (name, n) in [("ok", run.backed_up), ("skipped", run.skipped), ("failed", run.failed)] {
-        totals.get_or_create(&TotalLabels { result: name.into() }).set(n as f64);
+        totals
+            .get_or_create(&TotalLabels { shard: shard.clone(), result: name.into() })
+            .set(n as f64);
     }
+    let run_labels = RunLabels { shard };
     if let Some(t) = unix_time(&run.finished) {
-        run_time.set(t);
+        run_time.get_or_create(&run_labels).set(t);
     }
-    run_duration.set(run.duration_ms as f64 / 1000.0);
+    run_duration.get_or_create(&run_labels).set(run.duration_ms as f64 / 1000.0);
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)
         .expect("writing to a String does not fail");
@@ -299,5 +311,7 @@ mod tests {
         );
         assert!(md.contains("A\\|B") || !md.contains("A|B"), "{md}");
         assert!(md.contains("Shard 1/2."), "{md}");
+        assert!(prom.contains(r#"pbi_backup_datasets{shard="1/2",result="failed"} 1"#), "{prom}");
+        assert!(prom.contains(r#"pbi_backup_run_duration_seconds{shard="1/2"} 120.0"#), "{prom}");
     }
 }

@@ -73,7 +73,7 @@ async fn a_policy_run_backs_up_verifies_prunes_and_a_rerun_does_only_what_is_mis
     let prom = std::fs::read_to_string(&metrics).unwrap();
     let line = r#"pbi_backup_result{policy="nightly",workspace="WS-001",dataset="Model-01",result="ok"} 1"#;
     assert!(prom.contains(line), "{prom}");
-    assert!(prom.contains(r#"pbi_backup_datasets{result="ok"} 6"#), "{prom}");
+    assert!(prom.contains(r#"pbi_backup_datasets{shard="",result="ok"} 6"#), "{prom}");
     prometheus_reads(&metrics, 6);
     assert!(
         !dir.path()
@@ -280,7 +280,7 @@ async fn a_partial_run_exits_6_and_its_reports_name_the_failure() {
         prom.contains(r#"workspace="Members Only",dataset="Team",result="failed"} 1"#),
         "{prom}"
     );
-    assert!(prom.contains(r#"pbi_backup_datasets{result="failed"} 1"#), "{prom}");
+    assert!(prom.contains(r#"pbi_backup_datasets{shard="",result="failed"} 1"#), "{prom}");
 }
 
 /// On an Analysis Services server `--if-changed` has no manifests to compare with: it says so, and backs up.
