@@ -2,8 +2,8 @@
 //! codes, and a failure to reach the service.
 
 use backup_core::output::{
-    BackupOutput, BackupVerification, DoctorOutput, ListOutput, PruneOutput, StorageStatus,
-    TransferOutput, TransferVerification, exit_codes,
+    BackupOutput, BackupVerification, DoctorOutput, ListOutput, PruneOutput, StorageChange,
+    StorageStatus, TransferOutput, TransferVerification, exit_codes,
 };
 use backup_core::preflight::{FactSource, Severity, Status};
 use test_fixtures::pbi_sim::codes;
@@ -760,6 +760,14 @@ async fn copy_restore_and_prune_follow_each_workspace_to_its_own_account() {
         seen,
         [(Some("financelake"), Some(true), Some(1)), (Some("tenantlake"), Some(true), Some(1))]
     );
+
+    // relink renames the folder in the workspace's own account (tenantlake), not the configured one.
+    let change: StorageChange =
+        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", "Personal Premium"]).await;
+    let renamed = change.renamed_folder_to.expect("the folder was renamed");
+    let moved = renamed.trim_start_matches("power-bi-backup/");
+    assert!(in_account("tenantlake", moved, &second.file).await.is_some(), "{renamed}");
+    assert!(in_account("tenantlake", "Personal Premium", &second.file).await.is_none());
 }
 
 /// `backup-bot` signed in to storage with Entra, configured with financelake, and tenantlake's endpoint only (on
