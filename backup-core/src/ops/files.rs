@@ -527,9 +527,12 @@ pub(crate) async fn inspect_path(
         Err(e) => return Err(e.into()),
     };
     let handle = tokio::runtime::Handle::current();
-    let reader = RemoteReader::new(store.clone(), path.clone(), meta.size, handle);
+    let mut reader = RemoteReader::new(store.clone(), path.clone(), meta.size, handle);
+    let shown = path.to_string();
     tokio::task::spawn_blocking(move || {
-        abf_format::inspect(reader, abf_format::InspectOptions { full })
+        let report = abf_format::inspect(&mut reader, abf_format::InspectOptions { full });
+        tracing::debug!(file = shown, size = meta.size, fetched = reader.fetched, "inspected");
+        report
     })
     .await
     .map_err(|e| Error::Integrity(format!("the inspection of {path} stopped: {e}")))?

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use adls_store::{Store, StorePath};
 use bytes::Bytes;
 
-/// Bytes fetched per ranged read.
-const BLOCK: u64 = 4 << 20;
+/// The first ranged read after a seek: inspecting a backup reads small, scattered pieces (the header page, the
+/// directory, the catalog), so a 4 GiB file is inspected by reading well under a mebibyte.
+const FIRST_BLOCK: u64 = 64 << 10;
+/// Reads that go on where the last one ended double, up to this, so a full check streams in large ranges.
+const MAX_BLOCK: u64 = 4 << 20;
 
 /// See the module documentation. Must be used from a blocking thread (`spawn_blocking`), never from async code.
 pub struct RemoteReader {
@@ -17,6 +20,8 @@ pub struct RemoteReader {
     len: u64,
     pos: u64,
     block: Option<(u64, Bytes)>,
+    /// The size of the last ranged read.
+    last_read: u64,
     handle: tokio::runtime::Handle,
     /// Bytes fetched so far (for tests and reports).
     pub fetched: u64,
@@ -39,12 +44,19 @@ impl RemoteReader {
         len: u64,
         handle: tokio::runtime::Handle,
     ) -> Self {
-        RemoteReader { store, path, len, pos: 0, block: None, handle, fetched: 0 }
+        RemoteReader { store, path, len, pos: 0, block: None, last_read: 0, handle, fetched: 0 }
     }
 
     fn fill(&mut self) -> io::Result<()> {
-        let start = self.pos - self.pos % BLOCK;
-        let end = (start + BLOCK).min(self.len);
+        let sequential = matches!(&self.block, Some((s, b)) if s + b.len() as u64 == self.pos);
+        let size = if sequential {
+            (self.last_read * 2).clamp(FIRST_BLOCK, MAX_BLOCK)
+        } else {
+            FIRST_BLOCK
+        };
+        self.last_read = size;
+        let start = self.pos;
+        let end = (start + size).min(self.len);
         let store = self.store.clone();
         let path = self.path.clone();
         let bytes = self.handle.block_on(async move {

@@ -171,3 +171,60 @@ async fn backup_then_plan_and_execute_a_restore_against_the_tenant() {
         ops::copy(&s, "Finance", "Finance Copy", &result.file, true, false, false).await.unwrap();
     assert_eq!(copy.verification, TransferVerification::Source);
 }
+
+/// Inspecting a large stored backup reads its header page, directory and catalog, not its data: a backup with
+/// 32 MiB of data is inspected by fetching well under a mebibyte, and a full check still reads every byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_inspect_reads_only_what_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn adls_store::Store> =
+        std::sync::Arc::new(adls_store::LocalStore::new(dir.path()).unwrap());
+    let model = abf_format::ModelSpec {
+        name: "Large".into(),
+        compatibility_level: 1600,
+        tables: vec![abf_format::TableSpec {
+            name: "Facts".into(),
+            partitions: vec!["Facts".into()],
+        }],
+        expressions: Vec::new(),
+        roles: Vec::new(),
+        data_source_version: Some(2),
+    };
+    let data: Vec<u8> =
+        (0..32u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let image = abf_format::write_model(
+        std::io::Cursor::new(Vec::new()),
+        &model,
+        &[("Large.0.db/Facts.0.tbl/1.Facts.0.idf", &data)],
+        abf_format::WriterOptions::default(),
+    )
+    .unwrap()
+    .into_inner();
+    let path = adls_store::StorePath::file("power-bi-backup", "Sales", "Large.abf").unwrap();
+    store.ensure_filesystem("power-bi-backup").await.unwrap();
+    adls_store::StoreExt::put(
+        store.as_ref(),
+        &path,
+        image.clone().into(),
+        adls_store::PutMode::Create,
+    )
+    .await
+    .unwrap();
+    let inspect = |full: bool| {
+        let store = store.clone();
+        let path = path.clone();
+        let len = image.len() as u64;
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = ops::RemoteReader::new(store, path, len, handle);
+            let report = abf_format::inspect(&mut reader, abf_format::InspectOptions { full });
+            (report.unwrap(), reader.fetched)
+        })
+    };
+    let (report, fetched) = inspect(false).await.unwrap();
+    assert!(report.valid, "{report:?}");
+    assert!(fetched < 1 << 20, "{fetched} bytes read of {}", image.len());
+    let (report, fetched) = inspect(true).await.unwrap();
+    assert!(report.valid, "{report:?}");
+    assert!(fetched >= data.len() as u64, "a full check read {fetched} bytes");
+}
