@@ -2,33 +2,16 @@
 //! fresh temporary folder), then runs, through the real `pbi-backup` binary: a backup of every dataset of one
 //! workspace, a list, an offline download, a copy into a second workspace, a restore there, and prints it all.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
+use crate::sim::Sim;
+
 const SOURCE: &str = "Sales Analytics";
 const TARGET: &str = "Sales Analytics (Restore Test)";
-
-struct Sim(Child);
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn read_env(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.contains('='))
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect())
-}
 
 pub fn run(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo build --quiet -p test-fixtures -p backup-cli --bins").run()?;
@@ -45,23 +28,7 @@ pub fn run(sh: &Shell) -> Result<()> {
     let sim_bin = root.join("target/debug/pbi-sim");
     let cli = root.join("target/debug/pbi-backup");
     println!("== starting the Power BI simulator (demo tenant), state in {}", state.display());
-    let _sim = Sim(Command::new(&sim_bin)
-        .arg("--state")
-        .arg(&state)
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting pbi-sim")?);
-    let env_file = state.join("connection.env");
-    let started = Instant::now();
-    while !env_file.exists() {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("pbi-sim did not write {} within 30 s", env_file.display());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let env = read_env(&env_file)?;
+    let (_sim, env) = Sim::start(&sim_bin, &state, &[], false)?;
     let run = |args: &[&str]| -> Result<()> {
         let shown: Vec<String> = args
             .iter()

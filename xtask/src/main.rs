@@ -11,6 +11,7 @@
 
 mod bench;
 mod demo;
+mod sim;
 mod tenant_bench;
 
 use anyhow::{Context, Result, bail};

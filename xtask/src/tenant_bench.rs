@@ -12,13 +12,15 @@
 //! pbi-sim is restarted on its saved state between the steps, so each step's counters (`counters.json`) are its own.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use xshell::{Shell, cmd};
+
+use crate::sim::Sim;
 
 struct Options {
     workspaces: u32,
@@ -82,63 +84,6 @@ impl Options {
         let each = f64::from(self.size_mb) / self.mb_per_second;
         let slots = f64::from(self.capacities * self.limit);
         Duration::from_secs_f64(self.model_count() as f64 * each / slots)
-    }
-}
-
-struct Sim {
-    child: Child,
-    state: PathBuf,
-}
-
-impl Sim {
-    fn start(root: &Path, state: &Path, spec: &str) -> Result<(Sim, Vec<(String, String)>)> {
-        let env_file = state.join("connection.env");
-        let _ = std::fs::remove_file(&env_file);
-        let child = Command::new(root.join("target/release/pbi-sim"))
-            .arg("--state")
-            .arg(state)
-            .args(["--bulk-tenant", spec])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting pbi-sim")?;
-        let sim = Sim { child, state: state.to_owned() };
-        let started = Instant::now();
-        while !env_file.exists() {
-            if started.elapsed() > Duration::from_secs(120) {
-                bail!("pbi-sim did not write {} within 120 s", env_file.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let env = std::fs::read_to_string(&env_file)?
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .collect();
-        Ok((sim, env))
-    }
-
-    /// Stops it with SIGTERM (it saves and writes its counters) and returns them.
-    fn stop(mut self) -> Result<BTreeMap<String, u64>> {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
-        if !status.success() {
-            bail!("kill -TERM {pid} failed");
-        }
-        self.child.wait()?;
-        let text = std::fs::read_to_string(self.state.join("counters.json"))
-            .context("pbi-sim wrote no counters.json")?;
-        Ok(serde_json::from_str(&text)?)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -222,14 +167,16 @@ pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> 
     )?;
     let spec = o.bulk_tenant();
     println!("== tenant: {spec}");
+    let bin = root.join("target/release/pbi-sim");
+    let start = || Sim::start(&bin, &state, &["--bulk-tenant", &spec], true);
 
-    let (sim, env) = Sim::start(&root, &state, &spec)?;
+    let (sim, env) = start()?;
     let first = client(&root, &work, &env, &["run"])?;
     let counted = sim.stop()?;
-    let (sim, env) = Sim::start(&root, &state, &spec)?;
+    let (sim, env) = start()?;
     let again = client(&root, &work, &env, &["run", "--if-changed"])?;
     let counted_again = sim.stop()?;
-    let (sim, env) = Sim::start(&root, &state, &spec)?;
+    let (sim, env) = start()?;
     let one = client(&root, &work, &env, &["run", "--shard", "1/2"])?;
     let two = client(&root, &work, &env, &["run", "--shard", "2/2"])?;
     let counted_shards = sim.stop()?;
