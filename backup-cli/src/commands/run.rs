@@ -73,20 +73,25 @@ fn human(out: &RunOutput) -> String {
     s
 }
 
-/// Writes `text` as the whole of `path`: into a temporary file beside it, then renamed over it, so that a reader
-/// (the textfile collector) sees the old file or the new, never part of one.
+/// Writes `text` as the whole of `path`: into a temporary file beside it (removed if anything fails), synced, then
+/// renamed over it, so that a reader (the textfile collector) sees the old file or the new, never part of one.
 fn replace_file(path: &Path, text: &str) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| {
-        Error::Usage(format!("{} is not a file name; name a file to write", path.display()))
-    })?;
-    let mut temporary = name.to_owned();
-    temporary.push(format!(".tmp-{}", std::process::id()));
-    let temporary = path.with_file_name(temporary);
-    std::fs::write(&temporary, text).map_err(|e| Error::io(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        Error::io(path, e)
-    })
+    use std::io::Write as _;
+    if path.file_name().is_none() {
+        return Err(Error::Usage(format!(
+            "{} is not a file name; name a file to write",
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    temporary.write_all(text.as_bytes()).map_err(|e| Error::io(temporary.path(), e))?;
+    temporary.as_file().sync_all().map_err(|e| Error::io(temporary.path(), e))?;
+    temporary.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
 }
 
 fn append_file(path: &Path, text: &str) -> Result<()> {

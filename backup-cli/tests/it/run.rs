@@ -75,12 +75,15 @@ async fn a_policy_run_backs_up_verifies_prunes_and_a_rerun_does_only_what_is_mis
     assert!(prom.contains(line), "{prom}");
     assert!(prom.contains(r#"pbi_backup_datasets{shard="",result="ok"} 6"#), "{prom}");
     prometheus_reads(&metrics, 6);
-    assert!(
-        !dir.path()
-            .read_dir()
-            .unwrap()
-            .any(|e| { e.unwrap().file_name().to_string_lossy().contains(".tmp-") })
-    );
+    // Only the config and the three reports: no temporary file is left beside them.
+    let mut names: Vec<String> = dir
+        .path()
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["pbi-backup.toml", "pbi_backup.prom", "report.json", "summary.md"]);
 
     // A rerun in the same day: nothing is sent again, and every dataset says why.
     let backups = t.stack.sim.count("backup");
