@@ -267,7 +267,8 @@ mod tests {
     }
 
     fn run() -> RunOutput {
-        let results = vec![result("A|B", "Sales \"EU\" \\ Q1\nX", true), result("C", "D", false)];
+        let results =
+            vec![result("A|B", "Sales \"EU\" \\ Q1\nX", true), result("C|E", "D\nF", false)];
         RunOutput {
             started: "2026-12-03T01:59:00Z".into(),
             finished: "2026-12-03T02:01:00Z".into(),
@@ -298,18 +299,14 @@ mod tests {
             .lines()
             .find(|l| {
                 l.starts_with("pbi_backup_last_success_timestamp_seconds{")
-                    && l.contains("dataset=\"D\"")
+                    && l.contains(r#"dataset="D\nF""#)
             })
             .unwrap();
         assert!(failed.ends_with(" 1796176800.0"), "{failed}");
         let md = markdown(&run());
         assert!(md.starts_with("# pbi-backup run partly failed"), "{md}");
-        assert!(
-            md.contains("| nightly | C | D | usage: it \\| broke here |")
-                || md.contains("| nightly | C | D | it \\| broke here |"),
-            "{md}"
-        );
-        assert!(md.contains("A\\|B") || !md.contains("A|B"), "{md}");
+        // The failed dataset's row: pipes escaped, line breaks flattened, in every cell.
+        assert!(md.contains("| nightly | C\\|E | D F | it \\| broke here |\n"), "{md}");
         assert!(md.contains("Shard 1/2."), "{md}");
         assert!(prom.contains(r#"pbi_backup_datasets{shard="1/2",result="failed"} 1"#), "{prom}");
         assert!(prom.contains(r#"pbi_backup_run_duration_seconds{shard="1/2"} 120.0"#), "{prom}");
