@@ -65,13 +65,13 @@ async fn azure_mgmt_storage_reads_the_simulated_storage_accounts() {
     let stack =
         SimStack::start(Scenario::parse(&scenario).unwrap(), dir.path(), LOOPBACK).await.unwrap();
     let base = stack.sim.base_url();
-    let token = crate::pbi_sim::token_as(
-        &stack,
-        "b0b0b0b0-0000-4000-8000-000000000001",
-        "bot-secret",
-        "https://management.azure.com/.default",
-    )
-    .await;
+    let token = stack
+        .token_as(
+            "b0b0b0b0-0000-4000-8000-000000000001",
+            "bot-secret",
+            "https://management.azure.com/.default",
+        )
+        .await;
     let http = reqwest::Client::new();
     let subs: Value = http
         .get(format!("{base}/subscriptions?api-version=2022-12-01"))

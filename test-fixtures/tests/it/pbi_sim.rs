@@ -24,17 +24,7 @@ async fn start(dir: &Path) -> SimStack {
 }
 
 async fn token(stack: &SimStack, scope: &str) -> String {
-    token_as(stack, BOT, "bot-secret", scope).await
-}
-
-/// A token from the simulated Entra endpoint for the app `client_id`.
-pub(crate) async fn token_as(
-    stack: &SimStack,
-    client_id: &str,
-    secret: &str,
-    scope: &str,
-) -> String {
-    stack.token_as(client_id, secret, scope).await
+    stack.token_as(BOT, "bot-secret", scope).await
 }
 
 /// Posts SOAP to the msmdpump door (basic auth, workspace Finance), returning status and body bytes.
@@ -324,13 +314,13 @@ async fn relinking_storage_fails_while_the_old_backup_folder_exists() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Only admins may link: the viewer principal is refused with the service's 403 shape (a code and pbi.error, no
     // message).
-    let viewer = token_as(
-        &stack,
-        "b0b0b0b0-0000-4000-8000-000000000002",
-        "viewer-secret",
-        "https://analysis.windows.net/powerbi/api/.default",
-    )
-    .await;
+    let viewer = stack
+        .token_as(
+            "b0b0b0b0-0000-4000-8000-000000000002",
+            "viewer-secret",
+            "https://analysis.windows.net/powerbi/api/.default",
+        )
+        .await;
     let r = reqwest::Client::new()
         .post(format!("{}/v1.0/myorg/groups/{id}/AssignToDataflowStorage", stack.sim.base_url()))
         .bearer_auth(viewer)
