@@ -14,6 +14,19 @@ use sha2::{Digest, Sha256};
 
 use crate::adls::{FS, env};
 
+/// The python of `PBI_BACKUP_PYTHON`; unset, the test says it did not run (and fails if Python is required).
+fn python(test: &str) -> Option<std::ffi::OsString> {
+    let python = std::env::var_os("PBI_BACKUP_PYTHON");
+    if python.is_none() {
+        assert!(
+            std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() != Ok("1"),
+            "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set"
+        );
+        eprintln!("python {test} test did not run: PBI_BACKUP_PYTHON is not set");
+    }
+    python
+}
+
 const SCRIPT: &str = r#"
 import hashlib, json, os, sys
 from azure.storage.filedatalake import DataLakeServiceClient
@@ -53,14 +66,7 @@ print(json.dumps(result))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_and_adls_store_read_each_others_files() {
-    let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
-        assert!(
-            std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set"
-        );
-        eprintln!("python cross-client test did not run: PBI_BACKUP_PYTHON is not set");
-        return;
-    };
+    let Some(python) = python("cross-client") else { return };
     let env = env().await;
     env.store.ensure_filesystem(FS).await.unwrap();
     let ws = "Cross Client ü & +#?%";
@@ -193,14 +199,7 @@ print(",".join(sorted(p.name + ("/" if p.is_directory else "") for p in fs.get_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_signs_with_the_published_development_connection_string() {
-    let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
-        assert!(
-            std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set"
-        );
-        eprintln!("python connection-string test did not run: PBI_BACKUP_PYTHON is not set");
-        return;
-    };
+    let Some(python) = python("connection-string") else { return };
     let env = env().await;
     env.store.ensure_filesystem(FS).await.unwrap();
     // An empty folder made by adls-store is a directory to the Python SDK too.
@@ -226,4 +225,77 @@ async fn python_sdk_signs_with_the_published_development_connection_string() {
     );
     let written = StorePath::file(FS, "dev key", "signed.txt").unwrap();
     assert_eq!(env.store.get_bytes(&written).await.unwrap(), "published key");
+}
+
+/// The Blob SDK (`azure-storage-blob`, which `azure-storage-file-datalake` installs) copying from a URL, with a SAS it
+/// signs itself: blocks from ranges committed in order, a whole blob from a URL, and a source without authorisation.
+const COPY_SCRIPT: &str = r#"
+import datetime, hashlib, json, os, sys
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobBlock, BlobSasPermissions, BlobServiceClient, generate_blob_sas
+
+account_url, account, fs_name, src_name = sys.argv[1:5]
+key = os.environ["AZURE_STORAGE_KEY"]
+container = BlobServiceClient(account_url, credential={"account_name": account, "account_key": key}).get_container_client(fs_name)
+src = container.get_blob_client(src_name)
+expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+sas = generate_blob_sas(account, fs_name, src_name, account_key=key, permission=BlobSasPermissions(read=True), expiry=expiry)
+src_url = src.url + "?" + sas
+size = src.get_blob_properties().size
+sha = lambda blob: hashlib.sha256(blob.download_blob().readall()).hexdigest()
+out = {}
+blocks = container.get_blob_client("Python Copies/from blocks ü.abf")
+cut = size // 3
+blocks.stage_block_from_url("block-0001", src_url, source_offset=cut, source_length=size - cut)
+blocks.stage_block_from_url("block-0000", src_url, source_offset=0, source_length=cut)
+blocks.commit_block_list([BlobBlock(block_id="block-0000"), BlobBlock(block_id="block-0001")], metadata={"sha256": "from python"})
+out["blocks"] = sha(blocks)
+out["blocks_meta"] = blocks.get_blob_properties().metadata.get("sha256")
+whole = container.get_blob_client("Python Copies/whole.abf")
+whole.upload_blob_from_url(src_url, overwrite=True)
+out["whole"] = sha(whole)
+try:
+    container.get_blob_client("Python Copies/refused.abf").stage_block_from_url("block-0000", src.url, source_offset=0, source_length=10)
+    out["refused"] = None
+except HttpResponseError as e:
+    out["refused"] = [e.status_code, e.error_code]
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_blob_sdk_copies_from_a_url_as_the_service_documents() {
+    let Some(python) = python("copy-from-URL") else { return };
+    let env = env().await;
+    env.store.ensure_filesystem(FS).await.unwrap();
+    let src = StorePath::file(FS, "Finance", "Sales #1.abf").unwrap();
+    let data = conformance::pattern(3 * 1024 * 1024 + 7, 21);
+    env.store.put(&src, data.clone(), PutMode::Create).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("copy_from_url.py");
+    std::fs::write(&script, COPY_SCRIPT).unwrap();
+    let account_url = env.emu.endpoint().trim_end_matches('/').to_owned();
+    let account = env.emu.account().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(&script)
+            .args([account_url.as_str(), account.as_str(), FS, "Finance/Sales #1.abf"])
+            .env("AZURE_STORAGE_KEY", test_fixtures::dfs::DEFAULT_ACCOUNT_KEY)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("python printed JSON");
+    let sha = hex::encode(Sha256::digest(&data));
+    assert_eq!(result["blocks"].as_str(), Some(sha.as_str()), "blocks from ranges, in list order");
+    assert_eq!(result["blocks_meta"].as_str(), Some("from python"));
+    assert_eq!(result["whole"].as_str(), Some(sha.as_str()), "Put Blob From URL");
+    let refused = &result["refused"];
+    assert_eq!(refused[1].as_str(), Some("CannotVerifyCopySource"), "{result}");
+    assert!(matches!(refused[0].as_u64(), Some(401 | 403)), "{result}");
+    // adls-store reads the Python copies, and sees the metadata as the property.
+    let copy = StorePath::file(FS, "Python Copies", "whole.abf").unwrap();
+    assert_eq!(env.store.get_bytes(&copy).await.unwrap(), data);
 }

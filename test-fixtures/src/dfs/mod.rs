@@ -217,6 +217,12 @@ pub enum Op {
     List,
     /// Rename (`PUT` with `x-ms-rename-source`).
     Rename,
+    /// Blob Put Block and Put Block From URL (`PUT ?comp=block`).
+    PutBlock,
+    /// Blob Put Block List (`PUT ?comp=blocklist`).
+    PutBlockList,
+    /// Blob Put Blob From URL (`PUT` with `x-ms-copy-source`).
+    PutBlobFromUrl,
     /// Path delete.
     Delete,
     /// The token endpoint.

@@ -22,6 +22,8 @@ use time::OffsetDateTime;
 use super::state::{ApiError, ApiResult, Conditions, Listed, PathEntry, State, err};
 use super::{EmulatorConfig, Fault, Faults, Op, auth};
 
+mod blocks;
+
 type Body = UnsyncBoxBody<Bytes, io::Error>;
 
 const CHUNK: usize = 1 << 20;
@@ -127,6 +129,9 @@ fn classify(r: &Req) -> Op {
     }
     match r.method {
         M::PUT if r.headers.contains_key("x-ms-rename-source") => Op::Rename,
+        M::PUT if r.q("comp") == Some("block") => Op::PutBlock,
+        M::PUT if r.q("comp") == Some("blocklist") => Op::PutBlockList,
+        M::PUT if r.headers.contains_key("x-ms-copy-source") => Op::PutBlobFromUrl,
         M::PUT => Op::Create,
         M::PATCH => match r.q("action") {
             Some("append") => Op::Append,
@@ -339,6 +344,9 @@ async fn route(shared: &Shared, r: Req, op: Op, cut: Option<u64>) -> ApiResult<R
     }
     match (&r.method, op) {
         (_, Op::Rename) => rename(shared, &r, &fs),
+        (_, Op::PutBlock) => blocks::put_block(shared, r, &fs).await,
+        (_, Op::PutBlockList) => blocks::put_block_list(shared, r, &fs).await,
+        (_, Op::PutBlobFromUrl) => blocks::put_blob_from_url(shared, r, &fs).await,
         (&M::PUT, _) => create(shared, &r, &fs),
         (&M::PATCH, Op::Append) => append(shared, r, &fs).await,
         (&M::PATCH, Op::Flush) => flush(shared, &r, &fs),

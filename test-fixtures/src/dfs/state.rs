@@ -1,6 +1,6 @@
 //! The namespace: filesystems, paths, ETags, properties, and which bytes of each data file are committed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use time::OffsetDateTime;
@@ -115,6 +115,18 @@ pub struct State {
     filesystems: BTreeMap<String, FsEntry>,
     /// What changed since the last [`State::journal`]: a filesystem (`None`) or one of its paths.
     dirty: std::collections::BTreeSet<(String, Option<String>)>,
+    /// Blocks staged by Put Block (From URL) and not yet committed, by filesystem and path, then block id: the file
+    /// holding each and its length. Kept in memory only: a restarted emulator has none (the service keeps them a
+    /// week).
+    staged: HashMap<(String, String), BTreeMap<String, (PathBuf, u64)>>,
+}
+
+/// How Put Block List names a block (`<Committed>`, `<Uncommitted>`, `<Latest>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    Committed,
+    Uncommitted,
+    Latest,
 }
 
 /// One line of the journal: a filesystem's or a path's state after a write (`None`: gone), or the counters.
@@ -161,6 +173,7 @@ impl State {
             counter: 0x8D0_0000_0000_0000,
             filesystems: BTreeMap::new(),
             dirty: std::collections::BTreeSet::new(),
+            staged: HashMap::new(),
         };
         if let Ok(bytes) = std::fs::read(root.join(SNAPSHOT)) {
             let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
@@ -599,6 +612,98 @@ impl State {
         self.fs_mut(fs)?.paths.insert(path.to_owned(), e.clone());
         self.touch(fs, Some(path));
         Ok(e)
+    }
+
+    /// A new file beside the data, for a block or a blob being assembled; part of no path yet.
+    pub fn scratch_file(&mut self) -> PathBuf {
+        self.next_id += 1;
+        self.data_dir.join(format!("scratch-{}", self.next_id))
+    }
+
+    /// Refuses a blob write to `path` when its filesystem is missing or it is a directory.
+    pub fn check_blob_target(&self, fs: &str, path: &str) -> ApiResult<()> {
+        match self.fs_ref(fs)?.paths.get(path) {
+            Some(e) if e.visible && e.is_dir => {
+                Err(err(409, "PathConflict", "The path is a directory, not a blob."))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records `file` (`len` bytes) as the uncommitted block `id` of `path`, replacing a block of that id.
+    pub fn stage_block(
+        &mut self,
+        fs: &str,
+        path: &str,
+        id: String,
+        file: PathBuf,
+        len: u64,
+    ) -> ApiResult<()> {
+        self.check_blob_target(fs, path)?;
+        let blocks = self.staged.entry((fs.to_owned(), path.to_owned())).or_default();
+        if let Some((old, _)) = blocks.insert(id, (file, len)) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+
+    /// The files of the blocks a block list names, in its order. This emulator keeps no list of committed blocks
+    /// (files written through DFS appends have none it could name), so only staged blocks can be named.
+    pub fn listed_blocks(
+        &self,
+        fs: &str,
+        path: &str,
+        list: &[(BlockKind, String)],
+    ) -> ApiResult<Vec<(PathBuf, u64)>> {
+        self.check_blob_target(fs, path)?;
+        let staged = self.staged.get(&(fs.to_owned(), path.to_owned()));
+        list.iter()
+            .map(|(kind, id)| {
+                let found = match kind {
+                    BlockKind::Committed => None,
+                    BlockKind::Uncommitted | BlockKind::Latest => {
+                        staged.and_then(|b| b.get(id)).cloned()
+                    }
+                };
+                found.ok_or_else(|| {
+                    err(400, "InvalidBlockList", "The specified block list is invalid.")
+                })
+            })
+            .collect()
+    }
+
+    /// Makes the assembled file (`len` bytes) the committed content of the blob `path`, replacing what was there,
+    /// and drops the blob's uncommitted blocks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_blob(
+        &mut self,
+        fs: &str,
+        path: &str,
+        assembled: &std::path::Path,
+        len: u64,
+        cond: &Conditions,
+        properties: &str,
+        content_md5: Option<String>,
+    ) -> ApiResult<PathEntry> {
+        self.check_blob_target(fs, path)?;
+        let current = self.fs_ref(fs)?.paths.get(path).cloned();
+        cond.check(current.as_ref(), false)?;
+        self.make_parents(fs, path)?;
+        if let Some(cur) = &current {
+            let _ = std::fs::remove_file(self.data_path(cur.data_id));
+        }
+        let mut entry = self.new_entry(false, properties);
+        std::fs::rename(assembled, self.data_path(entry.data_id)).map_err(io_err)?;
+        entry.committed = len;
+        entry.content_md5 = content_md5;
+        self.fs_mut(fs)?.paths.insert(path.to_owned(), entry.clone());
+        self.touch(fs, Some(path));
+        if let Some(blocks) = self.staged.remove(&(fs.to_owned(), path.to_owned())) {
+            for (file, _) in blocks.into_values() {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        Ok(entry)
     }
 
     pub fn set_properties(
