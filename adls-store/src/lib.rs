@@ -61,4 +61,6 @@ pub use path::{
     MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
 };
 pub use retry::{BackoffConfig, RetryConfig};
-pub use store::{GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt};
+pub use store::{
+    CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt,
+};

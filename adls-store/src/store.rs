@@ -29,6 +29,36 @@ pub struct ObjectMeta {
     pub sha256: Option<String>,
 }
 
+/// Where a store's service can read a file itself, for a copy made inside the service ([`Store::copy_from_source`]):
+/// the file's URL and what authorises reading it. It may hold a secret (a SAS in the URL, or a bearer token) and
+/// lasts a few hours; `Debug` shows neither the query nor the token.
+#[derive(Clone)]
+pub struct CopySource {
+    pub(crate) meta: ObjectMeta,
+    pub(crate) url: url::Url,
+    /// `Bearer …`, sent as `x-ms-copy-source-authorization`.
+    pub(crate) authorization: Option<String>,
+}
+
+impl CopySource {
+    /// The file to be copied, as its store reported it (size, SHA-256 kept with it).
+    pub fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+}
+
+impl Debug for CopySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.url.clone();
+        shown.set_query(None);
+        f.debug_struct("CopySource")
+            .field("meta", &self.meta)
+            .field("url", &shown.as_str())
+            .field("authorization", &self.authorization.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
+}
+
 /// What to do when the destination of a write, copy or rename exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PutMode {
@@ -177,6 +207,27 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
 
     /// Copies the file `from` to `to` (which may be in another workspace folder).
     async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()>;
+
+    /// How this store's service can be asked to read the file at `path` for a copy made by a service
+    /// ([`Store::copy_from_source`]); `None` when there is no such service (the local disk, the default).
+    async fn copy_source(&self, path: &StorePath) -> Result<Option<CopySource>> {
+        let _ = path;
+        Ok(None)
+    }
+
+    /// Makes `to` a copy of `source` inside this store's service, without the bytes passing through this process:
+    /// `Ok(false)` when this store cannot (the local disk, the default), and then nothing was done. As with any write,
+    /// nothing is visible under `to` until the copy is complete. The copy keeps the SHA-256 `source` reports; the
+    /// caller verifies the bytes.
+    async fn copy_from_source(
+        &self,
+        source: &CopySource,
+        to: &StorePath,
+        mode: PutMode,
+    ) -> Result<bool> {
+        let _ = (source, to, mode);
+        Ok(false)
+    }
 
     /// Moves the file `from` to `to` in the same filesystem.
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()>;

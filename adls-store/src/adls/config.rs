@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::AdlsCredential;
+use super::{AdlsCredential, server_copy};
 use crate::{Error, Result, RetryConfig};
 
 /// Configuration of an [`AdlsStore`](super::AdlsStore).
@@ -26,6 +26,9 @@ pub struct AdlsConfig {
     /// Appends or ranged reads in flight per transfer. Default 8. Memory per transfer is about
     /// `chunk_size × (concurrency + 1)` for uploads and `2 × read_chunk_size × concurrency` for downloads.
     pub concurrency: usize,
+    /// Bytes of the source each Put Block From URL of a copy made by the service asks it to read. Default 100 MiB
+    /// (see `server_copy`); the service reads `concurrency` blocks at once.
+    pub copy_block_size: u64,
     /// Entries per list page asked of the service (`None`: the service's default, 5,000).
     pub list_page_size: Option<u32>,
     /// Store the MD5 of the whole file as its Content-MD5 on flush (`x-ms-content-md5`), as azcopy `--put-md5` does,
@@ -53,6 +56,7 @@ impl AdlsConfig {
             chunk_size: 8 << 20,
             read_chunk_size: 4 << 20,
             concurrency: 8,
+            copy_block_size: server_copy::COPY_BLOCK,
             list_page_size: None,
             store_content_md5: false,
             transactional_md5: false,

@@ -17,6 +17,7 @@ mod config;
 mod credential;
 mod error;
 mod policy;
+mod server_copy;
 mod sign_in;
 mod upload;
 
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use azure_core::prelude::{IfMatchCondition, Range as AzRange};
 use azure_core::{ExponentialRetryOptions, RetryOptions, TransportOptions};
 use azure_storage::{CloudLocation, StorageCredentials};
+use azure_storage_blobs::prelude::BlobServiceClient;
 use azure_storage_datalake::Properties;
 use azure_storage_datalake::clients::{
     DataLakeClient, DataLakeClientBuilder, FileClient, FileSystemClient,
@@ -46,7 +48,8 @@ use url::Url;
 use crate::readahead::Hashes;
 use crate::store::{read_range, same_filesystem, writable};
 use crate::{
-    Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store, StorePath,
+    CopySource, Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store,
+    StorePath,
 };
 use error::{config_err, is_io, map_err, retry_io};
 use policy::{FixupPolicy, SEGMENT};
@@ -59,6 +62,10 @@ pub const SHA256_PROPERTY: &str = "sha256";
 #[derive(Clone)]
 pub struct AdlsStore {
     client: DataLakeClient,
+    /// The Blob API of the same account, for what DFS cannot do (copies made by the service).
+    blobs: BlobServiceClient,
+    /// The Entra credential, when the store signs in with one (to authorise a copy's source).
+    token: Option<Arc<dyn azure_core::auth::TokenCredential>>,
     config: Arc<AdlsConfig>,
     display: String,
 }
@@ -81,9 +88,14 @@ impl fmt::Display for AdlsStore {
 impl AdlsStore {
     /// Builds the store: the pooled HTTP client, the credentials, the pipeline.
     pub fn new(config: AdlsConfig) -> Result<Self> {
-        if config.chunk_size == 0 || config.read_chunk_size == 0 || config.concurrency == 0 {
+        if config.chunk_size == 0
+            || config.read_chunk_size == 0
+            || config.concurrency == 0
+            || config.copy_block_size == 0
+        {
             return Err(Error::Config(
-                "chunk_size, read_chunk_size and concurrency must be at least 1".into(),
+                "chunk_size, read_chunk_size, concurrency and copy_block_size must be at least 1"
+                    .into(),
             ));
         }
         let http = reqwest::Client::builder()
@@ -95,47 +107,7 @@ impl AdlsStore {
             .build()
             .map_err(|e| config_err("cannot build the HTTP client", e))?;
         let http: Arc<dyn azure_core::HttpClient> = Arc::new(http);
-        let credentials = match &config.credential {
-            AdlsCredential::AccountKey(key) => {
-                StorageCredentials::access_key(config.account.clone(), key.clone())
-            }
-            AdlsCredential::Sas(sas) => StorageCredentials::sas_token(sas.trim_start_matches('?'))
-                .map_err(|e| config_err("the SAS token is malformed", e))?,
-            AdlsCredential::ClientSecret {
-                tenant_id,
-                client_id,
-                client_secret,
-                authority_host,
-            } => {
-                let authority = authority_host.clone().unwrap_or_else(|| {
-                    Url::parse("https://login.microsoftonline.com/").expect("a valid constant URL")
-                });
-                StorageCredentials::token_credential(patient(
-                    azure_identity::ClientSecretCredential::new(
-                        http.clone(),
-                        authority,
-                        tenant_id.clone(),
-                        client_id.clone(),
-                        client_secret.clone(),
-                    ),
-                ))
-            }
-            AdlsCredential::AzureCli => StorageCredentials::token_credential(patient(
-                azure_identity::AzureCliCredential::create()
-                    .map_err(|e| config_err("Azure CLI credential", e))?,
-            )),
-            AdlsCredential::ManagedIdentity => StorageCredentials::token_credential(patient(
-                azure_identity::VirtualMachineManagedIdentityCredential::new(
-                    azure_identity::TokenCredentialOptions::default(),
-                ),
-            )),
-            AdlsCredential::Environment => StorageCredentials::token_credential(patient(
-                azure_identity::EnvironmentCredential::create(
-                    azure_identity::TokenCredentialOptions::default(),
-                )
-                .map_err(|e| config_err("environment credential", e))?,
-            )),
-        };
+        let (credentials, token) = credentials(&config, &http)?;
         let (location, display) = match &config.endpoint {
             Some(endpoint) => {
                 let mut uri = endpoint.to_string();
@@ -148,6 +120,13 @@ impl AdlsStore {
                 CloudLocation::Public { account: config.account.clone() },
                 format!("https://{}.dfs.core.windows.net/", config.account),
             ),
+        };
+        let blob_location = match &config.endpoint {
+            Some(endpoint) => CloudLocation::Custom {
+                account: config.account.clone(),
+                uri: blob_endpoint(endpoint),
+            },
+            None => CloudLocation::Public { account: config.account.clone() },
         };
         let retry = &config.retry;
         let retry_options = RetryOptions::exponential(
@@ -162,10 +141,16 @@ impl AdlsStore {
             .per_call_policies(vec![Arc::new(FixupPolicy {
                 transactional_md5: config.transactional_md5,
             }) as Arc<dyn azure_core::Policy>]);
+        let blobs = azure_storage_blobs::prelude::ClientBuilder::with_location(
+            blob_location,
+            credentials.clone(),
+        )
+        .client_options(options.clone())
+        .blob_service_client();
         let client = DataLakeClientBuilder::with_location(location, credentials)
             .client_options(options)
             .build();
-        Ok(Self { client, config: Arc::new(config), display })
+        Ok(Self { client, blobs, token, config: Arc::new(config), display })
     }
 
     /// The configuration in use.
@@ -180,6 +165,17 @@ impl AdlsStore {
     fn file(&self, path: &StorePath) -> FileClient {
         self.fs(path.filesystem()).get_file_client(encoded(path))
     }
+}
+
+/// The Blob endpoint of a custom DFS endpoint: `.dfs.` becomes `.blob.` in the host, as the Python SDK derives it
+/// (`filedatalake/_serialize.py`, `convert_dfs_url_to_blob_url`); an IP host stays as it is. Without a trailing
+/// slash, which the Blob crate would double.
+fn blob_endpoint(endpoint: &Url) -> String {
+    let mut url = endpoint.clone();
+    if let Some(host) = url.host_str().filter(|h| h.contains(".dfs.")).map(str::to_owned) {
+        let _ = url.set_host(Some(&host.replacen(".dfs.", ".blob.", 1)));
+    }
+    url.as_str().trim_end_matches('/').to_owned()
 }
 
 /// The path inside the filesystem, every segment percent-encoded, as the crate must receive it.
@@ -350,9 +346,21 @@ impl Store for AdlsStore {
     }
 
     async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
-        // Streamed (and verified against the source's kept hash) through the same upload path as any write.
-        let source = self.get_range(from, None).await?;
-        crate::StoreExt::put_stream(self, to, source.stream, mode).await.map(drop)
+        let source = self.source_of(from).await?;
+        self.copy_in_service(&source, to, mode).await
+    }
+
+    async fn copy_source(&self, path: &StorePath) -> Result<Option<CopySource>> {
+        self.source_of(path).await.map(Some)
+    }
+
+    async fn copy_from_source(
+        &self,
+        source: &CopySource,
+        to: &StorePath,
+        mode: PutMode,
+    ) -> Result<bool> {
+        self.copy_in_service(source, to, mode).await.map(|()| true)
     }
 
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
@@ -483,6 +491,55 @@ impl Store for AdlsStore {
 }
 
 /// A token credential that signs in again while the token endpoint cannot answer.
+/// The storage credentials of `config`, and the Entra credential behind them when there is one.
+fn credentials(
+    config: &AdlsConfig,
+    http: &Arc<dyn azure_core::HttpClient>,
+) -> Result<(StorageCredentials, Option<Arc<dyn azure_core::auth::TokenCredential>>)> {
+    let token: Option<Arc<dyn azure_core::auth::TokenCredential>> = match &config.credential {
+        AdlsCredential::AccountKey(_) | AdlsCredential::Sas(_) => None,
+        AdlsCredential::ClientSecret { tenant_id, client_id, client_secret, authority_host } => {
+            let authority = authority_host.clone().unwrap_or_else(|| {
+                Url::parse("https://login.microsoftonline.com/").expect("a valid constant URL")
+            });
+            Some(patient(azure_identity::ClientSecretCredential::new(
+                http.clone(),
+                authority,
+                tenant_id.clone(),
+                client_id.clone(),
+                client_secret.clone(),
+            )))
+        }
+        AdlsCredential::AzureCli => Some(patient(
+            azure_identity::AzureCliCredential::create()
+                .map_err(|e| config_err("Azure CLI credential", e))?,
+        )),
+        AdlsCredential::ManagedIdentity => {
+            Some(patient(azure_identity::VirtualMachineManagedIdentityCredential::new(
+                azure_identity::TokenCredentialOptions::default(),
+            )))
+        }
+        AdlsCredential::Environment => Some(patient(
+            azure_identity::EnvironmentCredential::create(
+                azure_identity::TokenCredentialOptions::default(),
+            )
+            .map_err(|e| config_err("environment credential", e))?,
+        )),
+    };
+    let credentials = match (&config.credential, &token) {
+        (_, Some(token)) => StorageCredentials::token_credential(token.clone()),
+        (AdlsCredential::AccountKey(key), None) => {
+            StorageCredentials::access_key(config.account.clone(), key.clone())
+        }
+        (AdlsCredential::Sas(sas), None) => {
+            StorageCredentials::sas_token(sas.trim_start_matches('?'))
+                .map_err(|e| config_err("the SAS token is malformed", e))?
+        }
+        (_, None) => unreachable!("every other credential signs in with a token"),
+    };
+    Ok((credentials, token))
+}
+
 fn patient(inner: impl azure_core::auth::TokenCredential + 'static) -> Arc<PatientCredential> {
     Arc::new(PatientCredential::new(Arc::new(inner)))
 }

@@ -6,6 +6,8 @@
 //!   in the request [`Context`] as [`StoreContentMd5`] and is set here, so the service stores it as the file's
 //!   Content-MD5.
 //! - `Content-MD5` on append (optional): a transactional MD5 of the body, which the service verifies.
+//! - `x-ms-copy-source-authorization` on Put Block From URL: the Blob crate has no option for it; the token travels in
+//!   the request [`Context`] as [`CopySourceAuthorization`].
 
 use std::sync::Arc;
 
@@ -17,6 +19,10 @@ use md5::Digest;
 /// The base64 MD5 of a whole file, to be stored with it by a flush or setProperties.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreContentMd5(pub(crate) String);
+
+/// `Bearer …` for a copy's source, set as `x-ms-copy-source-authorization` (the Blob crate has no option for it).
+#[derive(Clone)]
+pub(crate) struct CopySourceAuthorization(pub(crate) String);
 
 #[derive(Debug)]
 pub(crate) struct FixupPolicy {
@@ -62,6 +68,9 @@ impl Policy for FixupPolicy {
         if let Some(source) = request.headers().get_optional_str(&"x-ms-rename-source".into()) {
             let fixed = fix_rename_source(source);
             request.insert_header("x-ms-rename-source", fixed);
+        }
+        if let Some(CopySourceAuthorization(auth)) = ctx.get::<CopySourceAuthorization>() {
+            request.insert_header("x-ms-copy-source-authorization", auth.clone());
         }
         let action =
             request.url().query_pairs().find(|(k, _)| k == "action").map(|(_, v)| v.into_owned());

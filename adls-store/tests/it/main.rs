@@ -5,3 +5,4 @@ mod crate_defects;
 mod faults;
 mod local;
 mod python;
+mod server_copy;

@@ -683,7 +683,10 @@ async fn copy_restore_and_prune_follow_each_workspace_to_its_own_account() {
         async move { adls_store::StoreExt::get_bytes(&store, &path).await.ok() }
     };
 
-    // copy: streamed across the accounts, verified in the target's, with its manifest.
+    // copy: made by tenantlake's service reading financelake (no byte uploaded by the client), verified in
+    // tenantlake, with its manifest.
+    let tenantlake = &t.stack.emulators["tenantlake"];
+    let appends = tenantlake.request_count(test_fixtures::dfs::Op::Append);
     let copy = [
         "copy",
         "--from-workspace",
@@ -695,6 +698,13 @@ async fn copy_restore_and_prune_follow_each_workspace_to_its_own_account() {
     ];
     let out: TransferOutput = t.report(&env, exit_codes::SUCCESS, &copy).await;
     assert_eq!(Some(out.sha256.clone()), finance.sha256, "{out:?}");
+    assert!(out.warnings.is_empty(), "{out:?}");
+    assert_eq!(tenantlake.request_count(test_fixtures::dfs::Op::PutBlockList), 1);
+    assert_eq!(
+        tenantlake.request_count(test_fixtures::dfs::Op::Append),
+        appends + 1,
+        "only the manifest was uploaded"
+    );
     let copied = in_account("tenantlake", "Personal Premium", &finance.file).await;
     assert_eq!(copied.as_deref().map(crate::support::sha256), finance.sha256, "not in tenantlake");
     let manifest = format!("{}.manifest.json", finance.file);

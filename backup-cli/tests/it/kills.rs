@@ -174,16 +174,19 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
     acknowledged.remove(&("Finance".to_owned(), "Uploaded.abf".to_owned()));
     check(&t, &env, &acknowledged, &mut tally).await;
 
-    // copy into another workspace's folder: before the commit, then during the verification of the copy.
+    // copy into another workspace's folder (made by the service: blocks read from the source, then committed):
+    // before the commit, then during the verification of the copy.
     let copy =
         ["copy", "--from-workspace", "Finance", "--to-workspace", "Finance Copy", "--file", &file];
-    for (op, delays) in [(Op::Flush, vec![STALL]), (Op::Read, vec![Duration::ZERO, STALL])] {
+    // The reads of a copy: its manifest, the block the service reads, then the verification.
+    let verifying = vec![Duration::ZERO, Duration::ZERO, STALL];
+    for (op, delays) in [(Op::PutBlockList, vec![STALL]), (Op::Read, verifying)] {
         kill_at(&t, &env, op, &delays, &copy).await;
         tally.kills += 1;
         check(&t, &env, &acknowledged, &mut tally).await;
         // Killed before the commit, the copy is not under its name at all (check() has hashed whatever shows
         // verified; a copy killed while it was verified may stand there, unverified).
-        if op == Op::Flush {
+        if op == Op::PutBlockList {
             let list: ListOutput =
                 t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"]).await;
             assert!(list.backups.iter().all(|b| b.name != file), "a half-written copy: {list:?}");
@@ -218,8 +221,9 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
     let out: backup_core::output::PruneOutput = run.json();
     assert_eq!(out.orphan_manifests.len(), 1, "{out:?}");
 
-    // restore from another workspace: while the backup is copied into the target's folder, and while the
-    // client hashes it before sending the restore.
+    // restore from another workspace: while the backup is copied into the target's folder, between the copy and
+    // its manifest (the rerun hashes the copy and writes the manifest it lacks), and while the client hashes it
+    // before sending the restore.
     let latest: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
     let newest =
         latest.backups.iter().find(|b| b.state == VerifiedState::Verified).unwrap().name.clone();
@@ -234,7 +238,9 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
         "--as",
         "Restored",
     ];
-    for (op, delays) in [(Op::Flush, vec![STALL]), (Op::Read, vec![STALL])] {
+    for (op, delays) in
+        [(Op::PutBlockList, vec![STALL]), (Op::Flush, vec![STALL]), (Op::Read, vec![STALL])]
+    {
         kill_at(&t, &env, op, &delays, &restore).await;
         tally.kills += 1;
         check(&t, &env, &kept, &mut tally).await;

@@ -286,7 +286,7 @@ async fn local_manifest_checked(local: &Path) -> Result<Option<Manifest>> {
 
 /// Writes the manifest of a file just stored under `path` (renamed to it), or removes a stale one: a manifest left
 /// by the file an overwrite replaced describes other bytes, and list would call the new file verified.
-async fn put_manifest(
+pub(super) async fn put_manifest(
     store: &dyn Store,
     stored: &super::Hashed,
     manifest: Option<Manifest>,
@@ -322,8 +322,10 @@ fn check_abf_name(name: &str) -> Result<()> {
 /// Copies a file between workspace folders, each in the store of its workspace's account, then reads the copy back
 /// and checks it against the source's hash; copies the manifest too.
 ///
-/// Within one store the store copies it; between two accounts the bytes stream through pbi-backup (read from one,
-/// written to the other, never held whole).
+/// The storage service makes the copy, within one account or between two (ADLS: the target's service reads the
+/// source), so the bytes do not pass through pbi-backup before the read-back. They stream through pbi-backup (read
+/// from one store, written to the other, never held whole) where a store has no such service (the local disk), or
+/// when the target's service may not read the source (a warning says so).
 pub(crate) async fn copy_verified(
     session: &Session,
     (source, from): (&dyn Store, &StorePath),
@@ -339,10 +341,11 @@ pub(crate) async fn copy_verified(
         }
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
+    let mut warnings = Vec::new();
     let copied = if std::ptr::addr_eq(source, target) {
         source.copy(from, to, mode).await
     } else {
-        stream_between(session, (source, from), (target, to), mode).await
+        copy_between(session, (source, from), (target, to), mode, &mut warnings).await
     };
     copied.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
@@ -364,9 +367,37 @@ pub(crate) async fn copy_verified(
         destination: to.to_string(),
         size,
         sha256: sha,
-        warnings: Vec::new(),
+        warnings,
         verification: TransferVerification::Source,
     })
+}
+
+/// A copy between two stores: made by the target's service when both stores have one, else streamed.
+async fn copy_between(
+    session: &Session,
+    (source, from): (&dyn Store, &StorePath),
+    (target, to): (&dyn Store, &StorePath),
+    mode: PutMode,
+    warnings: &mut Vec<String>,
+) -> adls_store::Result<()> {
+    if let Some(src) = source.copy_source(from).await? {
+        let task = session.progress().start(
+            &format!("copying {from} to {to} in the storage service"),
+            None,
+            Unit::Bytes,
+        );
+        let made = target.copy_from_source(&src, to, mode).await;
+        task.finish();
+        match made {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(adls_store::Error::PermissionDenied { detail, .. }) => warnings.push(format!(
+                "the storage service of {to} may not read {from} ({detail}); the bytes went through pbi-backup instead"
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    stream_between(session, (source, from), (target, to), mode).await
 }
 
 /// Streams a file from one store into another: the copy between two storage accounts.
@@ -427,7 +458,7 @@ pub async fn copy(
     let to = backup_path(to_workspace, file)?;
     let mut out =
         copy_verified(session, (source.as_ref(), &from), (target.as_ref(), &to), overwrite).await?;
-    out.warnings = warnings;
+    out.warnings.splice(0..0, warnings);
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 use adls_store::StorePath;
 use xmla_proto::{Command, Password, ReadWriteMode, Request, Restore, Security};
 
-use super::files::copy_verified;
+use super::files::{copy_verified, put_manifest};
 use super::{Session, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, VerifiedState};
@@ -297,6 +297,16 @@ async fn plan_copy(
         read_manifest(store.as_ref(), &target).await?,
     ) {
         (Some(a), Some(b)) => a.sha256 == b.sha256 && a.size == b.size,
+        // A copy without its manifest: an earlier restore stopped between the two. Its bytes decide; when they are
+        // the source's, the manifest it lacks is written.
+        (Some(a), None) => {
+            let hashed = hash_file(store.as_ref(), &target, None, session.progress()).await?;
+            let same = hashed.matches(&a);
+            if same {
+                put_manifest(store.as_ref(), &hashed, Some(a), "copy").await?;
+            }
+            same
+        }
         _ => false,
     };
     if !same {
@@ -430,6 +440,7 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
         folder_made = !target.folder_exists(&to.folder_path()).await.unwrap_or(true);
         let copied =
             copy_verified(session, (source.as_ref(), from), (target.as_ref(), to), false).await?;
+        warnings.extend(copied.warnings);
         if manifest.is_some() {
             manifest_check = ManifestCheck::Verified;
         }
