@@ -209,7 +209,7 @@ async fn read_source(r: &Req, range: Option<(u64, Option<u64>)>, to: &Path) -> A
             format!("The source of the copy answered {status}."),
         ));
     }
-    let mut out = tokio::fs::File::create(to).await.map_err(disk)?;
+    let mut out = sink(to).await?;
     let mut len = 0u64;
     loop {
         let chunk = resp
@@ -227,6 +227,12 @@ async fn read_source(r: &Req, range: Option<(u64, Option<u64>)>, to: &Path) -> A
     Ok(len)
 }
 
+/// A new file for a block, written in 4 MiB pieces (each write of a `tokio::fs::File` is a blocking task).
+async fn sink(to: &Path) -> ApiResult<tokio::io::BufWriter<tokio::fs::File>> {
+    let file = tokio::fs::File::create(to).await.map_err(disk)?;
+    Ok(tokio::io::BufWriter::with_capacity(4 << 20, file))
+}
+
 /// One client for every source read, without a proxy (the sources are loopback URLs in tests).
 fn source_client() -> ApiResult<&'static reqwest::Client> {
     static CLIENT: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
@@ -242,7 +248,7 @@ async fn body_to_file(
     mut body: hyper::body::Incoming,
     to: &Path,
 ) -> ApiResult<u64> {
-    let mut out = tokio::fs::File::create(to).await.map_err(disk)?;
+    let mut out = sink(to).await?;
     let mut md5 = want_md5.as_ref().map(|_| md5::Md5::new());
     let mut len = 0u64;
     while let Some(frame) = body.frame().await {
@@ -307,7 +313,7 @@ fn concatenate(blocks: &[(PathBuf, u64)], to: &Path) -> std::io::Result<u64> {
     for (file, _) in blocks {
         len += std::io::copy(&mut std::fs::File::open(file)?, &mut out)?;
     }
-    out.sync_data()?;
+    // Not synced to the device, as no write of the emulator is (ARCHITECTURE.md).
     Ok(len)
 }
 
