@@ -142,6 +142,9 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
     outcome
 }
 
+/// The bytes of a local file read at a time to hash it.
+const HASH_READ: usize = 4 << 20;
+
 /// The size and SHA-256 of a local file, read on a blocking thread: the one way a local file is hashed.
 ///
 /// # Errors
@@ -152,7 +155,21 @@ pub async fn hash_local_file(file: &Path) -> std::io::Result<(u64, String)> {
         use sha2::Digest as _;
         let mut f = File::open(&path)?;
         let mut hasher = sha2::Sha256::new();
-        let size = std::io::copy(&mut f, &mut hasher)?;
+        // Large reads: `io::copy` into the hasher reads 8 KiB at a time, and those syscalls cost more CPU than the
+        // hash itself (a profile of a 1 GiB download showed 41% of its CPU there).
+        let mut buf = vec![0u8; HASH_READ];
+        let mut size = 0u64;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    size += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok((size, hex::encode(hasher.finalize())))
     })
     .await
