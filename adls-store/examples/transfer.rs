@@ -1,9 +1,20 @@
 //! Uploads or downloads one file through `adls-store`'s ADLS backend; used by `cargo xtask bench storage`.
 //!
 //! ```text
-//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--md5|--no-md5]
+//! transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--read-chunk-mib N]
+//!     [--concurrency N] [--md5|--no-md5]
 //! transfer stream - FILESYSTEM/WORKSPACE/FILE [...]
+//! transfer copy|stream-copy FILESYSTEM/WORKSPACE/TO FILESYSTEM/WORKSPACE/FROM [...]
+//! transfer hash LOCAL_FILE -
 //! ```
+//!
+//! `copy` is made by the storage service (`Store::copy`); `stream-copy` reads the source and writes the target
+//! through this process. Both print `client-bytes N`: what this process read and wrote meanwhile (`rchar + wchar` of
+//! `/proc/self/io`, sockets included), the bytes that went through it. `hash` is the SHA-256 of a local file alone,
+//! with the `sha2` crate adls-store uses: the cost of the hash without any transfer.
+//!
+//! `--chunk-mib` sets the append size of uploads, `--read-chunk-mib` the ranged reads of downloads (default 4 MiB:
+//! [`AdlsConfig::read_chunk_size`] says why).
 //!
 //! `stream` reads the whole file through the verified stream and discards it (no local file, no sync): the
 //! transfer and integrity check alone, comparable with `curl -o /dev/null`.
@@ -44,22 +55,16 @@ async fn main() {
         }
         let value: usize = rest.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());
         match flag.as_str() {
-            "--chunk-mib" => {
-                config.chunk_size = value << 20;
-                config.read_chunk_size = value << 20;
-            }
+            "--chunk-mib" => config.chunk_size = value << 20,
+            "--read-chunk-mib" => config.read_chunk_size = value << 20,
             "--concurrency" => config.concurrency = value,
             _ => usage(),
         }
     }
-    let parts: Vec<&str> = remote.splitn(3, '/').collect();
-    if parts.len() != 3 {
-        usage();
+    if op == "hash" {
+        return hash(&local);
     }
-    let path = StorePath::file(parts[0], parts[1], parts[2]).unwrap_or_else(|e| {
-        eprintln!("transfer: {e}");
-        std::process::exit(2)
-    });
+    let path = store_path(remote);
     let store = AdlsStore::new(config).unwrap_or_else(|e| {
         eprintln!("transfer: {e}");
         std::process::exit(2)
@@ -72,6 +77,25 @@ async fn main() {
         },
         "download" => store.download_to_file(&path, &local).await,
         "stream" => stream(&store, &path).await,
+        "copy" | "stream-copy" => {
+            let to = store_path(&args[1]);
+            let before = client_bytes();
+            let copied = if op == "copy" {
+                store.copy(&path, &to, PutMode::Overwrite).await
+            } else {
+                match store.get(&path).await {
+                    Ok(read) => {
+                        store.put_stream(&to, read.stream, PutMode::Overwrite).await.map(drop)
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            println!("client-bytes {}", client_bytes() - before);
+            match copied {
+                Ok(()) => store.head(&to).await,
+                Err(e) => Err(e),
+            }
+        }
         _ => usage(),
     };
     match result {
@@ -86,6 +110,58 @@ async fn main() {
             std::process::exit(1)
         }
     }
+}
+
+fn store_path(remote: &str) -> StorePath {
+    let parts: Vec<&str> = remote.splitn(3, '/').collect();
+    if parts.len() != 3 {
+        usage();
+    }
+    StorePath::file(parts[0], parts[1], parts[2]).unwrap_or_else(|e| {
+        eprintln!("transfer: {e}");
+        std::process::exit(2)
+    })
+}
+
+/// Bytes this process read and wrote so far, through any file or socket (`/proc/self/io`: `rchar + wchar`).
+fn client_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines()
+        .filter_map(|l| l.strip_prefix("rchar: ").or_else(|| l.strip_prefix("wchar: ")))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// The SHA-256 of a local file, read in 8 MiB pieces.
+fn hash(local: &std::path::Path) {
+    use sha2::Digest;
+    use std::io::Read;
+    let start = Instant::now();
+    let mut file = std::fs::File::open(local).unwrap_or_else(|e| {
+        eprintln!("transfer: {}: {e}", local.display());
+        std::process::exit(2)
+    });
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 8 << 20];
+    let mut size = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) => {
+                eprintln!("transfer: {e}");
+                std::process::exit(1)
+            }
+        }
+    }
+    println!(
+        "hash {size} bytes in {:.2} s, sha256 {}",
+        start.elapsed().as_secs_f64(),
+        hex::encode(hasher.finalize())
+    );
 }
 
 async fn stream(store: &AdlsStore, path: &StorePath) -> adls_store::Result<adls_store::ObjectMeta> {

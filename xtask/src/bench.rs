@@ -7,6 +7,11 @@
 //! each run, so that no client pays for the previous one's writes. The table shows MiB/s, peak RSS, CPU seconds, and
 //! two ratios: to the best peer of all, and to the best peer that does the same integrity work.
 //!
+//! The chunk is every client's block size (adls-store's appends, azcopy's `--block-size-mb`, the SDK's
+//! `chunk_size` and `max_chunk_get_size`); adls-store reads in its default 4 MiB ranges, which keep a download's
+//! memory at half (the crate collects each response in a growing buffer) for the same speed, measured on this
+//! machine: 8 MiB ranges peaked at 130 to 160 MiB RSS, 4 MiB ones at 75 to 80 MiB.
+//!
 //! What each row does:
 //! - `adls-store` upload: SHA-256 and MD5 computed while streaming, the MD5 stored on flush, the SHA-256 as a property.
 //!   Download (`download_to_file`): SHA-256 verified, written to a temporary name, synced to disk, then renamed.
@@ -21,6 +26,18 @@
 //!   be computed in one pass alongside it.
 //!
 //! The "same work" peers are the last two; the adls-store rows that hash compare with them.
+//!
+//! Then, on the same emulator, rows no peer has:
+//! - `sha2 (SHA-256 alone)` hash: the SHA-256 of the local file with the crate adls-store uses, no transfer: the cost
+//!   of the hash every transfer pays.
+//! - `adls-store (service copy)` and `(streamed copy)`: a copy of the uploaded file to another folder, made by the
+//!   storage service (Put Block From URL) or read and written through the client; `through client` is what the client
+//!   process read and wrote meanwhile (`/proc/self/io`), before any verification.
+//! - `pbi-backup inspect` (remote): `inspect --workspace bench --file F` of a generated backup of the size
+//!   (`abf-format`'s `make_abf`); `through client` is what the emulator wrote to its sockets meanwhile
+//!   (`/proc/PID/io` wchar).
+//!
+//! `RSS ok` says whether the peak RSS of an adls-store row stays within concurrency × chunk + 64 MiB.
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on its terminal")]
 
@@ -99,6 +116,8 @@ struct Row {
     secs: f64,
     rss_mib: f64,
     cpu_secs: f64,
+    /// Bytes that went through the client (the copy and inspect rows).
+    client_bytes: Option<u64>,
 }
 
 /// Stops the emulator when dropped.
@@ -165,6 +184,8 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options> {
 /// The programs the benchmark runs, besides `curl`.
 struct Programs {
     transfer: PathBuf,
+    make_abf: PathBuf,
+    pbi_backup: PathBuf,
     python: PathBuf,
     azcopy: PathBuf,
     script: PathBuf,
@@ -174,16 +195,18 @@ struct Programs {
 fn prepare_programs(sh: &Shell, root: &Path, work: &Path) -> Result<Programs> {
     cmd!(
         sh,
-        "cargo build --release -p test-fixtures --bin dfs-emulator -p adls-store --example transfer"
+        "cargo build --release -p test-fixtures --bin dfs-emulator -p adls-store --example transfer -p abf-format --example make_abf -p backup-cli --bin pbi-backup"
     )
     .run()
-    .context("building the emulator and the adls-store transfer example")?;
+    .context("building the emulator, pbi-backup and the transfer and make_abf examples")?;
     let python = python(sh, root)?;
     let azcopy = azcopy(sh, root)?;
     let script = work.join("bench_python.py");
     std::fs::write(&script, PY_SCRIPT)?;
     let transfer = root.join("target/release/examples/transfer");
-    Ok(Programs { transfer, python, azcopy, script })
+    let make_abf = root.join("target/release/examples/make_abf");
+    let pbi_backup = root.join("target/release/pbi-backup");
+    Ok(Programs { transfer, make_abf, pbi_backup, python, azcopy, script })
 }
 
 /// Every client's rows for files of `gib` GiB, `opts.repeat` times, on a fresh emulator.
@@ -215,10 +238,12 @@ fn size_rows(
     for rep in 0..opts.repeat {
         println!("-- {gib} GiB, run {} of {}", rep + 1, opts.repeat);
         rows.extend(adls_store_rows(&pass)?);
+        rows.extend(copy_rows(&pass)?);
         rows.push(curl_row(&pass)?);
         rows.extend(azcopy_rows(&pass)?);
         rows.extend(python_rows(&pass)?);
     }
+    rows.push(inspect_row(&pass, &emu)?);
     drop(emu);
     let _ = std::fs::remove_dir_all(work.join("emu-root"));
     Ok(rows)
@@ -292,6 +317,66 @@ fn adls_store_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
     let c = p.transfer("stream", "-", &remote);
     rows.push(timed("adls-store (stream)", "download", p.gib, c)?);
     Ok(rows)
+}
+
+/// The SHA-256 alone; then a copy of adls-store's uploaded file made by the service and one streamed through the
+/// client, each to another folder, then removed.
+fn copy_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
+    let hash = p.transfer("hash", path_str(p.src)?, "-");
+    let mut rows = vec![timed("sha2 (SHA-256 alone)", "hash", p.gib, hash)?];
+    let source = p.remote("adls-store");
+    for (tool, op, name) in [
+        ("adls-store (service copy)", "copy", "copies/service"),
+        ("adls-store (streamed copy)", "stream-copy", "copies/streamed"),
+    ] {
+        let to = format!("{FS}/{name}-{}g.bin", p.gib);
+        rows.push(timed(tool, "copy", p.gib, p.transfer(op, &to, &source))?);
+        clean(p.url, &[&to], p.dst)?;
+    }
+    Ok(rows)
+}
+
+/// A generated backup of `gib` GiB, uploaded, then `pbi-backup inspect` of it in storage: the bytes the emulator sent
+/// meanwhile.
+fn inspect_row(p: &Pass<'_>, emu: &Emulator) -> Result<Row> {
+    let abf = p.work.join(format!("bench-{}g.abf", p.gib));
+    if std::fs::metadata(&abf).map(|m| m.len()).unwrap_or(0) < p.gib << 30 {
+        println!("$ make_abf {} {}", abf.display(), p.gib);
+        let status =
+            Command::new(&p.programs.make_abf).arg(&abf).arg(p.gib.to_string()).status()?;
+        if !status.success() {
+            bail!("make_abf failed");
+        }
+    }
+    let file = format!("big-{}g.abf", p.gib);
+    let remote = format!("{FS}/bench/{file}");
+    let up = p.transfer("upload", path_str(&abf)?, &remote).output()?;
+    if !up.status.success() {
+        bail!("uploading {file} failed: {}", String::from_utf8_lossy(&up.stderr));
+    }
+    let mut c = Command::new(&p.programs.pbi_backup);
+    c.args(["inspect", "--workspace", "bench", "--file", &file, "--json"])
+        .current_dir(p.work)
+        .env("PBI_BACKUP_ADLS_ACCOUNT", "devstoreaccount1")
+        .env("PBI_BACKUP_ADLS_ENDPOINT", format!("{}/", p.url))
+        .env("PBI_BACKUP_ADLS_AUTH", "key")
+        .env("AZURE_STORAGE_KEY", KEY);
+    let before = emulator_wchar(emu)?;
+    let mut row = timed("pbi-backup inspect", "inspect", p.gib, c)?;
+    row.client_bytes = Some(emulator_wchar(emu)? - before);
+    clean(p.url, &[&remote], p.dst)?;
+    // Made again by the next run: the disk holds every size's source already.
+    std::fs::remove_file(&abf)?;
+    Ok(row)
+}
+
+/// Bytes the emulator process has written, sockets included (`/proc/PID/io` wchar).
+fn emulator_wchar(emu: &Emulator) -> Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{}/io", emu.child.id()))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no wchar in the emulator's /proc/PID/io")
 }
 
 /// curl of adls-store's file to /dev/null, the emulator's ceiling; then that file goes.
@@ -419,7 +504,7 @@ fn timed(tool: &'static str, op: &'static str, gib: u64, c: Command) -> Result<R
         bail!("sync failed");
     }
     let out = timed
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
         .with_context(|| format!("running {tool}"))?;
@@ -441,7 +526,18 @@ fn timed(tool: &'static str, op: &'static str, gib: u64, c: Command) -> Result<R
     };
     let kib = field()?;
     let cpu = field()? + field()?;
-    Ok(Row { tool, op, gib, secs: secs.max(0.01), rss_mib: kib / 1024.0, cpu_secs: cpu })
+    let client_bytes = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("client-bytes ").and_then(|n| n.trim().parse().ok()));
+    Ok(Row {
+        tool,
+        op,
+        gib,
+        secs: secs.max(0.01),
+        rss_mib: kib / 1024.0,
+        cpu_secs: cpu,
+        client_bytes,
+    })
 }
 
 fn start_emulator(root: &Path, dir: &Path) -> Result<Emulator> {
@@ -532,51 +628,91 @@ fn print_table(rows: &[Row], opts: &Options) {
         "storage benchmark: chunk {} MiB, concurrency {} (AZCOPY_CONCURRENCY_VALUE, max_concurrency), best of {} runs, wall time of the whole command, sync before each",
         opts.chunk_mib, opts.concurrency, opts.repeat
     );
+    let bound = (opts.concurrency * opts.chunk_mib + 64) as f64;
     println!(
-        "{:<22} {:<9} {:>4} {:>7} {:>7} {:>7} {:>9} {:>9} {:>10}",
-        "client", "op", "GiB", "MiB/s", "time s", "CPU s", "RSS MiB", "vs best", "vs same"
+        "{:<26} {:<9} {:>4} {:>7} {:>7} {:>7} {:>9} {:>8} {:>7} {:>9} {:>8} {:>9}",
+        "client",
+        "op",
+        "GiB",
+        "MiB/s",
+        "time s",
+        "CPU s",
+        "CPU s/GiB",
+        "RSS MiB",
+        "RSS ok",
+        "vs best",
+        "vs same",
+        "client MiB"
     );
-    let tools = [
-        "adls-store",
-        "adls-store (no MD5)",
-        "adls-store (stream)",
-        "azcopy",
-        "azcopy (MD5)",
-        "python-sdk",
-        "python-sdk (hashlib)",
-        "curl (ceiling)",
-    ];
     for &gib in &opts.sizes_gib {
-        for op in ["upload", "download"] {
-            // The best run of `tool`: the fastest, with the CPU of that run and the highest RSS of any.
-            let best = |tool: &str| {
-                let mine: Vec<&Row> =
-                    rows.iter().filter(|r| r.tool == tool && r.op == op && r.gib == gib).collect();
-                let fastest = mine.iter().min_by(|a, b| a.secs.total_cmp(&b.secs))?;
-                let rss = mine.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
-                Some((fastest.secs, fastest.cpu_secs, rss))
-            };
-            let speed = |secs: f64| gib as f64 * 1024.0 / secs;
-            let peer_best = |same_only: bool| {
-                PEERS
-                    .iter()
-                    .filter(|(_, same)| *same || !same_only)
-                    .filter_map(|(t, _)| best(t))
-                    .map(|(s, _, _)| speed(s))
-                    .fold(0.0, f64::max)
-            };
-            let (all, same) = (peer_best(false), peer_best(true));
-            let ratio =
-                |v: f64, to: f64| if to > 0.0 { format!("{:.2}x", v / to) } else { "-".into() };
-            for tool in tools {
-                let Some((secs, cpu, rss)) = best(tool) else { continue };
-                let v = speed(secs);
-                println!(
-                    "{tool:<22} {op:<9} {gib:>4} {v:>7.0} {secs:>7.2} {cpu:>7.2} {rss:>9.0} {:>9} {:>10}",
-                    ratio(v, all),
-                    ratio(v, same)
-                );
-            }
+        for op in ["upload", "download", "hash", "copy", "inspect"] {
+            print_op(rows, gib, op, bound);
         }
     }
+    println!(
+        "RSS ok: peak RSS within concurrency x chunk + 64 MiB = {bound:.0} MiB (adls-store and pbi-backup rows). copy rows: vs best is the speed against the streamed copy; client MiB is what went through the client before verification. inspect: client MiB is what the emulator sent."
+    );
 }
+
+/// The best run of `tool` for `op` at `gib`: the fastest, with its CPU and client bytes, and the highest RSS of any.
+fn best(rows: &[Row], tool: &str, op: &str, gib: u64) -> Option<(f64, f64, f64, Option<u64>)> {
+    let mine: Vec<&Row> =
+        rows.iter().filter(|r| r.tool == tool && r.op == op && r.gib == gib).collect();
+    let fastest = mine.iter().min_by(|a, b| a.secs.total_cmp(&b.secs))?;
+    let rss = mine.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
+    Some((fastest.secs, fastest.cpu_secs, rss, fastest.client_bytes))
+}
+
+/// The rows of one operation at one size, with their ratios.
+fn print_op(rows: &[Row], gib: u64, op: &str, bound: f64) {
+    let speed = |secs: f64| gib as f64 * 1024.0 / secs;
+    let peer_best = |same_only: bool| {
+        PEERS
+            .iter()
+            .filter(|(_, same)| *same || !same_only)
+            .filter_map(|(t, _)| best(rows, t, op, gib))
+            .map(|(s, ..)| speed(s))
+            .fold(0.0, f64::max)
+    };
+    let (all, same) = if op == "copy" {
+        (best(rows, "adls-store (streamed copy)", op, gib).map_or(0.0, |b| speed(b.0)), 0.0)
+    } else {
+        (peer_best(false), peer_best(true))
+    };
+    let ratio = |v: f64, to: f64| if to > 0.0 { format!("{:.2}x", v / to) } else { "-".into() };
+    for tool in TOOLS {
+        let Some((secs, cpu, rss, client)) = best(rows, tool, op, gib) else { continue };
+        let v = speed(secs);
+        let ours = tool.starts_with("adls-store") || tool.starts_with("pbi-backup");
+        let rss_ok = if !ours {
+            ""
+        } else if rss <= bound {
+            "yes"
+        } else {
+            "NO"
+        };
+        let client = client.map_or(String::new(), |b| format!("{:.3}", b as f64 / 1048576.0));
+        println!(
+            "{tool:<26} {op:<9} {gib:>4} {v:>7.0} {secs:>7.2} {cpu:>7.2} {:>9.2} {rss:>8.0} {rss_ok:>7} {:>9} {:>8} {client:>9}",
+            cpu / gib as f64,
+            ratio(v, all),
+            ratio(v, same)
+        );
+    }
+}
+
+/// Every row's client, in the table's order.
+const TOOLS: [&str; 12] = [
+    "adls-store",
+    "adls-store (no MD5)",
+    "adls-store (stream)",
+    "azcopy",
+    "azcopy (MD5)",
+    "python-sdk",
+    "python-sdk (hashlib)",
+    "curl (ceiling)",
+    "sha2 (SHA-256 alone)",
+    "adls-store (service copy)",
+    "adls-store (streamed copy)",
+    "pbi-backup inspect",
+];
