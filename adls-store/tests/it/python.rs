@@ -251,6 +251,11 @@ blocks.stage_block_from_url("block-0000", src_url, source_offset=0, source_lengt
 blocks.commit_block_list([BlobBlock(block_id="block-0000"), BlobBlock(block_id="block-0001")], metadata={"sha256": "from python"})
 out["blocks"] = sha(blocks)
 out["blocks_meta"] = blocks.get_blob_properties().metadata.get("sha256")
+swapped = container.get_blob_client("Python Copies/swapped.abf")
+swapped.stage_block_from_url("part-0", src_url, source_offset=0, source_length=cut)
+swapped.stage_block_from_url("part-1", src_url, source_offset=cut, source_length=size - cut)
+swapped.commit_block_list([BlobBlock(block_id="part-1"), BlobBlock(block_id="part-0")])
+out["swapped"] = sha(swapped)
 whole = container.get_blob_client("Python Copies/whole.abf")
 whole.upload_blob_from_url(src_url, overwrite=True)
 out["whole"] = sha(whole)
@@ -291,6 +296,10 @@ async fn python_blob_sdk_copies_from_a_url_as_the_service_documents() {
     let sha = hex::encode(Sha256::digest(&data));
     assert_eq!(result["blocks"].as_str(), Some(sha.as_str()), "blocks from ranges, in list order");
     assert_eq!(result["blocks_meta"].as_str(), Some("from python"));
+    // Blocks committed in another order than their source ranges: the blob is the list's order.
+    let cut = data.len() / 3;
+    let swapped = [&data[cut..], &data[..cut]].concat();
+    assert_eq!(result["swapped"].as_str(), Some(hex::encode(Sha256::digest(&swapped)).as_str()));
     assert_eq!(result["whole"].as_str(), Some(sha.as_str()), "Put Blob From URL");
     let refused = &result["refused"];
     assert_eq!(refused[1].as_str(), Some("CannotVerifyCopySource"), "{result}");

@@ -31,6 +31,7 @@
 
 mod auth;
 mod server;
+mod staging;
 mod state;
 
 use std::net::SocketAddr;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
+use super::staging::{BlockBytes, Staged};
+
 /// A service error: status, `x-ms-error-code`, message.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -115,10 +117,9 @@ pub struct State {
     filesystems: BTreeMap<String, FsEntry>,
     /// What changed since the last [`State::journal`]: a filesystem (`None`) or one of its paths.
     dirty: std::collections::BTreeSet<(String, Option<String>)>,
-    /// Blocks staged by Put Block (From URL) and not yet committed, by filesystem and path, then block id: the file
-    /// holding each and its length. Kept in memory only: a restarted emulator has none (the service keeps them a
-    /// week).
-    staged: HashMap<(String, String), BTreeMap<String, (PathBuf, u64)>>,
+    /// Blocks staged by Put Block (From URL) and not yet committed, by filesystem and path. Kept in memory only: a
+    /// restarted emulator has none (the service keeps them a week).
+    staged: HashMap<(String, String), Staged>,
 }
 
 /// How Put Block List names a block (`<Committed>`, `<Uncommitted>`, `<Latest>`).
@@ -630,34 +631,48 @@ impl State {
         }
     }
 
-    /// Records `file` (`len` bytes) as the uncommitted block `id` of `path`, replacing a block of that id.
-    pub fn stage_block(
+    /// Where to write a block of `path` (see [`Staged::place`]).
+    pub fn place_block(
         &mut self,
         fs: &str,
         path: &str,
-        id: String,
-        file: PathBuf,
-        len: u64,
-    ) -> ApiResult<()> {
+        want: Option<(u64, u64)>,
+    ) -> ApiResult<BlockBytes> {
         self.check_blob_target(fs, path)?;
-        let blocks = self.staged.entry((fs.to_owned(), path.to_owned())).or_default();
-        if let Some((old, _)) = blocks.insert(id, (file, len)) {
-            let _ = std::fs::remove_file(old);
-        }
-        Ok(())
+        let (staging, own) = (self.scratch_file(), self.scratch_file());
+        let staged = self.staged.entry((fs.to_owned(), path.to_owned())).or_default();
+        Ok(staged.place(want, staging, own))
     }
 
-    /// The files of the blocks a block list names, in its order. This emulator keeps no list of committed blocks
-    /// (files written through DFS appends have none it could name), so only staged blocks can be named.
+    /// Records the block `id` of `path`, written at `place` with `len` bytes, replacing a block of that id.
+    pub fn block_done(&mut self, fs: &str, path: &str, id: String, place: BlockBytes, len: u64) {
+        let key = (fs.to_owned(), path.to_owned());
+        if let Some(unused) = self.staged.get_mut(&key).and_then(|s| s.done(id, place, len)) {
+            let _ = std::fs::remove_file(unused);
+        }
+    }
+
+    /// Gives up the place of a block that failed.
+    pub fn block_failed(&mut self, fs: &str, path: &str, place: &BlockBytes) {
+        let key = (fs.to_owned(), path.to_owned());
+        if let Some(unused) = self.staged.get_mut(&key).and_then(|s| s.failed(place)) {
+            let _ = std::fs::remove_file(unused);
+        }
+    }
+
+    /// The blocks a block list names, in its order, and the staging file when they are already the blob laid out
+    /// in it. This emulator keeps no list of committed blocks (files written through DFS appends have none it
+    /// could name), so only staged blocks can be named.
     pub fn listed_blocks(
         &self,
         fs: &str,
         path: &str,
         list: &[(BlockKind, String)],
-    ) -> ApiResult<Vec<(PathBuf, u64)>> {
+    ) -> ApiResult<(Vec<BlockBytes>, Option<PathBuf>)> {
         self.check_blob_target(fs, path)?;
         let staged = self.staged.get(&(fs.to_owned(), path.to_owned()));
-        list.iter()
+        let blocks = list
+            .iter()
             .map(|(kind, id)| {
                 let found = match kind {
                     BlockKind::Committed => None,
@@ -669,11 +684,13 @@ impl State {
                     err(400, "InvalidBlockList", "The specified block list is invalid.")
                 })
             })
-            .collect()
+            .collect::<ApiResult<Vec<_>>>()?;
+        let laid_out = staged.and_then(|s| s.laid_out(&blocks));
+        Ok((blocks, laid_out))
     }
 
-    /// Makes the assembled file (`len` bytes) the committed content of the blob `path`, replacing what was there,
-    /// and drops the blob's uncommitted blocks.
+    /// Makes the assembled file (its first `len` bytes) the committed content of the blob `path`, replacing what was
+    /// there, and drops the blob's uncommitted blocks.
     #[allow(clippy::too_many_arguments)]
     pub fn commit_blob(
         &mut self,
@@ -693,13 +710,15 @@ impl State {
             let _ = std::fs::remove_file(self.data_path(cur.data_id));
         }
         let mut entry = self.new_entry(false, properties);
+        let file = std::fs::OpenOptions::new().write(true).open(assembled).map_err(io_err)?;
+        file.set_len(len).map_err(io_err)?;
         std::fs::rename(assembled, self.data_path(entry.data_id)).map_err(io_err)?;
         entry.committed = len;
         entry.content_md5 = content_md5;
         self.fs_mut(fs)?.paths.insert(path.to_owned(), entry.clone());
         self.touch(fs, Some(path));
-        if let Some(blocks) = self.staged.remove(&(fs.to_owned(), path.to_owned())) {
-            for (file, _) in blocks.into_values() {
+        if let Some(staged) = self.staged.remove(&(fs.to_owned(), path.to_owned())) {
+            for file in staged.files() {
                 let _ = std::fs::remove_file(file);
             }
         }

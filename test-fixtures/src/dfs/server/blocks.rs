@@ -15,7 +15,7 @@
 //! fails the call with `CannotVerifyCopySource` and the source's status (the status mirroring is inferred; the
 //! reference lists the code, not the statuses).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -26,6 +26,7 @@ use md5::Digest;
 use tokio::io::AsyncWriteExt;
 
 use super::{Body, Req, Shared, disk, empty, set_tags};
+use crate::dfs::staging::BlockBytes;
 use crate::dfs::state::{ApiResult, BlockKind, err};
 
 /// The version the emulator's own reads of a copy source announce.
@@ -34,25 +35,39 @@ const SOURCE_READ_VERSION: &str = "2022-11-02";
 /// Put Block and Put Block From URL.
 pub(super) async fn put_block(shared: &Shared, r: Req, fs: &str) -> ApiResult<Response<Body>> {
     let id = block_id(&r)?;
-    shared.state.lock().expect("state lock").check_blob_target(fs, &r.path)?;
-    let file = shared.state.lock().expect("state lock").scratch_file();
-    let len = if r.headers.contains_key("x-ms-copy-source") {
-        zero_length(&r)?;
-        let range = match r.h("x-ms-source-range") {
-            Some(v) => Some(super::parse_range(v).ok_or_else(|| {
-                err(400, "InvalidHeaderValue", "x-ms-source-range must be bytes=A-B")
-            })?),
-            None => None,
-        };
-        read_source(&r, range, &file).await
-    } else {
-        body_to_file(r.h("content-md5").map(str::to_owned), r.body, &file).await
+    let from_url = r.headers.contains_key("x-ms-copy-source");
+    let range = match r.h("x-ms-source-range").filter(|_| from_url) {
+        Some(v) => Some(source_range(v)?),
+        None => None,
     };
-    let len = len.inspect_err(|_| {
-        let _ = std::fs::remove_file(&file);
-    })?;
-    shared.state.lock().expect("state lock").stage_block(fs, &r.path, id, file, len)?;
+    if from_url {
+        zero_length(&r)?;
+    }
+    let want = range.map(|(a, b)| (a, b - a + 1));
+    let path = r.path.clone();
+    let place = shared.state.lock().expect("state lock").place_block(fs, &path, want)?;
+    let len = if from_url {
+        read_source(&r, range, &place).await
+    } else {
+        body_to_file(r.h("content-md5").map(str::to_owned), r.body, &place).await
+    };
+    let mut state = shared.state.lock().expect("state lock");
+    match len {
+        Ok(len) => state.block_done(fs, &path, id, place, len),
+        Err(e) => {
+            state.block_failed(fs, &path, &place);
+            return Err(e);
+        }
+    }
     Ok(created())
+}
+
+/// `x-ms-source-range: bytes=A-B` (both given, `B >= A`).
+fn source_range(v: &str) -> ApiResult<(u64, u64)> {
+    match super::parse_range(v) {
+        Some((a, Some(b))) if b >= a => Ok((a, b)),
+        _ => Err(err(400, "InvalidHeaderValue", "x-ms-source-range must be bytes=A-B")),
+    }
 }
 
 /// Put Block List.
@@ -66,16 +81,30 @@ pub(super) async fn put_block_list(shared: &Shared, r: Req, fs: &str) -> ApiResu
         .map_err(|e| err(400, "InvalidInput", format!("request body broke: {e}")))?
         .to_bytes();
     let list = parse_block_list(&body)?;
-    let blocks = shared.state.lock().expect("state lock").listed_blocks(fs, &path, &list)?;
-    let assembled = shared.state.lock().expect("state lock").scratch_file();
-    let len = tokio::task::spawn_blocking({
-        let assembled = assembled.clone();
-        move || concatenate(&blocks, &assembled)
+    let (blocks, laid_out) =
+        shared.state.lock().expect("state lock").listed_blocks(fs, &path, &list)?;
+    let len = blocks.iter().map(|b| b.len).sum();
+    let scratch = laid_out.is_none();
+    let assembled = match laid_out {
+        Some(staging) => staging,
+        None => {
+            let assembled = shared.state.lock().expect("state lock").scratch_file();
+            tokio::task::spawn_blocking({
+                let assembled = assembled.clone();
+                move || concatenate(&blocks, &assembled)
+            })
+            .await
+            .map_err(|e| disk(std::io::Error::other(e)))?
+            .map_err(disk)?;
+            assembled
+        }
+    };
+    // A failed commit leaves the blocks as they were (a scratch assembly goes).
+    commit(shared, fs, &path, &assembled, len, &cond, &properties, md5).inspect_err(|_| {
+        if scratch {
+            let _ = std::fs::remove_file(&assembled);
+        }
     })
-    .await
-    .map_err(|e| disk(std::io::Error::other(e)))?
-    .map_err(disk)?;
-    commit(shared, fs, &path, &assembled, len, &cond, &properties, md5)
 }
 
 /// Put Blob From URL.
@@ -90,11 +119,14 @@ pub(super) async fn put_blob_from_url(
     }
     shared.state.lock().expect("state lock").check_blob_target(fs, &r.path)?;
     let assembled = shared.state.lock().expect("state lock").scratch_file();
-    let len = read_source(&r, None, &assembled).await.inspect_err(|_| {
+    let place = BlockBytes { file: assembled.clone(), offset: 0, len: 0 };
+    let len = read_source(&r, None, &place).await.inspect_err(|_| {
         let _ = std::fs::remove_file(&assembled);
     })?;
     let (properties, md5, cond) = (metadata(&r), content_md5(&r), r.conditions());
-    commit(shared, fs, &r.path, &assembled, len, &cond, &properties, md5)
+    commit(shared, fs, &r.path, &assembled, len, &cond, &properties, md5).inspect_err(|_| {
+        let _ = std::fs::remove_file(&assembled);
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -113,9 +145,7 @@ fn commit(
         .lock()
         .expect("state lock")
         .commit_blob(fs, path, assembled, len, cond, properties, md5);
-    let e = committed.inspect_err(|_| {
-        let _ = std::fs::remove_file(assembled);
-    })?;
+    let e = committed?;
     let mut resp = created();
     set_tags(&mut resp, &e.etag, e.last_modified);
     Ok(resp)
@@ -169,9 +199,9 @@ fn content_md5(r: &Req) -> Option<String> {
     r.h("x-ms-blob-content-md5").map(str::to_owned)
 }
 
-/// Reads `x-ms-copy-source` (the bytes `range`, inclusive, or all) into `to`, as the service would: over HTTP, with
-/// only the authorisation the source URL or `x-ms-copy-source-authorization` carries.
-async fn read_source(r: &Req, range: Option<(u64, Option<u64>)>, to: &Path) -> ApiResult<u64> {
+/// Reads `x-ms-copy-source` (the bytes `range`, inclusive, or all) into its place, as the service would: over HTTP,
+/// with only the authorisation the source URL or `x-ms-copy-source-authorization` carries.
+async fn read_source(r: &Req, range: Option<(u64, u64)>, to: &BlockBytes) -> ApiResult<u64> {
     let source = r.h("x-ms-copy-source").unwrap_or("");
     let url = url::Url::parse(source)
         .ok()
@@ -188,16 +218,10 @@ async fn read_source(r: &Req, range: Option<(u64, Option<u64>)>, to: &Path) -> A
         }
         get = get.header("authorization", auth);
     }
-    let want = match range {
-        Some((a, Some(b))) if b >= a => {
-            get = get.header("x-ms-range", format!("bytes={a}-{b}"));
-            Some(b - a + 1)
-        }
-        Some(_) => {
-            return Err(err(400, "InvalidHeaderValue", "x-ms-source-range must be bytes=A-B"));
-        }
-        None => None,
-    };
+    if let Some((a, b)) = range {
+        get = get.header("x-ms-range", format!("bytes={a}-{b}"));
+    }
+    let want = range.map(|(a, b)| b - a + 1);
     let mut resp = get.send().await.map_err(|_| {
         err(500, "CannotVerifyCopySource", "The source of the copy could not be read.")
     })?;
@@ -227,9 +251,17 @@ async fn read_source(r: &Req, range: Option<(u64, Option<u64>)>, to: &Path) -> A
     Ok(len)
 }
 
-/// A new file for a block, written in 4 MiB pieces (each write of a `tokio::fs::File` is a blocking task).
-async fn sink(to: &Path) -> ApiResult<tokio::io::BufWriter<tokio::fs::File>> {
-    let file = tokio::fs::File::create(to).await.map_err(disk)?;
+/// A block's place, written from its offset in 4 MiB pieces (each write of a `tokio::fs::File` is a blocking task).
+async fn sink(to: &BlockBytes) -> ApiResult<tokio::io::BufWriter<tokio::fs::File>> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&to.file)
+        .await
+        .map_err(disk)?;
+    file.seek(std::io::SeekFrom::Start(to.offset)).await.map_err(disk)?;
     Ok(tokio::io::BufWriter::with_capacity(4 << 20, file))
 }
 
@@ -246,7 +278,7 @@ fn source_client() -> ApiResult<&'static reqwest::Client> {
 async fn body_to_file(
     want_md5: Option<String>,
     mut body: hyper::body::Incoming,
-    to: &Path,
+    to: &BlockBytes,
 ) -> ApiResult<u64> {
     let mut out = sink(to).await?;
     let mut md5 = want_md5.as_ref().map(|_| md5::Md5::new());
@@ -306,15 +338,20 @@ fn parse_block_list(xml: &[u8]) -> ApiResult<Vec<(BlockKind, String)>> {
     Ok(list)
 }
 
-/// Writes the blocks' files one after the other into `to`; their total length.
-fn concatenate(blocks: &[(PathBuf, u64)], to: &Path) -> std::io::Result<u64> {
+/// Writes the blocks' bytes one after the other into `to`.
+fn concatenate(blocks: &[BlockBytes], to: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
     let mut out = std::fs::File::create(to)?;
-    let mut len = 0;
-    for (file, _) in blocks {
-        len += std::io::copy(&mut std::fs::File::open(file)?, &mut out)?;
+    for b in blocks {
+        let mut from = std::fs::File::open(&b.file)?;
+        from.seek(std::io::SeekFrom::Start(b.offset))?;
+        let copied = std::io::copy(&mut from.take(b.len), &mut out)?;
+        if copied != b.len {
+            return Err(std::io::Error::other("a staged block is shorter than recorded"));
+        }
     }
     // Not synced to the device, as no write of the emulator is (ARCHITECTURE.md).
-    Ok(len)
+    Ok(())
 }
 
 #[cfg(test)]
