@@ -60,6 +60,7 @@ pub use local::LocalStore;
 pub use path::{
     MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
 };
+pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};
 pub use store::{
     CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt,

@@ -146,6 +146,31 @@ impl<D: Digest + Send + 'static> DigestWorker<D> {
     }
 }
 
+/// A SHA-256 computed on a thread of its own while the caller goes on reading: what every verified read in this
+/// crate uses, for callers that hash a stream themselves (a read-back that must report a mismatch rather than fail).
+#[derive(Debug)]
+pub struct Sha256Worker(DigestWorker<sha2::Sha256>);
+
+impl Sha256Worker {
+    /// Starts the hashing thread.
+    pub fn spawn() -> Self {
+        Self(DigestWorker::spawn())
+    }
+
+    /// Hands `data` to the thread; waits only while two parts are already queued.
+    pub async fn update(&self, data: Bytes) {
+        self.0.update(data).await;
+    }
+
+    /// The SHA-256 of everything handed over, lowercase hex.
+    ///
+    /// # Errors
+    /// When the hashing thread stopped (it panicked).
+    pub async fn finish(self) -> Result<String> {
+        self.0.finish().await.map(hex::encode)
+    }
+}
+
 /// Wraps a whole-file stream so that it ends with [`Error::Integrity`] when the bytes do not hash to `expected`, or are
 /// not `size` bytes long. The hashing runs on its own thread, overlapping with the consumer.
 pub(crate) fn verify_stream(

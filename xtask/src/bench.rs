@@ -33,6 +33,8 @@
 //! - `adls-store (service copy)` and `(streamed copy)`: a copy of the uploaded file to another folder, made by the
 //!   storage service (Put Block From URL) or read and written through the client; `through client` is what the client
 //!   process read and wrote meanwhile (`/proc/self/io`), before any verification.
+//! - `pbi-backup verify (read-back)` download: `verify --workspace bench --file F` of that backup: the read-back
+//!   every backup pays (the whole file read and hashed), plus its container check.
 //! - `pbi-backup inspect` (remote): `inspect --workspace bench --file F` of a generated backup of the size
 //!   (`abf-format`'s `make_abf`); `through client` is what the emulator wrote to its sockets meanwhile
 //!   (`/proc/PID/io` wchar).
@@ -243,7 +245,7 @@ fn size_rows(
         rows.extend(azcopy_rows(&pass)?);
         rows.extend(python_rows(&pass)?);
     }
-    rows.push(inspect_row(&pass, &emu)?);
+    rows.extend(backup_rows(&pass, &emu)?);
     drop(emu);
     let _ = std::fs::remove_dir_all(work.join("emu-root"));
     Ok(rows)
@@ -336,9 +338,10 @@ fn copy_rows(p: &Pass<'_>) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// A generated backup of `gib` GiB, uploaded, then `pbi-backup inspect` of it in storage: the bytes the emulator sent
-/// meanwhile.
-fn inspect_row(p: &Pass<'_>, emu: &Emulator) -> Result<Row> {
+/// A generated backup of `gib` GiB, uploaded; then `pbi-backup verify` of it (the read-back every backup pays: the
+/// whole file read and hashed, and its container checked), and `pbi-backup inspect` of it in storage, with the bytes
+/// the emulator sent meanwhile.
+fn backup_rows(p: &Pass<'_>, emu: &Emulator) -> Result<Vec<Row>> {
     let abf = p.work.join(format!("bench-{}g.abf", p.gib));
     if std::fs::metadata(&abf).map(|m| m.len()).unwrap_or(0) < p.gib << 30 {
         println!("$ make_abf {} {}", abf.display(), p.gib);
@@ -354,20 +357,24 @@ fn inspect_row(p: &Pass<'_>, emu: &Emulator) -> Result<Row> {
     if !up.status.success() {
         bail!("uploading {file} failed: {}", String::from_utf8_lossy(&up.stderr));
     }
-    let mut c = Command::new(&p.programs.pbi_backup);
-    c.args(["inspect", "--workspace", "bench", "--file", &file, "--json"])
-        .current_dir(p.work)
-        .env("PBI_BACKUP_ADLS_ACCOUNT", "devstoreaccount1")
-        .env("PBI_BACKUP_ADLS_ENDPOINT", format!("{}/", p.url))
-        .env("PBI_BACKUP_ADLS_AUTH", "key")
-        .env("AZURE_STORAGE_KEY", KEY);
+    let pbi_backup = |command: &str| {
+        let mut c = Command::new(&p.programs.pbi_backup);
+        c.args([command, "--workspace", "bench", "--file", &file, "--json"])
+            .current_dir(p.work)
+            .env("PBI_BACKUP_ADLS_ACCOUNT", "devstoreaccount1")
+            .env("PBI_BACKUP_ADLS_ENDPOINT", format!("{}/", p.url))
+            .env("PBI_BACKUP_ADLS_AUTH", "key")
+            .env("AZURE_STORAGE_KEY", KEY);
+        c
+    };
+    let verify = timed("pbi-backup verify (read-back)", "download", p.gib, pbi_backup("verify"))?;
     let before = emulator_wchar(emu)?;
-    let mut row = timed("pbi-backup inspect", "inspect", p.gib, c)?;
-    row.client_bytes = Some(emulator_wchar(emu)? - before);
+    let mut inspect = timed("pbi-backup inspect", "inspect", p.gib, pbi_backup("inspect"))?;
+    inspect.client_bytes = Some(emulator_wchar(emu)? - before);
     clean(p.url, &[&remote], p.dst)?;
     // Made again by the next run: the disk holds every size's source already.
     std::fs::remove_file(&abf)?;
-    Ok(row)
+    Ok(vec![verify, inspect])
 }
 
 /// Bytes the emulator process has written, sockets included (`/proc/PID/io` wchar).
@@ -702,10 +709,11 @@ fn print_op(rows: &[Row], gib: u64, op: &str, bound: f64) {
 }
 
 /// Every row's client, in the table's order.
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 13] = [
     "adls-store",
     "adls-store (no MD5)",
     "adls-store (stream)",
+    "pbi-backup verify (read-back)",
     "azcopy",
     "azcopy (MD5)",
     "python-sdk",
