@@ -12,7 +12,7 @@
 //! pbi-sim is restarted on its saved state between the steps, so each step's counters (`counters.json`) are its own.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -149,10 +149,9 @@ fn datasets(report: &Value) -> Vec<(String, String)> {
     out
 }
 
-pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> {
-    let o = Options::parse(args)?;
-    cmd!(sh, "cargo build --release --quiet -p test-fixtures -p backup-cli --bins").run()?;
-    let root = sh.current_dir();
+/// A fresh work folder with the client's configuration (one policy over every workspace, the tenant's limits), and
+/// the simulator's state folder in it.
+fn prepare(root: &Path, o: &Options) -> Result<(PathBuf, PathBuf)> {
     let work = root.join("target/bench-tenant");
     let _ = std::fs::remove_dir_all(&work);
     let state = work.join("state");
@@ -165,6 +164,14 @@ pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> 
             o.limit
         ),
     )?;
+    Ok((work, state))
+}
+
+pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> {
+    let o = Options::parse(args)?;
+    cmd!(sh, "cargo build --release --quiet -p test-fixtures -p backup-cli --bins").run()?;
+    let root = sh.current_dir();
+    let (work, state) = prepare(&root, &o)?;
     let spec = o.bulk_tenant();
     println!("== tenant: {spec}");
     let bin = root.join("target/release/pbi-sim");
