@@ -62,7 +62,7 @@ async fn main() {
         }
     }
     if op == "hash" {
-        return hash(&local);
+        return hash(&local).await;
     }
     let path = store_path(remote);
     let store = AdlsStore::new(config).unwrap_or_else(|e| {
@@ -132,36 +132,18 @@ fn client_bytes() -> u64 {
         .sum()
 }
 
-/// The SHA-256 of a local file, read in 8 MiB pieces.
-fn hash(local: &std::path::Path) {
-    use sha2::Digest;
-    use std::io::Read;
+/// The SHA-256 of a local file, as adls-store hashes one ([`hash_local_file`](adls_store::hash_local_file)).
+async fn hash(local: &std::path::Path) {
     let start = Instant::now();
-    let mut file = std::fs::File::open(local).unwrap_or_else(|e| {
-        eprintln!("transfer: {}: {e}", local.display());
-        std::process::exit(2)
-    });
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 8 << 20];
-    let mut size = 0u64;
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) => {
-                eprintln!("transfer: {e}");
-                std::process::exit(1)
-            }
+    match adls_store::hash_local_file(local).await {
+        Ok((size, sha)) => {
+            println!("hash {size} bytes in {:.2} s, sha256 {sha}", start.elapsed().as_secs_f64())
+        }
+        Err(e) => {
+            eprintln!("transfer: {}: {e}", local.display());
+            std::process::exit(1)
         }
     }
-    println!(
-        "hash {size} bytes in {:.2} s, sha256 {}",
-        start.elapsed().as_secs_f64(),
-        hex::encode(hasher.finalize())
-    );
 }
 
 async fn stream(store: &AdlsStore, path: &StorePath) -> adls_store::Result<adls_store::ObjectMeta> {

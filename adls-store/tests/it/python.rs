@@ -27,6 +27,26 @@ fn python(test: &str) -> Option<std::ffi::OsString> {
     python
 }
 
+/// Runs a Python script with the emulator's account key and `args`; what it printed, as JSON.
+async fn run_script<const N: usize>(
+    python: std::ffi::OsString,
+    script: std::path::PathBuf,
+    args: [String; N],
+) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(&script)
+            .args(args)
+            .env("AZURE_STORAGE_KEY", test_fixtures::dfs::DEFAULT_ACCOUNT_KEY)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("python printed JSON")
+}
+
 const SCRIPT: &str = r#"
 import hashlib, json, os, sys
 from azure.storage.filedatalake import DataLakeServiceClient
@@ -116,21 +136,8 @@ async fn python_sdk_and_adls_store_read_each_others_files() {
     let script = dir.path().join("cross.py");
     std::fs::write(&script, SCRIPT).unwrap();
     let account_url = env.emu.endpoint().trim_end_matches('/').to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(&script)
-            .arg(&account_url)
-            .arg(FS)
-            .arg(&manifest_path)
-            .env("AZURE_STORAGE_KEY", test_fixtures::dfs::DEFAULT_ACCOUNT_KEY)
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("python printed JSON");
+    let args = [account_url, FS.to_owned(), manifest_path.display().to_string()];
+    let result = run_script(python, script, args).await;
 
     for (name, sha) in expected.iter().filter(|(k, _)| !k.ends_with("to rename.abf")) {
         let r = &result["read"][name];
@@ -279,20 +286,9 @@ async fn python_blob_sdk_copies_from_a_url_as_the_service_documents() {
     let script = dir.path().join("copy_from_url.py");
     std::fs::write(&script, COPY_SCRIPT).unwrap();
     let account_url = env.emu.endpoint().trim_end_matches('/').to_owned();
-    let account = env.emu.account().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(&script)
-            .args([account_url.as_str(), account.as_str(), FS, "Finance/Sales #1.abf"])
-            .env("AZURE_STORAGE_KEY", test_fixtures::dfs::DEFAULT_ACCOUNT_KEY)
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("python printed JSON");
+    let args =
+        [account_url, env.emu.account().to_owned(), FS.to_owned(), "Finance/Sales #1.abf".into()];
+    let result = run_script(python, script, args).await;
     let sha = hex::encode(Sha256::digest(&data));
     assert_eq!(result["blocks"].as_str(), Some(sha.as_str()), "blocks from ranges, in list order");
     assert_eq!(result["blocks_meta"].as_str(), Some("from python"));
