@@ -327,6 +327,12 @@ async fn every_command_at_trace_logs_no_secret() {
                         && !crate::commands::holds_token(&run.stdout),
                     "{args:?} logs a token"
                 );
+                // Nor any SAS signature, the user's or one pbi-backup made (a copy's source, from the key).
+                for text in [&run.stderr, &run.stdout] {
+                    for (at, _) in text.match_indices("sig=") {
+                        assert!(text[at + 4..].starts_with("REDACTED"), "{args:?} logs a SAS");
+                    }
+                }
                 runs += 1;
             }
         }
