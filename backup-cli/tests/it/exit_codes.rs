@@ -396,6 +396,34 @@ async fn unreachable_service_exits_1() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_copy_the_storage_may_not_read_goes_through_pbi_backup_with_a_warning() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let emulator = &t.stack.emulators["financelake"];
+    // The manifest is read by pbi-backup; the next read is the storage's own read of the source, which is refused
+    // (as a storage firewall would).
+    emulator.faults().inject(Op::Read, Fault::Delay(std::time::Duration::ZERO), 1);
+    let refused = Fault::Status { status: 403, code: "AuthorizationFailure", retry_after: None };
+    emulator.faults().inject(Op::Read, refused, 1);
+    let copy =
+        ["copy", "--from-workspace", "Finance", "--to-workspace", "Finance Copy", "--file", &file];
+    let out: TransferOutput = t.report(&env, exit_codes::SUCCESS, &copy).await;
+    assert_eq!(emulator.faults().pending(), 0, "the storage's read was not refused");
+    assert!(
+        out.warnings.iter().any(|w| w.contains("the bytes went through pbi-backup instead")),
+        "{out:?}"
+    );
+    let store = t.stack.store("financelake").unwrap();
+    for workspace in ["Finance", "Finance Copy"] {
+        let path = adls_store::StorePath::file("power-bi-backup", workspace, &file).unwrap();
+        let bytes = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
+        assert_eq!(crate::support::sha256(&bytes), out.sha256, "{workspace}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn storage_faults_are_retried_or_refused() {
     use test_fixtures::dfs::{Fault, Op};
     let t = Tenant::rules().await;

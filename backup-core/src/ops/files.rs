@@ -342,11 +342,7 @@ pub(crate) async fn copy_verified(
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
     let mut warnings = Vec::new();
-    let copied = if std::ptr::addr_eq(source, target) {
-        source.copy(from, to, mode).await
-    } else {
-        copy_between(session, (source, from), (target, to), mode, &mut warnings).await
-    };
+    let copied = copy_between(session, (source, from), (target, to), mode, &mut warnings).await;
     copied.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
             Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
@@ -372,7 +368,9 @@ pub(crate) async fn copy_verified(
     })
 }
 
-/// A copy between two stores: made by the target's service when both stores have one, else streamed.
+/// A copy from one store to another or the same: made by the target's service when both stores have one (falling
+/// back, with a warning, when that service may not read the source), by the store itself within one local store,
+/// else streamed.
 async fn copy_between(
     session: &Session,
     (source, from): (&dyn Store, &StorePath),
@@ -396,11 +394,13 @@ async fn copy_between(
             )),
             Err(e) => return Err(e),
         }
+    } else if std::ptr::addr_eq(source, target) {
+        return source.copy(from, to, mode).await;
     }
     stream_between(session, (source, from), (target, to), mode).await
 }
 
-/// Streams a file from one store into another: the copy between two storage accounts.
+/// Streams a file from one store into another, through this process, never held whole.
 async fn stream_between(
     session: &Session,
     (source, from): (&dyn Store, &StorePath),
