@@ -40,13 +40,6 @@ pub struct CopySource {
     pub(crate) authorization: Option<String>,
 }
 
-impl CopySource {
-    /// The file to be copied, as its store reported it (size, SHA-256 kept with it).
-    pub fn meta(&self) -> &ObjectMeta {
-        &self.meta
-    }
-}
-
 impl Debug for CopySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut shown = self.url.clone();

@@ -490,7 +490,6 @@ impl Store for AdlsStore {
     }
 }
 
-/// A token credential that signs in again while the token endpoint cannot answer.
 /// The storage credentials of `config`, and the Entra credential behind them when there is one.
 fn credentials(
     config: &AdlsConfig,
@@ -540,6 +539,7 @@ fn credentials(
     Ok((credentials, token))
 }
 
+/// A token credential that signs in again while the token endpoint cannot answer.
 fn patient(inner: impl azure_core::auth::TokenCredential + 'static) -> Arc<PatientCredential> {
     Arc::new(PatientCredential::new(Arc::new(inner)))
 }

@@ -108,7 +108,8 @@ impl AdlsStore {
     async fn assemble(&self, source: &CopySource, temp: &StorePath) -> Result<()> {
         let blob = self.blob(temp);
         let size = source.meta.size;
-        let block = self.config.copy_block_size.max(1);
+        // At least 1: `AdlsStore::new` refuses 0.
+        let block = self.config.copy_block_size;
         let blocks: Vec<(BlockId, AzRange)> = (0..size)
             .step_by(usize::try_from(block).unwrap_or(usize::MAX))
             .enumerate()

@@ -706,13 +706,14 @@ impl State {
         let current = self.fs_ref(fs)?.paths.get(path).cloned();
         cond.check(current.as_ref(), false)?;
         self.make_parents(fs, path)?;
-        if let Some(cur) = &current {
-            let _ = std::fs::remove_file(self.data_path(cur.data_id));
-        }
         let mut entry = self.new_entry(false, properties);
         let file = std::fs::OpenOptions::new().write(true).open(assembled).map_err(io_err)?;
         file.set_len(len).map_err(io_err)?;
         std::fs::rename(assembled, self.data_path(entry.data_id)).map_err(io_err)?;
+        // The replaced bytes go only once the new ones are in place.
+        if let Some(cur) = &current {
+            let _ = std::fs::remove_file(self.data_path(cur.data_id));
+        }
         entry.committed = len;
         entry.content_md5 = content_md5;
         self.fs_mut(fs)?.paths.insert(path.to_owned(), entry.clone());
