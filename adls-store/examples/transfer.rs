@@ -83,12 +83,9 @@ async fn main() {
             let copied = if op == "copy" {
                 store.copy(&path, &to, PutMode::Overwrite).await
             } else {
-                match store.get(&path).await {
-                    Ok(read) => {
-                        store.put_stream(&to, read.stream, PutMode::Overwrite).await.map(drop)
-                    }
-                    Err(e) => Err(e),
-                }
+                adls_store::stream_copy((&store, &path), (&store, &to), PutMode::Overwrite, drop)
+                    .await
+                    .map(drop)
             };
             println!("client-bytes {}", client_bytes() - before);
             match copied {

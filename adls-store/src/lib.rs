@@ -64,4 +64,5 @@ pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};
 pub use store::{
     CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt,
+    stream_copy,
 };

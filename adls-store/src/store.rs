@@ -246,6 +246,27 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
     /// Removes the workspace folder `folder` only if it is empty, in one call that cannot delete a file: `true` when
     /// removed, `false` when it holds something; [`Error::NotFound`] when it is not there.
     async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool>;
+
+    /// This store with half its requests in flight per transfer (at least one), for one side of a transfer that
+    /// reads one store while it writes another ([`stream_copy`]): the two sides together then hold no more memory
+    /// than one transfer. A store without requests in flight (the local disk) returns itself.
+    fn halved(&self) -> Box<dyn Store>;
+}
+
+/// Copies `from` in `source` to `to` in `target` through this process, streamed and never held whole: each side
+/// gets half of its store's requests in flight ([`Store::halved`]), so the copy stays within one transfer's memory.
+/// The read is verified against the source's SHA-256 and the write keeps it, as any read and write do. `on_chunk`
+/// is told the length of each chunk as it goes (for progress).
+pub async fn stream_copy(
+    (source, from): (&dyn Store, &StorePath),
+    (target, to): (&dyn Store, &StorePath),
+    mode: PutMode,
+    on_chunk: impl Fn(u64) + Send + Sync,
+) -> Result<ObjectMeta> {
+    let (source, target) = (source.halved(), target.halved());
+    let read = source.get(from).await?;
+    let counted = read.stream.inspect_ok(|chunk| on_chunk(chunk.len() as u64)).boxed();
+    target.put_stream(to, counted, mode).await
 }
 
 /// An upload that never completed (see [`Store::list_incomplete`]).

@@ -470,6 +470,12 @@ impl Store for AdlsStore {
         Ok(true)
     }
 
+    fn halved(&self) -> Box<dyn Store> {
+        let mut config = AdlsConfig::clone(&self.config);
+        config.concurrency = (config.concurrency / 2).max(1);
+        Box::new(AdlsStore { config: Arc::new(config), ..self.clone() })
+    }
+
     /// A listing of at most one entry: the service answers 404 for a directory (or filesystem) that is not there.
     async fn folder_exists(&self, folder: &StorePath) -> Result<bool> {
         let folder = folder.folder_path();

@@ -6,3 +6,4 @@ mod faults;
 mod local;
 mod python;
 mod server_copy;
+mod stream_copy;

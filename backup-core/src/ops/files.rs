@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified};
-use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::remote::RemoteReader;
 use super::{
@@ -407,14 +406,10 @@ async fn stream_between(
     (target, to): (&dyn Store, &StorePath),
     mode: PutMode,
 ) -> adls_store::Result<()> {
-    let got = source.get(from).await?;
-    let task = session.progress().start(
-        &format!("copying {from} to {to}"),
-        Some(got.meta.size),
-        Unit::Bytes,
-    );
-    let counted = got.stream.inspect_ok(|chunk| task.inc(chunk.len() as u64)).boxed();
-    target.put_stream(to, counted, mode).await?;
+    let size = source.head(from).await?.size;
+    let task =
+        session.progress().start(&format!("copying {from} to {to}"), Some(size), Unit::Bytes);
+    adls_store::stream_copy((source, from), (target, to), mode, |n| task.inc(n)).await?;
     task.finish();
     Ok(())
 }

@@ -283,6 +283,23 @@ pub struct Faults {
     rules: Mutex<Vec<Rule>>,
     page_size: Mutex<Option<usize>>,
     counts: Mutex<std::collections::HashMap<Op, u64>>,
+    /// Per kind: requests being served now, and the most served at once.
+    in_flight: Mutex<std::collections::HashMap<Op, (usize, usize)>>,
+}
+
+/// A request being served, counted in [`Faults::peak_in_flight`] until dropped.
+pub(crate) struct Serving<'a> {
+    faults: &'a Faults,
+    op: Op,
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.faults.in_flight.lock().expect("faults lock");
+        if let Some((now, _)) = in_flight.get_mut(&self.op) {
+            *now -= 1;
+        }
+    }
 }
 
 impl Faults {
@@ -301,6 +318,28 @@ impl Faults {
     pub fn clear(&self) {
         self.rules.lock().expect("faults lock").clear();
         *self.page_size.lock().expect("faults lock") = None;
+    }
+
+    /// The most requests of kind `op` served at once so far, from the request's arrival to its answer (an injected
+    /// delay included; a read's body is sent after). Requests that failed authentication are not counted.
+    pub fn peak_in_flight(&self, op: Op) -> usize {
+        self.in_flight.lock().expect("faults lock").get(&op).map_or(0, |&(_, peak)| peak)
+    }
+
+    /// Starts [`Faults::peak_in_flight`] again from the requests being served now.
+    pub fn reset_peaks(&self) {
+        for (now, peak) in self.in_flight.lock().expect("faults lock").values_mut() {
+            *peak = *now;
+        }
+    }
+
+    /// Counts a request of kind `op` as being served until the guard is dropped.
+    pub(crate) fn serving(&self, op: Op) -> Serving<'_> {
+        let mut in_flight = self.in_flight.lock().expect("faults lock");
+        let (now, peak) = in_flight.entry(op).or_default();
+        *now += 1;
+        *peak = (*peak).max(*now);
+        Serving { faults: self, op }
     }
 
     /// Faults not yet used.

@@ -161,6 +161,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 
     let r = parse_request(&shared, parts, body);
     let op = classify(&r);
+    let _serving = shared.faults.serving(op);
     let writes =
         matches!(r.method, hyper::Method::PUT | hyper::Method::PATCH | hyper::Method::DELETE);
     let cut_response = match injected_fault(&shared, op).await {
