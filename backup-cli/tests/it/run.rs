@@ -284,6 +284,18 @@ async fn a_partial_run_exits_6_and_its_reports_name_the_failure() {
         "{prom}"
     );
     assert!(prom.contains(r#"pbi_backup_datasets{shard="",result="failed"} 1"#), "{prom}");
+
+    // Named as a CI job's step summary ($GITHUB_STEP_SUMMARY), the summary goes after what the job wrote before.
+    let step = dir.path().join("step-summary.md");
+    let earlier = "## Build\n\nearlier step\n";
+    std::fs::write(&step, earlier).unwrap();
+    let env = env.set("GITHUB_STEP_SUMMARY", step.to_str().unwrap());
+    let _: RunOutput =
+        t.report(&env, exit_codes::PARTIAL, &["run", "--summary", step.to_str().unwrap()]).await;
+    let text = std::fs::read_to_string(&step).unwrap();
+    assert!(text.starts_with(earlier), "{text}");
+    assert!(text.contains("# pbi-backup run partly failed"), "{text}");
+    assert!(text.contains("| mixed | Members Only | Team |"), "{text}");
 }
 
 /// On an Analysis Services server `--if-changed` has no manifests to compare with: it says so, and backs up.
