@@ -4,7 +4,9 @@ use std::io::Cursor;
 
 use adls_store::{PutMode, StoreExt};
 use serde_json::Value;
-use xmla_proto::{Backup, Message, Syntax};
+use xmla_proto::{Backup, Syntax};
+
+use super::answer::Message;
 
 use super::target::{Action, file_path, target_for};
 use super::{Ctx, SIM_MODEL_FILE, codes, msg, not_found};

@@ -2,7 +2,9 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use xmla_proto::{Discover, Row};
+use xmla_proto::Discover;
+
+use super::answer::{self, Row};
 
 use super::endpoint::{failure, xml_response};
 use super::{Ctx, codes, find_model, msg, not_found};
@@ -105,10 +107,7 @@ const SEGMENT_COLUMNS: &[&str] = &[
 ];
 
 fn rowset(columns: &[&str], rows: &[Row], headers: &HeaderMap) -> Response {
-    match xmla_proto::write_rowset(columns, rows) {
-        Ok(body) => xml_response(StatusCode::OK, body, headers),
-        Err(e) => failure(vec![msg(codes::UNSUPPORTED, e.to_string())], Vec::new(), headers),
-    }
+    xml_response(StatusCode::OK, answer::rowset(columns, rows), headers)
 }
 
 const CATALOG_COLUMNS: &[&str] = &[
@@ -246,11 +245,7 @@ pub(super) fn statement(
     let t = text.trim().to_ascii_lowercase();
     if t.is_empty() {
         // ADOMD opens a session with an empty statement.
-        return xml_response(
-            StatusCode::OK,
-            xmla_proto::write_success(session.as_deref(), &[]).unwrap_or_default(),
-            headers,
-        );
+        return xml_response(StatusCode::OK, answer::success(session.as_deref(), &[]), headers);
     }
     let compact: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
     if compact == "select * from $system.dbschema_catalogs" {

@@ -9,7 +9,9 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use xmla_proto::{Command, Message, Method, Request, SessionHeader};
+use xmla_proto::{Command, Method, Request, SessionHeader};
+
+use super::answer::{self, Message};
 
 use super::backup::backup;
 use super::discover::{discover, statement};
@@ -97,17 +99,11 @@ pub(super) fn failure(
     warnings: Vec<Message>,
     headers: &HeaderMap,
 ) -> Response {
-    let body = xmla_proto::write_failure(&errors, &warnings).unwrap_or_else(|e| {
-        xmla_proto::write_failure(&[msg(codes::UNSUPPORTED, e.to_string())], &[])
-            .expect("plain text")
-    });
-    xml_response(StatusCode::OK, body, headers)
+    xml_response(StatusCode::OK, answer::failure(&errors, &warnings), headers)
 }
 
 fn fault(code: &str, text: &str, headers: &HeaderMap) -> Response {
-    let f = xmla_proto::Fault { code: code.into(), string: text.into(), actor: None };
-    let body = xmla_proto::write_fault(&f, &[]).unwrap_or_default();
-    xml_response(StatusCode::INTERNAL_SERVER_ERROR, body, headers)
+    xml_response(StatusCode::INTERNAL_SERVER_ERROR, answer::fault(code, text), headers)
 }
 
 /// `/webapi/xmla`: MwcToken (Power BI) or bearer (Azure Analysis Services, server in `x-ms-xmlaserver`).
@@ -295,7 +291,7 @@ async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) ->
                 match backup(&shared, &ctx, &b, syntax).await {
                     Ok(()) => xml_response(
                         StatusCode::OK,
-                        xmla_proto::write_success(session.as_deref(), &[]).unwrap_or_default(),
+                        answer::success(session.as_deref(), &[]),
                         headers,
                     ),
                     Err(m) => failure(vec![m], Vec::new(), headers),
@@ -315,8 +311,7 @@ async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) ->
                 match restore(&shared, &ctx, &r).await {
                     Ok(warnings) => xml_response(
                         StatusCode::OK,
-                        xmla_proto::write_success(session.as_deref(), &warnings)
-                            .unwrap_or_default(),
+                        answer::success(session.as_deref(), &warnings),
                         headers,
                     ),
                     Err(m) => failure(vec![m], Vec::new(), headers),

@@ -1,12 +1,14 @@
 //! XMLA routing calls and the XMLA endpoints: requests parsed with xmla-proto, Backup and Restore executed against
-//! the linked storage with the SEED rules enforced, answers written with xmla-proto.
+//! the linked storage with the SEED rules enforced, answers written by pbi-sim's own writer (`answer`).
 //!
+//! - `answer`: the answers (success, failure, fault, rowset), written from the reference, not by the client's crate;
 //! - `routing`: the calls that tell a client where an XMLA endpoint is and give it a token for it;
 //! - `endpoint`: the XMLA doors, which authenticate a request, parse it, dispatch it and write the answer;
 //! - `discover`: the rowsets (Discover and the DMV statements);
 //! - `target`: the SEED checks shared by Backup and Restore, and where their files live;
 //! - `backup` and `restore`: what those commands do to the linked storage and the simulator state.
 
+mod answer;
 mod backup;
 mod discover;
 mod endpoint;
@@ -17,9 +19,9 @@ mod target;
 
 use std::sync::Arc;
 
+use answer::Message;
 use axum::Router;
 use axum::routing::{get, post, put};
-use xmla_proto::Message;
 
 use super::Shared;
 use super::state::{ModelState, State as SimState};
@@ -71,15 +73,8 @@ pub mod codes {
     pub const THROTTLED: u32 = 0xC147_0113;
 }
 
-const SOURCE: &str = "Microsoft SQL Server Analysis Services";
-
 fn msg(code: u32, description: impl Into<String>) -> Message {
-    Message {
-        code: Some(code),
-        description: description.into(),
-        source: Some(SOURCE.into()),
-        help_file: None,
-    }
+    Message { code, description: description.into() }
 }
 
 /// The refusal for a database the caller cannot see, in AMO's words.

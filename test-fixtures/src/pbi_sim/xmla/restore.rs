@@ -7,10 +7,12 @@ use abf_format::Report;
 use adls_store::StoreExt;
 use bytes::Bytes;
 use serde_json::Value;
-use xmla_proto::{Message, Restore};
+use xmla_proto::Restore;
+
+use super::answer::Message;
 
 use super::target::{Action, Target, file_path, target_for};
-use super::{Ctx, SIM_MODEL_FILE, SOURCE, codes, msg};
+use super::{Ctx, SIM_MODEL_FILE, codes, msg};
 
 use crate::pbi_sim::Shared;
 use crate::pbi_sim::scenario;
@@ -255,13 +257,11 @@ fn drop_incompatible_roles(
         }
         model.roles.retain(|role| !incompatible.contains(&role.name));
         warnings.push(Message {
-            code: Some(codes::INCOMPATIBLE_ROLES),
+            code: codes::INCOMPATIBLE_ROLES,
             description: format!(
                 "Roles dropped because they lack read permission: {}",
                 incompatible.join(", ")
             ),
-            source: Some(SOURCE.into()),
-            help_file: None,
         });
     }
     Ok(warnings)

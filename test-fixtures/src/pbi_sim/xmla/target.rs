@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use super::answer::Message;
 use adls_store::{Store, StorePath};
-use xmla_proto::Message;
 
 use super::{Ctx, codes, msg, not_found};
 
