@@ -109,15 +109,23 @@ async fn request_vectors_as_clients_send_them_are_executed() {
     let (status, body) = pump(&stack, statement(&vector("V15.json")), false).await;
     assert_eq!(status, 500);
     assert!(matches!(outcome(&body), Outcome::Failed(f) if f.fault.is_some()));
-    // V1 (MDX) and V2 (MDSCHEMA_CUBES) are read and refused as unsupported inside an HTTP 200.
+    // V1 (MDX) and V2 (MDSCHEMA_CUBES), in the SOAP envelope they travel in, are read and refused as unsupported
+    // inside an HTTP 200; alone, without the envelope, they are not SOAP messages: a fault, HTTP 500.
     for v in ["V1.xml", "V2.xml"] {
-        let (status, body) = pump(&stack, vector(v), false).await;
+        let soap = format!(
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>{}</soap:Body></soap:Envelope>"#,
+            vector(v)
+        );
+        let (status, body) = pump(&stack, soap, false).await;
         let Outcome::Failed(f) = outcome(&body) else { panic!("{v}") };
         assert_eq!(
-            (status, f.errors[0].code),
+            (status, f.errors.first().and_then(|e| e.code)),
             (200, Some(test_fixtures::pbi_sim::codes::UNSUPPORTED)),
-            "{v}"
+            "{v}: {f:?}"
         );
+        let (status, body) = pump(&stack, vector(v), false).await;
+        assert_eq!(status, 500, "{v}");
+        assert!(matches!(outcome(&body), Outcome::Failed(f) if f.fault.is_some()), "{v}");
     }
     // V19, the envelope used against the live service, filled in.
     let v19 = vector("V19.xml")

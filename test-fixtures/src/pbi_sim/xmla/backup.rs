@@ -2,11 +2,10 @@
 
 use std::io::Cursor;
 
+use super::answer::Message;
+use super::request::{Backup, Syntax};
 use adls_store::{PutMode, StoreExt};
 use serde_json::Value;
-use xmla_proto::{Backup, Syntax};
-
-use super::answer::Message;
 
 use super::target::{Action, file_path, target_for};
 use super::{Ctx, SIM_MODEL_FILE, codes, msg, not_found};
@@ -89,7 +88,7 @@ pub(super) async fn backup(
     .into_inner();
     // A password seals the whole image (the simulator's own format: see `sealed`).
     let image = match &b.password {
-        Some(p) => super::sealed::seal(&image, p.expose()).map_err(|e| {
+        Some(p) => super::sealed::seal(&image, p).map_err(|e| {
             msg(codes::UNSUPPORTED, format!("The backup could not be encrypted: {e}"))
         })?,
         None => image,

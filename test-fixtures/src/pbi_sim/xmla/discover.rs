@@ -1,10 +1,9 @@
 //! The rowsets: Discover (`DBSCHEMA_CATALOGS`, `TMSCHEMA_TABLES`) and the DMV statements that ask for the same.
 
+use super::answer::{self, Row};
+use super::request::Discover;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use xmla_proto::Discover;
-
-use super::answer::{self, Row};
 
 use super::endpoint::{failure, xml_response};
 use super::{Ctx, codes, find_model, msg, not_found};
@@ -182,7 +181,7 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                 .iter()
                 .find(|(k, _)| k == "DatabaseName")
                 .map(|(_, v)| v.clone())
-                .or_else(|| d.properties.catalog.clone());
+                .or_else(|| d.catalog.clone());
             let Some(db) = db else {
                 return failure(
                     vec![msg(
@@ -216,7 +215,7 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                 .iter()
                 .find(|(k, _)| k == "DATABASE_NAME")
                 .map(|(_, v)| v.clone())
-                .or_else(|| d.properties.catalog.clone())
+                .or_else(|| d.catalog.clone())
                 .unwrap_or_default();
             match find_model(&state, &owner, &db) {
                 Some(m) => rowset(SEGMENT_COLUMNS, &segment_rows(&db, m), headers),

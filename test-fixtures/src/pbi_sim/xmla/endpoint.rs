@@ -9,9 +9,9 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use xmla_proto::{Command, Method, Request, SessionHeader};
 
 use super::answer::{self, Message};
+use super::request::{Command, Method, Request, Session};
 
 use super::backup::backup;
 use super::discover::{discover, statement};
@@ -269,15 +269,15 @@ async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) ->
         }
     };
     let session = match &request.session {
-        Some(SessionHeader::Begin) => Some(uuid::Uuid::new_v4().to_string().to_uppercase()),
-        Some(SessionHeader::Session(id)) => Some(id.clone()),
+        Some(Session::Begin) => Some(uuid::Uuid::new_v4().to_string().to_uppercase()),
+        Some(Session::Use(id)) => Some(id.clone()),
         _ => None,
     };
     match request.method {
         Method::Discover(d) => discover(&shared, &ctx, &d, headers),
-        Method::Execute(e) => match e.command {
+        Method::Execute { command, catalog } => match command {
             Command::Statement(s) => {
-                statement(&shared, &ctx, &s, e.properties.catalog.as_deref(), session, headers)
+                statement(&shared, &ctx, &s, catalog.as_deref(), session, headers)
             }
             Command::Backup(b, syntax) => {
                 let load = Load::of(&shared, &ctx, &b.database);
@@ -297,7 +297,7 @@ async fn run(shared: Arc<Shared>, ctx: Ctx, headers: &HeaderMap, body: &[u8]) ->
                     Err(m) => failure(vec![m], Vec::new(), headers),
                 }
             }
-            Command::Restore(r, _) => {
+            Command::Restore(r) => {
                 // Without a name the engine takes the one in the file: those restores share one lock.
                 let name = r.database_name.as_deref().unwrap_or_default();
                 let load = Load::of(&shared, &ctx, name);

@@ -1,6 +1,9 @@
-//! XMLA routing calls and the XMLA endpoints: requests parsed with xmla-proto, Backup and Restore executed against
-//! the linked storage with the SEED rules enforced, answers written by pbi-sim's own writer (`answer`).
+//! XMLA routing calls and the XMLA endpoints: requests read by pbi-sim's own reader (`request`), Backup and Restore
+//! executed against the linked storage with the SEED rules enforced, answers written by its own writer (`answer`).
+//! Neither uses the client's xmla-proto.
 //!
+//! - `request`: the requests (Execute with Backup, Restore or a Statement, ASSL or TMSL; Discover), read from the
+//!   reference, not by the client's crate;
 //! - `answer`: the answers (success, failure, fault, rowset), written from the reference, not by the client's crate;
 //! - `routing`: the calls that tell a client where an XMLA endpoint is and give it a token for it;
 //! - `endpoint`: the XMLA doors, which authenticate a request, parse it, dispatch it and write the answer;
@@ -12,6 +15,7 @@ mod answer;
 mod backup;
 mod discover;
 mod endpoint;
+mod request;
 mod restore;
 mod routing;
 mod sealed;

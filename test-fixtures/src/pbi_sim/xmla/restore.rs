@@ -3,13 +3,12 @@
 
 use std::io::Cursor;
 
+use super::answer::Message;
+use super::request::{Restore, Security};
 use abf_format::Report;
 use adls_store::StoreExt;
 use bytes::Bytes;
 use serde_json::Value;
-use xmla_proto::Restore;
-
-use super::answer::Message;
 
 use super::target::{Action, Target, file_path, target_for};
 use super::{Ctx, SIM_MODEL_FILE, codes, msg};
@@ -39,7 +38,7 @@ pub(super) async fn restore(
     let image = read_backup(&target, r).await?;
     // An encrypted backup opens only with the password it was made with.
     let image = if super::sealed::is_sealed(&image) {
-        let password = r.password.as_ref().map(|p| p.expose());
+        let password = r.password.as_deref();
         Bytes::from(super::sealed::open(&image, password).ok_or_else(|| {
             msg(
                 codes::PASSWORD,
@@ -134,15 +133,15 @@ fn inspect_backup(target: &Target, r: &Restore, image: &Bytes) -> Result<Report,
 }
 
 /// What the restore's `Security` does to the roles (the engine's Restore element: `SkipMembership` when absent).
-fn apply_security(model: &mut ModelState, security: Option<xmla_proto::Security>) {
-    match security.unwrap_or(xmla_proto::Security::SkipMembership) {
-        xmla_proto::Security::CopyAll => {}
-        xmla_proto::Security::SkipMembership => {
+fn apply_security(model: &mut ModelState, security: Option<Security>) {
+    match security.unwrap_or(Security::SkipMembership) {
+        Security::CopyAll => {}
+        Security::SkipMembership => {
             for role in &mut model.roles {
                 role.members.clear();
             }
         }
-        xmla_proto::Security::IgnoreSecurity => model.roles.clear(),
+        Security::IgnoreSecurity => model.roles.clear(),
     }
 }
 
