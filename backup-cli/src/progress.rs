@@ -7,6 +7,7 @@ use backup_core::progress::{NoProgress, Progress, Task, Unit};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::Global;
+use crate::print::terminal_safe;
 
 struct Bars {
     multi: MultiProgress,
@@ -19,7 +20,7 @@ impl Task for Bar {
         self.0.inc(n);
     }
     fn message(&self, text: &str) {
-        self.0.set_message(text.to_owned());
+        self.0.set_message(terminal_safe(text).into_owned());
     }
     fn finish(&self) {
         self.0.finish_and_clear();
@@ -28,24 +29,30 @@ impl Task for Bar {
 
 impl Progress for Bars {
     fn start(&self, label: &str, total: Option<u64>, unit: Unit) -> Box<dyn Task> {
-        let bar = match total {
-            Some(t) => ProgressBar::new(t),
-            None => ProgressBar::new_spinner(),
-        };
-        let template = match unit {
-            Unit::Bytes => "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-            Unit::Items => "{prefix} [{bar:30}] {pos}/{len} {msg}",
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_owned());
+        let bar = bar(label, total, unit);
         // A short task never draws: indicatif waits before the first frame.
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Box::new(Bar(self.multi.add(bar)))
     }
+}
+
+/// A bar labelled `label`, which names files and workspaces from the service: shown terminal-safe, as every text.
+fn bar(label: &str, total: Option<u64>, unit: Unit) -> ProgressBar {
+    let bar = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::new_spinner(),
+    };
+    let template = match unit {
+        Unit::Bytes => "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        Unit::Items => "{prefix} [{bar:30}] {pos}/{len} {msg}",
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(terminal_safe(label).into_owned());
+    bar
 }
 
 /// The progress reporter the options allow.
@@ -60,4 +67,17 @@ pub fn reporter(global: &Global) -> Arc<dyn Progress> {
         return Arc::new(NoProgress);
     }
     Arc::new(Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_or_message_from_the_service_cannot_drive_the_terminal() {
+        let bar = bar("copying Fin\u{1b}[2Jance/\u{202e}fba.exe", Some(1), Unit::Bytes);
+        assert_eq!(bar.prefix(), "copying Fin\\u{001b}[2Jance/\\u{202e}fba.exe");
+        Bar(bar.clone()).message("Model\u{7}");
+        assert_eq!(bar.message(), "Model\\u{0007}");
+    }
 }
