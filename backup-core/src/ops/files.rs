@@ -341,7 +341,8 @@ pub(crate) async fn copy_verified(
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
     let mut warnings = Vec::new();
-    let copied = copy_between(session, (source, from), (target, to), mode, &mut warnings).await;
+    let copied =
+        copy_between(session, (source, from), (target, to), src_size, mode, &mut warnings).await;
     copied.map_err(|e| match e {
         adls_store::Error::AlreadyExists { .. } => {
             Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
@@ -369,11 +370,12 @@ pub(crate) async fn copy_verified(
 
 /// A copy from one store to another or the same: made by the target's service when both stores have one (falling
 /// back, with a warning, when that service may not read the source), by the store itself within one local store,
-/// else streamed.
+/// else streamed through this process, never held whole (`size`, the source's, is for the progress bar).
 async fn copy_between(
     session: &Session,
     (source, from): (&dyn Store, &StorePath),
     (target, to): (&dyn Store, &StorePath),
+    size: u64,
     mode: PutMode,
     warnings: &mut Vec<String>,
 ) -> adls_store::Result<()> {
@@ -396,17 +398,6 @@ async fn copy_between(
     } else if std::ptr::addr_eq(source, target) {
         return source.copy(from, to, mode).await;
     }
-    stream_between(session, (source, from), (target, to), mode).await
-}
-
-/// Streams a file from one store into another, through this process, never held whole.
-async fn stream_between(
-    session: &Session,
-    (source, from): (&dyn Store, &StorePath),
-    (target, to): (&dyn Store, &StorePath),
-    mode: PutMode,
-) -> adls_store::Result<()> {
-    let size = source.head(from).await?.size;
     let task =
         session.progress().start(&format!("copying {from} to {to}"), Some(size), Unit::Bytes);
     adls_store::stream_copy((source, from), (target, to), mode, |n| task.inc(n)).await?;
