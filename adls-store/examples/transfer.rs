@@ -31,7 +31,7 @@ use adls_store::{AdlsConfig, AdlsStore, PutMode, Store, StoreExt, StorePath};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--concurrency N] [--md5|--no-md5]"
+        "usage: transfer upload|download LOCAL_FILE FILESYSTEM/WORKSPACE/FILE [--chunk-mib N] [--read-chunk-mib N] [--concurrency N] [--md5|--no-md5]\n       transfer stream - FILESYSTEM/WORKSPACE/FILE [...]\n       transfer copy|stream-copy FILESYSTEM/WORKSPACE/TO FILESYSTEM/WORKSPACE/FROM [...]\n       transfer hash LOCAL_FILE -"
     );
     std::process::exit(2)
 }

@@ -3,9 +3,10 @@
 //! Every client moves the same files (1 GiB and 4 GiB by default) up and down through one emulator, with the same
 //! chunk size and concurrency; `curl` to /dev/null of the same file gives the emulator's ceiling. Each transfer is
 //! timed as a whole command (`/usr/bin/time`, so process start-up counts) with its peak RSS and the CPU it used (user +
-//! system), repeated, and the best time is kept (the machine is shared); each repeat starts with another client. Dirty pages are written back (`sync`) before
-//! each run, so that no client pays for the previous one's writes. The table shows MiB/s, peak RSS, CPU seconds, and
-//! two ratios: to the best peer of all, and to the best peer that does the same integrity work.
+//! system), repeated, and the best time is kept (the machine is shared); each repeat starts with another client. Dirty
+//! pages are written back (`sync`) before each run, so that no client pays for the previous one's writes. The table
+//! shows MiB/s, peak RSS, CPU seconds (and per GiB), and two ratios: to the best peer of all, and to the best peer
+//! that does the same integrity work.
 //!
 //! The chunk is every client's block size (adls-store's appends, azcopy's `--block-size-mb`, the SDK's
 //! `chunk_size` and `max_chunk_get_size`); adls-store reads in its default 4 MiB ranges, which keep a download's
@@ -31,12 +32,12 @@
 //! - `sha2 (SHA-256 alone)` hash: the SHA-256 of the local file with the crate adls-store uses, no transfer: the cost
 //!   of the hash every transfer pays.
 //! - `adls-store (service copy)` and `(streamed copy)`: a copy of the uploaded file to another folder, made by the
-//!   storage service (Put Block From URL) or read and written through the client; `through client` is what the client
+//!   storage service (Put Block From URL) or read and written through the client; `client MiB` is what the client
 //!   process read and wrote meanwhile (`/proc/self/io`), before any verification.
 //! - `pbi-backup verify (read-back)` download: `verify --workspace bench --file F` of that backup: the read-back
 //!   every backup pays (the whole file read and hashed), plus its container check.
 //! - `pbi-backup inspect` (remote): `inspect --workspace bench --file F` of a generated backup of the size
-//!   (`abf-format`'s `make_abf`); `through client` is what the emulator wrote to its sockets meanwhile
+//!   (`abf-format`'s `make_abf`); `client MiB` is what the emulator wrote to its sockets meanwhile
 //!   (`/proc/PID/io` wchar).
 //!
 //! `RSS ok` says whether the peak RSS of an adls-store row stays within concurrency × chunk + 64 MiB.
@@ -240,8 +241,9 @@ fn size_rows(
     let clients: [Client; 3] = [adls_store_and_copy_rows, azcopy_rows, python_rows];
     for rep in 0..opts.repeat {
         println!("-- {gib} GiB, run {} of {}", rep + 1, opts.repeat);
-        // Each run starts with another client: the first to write after a while pays for memory the machine has
-        // to find again (this VM's writes stall now and then, whoever makes them), so no client always pays.
+        // Each run starts with another client, so that no client is always the first to write after the emulator
+        // started or the previous size's files went (on the 2-core VM it was written on, writes stall now and then,
+        // whoever makes them; the best of runs in a rotated order is the fairest it could do).
         for i in 0..clients.len() {
             rows.extend(clients[(rep as usize + i) % clients.len()](&pass)?);
         }
@@ -704,6 +706,8 @@ fn print_op(rows: &[Row], gib: u64, op: &str, bound: f64) {
     for tool in TOOLS {
         let Some((secs, cpu, rss, client)) = best(rows, tool, op, gib) else { continue };
         let v = speed(secs);
+        // inspect reads a few blocks, not the file: a speed would mean nothing.
+        let mib_s = if op == "inspect" { "-".to_owned() } else { format!("{v:.0}") };
         let ours = tool.starts_with("adls-store") || tool.starts_with("pbi-backup");
         let rss_ok = if !ours {
             ""
@@ -714,7 +718,7 @@ fn print_op(rows: &[Row], gib: u64, op: &str, bound: f64) {
         };
         let client = client.map_or(String::new(), |b| format!("{:.3}", b as f64 / 1048576.0));
         println!(
-            "{tool:<26} {op:<9} {gib:>4} {v:>7.0} {secs:>7.2} {cpu:>7.2} {:>9.2} {rss:>8.0} {rss_ok:>7} {:>9} {:>8} {client:>9}",
+            "{tool:<26} {op:<9} {gib:>4} {mib_s:>7} {secs:>7.2} {cpu:>7.2} {:>9.2} {rss:>8.0} {rss_ok:>7} {:>9} {:>8} {client:>9}",
             cpu / gib as f64,
             ratio(v, all),
             ratio(v, same)
