@@ -359,6 +359,7 @@ fn statement(text: &str) -> Result<Command, String> {
             Syntax::Tmsl,
         ),
         Tmsl::Restore(r) => {
+            // Accepted because the reference lists them; the simulated service has no use for them.
             let _ = (r.read_write_mode, r.db_storage_location);
             Command::Restore(Restore {
                 file: r.file,
