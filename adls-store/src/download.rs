@@ -285,7 +285,6 @@ const TAIL_CHECK: u64 = 64 << 10;
 async fn local_tail(temp: &Path, size: u64) -> std::io::Result<Option<(u64, Vec<u8>)>> {
     let temp = temp.to_owned();
     tokio::task::spawn_blocking(move || {
-        use std::os::unix::fs::FileExt;
         let file = match File::open(&temp) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -297,7 +296,7 @@ async fn local_tail(temp: &Path, size: u64) -> std::io::Result<Option<(u64, Vec<
         }
         let n = len.min(TAIL_CHECK);
         let mut buf = vec![0u8; n as usize];
-        file.read_exact_at(&mut buf, len - n)?;
+        crate::positional::read_exact_at(&file, &mut buf, len - n)?;
         Ok(Some((len - n, buf)))
     })
     .await

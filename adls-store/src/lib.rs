@@ -49,6 +49,7 @@ mod download;
 mod error;
 mod local;
 mod path;
+mod positional;
 mod readahead;
 mod retry;
 mod store;

@@ -18,8 +18,6 @@ pub(crate) fn read_ahead(
     file: &std::fs::File,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 ) {
-    use std::os::unix::fs::FileExt;
-
     /// A buffer that goes back to its reader when dropped.
     struct Pooled {
         buf: Vec<u8>,
@@ -44,7 +42,7 @@ pub(crate) fn read_ahead(
         buf.resize(READ_PART, 0);
         let mut filled = 0;
         while filled < READ_PART {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            match crate::positional::read_at(file, &mut buf[filled..], offset + filled as u64) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

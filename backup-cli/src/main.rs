@@ -1,7 +1,7 @@
 //! `pbi-backup`: back up and restore Power BI Premium semantic models and Azure Analysis Services databases.
 //!
 //! Parse, run, print, exit: the work is in backup-core; this crate only reads arguments, prints reports (human text
-//! or one JSON document) and maps errors to the documented exit codes.
+//! or one JSON document) and exits with the code the report or the error decides (`backup_core::output`).
 
 mod cli;
 mod commands;
@@ -12,7 +12,6 @@ mod progress;
 
 use std::process::ExitCode;
 
-use backup_core::output::exit_codes;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -31,8 +30,7 @@ fn main() -> ExitCode {
             let json = std::env::args().any(|a| a == "--json")
                 || std::env::var("PBI_BACKUP_JSON")
                     .is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"));
-            print::usage_error(json, &e);
-            return exit(exit_codes::USAGE);
+            return exit(print::usage_error(json, &e));
         }
     };
     print::init_logging(cli.global.verbose, cli.global.quiet);
@@ -40,8 +38,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             let error = backup_core::Error::Internal(format!("cannot start the runtime: {e}"));
-            print::fatal(&cli.global, &error);
-            return exit(exit_codes::FAILURE);
+            return exit(print::fatal(&cli.global, &error));
         }
     };
     exit(runtime.block_on(commands::run(cli)))

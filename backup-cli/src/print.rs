@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use backup_core::Result;
-use backup_core::output::{CommandOutput, ErrorInfo, ErrorOutput, exit_codes};
+use backup_core::output::{CommandOutput, ErrorInfo, ErrorOutput};
 use serde::Serialize;
 
 use crate::cli::Global;
@@ -66,7 +66,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 /// Writes to stdout. A closed pipe means the reader has what it wanted and is not an error; any other failure
 /// (a full disk behind a redirection) is, so that the run does not exit 0 with its report lost.
-fn write_stdout(text: &str) -> Result<()> {
+pub fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -125,9 +125,10 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Prints a failure of the whole command: the JSON error document with `--json`, and always a line on stderr.
-pub fn fatal(global: &Global, err: &backup_core::Error) {
+/// Returns the exit code the error decides.
+pub fn fatal(global: &Global, err: &backup_core::Error) -> i32 {
+    let doc = ErrorOutput { error: ErrorInfo::from(err) };
     if global.json {
-        let doc = ErrorOutput { error: ErrorInfo::from(err) };
         // The error is said on stderr below whether or not stdout takes the document.
         let _ = emit(global, &doc, |_| String::new());
     }
@@ -139,30 +140,21 @@ pub fn fatal(global: &Global, err: &backup_core::Error) {
             eprintln!("{}", terminal_safe(&line));
         }
     }
+    doc.exit_code()
 }
 
-/// Prints a command-line error: clap's text on stderr, and with `--json` the error document on stdout.
-pub fn usage_error(json: bool, err: &clap::Error) {
+/// Prints a command-line error: clap's text on stderr, and with `--json` the error document on stdout. Returns the
+/// exit code the document decides.
+pub fn usage_error(json: bool, err: &clap::Error) -> i32 {
+    let doc = ErrorOutput::usage(err.render().to_string().trim().to_owned());
     if json {
-        let doc = ErrorOutput {
-            error: ErrorInfo {
-                kind: "usage".into(),
-                message: err.render().to_string().trim().to_owned(),
-                code: None,
-                exit_code: exit_codes::USAGE,
-                service: None,
-                http_status: None,
-                service_code: None,
-                rule: None,
-                findings: Vec::new(),
-            },
-        };
         let mut s = serde_json::to_string_pretty(&doc).expect("reports serialise");
         s.push('\n');
         // clap's text follows on stderr whether or not stdout takes the document.
         let _ = write_stdout(&s);
     }
     let _ = err.print();
+    doc.exit_code()
 }
 
 /// Prints a warning on stderr (not with `-q`).

@@ -12,10 +12,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::auth::{Credential, DEFAULT_AUTHORITY};
+use crate::credential::{Credential, DEFAULT_AUTHORITY};
 use crate::error::{Error, Result};
 use crate::retention::RetentionPolicy;
-use crate::xmla::ServiceUrls;
 
 /// The name of the configuration file looked for in the current folder and the user's config folder.
 pub const CONFIG_FILE_NAME: &str = "pbi-backup.toml";
@@ -208,7 +207,7 @@ pub struct AccountSection {
 pub struct RulesSection {
     /// `seed` (the 2021 preview, the default) or `current` (the service as documented today). Env:
     /// `PBI_BACKUP_RULES`; the command line's `--rules` wins over both.
-    pub profile: Option<crate::preflight::Profile>,
+    pub profile: Option<crate::rule::Profile>,
 }
 
 /// `[preflight]`.
@@ -292,6 +291,27 @@ impl ConfigFile {
     }
 }
 
+/// Base URLs of the services, each overridable (sovereign clouds, and tests that aim the real code at loopback).
+#[derive(Debug, Clone)]
+pub struct ServiceUrls {
+    /// Power BI API base; `None` means `https://<host of the powerbi:// url>`.
+    pub powerbi_api: Option<Url>,
+    /// Entra authority host.
+    pub authority: Url,
+    /// Replaces `https://<region>.asazure.windows.net` for `asazure://` endpoints.
+    pub aas: Option<Url>,
+}
+
+impl Default for ServiceUrls {
+    fn default() -> Self {
+        ServiceUrls {
+            powerbi_api: None,
+            authority: Url::parse(DEFAULT_AUTHORITY).expect("valid"),
+            aas: None,
+        }
+    }
+}
+
 /// Everything resolved from the file and the environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -304,7 +324,11 @@ pub struct Settings {
     /// The Power BI API base.
     pub powerbi_api: Url,
     /// The rule profile in force: `PBI_BACKUP_RULES`, else `[rules] profile`, else `seed`.
-    pub profile: crate::preflight::Profile,
+    pub profile: crate::rule::Profile,
+    /// A limit on each XMLA command (`--command-timeout`); none by default.
+    pub command_timeout: Option<std::time::Duration>,
+    /// The rule ids `preflight.raise` raises to blocking, parsed.
+    pub raise: Vec<crate::rule::RuleId>,
     /// Azure Resource Manager's base: `PBI_BACKUP_ARM_URL`, else `https://management.azure.com/`.
     pub arm: Url,
     credential: std::result::Result<Credential, String>,
@@ -330,6 +354,18 @@ fn parse_url(name: &str, value: &str) -> Result<Url> {
     Url::parse(&v).map_err(|e| Error::Usage(format!("{name} '{value}' is not a url: {e}")))
 }
 
+/// What the command line says over the file and the environment: applied while the settings are resolved, never
+/// patched in afterwards.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--rules`: the rule profile, over `PBI_BACKUP_RULES` and `[rules] profile`.
+    pub profile: Option<crate::rule::Profile>,
+    /// `--content-md5`: store an MD5 with each upload, over `storage.content-md5`.
+    pub content_md5: bool,
+    /// `--command-timeout`: a limit on each XMLA command.
+    pub command_timeout: Option<std::time::Duration>,
+}
+
 impl Settings {
     /// Resolves `file` with the environment `env` (a lookup, so tests pass their own).
     pub fn resolve(
@@ -337,6 +373,19 @@ impl Settings {
         file: ConfigFile,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings> {
+        Settings::resolve_with(config_path, file, env, &Overrides::default())
+    }
+
+    /// Resolves `file` with the environment `env` and what the command line says over both.
+    pub fn resolve_with(
+        config_path: Option<PathBuf>,
+        mut file: ConfigFile,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Settings> {
+        if overrides.content_md5 {
+            file.storage.content_md5 = Some(true);
+        }
         let env_url = |name: &str| {
             env(name).filter(|v| !v.is_empty()).map(|v| parse_url(name, &v)).transpose()
         };
@@ -367,12 +416,26 @@ impl Settings {
         };
         let credential = resolve_credential(&file.powerbi, env);
         let storage = resolve_storage(&file.storage, env)?;
-        let profile = match env("PBI_BACKUP_RULES").filter(|v| !v.is_empty()) {
-            Some(v) => v.parse().map_err(|e| Error::Usage(format!("PBI_BACKUP_RULES: {e}")))?,
-            None => file.rules.profile.unwrap_or_default(),
+        let profile = match (overrides.profile, env("PBI_BACKUP_RULES").filter(|v| !v.is_empty())) {
+            (Some(p), _) => p,
+            (None, Some(v)) => {
+                v.parse().map_err(|e| Error::Usage(format!("PBI_BACKUP_RULES: {e}")))?
+            }
+            (None, None) => file.rules.profile.unwrap_or_default(),
         };
-        crate::preflight::check_rule_ids(&file.preflight.raise)?;
-        Ok(Settings { config_path, file, urls, powerbi_api, profile, arm, credential, storage })
+        let raise = crate::rule::parse_raise(&file.preflight.raise).map_err(Error::Usage)?;
+        Ok(Settings {
+            config_path,
+            file,
+            urls,
+            powerbi_api,
+            profile,
+            raise,
+            command_timeout: overrides.command_timeout,
+            arm,
+            credential,
+            storage,
+        })
     }
 
     /// The credential to sign in with, or an error naming the variables that would supply one.
@@ -437,7 +500,7 @@ impl Settings {
             StorageChoice::Local(root) => format!("local folder {}", root.display()),
             StorageChoice::Adls(c, _) => match &c.endpoint {
                 Some(e) => {
-                    format!("ADLS Gen2 account '{}' at {}", c.account, crate::http::redact_url(e))
+                    format!("ADLS Gen2 account '{}' at {}", c.account, crate::urls::redact_url(e))
                 }
                 None => format!("ADLS Gen2 account '{}'", c.account),
             },
@@ -541,7 +604,7 @@ fn resolve_storage(
         config.store_content_md5 = md5;
     }
     if let Some(e) = &config.endpoint {
-        crate::xmla::check_plain_http(e)?;
+        crate::urls::check_plain_http(e)?;
     }
     let others = s
         .accounts
@@ -595,7 +658,7 @@ fn other_account(
         }
     };
     if let Some(e) = &c.endpoint {
-        crate::xmla::check_plain_http(e).map_err(|e| e.to_string())?;
+        crate::urls::check_plain_http(e).map_err(|e| e.to_string())?;
     }
     Ok(c)
 }

@@ -157,7 +157,7 @@ pub enum Error {
         /// What was about to run.
         what: String,
         /// Every finding (the blocking ones say why).
-        findings: Vec<crate::preflight::Finding>,
+        findings: Vec<crate::rule::Finding>,
     },
     /// A file is not whole, or a restored model differs from its backup.
     #[error("integrity check failed: {0}")]
@@ -168,7 +168,7 @@ pub enum Error {
 }
 
 fn rule_hint(failure: &Failure) -> String {
-    crate::preflight::failure_rule(failure)
+    crate::server_texts::failure_rule(failure)
         .map(|r| format!(" ({}: {})", r.rule, r.remedy))
         .unwrap_or_default()
 }

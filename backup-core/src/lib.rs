@@ -1,38 +1,48 @@
 //! Orchestration, preflight and the XMLA client of pbi-backup.
 //!
-//! # Overview
+//! # Layers
 //!
-//! [`XmlaClient`] sends Backup, Restore and Discover to a Power BI workspace (`powerbi://`), an Azure Analysis
-//! Services server (`asazure://`) or any `http(s)://` XMLA endpoint, signing in through [`TokenSource`]. Every
-//! answer is judged by xmla-proto: errors inside an HTTP 200 are failures.
+//! backup-core stands on three layers, each a module folder, each importing only from the layers below it (the
+//! tidy test `layers` in `xtask` enforces it):
 //!
-//! [`ops`] holds the operations of the `pbi-backup` command (backup, restore, list, download, upload, copy,
-//! prune, verify, inspect, storage, doctor). Each takes a [`ops::Session`] (settings plus clients built on first
-//! use) and returns a report type from [`output`], which the CLI prints as text or JSON. [`preflight`] evaluates the
-//! service's rules before anything is sent.
+//! - **The ground** (modules at the crate root): plain data and what every layer reads: [`config`] (the settings,
+//!   resolved once), [`error`](Error), [`rule`] (the rule table, profiles, findings), [`manifest`], [`layout`]
+//!   (where backups live and how they are named), [`retention`], [`credential`], and small helpers.
+//! - **[`service`]**: everything that talks to a service, and knows no rule: the HTTP layer, signing in, the Power
+//!   BI REST client, Azure Resource Manager, the XMLA client with its routing, and the [`service::Context`] of one
+//!   command that holds them.
+//! - **[`preflight`]**: facts and rules: gathering a tenant's facts through the service layer, and evaluating every
+//!   rule of the service on them.
+//! - **[`ops`]**: the operations of the `pbi-backup` command (backup, restore, list, download, upload, copy,
+//!   prune, verify, inspect, storage, doctor, run). Each takes a [`ops::Context`] and returns a report type from
+//!   [`output`], which the CLI prints as text or JSON and whose exit code it exits with.
 
 #![deny(missing_docs)]
 
-pub mod arm;
-mod auth;
 pub mod config;
+pub mod credential;
 mod error;
-pub mod home_region;
-mod http;
+pub mod layout;
 pub mod manifest;
 mod names;
-pub mod ops;
-pub mod output;
-pub mod powerbi;
-pub mod preflight;
 pub mod progress;
-pub mod report;
 pub mod retention;
-mod xmla;
+pub mod rule;
+pub mod server_texts;
+mod urls;
 
-pub use auth::{
-    AAS_SCOPE, Credential, DEFAULT_AUTHORITY, POWERBI_SCOPE, REFRESH_MARGIN, TokenSource,
-};
+pub mod service;
+
+pub mod preflight;
+
+pub mod ops;
+
+pub use credential::{Credential, DEFAULT_AUTHORITY};
 pub use error::{Error, Result, Service};
 pub use names::nearest;
-pub use xmla::{ClientOptions, Endpoint, RouteCache, ServiceUrls, WorkspaceInfo, XmlaClient};
+pub use ops::{output, report};
+pub use service::auth::{AAS_SCOPE, POWERBI_SCOPE, REFRESH_MARGIN, TokenSource};
+pub use service::xmla::{
+    ClientOptions, Endpoint, RouteCache, ServiceUrls, WorkspaceInfo, XmlaClient,
+};
+pub use service::{arm, home_region, powerbi};

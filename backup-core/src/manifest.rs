@@ -166,3 +166,19 @@ impl Manifest {
 pub fn state(manifest: Option<&Manifest>, meta: &adls_store::ObjectMeta) -> VerifiedState {
     manifest.map_or(VerifiedState::NeverVerified, |m| m.state(meta))
 }
+
+/// Reads the manifest of a backup file, `None` when there is none.
+pub async fn read_manifest(
+    store: &dyn adls_store::Store,
+    file: &adls_store::StorePath,
+) -> crate::Result<Option<Manifest>> {
+    let name = Manifest::name_for(file.file_name().unwrap_or_default());
+    let path = file.folder_path().join(&name)?;
+    match adls_store::StoreExt::get_bytes(store, &path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            crate::Error::Integrity(format!("the manifest {path} does not read: {e}"))
+        }),
+        Err(adls_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -13,6 +13,7 @@ mod bench;
 mod demo;
 mod sim;
 mod tenant_bench;
+mod tidy;
 
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
@@ -21,12 +22,13 @@ const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
-  ci               cargo fmt --check, cargo clippy -D warnings, then the whole test suite
+  ci               cargo fmt --check, tidy, cargo clippy -D warnings, then the whole test suite
   bench storage    adls-store vs azcopy and the Python SDK on the DFS emulator (1 and 4 GiB; MiB/s, peak RSS)
   bench tenant     pbi-backup run over 1,000 models in a simulated tenant that throttles (wall vs ideal, REST calls)
   demo             start the Power BI simulator (demo tenant) and run the main job through the real CLI
   fuzz [SECONDS]   run the xmla-proto response-parser fuzz target (needs nightly and cargo-fuzz)
   man [DIR]        write shell completions and the man page (default: target/assets)
+  tidy             the architecture invariants: layers, printing, cfg(unix), function lengths, dependencies
 ";
 
 fn main() -> Result<()> {
@@ -47,6 +49,7 @@ fn main() -> Result<()> {
             }
         }
         Some("demo") => demo::run(&sh),
+        Some("tidy") => tidy::task(&project_root()),
         Some("man") => man(&sh, args.next()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
@@ -67,6 +70,7 @@ fn ci(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo fmt --all -- --check")
         .run()
         .context("formatting differs: run 'cargo fmt --all'")?;
+    tidy::task(&project_root())?;
     cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
         .run()
         .context("clippy found problems")?;

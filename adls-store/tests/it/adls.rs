@@ -213,9 +213,10 @@ mod download {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         {
-            use std::os::unix::fs::FileExt;
-            let f = std::fs::OpenOptions::new().write(true).open(&partial).unwrap();
-            f.write_all_at(b"not the stored bytes", 0).unwrap();
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&partial).unwrap();
+            f.seek(std::io::SeekFrom::Start(0)).unwrap();
+            f.write_all(b"not the stored bytes").unwrap();
         }
         let err = download.await.unwrap().expect_err("a changed file was reported verified");
         assert!(matches!(err, Error::Integrity { .. }), "{err}");

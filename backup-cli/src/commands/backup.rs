@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use backup_core::ops::{BackupOptions, DatasetSelector, Session};
+use backup_core::ops::{BackupOptions, Context, DatasetSelector};
 use backup_core::output::BackupOutput;
 use backup_core::{Endpoint, Error, Result};
 use clap::Args;
@@ -111,7 +111,7 @@ pub struct BackupArgs {
     pub password: PasswordArgs,
 }
 
-pub async fn run(global: &Global, session: &Session, args: &BackupArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Result<i32> {
     let datasets = match (&args.dataset, args.all, args.pattern.is_empty()) {
         (Some(d), _, _) => DatasetSelector::One(d.clone()),
         (None, true, _) => DatasetSelector::All,

@@ -1,31 +1,48 @@
 //! `pbi-backup completions SHELL` and `pbi-backup completions man`.
 
-use backup_core::output::exit_codes;
+use backup_core::output::{CommandOutput, Written};
 use backup_core::{Error, Result};
 use clap::{Args, CommandFactory};
 
 /// Arguments of `completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// bash, zsh, fish, powershell, elvish, or `man` for the man page.
-    pub shell: String,
+    /// The shell to complete in, or `man` for the man page.
+    pub shell: Target,
 }
 
+/// What `completions` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Shell completions.
+    Shell(clap_complete::Shell),
+    /// The man page.
+    Man,
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "man" {
+            return Ok(Target::Man);
+        }
+        clap::ValueEnum::from_str(s, true).map(Target::Shell).map_err(|_| {
+            format!("unknown shell '{s}'; use bash, zsh, fish, powershell, elvish or man")
+        })
+    }
+}
+
+/// Writes the completions or the man page to stdout (a reader that closes early, as `| head` does, is not an error).
 pub fn run(args: &CompletionsArgs) -> Result<i32> {
     let mut cmd = crate::cli::Cli::command();
-    let mut out = std::io::stdout();
-    if args.shell == "man" {
-        clap_mangen::Man::new(cmd)
-            .render(&mut out)
-            .map_err(|e| Error::Usage(format!("writing the man page: {e}")))?;
-        return Ok(exit_codes::SUCCESS);
+    let mut text = Vec::new();
+    match args.shell {
+        Target::Man => clap_mangen::Man::new(cmd)
+            .render(&mut text)
+            .map_err(|e| Error::Usage(format!("writing the man page: {e}")))?,
+        Target::Shell(shell) => clap_complete::generate(shell, &mut cmd, "pbi-backup", &mut text),
     }
-    let shell: clap_complete::Shell = args.shell.parse().map_err(|_| {
-        Error::Usage(format!(
-            "unknown shell '{}'; use bash, zsh, fish, powershell, elvish or man",
-            args.shell
-        ))
-    })?;
-    clap_complete::generate(shell, &mut cmd, "pbi-backup", &mut out);
-    Ok(exit_codes::SUCCESS)
+    crate::print::write_stdout(&String::from_utf8_lossy(&text))?;
+    Ok(Written.exit_code())
 }

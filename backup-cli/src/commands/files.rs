@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use backup_core::manifest::VerifiedState;
-use backup_core::ops::Session;
+use backup_core::ops::Context;
 use backup_core::output::{ListOutput, TransferOutput, VerifyOutput};
 use backup_core::{Error, Result};
 use clap::Args;
@@ -108,7 +108,7 @@ pub struct InspectArgs {
     pub full: bool,
 }
 
-pub async fn list(global: &Global, session: &Session, args: &ListArgs) -> Result<i32> {
+pub async fn list(global: &Global, session: &Context, args: &ListArgs) -> Result<i32> {
     let out = backup_core::ops::list(session, &args.workspace).await?;
     print::report(global, &out, human_list)
 }
@@ -149,13 +149,13 @@ fn human_transfer(verb: &str) -> impl FnOnce(&TransferOutput) -> String + '_ {
     }
 }
 
-pub async fn download(global: &Global, session: &Session, args: &DownloadArgs) -> Result<i32> {
+pub async fn download(global: &Global, session: &Context, args: &DownloadArgs) -> Result<i32> {
     let dest = if args.to.is_dir() { args.to.join(&args.file) } else { args.to.clone() };
     let out = backup_core::ops::download(session, &args.workspace, &args.file, &dest).await?;
     print::report(global, &out, human_transfer("downloaded"))
 }
 
-pub async fn upload(global: &Global, session: &Session, args: &UploadArgs) -> Result<i32> {
+pub async fn upload(global: &Global, session: &Context, args: &UploadArgs) -> Result<i32> {
     let out = backup_core::ops::upload(
         session,
         &args.local,
@@ -168,7 +168,7 @@ pub async fn upload(global: &Global, session: &Session, args: &UploadArgs) -> Re
     print::report(global, &out, human_transfer("uploaded"))
 }
 
-pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result<i32> {
+pub async fn copy(global: &Global, session: &Context, args: &CopyArgs) -> Result<i32> {
     let out = backup_core::ops::copy(
         session,
         &args.from_workspace,
@@ -182,14 +182,14 @@ pub async fn copy(global: &Global, session: &Session, args: &CopyArgs) -> Result
     print::report(global, &out, human_transfer("copied"))
 }
 
-pub async fn verify(global: &Global, session: &Session, args: &VerifyArgs) -> Result<i32> {
+pub async fn verify(global: &Global, session: &Context, args: &VerifyArgs) -> Result<i32> {
     let out = backup_core::ops::verify(session, &args.workspace, &args.file, args.full).await?;
     print::report(global, &out, human_verify)
 }
 
 pub async fn inspect(
     global: &Global,
-    session: Option<&Session>,
+    session: Option<&Context>,
     args: &InspectArgs,
 ) -> Result<i32> {
     let out = match (&args.file, session, &args.workspace, &args.name) {

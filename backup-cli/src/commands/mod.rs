@@ -1,4 +1,4 @@
-//! One module per subcommand; `run` builds the session, runs the command, and maps errors to exit codes.
+//! One module per subcommand; `run` builds the command's context, runs the command, and prints its report or error.
 
 pub mod backup;
 pub mod completions;
@@ -9,8 +9,8 @@ pub mod restore;
 pub mod run;
 pub mod storage;
 
-use backup_core::config::{ConfigFile, Settings};
-use backup_core::ops::Session;
+use backup_core::config::{ConfigFile, Overrides, Settings};
+use backup_core::ops::Context;
 use backup_core::{Error, Result};
 
 use crate::cli::{Cli, Command, Global};
@@ -21,22 +21,19 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// Resolves settings from the config file and the environment.
-pub fn session(global: &Global) -> Result<Session> {
+pub fn session(global: &Global) -> Result<Context> {
     let found = ConfigFile::find(global.config.as_deref(), &env)?;
-    let (path, mut file) = match found {
+    let (path, file) = match found {
         Some((p, f)) => (Some(p), f),
         None => (None, ConfigFile::default()),
     };
-    if global.content_md5 {
-        file.storage.content_md5 = Some(true);
-    }
-    let mut settings = Settings::resolve(path, file, &env)?;
-    if let Some(profile) = global.rules {
-        settings.profile = profile;
-    }
-    let mut session = Session::with_progress(settings, crate::progress::reporter(global));
-    session.command_timeout = global.command_timeout.map(std::time::Duration::from_secs);
-    Ok(session)
+    let overrides = Overrides {
+        profile: global.rules,
+        content_md5: global.content_md5,
+        command_timeout: global.command_timeout.map(std::time::Duration::from_secs),
+    };
+    let settings = Settings::resolve_with(path, file, &env, &overrides)?;
+    Ok(Context::with_progress(settings, crate::progress::reporter(global)))
 }
 
 /// Runs the command; returns the exit code.
@@ -50,10 +47,7 @@ pub async fn run(cli: Cli) -> i32 {
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            print::fatal(&global, &e);
-            e.exit_code()
-        }
+        Err(e) => print::fatal(&global, &e),
     }
 }
 

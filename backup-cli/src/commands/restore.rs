@@ -1,6 +1,6 @@
 //! `pbi-backup restore`.
 
-use backup_core::ops::{RestoreOptions, Session};
+use backup_core::ops::{Context, RestoreOptions};
 use backup_core::output::{DryRunOutput, RestoreOutput, RestorePlanOutput};
 use backup_core::{Error, Result};
 use clap::Args;
@@ -62,7 +62,7 @@ pub struct RestoreArgs {
     pub password: PasswordArgs,
 }
 
-pub async fn run(global: &Global, session: &Session, args: &RestoreArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &RestoreArgs) -> Result<i32> {
     if args.target.workspaces.len() > 1 {
         return Err(Error::Usage("restore into one --workspace at a time".into()));
     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use backup_core::ops::schedule::Shard;
-use backup_core::ops::{RunOptions, Session};
+use backup_core::ops::{Context, RunOptions};
 use backup_core::output::{CommandOutput, RunOutput};
 use backup_core::{Error, Result};
 use clap::Args;
@@ -37,7 +37,7 @@ pub struct RunArgs {
     pub prometheus: Option<PathBuf>,
 }
 
-pub async fn run(global: &Global, session: &Session, args: &RunArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &RunArgs) -> Result<i32> {
     let options = RunOptions {
         policies: args.policies.clone(),
         shard: args.shard,

@@ -9,16 +9,16 @@ use xmla_proto::{Backup, Command, Password, Security};
 use super::schedule::{Shard, interleave};
 use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
 use super::{
-    Session, backup_folder, backup_path, default_file_name, hash_file, list_folder, rfc3339,
+    Context, backup_folder, backup_path, default_file_name, hash_file, list_folder, rfc3339,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use crate::output::{BackupOutput, BackupResult, BackupVerification, ErrorInfo};
-use crate::powerbi;
 use crate::preflight::Operation;
 use crate::preflight::require;
 use crate::progress::Unit;
-use crate::xmla::Endpoint;
+use crate::service::powerbi;
+use crate::service::xmla::Endpoint;
 
 /// Which datasets to back up.
 #[derive(Debug, Clone)]
@@ -156,7 +156,7 @@ fn is_pattern(s: &str) -> bool {
 /// [`Error::Preflight`] when a rule blocks. `None` when it cannot run here: not one Power BI workspace by name, or
 /// no Power BI sign-in configured.
 pub async fn backup_preflight(
-    session: &Session,
+    session: &Context,
     options: &BackupOptions,
 ) -> Result<Option<Vec<String>>> {
     let workspace = match (&options.server, options.workspaces.as_slice()) {
@@ -171,7 +171,7 @@ pub async fn backup_preflight(
 }
 
 /// Plans and runs the backups. One failure does not stop the others.
-pub async fn backup(session: &Session, options: &BackupOptions) -> Result<BackupOutput> {
+pub async fn backup(session: &Context, options: &BackupOptions) -> Result<BackupOutput> {
     let mut jobs = plan(session, options).await?;
     if jobs.is_empty() {
         return Err(Error::NotFound {
@@ -255,7 +255,7 @@ type Modified = tokio::sync::OnceCell<HashMap<String, String>>;
 
 /// Every model's `DATE_MODIFIED` in `job`'s workspace (one `DBSCHEMA_CATALOGS` Discover); empty when it cannot be
 /// read (then nothing is skipped as unchanged, and the manifests record no time).
-async fn modified_times(session: &Session, job: &Job) -> HashMap<String, String> {
+async fn modified_times(session: &Context, job: &Job) -> HashMap<String, String> {
     let listed = match session.xmla(job.endpoint.clone()) {
         Ok(client) => client.databases().await,
         Err(e) => Err(e),
@@ -299,7 +299,7 @@ impl CapacitySlots {
 /// Before the run, when a skip rule is on, per workspace: each dataset's newest verified backup (one listing, then
 /// one manifest per dataset), read from storage only, side by side across workspaces; a dataset done in this period
 /// is then skipped before anything is asked of the service. What cannot be read leaves the dataset to be backed up.
-async fn read_before(session: &Session, options: &BackupOptions, jobs: &mut [Job]) {
+async fn read_before(session: &Context, options: &BackupOptions, jobs: &mut [Job]) {
     if !options.skip.active() {
         return;
     }
@@ -332,7 +332,7 @@ type Datasets = Vec<(usize, String)>;
 
 /// [`read_before`] for one workspace: each job's newest verified backup.
 async fn last_backups(
-    session: &Session,
+    session: &Context,
     workspace: String,
     datasets: Datasets,
 ) -> Vec<(usize, Option<LastBackup>)> {
@@ -357,7 +357,7 @@ async fn last_backups(
 }
 
 async fn workspace_files(
-    session: &Session,
+    session: &Context,
     workspace: &str,
 ) -> Result<(std::sync::Arc<dyn adls_store::Store>, Vec<adls_store::ObjectMeta>)> {
     let store = session.workspace_store(workspace).await?;
@@ -412,7 +412,7 @@ fn select<'a, T>(
     })
 }
 
-async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
+async fn plan(session: &Context, options: &BackupOptions) -> Result<Vec<Job>> {
     let names = FileNames { file: options.file.as_deref(), now: time::OffsetDateTime::now_utc() };
     match &options.server {
         Some(endpoint) if !matches!(endpoint, Endpoint::PowerBi { .. }) => {
@@ -424,7 +424,7 @@ async fn plan(session: &Session, options: &BackupOptions) -> Result<Vec<Job>> {
 
 /// Analysis Services or msmdpump: datasets come from DBSCHEMA_CATALOGS.
 async fn plan_server(
-    session: &Session,
+    session: &Context,
     options: &BackupOptions,
     endpoint: &Endpoint,
     names: &FileNames<'_>,
@@ -466,7 +466,7 @@ async fn plan_server(
 
 /// Power BI: workspaces by name or pattern, then their datasets, through the REST API.
 async fn plan_power_bi(
-    session: &Session,
+    session: &Context,
     options: &BackupOptions,
     names: &FileNames<'_>,
 ) -> Result<Vec<Job>> {
@@ -553,7 +553,7 @@ fn select_workspaces(groups: &[powerbi::Group], names: &[String]) -> Result<Vec<
 }
 
 async fn run_one(
-    session: &Session,
+    session: &Context,
     options: &BackupOptions,
     job: &Job,
     preflight: Option<&std::result::Result<Vec<String>, ErrorInfo>>,
@@ -603,7 +603,7 @@ async fn run_one(
 }
 
 async fn run_one_inner(
-    session: &Session,
+    session: &Context,
     options: &BackupOptions,
     job: &Job,
     result: &mut BackupResult,
@@ -702,7 +702,7 @@ async fn run_one_inner(
 /// What the manifest records of the model before the backup: its tables, roles and size. A listing that fails is
 /// recorded as unknown (with a warning), never as empty.
 async fn model_facts(
-    client: &crate::xmla::XmlaClient,
+    client: &crate::service::xmla::XmlaClient,
     dataset: &str,
     warnings: &mut Vec<String>,
 ) -> (Vec<String>, bool, Option<Vec<crate::manifest::RoleMembers>>, Option<u64>) {

@@ -7,7 +7,7 @@ use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified}
 
 use super::remote::RemoteReader;
 use super::{
-    Session, backup_folder, backup_path, hash_file, read_manifest, rfc3339, time_from_file_name,
+    Context, backup_folder, backup_path, hash_file, read_manifest, rfc3339, time_from_file_name,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, StoredVersion, VerifiedState};
@@ -16,7 +16,7 @@ use crate::preflight::{Operation, require};
 use crate::progress::{Task, Unit};
 
 /// The `.abf` files of a workspace folder with what their manifests say, newest first.
-pub async fn list(session: &Session, workspace: &str) -> Result<ListOutput> {
+pub async fn list(session: &Context, workspace: &str) -> Result<ListOutput> {
     let store = session.workspace_store(workspace).await?;
     let folder = backup_folder(workspace)?;
     let files = match store.list_all(&folder).await {
@@ -74,7 +74,7 @@ fn partial_name(local: &Path) -> PathBuf {
 /// continued from its length), verified (against the manifest, else the hash kept with the file), atomic (the
 /// final name appears only when the whole file is synced and verified). The manifest is saved beside it.
 pub async fn download(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     file: &str,
     local: &Path,
@@ -190,7 +190,7 @@ async fn require_folder(
 /// Uploads a kept `.abf` (and its manifest, when one lies beside it) into a workspace folder, for a restore. The
 /// folder must exist unless `create_folder`.
 pub async fn upload(
-    session: &Session,
+    session: &Context,
     local: &Path,
     workspace: &str,
     file: Option<&str>,
@@ -326,7 +326,7 @@ fn check_abf_name(name: &str) -> Result<()> {
 /// from one store, written to the other, never held whole) where a store has no such service (the local disk), or
 /// when the target's service may not read the source (a warning says so).
 pub(crate) async fn copy_verified(
-    session: &Session,
+    session: &Context,
     (source, from): (&dyn Store, &StorePath),
     (target, to): (&dyn Store, &StorePath),
     overwrite: bool,
@@ -372,7 +372,7 @@ pub(crate) async fn copy_verified(
 /// back, with a warning, when that service may not read the source), by the store itself within one local store,
 /// else streamed through this process, never held whole (`size`, the source's, is for the progress bar).
 async fn copy_between(
-    session: &Session,
+    session: &Context,
     (source, from): (&dyn Store, &StorePath),
     (target, to): (&dyn Store, &StorePath),
     size: u64,
@@ -411,7 +411,7 @@ async fn copy_between(
 /// preflight runs first (as for `restore --from-workspace`), unless skipped or no Power BI sign-in is configured
 /// (then a warning says it did not run).
 pub async fn copy(
-    session: &Session,
+    session: &Context,
     from_workspace: &str,
     to_workspace: &str,
     file: &str,
@@ -450,7 +450,7 @@ pub async fn copy(
 
 /// `verify`: the file's hash against its manifest, and the container check (streamed through ranged reads).
 pub async fn verify(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     file: &str,
     full: bool,
@@ -520,7 +520,7 @@ pub fn inspect_local(local: &Path, full: bool) -> Result<VerifyOutput> {
 /// Inspects a file in a workspace folder without downloading it whole: only the parts the reader asks for are
 /// fetched, through ranged reads.
 pub async fn inspect_remote(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     file: &str,
     full: bool,
@@ -530,7 +530,7 @@ pub async fn inspect_remote(
 
 /// [`inspect_remote`] of a stored file named by its path.
 pub(crate) async fn inspect_path(
-    session: &Session,
+    session: &Context,
     path: &StorePath,
     full: bool,
 ) -> Result<abf_format::Report> {

@@ -1,22 +1,30 @@
-//! The operations: each takes a [`Session`] and typed options, returns a typed report (see [`crate::output`]).
+//! The operations, the top layer: each takes a [`Context`] and typed options, and returns a typed report (see
+//! [`output`]).
 
 mod backup;
+mod doctor;
 mod files;
+pub mod output;
 mod prune;
 mod remote;
+pub mod report;
 mod restore;
 mod run;
 pub mod schedule;
 pub mod skip;
 mod storage;
 
-use std::sync::{Arc, OnceLock};
-
 use adls_store::{Store, StorePath};
 use futures::StreamExt;
 
-pub use crate::preflight::{doctor, gather_facts};
+pub use crate::layout::{
+    BACKUP_FILESYSTEM, backup_folder, backup_path, default_file_name, rfc3339, time_from_file_name,
+};
+pub use crate::manifest::read_manifest;
+pub use crate::preflight::gather_facts;
+pub use crate::service::Context;
 pub use backup::{BackupOptions, DatasetSelector, backup, backup_preflight};
+pub use doctor::doctor;
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};
 pub use remote::RemoteReader;
@@ -24,236 +32,11 @@ pub use restore::{RestoreOptions, RestorePlan, execute, plan_restore, restore};
 pub use run::{RunOptions, run};
 pub use storage::{storage_link, storage_relink, storage_status, storage_unlink};
 
-use crate::auth::TokenSource;
-use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::layout::is_abf;
 use crate::manifest::Manifest;
-use crate::powerbi::PowerBiApi;
-use crate::progress::{NoProgress, Progress, Unit};
-use crate::xmla::{ClientOptions, Endpoint, XmlaClient};
-
-/// The filesystem Power BI keeps backups in.
-pub const BACKUP_FILESYSTEM: &str = "power-bi-backup";
-
-/// Settings plus the clients built from them on first use.
-pub struct Session {
-    /// The resolved settings.
-    pub settings: Settings,
-    progress: Arc<dyn Progress>,
-    tokens: OnceLock<Arc<TokenSource>>,
-    store: OnceLock<Arc<dyn Store>>,
-    /// Stores of other accounts workspaces are attached to, by account name.
-    account_stores: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn Store>>>,
-    /// Workspace name → the storage account it is attached to, as first asked (one REST lookup per workspace in
-    /// a run, not one per dataset).
-    linked_accounts: tokio::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
-    /// The home region as the service told it, asked once per run (`None` inside: it did not tell).
-    home_region: tokio::sync::OnceCell<Option<String>>,
-    /// Storage account name → what Azure Resource Manager said of it, asked once per run.
-    arm_accounts: tokio::sync::Mutex<
-        std::collections::HashMap<String, std::result::Result<crate::arm::ArmAccount, String>>,
-    >,
-    /// The tenant's lists as first read in this run (a bulk run reads each once, not once per workspace). Only the
-    /// reading paths use them; a command that changes a link reads the API.
-    groups: tokio::sync::OnceCell<Vec<crate::powerbi::Group>>,
-    capacities: tokio::sync::OnceCell<Vec<crate::powerbi::Capacity>>,
-    storage_accounts: tokio::sync::OnceCell<Vec<crate::powerbi::StorageAccount>>,
-    /// Power BI routes resolved in this run, shared by its XMLA clients.
-    routes: crate::xmla::RouteCache,
-    /// A limit on each XMLA command; none by default.
-    pub command_timeout: Option<std::time::Duration>,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("settings", &self.settings).finish_non_exhaustive()
-    }
-}
-
-impl Session {
-    /// A session reporting no progress.
-    pub fn new(settings: Settings) -> Session {
-        Session::with_progress(settings, Arc::new(NoProgress))
-    }
-
-    /// A session reporting progress to `progress`.
-    pub fn with_progress(settings: Settings, progress: Arc<dyn Progress>) -> Session {
-        Session {
-            settings,
-            progress,
-            tokens: OnceLock::new(),
-            store: OnceLock::new(),
-            account_stores: std::sync::Mutex::new(std::collections::HashMap::new()),
-            linked_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
-            home_region: tokio::sync::OnceCell::new(),
-            arm_accounts: tokio::sync::Mutex::new(std::collections::HashMap::new()),
-            groups: tokio::sync::OnceCell::new(),
-            capacities: tokio::sync::OnceCell::new(),
-            storage_accounts: tokio::sync::OnceCell::new(),
-            routes: crate::xmla::RouteCache::default(),
-            command_timeout: None,
-        }
-    }
-
-    /// Where progress goes.
-    pub fn progress(&self) -> &dyn Progress {
-        self.progress.as_ref()
-    }
-
-    /// The token source (built on first use).
-    pub fn tokens(&self) -> Result<Arc<TokenSource>> {
-        if let Some(t) = self.tokens.get() {
-            return Ok(t.clone());
-        }
-        let t =
-            Arc::new(TokenSource::new(self.settings.credential()?, &self.settings.urls.authority)?);
-        Ok(self.tokens.get_or_init(|| t).clone())
-    }
-
-    /// The Power BI REST client.
-    pub fn api(&self) -> Result<PowerBiApi> {
-        PowerBiApi::new(self.settings.powerbi_api.clone(), self.tokens()?)
-    }
-
-    /// The workspaces the caller sees, read once per run (a failed read is not kept).
-    pub async fn groups(&self) -> Result<Vec<crate::powerbi::Group>> {
-        let api = self.api()?;
-        Ok(self.groups.get_or_try_init(|| api.groups()).await?.clone())
-    }
-
-    /// The capacities the caller sees, read once per run.
-    pub async fn capacities(&self) -> Result<Vec<crate::powerbi::Capacity>> {
-        let api = self.api()?;
-        Ok(self.capacities.get_or_try_init(|| api.capacities()).await?.clone())
-    }
-
-    /// The registered storage accounts, read once per run.
-    pub async fn storage_accounts(&self) -> Result<Vec<crate::powerbi::StorageAccount>> {
-        let api = self.api()?;
-        Ok(self.storage_accounts.get_or_try_init(|| api.storage_accounts()).await?.clone())
-    }
-
-    /// The tenant's home region as the service tells it (asked once per run); `None` when it did not tell.
-    pub async fn home_region(&self) -> Option<String> {
-        self.home_region
-            .get_or_init(|| async {
-                let asked = async { self.api()?.home_region().await };
-                asked.await.unwrap_or_else(|e: Error| {
-                    tracing::debug!(error = %e, "the home cluster could not be read");
-                    None
-                })
-            })
-            .await
-            .clone()
-    }
-
-    /// What Azure Resource Manager says of storage account `account`, or why it does not (asked once per account
-    /// per run).
-    pub async fn arm_account(
-        &self,
-        account: &str,
-    ) -> std::result::Result<crate::arm::ArmAccount, String> {
-        let key = account.to_ascii_lowercase();
-        let mut known = self.arm_accounts.lock().await;
-        if let Some(k) = known.get(&key) {
-            return k.clone();
-        }
-        let asked = async {
-            let client = crate::arm::ArmClient::new(self.settings.arm.clone(), self.tokens()?)?;
-            client.storage_account(account).await
-        };
-        let answer = match asked.await {
-            Ok(Some(a)) => Ok(a),
-            Ok(None) => Err(format!(
-                "no subscription the caller can read holds an account named '{account}'"
-            )),
-            Err(e) => Err(e.to_string()),
-        };
-        known.insert(key, answer.clone());
-        answer
-    }
-
-    /// An XMLA client for `endpoint`.
-    pub fn xmla(&self, endpoint: Endpoint) -> Result<XmlaClient> {
-        let options = ClientOptions {
-            urls: self.settings.urls.clone(),
-            command_timeout: self.command_timeout,
-            routes: self.routes.clone(),
-        };
-        XmlaClient::new(endpoint, self.tokens()?, options)
-    }
-
-    /// The backup store (built on first use).
-    pub fn store(&self) -> Result<Arc<dyn Store>> {
-        if let Some(s) = self.store.get() {
-            return Ok(s.clone());
-        }
-        let s = self.settings.store()?;
-        Ok(self.store.get_or_init(|| s).clone())
-    }
-
-    /// The store of storage account `account` (built on first use): the configured store for the configured
-    /// account, else one reached as [`Settings::account_config`] says.
-    pub fn account_store(&self, account: &str) -> Result<Arc<dyn Store>> {
-        if self.settings.storage_account().is_some_and(|c| c.eq_ignore_ascii_case(account)) {
-            return self.store();
-        }
-        let key = account.to_ascii_lowercase();
-        if let Some(s) = self.account_stores.lock().expect("poisoned").get(&key) {
-            return Ok(s.clone());
-        }
-        let config = self.settings.account_config(account).map_err(Error::Usage)?;
-        let store: Arc<dyn Store> = Arc::new(adls_store::AdlsStore::new(config)?);
-        self.account_stores.lock().expect("poisoned").insert(key, store.clone());
-        Ok(store)
-    }
-
-    /// Remembers the storage account `workspace` is attached to, as the preflight found it, so that its jobs do not
-    /// ask the REST API again.
-    pub(crate) async fn remember_linked_account(&self, workspace: &str, account: Option<String>) {
-        self.linked_accounts.lock().await.insert(workspace.to_owned(), account);
-    }
-
-    /// The store that holds `workspace`'s backups: that of the storage account it is attached to (asked of the
-    /// REST API), or the configured store when that cannot be told (no ADLS account configured, the API cannot
-    /// answer, the workspace is not attached).
-    pub async fn workspace_store(&self, workspace: &str) -> Result<Arc<dyn Store>> {
-        if self.settings.storage_account().is_none() {
-            return self.store();
-        }
-        // `Ok(None)`: not attached; an error: the API could not tell (not remembered, so a later job asks again).
-        let lookup = async {
-            let group = crate::powerbi::find_group(&self.groups().await?, workspace)?;
-            if group.dataflow_storage_id.is_none() {
-                return Ok(None);
-            }
-            let accounts = self.storage_accounts().await?;
-            Ok::<_, Error>(
-                crate::powerbi::linked_account(&accounts, &group).map(|a| a.name.clone()),
-            )
-        };
-        // Held across the lookup, so that parallel jobs of one workspace ask once.
-        let mut known = self.linked_accounts.lock().await;
-        let linked = match known.get(workspace) {
-            Some(l) => l.clone(),
-            None => match lookup.await {
-                Ok(l) => {
-                    known.insert(workspace.to_owned(), l.clone());
-                    l
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, workspace, "the workspace's storage account could not be asked");
-                    None
-                }
-            },
-        };
-        drop(known);
-        match linked {
-            Some(account) => self.account_store(&account),
-            None => self.store(),
-        }
-    }
-}
+use crate::progress::{Progress, Unit};
+use crate::service::xmla::XmlaClient;
 
 /// Sends a backup or restore; while the capacity refuses it for load (nothing ran), sends it again after a backoff
 /// (2 s, doubling, at most a minute) until `budget` has been waited, and says in a warning that it waited and how
@@ -272,7 +55,7 @@ pub(crate) async fn execute_patiently(
     loop {
         match client.execute(command.clone(), catalog).await {
             Err(Error::Server { failure, .. })
-                if crate::preflight::refused_for_load(&failure)
+                if crate::server_texts::refused_for_load(&failure)
                     && started.elapsed() + backoff <= budget =>
             {
                 refusals += 1;
@@ -307,17 +90,6 @@ pub(crate) async fn list_folder(
         Err(adls_store::Error::NotFound { .. }) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The path of a file in a workspace's backup folder.
-pub fn backup_path(workspace: &str, file: &str) -> Result<StorePath> {
-    let file = file.strip_prefix('/').unwrap_or(file);
-    Ok(StorePath::file(BACKUP_FILESYSTEM, workspace, file)?)
-}
-
-/// The folder of a workspace's backups.
-pub fn backup_folder(workspace: &str) -> Result<StorePath> {
-    Ok(StorePath::folder(BACKUP_FILESYSTEM, workspace)?)
 }
 
 /// Reads a file as a stream and returns its size and SHA-256: the one way a stored file is hashed.
@@ -369,7 +141,7 @@ impl Hashed {
 /// What to say when a stored file is not there: the nearest backup names in its folder, or, when the folder itself
 /// is missing, that the workspace is unknown (with the nearest workspace names, when a Power BI sign-in is
 /// configured to ask for them) or has no backup folder here.
-pub(crate) async fn missing_file(session: &Session, path: &StorePath) -> Error {
+pub(crate) async fn missing_file(session: &Context, path: &StorePath) -> Error {
     let store = match session.workspace_store(path.workspace()).await {
         Ok(s) => s,
         Err(e) => return e,
@@ -401,7 +173,7 @@ pub(crate) async fn missing_file(session: &Session, path: &StorePath) -> Error {
 /// A workspace whose backup folder is missing: `Ok` when the workspace exists (it has no backups here), else
 /// [`Error::NotFound`] naming the nearest workspaces (asked of the REST API when a sign-in is configured; without
 /// one, the folder is reported missing; when the API cannot answer, the folder is taken as empty).
-pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result<()> {
+pub(crate) async fn missing_folder(session: &Context, workspace: &str) -> Result<()> {
     if session.settings.credential().is_err() {
         return Err(Error::NotFound {
             what: "backup folder",
@@ -420,7 +192,7 @@ pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result
         },
         Err(_) => return Ok(()),
     };
-    let group = crate::powerbi::find_group(&groups, workspace)?;
+    let group = crate::service::powerbi::find_group(&groups, workspace)?;
     // Found by a name that differs only in case: the folder is named as the workspace is (storage names are
     // case-sensitive), so say which.
     if group.name != workspace {
@@ -435,7 +207,7 @@ pub(crate) async fn missing_folder(session: &Session, workspace: &str) -> Result
 /// Whether the stored backup at `path` is verified now: its version is the one its manifest recorded, or its bytes
 /// hash to its manifest now (which then records this version).
 pub(crate) async fn verified_now(
-    session: &Session,
+    session: &Context,
     store: &dyn Store,
     path: &adls_store::StorePath,
 ) -> Result<bool> {
@@ -463,72 +235,4 @@ pub(crate) async fn verified_now(
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
     adls_store::StoreExt::put(store, &mp, body.into(), adls_store::PutMode::Overwrite).await?;
     Ok(true)
-}
-
-/// Reads the manifest of a backup file, `None` when there is none.
-pub async fn read_manifest(store: &dyn Store, file: &StorePath) -> Result<Option<Manifest>> {
-    let name = Manifest::name_for(file.file_name().unwrap_or_default());
-    let path = file.folder_path().join(&name)?;
-    match adls_store::StoreExt::get_bytes(store, &path).await {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Integrity(format!("the manifest {path} does not read: {e}"))),
-        Err(adls_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The time in a default backup file name, `<dataset>_<yyyyMMddTHHmmssZ>.abf`.
-pub fn time_from_file_name(file: &str) -> Option<(String, time::OffsetDateTime)> {
-    let stem = file.strip_suffix(".abf")?;
-    let (dataset, stamp) = stem.rsplit_once('_')?;
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let t = time::PrimitiveDateTime::parse(stamp, format).ok()?.assume_utc();
-    Some((dataset.to_owned(), t))
-}
-
-/// Whether `name` is a backup file name: it ends in `.abf`, in any case (Power BI and the list, prune and restore
-/// commands all take `X.ABF` as a backup).
-pub(crate) fn is_abf(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    bytes.len() >= 4 && bytes[bytes.len() - 4..].eq_ignore_ascii_case(b".abf")
-}
-
-/// The default file name of a backup: `<dataset>_<UTC yyyyMMddTHHmmssZ>.abf`, with characters a file name cannot
-/// hold replaced by `_`.
-pub fn default_file_name(dataset: &str, now: time::OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let safe: String = dataset
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    format!("{safe}_{}.abf", now.format(format).expect("a fixed format"))
-}
-
-/// RFC 3339.
-pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_names_round_trip_their_time() {
-        let t = time::macros::datetime!(2026-11-28 04:09:08 UTC);
-        let name = default_file_name("Sales: EU/Q4", t);
-        assert_eq!(name, "Sales_ EU_Q4_20261128T040908Z.abf");
-        assert_eq!(time_from_file_name(&name), Some(("Sales_ EU_Q4".into(), t)));
-        assert_eq!(time_from_file_name("manual.abf"), None);
-        assert!(is_abf("Sales.abf") && is_abf("SALES.ABF") && is_abf("ü.Abf"));
-        assert!(!is_abf("Sales.abf.manifest.json") && !is_abf("abf") && !is_abf("ü"));
-    }
 }

@@ -2,7 +2,7 @@
 //! each dataset is never deleted; a file whose time cannot be read is never deleted.
 
 use super::files::delete_backup;
-use super::{Session, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
+use super::{Context, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
 use crate::error::Result;
 use crate::output::{ErrorInfo, PruneDecision, PruneOutput, StaleUpload};
 use crate::retention::{BackupItem, RetentionPolicy, plan};
@@ -24,7 +24,7 @@ pub struct PruneOptions {
 }
 
 /// Plans (and with `apply`, carries out) the deletions.
-pub async fn prune(session: &Session, options: &PruneOptions) -> Result<PruneOutput> {
+pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOutput> {
     let mut items = Vec::new();
     let mut skipped = Vec::new();
     let mut orphans = Vec::new();
@@ -140,7 +140,7 @@ fn orphan_manifests(files: &[adls_store::ObjectMeta]) -> Vec<adls_store::StorePa
 
 /// Deletes the orphan manifests; one already gone counts as deleted.
 async fn delete_orphans(
-    session: &Session,
+    session: &Context,
     orphans: &[adls_store::StorePath],
     out: &mut PruneOutput,
 ) -> Result<()> {
@@ -159,7 +159,7 @@ async fn delete_orphans(
 /// manifest recorded as verified counts (asked of the store now, not taken from the listing), and one whose version
 /// changed or was never recorded is hashed now and counts when it matches its manifest (which then records it).
 async fn unconfirmed_groups(
-    session: &Session,
+    session: &Context,
     decisions: &[crate::retention::Decision],
 ) -> Result<Vec<(String, String)>> {
     let mut held = Vec::new();
@@ -196,7 +196,7 @@ async fn unconfirmed_groups(
 /// Finds uploads that never completed and were last changed before `now - after`; deletes them with `apply`.
 /// One without a time is left alone: it may be running.
 async fn stale_uploads(
-    session: &Session,
+    session: &Context,
     options: &PruneOptions,
     after: time::Duration,
     out: &mut PruneOutput,

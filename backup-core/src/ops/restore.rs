@@ -4,7 +4,7 @@ use adls_store::StorePath;
 use xmla_proto::{Command, Password, ReadWriteMode, Request, Restore, Security};
 
 use super::files::{copy_verified, put_manifest};
-use super::{Session, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name};
+use super::{Context, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, VerifiedState};
 use crate::output::{ManifestCheck, RestoreOutput, RestorePlanOutput};
@@ -12,7 +12,7 @@ use crate::preflight::{
     BackupFileContext, Finding, Operation, backup_file_findings, evaluate, gather_facts, require,
     verdict,
 };
-use crate::xmla::Endpoint;
+use crate::service::xmla::Endpoint;
 
 /// How to restore.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,7 @@ impl RestoreOptions {
 /// newer ones it passed over, each with why: a file that changed since it was verified, was never verified, or has
 /// no manifest is not restored by `--latest`.
 async fn latest_file(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     dataset: &str,
 ) -> Result<(String, Vec<String>)> {
@@ -190,7 +190,7 @@ fn target(options: &RestoreOptions) -> Result<(Endpoint, String, bool)> {
 
 /// Plans a restore: finds the file, checks it against its manifest and its container's structure, evaluates every
 /// rule, and writes the command. Reads only: nothing is copied or sent.
-pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result<RestorePlan> {
+pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Result<RestorePlan> {
     let (endpoint, workspace, power_bi) = target(options)?;
     if !power_bi && (options.ignore_incompatibilities || options.force_restore) {
         return Err(Error::Usage(format!(
@@ -248,7 +248,7 @@ pub async fn plan_restore(session: &Session, options: &RestoreOptions) -> Result
 /// The workspace rules of a restore. Those that hold whether or not the model exists run first, from the REST API
 /// alone, so that a rule that blocks does so before anything reaches the XMLA endpoint; then the catalog says
 /// whether the restore replaces a model or makes a new one, and the rules of a new model (LATER-05, LATER-07) run.
-async fn check_workspace_rules(session: &Session, plan: &mut RestorePlan) -> Result<()> {
+async fn check_workspace_rules(session: &Context, plan: &mut RestorePlan) -> Result<()> {
     let (mut facts, tenant) = gather_facts(session, &plan.workspace).await?;
     facts.restore_model_bytes = plan.manifest.as_ref().and_then(|m| m.model_size_bytes);
     let over = verdict(evaluate(Operation::Restore, &facts, &tenant), "restore")?;
@@ -270,7 +270,7 @@ async fn check_workspace_rules(session: &Session, plan: &mut RestorePlan) -> Res
 /// With `--from-workspace`: the copy to make (after the preflight of SEED-09), or the copy an earlier restore made.
 /// Returns the path whose bytes the checks read: the source when a copy is still to be made, else the target's.
 async fn plan_copy(
-    session: &Session,
+    session: &Context,
     options: &RestoreOptions,
     plan: &mut RestorePlan,
 ) -> Result<StorePath> {
@@ -321,7 +321,7 @@ async fn plan_copy(
 
 /// The file against its manifest: hashed now, or (when a copy is to be made) as the copy is read back.
 async fn check_manifest(
-    session: &Session,
+    session: &Context,
     options: &RestoreOptions,
     plan: &mut RestorePlan,
     path: &StorePath,
@@ -373,7 +373,7 @@ async fn check_manifest(
 /// The container's structure and metadata (headers, directory, log, catalog; not the data files), read through
 /// ranged reads: a damaged file is refused before anything is sent, and the backup-file rules are evaluated.
 async fn check_backup_file(
-    session: &Session,
+    session: &Context,
     options: &RestoreOptions,
     plan: &mut RestorePlan,
     path: &StorePath,
@@ -392,12 +392,8 @@ async fn check_backup_file(
         file: &plan.file,
         ignore_incompatibilities: options.ignore_incompatibilities,
     };
-    let (findings, notes) = backup_file_findings(
-        ctx,
-        &report,
-        session.settings.profile,
-        &session.settings.file.preflight.raise,
-    );
+    let (findings, notes) =
+        backup_file_findings(ctx, &report, session.settings.profile, &session.settings.raise);
     if !options.skip_preflight && findings.iter().any(Finding::blocks) {
         let blocking = findings.into_iter().filter(Finding::blocks).collect();
         return Err(Error::Preflight { what: "restore".into(), findings: blocking });
@@ -416,7 +412,7 @@ async fn check_backup_file(
 
 /// Carries out a plan: the copy (read back and checked against the manifest), the restore, then the comparison of
 /// the restored tables with the manifest.
-pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutput> {
+pub async fn execute(session: &Context, plan: RestorePlan) -> Result<RestoreOutput> {
     let RestorePlan {
         endpoint,
         workspace,
@@ -520,7 +516,7 @@ pub async fn execute(session: &Session, plan: RestorePlan) -> Result<RestoreOutp
 /// Compares the restored tables with the manifest's. The restore is done: a listing that fails now is said, not
 /// taken for the restore failing.
 async fn compare_tables(
-    client: &crate::xmla::XmlaClient,
+    client: &crate::service::xmla::XmlaClient,
     m: &crate::manifest::Manifest,
     database: &str,
     out: &mut RestoreOutput,
@@ -552,7 +548,7 @@ async fn compare_tables(
 /// not support (LATER-09), so a missing role is said, not counted as a difference. The restore is done: a listing
 /// that fails now is said, not taken for the restore failing.
 async fn compare_roles(
-    client: &crate::xmla::XmlaClient,
+    client: &crate::service::xmla::XmlaClient,
     manifest: &crate::manifest::Manifest,
     database: &str,
     (security, dropping): (Option<Security>, bool),
@@ -606,7 +602,7 @@ async fn compare_roles(
 }
 
 /// Plans and executes a restore.
-pub async fn restore(session: &Session, options: &RestoreOptions) -> Result<RestoreOutput> {
+pub async fn restore(session: &Context, options: &RestoreOptions) -> Result<RestoreOutput> {
     let plan = plan_restore(session, options).await?;
     execute(session, plan).await
 }

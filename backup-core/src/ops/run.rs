@@ -11,7 +11,7 @@ use super::backup::{BackupOptions, DatasetSelector, backup};
 use super::prune::{PruneOptions, prune};
 use super::schedule::Shard;
 use super::skip::SkipRules;
-use super::{Session, rfc3339};
+use super::{Context, rfc3339};
 use crate::config::Policy;
 use crate::error::{Error, Result};
 use crate::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
@@ -28,7 +28,7 @@ pub struct RunOptions {
 }
 
 /// Runs the policies one after another; one that fails does not stop the others.
-pub async fn run(session: &Session, options: &RunOptions) -> Result<RunOutput> {
+pub async fn run(session: &Context, options: &RunOptions) -> Result<RunOutput> {
     let policies = chosen(session, &options.policies)?;
     let started = OffsetDateTime::now_utc();
     let clock = Instant::now();
@@ -57,7 +57,7 @@ pub async fn run(session: &Session, options: &RunOptions) -> Result<RunOutput> {
 }
 
 /// The policies named (all when none is), each checked: a name, and workspaces to back up.
-fn chosen<'a>(session: &'a Session, names: &[String]) -> Result<Vec<&'a Policy>> {
+fn chosen<'a>(session: &'a Context, names: &[String]) -> Result<Vec<&'a Policy>> {
     let all = &session.settings.file.policies;
     let file = session
         .settings
@@ -105,7 +105,7 @@ fn chosen<'a>(session: &'a Session, names: &[String]) -> Result<Vec<&'a Policy>>
 }
 
 async fn run_policy(
-    session: &Session,
+    session: &Context,
     policy: &Policy,
     options: &RunOptions,
     now: OffsetDateTime,
@@ -165,7 +165,7 @@ async fn run_policy(
 }
 
 fn backup_options(
-    session: &Session,
+    session: &Context,
     policy: &Policy,
     options: &RunOptions,
     now: OffsetDateTime,

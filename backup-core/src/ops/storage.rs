@@ -3,14 +3,14 @@
 use adls_store::{PutMode, Store, StoreExt, StorePath};
 use futures::StreamExt;
 
-use super::{BACKUP_FILESYSTEM, Session, backup_folder};
+use super::{BACKUP_FILESYSTEM, Context, backup_folder};
 use crate::error::{Error, Result};
 use crate::output::{StorageChange, StorageStatus};
-use crate::powerbi::ZERO_GUID;
+use crate::service::powerbi::ZERO_GUID;
 
 /// The link, the folder and its backups, for each workspace.
 pub async fn storage_status(
-    session: &Session,
+    session: &Context,
     workspaces: &[String],
 ) -> Result<Vec<StorageStatus>> {
     let api = session.api()?;
@@ -19,7 +19,7 @@ pub async fn storage_status(
     for w in workspaces {
         let g = api.group_by_name(w).await?;
         let account = g.dataflow_storage_id.as_ref().map(|id| {
-            crate::powerbi::linked_account(&accounts, &g)
+            crate::service::powerbi::linked_account(&accounts, &g)
                 .map_or_else(|| id.clone(), |a| a.name.clone())
         });
         // Only the attached account holds the workspace's folder: it is looked for there, when pbi-backup can reach
@@ -58,9 +58,9 @@ pub async fn storage_status(
 /// The registered account to attach a workspace to; one the service lists as disabled is refused before anything
 /// changes, as the service would refuse the attach ("storage account must be enabled").
 fn find_account<'a>(
-    accounts: &'a [crate::powerbi::StorageAccount],
+    accounts: &'a [crate::service::powerbi::StorageAccount],
     account: &str,
-) -> Result<&'a crate::powerbi::StorageAccount> {
+) -> Result<&'a crate::service::powerbi::StorageAccount> {
     let a = accounts.iter().find(|a| a.name.eq_ignore_ascii_case(account)).ok_or_else(|| {
         Error::NotFound {
             what: "storage account",
@@ -80,7 +80,7 @@ fn find_account<'a>(
 /// Attaches a workspace to a registered storage account (by account name). A backup folder left from an earlier
 /// link makes the service refuse the attach (SEED-13), so it is renamed first, as `relink` does.
 pub async fn storage_link(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     account: &str,
 ) -> Result<StorageChange> {
@@ -122,7 +122,7 @@ pub async fn storage_link(
 
 /// Detaches a workspace's storage. The backup folder stays in the account; the report says that attaching again
 /// needs it renamed first, and which command does it.
-pub async fn storage_unlink(session: &Session, workspace: &str) -> Result<StorageChange> {
+pub async fn storage_unlink(session: &Context, workspace: &str) -> Result<StorageChange> {
     let api = session.api()?;
     let g = api.group_by_name(workspace).await?;
     let linked = match &g.dataflow_storage_id {
@@ -179,7 +179,7 @@ async fn move_folder(store: &dyn Store, from: &StorePath, to: &StorePath) -> Res
 /// `account` that the workspace is (or will be) attached to, because attaching fails while it exists (SEED-13).
 /// Returns what it did and the folder's new name.
 async fn clear_folder(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     account: Option<&str>,
 ) -> Result<(Vec<String>, Option<String>)> {
@@ -256,7 +256,7 @@ async fn free_folder(
 /// folder is renamed first, because relinking fails while it exists (rule SEED-13); the report says what it was
 /// renamed to. A workspace already detached is attached to `account`.
 pub async fn storage_relink(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     account: Option<&str>,
 ) -> Result<StorageChange> {
@@ -295,7 +295,7 @@ pub async fn storage_relink(
 
 /// The declaration that made the preflight block (SEED-12) would go on blocking the relinked workspace: the note
 /// that says to remove it.
-fn declared_dataflows_only(session: &Session, name: &str, asked: &str) -> Option<String> {
+fn declared_dataflows_only(session: &Context, name: &str, asked: &str) -> Option<String> {
     let preflight = &session.settings.file.preflight;
     if !preflight.dataflows_only.iter().any(|w| w == name || w == asked) {
         return None;

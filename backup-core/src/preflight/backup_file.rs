@@ -4,7 +4,7 @@
 
 use abf_format::{ModelPermission, Report};
 
-use super::{Finding, Findings, Status};
+use super::{Finding, Findings, RuleId, Status};
 
 /// What the backup-file rules need besides the report.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +22,7 @@ pub fn backup_file_findings(
     ctx: BackupFileContext<'_>,
     report: &Report,
     profile: super::Profile,
-    raise: &[String],
+    raise: &[RuleId],
 ) -> (Vec<Finding>, Vec<String>) {
     let mut out = Findings::new(ctx.workspace, profile, raise);
     let mut notes = Vec::new();
@@ -31,7 +31,7 @@ pub fn backup_file_findings(
         && level < 1500
     {
         out.push(
-            "LATER-25",
+            RuleId::Later25,
             Status::Fail,
             format!("the model in {file} is at compatibility level {level}; Power BI Premium takes 1500 and higher"),
             "upgrade the model's compatibility level (e.g. in Visual Studio or Tabular Editor) and back it up again",
@@ -40,7 +40,7 @@ pub fn backup_file_findings(
     let clashes = name_clashes(&report.tables, &report.expressions);
     if !clashes.is_empty() {
         out.push(
-            "LATER-26",
+            RuleId::Later26,
             Status::Fail,
             format!(
                 "the model in {file} has a table and a Power Query expression both named {}; Power BI fails such a restore",
@@ -60,7 +60,7 @@ pub fn backup_file_findings(
             _ => "not a known version",
         };
         out.push(
-            "LATER-06",
+            RuleId::Later06,
             Status::Fail,
             format!(
                 "the model in {file} is not in the enhanced metadata format (V3): its DefaultPowerBIDataSourceVersion is {version} ({name}), and Power BI restores only V3 models"
@@ -82,7 +82,7 @@ pub fn backup_file_findings(
             ));
         } else {
             out.push(
-                "LATER-09",
+                RuleId::Later09,
                 Status::Fail,
                 format!(
                     "the model in {file} has roles without the read permission, the only one Power BI takes: {}",

@@ -4,12 +4,12 @@ use futures::StreamExt;
 
 use super::{Fact, FactSource, Operation, TenantFacts, WorkspaceFacts, evaluate, warnings};
 use crate::error::Result;
-use crate::ops::{Session, backup_folder};
-use crate::output::DoctorOutput;
-use crate::powerbi::{self, Group};
+use crate::layout::backup_folder;
+use crate::service::Context;
+use crate::service::powerbi::{self, Group};
 
 /// Gathers the facts about one workspace from the REST API, the storage and the configuration.
-pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFacts, TenantFacts)> {
+pub async fn gather_facts(session: &Context, name: &str) -> Result<(WorkspaceFacts, TenantFacts)> {
     let api = session.api()?;
     let file = &session.settings.file;
     // The workspaces first: a sign-in that fails, fails here, once.
@@ -28,7 +28,7 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         storage_location: file.storage.location.clone(),
         configured_account: session.settings.storage_account().map(str::to_owned),
         storage_owner: file.preflight.storage_owner,
-        raise: file.preflight.raise.clone(),
+        raise: session.settings.raise.clone(),
         profile: session.settings.profile,
     };
     let group: Option<Group> = match powerbi::find_group(&groups, name) {
@@ -56,8 +56,8 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
         facts.roles_listed = true;
         // The service lists a service principal by its object id and a user by UPN (fidelity.md): both are read
         // from the caller's own token. An opaque token tells neither: then no guess is taken.
-        let me = match session.tokens()?.token(crate::auth::POWERBI_SCOPE).await {
-            Ok(token) => crate::auth::Identity::of(&token),
+        let me = match session.tokens()?.token(crate::service::auth::POWERBI_SCOPE).await {
+            Ok(token) => crate::service::auth::Identity::of(&token),
             Err(_) => None,
         };
         match me {
@@ -75,11 +75,11 @@ pub async fn gather_facts(session: &Session, name: &str) -> Result<(WorkspaceFac
 
 /// The facts about the storage account a workspace is attached to: its registration, what Azure Resource Manager
 /// says of it, whether pbi-backup can reach it, and what its backup folder shows.
-async fn storage_facts(session: &Session, group: &Group, facts: &mut WorkspaceFacts) {
+async fn storage_facts(session: &Context, group: &Group, facts: &mut WorkspaceFacts) {
     if group.dataflow_storage_id.is_some()
         && let Ok(accounts) = session.storage_accounts().await
     {
-        let linked = crate::powerbi::linked_account(&accounts, group);
+        let linked = crate::service::powerbi::linked_account(&accounts, group);
         facts.storage_enabled = linked.and_then(|a| a.is_enabled);
         facts.storage_account = linked.map(|a| a.name.clone());
     }
@@ -113,36 +113,9 @@ async fn storage_facts(session: &Session, group: &Group, facts: &mut WorkspaceFa
     }
 }
 
-/// Runs every rule for each workspace.
-pub async fn doctor(session: &Session, workspaces: &[String]) -> Result<DoctorOutput> {
-    let mut findings = Vec::new();
-    let mut facts_seen = Vec::new();
-    for (i, name) in workspaces.iter().enumerate() {
-        let (facts, tenant) = gather_facts(session, name).await?;
-        findings.extend(evaluate(Operation::Doctor, &facts, &tenant));
-        if i == 0 {
-            facts_seen.push(Fact {
-                workspace: None,
-                name: "home_region".into(),
-                value: tenant.home_region.clone(),
-                source: tenant.home_region_source,
-            });
-        }
-        facts_seen.extend(facts_of(&facts, &tenant));
-    }
-    let blocked = findings.iter().any(|f| f.blocks());
-    Ok(DoctorOutput {
-        facts: facts_seen,
-        findings,
-        blocked,
-        storage: session.settings.store_description(),
-        profile: session.settings.profile,
-    })
-}
-
 /// Runs the rules relevant to `op` and fails with [`crate::Error::Preflight`] when one blocks.
 pub(crate) async fn require(
-    session: &Session,
+    session: &Context,
     workspace: &str,
     op: Operation,
     what: &str,
@@ -181,8 +154,8 @@ async fn folder_state(
             state = Folder::OnlyPlaced;
             continue;
         }
-        let placed = crate::ops::is_abf(name)
-            && crate::ops::read_manifest(store, &entry.path)
+        let placed = crate::layout::is_abf(name)
+            && crate::manifest::read_manifest(store, &entry.path)
                 .await
                 .ok()
                 .flatten()
@@ -196,14 +169,14 @@ async fn folder_state(
 }
 
 /// The facts about one workspace the rules read, each with where it came from.
-fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
+pub fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
     let from_service = |v: Option<String>| {
         let source = if v.is_some() { FactSource::Service } else { FactSource::Unknown };
         (v, source)
     };
     let attached = ws.group.as_ref().is_some_and(|g| g.dataflow_storage_id.is_some());
     let storage_location = super::storage_location(ws, tenant);
-    let arm = |f: &dyn Fn(&crate::arm::ArmAccount) -> Option<String>| match &ws.arm {
+    let arm = |f: &dyn Fn(&crate::service::arm::ArmAccount) -> Option<String>| match &ws.arm {
         Some(Ok(a)) => match f(a) {
             Some(v) => (Some(v), FactSource::Arm),
             None => (None, FactSource::Unknown),
@@ -224,7 +197,7 @@ fn facts_of(ws: &WorkspaceFacts, tenant: &TenantFacts) -> Vec<Fact> {
         ("capacity_sku", from_service(ws.capacity.as_ref().map(|c| c.sku.clone()))),
         (
             "caller_role",
-            from_service(ws.caller.as_ref().map(|c| c.group_user_access_right.clone())),
+            from_service(ws.caller.as_ref().map(|c| c.group_user_access_right.to_string())),
         ),
     ];
     if attached {

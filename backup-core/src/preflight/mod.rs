@@ -1,7 +1,7 @@
 //! Preflight: every rule of the Power BI backup documentation that a client can check, evaluated before anything
 //! is sent.
 //!
-//! - [`RULES`] lists every rule with its class, and [`severity`] is the one function that decides how much a failed
+//! - [`RULES`] (in [`crate::rule`], the ground layer) lists every rule with its class, and [`severity`] is the one function that decides how much a failed
 //!   rule matters: rules of the preview text (`SEED-*`) block, rules from later revisions (`LATER-*`) warn unless
 //!   `preflight.raise` lists them, notes inform. A finding only inferred (not seen) warns.
 //! - `rules.rs`: one function per group of workspace rules (capacity, storage link, regions, roles, folder, copies),
@@ -16,78 +16,17 @@
 mod backup_file;
 mod facts;
 mod rules;
-mod server_texts;
 
 use serde::{Deserialize, Serialize};
 
-use crate::powerbi::{Capacity, Group, GroupUser};
+use crate::service::powerbi::{Capacity, Group, GroupUser};
 
+pub use crate::rule::{
+    Class, Finding, Profile, ProfileSeverity, RULES, Rule, RuleId, Severity, Status,
+};
 pub use backup_file::{BackupFileContext, backup_file_findings};
-pub use facts::{doctor, gather_facts};
+pub use facts::{facts_of, gather_facts};
 pub(crate) use facts::{require, verdict};
-pub use server_texts::{ServerRule, failure_rule, refused_for_load, server_rule};
-
-/// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Stops backup and restore before anything is sent.
-    Block,
-    /// Reported; the operation goes on.
-    Warn,
-    /// For information.
-    Info,
-}
-
-/// What a rule found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// The rule holds.
-    Pass,
-    /// The rule is broken.
-    Fail,
-    /// A fact is missing; the message says what to declare.
-    Unknown,
-}
-
-/// One rule's verdict for one workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Finding {
-    /// Stable rule id (`SEED-01`, `LATER-30`, ...), as in the rules reference.
-    pub rule: String,
-    /// Severity when the rule fails.
-    pub severity: Severity,
-    /// The verdict.
-    pub status: Status,
-    /// The workspace it is about.
-    pub workspace: String,
-    /// What was found, naming the workspace and the fact.
-    pub message: String,
-    /// What to do (empty when the rule holds).
-    pub remedy: String,
-    /// When the rule does not hold: its severity under the other profile, if that differs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub differs: Option<ProfileSeverity>,
-}
-
-/// How a finding would weigh under another profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileSeverity {
-    /// The other profile.
-    pub profile: Profile,
-    /// The severity there.
-    pub severity: Severity,
-}
-
-impl Finding {
-    /// Whether this finding stops the operation.
-    pub fn blocks(&self) -> bool {
-        self.status == Status::Fail && self.severity == Severity::Block
-    }
-}
 
 /// What is being checked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +69,7 @@ pub struct WorkspaceFacts {
     pub restore_model_bytes: Option<u64>,
     /// The linked storage account as Azure Resource Manager describes it, or why it could not be read; `None` when
     /// there was no account to look up.
-    pub arm: Option<std::result::Result<crate::arm::ArmAccount, String>>,
+    pub arm: Option<std::result::Result<crate::service::arm::ArmAccount, String>>,
     /// The Power BI tenant (the caller's token's `tid`).
     pub powerbi_tenant: Option<String>,
     /// What `power-bi-backup/<workspace>` shows (`None`: storage not reachable or not configured).
@@ -188,7 +127,7 @@ pub struct TenantFacts {
     /// Declared storage ownership (for copies).
     pub storage_owner: Option<bool>,
     /// Rule ids raised to blocking.
-    pub raise: Vec<String>,
+    pub raise: Vec<RuleId>,
     /// The rule profile in force.
     pub profile: Profile,
 }
@@ -235,62 +174,6 @@ pub struct Fact {
     pub source: FactSource,
 }
 
-/// Which version of the service's rules applies (`power-bi-rules.md`, "Rule profiles").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Profile {
-    /// The 2021 preview the product was specified against: admins only, multi-geo refused. The default.
-    #[default]
-    Seed,
-    /// The service as documented today (revision [D5]): admins, members and contributors back up; restore as a
-    /// new model needs admin; multi-geo is residency advice; the later rules that block there block.
-    Current,
-}
-
-impl Profile {
-    /// The other profile, for saying where a finding differs.
-    pub fn other(self) -> Profile {
-        match self {
-            Profile::Seed => Profile::Current,
-            Profile::Current => Profile::Seed,
-        }
-    }
-}
-
-impl std::fmt::Display for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Profile::Seed => "seed",
-            Profile::Current => "current",
-        })
-    }
-}
-
-impl std::str::FromStr for Profile {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "seed" => Ok(Profile::Seed),
-            "current" => Ok(Profile::Current),
-            _ => Err(format!(
-                "'{s}' is not a rule profile; use seed (the 2021 preview, the default) or current (the service as documented today)"
-            )),
-        }
-    }
-}
-
-/// How a rule's failure weighs when it is seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// Blocks backup and restore (the preview's rules).
-    Blocks,
-    /// Warns, and blocks when `preflight.raise` lists it (later revisions, and what is unconfirmed).
-    Warns,
-    /// Informs; never blocks.
-    Note,
-}
-
 /// Whether a finding was seen or only inferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
@@ -300,96 +183,11 @@ pub enum Basis {
     Inferred,
 }
 
-/// One rule of the reference (`power-bi-rules.md`), as this tool checks it.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    /// Stable id.
-    pub id: &'static str,
-    /// How its failure weighs under the `seed` profile.
-    pub seed: Class,
-    /// How its failure weighs under the `current` profile.
-    pub current: Class,
-    /// What it says, in a few words.
-    pub title: &'static str,
-}
-
-impl Rule {
-    /// Its class under `profile`.
-    pub fn class(&self, profile: Profile) -> Class {
-        match profile {
-            Profile::Seed => self.seed,
-            Profile::Current => self.current,
-        }
-    }
-}
-
-const fn rule_of(id: &'static str, seed: Class, current: Class, title: &'static str) -> Rule {
-    Rule { id, seed, current, title }
-}
-
-const B: Class = Class::Blocks;
-const W: Class = Class::Warns;
-const N: Class = Class::Note;
-
-/// Every rule the preflight checks, with its class under each profile: the table "Rule profiles" of
-/// `power-bi-rules.md`, read rule by rule. LATER-23 blocks under both: a workspace the caller cannot see cannot be
-/// backed up by it at all.
-#[rustfmt::skip]
-pub const RULES: &[Rule] = &[
-    rule_of("SEED-01", B, B, "Premium, Embedded, Fabric or PPU capacity"),
-    rule_of("SEED-02", B, B, "an ADLS Gen2 account attached to the workspace"),
-    rule_of("SEED-04", B, W, "the capacity in the tenant's home region (today: advice, LATER-01)"),
-    rule_of("SEED-05", B, W, "the storage account in the home region (today: LATER-17)"),
-    rule_of("SEED-06", N, N, "backups stored outside the capacity's region"),
-    rule_of("SEED-07", B, N, "only workspace admins back up and restore (today: LATER-07/08)"),
-    rule_of("SEED-08", B, B, "a backup folder named after the workspace"),
-    rule_of("SEED-09", B, B, "storage owner, and admin of the target (today: LATER-07/08)"),
-    rule_of("SEED-10", N, N, "storage owners can read every backup"),
-    rule_of("SEED-12", B, W, "a storage link made for backups, not dataflows only"),
-    rule_of("SEED-13", N, N, "relinking needs the old folder renamed"),
-    rule_of("LATER-05", W, B, "large semantic model storage format to restore"),
-    rule_of("LATER-06", W, B, "enhanced metadata (V3) models only"),
-    rule_of("LATER-07", W, B, "workspace admin to restore a new model"),
-    rule_of("LATER-08", W, B, "admin, member or contributor to back up or restore over a model"),
-    rule_of("LATER-02", W, B, "the storage account not in a VNET"),
-    rule_of("LATER-03", W, B, "no firewall, no private endpoint on the storage account"),
-    rule_of("LATER-04", W, B, "shared key access allowed on the storage account"),
-    rule_of("LATER-09", W, W, "roles with the read permission only"),
-    rule_of("LATER-11", W, W, "the model fits the capacity's memory"),
-    rule_of("LATER-15", W, B, "a storage account with hierarchical namespace"),
-    rule_of("LATER-16", W, B, "the storage account in the Power BI tenant"),
-    rule_of("LATER-23", B, B, "a workspace the caller can see, not My workspace"),
-    rule_of("LATER-25", W, B, "compatibility level 1500 or higher"),
-    rule_of("LATER-26", W, B, "no table and expression of one name"),
-    rule_of("LATER-30", W, W, "a running capacity"),
-];
-
-/// Refuses rule ids this tool does not check, naming the ones it does.
-pub fn check_rule_ids(ids: &[String]) -> crate::Result<()> {
-    let unknown: Vec<&str> =
-        ids.iter().map(String::as_str).filter(|id| rule(id).is_none()).collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let valid: Vec<&str> = RULES.iter().map(|r| r.id).collect();
-    Err(crate::Error::Usage(format!(
-        "preflight.raise names {} this tool does not check ({}); the rules it checks are {}",
-        if unknown.len() == 1 { "a rule" } else { "rules" },
-        unknown.join(", "),
-        valid.join(", ")
-    )))
-}
-
-/// The rule of an id (ids compare without regard to case).
-pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id.eq_ignore_ascii_case(id))
-}
-
 /// How much a failed rule matters: the one place this is decided. Under `profile`, a blocking rule seen to fail
 /// blocks; a note informs; anything else warns, and blocks when `raise` lists it (`raise` only makes stricter).
-pub fn severity(id: &str, basis: Basis, profile: Profile, raise: &[String]) -> Severity {
-    let raised = raise.iter().any(|r| r.eq_ignore_ascii_case(id));
-    match (rule(id).map(|r| r.class(profile)), basis) {
+pub fn severity(id: RuleId, basis: Basis, profile: Profile, raise: &[RuleId]) -> Severity {
+    let raised = raise.contains(&id);
+    match (id.rule().map(|r| r.class(profile)), basis) {
         (Some(Class::Note), _) => Severity::Info,
         (Some(Class::Blocks), Basis::Seen) => Severity::Block,
         _ if raised => Severity::Block,
@@ -402,11 +200,11 @@ pub(crate) struct Findings<'a> {
     findings: Vec<Finding>,
     workspace: &'a str,
     profile: Profile,
-    raise: &'a [String],
+    raise: &'a [RuleId],
 }
 
 impl<'a> Findings<'a> {
-    pub(crate) fn new(workspace: &'a str, profile: Profile, raise: &'a [String]) -> Self {
+    pub(crate) fn new(workspace: &'a str, profile: Profile, raise: &'a [RuleId]) -> Self {
         Findings { findings: Vec::new(), workspace, profile, raise }
     }
 
@@ -416,25 +214,24 @@ impl<'a> Findings<'a> {
     }
 
     /// Adds a verdict seen in the facts.
-    pub(crate) fn push(&mut self, rule: &str, status: Status, message: String, remedy: &str) {
+    pub(crate) fn push(&mut self, rule: RuleId, status: Status, message: String, remedy: &str) {
         self.push_with(rule, Basis::Seen, status, message, remedy);
     }
 
     /// Adds a verdict, seen or inferred; its severity comes from [`severity`].
     pub(crate) fn push_with(
         &mut self,
-        rule: &str,
+        rule: RuleId,
         basis: Basis,
         status: Status,
         message: String,
         remedy: &str,
     ) {
-        debug_assert!(self::rule(rule).is_some(), "{rule} is not in RULES");
         let severity = severity(rule, basis, self.profile, self.raise);
         let other = self.profile.other();
         let elsewhere = self::severity(rule, basis, other, self.raise);
         self.findings.push(Finding {
-            rule: rule.into(),
+            rule,
             severity,
             status,
             workspace: self.workspace.into(),
@@ -513,7 +310,7 @@ mod tests {
                 identifier: "app".into(),
                 display_name: None,
                 principal_type: Some("App".into()),
-                group_user_access_right: "Admin".into(),
+                group_user_access_right: crate::service::powerbi::WorkspaceRole::Admin,
             }),
             roles_listed: true,
             storage_account: Some("acct".into()),
@@ -550,27 +347,28 @@ mod tests {
     #[test]
     fn each_seed_rule_blocks_with_workspace_and_remedy() {
         type Mutation = Box<dyn Fn(&mut WorkspaceFacts, &mut TenantFacts)>;
-        let cases: Vec<(&str, Mutation)> = vec![
+        let cases: Vec<(RuleId, Mutation)> = vec![
             (
-                "SEED-01",
+                RuleId::Seed01,
                 Box::new(|w, _| {
                     w.group.as_mut().unwrap().is_on_dedicated_capacity = false;
                     w.capacity.as_mut().unwrap().sku = "Shared".into();
                 }),
             ),
-            ("SEED-02", Box::new(|w, _| w.group.as_mut().unwrap().dataflow_storage_id = None)),
+            (RuleId::Seed02, Box::new(|w, _| w.group.as_mut().unwrap().dataflow_storage_id = None)),
             (
-                "SEED-04",
+                RuleId::Seed04,
                 Box::new(|w, _| w.capacity.as_mut().unwrap().region = "Southeast Asia".into()),
             ),
-            ("SEED-05", Box::new(|_, t| t.storage_location = Some("East US".into()))),
+            (RuleId::Seed05, Box::new(|_, t| t.storage_location = Some("East US".into()))),
             (
-                "SEED-07",
+                RuleId::Seed07,
                 Box::new(|w, _| {
-                    w.caller.as_mut().unwrap().group_user_access_right = "Member".into()
+                    w.caller.as_mut().unwrap().group_user_access_right =
+                        crate::service::powerbi::WorkspaceRole::Member
                 }),
             ),
-            ("SEED-12", Box::new(|w, _| w.declared_dataflows_only = true)),
+            (RuleId::Seed12, Box::new(|w, _| w.declared_dataflows_only = true)),
         ];
         for (rule, mutate) in cases {
             let (mut w, mut t) = (good(), tenant());
@@ -594,7 +392,7 @@ mod tests {
         let later = f.iter().find(|f| f.rule == "LATER-30").unwrap();
         assert!(!later.blocks() && later.status == Status::Fail);
         let mut t = tenant();
-        t.raise = vec!["LATER-30".into()];
+        t.raise = vec![RuleId::Later30];
         assert!(
             evaluate(Operation::Backup, &w, &t).iter().any(|f| f.rule == "LATER-30" && f.blocks())
         );

@@ -1,8 +1,8 @@
 //! The workspace rules, one function per group. Each adds its verdicts to [`Findings`], which decides their
 //! severity through [`super::severity`]; none decides one itself.
 
-use super::{Basis, Findings, Operation, Status, TenantFacts, WorkspaceFacts};
-use crate::powerbi::Group;
+use super::{Basis, Findings, Operation, RuleId, Status, TenantFacts, WorkspaceFacts};
+use crate::service::powerbi::{Group, WorkspaceRole};
 
 /// Regions compare without regard to case, spaces and punctuation (`West Europe` is `westeurope`).
 fn same_region(a: &str, b: &str) -> bool {
@@ -22,7 +22,7 @@ pub(super) fn visible(out: &mut Findings<'_>, name: &str, nearest: &[String]) {
         ),
     };
     out.push(
-        "LATER-23",
+        RuleId::Later23,
         Status::Fail,
         format!("workspace '{name}' is not among the workspaces the caller can see (or it is a My workspace){hint}"),
         "check the name, give the caller a role on the workspace, and move models out of My workspace",
@@ -36,14 +36,14 @@ pub(super) fn capacity(out: &mut Findings<'_>, ws: &WorkspaceFacts, group: &Grou
     let premium = group.is_on_dedicated_capacity || sku.to_ascii_uppercase().starts_with("PP");
     if premium {
         out.push(
-            "SEED-01",
+            RuleId::Seed01,
             Status::Pass,
             format!("workspace '{name}' is on a dedicated capacity (sku '{sku}')"),
             "",
         );
     } else {
         out.push(
-            "SEED-01",
+            RuleId::Seed01,
             Status::Fail,
             format!("workspace '{name}' is not on a Premium or PPU capacity (isOnDedicatedCapacity is false)"),
             "assign the workspace to a Premium, Embedded, Fabric or PPU capacity",
@@ -57,14 +57,14 @@ pub(super) fn running(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
     if let Some(c) = &ws.capacity {
         if c.state.eq_ignore_ascii_case("Active") || c.state.is_empty() {
             out.push(
-                "LATER-30",
+                RuleId::Later30,
                 Status::Pass,
                 format!("capacity '{}' is active", c.display_name),
                 "",
             );
         } else {
             out.push(
-                "LATER-30",
+                RuleId::Later30,
                 Status::Fail,
                 format!("capacity '{}' of '{name}' is {}", c.display_name, c.state),
                 "resume the capacity",
@@ -90,7 +90,7 @@ pub(super) fn storage_link(
         &ws.storage_unreachable,
     ) {
         out.push(
-            "SEED-02",
+            RuleId::Seed02,
             Status::Fail,
             format!(
                 "the backups of '{name}' go to storage account '{linked}', the one it is attached to, which pbi-backup (configured with '{configured}') cannot reach: {why}"
@@ -103,7 +103,7 @@ pub(super) fn storage_link(
     }
     match (&group.dataflow_storage_id, &ws.storage_account) {
         (Some(_), Some(account)) if ws.storage_enabled == Some(false) => out.push(
-            "SEED-02",
+            RuleId::Seed02,
             Status::Fail,
             format!(
                 "workspace '{name}' is attached to storage account '{account}', which is disabled in Power BI (isEnabled false)"
@@ -111,19 +111,19 @@ pub(super) fn storage_link(
             "a Power BI administrator enables the account (Admin portal > Azure connections), or attach the workspace to another: pbi-backup storage relink --workspace <name> --account <account>",
         ),
         (Some(_), Some(account)) => out.push(
-            "SEED-02",
+            RuleId::Seed02,
             Status::Pass,
             format!("workspace '{name}' is attached to storage account '{account}'"),
             "",
         ),
         (Some(id), None) => out.push(
-            "SEED-02",
+            RuleId::Seed02,
             Status::Pass,
             format!("workspace '{name}' is attached to dataflow storage {id}"),
             "",
         ),
         (None, _) => out.push(
-            "SEED-02",
+            RuleId::Seed02,
             Status::Fail,
             format!("workspace '{name}' has no ADLS Gen2 storage attached (no dataflowStorageId)"),
             "attach a storage account: pbi-backup storage link --workspace <name> --account <account>, or Workspace settings > Azure connections",
@@ -139,7 +139,7 @@ pub(super) fn dataflows_only(out: &mut Findings<'_>, ws: &WorkspaceFacts, group:
     }
     if ws.declared_dataflows_only {
         out.push(
-            "SEED-12",
+            RuleId::Seed12,
             Status::Fail,
             format!("the storage link of '{name}' is declared dataflows-only (CDSA)"),
             "unlink and relink: pbi-backup storage relink --workspace <name>",
@@ -155,7 +155,7 @@ fn folder_shows_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, name: &str) {
     let relink = "if backups fail, unlink and relink: pbi-backup storage relink --workspace <name>";
     match ws.folder {
         Some(Folder::Absent) => out.push_with(
-            "SEED-12",
+            RuleId::Seed12,
             Basis::Inferred,
             Status::Fail,
             format!(
@@ -165,7 +165,7 @@ fn folder_shows_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, name: &str) {
         ),
         // The service's empty folder and one pbi-backup's copy created look the same once a copy is in it.
         Some(Folder::OnlyPlaced) => out.push(
-            "SEED-12",
+            RuleId::Seed12,
             Status::Unknown,
             format!(
                 "power-bi-backup/{name} holds only files pbi-backup placed there: they cannot tell whether the service made the folder for a backup link"
@@ -173,7 +173,7 @@ fn folder_shows_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, name: &str) {
             "if backups or restores fail there, unlink and relink: pbi-backup storage relink --workspace <name>",
         ),
         Some(Folder::Empty) => out.push(
-            "SEED-12",
+            RuleId::Seed12,
             Status::Pass,
             format!(
                 "power-bi-backup/{name} exists and is empty: the service made it when storage was attached for backups; no backup yet"
@@ -181,13 +181,13 @@ fn folder_shows_link(out: &mut Findings<'_>, ws: &WorkspaceFacts, name: &str) {
             "",
         ),
         Some(Folder::ServiceFiles) => out.push(
-            "SEED-12",
+            RuleId::Seed12,
             Status::Pass,
             format!("the storage link of '{name}' supports backup (power-bi-backup/{name} holds backups)"),
             "",
         ),
         None => out.push(
-            "SEED-12",
+            RuleId::Seed12,
             Status::Unknown,
             format!("whether the storage link of '{name}' was made for backups: power-bi-backup/{name} was not looked at"),
             "configure the storage account the workspace is attached to (PBI_BACKUP_ADLS_ACCOUNT or storage.account) so that its folder can be checked",
@@ -207,25 +207,25 @@ pub(super) fn regions(
     let told = tenant.home_region_source.describe();
     match (&tenant.home_region, &cap_region) {
         (Some(home), Some(region)) if same_region(home, region) => out.push(
-            "SEED-04",
+            RuleId::Seed04,
             Status::Pass,
             format!("capacity of '{name}' is in the home region '{home}' ({told})"),
             "",
         ),
         (Some(home), Some(region)) => out.push(
-            "SEED-04",
+            RuleId::Seed04,
             Status::Fail,
             format!("capacity of '{name}' is in '{region}', not the tenant's home region '{home}' ({told}): multi-geo"),
             "move the workspace to a capacity in the home region; multi-geo capacities cannot back up or restore",
         ),
         (None, _) => out.push(
-            "SEED-04",
+            RuleId::Seed04,
             Status::Unknown,
             format!("the tenant's home region is not known (the service's home cluster did not tell it), so the capacity region of '{name}' cannot be checked"),
             "declare powerbi.home-region in pbi-backup.toml",
         ),
         (Some(_), None) => out.push(
-            "SEED-04",
+            RuleId::Seed04,
             Status::Unknown,
             format!("the capacity of '{name}' is not visible to the caller"),
             "give the caller capacity access, or check the region by hand",
@@ -240,25 +240,25 @@ pub(super) fn regions(
     let location = location.as_ref();
     match (&tenant.home_region, location) {
         (Some(home), Some(loc)) if same_region(home, loc) => out.push(
-            "SEED-05",
+            RuleId::Seed05,
             Status::Pass,
             format!("storage account '{account}' is in the home region '{home}'"),
             "",
         ),
         (Some(home), Some(loc)) => out.push(
-            "SEED-05",
+            RuleId::Seed05,
             Status::Fail,
             format!("storage account '{account}' is in '{loc}', not the tenant's home region '{home}'"),
             "use a storage account in the tenant's home region",
         ),
         (None, _) => out.push(
-            "SEED-05",
+            RuleId::Seed05,
             Status::Unknown,
             format!("the home region is not known, so the region of storage account '{account}' cannot be checked"),
             "declare powerbi.home-region in pbi-backup.toml",
         ),
         (Some(_), None) => out.push(
-            "SEED-05",
+            RuleId::Seed05,
             Status::Unknown,
             format!("the region of storage account '{account}' is not known{}", arm_unknown(ws)),
             "grant the caller the Reader role on the storage account (Azure Resource Manager then tells its region), or declare storage.location with storage.account set to that account",
@@ -268,7 +268,7 @@ pub(super) fn regions(
         && !same_region(loc, region)
     {
         out.push(
-            "SEED-06",
+            RuleId::Seed06,
             Status::Fail,
             format!("backups of '{name}' are stored in '{loc}', outside the capacity's region '{region}'"),
             "check your data residency requirements",
@@ -280,13 +280,13 @@ pub(super) fn regions(
 /// over a model) and LATER-07 (admin to restore a new model). Which of them blocks is the profile's choice.
 pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) {
     let name = &ws.name;
-    let role = ws.caller.as_ref().map(|u| u.group_user_access_right.as_str());
+    let role = ws.caller.as_ref().map(|u| &u.group_user_access_right);
     match role {
-        Some("Admin") => {
-            out.push("SEED-07", Status::Pass, format!("the caller is an admin of '{name}'"), "")
+        Some(WorkspaceRole::Admin) => {
+            out.push(RuleId::Seed07, Status::Pass, format!("the caller is an admin of '{name}'"), "")
         }
         Some(other) => out.push(
-            "SEED-07",
+            RuleId::Seed07,
             Status::Fail,
             format!("the caller is {other}, not Admin, of workspace '{name}'"),
             "make the caller (user or service principal) an admin of the workspace",
@@ -294,13 +294,13 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
         // Not listed: the caller has no role of its own (it may hold one through a group, which the list does not
         // expand), so "not found" is not "not admin".
         None if ws.roles_listed => out.push(
-            "SEED-07",
+            RuleId::Seed07,
             Status::Unknown,
             format!("the caller (by its object id or UPN) has no role of its own in '{name}'"),
             "check in Manage access that the caller, or a group it belongs to, is an Admin of the workspace",
         ),
         None => out.push(
-            "SEED-07",
+            RuleId::Seed07,
             Status::Unknown,
             format!("the roles of '{name}' could not be listed, or the caller's token does not say who it is"),
             "the workspace admin can check the caller's role in Manage access",
@@ -315,34 +315,34 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
     };
     match op {
         Operation::RestoreAsNew => match role {
-            Some("Admin") => out.push(
-                "LATER-07",
+            Some(WorkspaceRole::Admin) => out.push(
+                RuleId::Later07,
                 Status::Pass,
                 format!("the caller is an admin of '{name}', who may restore a new model"),
                 "",
             ),
             Some(other) => out.push(
-                "LATER-07",
+                RuleId::Later07,
                 Status::Fail,
                 format!("restoring a new model needs workspace admin; the caller is {other} of '{name}'"),
                 "make the caller an admin, or restore over an existing model",
             ),
-            None => out.push("LATER-07", Status::Unknown, unknown, "check in Manage access that the caller is an Admin of the workspace"),
+            None => out.push(RuleId::Later07, Status::Unknown, unknown, "check in Manage access that the caller is an Admin of the workspace"),
         },
         Operation::Doctor | Operation::Backup | Operation::Restore => match role {
-            Some(r @ ("Admin" | "Member" | "Contributor")) => out.push(
-                "LATER-08",
+            Some(r @ (WorkspaceRole::Admin | WorkspaceRole::Member | WorkspaceRole::Contributor)) => out.push(
+                RuleId::Later08,
                 Status::Pass,
                 format!("the caller is {r} of '{name}', who may back up and restore over a model"),
                 "",
             ),
             Some(other) => out.push(
-                "LATER-08",
+                RuleId::Later08,
                 Status::Fail,
                 format!("the caller is {other} of '{name}'; backing up or restoring over a model needs admin, member or contributor"),
                 "give the caller the Contributor role or higher on the workspace, or write permission on the model",
             ),
-            None => out.push("LATER-08", Status::Unknown, unknown, "check in Manage access that the caller is at least a Contributor of the workspace"),
+            None => out.push(RuleId::Later08, Status::Unknown, unknown, "check in Manage access that the caller is at least a Contributor of the workspace"),
         },
         Operation::CopyInto | Operation::Relink => {}
     }
@@ -350,26 +350,26 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
 /// SEED-08: the folder named after the workspace.
 pub(super) fn folder(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
     let name = &ws.name;
-    if let Err(e) = adls_store::StorePath::folder(crate::ops::BACKUP_FILESYSTEM, name)
+    if let Err(e) = adls_store::StorePath::folder(crate::layout::BACKUP_FILESYSTEM, name)
         && !name.contains('/')
         && !name.contains('\\')
     {
         out.push(
-            "SEED-08",
+            RuleId::Seed08,
             Status::Fail,
             format!("Power BI's backup folder for workspace '{name}' cannot be named: {e}"),
             "rename the workspace to a name that can be a folder name (at most 255 bytes, no control characters)",
         );
     } else if name.contains('/') || name.contains('\\') {
         out.push(
-            "SEED-08",
+            RuleId::Seed08,
             Status::Fail,
             format!("workspace name '{name}' holds '/' or '\\': Power BI's backup folder for it cannot be known"),
             "rename the workspace without '/' and '\\'",
         );
     } else {
         out.push(
-            "SEED-08",
+            RuleId::Seed08,
             Status::Pass,
             format!("backups of '{name}' live in power-bi-backup/{name}"),
             "",
@@ -382,7 +382,7 @@ pub(super) fn relink(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
     let name = &ws.name;
     if op == Operation::Relink && ws.folder.is_some_and(|f| f != super::Folder::Absent) {
         out.push(
-            "SEED-13",
+            RuleId::Seed13,
             Status::Fail,
             format!("power-bi-backup/{name} exists; relinking would fail while it does"),
             "pbi-backup storage relink renames it first",
@@ -402,12 +402,12 @@ pub(super) fn copies(
         return;
     }
     let name = out.workspace.to_owned();
-    let role = ws.caller.as_ref().map(|u| u.group_user_access_right.as_str());
+    let role = ws.caller.as_ref().map(|u| &u.group_user_access_right);
     if out.profile() == super::Profile::Seed
-        && let Some(role) = role.filter(|r| *r != "Admin")
+        && let Some(role) = role.filter(|r| **r != WorkspaceRole::Admin)
     {
         out.push(
-            "SEED-09",
+            RuleId::Seed09,
             Status::Fail,
             format!("restoring a backup copied from another workspace needs admin of the target; the caller is {role} of '{name}'"),
             "make the caller an admin of the target workspace",
@@ -416,19 +416,19 @@ pub(super) fn copies(
     }
     match tenant.storage_owner {
         Some(true) => out.push(
-            "SEED-09",
+            RuleId::Seed09,
             Status::Pass,
             "the caller is declared owner of the storage account".into(),
             "",
         ),
         Some(false) => out.push(
-            "SEED-09",
+            RuleId::Seed09,
             Status::Fail,
             format!("copying a backup into '{name}' needs owner rights on the storage account"),
             "have a storage account owner copy the file, or grant the caller the Owner role",
         ),
         None => out.push(
-            "SEED-09",
+            RuleId::Seed09,
             Status::Unknown,
             "storage ownership is not declared; the copy will tell".into(),
             "declare preflight.storage-owner in pbi-backup.toml",
@@ -439,7 +439,7 @@ pub(super) fn copies(
 /// SEED-10: storage owners see every backup.
 pub(super) fn visibility_to_owners(out: &mut Findings<'_>, name: &str) {
     out.push(
-        "SEED-10",
+        RuleId::Seed10,
         Status::Fail,
         format!("storage account owners can read every backup of '{name}'"),
         "encrypt backups with a password (--password-env, --password-file or --password-prompt) if that matters",
@@ -458,7 +458,7 @@ pub(super) fn storage_format(
         && !fmt.eq_ignore_ascii_case("Large")
     {
         out.push(
-            "LATER-05",
+            RuleId::Later05,
             Status::Fail,
             format!(
                 "workspace '{}' creates models in the {fmt} storage format; restore needs Large",
@@ -492,7 +492,7 @@ pub(super) fn memory(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
     let gib = |b: u64| format!("{:.1} GB", b as f64 / f64::from(1u32 << 30));
     let Some(capacity) = &ws.capacity else {
         out.push(
-            "LATER-11",
+            RuleId::Later11,
             Status::Unknown,
             format!("the capacity of '{name}' is not visible, so whether a {} model fits it is not known", gib(size)),
             "give the caller capacity access, or check the SKU's memory by hand",
@@ -502,7 +502,7 @@ pub(super) fn memory(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
     let sku = &capacity.sku;
     match model_memory_limit(sku) {
         Some(limit) if size > limit => out.push(
-            "LATER-11",
+            RuleId::Later11,
             Status::Fail,
             format!(
                 "the model takes at least {} in memory, more than the {} a {sku} capacity allows per model; the restore would fail with \"Resource governing\"",
@@ -512,13 +512,13 @@ pub(super) fn memory(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
             "restore to a workspace on a larger capacity, or reduce the model and back it up again",
         ),
         Some(limit) => out.push(
-            "LATER-11",
+            RuleId::Later11,
             Status::Pass,
             format!("the model ({} at backup) fits the {} per model of a {sku} capacity", gib(size), gib(limit)),
             "",
         ),
         None => out.push(
-            "LATER-11",
+            RuleId::Later11,
             Status::Unknown,
             format!("the memory per model of a {sku} capacity is not in the sources this tool follows; the model took {} at backup", gib(size)),
             "check the SKU's memory per model against the model's size",
@@ -545,7 +545,13 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
     let a = match arm {
         Ok(a) => a,
         Err(why) => {
-            for rule in ["LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+            for rule in [
+                RuleId::Later02,
+                RuleId::Later03,
+                RuleId::Later04,
+                RuleId::Later15,
+                RuleId::Later16,
+            ] {
                 out.push(
                     rule,
                     Status::Unknown,
@@ -562,7 +568,7 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
     let verdict = |bad: bool| if bad { Status::Fail } else { Status::Pass };
     let no_key = a.allow_shared_key == Some(false);
     out.push(
-        "LATER-04",
+        RuleId::Later04,
         verdict(no_key),
         if no_key {
             format!("storage account '{account}' does not allow shared key access; backup and restore fail with \"Key based authentication is not permitted\"")
@@ -573,19 +579,19 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
     );
     match a.hns {
         Some(false) => out.push(
-            "LATER-15",
+            RuleId::Later15,
             Status::Fail,
             format!("storage account '{account}' has no hierarchical namespace: it is not ADLS Gen2"),
             "use an account with hierarchical namespace enabled (ADLS Gen2)",
         ),
         Some(true) => out.push(
-            "LATER-15",
+            RuleId::Later15,
             Status::Pass,
             format!("storage account '{account}' has a hierarchical namespace"),
             "",
         ),
         None => out.push(
-            "LATER-15",
+            RuleId::Later15,
             Status::Unknown,
             format!("Azure Resource Manager did not say whether '{account}' has a hierarchical namespace"),
             "check isHnsEnabled on the account",
@@ -593,19 +599,19 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
     }
     match (&a.tenant_id, &ws.powerbi_tenant) {
         (Some(theirs), Some(ours)) if !theirs.eq_ignore_ascii_case(ours) => out.push(
-            "LATER-16",
+            RuleId::Later16,
             Status::Fail,
             format!("storage account '{account}' belongs to tenant {theirs}, not the Power BI tenant {ours}"),
             "use a storage account of a subscription in the Power BI tenant",
         ),
         (Some(_), Some(ours)) => out.push(
-            "LATER-16",
+            RuleId::Later16,
             Status::Pass,
             format!("storage account '{account}' is in the Power BI tenant {ours}"),
             "",
         ),
         _ => out.push(
-            "LATER-16",
+            RuleId::Later16,
             Status::Unknown,
             format!("the tenant of storage account '{account}' or of Power BI is not known"),
             "check that the account's subscription is in the Power BI tenant",
@@ -614,11 +620,11 @@ pub(super) fn storage_account(out: &mut Findings<'_>, op: Operation, ws: &Worksp
 }
 
 /// LATER-02 and LATER-03: Power BI must reach the account directly.
-fn network(out: &mut Findings<'_>, account: &str, a: &crate::arm::ArmAccount) {
+fn network(out: &mut Findings<'_>, account: &str, a: &crate::service::arm::ArmAccount) {
     let deny = a.default_action.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("deny"));
     let verdict = |bad: bool| if bad { Status::Fail } else { Status::Pass };
     out.push(
-        "LATER-02",
+        RuleId::Later02,
         verdict(a.vnet_rules > 0),
         if a.vnet_rules > 0 {
             format!("storage account '{account}' is in a virtual network ({} VNET rules); Power BI must reach it directly", a.vnet_rules)
@@ -631,7 +637,7 @@ fn network(out: &mut Findings<'_>, account: &str, a: &crate::arm::ArmAccount) {
         a.public_network_access.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("disabled"));
     let firewalled = deny || public_off || a.private_endpoints > 0;
     out.push(
-        "LATER-03",
+        RuleId::Later03,
         verdict(firewalled),
         if firewalled {
             format!(

@@ -53,7 +53,7 @@ fn every_error() -> Vec<Error> {
         Error::Preflight {
             what: "backup".into(),
             findings: vec![Finding {
-                rule: "SEED-07".into(),
+                rule: backup_core::rule::RuleId::Seed07,
                 severity: Severity::Block,
                 status: Status::Fail,
                 workspace: "Finance".into(),

@@ -5,7 +5,7 @@ use adls_store::{PutMode, StoreExt};
 use backup_core::config::{ConfigFile, Settings};
 use backup_core::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
 use backup_core::ops::{
-    self, BackupOptions, DatasetSelector, PruneOptions, RestoreOptions, Session,
+    self, BackupOptions, Context, DatasetSelector, PruneOptions, RestoreOptions,
 };
 use backup_core::output::{
     BackupVerification, CommandOutput, ManifestCheck, TransferVerification, exit_codes,
@@ -14,12 +14,12 @@ use backup_core::retention::RetentionPolicy;
 use sha2::Digest;
 use test_fixtures::tenant::TestTenant;
 
-fn session(vars: Vec<(String, String)>) -> Session {
+fn session(vars: Vec<(String, String)>) -> Context {
     let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    Session::new(Settings::resolve(None, ConfigFile::default(), &lookup).expect("settings"))
+    Context::new(Settings::resolve(None, ConfigFile::default(), &lookup).expect("settings"))
 }
 
-fn local_session(root: &std::path::Path) -> Session {
+fn local_session(root: &std::path::Path) -> Context {
     session(vec![("PBI_BACKUP_LOCAL_STORE".into(), root.display().to_string())])
 }
 
@@ -42,7 +42,7 @@ fn model(name: &str) -> Vec<u8> {
 }
 
 /// Stores `bytes` as `power-bi-backup/<workspace>/<file>` with a manifest that describes them.
-async fn put_backup(session: &Session, workspace: &str, file: &str, created: &str, bytes: Vec<u8>) {
+async fn put_backup(session: &Context, workspace: &str, file: &str, created: &str, bytes: Vec<u8>) {
     let store = session.store().unwrap();
     let path = ops::backup_path(workspace, file).unwrap();
     let mut manifest = Manifest {
@@ -127,7 +127,7 @@ async fn a_missing_local_file_is_a_usage_error_naming_it() {
     let s = local_session(root.path());
     let missing = root.path().join("nope.abf");
     let err = ops::upload(&s, &missing, "Sales", None, false, false).await.unwrap_err();
-    assert_eq!((err.kind(), err.exit_code()), ("io", exit_codes::USAGE), "{err}");
+    assert_eq!((err.kind().as_str(), err.exit_code()), ("io", exit_codes::USAGE), "{err}");
     assert!(err.to_string().contains("nope.abf"), "{err}");
 }
 

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+// The emulator is a test stand-in for Unix hosts (CI and developers); the product itself builds everywhere.
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 

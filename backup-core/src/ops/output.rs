@@ -55,37 +55,107 @@ impl Error {
         }
     }
 
-    /// A short, stable name of the kind of error, for JSON.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of error, as JSON names it.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Usage(_) => "usage",
-            Error::NotFound { .. } => "not_found",
-            Error::Io { .. } => "io",
-            Error::Auth(_) => "auth",
-            Error::Refused { .. } | Error::Server { .. } => "server_refused",
-            Error::BadAnswer { .. } => "bad_answer",
-            Error::Unreachable { .. } => "unreachable",
-            Error::OutcomeUnknown { .. } => "outcome_unknown",
-            Error::Protocol { .. } => "protocol",
-            Error::Request(_) => "request",
-            Error::Cancelled { .. } => "cancelled",
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Auth(_) => ErrorKind::Auth,
+            Error::Refused { .. } | Error::Server { .. } => ErrorKind::ServerRefused,
+            Error::BadAnswer { .. } => ErrorKind::BadAnswer,
+            Error::Unreachable { .. } => ErrorKind::Unreachable,
+            Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Request(_) => ErrorKind::Request,
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
             // The store's own hash check failing is the same finding as ours: a file that is not whole.
-            Error::Storage(adls_store::Error::Integrity { .. }) => "integrity",
-            Error::Storage(_) => "storage",
-            Error::Preflight { .. } => "preflight_blocked",
-            Error::Integrity(_) => "integrity",
-            Error::Internal(_) => "internal",
+            Error::Storage(adls_store::Error::Integrity { .. }) => ErrorKind::Integrity,
+            Error::Storage(_) => ErrorKind::Storage,
+            Error::Preflight { .. } => ErrorKind::PreflightBlocked,
+            Error::Integrity(_) => ErrorKind::Integrity,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 }
 
+/// The kind of an error, a stable name in JSON (`"kind": "not_found"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The command line, the configuration or a value was wrong.
+    Usage,
+    /// A workspace, dataset or file that does not exist.
+    NotFound,
+    /// A local file or folder could not be read or written.
+    Io,
+    /// Signing in failed.
+    Auth,
+    /// A service refused.
+    ServerRefused,
+    /// A service answered something that cannot be used.
+    BadAnswer,
+    /// The server could not be reached; nothing was sent.
+    Unreachable,
+    /// Sent, with no complete answer: the outcome is not known.
+    OutcomeUnknown,
+    /// An answer that is not XMLA.
+    Protocol,
+    /// A request that could not be written.
+    Request,
+    /// Stopped by the user.
+    Cancelled,
+    /// A file is not whole, or a restored model differs from its backup.
+    Integrity,
+    /// Storage failed.
+    Storage,
+    /// A preflight rule blocked; nothing was sent.
+    PreflightBlocked,
+    /// The program itself could not go on.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The name JSON uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Usage => "usage",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Io => "io",
+            ErrorKind::Auth => "auth",
+            ErrorKind::ServerRefused => "server_refused",
+            ErrorKind::BadAnswer => "bad_answer",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::OutcomeUnknown => "outcome_unknown",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Request => "request",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Integrity => "integrity",
+            ErrorKind::Storage => "storage",
+            ErrorKind::PreflightBlocked => "preflight_blocked",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// What every command's report says of how the run went: its exit code. The CLI prints the report and exits with
-/// it; no command decides an exit code anywhere else.
+/// it; no command decides an exit code anywhere else. There is no default: a new report says what it exits with.
 pub trait CommandOutput: Serialize {
     /// The exit code of the run this report describes.
-    fn exit_code(&self) -> i32 {
-        exit_codes::SUCCESS
-    }
+    fn exit_code(&self) -> i32;
 }
 
 /// An error as JSON reports it.
@@ -93,7 +163,7 @@ pub trait CommandOutput: Serialize {
 #[serde(deny_unknown_fields)]
 pub struct ErrorInfo {
     /// [`Error::kind`].
-    pub kind: String,
+    pub kind: ErrorKind,
     /// The message (never holds a secret).
     pub message: String,
     /// The server's error code, for server refusals.
@@ -120,7 +190,7 @@ pub struct ErrorInfo {
 impl From<&Error> for ErrorInfo {
     fn from(e: &Error) -> Self {
         ErrorInfo {
-            kind: e.kind().into(),
+            kind: e.kind(),
             message: e.to_string(),
             code: match e {
                 Error::Server { failure, .. } => failure.errors.first().and_then(|m| m.code),
@@ -137,7 +207,7 @@ impl From<&Error> for ErrorInfo {
             },
             rule: match e {
                 Error::Server { failure, .. } => {
-                    crate::preflight::failure_rule(failure).map(|r| r.rule.to_owned())
+                    crate::server_texts::failure_rule(failure).map(|r| r.rule.as_str().to_owned())
                 }
                 _ => None,
             },
@@ -613,11 +683,56 @@ impl CommandOutput for abf_format::Report {
     }
 }
 
-impl CommandOutput for ListOutput {}
-impl CommandOutput for TransferOutput {}
-impl CommandOutput for DryRunOutput {}
-impl CommandOutput for StorageChange {}
-impl CommandOutput for Vec<StorageStatus> {}
+/// Reports whose command either did all it said or failed as a whole (an error, with its own code).
+macro_rules! succeeds_when_reported {
+    ($($t:ty),* $(,)?) => {
+        $(impl CommandOutput for $t {
+            /// Success: a failure is an error, not this report.
+            fn exit_code(&self) -> i32 {
+                exit_codes::SUCCESS
+            }
+        })*
+    };
+}
+
+succeeds_when_reported!(
+    ListOutput,
+    TransferOutput,
+    DryRunOutput,
+    StorageChange,
+    Vec<StorageStatus>,
+    Written
+);
+
+/// A command whose output is the text it wrote (shell completions, the man page), not a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written;
+
+impl CommandOutput for ErrorOutput {
+    /// The error's own code.
+    fn exit_code(&self) -> i32 {
+        self.error.exit_code
+    }
+}
+
+impl ErrorOutput {
+    /// A command line that does not parse (the text is the parser's own).
+    pub fn usage(message: String) -> ErrorOutput {
+        ErrorOutput {
+            error: ErrorInfo {
+                kind: ErrorKind::Usage,
+                message,
+                code: None,
+                exit_code: exit_codes::USAGE,
+                service: None,
+                http_status: None,
+                service_code: None,
+                rule: None,
+                findings: Vec::new(),
+            },
+        }
+    }
+}
 
 /// `run`: each policy's backups, verifications and prunes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::auth::{POWERBI_SCOPE, TokenSource};
 use crate::error::{Error, Result, Service};
-use crate::http;
+use crate::service::auth::{POWERBI_SCOPE, TokenSource};
+use crate::service::http;
 
 /// The all-zero GUID that detaches a workspace's storage.
 pub const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -76,7 +76,71 @@ pub struct GroupUser {
     pub principal_type: Option<String>,
     /// `Admin`, `Member`, `Contributor`, `Viewer`.
     #[serde(default)]
-    pub group_user_access_right: String,
+    pub group_user_access_right: WorkspaceRole,
+}
+
+/// A role in a workspace, as `groupUserAccessRight` names it. A name the API adds later is kept as it came.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WorkspaceRole {
+    /// Manages the workspace and its access.
+    Admin,
+    /// Publishes and changes content, adds members.
+    Member,
+    /// Publishes and changes content.
+    Contributor,
+    /// Reads content.
+    Viewer,
+    /// Another name (empty when the answer had none).
+    Other(String),
+}
+
+impl Default for WorkspaceRole {
+    fn default() -> Self {
+        WorkspaceRole::Other(String::new())
+    }
+}
+
+impl WorkspaceRole {
+    /// The name as the REST API writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            WorkspaceRole::Admin => "Admin",
+            WorkspaceRole::Member => "Member",
+            WorkspaceRole::Contributor => "Contributor",
+            WorkspaceRole::Viewer => "Viewer",
+            WorkspaceRole::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for WorkspaceRole {
+    fn from(s: &str) -> Self {
+        match s {
+            "Admin" => WorkspaceRole::Admin,
+            "Member" => WorkspaceRole::Member,
+            "Contributor" => WorkspaceRole::Contributor,
+            "Viewer" => WorkspaceRole::Viewer,
+            other => WorkspaceRole::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for WorkspaceRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for WorkspaceRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WorkspaceRole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(WorkspaceRole::from(String::deserialize(d)?.as_str()))
+    }
 }
 
 /// A dataset.
@@ -112,6 +176,7 @@ struct List<T> {
 }
 
 /// Calls `https://api.powerbi.com/v1.0/myorg/...` (or the configured base).
+#[derive(Clone)]
 pub struct PowerBiApi {
     http: reqwest::Client,
     tokens: Arc<TokenSource>,
@@ -127,7 +192,7 @@ impl std::fmt::Debug for PowerBiApi {
 impl PowerBiApi {
     /// A client for the API under `base` (e.g. `https://api.powerbi.com/`).
     pub fn new(base: Url, tokens: Arc<TokenSource>) -> Result<Self> {
-        crate::xmla::check_plain_http(&base)?;
+        crate::urls::check_plain_http(&base)?;
         let http = http::client(Some(Duration::from_secs(120)), http::Redirects::Follow)?;
         Ok(PowerBiApi { http, tokens, base })
     }
@@ -173,7 +238,7 @@ impl PowerBiApi {
     }
 
     /// The tenant's home region (an Azure region name), read from the home cluster's host name: from
-    /// `clusterdetails`, else from `GetOrInsertClusterUrisByTenantLocation` (see [`crate::home_region`]). `Ok(None)`
+    /// `clusterdetails`, else from `GetOrInsertClusterUrisByTenantLocation` (see [`crate::service::home_region`]). `Ok(None)`
     /// when a cluster was named but its name does not read as a region; an error when neither call answered.
     pub async fn home_region(&self) -> Result<Option<String>> {
         let base = |path: &str| {
@@ -183,7 +248,7 @@ impl PowerBiApi {
         let url = base("powerbi/globalservice/v201606/clusterdetails")?;
         let first = self.send(self.http.get(url.clone()), &url, what).await;
         let details = match first {
-            Ok(b) => crate::home_region::cluster_url_of_details(
+            Ok(b) => crate::service::home_region::cluster_url_of_details(
                 &serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
             ),
             Err(e) => {
@@ -198,10 +263,10 @@ impl PowerBiApi {
                 let rb = self.http.put(url.clone()).header("Content-Length", "0");
                 let body = self.send(rb, &url, what).await?;
                 let v = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
-                crate::home_region::cluster_url_of_lookup(&v)
+                crate::service::home_region::cluster_url_of_lookup(&v)
             }
         };
-        let region = cluster.as_deref().and_then(crate::home_region::region_of_cluster);
+        let region = cluster.as_deref().and_then(crate::service::home_region::region_of_cluster);
         if region.is_none() {
             tracing::debug!(cluster = ?cluster, "the home cluster's name does not read as a region");
         }

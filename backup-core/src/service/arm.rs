@@ -10,9 +10,9 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
-use crate::auth::{ARM_SCOPE, TokenSource};
 use crate::error::{Error, Result, Service};
-use crate::http::{self, str_field};
+use crate::service::auth::{ARM_SCOPE, TokenSource};
+use crate::service::http::{self, str_field};
 
 const SUBSCRIPTIONS_API: &str = "2022-12-01";
 const STORAGE_API: &str = "2023-05-01";
@@ -60,6 +60,7 @@ impl ArmAccount {
 }
 
 /// A client for the Azure Resource Manager calls above.
+#[derive(Clone)]
 pub struct ArmClient {
     http: reqwest::Client,
     tokens: Arc<TokenSource>,
@@ -75,7 +76,7 @@ impl std::fmt::Debug for ArmClient {
 impl ArmClient {
     /// A client for ARM at `base` (`https://management.azure.com/`).
     pub fn new(base: Url, tokens: Arc<TokenSource>) -> Result<Self> {
-        crate::xmla::check_plain_http(&base)?;
+        crate::urls::check_plain_http(&base)?;
         let http = http::client(Some(Duration::from_secs(60)), http::Redirects::Follow)?;
         Ok(ArmClient { http, tokens, base })
     }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use url::Url;
 
+use crate::credential::Credential;
 use crate::error::{Error, Result};
 
 /// Scope of Power BI REST and XMLA tokens.
@@ -18,77 +19,8 @@ pub const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.defau
 pub const AAS_SCOPE: &str = "https://*.asazure.windows.net/.default";
 /// Scope of Azure Resource Manager tokens.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
-/// The public cloud's Entra authority.
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-
 /// A token is renewed when it has less than this left, so a request never starts with a token about to lapse.
 pub const REFRESH_MARGIN: time::Duration = time::Duration::minutes(5);
-
-/// How to sign in.
-#[derive(Clone)]
-pub enum Credential {
-    /// A service principal with a client secret (the secret comes from the environment or a file, never argv).
-    ClientSecret {
-        /// Directory (tenant) id.
-        tenant_id: String,
-        /// Application (client) id.
-        client_id: String,
-        /// The secret.
-        secret: SecretString,
-    },
-    /// The signed-in Azure CLI account (`az login`).
-    AzureCli,
-    /// The managed identity of the Azure VM or service this runs on.
-    ManagedIdentity,
-    /// azure_identity's environment credential (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, or a
-    /// workload identity).
-    Environment,
-    /// HTTP basic authentication, for msmdpump endpoints only.
-    Basic {
-        /// User name.
-        user: String,
-        /// Password.
-        password: SecretString,
-    },
-    /// No authentication (a loopback test server or an anonymous msmdpump).
-    Anonymous,
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credential::ClientSecret { tenant_id, client_id, .. } => f
-                .debug_struct("ClientSecret")
-                .field("tenant_id", tenant_id)
-                .field("client_id", client_id)
-                .field("secret", &"********")
-                .finish(),
-            Credential::AzureCli => f.write_str("AzureCli"),
-            Credential::ManagedIdentity => f.write_str("ManagedIdentity"),
-            Credential::Environment => f.write_str("Environment"),
-            Credential::Basic { user, .. } => {
-                f.debug_struct("Basic").field("user", user).field("password", &"********").finish()
-            }
-            Credential::Anonymous => f.write_str("Anonymous"),
-        }
-    }
-}
-
-impl Credential {
-    /// A short description for logs and `doctor`, without secrets.
-    pub fn describe(&self) -> String {
-        match self {
-            Credential::ClientSecret { client_id, tenant_id, .. } => {
-                format!("service principal {client_id} in tenant {tenant_id}")
-            }
-            Credential::AzureCli => "the Azure CLI account".into(),
-            Credential::ManagedIdentity => "the managed identity".into(),
-            Credential::Environment => "the credential in AZURE_* environment variables".into(),
-            Credential::Basic { user, .. } => format!("basic authentication as {user}"),
-            Credential::Anonymous => "no authentication".into(),
-        }
-    }
-}
 
 /// What an HTTP request carries to prove who sends it.
 #[derive(Clone)]
@@ -215,8 +147,8 @@ impl TokenSource {
             // The whole chain: Entra's AADSTS code and text sit below "request token error". The request carried
             // the secret in its body, never in what an error prints.
             let reason = match entra_reason(&e) {
-                Some(r) => format!("{}: {r}", crate::http::error_chain(&e)),
-                None => crate::http::error_chain(&e),
+                Some(r) => format!("{}: {r}", crate::urls::error_chain(&e)),
+                None => crate::urls::error_chain(&e),
             };
             Error::Auth(format!(
                 "{} could not get a token for {scope}: {reason}",

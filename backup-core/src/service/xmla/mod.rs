@@ -15,34 +15,14 @@ use std::time::{Duration, Instant};
 use url::Url;
 use xmla_proto::{Catalog, Command, Discover, Message, Outcome, Request, Row};
 
+use crate::urls::check_plain_http;
 pub use endpoint::Endpoint;
-pub(crate) use endpoint::check_plain_http;
 pub use routing::WorkspaceInfo;
 
-use crate::auth::{AuthHeader, DEFAULT_AUTHORITY, TokenSource};
+pub use crate::config::ServiceUrls;
 use crate::error::{Error, Result, Service};
-use crate::http;
-
-/// Base URLs of the services, each overridable (sovereign clouds, and tests that aim the real code at loopback).
-#[derive(Debug, Clone)]
-pub struct ServiceUrls {
-    /// Power BI API base; `None` means `https://<host of the powerbi:// url>`.
-    pub powerbi_api: Option<Url>,
-    /// Entra authority host.
-    pub authority: Url,
-    /// Replaces `https://<region>.asazure.windows.net` for `asazure://` endpoints.
-    pub aas: Option<Url>,
-}
-
-impl Default for ServiceUrls {
-    fn default() -> Self {
-        ServiceUrls {
-            powerbi_api: None,
-            authority: Url::parse(DEFAULT_AUTHORITY).expect("valid"),
-            aas: None,
-        }
-    }
-}
+use crate::service::auth::{AuthHeader, TokenSource};
+use crate::service::http;
 
 /// Client settings.
 #[derive(Debug, Clone, Default)]
@@ -129,10 +109,26 @@ impl XmlaClient {
         tokens: Arc<TokenSource>,
         options: ClientOptions,
     ) -> Result<Self> {
+        let http = XmlaClient::http_client(options.command_timeout)?;
+        XmlaClient::with_http(endpoint, tokens, options, http)
+    }
+
+    /// The HTTP client XMLA clients send through: it returns redirects (routing reads them) and waits at most
+    /// `command_timeout` for an answer. Clients of one command share one, made by this.
+    pub fn http_client(command_timeout: Option<Duration>) -> Result<reqwest::Client> {
+        http::client(command_timeout, http::Redirects::Return)
+    }
+
+    /// A client for `endpoint` sending through `http` (made by [`XmlaClient::http_client`]).
+    pub fn with_http(
+        endpoint: Endpoint,
+        tokens: Arc<TokenSource>,
+        options: ClientOptions,
+        http: reqwest::Client,
+    ) -> Result<Self> {
         if let Endpoint::Http { url } = &endpoint {
             check_plain_http(url)?;
         }
-        let http = http::client(options.command_timeout, http::Redirects::Return)?;
         Ok(XmlaClient { endpoint, tokens, http, options })
     }
 
@@ -265,7 +261,7 @@ impl XmlaClient {
         match posted {
             Posted::Answer(r) => Ok(r),
             Posted::Busy(_) => Err(self.refusal(
-                http::redact_url(&target.url),
+                crate::urls::redact_url(&target.url),
                 503,
                 None,
                 b"the endpoint stayed busy",
@@ -304,17 +300,20 @@ impl XmlaClient {
             rb = rb.header(*k, v);
         }
         rb = target.auth.apply(rb);
-        let shown = http::redact_url(&target.url);
+        let shown = crate::urls::redact_url(&target.url);
         tracing::debug!(url = %shown, what, "sending xmla request");
         let response = match rb.send().await {
             Ok(r) => r,
             Err(e) if e.is_connect() => {
-                return Err(Error::Unreachable { url: shown, reason: http::error_chain(&e) });
+                return Err(Error::Unreachable {
+                    url: shown,
+                    reason: crate::urls::error_chain(&e),
+                });
             }
             Err(e) => {
                 return Err(Error::OutcomeUnknown {
                     url: shown,
-                    reason: http::error_chain(&e),
+                    reason: crate::urls::error_chain(&e),
                     what: what.into(),
                 });
             }
@@ -334,7 +333,7 @@ impl XmlaClient {
         }
         let bytes = response.bytes().await.map_err(|e| Error::OutcomeUnknown {
             url: shown.clone(),
-            reason: format!("the answer broke off: {}", http::error_chain(&e)),
+            reason: format!("the answer broke off: {}", crate::urls::error_chain(&e)),
             what: what.into(),
         })?;
         if is_xml && (status.is_success() || status == reqwest::StatusCode::INTERNAL_SERVER_ERROR) {
@@ -409,7 +408,7 @@ impl XmlaClient {
             }
             Endpoint::Http { url } => Ok(Target {
                 url: url.clone(),
-                auth: self.tokens.header(crate::auth::POWERBI_SCOPE).await?,
+                auth: self.tokens.header(crate::service::auth::POWERBI_SCOPE).await?,
                 headers: vec![("X-Transport-Caps-Negotiation-Flags", "0,0,0,0,0".into())],
                 catalog: None,
             }),

@@ -18,7 +18,7 @@
 
 use serde_json::Value;
 
-use crate::http::str_field;
+use crate::service::http::str_field;
 
 /// The Azure region name (`northeurope`, `eastus2`) of a Power BI cluster URL, when its host reads as one.
 pub fn region_of_cluster(url: &str) -> Option<String> {

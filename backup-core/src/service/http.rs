@@ -1,7 +1,7 @@
 //! The one HTTP layer of backup-core: the client every call uses, what of a URL or a body may be shown, a call's
 //! refusal read from the service's error body, and signing in again once when a token is refused.
 //!
-//! The Power BI REST client ([`crate::powerbi`]), the XMLA routing calls and the XMLA client all go through here, so
+//! The Power BI REST client ([`crate::service::powerbi`]), the XMLA routing calls and the XMLA client all go through here, so
 //! that a refusal reads the same whichever call it came from, and no secret reaches a message.
 
 use std::time::Duration;
@@ -10,8 +10,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use url::Url;
 
-use crate::auth::TokenSource;
 use crate::error::{Error, Result, Service};
+use crate::service::auth::TokenSource;
+use crate::urls::{error_chain, redact_url};
 
 /// The User-Agent of every call: the tool and its version.
 pub(crate) const USER_AGENT: &str = concat!("pbi-backup/", env!("CARGO_PKG_VERSION"));
@@ -44,15 +45,6 @@ pub(crate) fn client(total: Option<Duration>, redirects: Redirects) -> Result<re
     b.build().map_err(|e| Error::Internal(format!("cannot build the http client: {e}")))
 }
 
-/// A URL as it may be shown: scheme, host, port and path, never the query (SAS signatures live there).
-pub(crate) fn redact_url(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_password(None);
-    u.to_string()
-}
-
 /// The start of a body, for error messages.
 pub(crate) fn body_preview(body: &[u8]) -> String {
     const MAX: usize = 200;
@@ -66,29 +58,6 @@ pub(crate) fn body_preview(body: &[u8]) -> String {
         s.push('…');
     }
     if s.is_empty() { "(empty body)".into() } else { format!("\"{s}\"") }
-}
-
-/// An error with its causes, without URLs' query strings (reqwest includes the URL; ours never carry secrets in
-/// the query, but strip it anyway).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    match s.find('?') {
-        Some(i) if s[i..].contains('=') => {
-            let end = s[i..].find([' ', ')']).map_or(s.len(), |j| i + j);
-            s.replace_range(i..end, "");
-            s
-        }
-        _ => s,
-    }
 }
 
 /// Looks a key up case-insensitively, as the routing answers' casing varies.

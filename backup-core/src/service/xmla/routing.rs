@@ -11,10 +11,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::{Target, check_plain_http};
-use crate::auth::{AAS_SCOPE, AuthHeader, POWERBI_SCOPE, TokenSource};
+use super::Target;
 use crate::error::{Error, Result, Service};
-use crate::http::{self, str_field};
+use crate::service::auth::{AAS_SCOPE, AuthHeader, POWERBI_SCOPE, TokenSource};
+use crate::service::http::{self, str_field};
+use crate::urls::check_plain_http;
 
 /// Routing calls are short; a hung one is an error, not a wait.
 const ROUTING_TIMEOUT: Duration = Duration::from_secs(60);
@@ -115,7 +116,7 @@ impl PowerBiRouter<'_> {
     /// Headers: `x-ms-xmlaworkspaceobjectid` is not sent here. pbi_scanner (`src/powerbi_resolver.cpp`) sends it only
     /// with the Bearer scheme of the legacy path, and our protocol notes list it only among the optional headers that
     /// client mirrors from ADOMD; where the two readings differ we follow the client seen working against the
-    /// service. The User-Agent is pbi-backup's own ([`crate::http`]), not ADOMD's `ASClient/.NET-Core`: the service
+    /// service. The User-Agent is pbi-backup's own ([`crate::service::http`]), not ADOMD's `ASClient/.NET-Core`: the service
     /// is not known to require the latter, and a service log should show which tool called.
     pub(crate) async fn mwc_target(
         &self,

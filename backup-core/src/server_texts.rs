@@ -1,11 +1,13 @@
 //! The service's documented refusals, recognised by their text and named by the rule they enforce, so that a
 //! refusal says its rule and its remedy, not only the raw text (`fidelity.md`, "Documented server texts").
 
+use crate::rule::RuleId;
+
 /// A rule the server enforced, and what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerRule {
     /// The rule id of `power-bi-rules.md`.
-    pub rule: &'static str,
+    pub rule: RuleId,
     /// What to do.
     pub remedy: &'static str,
 }
@@ -15,21 +17,21 @@ const TEXTS: &[(&str, ServerRule)] = &[
     (
         "/forcerestore",
         ServerRule {
-            rule: "LATER-10",
+            rule: RuleId::Later10,
             remedy: "restore again with --force-restore: the existing model is unloaded and offline while the restore runs",
         },
     ),
     (
         "key based authentication is not permitted",
         ServerRule {
-            rule: "LATER-04",
+            rule: RuleId::Later04,
             remedy: "allow storage account key access on the storage account (Configuration); Power BI reads and writes backups with it",
         },
     ),
     (
         "xmla read/write",
         ServerRule {
-            rule: "LATER-12",
+            rule: RuleId::Later12,
             remedy: "set the capacity's XMLA endpoint to Read Write (capacity settings, Power BI workloads)",
         },
     ),
@@ -68,11 +70,11 @@ mod tests {
     #[test]
     fn the_documented_texts_name_their_rules() {
         let force = "We cannot restore the semantic model backup right now because there is not enough memory to complete this operation. Please use the /forceRestore option to restore the semantic model with the existing semantic model unloaded and offline.";
-        assert_eq!(server_rule(force).map(|r| r.rule), Some("LATER-10"));
+        assert_eq!(server_rule(force).map(|r| r.rule), Some(RuleId::Later10));
         let key = "Key based authentication is not permitted on this storage account.";
-        assert_eq!(server_rule(key).map(|r| r.rule), Some("LATER-04"));
+        assert_eq!(server_rule(key).map(|r| r.rule), Some(RuleId::Later04));
         let read_only = "It looks like you can't make changes to this dataset. Make sure XMLA read/write support is enabled";
-        assert_eq!(server_rule(read_only).map(|r| r.rule), Some("LATER-12"));
+        assert_eq!(server_rule(read_only).map(|r| r.rule), Some(RuleId::Later12));
         assert_eq!(server_rule("The database 'Q1' exists"), None);
     }
 }

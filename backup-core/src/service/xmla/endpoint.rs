@@ -1,12 +1,12 @@
 //! XMLA endpoint addresses: `powerbi://`, `asazure://` and plain `http(s)://`.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use percent_encoding::percent_decode_str;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::urls::check_plain_http;
 
 /// Where XMLA commands go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl fmt::Display for Endpoint {
                 write!(f, "powerbi://{host}/v1.0/{tenant}/{encoded}")
             }
             Endpoint::Aas { host, server } => write!(f, "asazure://{host}/{server}"),
-            Endpoint::Http { url } => write!(f, "{}", crate::http::redact_url(url)),
+            Endpoint::Http { url } => write!(f, "{}", crate::urls::redact_url(url)),
         }
     }
 }
@@ -115,27 +115,6 @@ impl fmt::Display for Endpoint {
 /// Characters percent-encoded in a displayed workspace name: controls, `/`, `%`, and `?`/`#`.
 const WORKSPACE_ENCODE: &percent_encoding::AsciiSet =
     &percent_encoding::CONTROLS.add(b'/').add(b'%').add(b'?').add(b'#');
-
-/// Refuses `http://` unless the host is loopback: credentials and backups never travel in clear text.
-pub(crate) fn check_plain_http(url: &Url) -> Result<()> {
-    if url.scheme() != "http" {
-        return Ok(());
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    };
-    if loopback {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "refusing plain http to {}: credentials would travel unencrypted; use https://",
-            url.host_str().unwrap_or("(no host)")
-        )))
-    }
-}
 
 #[cfg(test)]
 mod tests {

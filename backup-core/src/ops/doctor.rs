@@ -1,0 +1,33 @@
+//! `doctor`: every rule for each workspace, with the facts they were evaluated on.
+
+use crate::error::Result;
+use crate::ops::Context;
+use crate::ops::output::DoctorOutput;
+use crate::preflight::{Fact, Operation, evaluate, facts_of, gather_facts};
+
+/// Runs every rule for each workspace.
+pub async fn doctor(session: &Context, workspaces: &[String]) -> Result<DoctorOutput> {
+    let mut findings = Vec::new();
+    let mut facts_seen = Vec::new();
+    for (i, name) in workspaces.iter().enumerate() {
+        let (facts, tenant) = gather_facts(session, name).await?;
+        findings.extend(evaluate(Operation::Doctor, &facts, &tenant));
+        if i == 0 {
+            facts_seen.push(Fact {
+                workspace: None,
+                name: "home_region".into(),
+                value: tenant.home_region.clone(),
+                source: tenant.home_region_source,
+            });
+        }
+        facts_seen.extend(facts_of(&facts, &tenant));
+    }
+    let blocked = findings.iter().any(|f| f.blocks());
+    Ok(DoctorOutput {
+        facts: facts_seen,
+        findings,
+        blocked,
+        storage: session.settings.store_description(),
+        profile: session.settings.profile,
+    })
+}
