@@ -102,11 +102,8 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
     crate::commands::next_second().await;
     let groups_before = t.stack.sim.count("rest-groups");
     let out: BackupOutput = t
-        .report(
-            &env,
-            exit_codes::PARTIAL,
-            &["backup", "--workspace", "Bulk*", "--all", "--concurrency", "8"],
-        )
+        .cli(&env, "backup --workspace 'Bulk*' --all --concurrency 8")
+        .json(exit_codes::PARTIAL)
         .await;
     assert_eq!((out.results.len(), out.succeeded, out.failed), (200, good, REFUSED));
     for r in out.results.iter().filter(|r| !r.ok) {

@@ -27,8 +27,7 @@ async fn doctor_backup_list_download_inspect_verify() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
 
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "--workspace", "Finance"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor --workspace Finance").ok().await;
     assert!(!doctor.blocked);
     assert!(doctor.storage.contains("financelake"), "{}", doctor.storage);
     for rule in ["SEED-01", "SEED-02", "SEED-07", "SEED-08", "SEED-12"] {
@@ -37,8 +36,7 @@ async fn doctor_backup_list_download_inspect_verify() {
     }
 
     // --all: every dataset of the workspace.
-    let all: BackupOutput =
-        t.report(&env, exit_codes::SUCCESS, &["backup", "-w", "Finance", "--all"]).await;
+    let all: BackupOutput = t.cli(&env, "backup -w Finance --all").ok().await;
     let mut names: Vec<&str> = all.results.iter().map(|r| r.dataset.as_str()).collect();
     names.sort();
     assert_eq!(
@@ -63,13 +61,8 @@ async fn doctor_backup_list_download_inspect_verify() {
 
     // --pattern, repeated, across a workspace.
     next_second().await;
-    let pat: BackupOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["backup", "-w", "Finance", "--pattern", "Migrated*", "--pattern", "D?"],
-        )
-        .await;
+    let pat: BackupOutput =
+        t.cli(&env, "backup -w Finance --pattern 'Migrated*' --pattern 'D?'").ok().await;
     let mut names: Vec<&str> = pat.results.iter().map(|r| r.dataset.as_str()).collect();
     names.sort();
     assert_eq!(names, ["DB", "Migrated From AAS"]);
@@ -79,7 +72,7 @@ async fn doctor_backup_list_download_inspect_verify() {
     assert_ne!(single, budget.file);
 
     // list: every backup, newest first, verified by its manifest.
-    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let list: ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert_eq!(list.workspace, "Finance");
     assert_eq!(list.backups.len(), 8, "{list:?}");
     assert!(list.backups.iter().all(|b| b.verified && b.sha256.is_some()), "{list:?}");
@@ -94,19 +87,11 @@ async fn doctor_backup_list_download_inspect_verify() {
     let offline = t.work.path().join("offline");
     std::fs::create_dir(&offline).unwrap();
     let dl: TransferOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &[
-                "download",
-                "-w",
-                "Finance",
-                "--file",
-                &budget.file,
-                "--to",
-                offline.to_str().unwrap(),
-            ],
-        )
+        .cli(&env, "download -w Finance --file")
+        .arg(&budget.file)
+        .then("--to")
+        .arg(offline.to_str().unwrap())
+        .ok()
         .await;
     let local = offline.join(&budget.file);
     let bytes = std::fs::read(&local).expect("the downloaded file");
@@ -131,21 +116,13 @@ async fn doctor_backup_list_download_inspect_verify() {
 
     // A second download over an existing file is refused and leaves it alone.
     let run = t
-        .run(
-            &env,
-            &[
-                "download",
-                "-w",
-                "Finance",
-                "--file",
-                &budget.file,
-                "--to",
-                local.to_str().unwrap(),
-                "--json",
-            ],
-        )
+        .cli(&env, "download -w Finance --file")
+        .arg(&budget.file)
+        .then("--to")
+        .arg(local.to_str().unwrap())
+        .then("--json")
+        .exits(exit_codes::USAGE)
         .await;
-    run.expect(exit_codes::USAGE);
     assert_eq!(run.error().error.kind, "usage");
     assert_eq!(std::fs::read(&local).unwrap(), bytes);
 
@@ -163,9 +140,8 @@ async fn doctor_backup_list_download_inspect_verify() {
     let mut tables: Vec<&str> = report.tables.iter().map(|t| t.name.as_str()).collect();
     tables.sort();
     assert_eq!(tables, ["Account", "Budget"]);
-    let remote: abf_format::Report = t
-        .report(&env, exit_codes::SUCCESS, &["inspect", "-w", "Finance", "--file", &budget.file])
-        .await;
+    let remote: abf_format::Report =
+        t.cli(&env, "inspect -w Finance --file").arg(&budget.file).ok().await;
     assert!(remote.valid);
     assert_eq!(remote.database, report.database);
     assert_eq!(remote.tables, report.tables);
@@ -173,7 +149,7 @@ async fn doctor_backup_list_download_inspect_verify() {
 
     // verify.
     let run =
-        t.run(&env, &["verify", "-w", "Finance", "--file", &budget.file, "--full", "--json"]).await;
+        t.cli(&env, "verify -w Finance --file").arg(&budget.file).then("--full --json").run().await;
     run.expect(exit_codes::SUCCESS);
     let v: VerifyOutput = run.json();
     assert!(v.valid);
@@ -189,12 +165,12 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
     let env = t.env("financelake");
     let file = backup_one(&t, &env, "Finance", "Budget").await;
     let whole_path = t.work.path().join("whole.abf");
-    t.run(
-        &env,
-        &["download", "-w", "Finance", "--file", &file, "--to", whole_path.to_str().unwrap()],
-    )
-    .await
-    .expect(exit_codes::SUCCESS);
+    t.cli(&env, "download -w Finance --file")
+        .arg(&file)
+        .then("--to")
+        .arg(whole_path.to_str().unwrap())
+        .exits(exit_codes::SUCCESS)
+        .await;
     let whole = std::fs::read(&whole_path).unwrap();
     assert!(whole.len() > 1000, "the backup is too small to cut: {} bytes", whole.len());
     let n = whole.len() / 3;
@@ -204,11 +180,11 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
     let partial = t.work.path().join("resumed.abf.pbi-backup-partial");
     std::fs::write(&partial, &whole[..n]).unwrap();
     let out: TransferOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["download", "-w", "Finance", "--file", &file, "--to", dest.to_str().unwrap()],
-        )
+        .cli(&env, "download -w Finance --file")
+        .arg(&file)
+        .then("--to")
+        .arg(dest.to_str().unwrap())
+        .ok()
         .await;
     assert_eq!(std::fs::read(&dest).unwrap(), whole);
     assert_eq!(out.size, whole.len() as u64);
@@ -257,8 +233,8 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
     std::fs::write(&data, &whole).unwrap();
 
     // A missing file names what was asked for.
-    let run = t.run(&env, &["download", "-w", "Finance", "--file", "Nope.abf", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+
+    t.cli(&env, "download -w Finance --file Nope.abf --json").exits(exit_codes::USAGE).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -270,9 +246,8 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
     let image = model_abf("Uploaded", &["Orders", "Customers"]);
     let local = t.work.path().join("Uploaded.abf");
     std::fs::write(&local, &image).unwrap();
-    let up: TransferOutput = t
-        .report(&env, exit_codes::SUCCESS, &["upload", local.to_str().unwrap(), "-w", "Finance"])
-        .await;
+    let up: TransferOutput =
+        t.cli(&env, "upload").arg(local.to_str().unwrap()).then("-w Finance").ok().await;
     assert_eq!(up.destination, "power-bi-backup/Finance/Uploaded.abf");
     assert_eq!(up.size, image.len() as u64);
     assert_eq!(up.sha256, sha256(&image));
@@ -282,12 +257,15 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
     let stored = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
     assert_eq!(&stored[..], &image[..]);
     // Again without --overwrite: refused; with it: done.
-    let run = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    let run =
+        t.cli(&env, "upload").arg(local.to_str().unwrap()).then("-w Finance --json").run().await;
     run.expect(exit_codes::USAGE);
     assert!(run.error().error.message.contains("--overwrite"), "{}", run.stdout);
-    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance", "--overwrite", "--json"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w Finance --overwrite --json")
+        .exits(exit_codes::SUCCESS)
+        .await;
     // Other bytes with a manifest that does not describe them: refused before anything is sent, so the stored
     // backup that --overwrite would have replaced is still there.
     let other = t.work.path().join("other");
@@ -327,9 +305,11 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
     )
     .unwrap();
     let run = t
-        .run(&env, &["upload", changed.to_str().unwrap(), "-w", "Finance", "--overwrite", "--json"])
+        .cli(&env, "upload")
+        .arg(changed.to_str().unwrap())
+        .then("-w Finance --overwrite --json")
+        .exits(exit_codes::INTEGRITY)
         .await;
-    run.expect(exit_codes::INTEGRITY);
     assert!(run.error().error.message.contains("nothing was sent"), "{:?}", run.error().error);
     let stored = adls_store::StoreExt::get_bytes(&store, &path).await.unwrap();
     assert_eq!(&stored[..], &image[..], "the stored backup was replaced");
@@ -338,14 +318,18 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
     let notes = t.work.path().join("notes.txt");
     std::fs::write(&notes, "not a backup").unwrap();
     let err = t
-        .failure(&env, exit_codes::USAGE, &["upload", notes.to_str().unwrap(), "-w", "Finance"])
+        .cli(&env, "upload")
+        .arg(notes.to_str().unwrap())
+        .then("-w Finance")
+        .fails(exit_codes::USAGE)
         .await;
     assert_eq!(err.kind, "usage");
     assert!(err.message.contains(".abf"), "{}", err.message);
     // An .abf name over bytes that are not a backup.
     let fake = t.work.path().join("Fake.abf");
     std::fs::write(&fake, "not a backup either").unwrap();
-    let run = t.run(&env, &["upload", fake.to_str().unwrap(), "-w", "Finance", "--json"]).await;
+    let run =
+        t.cli(&env, "upload").arg(fake.to_str().unwrap()).then("-w Finance --json").run().await;
     assert!(matches!(run.code, exit_codes::INTEGRITY | exit_codes::USAGE), "{run:?}");
     assert!(
         !adls_store::StoreExt::exists(&store, &path.folder_path().join("Fake.abf").unwrap())
@@ -360,58 +344,26 @@ async fn copy_between_folders_carries_the_manifest_and_replaces_only_when_asked(
     let env = t.env("financelake");
     let file = backup_one(&t, &env, "Finance", "Budget").await;
     let cp: TransferOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &[
-                "copy",
-                "--from-workspace",
-                "Finance",
-                "--to-workspace",
-                "Finance Copy",
-                "--file",
-                &file,
-            ],
-        )
+        .cli(&env, "copy --from-workspace Finance --to-workspace 'Finance Copy' --file")
+        .arg(&file)
+        .ok()
         .await;
     assert_eq!(cp.source, format!("power-bi-backup/Finance/{file}"));
     assert_eq!(cp.destination, format!("power-bi-backup/Finance Copy/{file}"));
-    let list: ListOutput =
-        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"]).await;
+    let list: ListOutput = t.cli(&env, "list -w 'Finance Copy'").ok().await;
     assert_eq!(list.backups.len(), 1);
     assert!(list.backups[0].verified, "the copy's manifest was not copied: {list:?}");
     assert_eq!(list.backups[0].sha256.as_deref(), Some(cp.sha256.as_str()));
-    let run = t
-        .run(
-            &env,
-            &[
-                "copy",
-                "--from-workspace",
-                "Finance",
-                "--to-workspace",
-                "Finance Copy",
-                "--file",
-                &file,
-                "--json",
-            ],
-        )
+    t.cli(&env, "copy --from-workspace Finance --to-workspace 'Finance Copy' --file")
+        .arg(&file)
+        .then("--json")
+        .exits(exit_codes::USAGE)
         .await;
-    run.expect(exit_codes::USAGE);
-    t.run(
-        &env,
-        &[
-            "copy",
-            "--from-workspace",
-            "Finance",
-            "--to-workspace",
-            "Finance Copy",
-            "--file",
-            &file,
-            "--overwrite",
-        ],
-    )
-    .await
-    .expect(exit_codes::SUCCESS);
+    t.cli(&env, "copy --from-workspace Finance --to-workspace 'Finance Copy' --file")
+        .arg(&file)
+        .then("--overwrite")
+        .exits(exit_codes::SUCCESS)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -432,8 +384,12 @@ async fn verify_and_restore_see_a_tampered_file() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x5a;
     std::fs::write(&data, &bytes).unwrap();
-    let run = t.run(&env, &["verify", "-w", "Finance", "--file", &file, "--json"]).await;
-    run.expect(exit_codes::INTEGRITY);
+    let run = t
+        .cli(&env, "verify -w Finance --file")
+        .arg(&file)
+        .then("--json")
+        .exits(exit_codes::INTEGRITY)
+        .await;
     // The report, not a failure of the command: the hash found, the one expected, and the container check.
     let v: VerifyOutput = run.json();
     assert!(!v.valid && v.hash_ok == Some(false), "{v:?}");
@@ -443,15 +399,19 @@ async fn verify_and_restore_see_a_tampered_file() {
     // A restore of it is refused before anything is sent.
     let restores = t.stack.sim.count("restore");
     let run = t
-        .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Tampered", "--json"])
+        .cli(&env, "restore -w Finance --file")
+        .arg(&file)
+        .then("--as Tampered --json")
+        .exits(exit_codes::INTEGRITY)
         .await;
-    run.expect(exit_codes::INTEGRITY);
     assert_eq!(run.error().error.kind, "integrity");
     assert_eq!(t.stack.sim.count("restore"), restores);
     // The untouched copy still verifies.
-    t.run(&env, &["verify", "-w", "Finance Copy", "--file", &file, "--full"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "verify -w 'Finance Copy' --file")
+        .arg(&file)
+        .then("--full")
+        .exits(exit_codes::SUCCESS)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,9 +424,8 @@ async fn storage_status_link_unlink_relink() {
         run.expect(exit_codes::SUCCESS);
         run.json()
     };
-    let run = t
-        .run(&env, &["storage", "status", "-w", "Personal Premium", "-w", "No Storage", "--json"])
-        .await;
+    let run =
+        t.cli(&env, "storage status -w 'Personal Premium' -w 'No Storage' --json").run().await;
     let s = status(&run);
     assert_eq!(s.len(), 2);
     assert_eq!(s[0].workspace, "Personal Premium");
@@ -477,7 +436,7 @@ async fn storage_status_link_unlink_relink() {
 
     // With another account configured than the one a workspace is attached to, its folder is not looked for there:
     // neither "does not exist" in status nor a SEED-12 warning in doctor.
-    let run = t.run(&env, &["storage", "status", "-w", "Finance", "--json"]).await;
+    let run = t.cli(&env, "storage status -w Finance --json").run().await;
     let s = status(&run);
     assert_eq!(
         (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
@@ -485,7 +444,7 @@ async fn storage_status_link_unlink_relink() {
     );
     // Doctor blocks it (SEED-02), naming both accounts: a backup would land where pbi-backup cannot verify it.
     let doctor: DoctorOutput =
-        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Finance"]).await;
+        t.cli(&env, "doctor -w Finance").json(exit_codes::PREFLIGHT_BLOCKED).await;
     let seed02 = doctor.findings.iter().find(|f| f.rule == "SEED-02").unwrap();
     assert!(seed02.blocks(), "{seed02:?}");
     assert!(
@@ -497,14 +456,11 @@ async fn storage_status_link_unlink_relink() {
     assert_eq!(seed12.status, Status::Unknown, "{seed12:?}");
     assert!(seed12.message.contains("not looked at"), "{seed12:?}");
     let backups = t.stack.sim.count("backup");
-    t.run(&env, &["backup", "-w", "Finance", "-d", "DB"])
-        .await
-        .expect(exit_codes::PREFLIGHT_BLOCKED);
+    t.cli(&env, "backup -w Finance -d DB").exits(exit_codes::PREFLIGHT_BLOCKED).await;
     assert_eq!(t.stack.sim.count("backup"), backups, "a backup was sent");
 
     // relink renames the old folder first, and says so.
-    let change: StorageChange =
-        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", "Personal Premium"]).await;
+    let change: StorageChange = t.cli(&env, "storage relink -w 'Personal Premium'").ok().await;
     let renamed = change.renamed_folder_to.clone().expect("the folder was renamed");
     assert!(renamed.starts_with("power-bi-backup/Personal Premium (before relink "), "{renamed}");
     assert!(
@@ -519,7 +475,7 @@ async fn storage_status_link_unlink_relink() {
         adls_store::StoreExt::exists(&store, &moved).await.unwrap(),
         "the backup is not in {renamed}"
     );
-    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    let run = t.cli(&env, "storage status -w 'Personal Premium' --json").run().await;
     let s = status(&run);
     assert_eq!(s[0].account.as_deref(), Some("tenantlake"));
     assert_eq!(s[0].backups, Some(0));
@@ -530,15 +486,13 @@ async fn storage_status_link_unlink_relink() {
     assert!(paths.contains(&"Personal Premium".to_owned()), "{paths:?}");
     assert!(!paths.iter().any(|p| p.starts_with("Personal Premium/")), "not empty: {paths:?}");
     assert_eq!(s[0].folder_exists, Some(true));
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Personal Premium"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor -w 'Personal Premium'").ok().await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(seed12.status, Status::Pass, "{seed12:?}");
     assert!(seed12.message.contains("exists and is empty"), "{seed12:?}");
-    let text = t.run(&env, &["storage", "status", "-w", "Personal Premium"]).await;
+    let text = t.cli(&env, "storage status -w 'Personal Premium'").run().await;
     assert!(text.stdout.contains("exists, with no backup"), "{}", text.stdout);
-    let change: StorageChange =
-        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", "Personal Premium"]).await;
+    let change: StorageChange = t.cli(&env, "storage relink -w 'Personal Premium'").ok().await;
     assert_eq!(change.renamed_folder_to, None, "{change:?}");
     assert_eq!(
         change.actions[0], "removed the empty folder power-bi-backup/Personal Premium",
@@ -548,16 +502,15 @@ async fn storage_status_link_unlink_relink() {
     backup_one(&t, &env, "Personal Premium", "Forecast").await;
 
     // relink with the storage of another account configured: refused before anything changes.
-    let run = t
-        .run(&t.env("financelake"), &["storage", "relink", "-w", "Personal Premium", "--json"])
-        .await;
+    let run =
+        t.cli(&t.env("financelake"), "storage relink -w 'Personal Premium' --json").run().await;
     run.expect(exit_codes::USAGE);
     let err = run.error().error;
     assert!(
         err.message.contains("'tenantlake'") && err.message.contains("nothing was changed"),
         "{err:?}"
     );
-    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    let run = t.cli(&env, "storage status -w 'Personal Premium' --json").run().await;
     assert_eq!(
         status(&run)[0].account.as_deref(),
         Some("tenantlake"),
@@ -568,18 +521,19 @@ async fn storage_status_link_unlink_relink() {
     let local = tempfile::tempdir().unwrap();
     let local_env =
         t.env_no_storage().set("PBI_BACKUP_LOCAL_STORE", local.path().to_str().unwrap());
-    let doctor: DoctorOutput =
-        t.report(&local_env, exit_codes::SUCCESS, &["doctor", "-w", "Personal Premium"]).await;
+    let doctor: DoctorOutput = t.cli(&local_env, "doctor -w 'Personal Premium'").ok().await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(
         seed12.status,
         Status::Unknown,
         "the local store was taken for the workspace's account: {seed12:?}"
     );
-    let run = t.run(&local_env, &["storage", "relink", "-w", "Personal Premium", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+    let run = t
+        .cli(&local_env, "storage relink -w 'Personal Premium' --json")
+        .exits(exit_codes::USAGE)
+        .await;
     assert!(run.error().error.message.contains("nothing was changed"));
-    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    let run = t.cli(&env, "storage status -w 'Personal Premium' --json").run().await;
     assert_eq!(
         status(&run)[0].account.as_deref(),
         Some("tenantlake"),
@@ -587,41 +541,27 @@ async fn storage_status_link_unlink_relink() {
     );
 
     // unlink.
-    let change: StorageChange =
-        t.report(&env, exit_codes::SUCCESS, &["storage", "unlink", "-w", "Personal Premium"]).await;
+    let change: StorageChange = t.cli(&env, "storage unlink -w 'Personal Premium'").ok().await;
     assert_eq!(change.renamed_folder_to, None);
-    let run = t.run(&env, &["storage", "status", "-w", "Personal Premium", "--json"]).await;
+    let run = t.cli(&env, "storage status -w 'Personal Premium' --json").run().await;
     assert_eq!(status(&run)[0].account, None);
 
     // link: a workspace with no folder in the account.
-    let change: StorageChange = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["storage", "link", "-w", "No Storage", "--account", "tenantlake"],
-        )
-        .await;
+    let change: StorageChange =
+        t.cli(&env, "storage link -w 'No Storage' --account tenantlake").ok().await;
     assert_eq!(change.workspace, "No Storage");
-    let run = t.run(&env, &["storage", "status", "-w", "No Storage", "--json"]).await;
+    let run = t.cli(&env, "storage status -w 'No Storage' --json").run().await;
     let s = status(&run);
     assert_eq!((s[0].account.as_deref(), s[0].folder_exists), (Some("tenantlake"), Some(true)));
     backup_one(&t, &env, "No Storage", "Orphan").await;
     // Linking again to the same account changes nothing (the service would refuse: the folder exists).
-    let change: StorageChange = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["storage", "link", "-w", "No Storage", "--account", "tenantlake"],
-        )
-        .await;
+    let change: StorageChange =
+        t.cli(&env, "storage link -w 'No Storage' --account tenantlake").ok().await;
     assert!(change.actions[0].starts_with("already attached"), "{change:?}");
     // An account that is not registered: the nearest names.
     let err = t
-        .failure(
-            &env,
-            exit_codes::USAGE,
-            &["storage", "link", "-w", "Personal Premium", "--account", "tenantlak"],
-        )
+        .cli(&env, "storage link -w 'Personal Premium' --account tenantlak")
+        .fails(exit_codes::USAGE)
         .await;
     assert!(err.message.contains("'tenantlake'"), "{}", err.message);
 }
@@ -725,18 +665,20 @@ async fn kept_backups_travel_with_their_manifest() {
     let file = backup_one(&t, &env, "Finance", "Budget").await;
     let offline = t.work.path().join("offline");
     std::fs::create_dir(&offline).unwrap();
-    t.run(&env, &["download", "-w", "Finance", "--file", &file, "--to", offline.to_str().unwrap()])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "download -w Finance --file")
+        .arg(&file)
+        .then("--to")
+        .arg(offline.to_str().unwrap())
+        .exits(exit_codes::SUCCESS)
+        .await;
     let local = offline.join(&file);
 
     // Uploaded under another name into another folder: the manifest goes along, renamed.
     let up: TransferOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["upload", local.to_str().unwrap(), "-w", "Finance Copy", "--file", "Renamed.abf"],
-        )
+        .cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w 'Finance Copy' --file Renamed.abf")
+        .ok()
         .await;
     assert_eq!(up.verification, TransferVerification::Manifest);
     let store = t.stack.store("financelake").unwrap();
@@ -748,16 +690,17 @@ async fn kept_backups_travel_with_their_manifest() {
             .unwrap();
     assert_eq!(m.file, "Renamed.abf");
     assert_eq!(m.sha256, up.sha256);
-    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    let run = t.cli(&env, "list -w 'Finance Copy' --json").run().await;
     let list: ListOutput = run.json();
     assert!(
         list.backups[0].verified && list.backups[0].dataset.as_deref() == Some("Budget"),
         "{list:?}"
     );
     // So it restores without --allow-unverified, and the tables are compared.
-    let run =
-        t.run(&env, &["restore", "-w", "Finance Copy", "--file", "Renamed.abf", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t
+        .cli(&env, "restore -w 'Finance Copy' --file Renamed.abf --json")
+        .exits(exit_codes::SUCCESS)
+        .await;
     let out: backup_core::output::RestoreOutput = run.json();
     assert!(
         out.tables_compared && out.missing_tables.is_empty() && out.extra_tables.is_empty(),
@@ -772,9 +715,11 @@ async fn kept_backups_travel_with_their_manifest() {
         offline.join("Other.abf.manifest.json"),
     )
     .unwrap();
-    let run =
-        t.run(&env, &["upload", other.to_str().unwrap(), "-w", "Finance Copy", "--json"]).await;
-    run.expect(exit_codes::INTEGRITY);
+    t.cli(&env, "upload")
+        .arg(other.to_str().unwrap())
+        .then("-w 'Finance Copy' --json")
+        .exits(exit_codes::INTEGRITY)
+        .await;
     let gone = adls_store::StorePath::file("power-bi-backup", "Finance Copy", "Other.abf").unwrap();
     assert!(
         !adls_store::StoreExt::exists(&store, &gone).await.unwrap(),
@@ -787,27 +732,27 @@ async fn kept_backups_travel_with_their_manifest() {
     // (Other.abf.manifest.json lies beside `other`, so upload it from a folder without one.)
     let lone = bare_local.join("Bare.abf");
     std::fs::copy(&other, &lone).unwrap();
-    t.run(&env, &["upload", lone.to_str().unwrap(), "-w", "Finance"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "upload")
+        .arg(lone.to_str().unwrap())
+        .then("-w Finance")
+        .exits(exit_codes::SUCCESS)
+        .await;
     let dest = t.work.path().join("bare-download.abf");
     // A partial file longer than the file itself is not trusted: the download starts again.
     std::fs::write(t.work.path().join("bare-download.abf.pbi-backup-partial"), vec![7u8; 1 << 20])
         .unwrap();
     let dl: TransferOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["download", "-w", "Finance", "--file", "Bare.abf", "--to", dest.to_str().unwrap()],
-        )
+        .cli(&env, "download -w Finance --file Bare.abf --to")
+        .arg(dest.to_str().unwrap())
+        .ok()
         .await;
     assert_eq!(dl.verification, TransferVerification::StoredHash);
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&other).unwrap());
     assert!(!t.work.path().join("bare-download.abf.manifest.json").exists());
 
     // verify without a manifest: no hash to compare, the container decides.
-    let run = t.run(&env, &["verify", "-w", "Finance", "--file", "Bare.abf", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run =
+        t.cli(&env, "verify -w Finance --file Bare.abf --json").exits(exit_codes::SUCCESS).await;
     let v: VerifyOutput = run.json();
     assert_eq!((v.valid, v.hash_ok, v.expected_sha256.as_deref()), (true, None, None));
 
@@ -819,9 +764,11 @@ async fn kept_backups_travel_with_their_manifest() {
     // bytes, goes.
     let replacement = bare_local.join(&file);
     std::fs::write(&replacement, model_abf("Replacement", &["R"])).unwrap();
-    t.run(&env, &["upload", replacement.to_str().unwrap(), "-w", "Finance", "--overwrite"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "upload")
+        .arg(replacement.to_str().unwrap())
+        .then("-w Finance --overwrite")
+        .exits(exit_codes::SUCCESS)
+        .await;
     let old_manifest =
         adls_store::StorePath::file("power-bi-backup", "Finance", &format!("{file}.manifest.json"))
             .unwrap();
@@ -829,28 +776,18 @@ async fn kept_backups_travel_with_their_manifest() {
         !adls_store::StoreExt::exists(&store, &old_manifest).await.unwrap(),
         "a stale manifest is left"
     );
-    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    let run = t.cli(&env, "list -w Finance --json").run().await;
     let list: ListOutput = run.json();
     let entry = list.backups.iter().find(|b| b.name == file).unwrap();
     assert!(!entry.verified && entry.sha256.is_none(), "{entry:?}");
 
     // The same through copy: a copy without a manifest over one with a manifest takes the stale manifest away.
-    t.run(
-        &env,
-        &[
-            "copy",
-            "--from-workspace",
-            "Finance",
-            "--to-workspace",
-            "Finance Copy",
-            "--file",
-            &file,
-            "--overwrite",
-        ],
-    )
-    .await
-    .expect(exit_codes::SUCCESS);
-    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
+    t.cli(&env, "copy --from-workspace Finance --to-workspace 'Finance Copy' --file")
+        .arg(&file)
+        .then("--overwrite")
+        .exits(exit_codes::SUCCESS)
+        .await;
+    let run = t.cli(&env, "list -w 'Finance Copy' --json").run().await;
     let list: ListOutput = run.json();
     let entry = list.backups.iter().find(|b| b.name == file);
     assert!(entry.is_some_and(|e| !e.verified && e.sha256.is_none()), "{list:?}");
@@ -881,56 +818,45 @@ async fn global_options_json_env_quiet_and_empty_folders() {
     let list: ListOutput = run.json();
     assert!(list.backups.is_empty());
     // A workspace that does not exist is not an empty folder: exit 2, with the nearest names.
-    let err = t.failure(&env, exit_codes::USAGE, &["list", "-w", "No Such Folder"]).await;
+    let err = t.cli(&env, "list -w 'No Such Folder'").fails(exit_codes::USAGE).await;
     assert_eq!(err.kind, "not_found", "{err:?}");
     // Text output is not JSON, and -q silences warnings.
-    let run = t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--skip-preflight"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run =
+        t.cli(&env, "backup -w Finance -d DB --skip-preflight").exits(exit_codes::SUCCESS).await;
     assert!(run.stdout.contains("1 succeeded, 0 failed"), "{}", run.stdout);
     assert!(run.stderr.contains("warning: --skip-preflight"), "{}", run.stderr);
     let run = t
-        .run(&env, &["backup", "-w", "Finance", "-d", "Budget", "--skip-preflight", "-q", "--json"])
+        .cli(&env, "backup -w Finance -d Budget --skip-preflight -q --json")
+        .exits(exit_codes::SUCCESS)
         .await;
-    run.expect(exit_codes::SUCCESS);
     assert!(run.stderr.is_empty(), "-q printed: {}", run.stderr);
     run.json::<BackupOutput>();
     // A workspace named twice, by pattern and by name, is backed up once.
-    let out: BackupOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["backup", "-w", "Fin*", "-w", "Finance", "--pattern", "Migrated*"],
-        )
-        .await;
+    let out: BackupOutput =
+        t.cli(&env, "backup -w 'Fin*' -w Finance --pattern 'Migrated*'").ok().await;
     assert_eq!((out.results.len(), out.succeeded), (1, 1), "{out:?}");
     // --file with several datasets is refused before anything is sent.
     let sent = t.stack.sim.count("backup");
-    let run = t.run(&env, &["backup", "-w", "Finance", "--all", "--file", "x.abf", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+
+    t.cli(&env, "backup -w Finance --all --file x.abf --json").exits(exit_codes::USAGE).await;
     assert_eq!(t.stack.sim.count("backup"), sent);
     // --file not ending in .abf (which list, restore and prune would never see): refused before anything is sent.
     let run =
-        t.run(&env, &["backup", "-w", "Finance", "-d", "DB", "--file", "DB.bak", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+        t.cli(&env, "backup -w Finance -d DB --file DB.bak --json").exits(exit_codes::USAGE).await;
     assert!(run.error().error.message.contains(".abf"));
     assert_eq!(t.stack.sim.count("backup"), sent);
     // --all on a workspace with no datasets.
-    t.run(&env, &["backup", "-w", "Finance Copy", "--all", "--json"])
-        .await
-        .expect(exit_codes::USAGE);
+    t.cli(&env, "backup -w 'Finance Copy' --all --json").exits(exit_codes::USAGE).await;
     // A --config file that does not exist.
-    let run = t.run(&env, &["--config", "missing.toml", "list", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+
+    t.cli(&env, "--config missing.toml list -w Finance --json").exits(exit_codes::USAGE).await;
     // storage status without storage configured: the link only.
-    let s: Vec<StorageStatus> = t
-        .report(&t.env_no_storage(), exit_codes::SUCCESS, &["storage", "status", "-w", "Finance"])
-        .await;
+    let s: Vec<StorageStatus> = t.cli(&t.env_no_storage(), "storage status -w Finance").ok().await;
     assert_eq!(
         (s[0].account.as_deref(), s[0].folder_exists, s[0].backups),
         (Some("financelake"), None, None)
     );
-    let run = t.run(&env, &["storage", "status", "-w", "Finanse", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+    let run = t.cli(&env, "storage status -w Finanse --json").exits(exit_codes::USAGE).await;
     assert!(run.error().error.message.contains("'Finance'"));
 }
 
@@ -969,32 +895,13 @@ async fn verbose_logs_hold_no_secret() {
     let backup = ["backup", "-w", "Finance", "-d", "DB", "--password-env", "PW", "-vv", "--json"];
     let runs = [
         t.run(&env, &backup).await,
-        t.run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--latest",
-                "DB",
-                "--as",
-                "X",
-                "--password-env",
-                "PW",
-                "-vv",
-            ],
-        )
-        .await,
-        t.run(&env, &["doctor", "-w", "Finance", "-vv"]).await,
-        t.run(&wrong, &["list", "-w", "Finance", "-vv"]).await,
-        t.run(&wrong, &["doctor", "-w", "Finance", "-vv"]).await,
-        t.run(&sas, &["list", "-w", "Finance", "-vv"]).await,
-        t.run(&sas, &["download", "-w", "Finance", "--file", "Nope.abf", "-vv"]).await,
-        t.run(
-            &trace,
-            &["backup", "-w", "Finance", "-d", "DB", "--password-env", "PW", "--skip-preflight"],
-        )
-        .await,
+        t.cli(&env, "restore -w Finance --latest DB --as X --password-env PW -vv").run().await,
+        t.cli(&env, "doctor -w Finance -vv").run().await,
+        t.cli(&wrong, "list -w Finance -vv").run().await,
+        t.cli(&wrong, "doctor -w Finance -vv").run().await,
+        t.cli(&sas, "list -w Finance -vv").run().await,
+        t.cli(&sas, "download -w Finance --file Nope.abf -vv").run().await,
+        t.cli(&trace, "backup -w Finance -d DB --password-env PW --skip-preflight").run().await,
         t.run(
             &trace.clone().set("PBI_BACKUP_LOG", "trace,azure_core=trace,reqwest=trace"),
             &["list", "-w", "Finance"],
@@ -1066,13 +973,10 @@ async fn an_encrypted_kept_backup_uploads_and_verifies() {
     text.expect(exit_codes::SUCCESS);
     assert!(text.stdout.contains("encrypted: readable only with its password"), "{}", text.stdout);
     // It uploads (it used to be refused as "not a whole .abf backup") and verifies by its hash.
-    let up: TransferOutput = t
-        .report(&env, exit_codes::SUCCESS, &["upload", local.to_str().unwrap(), "-w", "Finance"])
-        .await;
+    let up: TransferOutput =
+        t.cli(&env, "upload").arg(local.to_str().unwrap()).then("-w Finance").ok().await;
     assert_eq!(up.sha256, sha256(&image));
-    let v: VerifyOutput = t
-        .report(&env, exit_codes::SUCCESS, &["verify", "-w", "Finance", "--file", "Secret.abf"])
-        .await;
+    let v: VerifyOutput = t.cli(&env, "verify -w Finance --file Secret.abf").ok().await;
     assert!(v.valid && v.container.as_ref().is_some_and(|c| c.encrypted), "{v:?}");
     assert_eq!(v.sha256.as_deref(), Some(up.sha256.as_str()));
     // Damaged, it does not verify.
@@ -1083,8 +987,10 @@ async fn an_encrypted_kept_backup_uploads_and_verifies() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&data, &bytes).unwrap();
-    let run = t.run(&env, &["verify", "-w", "Finance", "--file", "Secret.abf", "--json"]).await;
-    run.expect(exit_codes::INTEGRITY);
+    let run = t
+        .cli(&env, "verify -w Finance --file Secret.abf --json")
+        .exits(exit_codes::INTEGRITY)
+        .await;
     assert!(!run.json::<VerifyOutput>().valid);
 }
 
@@ -1141,10 +1047,9 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
     );
     let t = Tenant::start(&scenario).await;
     let env = t.env("oddlake");
-    let out: BackupOutput =
-        t.report(&env, exit_codes::SUCCESS, &["backup", "-w", WS_NAME, "--all"]).await;
+    let out: BackupOutput = t.cli(&env, "backup -w").arg(WS_NAME).then("--all").ok().await;
     assert_eq!(out.succeeded, 2);
-    let run = t.run(&env, &["list", "-w", WS_NAME, "--json"]).await;
+    let run = t.cli(&env, "list -w").arg(WS_NAME).then("--json").run().await;
     let list: ListOutput = run.json();
     let mut datasets: Vec<&str> =
         list.backups.iter().filter_map(|b| b.dataset.as_deref()).collect();
@@ -1157,12 +1062,15 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
         assert!(!r.file.contains('/') && !r.file.contains(':'), "{}", r.file);
         let as_name = format!("{} (r)", r.dataset);
         let run = t
-            .run(
-                &env,
-                &["restore", "-w", WS_NAME, "--latest", &r.dataset, "--as", &as_name, "--json"],
-            )
+            .cli(&env, "restore -w")
+            .arg(WS_NAME)
+            .then("--latest")
+            .arg(&r.dataset)
+            .then("--as")
+            .arg(&as_name)
+            .then("--json")
+            .exits(exit_codes::SUCCESS)
             .await;
-        run.expect(exit_codes::SUCCESS);
         let restored: backup_core::output::RestoreOutput = run.json();
         assert_eq!(restored.file, r.file);
         assert!(
@@ -1170,33 +1078,39 @@ tables = [{{ name = "T", columns = ["C"], rows = 1 }}]
                 && restored.missing_tables.is_empty()
                 && restored.extra_tables.is_empty()
         );
-        t.run(&env, &["verify", "-w", WS_NAME, "--file", &r.file, "--full"])
-            .await
-            .expect(exit_codes::SUCCESS);
-        t.run(&env, &["download", "-w", WS_NAME, "--file", &r.file, "--to", dl.to_str().unwrap()])
-            .await
-            .expect(exit_codes::SUCCESS);
+        t.cli(&env, "verify -w")
+            .arg(WS_NAME)
+            .then("--file")
+            .arg(&r.file)
+            .then("--full")
+            .exits(exit_codes::SUCCESS)
+            .await;
+        t.cli(&env, "download -w")
+            .arg(WS_NAME)
+            .then("--file")
+            .arg(&r.file)
+            .then("--to")
+            .arg(dl.to_str().unwrap())
+            .exits(exit_codes::SUCCESS)
+            .await;
         assert_eq!(Some(sha256(&std::fs::read(dl.join(&r.file)).unwrap())), r.sha256);
     }
     assert_eq!(t.stack.sim.models(WS_NAME).len(), 4);
-    let change: StorageChange =
-        t.report(&env, exit_codes::SUCCESS, &["storage", "relink", "-w", WS_NAME]).await;
+    let change: StorageChange = t.cli(&env, "storage relink -w").arg(WS_NAME).ok().await;
     assert!(change.actions[0].ends_with("(4 files)"), "{change:?}");
 
     // A workspace whose name holds pattern characters is selected by its exact name, not taken as a pattern
     // ('Sales [EU]' as a glob matches 'Sales E' and not itself).
-    let run = t.run(&env, &["backup", "-w", "Sales [EU]", "--all", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.cli(&env, "backup -w 'Sales [EU]' --all --json").exits(exit_codes::SUCCESS).await;
     let out: BackupOutput = run.json();
     let picked: Vec<(&str, &str)> =
         out.results.iter().map(|r| (r.workspace.as_str(), r.dataset.as_str())).collect();
     assert_eq!(picked, [("Sales [EU]", "Model*")]);
     next_second().await;
-    let run = t.run(&env, &["backup", "-w", "Sales [EU]", "-d", "Model*", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+
+    t.cli(&env, "backup -w 'Sales [EU]' -d 'Model*' --json").exits(exit_codes::SUCCESS).await;
     // As a pattern it still works where no workspace has that exact name.
-    let run = t.run(&env, &["backup", "-w", "Sales [E]*", "--all", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.cli(&env, "backup -w 'Sales [E]*' --all --json").exits(exit_codes::SUCCESS).await;
     let out: BackupOutput = run.json();
     assert_eq!(out.results.iter().map(|r| r.workspace.as_str()).collect::<Vec<_>>(), ["Sales E"]);
 }
@@ -1229,8 +1143,7 @@ async fn settings_from_a_config_file() {
     next_second().await;
     let second = backup_one(&t, &env.clone().set("PBI_BACKUP_CONFIG", p), "Finance", "DB").await;
     // The declared regions make SEED-04 and SEED-05 checkable.
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["--config", p, "doctor", "-w", "Finance"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "--config").arg(p).then("doctor -w Finance").ok().await;
     for rule in ["SEED-04", "SEED-05"] {
         assert!(
             doctor.findings.iter().any(|f| f.rule == rule && f.status == Status::Pass),
@@ -1239,12 +1152,12 @@ async fn settings_from_a_config_file() {
     }
     // prune with no flags takes [retention] from the file.
     let out: backup_core::output::PruneOutput =
-        t.report(&env, exit_codes::SUCCESS, &["--config", p, "prune", "-w", "Finance"]).await;
+        t.cli(&env, "--config").arg(p).then("prune -w Finance").ok().await;
     let keep: Vec<(&str, bool)> = out.decisions.iter().map(|d| (d.file.as_str(), d.keep)).collect();
     assert_eq!(keep, [(second.as_str(), true), (first.as_str(), false)]);
     // Flags replace the section.
     let run =
-        t.run(&env, &["--config", p, "prune", "-w", "Finance", "--keep-last", "2", "--json"]).await;
+        t.cli(&env, "--config").arg(p).then("prune -w Finance --keep-last 2 --json").run().await;
     let out: backup_core::output::PruneOutput = run.json();
     assert!(out.decisions.iter().all(|d| d.keep));
 }
@@ -1452,7 +1365,7 @@ async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
         !adls_store::StoreExt::exists(&store, &path).await.unwrap(),
         "a partial upload is under the final name"
     );
-    let run = t.run(&env, &["list", "-w", "Finance", "--json"]).await;
+    let run = t.cli(&env, "list -w Finance --json").run().await;
     assert!(run.json::<ListOutput>().backups.is_empty(), "{}", run.stdout);
     emulator.faults().clear();
     let run = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
@@ -1469,15 +1382,17 @@ async fn names_cannot_act_on_the_terminal() {
     let image = model_abf("Sales\u{2067}Q4", &["Orders"]);
     let local = t.work.path().join("Q1\u{202E}lmx.abf");
     std::fs::write(&local, &image).unwrap();
-    let up = t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance"]).await;
-    up.expect(exit_codes::SUCCESS);
-    let list = t.run(&env, &["list", "-w", "Finance"]).await;
-    list.expect(exit_codes::SUCCESS);
-    let inspect = t.run(&env, &["inspect", local.to_str().unwrap()]).await;
-    inspect.expect(exit_codes::SUCCESS);
+    let up = t
+        .cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w Finance")
+        .exits(exit_codes::SUCCESS)
+        .await;
+    let list = t.cli(&env, "list -w Finance").exits(exit_codes::SUCCESS).await;
+    let inspect =
+        t.cli(&env, "inspect").arg(local.to_str().unwrap()).exits(exit_codes::SUCCESS).await;
     // A name typed with an escape sequence (this one clears the screen) is quoted in the error.
-    let typo = t.run(&env, &["list", "-w", "Fin\u{1b}[2Jance"]).await;
-    typo.expect(exit_codes::USAGE);
+    let typo = t.cli(&env, "list -w").arg("Fin\u{1b}[2Jance").exits(exit_codes::USAGE).await;
     for run in [&up, &list, &inspect, &typo] {
         let text = format!("{}{}", run.stdout, run.stderr);
         assert!(!text.contains(['\u{1b}', '\u{202E}', '\u{2067}']), "{text:?}");
@@ -1486,7 +1401,7 @@ async fn names_cannot_act_on_the_terminal() {
     assert!(inspect.stdout.contains("Sales\\u{2067}Q4"), "{}", inspect.stdout);
     assert!(typo.stderr.contains("Fin\\u{1b}[2Jance"), "{}", typo.stderr);
     // JSON keeps the names as they are.
-    let json: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let json: ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert!(json.backups.iter().any(|b| b.name == "Q1\u{202E}lmx.abf"), "{json:?}");
 }
 

@@ -18,8 +18,7 @@ async fn every_storage_link_path_ends_attached() {
     backup_one(&t, &env, "Personal Premium", "Forecast").await;
 
     // unlink says what attaching again needs, and which command does it.
-    let change: StorageChange =
-        t.report(&env, exit_codes::SUCCESS, &["storage", "unlink", "-w", "Personal Premium"]).await;
+    let change: StorageChange = t.cli(&env, "storage unlink -w 'Personal Premium'").ok().await;
     let hint = change.actions.join(" | ");
     assert!(
         hint.contains("SEED-13")
@@ -34,31 +33,19 @@ async fn every_storage_link_path_ends_attached() {
     backup_one(&t, &env, "Personal Premium", "Forecast").await;
 
     // relink of a detached workspace: refused without an account, done with one.
-    t.report::<StorageChange>(
-        &env,
-        exit_codes::SUCCESS,
-        &["storage", "unlink", "-w", "Personal Premium"],
-    )
-    .await;
-    let err =
-        t.failure(&env, exit_codes::USAGE, &["storage", "relink", "-w", "Personal Premium"]).await;
+    t.cli(&env, "storage unlink -w 'Personal Premium'").ok::<StorageChange>().await;
+    let err = t.cli(&env, "storage relink -w 'Personal Premium'").fails(exit_codes::USAGE).await;
     assert!(err.message.contains("--account <account>"), "{err:?}");
     let relink = ["storage", "relink", "-w", "Personal Premium", "--account", "tenantlake"];
     let change: StorageChange = t.report(&env, exit_codes::SUCCESS, &relink).await;
     assert!(change.renamed_folder_to.is_some(), "{change:?}");
-    let s: Vec<StorageStatus> =
-        t.report(&env, exit_codes::SUCCESS, &["storage", "status", "-w", "Personal Premium"]).await;
+    let s: Vec<StorageStatus> = t.cli(&env, "storage status -w 'Personal Premium'").ok().await;
     assert_eq!(s[0].account.as_deref(), Some("tenantlake"));
 
     // With another account configured the folder cannot be renamed from here: the refusal names the command that
     // can, with the service's code.
     backup_one(&t, &env, "Personal Premium", "Forecast").await;
-    t.report::<StorageChange>(
-        &env,
-        exit_codes::SUCCESS,
-        &["storage", "unlink", "-w", "Personal Premium"],
-    )
-    .await;
+    t.cli(&env, "storage unlink -w 'Personal Premium'").ok::<StorageChange>().await;
     let err = t.failure(&t.env("financelake"), exit_codes::SERVER_REFUSED, &link).await;
     assert_eq!(err.http_status, Some(409), "{err:?}");
     assert_eq!(err.service_code.as_deref(), Some("BackupFolderAlreadyExists"), "{err:?}");
@@ -89,8 +76,7 @@ async fn copy_and_restore_from_another_workspace_follow_the_same_rule() {
         ["restore", "-w", "Members Only", "--from-workspace", "Personal Premium", "--file", &file];
     let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &restore).await;
     assert!(err.findings.iter().any(|f| f.rule == "SEED-09" && f.blocks()), "{err:?}");
-    let list: ListOutput =
-        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Members Only"]).await;
+    let list: ListOutput = t.cli(&env, "list -w 'Members Only'").ok().await;
     assert!(list.backups.is_empty(), "nothing was copied: {list:?}");
     // Skipped on purpose, the copy goes through (the storage decides).
     let out: TransferOutput =
@@ -120,8 +106,7 @@ async fn a_refused_copy_and_restore_takes_its_copy_back() {
         t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Dataflows Era"]).await;
     assert!(list.backups.is_empty(), "the copy stayed: {list:?}");
     // So the folder still says what the link is.
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Dataflows Era"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor -w 'Dataflows Era'").ok().await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     assert_eq!(seed12.status, Status::Fail, "{seed12:?}");
     // A copy the tool puts there on purpose is not taken for a folder the service made.
@@ -137,8 +122,7 @@ async fn a_refused_copy_and_restore_takes_its_copy_back() {
         "--skip-preflight",
     ];
     t.run(&env, &copy).await.expect(exit_codes::SUCCESS);
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Dataflows Era"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor -w 'Dataflows Era'").ok().await;
     let seed12 = doctor.findings.iter().find(|f| f.rule == "SEED-12").unwrap();
     // Nor for a sign of a dataflows-only link: a folder the service made at attach time and then received a copy
     // looks the same. Unknown, and said why.
@@ -194,12 +178,16 @@ async fn a_workspace_name_no_folder_can_carry_is_caught_by_seed_08() {
     let t = Tenant::start(&scenario).await;
     let env = t.env("tenantlake");
     let doctor: DoctorOutput =
-        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", &long]).await;
+        t.cli(&env, "doctor -w").arg(&long).json(exit_codes::PREFLIGHT_BLOCKED).await;
     let seed08 = doctor.findings.iter().find(|f| f.rule == "SEED-08").unwrap();
     assert_eq!(seed08.status, Status::Fail, "{seed08:?}");
     assert!(seed08.message.contains("cannot be named"), "{seed08:?}");
-    let _: BackupOutput =
-        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["backup", "-w", &long, "-d", "Long"]).await;
+    let _: BackupOutput = t
+        .cli(&env, "backup -w")
+        .arg(&long)
+        .then("-d Long")
+        .json(exit_codes::PREFLIGHT_BLOCKED)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,23 +199,20 @@ async fn misspelt_names_exit_2_with_the_nearest_ones() {
         assert_eq!((e.kind.as_str(), e.exit_code), ("not_found", exit_codes::USAGE), "{e:?}");
         assert!(e.message.contains(&format!("did you mean '{name}'")), "{e:?}");
     };
-    said(&t.failure(&env, exit_codes::USAGE, &["list", "-w", "Finanse"]).await, "Finance");
+    said(&t.cli(&env, "list -w Finanse").fails(exit_codes::USAGE).await, "Finance");
     let restore = ["restore", "-w", "Finanse", "--file", &file];
     said(&t.failure(&env, exit_codes::USAGE, &restore).await, "Finance");
     let typo = file.replacen("Budget", "Budgte", 1);
     said(
-        &t.failure(&env, exit_codes::USAGE, &["restore", "-w", "Finance", "--file", &typo]).await,
+        &t.cli(&env, "restore -w Finance --file").arg(&typo).fails(exit_codes::USAGE).await,
         &file,
     );
-    said(
-        &t.failure(&env, exit_codes::USAGE, &["verify", "-w", "Finance", "--file", &typo]).await,
-        &file,
-    );
+    said(&t.cli(&env, "verify -w Finance --file").arg(&typo).fails(exit_codes::USAGE).await, &file);
     let doctor: DoctorOutput =
-        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Finanse"]).await;
+        t.cli(&env, "doctor -w Finanse").json(exit_codes::PREFLIGHT_BLOCKED).await;
     assert!(doctor.findings[0].message.contains("did you mean 'Finance'"), "{doctor:?}");
     // An attached workspace with no backups yet lists as empty: it exists.
-    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "No Storage"]).await;
+    let list: ListOutput = t.cli(&env, "list -w 'No Storage'").ok().await;
     assert!(list.backups.is_empty());
 }
 
@@ -235,7 +220,7 @@ async fn misspelt_names_exit_2_with_the_nearest_ones() {
 async fn a_refused_sign_in_keeps_entras_reason_and_never_the_secret() {
     let t = Tenant::rules().await;
     let env = t.env("financelake").set("AZURE_CLIENT_SECRET", "wrong-secret-value");
-    let err = t.failure(&env, exit_codes::SERVER_REFUSED, &["doctor", "-w", "Finance"]).await;
+    let err = t.cli(&env, "doctor -w Finance").fails(exit_codes::SERVER_REFUSED).await;
     assert_eq!(err.kind, "auth", "{err:?}");
     assert!(err.message.contains("AADSTS7000215"), "{err:?}");
     assert!(!err.message.contains("wrong-secret-value"), "{err:?}");
@@ -278,8 +263,7 @@ async fn a_throttled_rest_call_waits_for_retry_after_and_goes_on() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
     t.stack.sim.throttle_rest(2);
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor -w Finance").ok().await;
     assert!(!doctor.blocked, "{doctor:?}");
     assert_eq!(t.stack.sim.count("rest-throttled"), 2, "the throttled calls were sent again");
 }
@@ -289,14 +273,13 @@ async fn a_token_endpoint_that_cannot_answer_is_asked_again() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
     t.stack.sim.busy_token(2);
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor -w Finance").ok().await;
     assert!(!doctor.blocked, "{doctor:?}");
     assert_eq!(t.stack.sim.count("token-busy"), 2, "the busy answers were not all seen");
     // A refusal is not: a wrong secret is asked for once, and reported with Entra's code.
     let tokens = t.stack.sim.count("token");
     let wrong = env.clone().set("AZURE_CLIENT_SECRET", "not-it");
-    let e = t.failure(&wrong, exit_codes::SERVER_REFUSED, &["doctor", "-w", "Finance"]).await;
+    let e = t.cli(&wrong, "doctor -w Finance").fails(exit_codes::SERVER_REFUSED).await;
     assert!(e.message.contains("AADSTS"), "{e:?}");
     assert_eq!(t.stack.sim.count("token"), tokens + 1, "a refused sign-in was tried again");
 }
@@ -321,10 +304,9 @@ async fn workspace_names_match_without_regard_to_case() {
     let r = t.backup(&env, "finance", "Budget").await;
     assert!(r.ok, "{r:?}");
     assert_eq!(r.workspace, "Finance");
-    let list: backup_core::output::ListOutput =
-        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let list: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert!(list.backups.iter().any(|b| b.name == r.file), "{list:?}");
     // A storage command reads the folder by its exact name, and says which it is.
-    let e = t.failure(&env, exit_codes::USAGE, &["list", "-w", "finance"]).await;
+    let e = t.cli(&env, "list -w finance").fails(exit_codes::USAGE).await;
     assert!(e.message.contains("--workspace 'Finance'"), "{e:?}");
 }

@@ -13,5 +13,6 @@ mod profiles;
 mod prune;
 mod restore;
 mod run;
+mod storage_accounts;
 mod support;
 mod verified;

@@ -28,13 +28,13 @@ async fn under_the_seed_rules_only_admins_back_up() {
     let t = Tenant::rules().await;
     let env = t.env("tenantlake");
     let doctor: DoctorOutput =
-        t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &["doctor", "-w", "Members Only"]).await;
+        t.cli(&env, "doctor -w 'Members Only'").json(exit_codes::PREFLIGHT_BLOCKED).await;
     assert_eq!(doctor.profile, Profile::Seed);
     let seed07 = doctor.findings.iter().find(|f| f.rule == "SEED-07").expect("SEED-07");
     assert_eq!((seed07.status, seed07.severity), (Status::Fail, Severity::Block));
     let differs = seed07.differs.expect("SEED-07 weighs otherwise today");
     assert_eq!((differs.profile, differs.severity), (Profile::Current, Severity::Info));
-    let text = t.run(&env, &["doctor", "-w", "Members Only"]).await;
+    let text = t.cli(&env, "doctor -w 'Members Only'").run().await;
     assert!(text.stdout.contains("rules:   the seed profile"), "{}", text.stdout);
     assert!(text.stdout.contains("under the current profile this is a note"), "{}", text.stdout);
 
@@ -53,20 +53,13 @@ async fn under_the_seed_rules_only_admins_back_up() {
 async fn under_the_current_rules_members_back_up_and_restore_over_but_not_as_new() {
     let t = Tenant::start(&current_scenario()).await;
     let env = t.env("tenantlake");
-    let doctor: DoctorOutput = t
-        .report(&env, exit_codes::SUCCESS, &["--rules", "current", "doctor", "-w", "Members Only"])
-        .await;
+    let doctor: DoctorOutput = t.cli(&env, "--rules current doctor -w 'Members Only'").ok().await;
     assert_eq!(doctor.profile, Profile::Current);
     let later08 = doctor.findings.iter().find(|f| f.rule == "LATER-08").expect("LATER-08");
     assert_eq!(later08.status, Status::Pass);
 
-    let out: BackupOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["--rules", "current", "backup", "-w", "Members Only", "-d", "Team"],
-        )
-        .await;
+    let out: BackupOutput =
+        t.cli(&env, "--rules current backup -w 'Members Only' -d Team").ok().await;
     let file = out.results[0].file.clone();
     // Over the existing model: write permission, which a member has.
     let over = [
@@ -164,12 +157,11 @@ async fn multi_geo_is_refused_by_the_preview_and_advice_today() {
 async fn a_profile_or_a_raised_rule_that_does_not_exist_is_a_usage_error() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
-    let run = t.run(&env, &["--rules", "newest", "doctor", "-w", "Finance", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+    let run = t.cli(&env, "--rules newest doctor -w Finance --json").exits(exit_codes::USAGE).await;
     assert!(run.stderr.contains("seed") && run.stderr.contains("current"), "{}", run.stderr);
     std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-99\"]\n")
         .unwrap();
-    let err = t.failure(&env, exit_codes::USAGE, &["doctor", "-w", "Finance"]).await;
+    let err = t.cli(&env, "doctor -w Finance").fails(exit_codes::USAGE).await;
     assert!(err.message.contains("LATER-99") && err.message.contains("SEED-01"), "{err:?}");
 }
 
@@ -187,12 +179,10 @@ async fn region_names_compare_as_one_region_however_they_are_spelled() {
     .unwrap();
     let env = t.env("financelake");
     // Neither the preflight nor the simulated service takes them for two regions (multi-geo).
-    let doctor: DoctorOutput =
-        t.report(&env, exit_codes::SUCCESS, &["doctor", "-w", "Finance"]).await;
+    let doctor: DoctorOutput = t.cli(&env, "doctor -w Finance").ok().await;
     let seed04 = doctor.findings.iter().find(|f| f.rule == "SEED-04").expect("SEED-04");
     assert_eq!(seed04.status, Status::Pass, "{seed04:?}");
     let r = t.backup(&env, "Finance", "DB").await;
     assert!(r.ok, "{r:?}");
-    let run = t.run(&env, &["backup", "-w", "Finance", "-d", "Budget", "--skip-preflight"]).await;
-    run.expect(exit_codes::SUCCESS);
+    t.cli(&env, "backup -w Finance -d Budget --skip-preflight").exits(exit_codes::SUCCESS).await;
 }

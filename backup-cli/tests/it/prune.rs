@@ -222,8 +222,7 @@ async fn prune_400_backups_by_policy() {
         "--json",
     ];
     // list: newest first, whatever offset the manifests write their times in.
-    let run = t.run(&env, &["list", "-w", WS, "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.cli(&env, "list -w").arg(WS).then("--json").exits(exit_codes::SUCCESS).await;
     let list: backup_core::output::ListOutput = run.json();
     assert_eq!(list.backups.len(), 402);
     let times: Vec<OffsetDateTime> = list
@@ -250,9 +249,11 @@ async fn prune_400_backups_by_policy() {
         .map(|i| i.file.clone())
         .collect();
     let run = t
-        .run(&env, &["prune", "-w", WS, "--dataset", "Budget", "--keep-within", "30d", "--json"])
+        .cli(&env, "prune -w")
+        .arg(WS)
+        .then("--dataset Budget --keep-within 30d --json")
+        .exits(exit_codes::SUCCESS)
         .await;
-    run.expect(exit_codes::SUCCESS);
     let out: PruneOutput = run.json();
     assert_eq!(out.decisions.len(), 100);
     assert!(out.decisions.iter().all(|d| d.dataset == "Budget"));
@@ -363,8 +364,11 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
         1,
     );
-    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "1", "--apply", "--json"]).await;
-    run.expect(exit_codes::SERVER_REFUSED);
+    t.cli(&env, "prune -w")
+        .arg(WS)
+        .then("--keep-last 1 --apply --json")
+        .exits(exit_codes::SERVER_REFUSED)
+        .await;
     let store = t.stack.store("financelake").unwrap();
     assert_eq!(
         abf_and_manifests(&store).await.0.len(),
@@ -385,7 +389,10 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         1,
     );
     let out: PruneOutput = t
-        .report(&env, exit_codes::PARTIAL, &["prune", "-w", WS, "--keep-last", "1", "--apply"])
+        .cli(&env, "prune -w")
+        .arg(WS)
+        .then("--keep-last 1 --apply")
+        .json(exit_codes::PARTIAL)
         .await;
     let path = |f: &str| format!("{FS}/{WS}/{f}");
     assert_eq!(out.deleted, [path(&files[2]), path(&files[0])]);
@@ -409,11 +416,10 @@ async fn a_failed_deletion_is_reported_and_the_others_go_on() {
         2,
     );
     let out: PruneOutput = t
-        .report(
-            &env,
-            exit_codes::SERVER_REFUSED,
-            &["prune", "-w", WS, "--keep-last", "1", "--apply"],
-        )
+        .cli(&env, "prune -w")
+        .arg(WS)
+        .then("--keep-last 1 --apply")
+        .json(exit_codes::SERVER_REFUSED)
         .await;
     assert!(out.deleted.is_empty() && out.failed.len() == 2, "{out:?}");
     assert_eq!(out.orphan_manifests, [path(&format!("{}.manifest.json", files[1]))]);
@@ -449,39 +455,43 @@ async fn uploads_a_killed_process_left_are_deleted_once_stale() {
     assert!(emulator.set_last_modified(FS, &old, OffsetDateTime::now_utc() - Duration::days(2)));
 
     // A dry run reports the stale one only, and deletes nothing.
-    let run = t.run(&env, &["prune", "-w", WS, "--keep-last", "5", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t
+        .cli(&env, "prune -w")
+        .arg(WS)
+        .then("--keep-last 5 --json")
+        .exits(exit_codes::SUCCESS)
+        .await;
     let out: PruneOutput = run.json();
     let locations: Vec<&str> = out.stale_uploads.iter().map(|u| u.location.as_str()).collect();
     assert_eq!(locations, [format!("{FS}/{old}")], "{out:?}");
     // ADLS lists only flushed bytes: the 1,000 appended bytes are not shown as 0.
     assert_eq!(out.stale_uploads[0].size, None, "{out:?}");
-    let text = t.run(&env, &["prune", "-w", WS, "--keep-last", "5"]).await;
+    let text = t.cli(&env, "prune -w").arg(WS).then("--keep-last 5").run().await;
     assert!(text.stdout.contains("size unknown"), "{}", text.stdout);
     assert!(!text.stdout.contains("0 bytes"), "{}", text.stdout);
     assert_eq!(partials().len(), 2, "a dry run deleted an upload");
 
     // Off: not even looked at.
     let run = t
-        .run(
-            &env,
-            &["prune", "-w", WS, "--keep-last", "5", "--stale-uploads-after", "off", "--json"],
-        )
+        .cli(&env, "prune -w")
+        .arg(WS)
+        .then("--keep-last 5 --stale-uploads-after off --json")
+        .exits(exit_codes::SUCCESS)
         .await;
-    run.expect(exit_codes::SUCCESS);
     assert!(run.json::<PruneOutput>().stale_uploads.is_empty());
 
     // Applied: the stale one goes; the recent one and every backup stay.
-    let out: PruneOutput = t
-        .report(&env, exit_codes::SUCCESS, &["prune", "-w", WS, "--keep-last", "5", "--apply"])
-        .await;
+    let out: PruneOutput = t.cli(&env, "prune -w").arg(WS).then("--keep-last 5 --apply").ok().await;
     assert_eq!(out.deleted, [format!("{FS}/{old}")], "{out:?}");
     assert_eq!(partials(), BTreeSet::from([recent]));
     assert!(abf_and_manifests(&store).await.0.contains(&backup), "prune deleted the backup");
 
     // A limit that does not parse names the flag.
     let run = t
-        .run(&env, &["prune", "-w", WS, "--keep-last", "5", "--stale-uploads-after", "soon"])
+        .cli(&env, "prune -w")
+        .arg(WS)
+        .then("--keep-last 5 --stale-uploads-after soon")
+        .run()
         .await;
     assert_ne!(run.code, exit_codes::SUCCESS);
     assert!(run.stderr.contains("--stale-uploads-after"), "{}", run.stderr);
@@ -499,14 +509,11 @@ async fn manifests_whose_backup_is_gone_are_deleted_by_prune() {
     adls_store::Store::delete(&store, &StorePath::file(FS, WS, &gone).unwrap()).await.unwrap();
     let orphan = format!("{FS}/{WS}/{gone}.manifest.json");
 
-    let out: PruneOutput =
-        t.report(&env, exit_codes::SUCCESS, &["prune", "-w", WS, "--keep-last", "5"]).await;
+    let out: PruneOutput = t.cli(&env, "prune -w").arg(WS).then("--keep-last 5").ok().await;
     assert_eq!(out.orphan_manifests, std::slice::from_ref(&orphan), "{out:?}");
     assert!(abf_and_manifests(&store).await.1.contains(&gone), "a dry run deleted the manifest");
 
-    let out: PruneOutput = t
-        .report(&env, exit_codes::SUCCESS, &["prune", "-w", WS, "--keep-last", "5", "--apply"])
-        .await;
+    let out: PruneOutput = t.cli(&env, "prune -w").arg(WS).then("--keep-last 5 --apply").ok().await;
     assert_eq!(out.deleted, [orphan], "{out:?}");
     let (abfs, manifests) = abf_and_manifests(&store).await;
     assert_eq!(abfs, BTreeSet::from([kept.clone()]));

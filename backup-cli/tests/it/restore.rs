@@ -27,8 +27,7 @@ async fn restore_from_another_workspace_copies_verifies_and_compares_tables() {
     assert!(out.tables_compared, "{out:?}");
     assert!(out.missing_tables.is_empty() && out.extra_tables.is_empty(), "{out:?}");
     assert_eq!(t.stack.sim.models("Finance Copy"), ["Budget"]);
-    let list: ListOutput =
-        t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance Copy"]).await;
+    let list: ListOutput = t.cli(&env, "list -w 'Finance Copy'").ok().await;
     assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [file.as_str()]);
 
     // The same file again (under another name): the copy made by the first restore is used.
@@ -66,9 +65,7 @@ async fn restore_latest_takes_the_newest_backup_of_the_dataset() {
     assert_eq!(out.copied_from, Some(format!("power-bi-backup/Finance/{newer}")));
 
     // A backup of nothing by that name.
-    let err = t
-        .failure(&env, exit_codes::USAGE, &["restore", "-w", "Finance", "--latest", "Nothing"])
-        .await;
+    let err = t.cli(&env, "restore -w Finance --latest Nothing").fails(exit_codes::USAGE).await;
     assert_eq!(err.kind, "not_found");
 }
 
@@ -94,9 +91,11 @@ async fn restore_over_a_model_needs_allow_overwrite_and_never_replaces_another_f
     let newer = backup_one(&t, &env, "Finance", "Budget").await;
     let local = t.work.path().join(&newer);
     std::fs::write(&local, model_abf("Impostor", &["X"])).unwrap();
-    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy", "--overwrite"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w 'Finance Copy' --overwrite")
+        .exits(exit_codes::SUCCESS)
+        .await;
     let args = [
         "restore",
         "-w",
@@ -146,21 +145,20 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
     let env = t.env("financelake");
     let local = t.work.path().join("Kept.abf");
     std::fs::write(&local, model_abf("Kept", &["Orders", "Lines"])).unwrap();
-    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
-        .await
-        .expect(exit_codes::SUCCESS);
+    t.cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w 'Finance Copy'")
+        .exits(exit_codes::SUCCESS)
+        .await;
     let restores = t.stack.sim.count("restore");
-    let run = t.run(&env, &["restore", "-w", "Finance Copy", "--file", "Kept.abf", "--json"]).await;
-    run.expect(exit_codes::INTEGRITY);
+    let run = t
+        .cli(&env, "restore -w 'Finance Copy' --file Kept.abf --json")
+        .exits(exit_codes::INTEGRITY)
+        .await;
     assert!(run.error().error.message.contains("--allow-unverified"));
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
-    let out: RestoreOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["restore", "-w", "Finance Copy", "--file", "Kept.abf", "--allow-unverified"],
-        )
-        .await;
+    let out: RestoreOutput =
+        t.cli(&env, "restore -w 'Finance Copy' --file Kept.abf --allow-unverified").ok().await;
     // Without a manifest or --as, the name is the one the backup holds.
     assert_eq!(out.database, "Kept");
     assert!(!out.tables_compared);
@@ -168,9 +166,8 @@ async fn restore_of_an_uploaded_file_without_manifest_needs_allow_unverified() {
     assert!(!out.warnings.is_empty());
     assert_eq!(t.stack.sim.models("Finance Copy"), ["Kept"]);
     // A file that is not there: a usage error listing the files that are.
-    let err = t
-        .failure(&env, exit_codes::USAGE, &["restore", "-w", "Finance Copy", "--file", "Kpt.abf"])
-        .await;
+    let err =
+        t.cli(&env, "restore -w 'Finance Copy' --file Kpt.abf").fails(exit_codes::USAGE).await;
     assert_eq!(err.kind, "not_found");
     assert!(err.message.contains("Kept.abf"), "{}", err.message);
 }
@@ -181,19 +178,8 @@ async fn an_encrypted_backup_restores_with_its_password_only() {
     let secret = "correct horse & <battery>";
     let env = t.env("financelake").set("PBI_BACKUP_PASSWORD_TEST", secret);
     let out: backup_core::output::BackupOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &[
-                "backup",
-                "-w",
-                "Finance",
-                "-d",
-                "Budget",
-                "--password-env",
-                "PBI_BACKUP_PASSWORD_TEST",
-            ],
-        )
+        .cli(&env, "backup -w Finance -d Budget --password-env PBI_BACKUP_PASSWORD_TEST")
+        .ok()
         .await;
     let file = out.results[0].file.clone();
     let store = t.stack.store("financelake").unwrap();
@@ -217,57 +203,36 @@ async fn an_encrypted_backup_restores_with_its_password_only() {
             assert!(!bytes[4096..].windows(n.len()).any(|w| w == n), "{needle} readable in clear");
         }
     }
-    let report: abf_format::Report = t
-        .report(&env, exit_codes::SUCCESS, &["inspect", "--workspace", "Finance", "--file", &file])
-        .await;
+    let report: abf_format::Report =
+        t.cli(&env, "inspect --workspace Finance --file").arg(&file).ok().await;
     assert!(report.encrypted && !report.valid, "{report:?}");
     assert!(report.tables.is_empty(), "tables read without the password: {report:?}");
 
     let run = t
-        .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Budget E", "--json"])
+        .cli(&env, "restore -w Finance --file")
+        .arg(&file)
+        .then("--as 'Budget E' --json")
+        .exits(exit_codes::SERVER_REFUSED)
         .await;
-    run.expect(exit_codes::SERVER_REFUSED);
     assert_eq!(run.error().error.code, Some(codes::PASSWORD));
     let wrong = env.clone().set("PBI_BACKUP_PASSWORD_TEST", "wrong horse");
     let run = t
-        .run(
-            &wrong,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--file",
-                &file,
-                "--as",
-                "Budget E",
-                "--password-env",
-                "PBI_BACKUP_PASSWORD_TEST",
-                "--json",
-            ],
-        )
+        .cli(&wrong, "restore -w Finance --file")
+        .arg(&file)
+        .then("--as 'Budget E' --password-env PBI_BACKUP_PASSWORD_TEST --json")
+        .exits(exit_codes::SERVER_REFUSED)
         .await;
-    run.expect(exit_codes::SERVER_REFUSED);
     assert!(!run.stdout.contains("horse") && !run.stderr.contains("horse"), "{run:?}");
     let pw_file = t.work.path().join("pw.txt");
     std::fs::write(&pw_file, format!("{secret}\n")).unwrap();
     let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--file",
-                &file,
-                "--as",
-                "Budget E",
-                "--password-file",
-                pw_file.to_str().unwrap(),
-                "--json",
-            ],
-        )
+        .cli(&env, "restore -w Finance --file")
+        .arg(&file)
+        .then("--as 'Budget E' --password-file")
+        .arg(pw_file.to_str().unwrap())
+        .then("--json")
+        .exits(exit_codes::SUCCESS)
         .await;
-    run.expect(exit_codes::SUCCESS);
     assert!(!run.stdout.contains("horse") && !run.stderr.contains("horse"));
     assert!(t.stack.sim.models("Finance").contains(&"Budget E".to_owned()));
 }
@@ -277,17 +242,11 @@ async fn analysis_services_and_explicit_endpoints() {
     let t = Tenant::rules().await;
     let env = t.env("aaslake");
     let out: backup_core::output::BackupOutput = t
-        .report(
+        .cli(
             &env,
-            exit_codes::SUCCESS,
-            &[
-                "backup",
-                "--server",
-                "asazure://westeurope.asazure.windows.net/aasprod",
-                "-d",
-                "AdventureWorks",
-            ],
+            "backup --server asazure://westeurope.asazure.windows.net/aasprod -d AdventureWorks",
         )
+        .ok()
         .await;
     let r = &out.results[0];
     assert!(r.ok, "{r:?}");
@@ -295,39 +254,20 @@ async fn analysis_services_and_explicit_endpoints() {
     assert!(r.verification == Some(BackupVerification::SkippedNotPowerBi), "{r:?}");
     // Restoring it there, with a store configured (which holds Power BI's folders, not the server's container).
     let out: RestoreOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &[
-                "restore",
-                "--server",
-                "asazure://westeurope.asazure.windows.net/aasprod",
-                "--file",
-                &r.file,
-                "--as",
-                "AW2",
-            ],
-        )
+        .cli(&env, "restore --server asazure://westeurope.asazure.windows.net/aasprod --file")
+        .arg(&r.file)
+        .then("--as AW2")
+        .ok()
         .await;
     assert_eq!(out.database, "AW2");
     assert!(out.manifest_check == ManifestCheck::SkippedNotPowerBi, "{out:?}");
     // Over an existing database: the server's refusal and code.
     let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "--server",
-                "asazure://westeurope.asazure.windows.net/aasprod",
-                "--file",
-                &r.file,
-                "--as",
-                "AW2",
-                "--json",
-            ],
-        )
+        .cli(&env, "restore --server asazure://westeurope.asazure.windows.net/aasprod --file")
+        .arg(&r.file)
+        .then("--as AW2 --json")
+        .exits(exit_codes::SERVER_REFUSED)
         .await;
-    run.expect(exit_codes::SERVER_REFUSED);
     assert_eq!(run.error().error.code, Some(codes::DATABASE_EXISTS));
     // Power BI's options are refused before anything is sent.
     let restores = t.stack.sim.count("restore");
@@ -341,11 +281,8 @@ async fn analysis_services_and_explicit_endpoints() {
     // A powerbi:// URL names a workspace like --workspace does.
     let env = t.env("financelake");
     let out: backup_core::output::BackupOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["backup", "--server", "powerbi://api.powerbi.com/v1.0/myorg/Finance", "-d", "DB"],
-        )
+        .cli(&env, "backup --server powerbi://api.powerbi.com/v1.0/myorg/Finance -d DB")
+        .ok()
         .await;
     assert_eq!(out.results[0].workspace, "Finance");
     assert_eq!(out.results[0].verification, Some(BackupVerification::Verified));
@@ -358,52 +295,31 @@ async fn memory_refusal_force_restore_and_assl_options() {
     // Big Model (15 GB) over itself on a P1 (25 GB): not enough memory unless the old one is unloaded first.
     let big = backup_one(&t, &env, "Finance", "Big Model").await;
     let run = t
-        .run(&env, &["restore", "-w", "Finance", "--file", &big, "--allow-overwrite", "--json"])
+        .cli(&env, "restore -w Finance --file")
+        .arg(&big)
+        .then("--allow-overwrite --json")
+        .exits(exit_codes::SERVER_REFUSED)
         .await;
-    run.expect(exit_codes::SERVER_REFUSED);
     let err = run.error().error;
     assert_eq!(err.code, Some(codes::NOT_ENOUGH_MEMORY));
     // The documented text is named by its rule, with the remedy.
     assert_eq!(err.rule.as_deref(), Some("LATER-10"), "{err:?}");
     assert!(err.message.contains("LATER-10: restore again with --force-restore"), "{err:?}");
     let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--file",
-                &big,
-                "--allow-overwrite",
-                "--force-restore",
-                "--json",
-            ],
-        )
+        .cli(&env, "restore -w Finance --file")
+        .arg(&big)
+        .then("--allow-overwrite --force-restore --json")
+        .exits(exit_codes::SUCCESS)
         .await;
-    run.expect(exit_codes::SUCCESS);
     assert_eq!(run.json::<RestoreOutput>().database, "Big Model");
 
     // --security makes the backup ASSL, and the manifest says so.
-    let run = t
-        .run(
-            &env,
-            &[
-                "backup",
-                "-w",
-                "Finance",
-                "-d",
-                "DB",
-                "--security",
-                "CopyAll",
-                "--file",
-                "DBsec.abf",
-                "--no-compression",
-                "--json",
-            ],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
+    t.cli(
+        &env,
+        "backup -w Finance -d DB --security CopyAll --file DBsec.abf --no-compression --json",
+    )
+    .exits(exit_codes::SUCCESS)
+    .await;
     let store = t.stack.store("financelake").unwrap();
     let mp = adls_store::StorePath::file("power-bi-backup", "Finance", "DBsec.abf.manifest.json")
         .unwrap();
@@ -413,37 +329,15 @@ async fn memory_refusal_force_restore_and_assl_options() {
     assert_eq!(m.options.security.as_deref(), Some("CopyAll"));
     assert_eq!(m.options.syntax, "Assl");
     assert!(!m.options.apply_compression);
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "-w",
-                "Finance",
-                "--file",
-                "DBsec.abf",
-                "--as",
-                "DBsec",
-                "--security",
-                "CopyAll",
-                "--read-write-mode",
-                "ReadOnly",
-                "--json",
-            ],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
+    t.cli(&env, "restore -w Finance --file DBsec.abf --as DBsec --security CopyAll --read-write-mode ReadOnly --json").exits(exit_codes::SUCCESS).await;
     assert!(t.stack.sim.models("Finance").contains(&"DBsec".to_owned()));
     // Bad option values are usage errors.
-    t.run(&env, &["restore", "-w", "Finance", "--file", "DBsec.abf", "--security", "Everything"])
-        .await
-        .expect(exit_codes::USAGE);
-    t.run(
-        &env,
-        &["restore", "-w", "Finance", "--file", "DBsec.abf", "--read-write-mode", "Sometimes"],
-    )
-    .await
-    .expect(exit_codes::USAGE);
+    t.cli(&env, "restore -w Finance --file DBsec.abf --security Everything")
+        .exits(exit_codes::USAGE)
+        .await;
+    t.cli(&env, "restore -w Finance --file DBsec.abf --read-write-mode Sometimes")
+        .exits(exit_codes::USAGE)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -455,7 +349,7 @@ async fn msmdpump_endpoint_with_basic_authentication() {
         .set("PBI_BACKUP_XMLA_USER", "pumpuser")
         .set("PBI_BACKUP_XMLA_PASSWORD", "pump-pass");
     let out: backup_core::output::BackupOutput =
-        t.report(&env, exit_codes::SUCCESS, &["backup", "--server", &pump, "-d", "DB"]).await;
+        t.cli(&env, "backup --server").arg(&pump).then("-d DB").ok().await;
     assert_eq!(out.results[0].workspace, pump);
     assert!(
         matches!(
@@ -464,36 +358,27 @@ async fn msmdpump_endpoint_with_basic_authentication() {
         ),
         "{out:?}"
     );
-    let run = t
-        .run(
-            &env,
-            &[
-                "restore",
-                "--server",
-                &pump,
-                "--file",
-                &out.results[0].file,
-                "--as",
-                "DB via pump",
-                "--json",
-            ],
-        )
+    t.cli(&env, "restore --server")
+        .arg(&pump)
+        .then("--file")
+        .arg(&out.results[0].file)
+        .then("--as 'DB via pump' --json")
+        .exits(exit_codes::SUCCESS)
         .await;
-    run.expect(exit_codes::SUCCESS);
     assert!(t.stack.sim.models("Finance").contains(&"DB via pump".to_owned()));
     // A wrong password: refused, and the password is not shown.
     let wrong = env.clone().set("PBI_BACKUP_XMLA_PASSWORD", "not-the-pump-pass");
-    let run = t.run(&wrong, &["backup", "--server", &pump, "-d", "DB", "--json"]).await;
-    run.expect(exit_codes::SERVER_REFUSED);
+    let run = t
+        .cli(&wrong, "backup --server")
+        .arg(&pump)
+        .then("-d DB --json")
+        .exits(exit_codes::SERVER_REFUSED)
+        .await;
     assert!(!run.stdout.contains("not-the-pump-pass") && !run.stderr.contains("not-the-pump-pass"));
     // Plain http is for loopback only.
-    let run = t
-        .run(
-            &env,
-            &["backup", "--server", "http://example.com/olap/msmdpump.dll", "-d", "DB", "--json"],
-        )
+    t.cli(&env, "backup --server http://example.com/olap/msmdpump.dll -d DB --json")
+        .exits(exit_codes::USAGE)
         .await;
-    run.expect(exit_codes::USAGE);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -772,7 +657,7 @@ async fn a_dry_run_checks_everything_and_changes_nothing() {
     }
     // Within one folder the file is hashed against its manifest now.
     let run =
-        t.run(&env, &["restore", "-w", "Finance", "--file", &file, "--dry-run", "--json"]).await;
+        t.cli(&env, "restore -w Finance --file").arg(&file).then("--dry-run --json").run().await;
     run.expect(exit_codes::SUCCESS);
     let plan = run.json::<backup_core::output::DryRunOutput>().plan.unwrap();
     assert_eq!(
@@ -782,8 +667,7 @@ async fn a_dry_run_checks_everything_and_changes_nothing() {
     assert!(plan.sha256.is_some());
     // Nothing was sent, and nothing was copied.
     assert_eq!(t.stack.sim.count("restore"), restores);
-    let run = t.run(&env, &["list", "-w", "Finance Copy", "--json"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.cli(&env, "list -w 'Finance Copy' --json").exits(exit_codes::SUCCESS).await;
     assert!(run.json::<ListOutput>().backups.is_empty());
 }
 
@@ -852,9 +736,11 @@ async fn restores_keep_role_members_unless_told_otherwise() {
     assert!(out.roles_compared && out.role_differences.is_empty(), "{out:?}");
     // The dry run shows the security sent by default.
     let dry = t
-        .run(&env, &["restore", "-w", "Finance", "--file", &file, "--as", "Budget 3", "--dry-run"])
+        .cli(&env, "restore -w Finance --file")
+        .arg(&file)
+        .then("--as 'Budget 3' --dry-run")
+        .exits(exit_codes::SUCCESS)
         .await;
-    dry.expect(exit_codes::SUCCESS);
     assert!(dry.stdout.contains("CopyAll"), "{}", dry.stdout);
 }
 

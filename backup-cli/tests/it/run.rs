@@ -120,16 +120,15 @@ async fn run_refuses_what_it_cannot_run_and_names_the_remedy() {
     let t = Tenant::start(&small_tenant().scenario()).await;
     let env = t.env("lake");
     let (no_policy, _d1) = with_config(&env, "");
-    let err = t.failure(&no_policy, exit_codes::USAGE, &["run"]).await;
+    let err = t.cli(&no_policy, "run").fails(exit_codes::USAGE).await;
     assert!(err.message.contains("[[policy]]"), "{err:?}");
     let (nameless, _d2) = with_config(&env, "[[policy]]\nworkspaces = [\"WS-*\"]\n");
-    let err = t.failure(&nameless, exit_codes::USAGE, &["run"]).await;
+    let err = t.cli(&nameless, "run").fails(exit_codes::USAGE).await;
     assert!(err.message.contains("has no name"), "{err:?}");
     let (good, _d3) = with_config(&env, NIGHTLY);
-    let err = t.failure(&good, exit_codes::USAGE, &["run", "--policy", "nightyl"]).await;
+    let err = t.cli(&good, "run --policy nightyl").fails(exit_codes::USAGE).await;
     assert!(err.message.contains("did you mean 'nightly'"), "{err:?}");
-    let run = t.run(&good, &["run", "--shard", "3/2", "--json"]).await;
-    run.expect(exit_codes::USAGE);
+    let run = t.cli(&good, "run --shard 3/2 --json").exits(exit_codes::USAGE).await;
     assert!(run.stderr.contains("K/N") || run.stdout.contains("K/N"), "{run:?}");
     // A password variable that is not set: the policy fails, naming it, and nothing is sent.
     let (secret, _d4) = with_config(
@@ -137,7 +136,7 @@ async fn run_refuses_what_it_cannot_run_and_names_the_remedy() {
         "[[policy]]\nname = \"sealed\"\nworkspaces = [\"WS-001\"]\npassword-env = \"NIGHTLY_PASSWORD\"\n",
     );
     let backups = t.stack.sim.count("backup");
-    let out: RunOutput = t.report(&secret, exit_codes::USAGE, &["run"]).await;
+    let out: RunOutput = t.cli(&secret, "run").json(exit_codes::USAGE).await;
     assert!(out.policies[0].errors[0].message.contains("NIGHTLY_PASSWORD"), "{out:?}");
     assert_eq!(t.stack.sim.count("backup"), backups);
 }
@@ -216,7 +215,7 @@ async fn throttling_and_capacity_limits_only_make_the_run_wait() {
         &t.env("lake"),
         "[backup]\nconcurrency = 4\nper-capacity = 2\n\n[[policy]]\nname = \"all\"\nworkspaces = [\"WS-*\"]\ndatasets = [\"Model-01\", \"Model-02\"]\n",
     );
-    let out: RunOutput = t.report(&env, exit_codes::SUCCESS, &["run"]).await;
+    let out: RunOutput = t.cli(&env, "run").ok().await;
     assert_eq!((out.backed_up, out.failed), (8, 0), "{out:?}");
     assert!(t.stack.sim.count("rest-throttled") > 0, "the REST rate never throttled");
     assert!(t.stack.sim.count("xmla-throttled") > 0, "no capacity was ever at its limit");
@@ -291,7 +290,7 @@ async fn a_partial_run_exits_6_and_its_reports_name_the_failure() {
     std::fs::write(&step, earlier).unwrap();
     let env = env.set("GITHUB_STEP_SUMMARY", step.to_str().unwrap());
     let _: RunOutput =
-        t.report(&env, exit_codes::PARTIAL, &["run", "--summary", step.to_str().unwrap()]).await;
+        t.cli(&env, "run --summary").arg(step.to_str().unwrap()).json(exit_codes::PARTIAL).await;
     let text = std::fs::read_to_string(&step).unwrap();
     assert!(text.starts_with(earlier), "{text}");
     assert!(text.contains("# pbi-backup run partly failed"), "{text}");

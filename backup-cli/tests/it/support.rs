@@ -113,6 +113,14 @@ impl Tenant {
         Env { vars: self.bot_env_with_storage(account), dir: None }
     }
 
+    /// A command line to run against this tenant, written as a shell would split it (`'Sales Analytics'` is one
+    /// argument); [`Cli::arg`] adds one argument as it is. Its methods run it and check how it ended.
+    pub fn cli<'a>(&'a self, env: &'a Env, line: &str) -> Cli<'a> {
+        let args = shlex::split(line)
+            .unwrap_or_else(|| panic!("the command line {line:?} does not split"));
+        Cli { tenant: self, env, args }
+    }
+
     /// `pbi-backup ARGS --json`: asserts the exit code and decodes the report (or the error document).
     pub async fn report<T: DeserializeOwned>(&self, env: &Env, code: i32, args: &[&str]) -> T {
         let args = [args, &["--json"]].concat();
@@ -144,6 +152,61 @@ impl Tenant {
     pub async fn run(&self, env: &Env, args: &[&str]) -> Run {
         let dir = env.dir.clone().unwrap_or_else(|| self.work.path().to_owned());
         run_bin(env, &dir, args).await
+    }
+}
+
+/// One command line, and what it must end in. A new end-to-end case is a line or two:
+///
+/// ```ignore
+/// let err = t.cli(&env, "backup -w Finanse -d Budget").fails(exit_codes::USAGE).await;
+/// assert!(err.message.contains("did you mean 'Finance'"));
+/// let out: BackupOutput = t.cli(&env, "backup -w Finance --all").ok().await;
+/// ```
+pub struct Cli<'a> {
+    tenant: &'a Tenant,
+    env: &'a Env,
+    args: Vec<String>,
+}
+
+impl Cli<'_> {
+    /// Adds one argument, as it is (a name from a variable, with spaces or quotes in it).
+    pub fn arg(mut self, arg: impl AsRef<str>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds the arguments of `line`, split as a shell would.
+    pub fn then(mut self, line: &str) -> Self {
+        self.args.extend(shlex::split(line).unwrap_or_else(|| panic!("{line:?} does not split")));
+        self
+    }
+
+    /// With `--json`: asserts the exit code and decodes the document (the report types deny unknown fields).
+    pub async fn json<T: DeserializeOwned>(self, code: i32) -> T {
+        self.arg("--json").exits(code).await.json()
+    }
+
+    /// With `--json`, a command that succeeds: its report.
+    pub async fn ok<T: DeserializeOwned>(self) -> T {
+        self.json(exit_codes::SUCCESS).await
+    }
+
+    /// With `--json`, a command that fails as a whole with `code`: the error it reports.
+    pub async fn fails(self, code: i32) -> ErrorInfo {
+        self.json::<ErrorOutput>(code).await.error
+    }
+
+    /// As written (`--json` only if the line has it): asserts the exit code.
+    pub async fn exits(self, code: i32) -> Run {
+        let run = self.run().await;
+        run.expect(code);
+        run
+    }
+
+    /// As written, whatever it exits with.
+    pub async fn run(self) -> Run {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.tenant.run(self.env, &args).await
     }
 }
 

@@ -23,21 +23,15 @@ async fn a_backup_replaced_by_bytes_of_the_same_size_is_no_longer_verified() {
     bytes[mid] ^= 0xff;
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
 
-    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let list: ListOutput = t.cli(&env, "list -w Finance").ok().await;
     let state = |name: &str| list.backups.iter().find(|b| b.name == name).unwrap().state;
     assert_eq!(state(&newest), VerifiedState::ChangedSinceVerified);
     assert_eq!(state(&good), VerifiedState::Verified);
-    let text = t.run(&env, &["list", "-w", "Finance"]).await;
+    let text = t.cli(&env, "list -w Finance").run().await;
     assert!(text.stdout.contains("CHANGED since verified"), "{}", text.stdout);
 
     // restore --latest passes over it, and says so.
-    let out: RestoreOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["restore", "-w", "Finance", "--latest", "Budget", "--as", "B2"],
-        )
-        .await;
+    let out: RestoreOutput = t.cli(&env, "restore -w Finance --latest Budget --as B2").ok().await;
     assert_eq!(out.file, good);
     assert!(
         out.warnings
@@ -52,8 +46,7 @@ async fn a_backup_replaced_by_bytes_of_the_same_size_is_no_longer_verified() {
     let kept: Vec<&str> =
         out.decisions.iter().filter(|d| d.keep).map(|d| d.file.as_str()).collect();
     assert!(kept.contains(&good.as_str()) && kept.contains(&newest.as_str()), "{out:?}");
-    let v: VerifyOutput =
-        t.report(&env, exit_codes::SUCCESS, &["verify", "-w", "Finance", "--file", &good]).await;
+    let v: VerifyOutput = t.cli(&env, "verify -w Finance --file").arg(&good).ok().await;
     assert!(v.valid);
 }
 
@@ -73,32 +66,21 @@ async fn verify_records_the_version_it_hashed() {
         .put(&mp, serde_json::to_vec(&manifest).unwrap().into(), PutMode::Overwrite)
         .await
         .unwrap();
-    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let list: ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert_eq!(list.backups[0].state, VerifiedState::NeverVerified);
     // restore --latest takes it after hashing it now (a backup from before versions were recorded is not lost to
     // it), and that check is recorded too.
-    let out: RestoreOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["restore", "-w", "Finance", "--latest", "Budget", "--as", "Old"],
-        )
-        .await;
+    let out: RestoreOutput = t.cli(&env, "restore -w Finance --latest Budget --as Old").ok().await;
     assert_eq!(out.file, file);
-    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    let list: ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert_eq!(list.backups[0].state, VerifiedState::Verified);
     manifest.as_object_mut().unwrap().remove("verified_version");
     store
         .put(&mp, serde_json::to_vec(&manifest).unwrap().into(), PutMode::Overwrite)
         .await
         .unwrap();
-    t.report::<VerifyOutput>(
-        &env,
-        exit_codes::SUCCESS,
-        &["verify", "-w", "Finance", "--file", &file],
-    )
-    .await;
-    let list: ListOutput = t.report(&env, exit_codes::SUCCESS, &["list", "-w", "Finance"]).await;
+    t.cli(&env, "verify -w Finance --file").arg(&file).ok::<VerifyOutput>().await;
+    let list: ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert_eq!((list.backups[0].state, list.backups[0].verified), (VerifiedState::Verified, true));
 }
 
@@ -143,26 +125,16 @@ async fn a_failed_table_listing_is_said_at_backup_and_at_restore() {
         serde_json::from_slice(&store.get_bytes(&mp).await.unwrap()).unwrap();
     assert_eq!(manifest["tables_unknown"], serde_json::Value::Bool(true), "{manifest}");
     t.stack.sim.fail_table_listing(false);
-    let out: RestoreOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["restore", "-w", "Finance", "--file", &r.file, "--as", "B3"],
-        )
-        .await;
+    let out: RestoreOutput =
+        t.cli(&env, "restore -w Finance --file").arg(&r.file).then("--as B3").ok().await;
     assert!(!out.tables_compared, "{out:?}");
     assert!(out.warnings.iter().any(|w| w.contains("tables were not compared")), "{out:?}");
     // A listing that fails after a restore is done is said, not taken for the restore failing.
     next_second().await;
     let good = t.backup(&env, "Finance", "Budget").await;
     t.stack.sim.fail_table_listing(true);
-    let out: RestoreOutput = t
-        .report(
-            &env,
-            exit_codes::SUCCESS,
-            &["restore", "-w", "Finance", "--file", &good.file, "--as", "B4"],
-        )
-        .await;
+    let out: RestoreOutput =
+        t.cli(&env, "restore -w Finance --file").arg(&good.file).then("--as B4").ok().await;
     assert!(
         !out.tables_compared && out.warnings.iter().any(|w| w.contains("restore is done")),
         "{out:?}"
