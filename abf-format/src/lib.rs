@@ -1,4 +1,5 @@
-//! Read and write Analysis Services backup (.abf) containers, sans-IO.
+//! Read and write Analysis Services backup (.abf) containers over `Read + Seek` (an XPress9-framed image past 64 MiB
+//! is spooled to a temporary file while it is decoded).
 //!
 //! # Overview
 //!

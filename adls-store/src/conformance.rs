@@ -32,6 +32,7 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     abort_leaves_nothing(store, fs).await;
     list_folder(store, fs).await;
     copy_and_rename(store, fs).await;
+    server_copy(store, fs).await;
     delete_folder_is_recursive(store, fs).await;
     missing_objects(store, fs).await;
     awkward_names(store, fs).await;
@@ -238,6 +239,29 @@ pub async fn list_many(store: &dyn Store, fs: &str, count: usize) {
     }
     store.delete(&folder).await.expect("delete many");
     assert!(store.list_all(&folder).await.unwrap().is_empty());
+}
+
+/// A store with server-side copies ([`Store::server_copy`]) makes them whole, keeping the SHA-256 and honouring
+/// `PutMode`, from a source it describes itself; a store without them is still copied into by [`StoreExt::copy`]
+/// (in [`copy_and_rename`]).
+pub async fn server_copy(store: &dyn Store, fs: &str) {
+    let Some(service) = store.server_copy() else { return };
+    store.ensure_filesystem(fs).await.unwrap();
+    let a = path(fs, "conf-server-copy", "a.abf");
+    let b = path(fs, "conf-server-copy-2", "b.abf");
+    let data = pattern(1_500_000, 6);
+    let sha = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data)));
+    store.put(&a, data.clone(), PutMode::Overwrite).await.unwrap();
+    let source = service.copy_source(&a).await.expect("the store describes its file as a source");
+    service.copy_from_source(&source, &b, PutMode::Create).await.expect("copy from source");
+    assert_eq!(store.get_bytes(&b).await.unwrap(), data);
+    assert_eq!(store.head(&b).await.unwrap().sha256, sha, "the copy keeps the hash");
+    let err = service.copy_from_source(&source, &b, PutMode::Create).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    service.copy(&b, &a, PutMode::Overwrite).await.expect("copy over");
+    assert_eq!(store.get_bytes(&a).await.unwrap(), data);
+    store.delete(&a).await.unwrap();
+    store.delete(&b).await.unwrap();
 }
 
 /// Copy duplicates, rename moves; both keep the SHA-256 and honour `PutMode`.

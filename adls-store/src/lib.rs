@@ -64,6 +64,6 @@ pub use path::{
 pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};
 pub use store::{
-    CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Store, StoreExt,
-    stream_copy,
+    CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, ServerCopy, Store,
+    StoreExt, stream_copy,
 };

@@ -285,12 +285,6 @@ impl Store for LocalStore {
         }))
     }
 
-    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
-        // Streamed (and verified against the source's kept hash) through the same upload path as any write.
-        let source = self.get(from).await?;
-        crate::StoreExt::put_stream(self, to, source.stream, mode).await.map(drop)
-    }
-
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
         same_filesystem(from, to)?;
         let sha = self.meta_of(from).await?.sha256;
@@ -370,14 +364,7 @@ impl Store for LocalStore {
             Err(e) => Err(Error::from_io("stat", &folder, &e)),
         }
     }
-
-    /// The local disk reads through a fixed set of buffers and writes one at a time: nothing to halve.
-    fn halved(&self) -> Box<dyn Store> {
-        Box::new(self.clone())
-    }
 }
-
-use crate::StoreExt;
 
 impl LocalStore {
     /// The entries of `root/.tmp`, the uploads in progress of every folder.

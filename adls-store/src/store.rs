@@ -198,30 +198,6 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
         mode: PutMode,
     ) -> Result<Box<dyn MultipartUpload>>;
 
-    /// Copies the file `from` to `to` (which may be in another workspace folder).
-    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()>;
-
-    /// How this store's service can be asked to read the file at `path` for a copy made by a service
-    /// ([`Store::copy_from_source`]); `None` when there is no such service (the local disk, the default).
-    async fn copy_source(&self, path: &StorePath) -> Result<Option<CopySource>> {
-        let _ = path;
-        Ok(None)
-    }
-
-    /// Makes `to` a copy of `source` inside this store's service, without the bytes passing through this process:
-    /// `Ok(false)` when this store cannot (the local disk, the default), and then nothing was done. As with any write,
-    /// nothing is visible under `to` until the copy is complete. The copy keeps the SHA-256 `source` reports; the
-    /// caller verifies the bytes.
-    async fn copy_from_source(
-        &self,
-        source: &CopySource,
-        to: &StorePath,
-        mode: PutMode,
-    ) -> Result<bool> {
-        let _ = (source, to, mode);
-        Ok(false)
-    }
-
     /// Moves the file `from` to `to` in the same filesystem.
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()>;
 
@@ -247,10 +223,39 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
     /// removed, `false` when it holds something; [`Error::NotFound`] when it is not there.
     async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool>;
 
+    /// Copies made by the store's service, without the bytes passing through this process; `None` (the default)
+    /// when the store has no such service (the local disk): a copy then streams ([`StoreExt::copy`]).
+    fn server_copy(&self) -> Option<&dyn ServerCopy> {
+        None
+    }
+
     /// This store with half its requests in flight per transfer (at least one), for one side of a transfer that
     /// reads one store while it writes another ([`stream_copy`]): the two sides together then hold no more memory
-    /// than one transfer. A store without requests in flight (the local disk) returns itself.
-    fn halved(&self) -> Box<dyn Store>;
+    /// than one transfer. `None` (the default) for a store with nothing to halve (the local disk).
+    fn halved(&self) -> Option<Box<dyn Store>> {
+        None
+    }
+}
+
+/// Copies a store's service makes itself (a capability: [`Store::server_copy`]). As with any write, nothing is
+/// visible under the target's name until the copy is complete, and the copy keeps the source's SHA-256; the caller
+/// verifies the bytes.
+#[async_trait]
+pub trait ServerCopy: Send + Sync {
+    /// Copies the file `from` to `to` in this store (which may be in another workspace folder).
+    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()>;
+
+    /// How this store's service can be asked to read the file at `path` for a copy made by another store's service
+    /// ([`ServerCopy::copy_from_source`]).
+    async fn copy_source(&self, path: &StorePath) -> Result<CopySource>;
+
+    /// Makes `to` a copy of `source` inside this store's service.
+    async fn copy_from_source(
+        &self,
+        source: &CopySource,
+        to: &StorePath,
+        mode: PutMode,
+    ) -> Result<()>;
 }
 
 /// Copies `from` in `source` to `to` in `target` through this process, streamed and never held whole: each side
@@ -263,7 +268,9 @@ pub async fn stream_copy(
     mode: PutMode,
     on_chunk: impl Fn(u64) + Send + Sync,
 ) -> Result<ObjectMeta> {
-    let (source, target) = (source.halved(), target.halved());
+    let (source_half, target_half) = (source.halved(), target.halved());
+    let source = source_half.as_deref().unwrap_or(source);
+    let target = target_half.as_deref().unwrap_or(target);
     let read = source.get(from).await?;
     let counted = read.stream.inspect_ok(|chunk| on_chunk(chunk.len() as u64)).boxed();
     target.put_stream(to, counted, mode).await
@@ -288,6 +295,18 @@ pub struct Incomplete {
 /// Conveniences available on every [`Store`]; implementors must not implement it.
 #[async_trait]
 pub trait StoreExt: Store {
+    /// Copies the file `from` to `to` in this store: by its service when it has one ([`Store::server_copy`]), else
+    /// streamed through this process, verified against the source's SHA-256 either way.
+    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
+        match self.server_copy() {
+            Some(service) => service.copy(from, to, mode).await,
+            None => {
+                let read = self.get(from).await?;
+                self.put_stream(to, read.stream, mode).await.map(drop)
+            }
+        }
+    }
+
     /// Reads the whole file as one stream, verified against its SHA-256.
     async fn get(&self, path: &StorePath) -> Result<GetResult> {
         self.get_range(path, None).await

@@ -3,7 +3,7 @@
 //! # Layers
 //!
 //! backup-core stands on three layers, each a module folder, each importing only from the layers below it (the
-//! tidy test `layers` in `xtask` enforces it):
+//! tidy checks in `xtask/src/tidy.rs` enforce it, as the test `backup_core_keeps_its_layers`):
 //!
 //! - **The ground** (modules at the crate root): plain data and what every layer reads: [`config`] (the settings,
 //!   resolved once), [`error`](Error), [`rule`] (the rule table, profiles, findings), [`manifest`], [`layout`]

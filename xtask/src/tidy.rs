@@ -45,6 +45,7 @@ pub fn run(root: &Path) -> Result<Vec<String>> {
     problems.extend(unix_only(root)?);
     problems.extend(long_functions(root)?);
     problems.extend(unused_dependencies(root)?);
+    problems.extend(boundaries(root)?);
     Ok(problems)
 }
 
@@ -587,6 +588,101 @@ fn declared(toml: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Library crates that must know nothing of the terminal.
+const LIBRARIES: &[&str] = &["xmla-proto", "abf-format", "adls-store", "backup-core"];
+
+/// The boundaries between crates and inside backup-core that are not import layers:
+/// - the service layer knows no rule: nothing under `backup-core/src/service/` names `crate::rule` or
+///   `crate::server_texts`;
+/// - a severity is decided in `preflight::severity` alone: no other file of backup-core names `Severity::`;
+/// - xmla-proto does no I/O: it never names `std::fs`, `std::net`, tokio or reqwest;
+/// - every HTTP client backup-core builds is made in `service/http.rs`;
+/// - backup-cli picks no exit code: its sources never name `exit_codes` (a report or an error decides);
+/// - no library depends on clap, indicatif or tracing-subscriber (only backup-cli knows the terminal);
+/// - test-fixtures is a dev-dependency of every crate that uses it, and does not depend on xmla-proto (the
+///   simulators share no wire code with the client).
+pub fn boundaries(root: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let core = root.join("backup-core/src");
+    if core.is_dir() {
+        for file in rust_files(&core, &[])? {
+            for (line_no, line) in code_lines(&file.text) {
+                if file.rel.starts_with("service/")
+                    && (line.contains("crate::rule") || line.contains("crate::server_texts"))
+                {
+                    problems.push(format!(
+                        "backup-core/src/{}:{line_no}: the service layer names a rule; let the preflight or the operations judge what the service said",
+                        file.rel
+                    ));
+                }
+                if !["preflight/mod.rs", "rule.rs"].contains(&file.rel.as_str())
+                    && line.contains("Severity::")
+                {
+                    problems.push(format!(
+                        "backup-core/src/{}:{line_no}: a severity decided outside preflight::severity; report a status and let severity weigh it",
+                        file.rel
+                    ));
+                }
+                if file.rel != "service/http.rs" && line.contains("Client::builder") {
+                    problems.push(format!(
+                        "backup-core/src/{}:{line_no}: an HTTP client built outside service/http.rs; use http::client",
+                        file.rel
+                    ));
+                }
+            }
+        }
+    }
+    let proto = root.join("xmla-proto/src");
+    if proto.is_dir() {
+        for file in rust_files(&proto, &[])? {
+            for (line_no, line) in code_lines(&file.text) {
+                if ["std::fs", "std::net", "tokio", "reqwest"].iter().any(|io| line.contains(io)) {
+                    problems.push(format!(
+                        "xmla-proto/src/{}:{line_no}: I/O in the message crate; it takes bytes and returns values",
+                        file.rel
+                    ));
+                }
+            }
+        }
+    }
+    let cli = root.join("backup-cli/src");
+    if cli.is_dir() {
+        for file in rust_files(&cli, &[])? {
+            for (line_no, line) in code_lines(&file.text) {
+                if line.contains("exit_codes") {
+                    problems.push(format!(
+                        "backup-cli/src/{}:{line_no}: the CLI picks an exit code; let the report (CommandOutput::exit_code) or the error decide",
+                        file.rel
+                    ));
+                }
+            }
+        }
+    }
+    for member in workspace_members(&fs::read_to_string(root.join("Cargo.toml"))?)? {
+        let toml = fs::read_to_string(root.join(&member).join("Cargo.toml"))?;
+        for (section, dep) in declared(&toml) {
+            let library = LIBRARIES.contains(&member.as_str()) && section == "dependencies";
+            if library && ["clap", "indicatif", "tracing-subscriber"].contains(&dep.as_str()) {
+                problems.push(format!(
+                    "{member}/Cargo.toml: a library depends on {dep}; only backup-cli knows the terminal"
+                ));
+            }
+            if dep == "test-fixtures" && section != "dev-dependencies" {
+                problems.push(format!(
+                    "{member}/Cargo.toml: test-fixtures in [{section}]; the simulators are a dev-dependency only"
+                ));
+            }
+            if member == "test-fixtures" && dep == "xmla-proto" && section != "dev-dependencies" {
+                problems.push(
+                    "test-fixtures/Cargo.toml: the simulators depend on xmla-proto; they must share no wire code with the client"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    Ok(problems)
+}
+
 /// `cargo xtask tidy`: every check; fails listing what it found.
 pub fn task(root: &Path) -> Result<()> {
     let problems = run(root)?;
@@ -597,7 +693,7 @@ pub fn task(root: &Path) -> Result<()> {
         bail!("tidy found {} problem(s)", problems.len());
     }
     println!(
-        "tidy: layers, printing, std::os::unix, function lengths and dependencies are in order"
+        "tidy: layers, boundaries, printing, std::os::unix, function lengths and dependencies are in order"
     );
     Ok(())
 }
@@ -694,6 +790,47 @@ mod tests {
     }
 
     #[test]
+    fn the_boundaries_fail_when_crossed() {
+        let dir = tree(&[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\n    \"backup-core\",\n    \"backup-cli\",\n    \"test-fixtures\",\n]\n",
+            ),
+            (
+                "backup-core/Cargo.toml",
+                "[dependencies]\nindicatif.workspace = true\ntest-fixtures.workspace = true\n",
+            ),
+            ("backup-core/src/service/xmla.rs", "use crate::server_texts::failure_rule;\n"),
+            (
+                "backup-core/src/ops/run.rs",
+                "let c = reqwest::Client::builder();\nlet s = Severity::Block;\n",
+            ),
+            ("xmla-proto/src/lib.rs", "use std::net::TcpStream;\n"),
+            ("backup-cli/Cargo.toml", "[dev-dependencies]\ntest-fixtures.workspace = true\n"),
+            (
+                "backup-cli/src/main.rs",
+                "// exit_codes in a comment is fine\nreturn exit(exit_codes::USAGE);\n",
+            ),
+            ("test-fixtures/Cargo.toml", "[dependencies]\nxmla-proto.workspace = true\n"),
+        ]);
+        let problems = boundaries(dir.path()).unwrap();
+        let text = problems.join("\n");
+        for expected in [
+            "backup-core/src/service/xmla.rs:1: the service layer names a rule",
+            "backup-core/src/ops/run.rs:1: an HTTP client built outside service/http.rs",
+            "backup-core/src/ops/run.rs:2: a severity decided outside preflight::severity",
+            "xmla-proto/src/lib.rs:1: I/O in the message crate",
+            "backup-cli/src/main.rs:2: the CLI picks an exit code",
+            "backup-core/Cargo.toml: a library depends on indicatif",
+            "backup-core/Cargo.toml: test-fixtures in [dependencies]",
+            "test-fixtures/Cargo.toml: the simulators depend on xmla-proto",
+        ] {
+            assert!(text.contains(expected), "{expected} not found in:\n{text}");
+        }
+        assert_eq!(problems.len(), 8, "{text}");
+    }
+
+    #[test]
     fn use_groups_expand_to_every_path() {
         assert_eq!(
             paths_in("use crate::{error::{Error, Result}, ops::Context};"),
@@ -714,6 +851,7 @@ mod tests {
         problems.extend(unix_only(&root).unwrap());
         problems.extend(long_functions(&root).unwrap());
         problems.extend(unused_dependencies(&root).unwrap());
+        problems.extend(boundaries(&root).unwrap());
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 

@@ -46,7 +46,7 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use url::Url;
 
 use crate::readahead::Hashes;
-use crate::store::{read_range, same_filesystem, writable};
+use crate::store::{ServerCopy, read_range, same_filesystem, writable};
 use crate::{
     CopySource, Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store,
     StorePath,
@@ -345,24 +345,6 @@ impl Store for AdlsStore {
         }))
     }
 
-    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
-        let source = self.source_of(from).await?;
-        self.copy_in_service(&source, to, mode).await
-    }
-
-    async fn copy_source(&self, path: &StorePath) -> Result<Option<CopySource>> {
-        self.source_of(path).await.map(Some)
-    }
-
-    async fn copy_from_source(
-        &self,
-        source: &CopySource,
-        to: &StorePath,
-        mode: PutMode,
-    ) -> Result<bool> {
-        self.copy_in_service(source, to, mode).await.map(|()| true)
-    }
-
     async fn rename(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
         same_filesystem(from, to)?;
         if from.is_folder() || to.is_folder() {
@@ -470,10 +452,14 @@ impl Store for AdlsStore {
         Ok(true)
     }
 
-    fn halved(&self) -> Box<dyn Store> {
+    fn halved(&self) -> Option<Box<dyn Store>> {
         let mut config = AdlsConfig::clone(&self.config);
         config.concurrency = (config.concurrency / 2).max(1);
-        Box::new(AdlsStore { config: Arc::new(config), ..self.clone() })
+        Some(Box::new(AdlsStore { config: Arc::new(config), ..self.clone() }))
+    }
+
+    fn server_copy(&self) -> Option<&dyn ServerCopy> {
+        Some(self)
     }
 
     /// A listing of at most one entry: the service answers 404 for a directory (or filesystem) that is not there.
@@ -493,6 +479,30 @@ impl Store for AdlsStore {
                 other => Err(other),
             },
         }
+    }
+}
+
+/// A copy is made by the target's service: it reads the source block by block (Put Block From URL), authorised by a
+/// read-only SAS or the Entra token, commits the blocks with the source's SHA-256, and the store renames the result
+/// into place as an upload.
+#[async_trait]
+impl ServerCopy for AdlsStore {
+    async fn copy(&self, from: &StorePath, to: &StorePath, mode: PutMode) -> Result<()> {
+        let source = self.source_of(from).await?;
+        self.copy_in_service(&source, to, mode).await
+    }
+
+    async fn copy_source(&self, path: &StorePath) -> Result<CopySource> {
+        self.source_of(path).await
+    }
+
+    async fn copy_from_source(
+        &self,
+        source: &CopySource,
+        to: &StorePath,
+        mode: PutMode,
+    ) -> Result<()> {
+        self.copy_in_service(source, to, mode).await
     }
 }
 

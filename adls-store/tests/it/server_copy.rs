@@ -94,10 +94,12 @@ async fn between_accounts_with_each_credential_the_target_reads_the_source() {
         source.put(&from, data.clone(), PutMode::Create).await.unwrap();
         let (reads, appends) = (a.request_count(Op::Read), b.request_count(Op::Append));
 
-        let from_source = source.copy_source(&from).await.unwrap().expect("ADLS gives a source");
+        let (source_copy, target_copy) =
+            (source.server_copy().unwrap(), target.server_copy().unwrap());
+        let from_source = source_copy.copy_source(&from).await.unwrap();
         let shown = format!("{from_source:?}");
         assert!(!shown.contains("sig=") && !shown.contains("Bearer"), "{kind}: {shown}");
-        assert!(target.copy_from_source(&from_source, &to, PutMode::Create).await.unwrap());
+        target_copy.copy_from_source(&from_source, &to, PutMode::Create).await.unwrap();
 
         assert_eq!(
             a.request_count(Op::Read) - reads,
@@ -125,13 +127,18 @@ async fn a_source_the_service_cannot_read_fails_the_copy_and_leaves_nothing() {
     let from = StorePath::file(FS, "Finance", "m.abf").unwrap();
     let to = StorePath::file(FS, "Personal", "m.abf").unwrap();
     source.put(&from, conformance::pattern(LEN, 3), PutMode::Create).await.unwrap();
-    let from_source = source.copy_source(&from).await.unwrap().unwrap();
+    let from_source = source.server_copy().unwrap().copy_source(&from).await.unwrap();
     // The source's account refuses every read (as for a token without the role to read it).
     let refusal =
         Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None };
     a.faults().inject(Op::Read, refusal, 100);
 
-    let err = target.copy_from_source(&from_source, &to, PutMode::Create).await.unwrap_err();
+    let err = target
+        .server_copy()
+        .unwrap()
+        .copy_from_source(&from_source, &to, PutMode::Create)
+        .await
+        .unwrap_err();
 
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
     assert!(err.to_string().contains("CannotVerifyCopySource"), "{err}");

@@ -379,24 +379,22 @@ async fn copy_between(
     mode: PutMode,
     warnings: &mut Vec<String>,
 ) -> adls_store::Result<()> {
-    if let Some(src) = source.copy_source(from).await? {
+    if let (Some(reader), Some(writer)) = (source.server_copy(), target.server_copy()) {
+        let src = reader.copy_source(from).await?;
         let task = session.progress().start(
             &format!("copying {from} to {to} in the storage service"),
             None,
             Unit::Bytes,
         );
-        let made = target.copy_from_source(&src, to, mode).await;
+        let made = writer.copy_from_source(&src, to, mode).await;
         task.finish();
         match made {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
+            Ok(()) => return Ok(()),
             Err(adls_store::Error::PermissionDenied { detail, .. }) => warnings.push(format!(
                 "the storage service of {to} may not read {from} ({detail}); the bytes went through pbi-backup instead"
             )),
             Err(e) => return Err(e),
         }
-    } else if std::ptr::addr_eq(source, target) {
-        return source.copy(from, to, mode).await;
     }
     let task =
         session.progress().start(&format!("copying {from} to {to}"), Some(size), Unit::Bytes);

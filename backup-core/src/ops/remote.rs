@@ -1,5 +1,5 @@
-//! A blocking `Read + Seek` over a file in a store, fetching only the ranges asked for (in blocks), so the sans-IO
-//! `.abf` reader can inspect a 100 GB backup in ADLS by reading its headers, directory and log.
+//! A blocking `Read + Seek` over a file in a store, fetching only the ranges asked for (in blocks), so the `.abf`
+//! reader, which reads over `Read + Seek`, can inspect a 100 GB backup in ADLS by reading its headers, directory and log.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! ([`auth`]), the Power BI REST client ([`powerbi`]), Azure Resource Manager ([`arm`]), the tenant's home region
 //! ([`home_region`]), the XMLA client with its routing ([`xmla`]), and the [`Context`] of a command that holds them.
 //!
-//! Architecture invariant: nothing here imports `preflight` or `ops` (`xtask`'s tidy test `layers`).
+//! Architecture invariant: nothing here imports `preflight` or `ops`, nor the rules' vocabulary (`rule`,
+//! `server_texts`): the tidy test `backup_core_keeps_its_layers` (`xtask/src/tidy.rs`).
 
 pub mod arm;
 pub(crate) mod auth;
