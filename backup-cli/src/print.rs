@@ -164,14 +164,7 @@ pub fn warn(global: &Global, text: &str) {
     }
 }
 
-/// Human-readable bytes.
+/// Human-readable bytes (binary units: `1.50 KiB`).
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    indicatif::HumanBytes(n).to_string()
 }

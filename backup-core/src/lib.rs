@@ -27,6 +27,7 @@ pub mod manifest;
 mod names;
 pub mod progress;
 pub mod retention;
+pub mod retry;
 pub mod rule;
 pub mod server_texts;
 mod urls;

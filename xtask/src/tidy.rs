@@ -22,6 +22,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "names",
             "progress",
             "retention",
+            "retry",
             "rule",
             "server_texts",
             "urls",

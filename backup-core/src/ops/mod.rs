@@ -36,10 +36,11 @@ use crate::error::{Error, Result};
 use crate::layout::is_abf;
 use crate::manifest::Manifest;
 use crate::progress::{Progress, Unit};
+use crate::retry::RetryPolicy;
 use crate::service::xmla::XmlaClient;
 
-/// Sends a backup or restore; while the capacity refuses it for load (nothing ran), sends it again after a backoff
-/// (2 s, doubling, at most a minute) until `budget` has been waited, and says in a warning that it waited and how
+/// Sends a backup or restore; while the capacity refuses it for load (nothing ran), sends it again as
+/// [`RetryPolicy::capacity_load`] says until `budget` has been waited, and says in a warning that it waited and how
 /// long. Any other answer is returned as it came.
 pub(crate) async fn execute_patiently(
     client: &XmlaClient,
@@ -50,31 +51,29 @@ pub(crate) async fn execute_patiently(
 ) -> Result<Vec<xmla_proto::Message>> {
     let what = command.describe();
     let started = std::time::Instant::now();
-    let mut backoff = std::time::Duration::from_secs(2);
-    let mut refusals = 0u32;
+    let mut retrying = RetryPolicy::capacity_load(budget).start();
     loop {
-        match client.execute(command.clone(), catalog).await {
-            Err(Error::Server { failure, .. })
-                if crate::server_texts::refused_for_load(&failure)
-                    && started.elapsed() + backoff <= budget =>
-            {
-                refusals += 1;
+        let answer = client.execute(command.clone(), catalog).await;
+        let for_load = matches!(&answer, Err(Error::Server { failure, .. })
+            if crate::server_texts::refused_for_load(failure));
+        match for_load.then(|| retrying.next_wait(None)).flatten() {
+            Some(wait) => {
                 tracing::info!(
                     what,
-                    wait_s = backoff.as_secs(),
+                    wait_s = wait.as_secs(),
                     "the capacity refused it for load; sending it again after a wait"
                 );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                tokio::time::sleep(wait).await;
             }
-            other => {
+            None => {
+                let refusals = retrying.retries();
                 if refusals > 0 {
                     warnings.push(format!(
                         "the capacity refused the {what} for load {refusals} time(s); it was sent again after {} s in all",
                         started.elapsed().as_secs()
                     ));
                 }
-                return other;
+                return answer;
             }
         }
     }

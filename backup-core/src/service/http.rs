@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{Error, Result, Service};
+use crate::retry::RetryPolicy;
 use crate::service::auth::TokenSource;
 use crate::urls::{error_chain, redact_url};
 
@@ -157,27 +158,16 @@ pub(crate) async fn fetch(
     Ok(Answer { status, headers, body })
 }
 
-/// How many times a call turned away for load (429, 503) without `Retry-After` is sent again.
-const LOAD_RETRIES: u32 = 4;
-/// The longest wait between them, whatever `Retry-After` asks.
-const LONGEST_WAIT: Duration = Duration::from_secs(60);
-/// How long, in all, a call the service keeps turning away with `Retry-After` is sent again.
-const RETRY_AFTER_BUDGET: Duration = Duration::from_secs(15 * 60);
-
-/// [`fetch`], sending the call again when the service turns it away for load (HTTP 429 or 503): after its
-/// `Retry-After` (seconds) for as long as the service keeps asking, up to [`RETRY_AFTER_BUDGET`] in all (a tenant's
-/// rate limit throttles a bulk run for minutes), else after a backoff of 1, 2, 4, 8 s, at most [`LOAD_RETRIES`]
-/// times. Such an answer means the call was not carried out, so sending it again is safe; nothing that only had to
-/// wait is reported failed.
+/// [`fetch`], sending the call again when the service turns it away for load (HTTP 429 or 503), as
+/// [`RetryPolicy::SERVICE`] says: such an answer means the call was not carried out, so sending it again is safe;
+/// nothing that only had to wait is reported failed.
 pub(crate) async fn fetch_patiently(
     rb: reqwest::RequestBuilder,
     service: Service,
     what: &str,
     url: &Url,
 ) -> Result<Answer> {
-    let mut backoff = Duration::from_secs(1);
-    let mut blind = 0u32;
-    let mut waited = Duration::ZERO;
+    let mut retrying = RetryPolicy::SERVICE.start();
     loop {
         let this = rb.try_clone().ok_or_else(|| {
             Error::Internal(format!("{what}: the request body cannot be sent twice"))
@@ -186,18 +176,8 @@ pub(crate) async fn fetch_patiently(
         if !matches!(answer.status.as_u16(), 429 | 503) {
             return Ok(answer);
         }
-        let wait = match retry_after(&answer.headers) {
-            Some(asked) if waited + asked.min(LONGEST_WAIT) <= RETRY_AFTER_BUDGET => {
-                asked.min(LONGEST_WAIT)
-            }
-            Some(_) => return Ok(answer),
-            None if blind < LOAD_RETRIES => {
-                blind += 1;
-                let b = backoff;
-                backoff *= 2;
-                b
-            }
-            None => return Ok(answer),
+        let Some(wait) = retrying.next_wait(retry_after(&answer.headers)) else {
+            return Ok(answer);
         };
         tracing::info!(
             what,
@@ -206,7 +186,6 @@ pub(crate) async fn fetch_patiently(
             "the service is busy; waiting"
         );
         tokio::time::sleep(wait).await;
-        waited += wait;
     }
 }
 

@@ -25,11 +25,63 @@ use std::path::PathBuf;
 
 use test_fixtures::dfs::{DfsEmulator, EmulatorConfig, Fault, Op};
 
-const USAGE: &str = "usage: dfs-emulator --root DIR [--port N] [--host ADDR] [--account NAME] [--fault OP:STATUS[:TIMES]] [--delay OP:MS[:TIMES]] [--cut-response OP:BYTES[:TIMES]] [--page-size N]";
+/// ADLS Gen2's DFS endpoint (and the Blob calls of its peers) on loopback, files under `--root`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "dfs-emulator", version)]
+struct Args {
+    /// The folder that holds the accounts' files and namespace.
+    #[arg(long)]
+    root: PathBuf,
+    /// The port (0: any free port).
+    #[arg(long, default_value_t = 10004)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The storage account's name (default devstoreaccount1).
+    #[arg(long)]
+    account: Option<String>,
+    /// OP:STATUS[:TIMES]: answer that many requests of kind OP with STATUS (503 carries `Retry-After: 1`).
+    #[arg(long, value_name = "OP:STATUS[:TIMES]")]
+    fault: Vec<String>,
+    /// OP:MS[:TIMES]: delay that many requests of kind OP.
+    #[arg(long, value_name = "OP:MS[:TIMES]")]
+    delay: Vec<String>,
+    /// OP:BYTES[:TIMES]: break that many answers off after BYTES.
+    #[arg(long, value_name = "OP:BYTES[:TIMES]")]
+    cut_response: Vec<String>,
+    /// The most entries in a page of a listing.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    page_size: Option<u64>,
+}
+
+/// The fault switches in the order given on the command line (a request meets the first rule that matches it).
+fn faults_in_order(matches: &clap::ArgMatches) -> Result<Vec<(Op, Fault, u32)>, String> {
+    let mut ordered: Vec<(usize, Op, Fault, u32)> = Vec::new();
+    for flag in ["fault", "delay", "cut_response"] {
+        let (Some(values), Some(indices)) =
+            (matches.get_many::<String>(flag), matches.indices_of(flag))
+        else {
+            continue;
+        };
+        let name = format!("--{}", flag.replace('_', "-"));
+        for (text, index) in values.zip(indices) {
+            let (op, value, times) = switch(&name, text)?;
+            let fault = match flag {
+                "fault" => status_fault(value)?,
+                "delay" => Fault::Delay(std::time::Duration::from_millis(value)),
+                _ => Fault::CutResponseBody { after_bytes: value },
+            };
+            ordered.push((index, op, fault, times));
+        }
+    }
+    ordered.sort_by_key(|(index, ..)| *index);
+    Ok(ordered.into_iter().map(|(_, op, fault, times)| (op, fault, times)).collect())
+}
 
 /// A fault switch from the command line: `OP:VALUE[:TIMES]`.
 fn switch(flag: &str, text: &str) -> Result<(Op, u64, u32), String> {
-    let bad = |why: &str| format!("{flag} '{text}': {why}; the form is OP:VALUE[:TIMES]\n{USAGE}");
+    let bad = |why: &str| format!("{flag} '{text}': {why}; the form is OP:VALUE[:TIMES]");
     let mut parts = text.split(':');
     let op = match parts.next().unwrap_or_default() {
         "any" => Op::Any,
@@ -83,54 +135,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let mut root: Option<PathBuf> = None;
-    let mut port: u16 = 10004;
-    let mut host: IpAddr = IpAddr::from([127, 0, 0, 1]);
-    let mut account: Option<String> = None;
-    let mut faults: Vec<(Op, Fault, u32)> = Vec::new();
-    let mut page_size: Option<usize> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value =
-            |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--root" => root = Some(PathBuf::from(value("--root")?)),
-            "--port" => {
-                let v = value("--port")?;
-                port =
-                    v.parse().map_err(|_| format!("port '{v}' is not a number from 0 to 65535"))?;
-            }
-            "--host" => {
-                let v = value("--host")?;
-                host = v.parse().map_err(|_| format!("host '{v}' is not an IP address"))?;
-            }
-            "--account" => account = Some(value("--account")?),
-            "--fault" => {
-                let (op, status, times) = switch("--fault", &value("--fault")?)?;
-                faults.push((op, status_fault(status)?, times));
-            }
-            "--delay" => {
-                let (op, ms, times) = switch("--delay", &value("--delay")?)?;
-                faults.push((op, Fault::Delay(std::time::Duration::from_millis(ms)), times));
-            }
-            "--cut-response" => {
-                let (op, after_bytes, times) = switch("--cut-response", &value("--cut-response")?)?;
-                faults.push((op, Fault::CutResponseBody { after_bytes }, times));
-            }
-            "--page-size" => {
-                let v = value("--page-size")?;
-                page_size = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("--page-size '{v}' is not a number above 0\n{USAGE}")
-                })?);
-            }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
-        }
-    }
-    let root = root.ok_or_else(|| format!("--root is required\n{USAGE}"))?;
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let faults = faults_in_order(&matches)?;
+    let Args { root, port, host, account, page_size, .. } = args;
     let mut config = EmulatorConfig::new(root);
     config.addr = SocketAddr::new(host, port);
     if let Some(account) = account {
@@ -149,7 +158,7 @@ fn run() -> Result<(), String> {
         for (op, fault, times) in faults {
             emu.faults().inject(op, fault, times);
         }
-        emu.faults().set_page_size(page_size);
+        emu.faults().set_page_size(page_size.and_then(|n| usize::try_from(n).ok()));
         // One write, errors ignored: whoever started us may stop reading after the first line.
         let banner = format!(
             "dfs-emulator listening on {}\n  endpoint:       {}\n  account:        {}\n  token endpoint: {}<tenant>/oauth2/v2.0/token\n  auth:           SharedKey (account key from DFS_EMULATOR_ACCOUNT_KEY or the Azurite key), SAS, bearer\n",

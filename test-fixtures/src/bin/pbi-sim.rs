@@ -31,15 +31,38 @@ use std::path::PathBuf;
 
 use test_fixtures::pbi_sim::{DEMO_SCENARIO, Scenario, SimStack};
 
-const USAGE: &str = "usage: pbi-sim --state DIR [--scenario FILE | --bulk-tenant 'workspaces=100 models=10 capacities=5 limit=2 size-mb=100 mb-per-second=100 rest-per-second=20'] [--port N] [--throttle-rest N] [--busy-xmla N] [--busy-token N] [--fail-table-listing] [--refuse-mwc-tokens]";
-
-/// The fault switches of the command line.
-#[derive(Default)]
-struct Switches {
+/// The Power BI service simulator: Entra, the REST subset, XMLA routing and endpoints, and storage accounts, on
+/// loopback, with state kept under `--state`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "pbi-sim", version)]
+struct Args {
+    /// The folder that keeps the simulator's state (and gets `connection.env`).
+    #[arg(long)]
+    state: PathBuf,
+    /// The scenario to serve (default: the demo tenant).
+    #[arg(long, conflicts_with = "bulk_tenant")]
+    scenario: Option<PathBuf>,
+    /// A tenant of many models: 'workspaces=100 models=10 capacities=5 limit=2 size-mb=100 mb-per-second=100
+    /// rest-per-second=20', every key optional.
+    #[arg(long, value_parser = bulk_tenant)]
+    bulk_tenant: Option<Scenario>,
+    /// The port of the Power BI endpoints (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The next N REST calls get 429 with `Retry-After: 1`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     throttle_rest: u32,
+    /// The next N XMLA posts get 503, nothing run.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     busy_xmla: u32,
+    /// The next N token requests get 503.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     busy_token: u32,
+    /// Every `TMSCHEMA_TABLES` Discover fails.
+    #[arg(long)]
     fail_table_listing: bool,
+    /// The XMLA endpoint refuses MWC tokens, as with the legacy route only.
+    #[arg(long)]
     refuse_mwc_tokens: bool,
 }
 
@@ -55,12 +78,9 @@ fn bulk_tenant(spec: &str) -> Result<Scenario, String> {
         mb_per_second: None,
     };
     for pair in spec.split_whitespace() {
-        let (k, v) =
-            pair.split_once('=').ok_or_else(|| format!("'{pair}' is not key=value\n{USAGE}"))?;
-        let n =
-            |v: &str| v.parse::<f64>().map_err(|_| format!("{k}='{v}' is not a number\n{USAGE}"));
-        let whole =
-            |v: &str| v.parse::<u32>().map_err(|_| format!("{k}='{v}' is not a count\n{USAGE}"));
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("'{pair}' is not key=value"))?;
+        let n = |v: &str| v.parse::<f64>().map_err(|_| format!("{k}='{v}' is not a number"));
+        let whole = |v: &str| v.parse::<u32>().map_err(|_| format!("{k}='{v}' is not a count"));
         match k {
             "workspaces" => t.workspaces = whole(v)? as usize,
             "models" => t.models_per_workspace = whole(v)? as usize,
@@ -69,19 +89,16 @@ fn bulk_tenant(spec: &str) -> Result<Scenario, String> {
             "size-mb" => t.size_mb = u64::from(whole(v)?),
             "mb-per-second" => t.mb_per_second = Some(n(v)?),
             "rest-per-second" => t.rest_per_second = Some(n(v)?),
-            other => return Err(format!("unknown bulk-tenant key '{other}'\n{USAGE}")),
+            other => return Err(format!("unknown bulk-tenant key '{other}'")),
         }
     }
     Scenario::parse(&t.scenario()).map_err(|e| format!("the bulk tenant: {e}"))
 }
 
-fn count(flag: &str, v: &str) -> Result<u32, String> {
-    v.parse().map_err(|_| format!("{flag} '{v}' is not a count\n{USAGE}"))
-}
-
 fn main() -> std::process::ExitCode {
+    let args = <Args as clap::Parser>::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run()) {
+    match runtime.block_on(run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("pbi-sim: {message}");
@@ -90,56 +107,24 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
-    let mut state: Option<PathBuf> = None;
-    let mut scenario_path: Option<PathBuf> = None;
-    let mut bulk: Option<Scenario> = None;
-    let mut port: u16 = 0;
-    let mut switches = Switches::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value =
-            |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--state" => state = Some(PathBuf::from(value("--state")?)),
-            "--scenario" => scenario_path = Some(PathBuf::from(value("--scenario")?)),
-            "--bulk-tenant" => bulk = Some(bulk_tenant(&value("--bulk-tenant")?)?),
-            "--port" => {
-                let v = value("--port")?;
-                port =
-                    v.parse().map_err(|_| format!("port '{v}' is not a number from 0 to 65535"))?;
-            }
-            "--throttle-rest" => switches.throttle_rest = count(&arg, &value(&arg)?)?,
-            "--busy-xmla" => switches.busy_xmla = count(&arg, &value(&arg)?)?,
-            "--busy-token" => switches.busy_token = count(&arg, &value(&arg)?)?,
-            "--fail-table-listing" => switches.fail_table_listing = true,
-            "--refuse-mwc-tokens" => switches.refuse_mwc_tokens = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
-        }
-    }
-    let state = state.ok_or_else(|| format!("--state is required\n{USAGE}"))?;
-    let scenario = match (&scenario_path, bulk) {
-        (Some(_), Some(_)) => {
-            return Err(format!("--scenario or --bulk-tenant, not both\n{USAGE}"));
-        }
-        (Some(p), None) => Scenario::load(p)?,
-        (None, Some(s)) => s,
+async fn run(args: Args) -> Result<(), String> {
+    let Args { state, scenario, bulk_tenant, port, .. } = &args;
+    let scenario = match (scenario, bulk_tenant) {
+        (Some(p), _) => Scenario::load(p)?,
+        (None, Some(s)) => s.clone(),
         (None, None) => {
             Scenario::parse(DEMO_SCENARIO).map_err(|e| format!("the demo scenario: {e}"))?
         }
     };
+    let (state, port) = (state.clone(), *port);
     let stack = SimStack::start(scenario.clone(), &state, SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot start: {e}"))?;
-    stack.sim.throttle_rest(switches.throttle_rest);
-    stack.sim.busy_xmla(switches.busy_xmla);
-    stack.sim.busy_token(switches.busy_token);
-    stack.sim.fail_table_listing(switches.fail_table_listing);
-    stack.sim.refuse_mwc_tokens(switches.refuse_mwc_tokens);
+    stack.sim.throttle_rest(args.throttle_rest);
+    stack.sim.busy_xmla(args.busy_xmla);
+    stack.sim.busy_token(args.busy_token);
+    stack.sim.fail_table_listing(args.fail_table_listing);
+    stack.sim.refuse_mwc_tokens(args.refuse_mwc_tokens);
     let env_file = state.join("connection.env");
     std::fs::write(&env_file, connection_env(&stack, &scenario))
         .map_err(|e| format!("{}: {e}", env_file.display()))?;

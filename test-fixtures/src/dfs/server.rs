@@ -499,7 +499,8 @@ fn list_paths(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
     let after = match r.q("continuation") {
         Some(c) if !c.is_empty() => Some(
             String::from_utf8(
-                hex_decode(c)
+                hex::decode(c)
+                    .ok()
                     .ok_or_else(|| err(400, "InvalidQueryParameterValue", "bad continuation"))?,
             )
             .map_err(|_| err(400, "InvalidQueryParameterValue", "bad continuation"))?,
@@ -517,7 +518,7 @@ fn list_paths(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
     let paths: Vec<serde_json::Value> = entries.iter().map(path_json).collect();
     let mut resp = json_response(200, &serde_json::json!({ "paths": paths }));
     if let Some(next) = next {
-        resp.headers_mut().insert("x-ms-continuation", hv(&hex_encode(next.as_bytes())));
+        resp.headers_mut().insert("x-ms-continuation", hv(&hex::encode(next.as_bytes())));
     }
     Ok(resp)
 }
@@ -1045,41 +1046,14 @@ fn disk(e: io::Error) -> ApiError {
     err(500, "InternalError", format!("emulator disk error: {e}"))
 }
 
-/// RFC 1123 date, as HTTP uses.
+/// An HTTP date (RFC 9110's IMF-fixdate), as the service writes `Last-Modified` and `Date`.
 pub(crate) fn http_date(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[t.month() as usize - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    httpdate::fmt_http_date(std::time::SystemTime::from(t))
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+/// Text for an XML element or attribute.
+fn xml_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub use routing::WorkspaceInfo;
 
 pub use crate::config::ServiceUrls;
 use crate::error::{Error, Result, Service};
+use crate::retry::RetryPolicy;
 use crate::service::auth::{AuthHeader, TokenSource};
 use crate::service::http;
 
@@ -248,14 +249,12 @@ impl XmlaClient {
                 return Err(e);
             }
         };
-        // Busy (503) means nothing ran: wait as asked (or back off) and post again, a few times.
-        let mut backoff = Duration::from_secs(1);
-        for _ in 0..BUSY_RETRIES {
-            let Posted::Busy(wait) = posted else { break };
-            let wait = wait.unwrap_or(backoff).min(Duration::from_secs(60));
+        // Busy (503) means nothing ran: wait as asked (or back off) and post again, as the policy says.
+        let mut retrying = RetryPolicy::XMLA_BUSY.start();
+        while let Posted::Busy(asked) = posted {
+            let Some(wait) = retrying.next_wait(asked) else { break };
             tracing::info!(what, wait_s = wait.as_secs_f32(), "the xmla endpoint is busy; waiting");
             tokio::time::sleep(wait).await;
-            backoff *= 2;
             posted = self.post(&target, request, what).await?;
         }
         match posted {
@@ -442,9 +441,6 @@ enum Posted {
     Moved,
     Busy(Option<Duration>),
 }
-
-/// How many times a busy XMLA endpoint is asked again.
-const BUSY_RETRIES: u32 = 4;
 
 /// Reads an XML answer; a content type this client never asks for (compressed or binary XML) is refused.
 fn read_answer(
