@@ -54,7 +54,9 @@ mod readahead;
 mod retry;
 mod store;
 
-pub use adls::{AdlsConfig, AdlsCredential, AdlsStore, PatientCredential, SHA256_PROPERTY};
+pub use adls::{
+    AdlsConfig, AdlsCredential, AdlsStore, PatientCredential, SHA256_PROPERTY, entra_refusal,
+};
 pub use download::{DownloadOptions, Downloaded, Verified, hash_local_file};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;

@@ -27,9 +27,11 @@ fn main() -> ExitCode {
             ) {
                 e.exit();
             }
-            let json = std::env::args().any(|a| a == "--json")
-                || std::env::var("PBI_BACKUP_JSON")
-                    .is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"));
+            // The same parser, told to go on past the error, says whether --json (or PBI_BACKUP_JSON) was asked for.
+            let json = <cli::Cli as clap::CommandFactory>::command()
+                .ignore_errors(true)
+                .try_get_matches()
+                .is_ok_and(|m| m.try_get_one::<bool>("json").ok().flatten() == Some(&true));
             return exit(print::usage_error(json, &e));
         }
     };

@@ -237,6 +237,13 @@ pub struct BackupSection {
     pub load_wait_minutes: u64,
 }
 
+impl BackupSection {
+    /// How long a backup or restore the capacity refuses for load is sent again before it fails.
+    pub fn load_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.load_wait_minutes.saturating_mul(60))
+    }
+}
+
 impl Default for BackupSection {
     fn default() -> Self {
         BackupSection {

@@ -162,6 +162,14 @@ pub enum Error {
     /// A file is not whole, or a restored model differs from its backup.
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// A manifest that does not read as one (not JSON, or not a manifest's fields): its backup is unverified.
+    #[error("integrity check failed: the manifest {path} does not read: {reason}")]
+    ManifestUnreadable {
+        /// The manifest.
+        path: String,
+        /// What the parser said.
+        reason: String,
+    },
     /// The program itself could not go on (a worker thread stopped, the runtime did not start).
     #[error("{0}")]
     Internal(String),

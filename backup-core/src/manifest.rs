@@ -176,7 +176,10 @@ pub async fn read_manifest(
     let path = file.folder_path().join(&name)?;
     match adls_store::StoreExt::get_bytes(store, &path).await {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            crate::Error::Integrity(format!("the manifest {path} does not read: {e}"))
+            crate::error::Error::ManifestUnreadable {
+                path: path.to_string(),
+                reason: e.to_string(),
+            }
         }),
         Err(adls_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),

@@ -23,7 +23,7 @@ mod upload;
 
 pub use config::AdlsConfig;
 pub use credential::AdlsCredential;
-pub use sign_in::PatientCredential;
+pub use sign_in::{PatientCredential, entra_refusal};
 
 use std::fmt;
 use std::ops::Range;

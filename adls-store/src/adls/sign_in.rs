@@ -54,6 +54,25 @@ impl TokenCredential for PatientCredential {
     }
 }
 
+/// Entra's reason for refusing a sign-in (`AADSTS7000215: Invalid client secret provided...`): the OAuth error
+/// response's `error_description`, which the error carries but does not print; `None` when Entra did not refuse (the
+/// token endpoint could not be reached, or answered something else). The one reading of an Entra refusal: backup-core's
+/// sign-in uses it too.
+pub fn entra_refusal(e: &azure_core::Error) -> Option<String> {
+    use oauth2::RequestTokenError;
+    use oauth2::basic::BasicErrorResponse;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(RequestTokenError::ServerResponse(r)) =
+            s.downcast_ref::<RequestTokenError<azure_core::Error, BasicErrorResponse>>()
+        {
+            return r.error_description().map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+        }
+        source = s.source();
+    }
+    None
+}
+
 /// True when a sign-in failed without Entra refusing it (see [`PatientCredential`]).
 fn transient_sign_in_failure(e: &azure_core::Error) -> bool {
     use oauth2::RequestTokenError;

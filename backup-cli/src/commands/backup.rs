@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use backup_core::ops::{BackupOptions, Context, DatasetSelector};
-use backup_core::output::BackupOutput;
+use backup_core::output::{BackupOutcome, BackupOutput};
 use backup_core::{Endpoint, Error, Result};
 use clap::Args;
 use xmla_proto::{Password, Security};
@@ -123,24 +123,21 @@ pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Resul
         }
     };
     let password = args.password.password()?;
+    let config = BackupOptions::from(&session.settings.file.backup);
     let options = BackupOptions {
         workspaces: args.target.workspaces.clone(),
         server: args.target.endpoint()?,
         datasets,
         file: args.file.clone(),
         allow_overwrite: args.allow_overwrite,
-        apply_compression: !args.no_compression && session.settings.file.backup.apply_compression,
+        apply_compression: config.apply_compression && !args.no_compression,
         password,
         security: args.security,
-        concurrency: args.concurrency.unwrap_or(session.settings.file.backup.concurrency),
+        concurrency: args.concurrency.unwrap_or(config.concurrency),
         skip_preflight: args.skip_preflight,
         shard: args.shard,
         skip: backup_core::ops::skip::SkipRules { done_since: None, if_changed: args.if_changed },
-        per_capacity: session.settings.file.backup.per_capacity,
-        load_wait: std::time::Duration::from_secs(
-            session.settings.file.backup.load_wait_minutes * 60,
-        ),
-        ..BackupOptions::default()
+        ..config
     };
     if args.if_changed
         && options.server.as_ref().is_some_and(|e| !matches!(e, Endpoint::PowerBi { .. }))
@@ -187,20 +184,21 @@ fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
 fn human(out: &BackupOutput) -> String {
     let mut s = String::new();
     for r in &out.results {
-        if let Some(why) = &r.skipped {
-            s.push_str(&format!("skipped {} / {}: {why}\n", r.workspace, r.dataset));
-        } else if r.ok {
-            s.push_str(&format!(
+        match &r.outcome {
+            BackupOutcome::Skipped(why) => {
+                s.push_str(&format!("skipped {} / {}: {why}\n", r.workspace, r.dataset));
+            }
+            BackupOutcome::Backed => s.push_str(&format!(
                 "ok      {} / {} -> {}{}\n        {}\n",
                 r.workspace,
                 r.dataset,
                 r.file,
                 r.size.map(|n| format!(" ({})", print::bytes(n))).unwrap_or_default(),
                 r.verification.map_or("", |v| v.describe())
-            ));
-        } else {
-            let e = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");
-            s.push_str(&format!("FAILED  {} / {}: {e}\n", r.workspace, r.dataset));
+            )),
+            BackupOutcome::Failed(e) => {
+                s.push_str(&format!("FAILED  {} / {}: {}\n", r.workspace, r.dataset, e.message));
+            }
         }
         for w in &r.warnings {
             s.push_str(&format!("        warning: {w}\n"));

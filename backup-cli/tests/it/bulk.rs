@@ -66,18 +66,18 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
     assert_eq!(out.results.len(), good + REFUSED);
     assert_eq!(out.results.len(), 200);
     assert_eq!((out.succeeded, out.failed), (good, REFUSED));
-    assert_eq!(out.results.iter().filter(|r| r.ok).count(), out.succeeded);
+    assert_eq!(out.results.iter().filter(|r| r.ok()).count(), out.succeeded);
     for r in &out.results {
         if r.workspace == "Bulk Members" {
-            assert!(!r.ok, "{r:?}");
-            let e = r.error.as_ref().expect("an error");
+            assert!(!r.ok(), "{r:?}");
+            let e = r.error().expect("an error");
             assert_eq!(
                 (e.code, e.exit_code),
                 (Some(codes::NOT_ADMIN), exit_codes::SERVER_REFUSED),
                 "{r:?}"
             );
         } else {
-            assert!(r.ok && r.error.is_none() && r.sha256.is_some(), "{r:?}");
+            assert!(r.ok() && r.error().is_none() && r.sha256.is_some(), "{r:?}");
             assert!(r.workspace.starts_with("Bulk "), "{r:?}");
         }
     }
@@ -106,9 +106,9 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
         .json(exit_codes::PARTIAL)
         .await;
     assert_eq!((out.results.len(), out.succeeded, out.failed), (200, good, REFUSED));
-    for r in out.results.iter().filter(|r| !r.ok) {
+    for r in out.results.iter().filter(|r| !r.ok()) {
         assert_eq!(r.workspace, "Bulk Members");
-        let e = r.error.as_ref().unwrap();
+        let e = r.error().unwrap();
         assert_eq!(e.kind, "preflight_blocked");
         assert!(e.findings.iter().any(|f| f.rule == "SEED-07" && f.blocks()), "{e:?}");
     }

@@ -45,7 +45,7 @@ async fn doctor_backup_list_download_inspect_verify() {
     );
     assert_eq!((all.succeeded, all.failed), (5, 0));
     for r in &all.results {
-        assert!(r.ok && r.error.is_none(), "{r:?}");
+        assert!(r.ok() && r.error().is_none(), "{r:?}");
         assert!(
             r.file.starts_with(&format!("{}_", r.dataset)) && r.file.ends_with("Z.abf"),
             "{r:?}"

@@ -85,7 +85,7 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
             .json(exit_codes::PREFLIGHT_BLOCKED)
             .await;
         assert_eq!((out.succeeded, out.failed), (0, 1));
-        let err = out.results[0].error.as_ref().expect("an error");
+        let err = out.results[0].error().expect("an error");
         assert_eq!(
             (err.kind.as_str(), err.exit_code),
             ("preflight_blocked", exit_codes::PREFLIGHT_BLOCKED)
@@ -255,7 +255,7 @@ async fn the_server_refuses_with_its_codes_exit_4() {
             .exits(exit_codes::SERVER_REFUSED)
             .await;
         let out: BackupOutput = run.json();
-        let err = out.results[0].error.as_ref().expect("an error");
+        let err = out.results[0].error().expect("an error");
         assert_eq!(err.code, code, "{workspace}: {err:?}");
         match code {
             Some(_) => assert_eq!(err.kind, "server_refused", "{err:?}"),
@@ -281,7 +281,7 @@ async fn the_server_refuses_with_its_codes_exit_4() {
         .exits(exit_codes::SERVER_REFUSED)
         .await;
     let out: BackupOutput = run.json();
-    assert_eq!(out.results[0].error.as_ref().unwrap().code, Some(codes::FILE_EXISTS));
+    assert_eq!(out.results[0].error().unwrap().code, Some(codes::FILE_EXISTS));
     t.cli(&env, "backup -w Finance -d DB --file DB.abf --allow-overwrite")
         .exits(exit_codes::SUCCESS)
         .await;
@@ -350,7 +350,7 @@ async fn unreachable_service_exits_1() {
     let out: BackupOutput = run.json();
     let r = &out.results[0];
     assert!(r.warnings.iter().any(|w| w.starts_with("LATER-30")), "{r:?}");
-    let err = r.error.as_ref().unwrap();
+    let err = r.error().unwrap();
     assert_eq!(err.kind, "server_refused");
     assert_eq!(
         (err.service, err.http_status),
@@ -371,7 +371,7 @@ async fn unreachable_service_exits_1() {
         .await;
     run.expect(exit_codes::PREFLIGHT_BLOCKED);
     let out: BackupOutput = run.json();
-    let err = out.results[0].error.as_ref().unwrap();
+    let err = out.results[0].error().unwrap();
     assert!(err.findings.iter().any(|f| f.rule == "LATER-30" && f.blocks()), "{err:?}");
     assert_eq!(t.stack.sim.count("backup"), sent);
     let _ =

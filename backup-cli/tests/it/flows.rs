@@ -247,12 +247,12 @@ async fn documented_refusals_name_their_rule_and_remedy() {
         let args = ["--rules", "current", "backup", "-w", workspace, "-d", dataset];
         if rule == "LATER-04" {
             let out: BackupOutput = t.report(&env, exit_codes::PREFLIGHT_BLOCKED, &args).await;
-            let err = out.results[0].error.as_ref().expect("blocked");
+            let err = out.results[0].error().expect("blocked");
             assert!(err.findings.iter().any(|f| f.rule == "LATER-04" && f.blocks()), "{err:?}");
         }
         let args = [&args[..], &["--skip-preflight"]].concat();
         let out: BackupOutput = t.report(&env, exit_codes::SERVER_REFUSED, &args).await;
-        let err = out.results[0].error.as_ref().expect("refused");
+        let err = out.results[0].error().expect("refused");
         assert_eq!((err.code, err.rule.as_deref()), (Some(code), Some(rule)), "{err:?}");
         assert!(err.message.contains(&format!("({rule}: ")), "{err:?}");
     }
@@ -291,7 +291,7 @@ async fn a_busy_xmla_endpoint_is_waited_out_and_nothing_is_run_twice() {
     let backups = t.stack.sim.count("backup");
     t.stack.sim.busy_xmla(2);
     let r = t.backup(&env, "Finance", "Budget").await;
-    assert!(r.ok, "{r:?}");
+    assert!(r.ok(), "{r:?}");
     assert_eq!(t.stack.sim.count("xmla-busy"), 2);
     assert_eq!(t.stack.sim.count("backup"), backups + 1, "the backup ran once");
 }
@@ -302,7 +302,7 @@ async fn workspace_names_match_without_regard_to_case() {
     let env = t.env("financelake");
     // As the service matches powerbi:// names: `finance` is Finance, and the backup lands in Finance's folder.
     let r = t.backup(&env, "finance", "Budget").await;
-    assert!(r.ok, "{r:?}");
+    assert!(r.ok(), "{r:?}");
     assert_eq!(r.workspace, "Finance");
     let list: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert!(list.backups.iter().any(|b| b.name == r.file), "{list:?}");

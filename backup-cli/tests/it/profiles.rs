@@ -11,7 +11,7 @@ use crate::support::{RULES, Tenant};
 /// A backup the preflight blocks: its one result's error.
 async fn blocked_backup(t: &Tenant, env: &crate::support::Env, args: &[&str]) -> ErrorInfo {
     let out: BackupOutput = t.report(env, exit_codes::PREFLIGHT_BLOCKED, args).await;
-    let err = out.results[0].error.clone().expect("an error");
+    let err = out.results[0].error().cloned().expect("an error");
     assert_eq!(err.kind, "preflight_blocked", "{err:?}");
     err
 }
@@ -46,7 +46,7 @@ async fn under_the_seed_rules_only_admins_back_up() {
     // The seed service refuses it on its own, whatever the client's profile says.
     let current_client = env.clone().set("PBI_BACKUP_RULES", "current");
     let out: BackupOutput = t.report(&current_client, exit_codes::SERVER_REFUSED, &backup).await;
-    assert_eq!(out.results[0].error.as_ref().unwrap().code, Some(codes::NOT_ADMIN));
+    assert_eq!(out.results[0].error().unwrap().code, Some(codes::NOT_ADMIN));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,7 +146,7 @@ async fn multi_geo_is_refused_by_the_preview_and_advice_today() {
         .report(&env, exit_codes::SUCCESS, &["backup", "-w", "Asia Sales", "-d", "APAC"])
         .await;
     let r = &out.results[0];
-    assert!(r.ok, "{r:?}");
+    assert!(r.ok(), "{r:?}");
     assert!(
         r.warnings.iter().any(|w| w.starts_with("SEED-04")),
         "the residency advice is said: {r:?}"
@@ -183,6 +183,6 @@ async fn region_names_compare_as_one_region_however_they_are_spelled() {
     let seed04 = doctor.findings.iter().find(|f| f.rule == "SEED-04").expect("SEED-04");
     assert_eq!(seed04.status, Status::Pass, "{seed04:?}");
     let r = t.backup(&env, "Finance", "DB").await;
-    assert!(r.ok, "{r:?}");
+    assert!(r.ok(), "{r:?}");
     t.cli(&env, "backup -w Finance -d Budget --skip-preflight").exits(exit_codes::SUCCESS).await;
 }

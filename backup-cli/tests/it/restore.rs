@@ -249,7 +249,7 @@ async fn analysis_services_and_explicit_endpoints() {
         .ok()
         .await;
     let r = &out.results[0];
-    assert!(r.ok, "{r:?}");
+    assert!(r.ok(), "{r:?}");
     assert_eq!(r.workspace, "aasprod");
     assert!(r.verification == Some(BackupVerification::SkippedNotPowerBi), "{r:?}");
     // Restoring it there, with a store configured (which holds Power BI's folders, not the server's container).

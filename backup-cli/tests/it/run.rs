@@ -91,9 +91,7 @@ async fn a_policy_run_backs_up_verifies_prunes_and_a_rerun_does_only_what_is_mis
     assert_eq!((out.backed_up, out.skipped, out.failed), (0, 6, 0), "{out:?}");
     assert_eq!(t.stack.sim.count("backup"), backups, "a backup was sent again");
     let results = &out.policies[0].backup.as_ref().unwrap().results;
-    assert!(
-        results.iter().all(|r| r.skipped.as_deref().is_some_and(|s| s.contains("this period")))
-    );
+    assert!(results.iter().all(|r| r.skipped().is_some_and(|s| s.contains("this period"))));
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(prom.contains(r#"result="skipped"} 1"#), "{prom}");
     assert!(prom.contains("pbi_backup_last_success_timestamp_seconds{"), "{prom}");
@@ -150,7 +148,7 @@ async fn if_changed_skips_an_unchanged_model_and_backs_up_a_refreshed_one() {
     let args = ["backup", "-w", "WS-001", "-d", "Model-01", "--if-changed"];
     let out: BackupOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
     assert_eq!((out.succeeded, out.skipped, out.failed), (0, 1, 0), "{out:?}");
-    assert!(out.results[0].skipped.as_deref().unwrap().contains("unchanged"), "{out:?}");
+    assert!(out.results[0].skipped().unwrap().contains("unchanged"), "{out:?}");
     assert_eq!(out.results[0].file, first.file);
     assert_eq!(t.stack.sim.count("backup"), backups, "an unchanged model was backed up");
 

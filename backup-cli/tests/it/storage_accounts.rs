@@ -126,7 +126,7 @@ async fn storage_faults_are_retried_or_refused() {
     let run = t.run(&t.env("tenantlake"), &[&backup[..], &["--skip-preflight"]].concat()).await;
     run.expect(exit_codes::USAGE);
     let out: BackupOutput = run.json();
-    let err = out.results[0].error.as_ref().unwrap();
+    let err = out.results[0].error().unwrap();
     assert!(err.message.contains("[storage.accounts.financelake]"), "{err:?}");
     assert_eq!(t.stack.sim.count("backup"), sent, "a backup was sent");
 }
@@ -261,7 +261,7 @@ async fn a_bulk_backup_across_two_storage_accounts_verifies_each_in_its_own() {
     let out: BackupOutput = run.json();
     let blocked: Vec<_> =
         out.results.iter().filter(|r| r.workspace == "Personal Premium").collect();
-    let err = blocked[0].error.as_ref().expect("blocked");
+    let err = blocked[0].error().expect("blocked");
     let seed02 = err.findings.iter().find(|f| f.rule == "SEED-02").expect("SEED-02");
     assert!(
         seed02.message.contains("'tenantlake'") && seed02.message.contains("'financelake'"),

@@ -11,9 +11,10 @@ use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
 use super::{
     Context, backup_folder, backup_path, default_file_name, hash_file, list_folder, rfc3339,
 };
+use crate::config::BackupSection;
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
-use crate::output::{BackupOutput, BackupResult, BackupVerification, ErrorInfo};
+use crate::output::{BackupOutcome, BackupOutput, BackupResult, BackupVerification, ErrorInfo};
 use crate::preflight::Operation;
 use crate::preflight::require;
 use crate::progress::Unit;
@@ -68,27 +69,27 @@ pub struct BackupOptions {
     pub load_wait: std::time::Duration,
 }
 
-impl Default for BackupOptions {
-    /// Every dataset of no workspace yet, compressed, 4 at once, 2 per capacity, a refusal for load tried again for
-    /// 30 minutes.
-    fn default() -> Self {
+impl From<&BackupSection> for BackupOptions {
+    /// Every dataset of no workspace yet, with the configuration's `[backup]` settings (compression, backups at once
+    /// in all and per capacity, how long a refusal for load is waited out): the one place they become options.
+    fn from(config: &BackupSection) -> Self {
         BackupOptions {
             workspaces: Vec::new(),
             server: None,
             datasets: DatasetSelector::All,
             file: None,
             allow_overwrite: false,
-            apply_compression: true,
+            apply_compression: config.apply_compression,
             password: None,
             security: None,
-            concurrency: 4,
+            concurrency: config.concurrency,
             skip_preflight: false,
             shard: None,
             skip: SkipRules::default(),
             exclude_workspaces: Vec::new(),
             exclude_datasets: Vec::new(),
-            per_capacity: 2,
-            load_wait: std::time::Duration::from_secs(30 * 60),
+            per_capacity: config.per_capacity,
+            load_wait: config.load_wait(),
         }
     }
 }
@@ -241,8 +242,8 @@ pub async fn backup(session: &Context, options: &BackupOptions) -> Result<Backup
     task.finish();
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<BackupResult> = results.into_iter().map(|(_, r)| r).collect();
-    let skipped = results.iter().filter(|r| r.skipped.is_some()).count();
-    let succeeded = results.iter().filter(|r| r.ok).count() - skipped;
+    let skipped = results.iter().filter(|r| r.skipped().is_some()).count();
+    let succeeded = results.iter().filter(|r| r.ok()).count() - skipped;
     let failed = results.len() - succeeded - skipped;
     Ok(BackupOutput { results, succeeded, failed, skipped })
 }
@@ -563,21 +564,18 @@ async fn run_one(
         workspace: job.workspace.clone(),
         dataset: job.dataset.clone(),
         file: job.file.clone(),
-        ok: false,
+        outcome: BackupOutcome::Backed,
         size: None,
         sha256: None,
         manifest: None,
         verification: None,
         warnings: Vec::new(),
-        error: None,
-        skipped: None,
         finished: None,
         duration_ms: None,
         last_verified: job.last.as_ref().map(|l| rfc3339(l.created)),
     };
     if let Some(why) = &job.skip {
-        result.ok = true;
-        result.skipped = Some(why.clone());
+        result.outcome = BackupOutcome::Skipped(why.clone());
         if let Some(last) = &job.last {
             result.file = last.file.clone();
             result.finished = Some(rfc3339(last.created));
@@ -586,7 +584,7 @@ async fn run_one(
     }
     match preflight {
         Some(Err(blocked)) => {
-            result.error = Some(blocked.clone());
+            result.outcome = BackupOutcome::Failed(blocked.clone());
             return result;
         }
         Some(Ok(warnings)) => result.warnings.extend(warnings.iter().cloned()),
@@ -595,8 +593,8 @@ async fn run_one(
     let _slot = slots.take(job.capacity.as_deref()).await;
     let started = std::time::Instant::now();
     match run_one_inner(session, options, job, &mut result).await {
-        Ok(()) => result.ok = true,
-        Err(e) => result.error = Some(ErrorInfo::from(&e)),
+        Ok(()) => result.outcome = BackupOutcome::Backed,
+        Err(e) => result.outcome = BackupOutcome::Failed(ErrorInfo::from(&e)),
     }
     result.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     result

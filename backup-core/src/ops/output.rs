@@ -34,7 +34,7 @@ impl Error {
             Error::Usage(_) | Error::NotFound { .. } | Error::Request(_) => USAGE,
             Error::Preflight { .. } => PREFLIGHT_BLOCKED,
             Error::Server { .. } | Error::Refused { .. } | Error::Auth(_) => SERVER_REFUSED,
-            Error::Integrity(_) => INTEGRITY,
+            Error::Integrity(_) | Error::ManifestUnreadable { .. } => INTEGRITY,
             Error::Storage(e) => match e {
                 adls_store::Error::Integrity { .. } => INTEGRITY,
                 adls_store::Error::PermissionDenied { .. } => SERVER_REFUSED,
@@ -73,7 +73,7 @@ impl Error {
             Error::Storage(adls_store::Error::Integrity { .. }) => ErrorKind::Integrity,
             Error::Storage(_) => ErrorKind::Storage,
             Error::Preflight { .. } => ErrorKind::PreflightBlocked,
-            Error::Integrity(_) => ErrorKind::Integrity,
+            Error::Integrity(_) | Error::ManifestUnreadable { .. } => ErrorKind::Integrity,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -334,9 +334,10 @@ pub struct DoctorOutput {
     pub profile: crate::preflight::Profile,
 }
 
-/// One dataset's backup.
+/// One dataset's backup. In JSON its outcome is three fields, as it always was: `ok`, `error` (when it failed) and
+/// `skipped` (when it was not backed up again).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(into = "BackupResultJson", try_from = "BackupResultJson")]
 pub struct BackupResult {
     /// Workspace (or server) name.
     pub workspace: String,
@@ -344,8 +345,8 @@ pub struct BackupResult {
     pub dataset: String,
     /// Backup file name.
     pub file: String,
-    /// Whether the backup was made (and, when storage is configured, read back whole).
-    pub ok: bool,
+    /// Backed up, skipped, or failed.
+    pub outcome: BackupOutcome,
     /// Size in bytes, as read back.
     pub size: Option<u64>,
     /// SHA-256, as read back.
@@ -356,23 +357,146 @@ pub struct BackupResult {
     pub verification: Option<BackupVerification>,
     /// Warnings from the server and the preflight.
     pub warnings: Vec<String>,
-    /// Why it failed.
-    pub error: Option<ErrorInfo>,
-    /// Why it was not backed up again (`ok` is then true, and nothing was sent): a verified backup of this period,
-    /// or a model unchanged since its last verified backup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
     /// When the backup was made (RFC 3339, UTC): this run's, or for a skipped dataset its newest verified backup's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
     /// How long this run's backup took, from the moment its capacity had a slot for it to its manifest, in
     /// milliseconds (waiting for a slot not counted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     /// When the dataset's newest verified backup before this run was made (RFC 3339), when the run looked for it
     /// (`run`, `--if-changed`): what a failed dataset still has.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified: Option<String>,
+}
+
+/// How one dataset's backup ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupOutcome {
+    /// Backed up (and, when storage is configured, read back whole).
+    Backed,
+    /// Not backed up again, and nothing was sent: a verified backup of this period, or a model unchanged since its
+    /// last verified backup (the reason).
+    Skipped(String),
+    /// It failed, and why.
+    Failed(ErrorInfo),
+}
+
+impl BackupResult {
+    /// Whether the dataset has its backup: backed up now, or skipped because it had one.
+    pub fn ok(&self) -> bool {
+        !matches!(self.outcome, BackupOutcome::Failed(_))
+    }
+
+    /// Why it failed.
+    pub fn error(&self) -> Option<&ErrorInfo> {
+        match &self.outcome {
+            BackupOutcome::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Why it was not backed up again.
+    pub fn skipped(&self) -> Option<&str> {
+        match &self.outcome {
+            BackupOutcome::Skipped(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
+/// [`BackupResult`] as JSON has it (the shape documented in README, unchanged).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupResultJson {
+    workspace: String,
+    dataset: String,
+    file: String,
+    ok: bool,
+    size: Option<u64>,
+    sha256: Option<String>,
+    manifest: Option<String>,
+    verification: Option<BackupVerification>,
+    warnings: Vec<String>,
+    error: Option<ErrorInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_verified: Option<String>,
+}
+
+impl From<BackupResult> for BackupResultJson {
+    fn from(r: BackupResult) -> Self {
+        let BackupResult {
+            workspace,
+            dataset,
+            file,
+            outcome,
+            size,
+            sha256,
+            manifest,
+            verification,
+            warnings,
+            finished,
+            duration_ms,
+            last_verified,
+        } = r;
+        let (ok, error, skipped) = match outcome {
+            BackupOutcome::Backed => (true, None, None),
+            BackupOutcome::Skipped(why) => (true, None, Some(why)),
+            BackupOutcome::Failed(e) => (false, Some(e), None),
+        };
+        BackupResultJson {
+            workspace,
+            dataset,
+            file,
+            ok,
+            size,
+            sha256,
+            manifest,
+            verification,
+            warnings,
+            error,
+            skipped,
+            finished,
+            duration_ms,
+            last_verified,
+        }
+    }
+}
+
+impl TryFrom<BackupResultJson> for BackupResult {
+    type Error = String;
+
+    fn try_from(j: BackupResultJson) -> std::result::Result<Self, String> {
+        let outcome = match (j.ok, j.error, j.skipped) {
+            (true, None, None) => BackupOutcome::Backed,
+            (true, None, Some(why)) => BackupOutcome::Skipped(why),
+            (false, Some(e), None) => BackupOutcome::Failed(e),
+            (ok, error, skipped) => {
+                return Err(format!(
+                    "a backup result with ok {ok}, {} and {}: not one outcome",
+                    if error.is_some() { "an error" } else { "no error" },
+                    if skipped.is_some() { "a reason to skip" } else { "no reason to skip" }
+                ));
+            }
+        };
+        Ok(BackupResult {
+            workspace: j.workspace,
+            dataset: j.dataset,
+            file: j.file,
+            outcome,
+            size: j.size,
+            sha256: j.sha256,
+            manifest: j.manifest,
+            verification: j.verification,
+            warnings: j.warnings,
+            finished: j.finished,
+            duration_ms: j.duration_ms,
+            last_verified: j.last_verified,
+        })
+    }
 }
 
 /// `backup` (one dataset or many).
@@ -394,10 +518,7 @@ impl CommandOutput for BackupOutput {
     /// Success, partial, or the first failure's code when nothing succeeded (a dataset skipped as done counts as
     /// done).
     fn exit_code(&self) -> i32 {
-        bulk_exit_code(
-            self.succeeded + self.skipped,
-            self.results.iter().filter_map(|r| r.error.as_ref()),
-        )
+        bulk_exit_code(self.succeeded + self.skipped, self.results.iter().filter_map(|r| r.error()))
     }
 }
 
@@ -784,7 +905,7 @@ impl RunOutput {
         for p in &self.policies {
             out.extend(p.errors.iter().cloned());
             if let Some(b) = &p.backup {
-                out.extend(b.results.iter().filter_map(|r| r.error.clone()));
+                out.extend(b.results.iter().filter_map(|r| r.error().cloned()));
             }
             for v in p.verified.iter().filter(|v| !v.valid) {
                 out.push(ErrorInfo::from(&Error::Integrity(format!(

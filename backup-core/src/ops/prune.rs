@@ -43,7 +43,7 @@ pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOut
             let manifest = match read_manifest(store.as_ref(), &f.path).await {
                 Ok(m) => m,
                 // A manifest that does not read as one: the file is judged by its name, unverified.
-                Err(crate::Error::Integrity(_)) => None,
+                Err(crate::Error::ManifestUnreadable { .. }) => None,
                 // The storage failing: deciding without the manifest could lose the backup the safety rule keeps
                 // (the newest verified one), so nothing is decided.
                 Err(e) => return Err(e),

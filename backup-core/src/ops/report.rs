@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::output::{BackupResult, RunOutput};
+use crate::output::{BackupOutcome, BackupResult, RunOutput};
 
 /// The Markdown summary: totals, then a table of every dataset that failed, then one of what each policy did.
 pub fn markdown(run: &RunOutput) -> String {
@@ -39,7 +39,7 @@ pub fn markdown(run: &RunOutput) -> String {
         .iter()
         .flat_map(|p| {
             p.backup.iter().flat_map(move |b| {
-                b.results.iter().filter(|r| r.error.is_some()).map(move |r| (p.name.as_str(), r))
+                b.results.iter().filter(|r| r.error().is_some()).map(move |r| (p.name.as_str(), r))
             })
         })
         .collect();
@@ -67,7 +67,7 @@ pub fn markdown(run: &RunOutput) -> String {
             "## Failures\n\n| policy | workspace | dataset | error |\n|---|---|---|---|"
         );
         for (policy, r) in failures {
-            let e = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or_default();
+            let e = r.error().map(|e| e.message.as_str()).unwrap_or_default();
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} |",
@@ -168,17 +168,17 @@ pub fn prometheus(run: &RunOutput) -> String {
                 workspace: label(&r.workspace),
                 dataset: label(&r.dataset),
             };
-            let outcome = match (r.ok, &r.skipped) {
-                (true, Some(_)) => "skipped",
-                (true, None) => "ok",
-                (false, _) => "failed",
+            let outcome = match &r.outcome {
+                BackupOutcome::Skipped(_) => "skipped",
+                BackupOutcome::Backed => "ok",
+                BackupOutcome::Failed(_) => "failed",
             };
             // A failed dataset still has the backup it had before the run, when the run looked for it.
-            let success = if r.ok { r.finished.as_deref() } else { r.last_verified.as_deref() };
+            let success = if r.ok() { r.finished.as_deref() } else { r.last_verified.as_deref() };
             if let Some(t) = success.and_then(unix_time) {
                 last_success.get_or_create(&labels).set(t);
             }
-            if let (None, Some(n)) = (&r.skipped, r.size) {
+            if let (None, Some(n)) = (r.skipped(), r.size) {
                 size.get_or_create(&labels).set(n as f64);
             }
             if let Some(ms) = r.duration_ms {
@@ -252,14 +252,18 @@ mod tests {
             workspace: workspace.into(),
             dataset: dataset.into(),
             file: format!("{dataset}.abf"),
-            ok,
+            outcome: if ok {
+                BackupOutcome::Backed
+            } else {
+                BackupOutcome::Failed(ErrorInfo::from(&crate::Error::Usage(
+                    "it | broke\nhere".into(),
+                )))
+            },
             size: ok.then_some(2048),
             sha256: None,
             manifest: None,
             verification: None,
             warnings: Vec::new(),
-            error: (!ok).then(|| ErrorInfo::from(&crate::Error::Usage("it | broke\nhere".into()))),
-            skipped: None,
             finished: ok.then(|| "2026-12-03T02:00:00Z".into()),
             duration_ms: Some(1500),
             last_verified: (!ok).then(|| "2026-12-02T02:00:00Z".into()),

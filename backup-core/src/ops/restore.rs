@@ -447,8 +447,7 @@ pub async fn execute(session: &Context, plan: RestorePlan) -> Result<RestoreOutp
         _ => (None, false),
     };
     let client = session.xmla(endpoint)?;
-    let budget =
-        std::time::Duration::from_secs(session.settings.file.backup.load_wait_minutes * 60);
+    let budget = session.settings.file.backup.load_wait();
     let sent = super::execute_patiently(&client, command, None, budget, &mut warnings).await;
     let mut removal = None;
     let sent = match (sent, &copy) {

@@ -130,7 +130,7 @@ async fn run_policy(
     if let Some(b) = &run.backup {
         if policy.verify_container {
             let fresh = b.results.iter().filter(|r| {
-                r.skipped.is_none() && r.verification == Some(BackupVerification::Verified)
+                r.skipped().is_none() && r.verification == Some(BackupVerification::Verified)
             });
             for r in fresh {
                 match super::verify(session, &r.workspace, &r.file, false).await {
@@ -179,10 +179,6 @@ fn backup_options(
             DatasetSelector::Patterns(policy.datasets.clone())
         },
         password: policy.password()?,
-        apply_compression: defaults.apply_compression,
-        concurrency: defaults.concurrency,
-        per_capacity: defaults.per_capacity,
-        load_wait: std::time::Duration::from_secs(defaults.load_wait_minutes * 60),
         shard: options.shard,
         skip: SkipRules {
             done_since: Some(policy.period.start(now)),
@@ -190,7 +186,7 @@ fn backup_options(
         },
         exclude_workspaces: policy.exclude_workspaces.clone(),
         exclude_datasets: policy.exclude_datasets.clone(),
-        ..BackupOptions::default()
+        ..BackupOptions::from(defaults)
     })
 }
 

@@ -146,7 +146,7 @@ impl TokenSource {
         let token = inner.get_token(&[scope]).await.map_err(|e| {
             // The whole chain: Entra's AADSTS code and text sit below "request token error". The request carried
             // the secret in its body, never in what an error prints.
-            let reason = match entra_reason(&e) {
+            let reason = match adls_store::entra_refusal(&e) {
                 Some(r) => format!("{}: {r}", crate::urls::error_chain(&e)),
                 None => crate::urls::error_chain(&e),
             };
@@ -191,16 +191,6 @@ impl Identity {
     pub fn is(&self, identifier: &str) -> bool {
         [&self.oid, &self.upn].into_iter().flatten().any(|v| v.eq_ignore_ascii_case(identifier))
     }
-}
-
-/// Entra's reason for refusing a token (`AADSTS7000215: Invalid client secret provided...`), which the OAuth error
-/// carries in its `error_description` but does not print. Read from the error's debug form, which holds the
-/// response's fields, never the request (the secret travels only in the request body).
-fn entra_reason(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let debug = format!("{e:?}");
-    let start = debug.find("AADSTS")?;
-    let end = debug[start..].find(['"', '\\']).map_or(debug.len(), |i| start + i);
-    Some(debug[start..end].trim_end().to_owned())
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ async fn backup_then_plan_and_execute_a_restore_against_the_tenant() {
         server: None,
         datasets: DatasetSelector::One("Budget".into()),
         concurrency: 1,
-        ..BackupOptions::default()
+        ..BackupOptions::from(&backup_core::config::BackupSection::default())
     };
     let out = ops::backup(&s, &options).await.unwrap();
     assert_eq!(out.exit_code(), exit_codes::SUCCESS, "{out:?}");
