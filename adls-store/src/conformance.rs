@@ -41,6 +41,52 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     incomplete_uploads(store, fs).await;
     upload_file_in_parts(store, fs).await;
     empty_folders(store, fs).await;
+    rename_folder(store, fs).await;
+}
+
+/// A folder renamed keeps every file with its hash under the new name, and the old name is gone; a target that
+/// exists is refused (and both folders are left as they were); a missing source is `NotFound`.
+pub async fn rename_folder(store: &dyn Store, fs: &str) {
+    store.ensure_filesystem(fs).await.unwrap();
+    let from = StorePath::folder(fs, "conf-rename ü #1").unwrap();
+    let to = StorePath::folder(fs, "conf-rename ü #1 (before relink)").unwrap();
+    let taken = StorePath::folder(fs, "conf-rename taken").unwrap();
+    let names = ["a.abf", "b.abf.manifest.json"];
+    for (i, n) in names.iter().enumerate() {
+        store
+            .put(&from.join(n).unwrap(), pattern(1000 + i, i as u8), PutMode::Create)
+            .await
+            .unwrap();
+    }
+    let hashes: Vec<_> = {
+        let mut v = Vec::new();
+        for n in names {
+            v.push(store.head(&from.join(n).unwrap()).await.unwrap().sha256);
+        }
+        v
+    };
+    store.put(&taken.join("x.abf").unwrap(), pattern(5, 9), PutMode::Create).await.unwrap();
+    let err = store.rename_folder(&from, &taken).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    assert_eq!(store.list_all(&from).await.unwrap().len(), 2, "a refused rename moved files");
+    assert_eq!(
+        store.list_all(&taken).await.unwrap().len(),
+        1,
+        "a refused rename changed its target"
+    );
+
+    store.rename_folder(&from, &to).await.expect("rename folder");
+    assert!(!store.folder_exists(&from).await.unwrap(), "the old folder is still there");
+    for (i, n) in names.iter().enumerate() {
+        let p = to.join(n).unwrap();
+        assert_eq!(store.get_bytes(&p).await.unwrap(), pattern(1000 + i, i as u8));
+        assert_eq!(store.head(&p).await.unwrap().sha256, hashes[i], "the rename lost a hash");
+    }
+    let err =
+        store.rename_folder(&from, &StorePath::folder(fs, "conf-rename nowhere").unwrap()).await;
+    assert!(matches!(err, Err(Error::NotFound { .. })), "{err:?}");
+    store.delete(&to).await.unwrap();
+    store.delete(&taken).await.unwrap();
 }
 
 /// A created folder exists and lists empty; an absent one does not exist; creating an existing folder keeps its

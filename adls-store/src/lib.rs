@@ -13,9 +13,11 @@
 //! Failures are one matchable [`Error`]; retries follow one [`RetryConfig`].
 //!
 //! The ADLS backend is configured by an [`AdlsConfig`] (or [`AdlsConfig::from_env`]): the account, an optional custom
-//! endpoint (path-style, for loopback), and one [`AdlsCredential`]: account key, SAS, an Entra client secret, the
-//! Azure CLI, a managed identity, or the environment. Secrets come from configuration or the environment, never from
-//! the command line, and never appear in an error message or a `Debug` output.
+//! endpoint (path-style, for loopback), the Entra authority, and one [`Credential`]: account key, SAS, an Entra client
+//! secret, the Azure CLI, a managed identity, or the environment. [`Credential`] is the whole project's credential
+//! type (backup-core signs in to Power BI with it too), and [`Credential::token_credential`] the one function that
+//! makes an Azure SDK credential of it. Secrets are `secrecy` types, come from configuration or the environment,
+//! never from the command line, and never appear in an error message or a `Debug` output.
 //!
 //! # Testing
 //!
@@ -45,6 +47,7 @@
 mod adls;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod credential;
 mod download;
 mod error;
 mod local;
@@ -54,9 +57,8 @@ mod readahead;
 mod retry;
 mod store;
 
-pub use adls::{
-    AdlsConfig, AdlsCredential, AdlsStore, PatientCredential, SHA256_PROPERTY, entra_refusal,
-};
+pub use adls::{AdlsConfig, AdlsStore, PatientCredential, SHA256_PROPERTY, entra_refusal};
+pub use credential::{Credential, DEFAULT_AUTHORITY};
 pub use download::{DownloadOptions, Downloaded, Verified, hash_local_file};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;

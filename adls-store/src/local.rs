@@ -347,6 +347,28 @@ impl Store for LocalStore {
             .map_err(|e| Error::from_io("create", &folder, &e))
     }
 
+    /// The folder and its hashes' folder, each one `rename` of a directory; a target that exists is refused first
+    /// (a rename would replace an empty one).
+    async fn rename_folder(&self, from: &StorePath, to: &StorePath) -> Result<()> {
+        let (from, to) = (from.folder_path(), to.folder_path());
+        same_filesystem(&from, &to)?;
+        if self.folder_exists(&to).await? {
+            return Err(Error::AlreadyExists { path: to.to_string() });
+        }
+        tokio::fs::rename(self.data_path(&from), self.data_path(&to)).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotFound { path: from.to_string() }
+            } else {
+                Error::from_io("rename", &from, &e)
+            }
+        })?;
+        match tokio::fs::rename(self.meta_path(&from), self.meta_path(&to)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::from_io("rename", &from, &e)),
+        }
+    }
+
     async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool> {
         let folder = folder.folder_path();
         match tokio::fs::remove_dir(self.data_path(&folder)).await {

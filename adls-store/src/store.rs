@@ -219,6 +219,11 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
     /// Whether the workspace folder `folder` exists, empty or not (a missing filesystem: it does not).
     async fn folder_exists(&self, folder: &StorePath) -> Result<bool>;
 
+    /// Renames the workspace folder `from`, with whatever it holds (files, subfolders, uploads in progress), to `to`
+    /// in the same filesystem, in one call: nothing is copied and nothing is deleted. Fails with
+    /// [`Error::AlreadyExists`] when `to` exists and [`Error::NotFound`] when `from` does not.
+    async fn rename_folder(&self, from: &StorePath, to: &StorePath) -> Result<()>;
+
     /// Removes the workspace folder `folder` only if it is empty, in one call that cannot delete a file: `true` when
     /// removed, `false` when it holds something; [`Error::NotFound`] when it is not there.
     async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool>;

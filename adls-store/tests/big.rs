@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use adls_store::{AdlsConfig, AdlsCredential, AdlsStore, PutMode, Store, StorePath};
+use adls_store::{AdlsConfig, AdlsStore, Credential, PutMode, Store, StorePath};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -46,7 +46,7 @@ async fn two_gib_round_trip_with_flat_memory() {
     let root = tempfile::tempdir().unwrap();
     let emu = DfsEmulator::start(root.path()).await.unwrap();
     let mut config =
-        AdlsConfig::new(emu.account(), AdlsCredential::AccountKey(emu.account_key().to_owned()));
+        AdlsConfig::new(emu.account(), Credential::AccountKey(emu.account_key().to_owned().into()));
     config.endpoint = Some(emu.endpoint().parse().unwrap());
     let store = AdlsStore::new(config).unwrap();
     store.ensure_filesystem("power-bi-backup").await.unwrap();

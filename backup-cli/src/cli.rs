@@ -41,7 +41,7 @@ pub struct Global {
     pub quiet: bool,
     /// Give up on one XMLA command after this many seconds. By default a backup or restore is waited for as long as
     /// the server works on it, however many hours.
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub command_timeout: Option<u64>,
     /// Which version of the service's rules the preflight applies: seed (the 2021 preview: admins only, no
     /// multi-geo; the default) or current (the service as documented today: members and contributors back up,

@@ -124,6 +124,17 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A name (or a message quoting one) from the service, the storage or a file, for one line of text: its line
+/// breaks are escaped as `\u{000a}` and `\u{000d}`, so that a dataset named with a newline cannot add a forged row
+/// to `list` or a forged line to `backup`'s report. Other control characters and bidirectional overrides are escaped
+/// for the whole text by [`terminal_safe`]. JSON keeps names as they are.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\n', '\r']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.replace('\n', "\\u{000a}").replace('\r', "\\u{000d}"))
+}
+
 /// Prints a failure of the whole command: the JSON error document with `--json`, and always a line on stderr.
 /// Returns the exit code the error decides.
 pub fn fatal(global: &Global, err: &backup_core::Error) -> i32 {

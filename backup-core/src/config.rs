@@ -431,6 +431,14 @@ impl Settings {
             (None, None) => file.rules.profile.unwrap_or_default(),
         };
         let raise = crate::rule::parse_raise(&file.preflight.raise).map_err(Error::Usage)?;
+        // A policy's retention is checked now, not after its backups ran.
+        for policy in &file.policies {
+            if let Some(r) = &policy.retention {
+                r.validate().map_err(|e| {
+                    Error::Usage(format!("policy '{}': retention: {e}", policy.name))
+                })?;
+            }
+        }
         Ok(Settings {
             config_path,
             file,
@@ -486,12 +494,10 @@ impl Settings {
             return other.clone();
         }
         match main.credential {
-            adls_store::AdlsCredential::AccountKey(_) | adls_store::AdlsCredential::Sas(_) => {
-                Err(format!(
-                    "pbi-backup has a key or SAS for '{}' only; add [storage.accounts.{name}] with key-env or sas-env naming the variable that holds its credential, or sign in to storage with Entra (storage.auth = \"client-secret\")",
-                    main.account
-                ))
-            }
+            Credential::AccountKey(_) | Credential::Sas(_) => Err(format!(
+                "pbi-backup has a key or SAS for '{}' only; add [storage.accounts.{name}] with key-env or sas-env naming the variable that holds its credential, or sign in to storage with Entra (storage.auth = \"client-secret\")",
+                main.account
+            )),
             _ => {
                 let mut c = (**main).clone();
                 c.account = name.to_owned();
@@ -648,13 +654,15 @@ fn other_account(
         }
     });
     c.credential = match auth.as_str() {
-        "key" => adls_store::AdlsCredential::AccountKey(
+        "key" => Credential::AccountKey(
             secret(&a.key_env)
-                .unwrap_or_else(|| Err(format!("storage.accounts.{name}: set key-env")))?,
+                .unwrap_or_else(|| Err(format!("storage.accounts.{name}: set key-env")))?
+                .into(),
         ),
-        "sas" => adls_store::AdlsCredential::Sas(
+        "sas" => Credential::Sas(
             secret(&a.sas_env)
-                .unwrap_or_else(|| Err(format!("storage.accounts.{name}: set sas-env")))?,
+                .unwrap_or_else(|| Err(format!("storage.accounts.{name}: set sas-env")))?
+                .into(),
         ),
         // The main account's sign-in (an Entra kind) reaches this one too.
         "" => main.credential.clone(),
@@ -773,7 +781,7 @@ mod tests {
         let second = s.account_config("second").unwrap();
         assert_eq!(second.account, "second");
         assert!(
-            matches!(second.credential, adls_store::AdlsCredential::AccountKey(ref k) if k == "c2Vjb25k")
+            matches!(second.credential, Credential::AccountKey(ref k) if secrecy::ExposeSecret::expose_secret(k) == "c2Vjb25k")
         );
         let third = s.account_config("third").unwrap_err();
         assert!(third.contains("THIRD_SAS") && !third.contains("c2Vjb25k"), "{third}");
@@ -789,7 +797,7 @@ mod tests {
         let s = Settings::resolve(None, file, &entra).unwrap();
         let fourth = s.account_config("fourth").unwrap();
         assert_eq!((fourth.account.as_str(), fourth.endpoint.is_none()), ("fourth", true));
-        assert!(matches!(fourth.credential, adls_store::AdlsCredential::ClientSecret { .. }));
+        assert!(matches!(fourth.credential, Credential::ClientSecret { .. }));
     }
 
     #[test]
@@ -823,6 +831,16 @@ mod periods {
         assert_eq!(Period::Hour.start(t), time::macros::datetime!(2026-12-03 17:00:00 UTC));
         assert_eq!(Period::Day.start(t), time::macros::datetime!(2026-12-03 00:00:00 UTC));
         assert_eq!(Period::Week.start(t), time::macros::datetime!(2026-11-30 00:00:00 UTC));
+    }
+
+    #[test]
+    fn a_policy_whose_retention_keeps_nothing_is_refused_when_the_file_is_read() {
+        let file: ConfigFile = toml::from_str(
+            "[[policy]]\nname = \"nightly\"\nworkspaces = [\"Finance\"]\nretention = { keep-last = 0 }\n",
+        )
+        .unwrap();
+        let err = Settings::resolve(None, file, &|_: &str| None).unwrap_err().to_string();
+        assert!(err.contains("policy 'nightly'") && err.contains("retention"), "{err}");
     }
 }
 

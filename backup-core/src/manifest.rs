@@ -84,6 +84,22 @@ pub struct Manifest {
     /// when not read. `backup --if-changed` skips the model while the server still gives this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_modified: Option<String>,
+    /// The last check that found the stored bytes not matching this manifest. It wins over an older success: the
+    /// backup is not verified again until a later check of it passes (which clears this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_check: Option<FailedCheck>,
+}
+
+/// A check of a stored backup that failed: when, what it found, and which stored version it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailedCheck {
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// What did not hold, in words (the hash found and the one expected).
+    pub found: String,
+    /// The stored version that was read.
+    pub version: StoredVersion,
 }
 
 impl Manifest {
@@ -149,11 +165,16 @@ pub enum VerifiedState {
     ChangedSinceVerified,
     /// No manifest, or a manifest that records no verified version (run `verify` to check it).
     NeverVerified,
+    /// The last check of this stored version found bytes that do not match the manifest.
+    FailedVerification,
 }
 
 impl Manifest {
     /// The state of the stored file `meta` against this manifest.
     pub fn state(&self, meta: &adls_store::ObjectMeta) -> VerifiedState {
+        if self.failed_check.as_ref().is_some_and(|f| f.version.matches(meta)) {
+            return VerifiedState::FailedVerification;
+        }
         match &self.verified_version {
             None => VerifiedState::NeverVerified,
             Some(v) if v.matches(meta) && self.size == meta.size => VerifiedState::Verified,

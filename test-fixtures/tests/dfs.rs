@@ -373,7 +373,9 @@ fn start_binary(root: &std::path::Path, extra: &[&str]) -> (std::process::Child,
 fn store_at(endpoint: &str) -> adls_store::AdlsStore {
     let mut config = adls_store::AdlsConfig::new(
         "devstoreaccount1",
-        adls_store::AdlsCredential::AccountKey(test_fixtures::dfs::DEFAULT_ACCOUNT_KEY.into()),
+        adls_store::Credential::AccountKey(
+            test_fixtures::dfs::DEFAULT_ACCOUNT_KEY.to_owned().into(),
+        ),
     );
     config.endpoint = Some(endpoint.parse().unwrap());
     adls_store::AdlsStore::new(config).unwrap()

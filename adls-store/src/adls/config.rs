@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{AdlsCredential, server_copy};
+use super::server_copy;
+use crate::credential::Credential;
 use crate::{Error, Result, RetryConfig};
 
 /// Configuration of an [`AdlsStore`](super::AdlsStore).
@@ -16,7 +17,9 @@ pub struct AdlsConfig {
     /// `https://{account}.dfs.core.windows.net/`.
     pub endpoint: Option<Url>,
     /// How to authenticate.
-    pub credential: AdlsCredential,
+    pub credential: Credential,
+    /// The Entra authority an Entra sign-in goes to (`AZURE_AUTHORITY_HOST`); `None` for the public cloud's.
+    pub authority: Option<Url>,
     /// Bytes per append. Default 8 MiB. A file holds at most 50,000 appends: after every 20,000 appends of one upload
     /// the append size doubles (at most 4,000 MiB), so 8 MiB appends reach about 780 GiB.
     pub chunk_size: usize,
@@ -48,11 +51,12 @@ pub struct AdlsConfig {
 
 impl AdlsConfig {
     /// A configuration with the defaults documented on each field.
-    pub fn new(account: impl Into<String>, credential: AdlsCredential) -> Self {
+    pub fn new(account: impl Into<String>, credential: Credential) -> Self {
         Self {
             account: account.into(),
             endpoint: None,
             credential,
+            authority: None,
             chunk_size: 8 << 20,
             read_chunk_size: 4 << 20,
             concurrency: 8,
@@ -106,22 +110,16 @@ impl AdlsConfig {
             }
         });
         let credential = match auth.as_str() {
-            "key" => AdlsCredential::AccountKey(need("AZURE_STORAGE_KEY")?),
-            "sas" => AdlsCredential::Sas(need("AZURE_STORAGE_SAS_TOKEN")?),
-            "client-secret" => AdlsCredential::ClientSecret {
+            "key" => Credential::AccountKey(need("AZURE_STORAGE_KEY")?.into()),
+            "sas" => Credential::Sas(need("AZURE_STORAGE_SAS_TOKEN")?.into()),
+            "client-secret" => Credential::ClientSecret {
                 tenant_id: need("AZURE_TENANT_ID")?,
                 client_id: need("AZURE_CLIENT_ID")?,
-                client_secret: need("AZURE_CLIENT_SECRET")?,
-                authority_host: match var("AZURE_AUTHORITY_HOST") {
-                    Some(h) => Some(Url::parse(&h).map_err(|e| {
-                        Error::Config(format!("AZURE_AUTHORITY_HOST '{h}' is not a URL: {e}"))
-                    })?),
-                    None => None,
-                },
+                secret: need("AZURE_CLIENT_SECRET")?.into(),
             },
-            "cli" => AdlsCredential::AzureCli,
-            "managed-identity" => AdlsCredential::ManagedIdentity,
-            "environment" => AdlsCredential::Environment,
+            "cli" => Credential::AzureCli,
+            "managed-identity" => Credential::ManagedIdentity,
+            "environment" => Credential::Environment,
             _ => {
                 return Err(Error::Config(
                     "PBI_BACKUP_ADLS_AUTH (or storage.auth) is not one of key, sas, client-secret, cli, managed-identity, environment (its value is not shown: it may hold a secret; the key or SAS go in AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)".into(),
@@ -129,6 +127,11 @@ impl AdlsConfig {
             }
         };
         let mut config = AdlsConfig::new(account, credential);
+        if let Some(h) = var("AZURE_AUTHORITY_HOST").filter(|h| !h.is_empty()) {
+            config.authority = Some(Url::parse(&h).map_err(|e| {
+                Error::Config(format!("AZURE_AUTHORITY_HOST '{h}' is not a URL: {e}"))
+            })?);
+        }
         if let Some(e) = var("PBI_BACKUP_ADLS_ENDPOINT").filter(|e| !e.is_empty()) {
             // The value may carry a pasted SAS or password: it is shown redacted, and one that does is refused (the
             // endpoint is printed in messages; credentials come from their own variables).
@@ -186,7 +189,7 @@ mod tests {
             _ => None,
         };
         let config = AdlsConfig::from_lookup(vars).unwrap();
-        assert!(matches!(config.credential, AdlsCredential::AccountKey(_)));
+        assert!(matches!(config.credential, Credential::AccountKey(_)));
         assert!(!format!("{config:?}").contains("c2VjcmV0"));
         let err = AdlsConfig::from_lookup(|_| None).unwrap_err();
         assert_eq!(

@@ -14,7 +14,6 @@
 //!   it).
 
 mod config;
-mod credential;
 mod error;
 mod policy;
 mod server_copy;
@@ -22,7 +21,6 @@ mod sign_in;
 mod upload;
 
 pub use config::AdlsConfig;
-pub use credential::AdlsCredential;
 pub use sign_in::{PatientCredential, entra_refusal};
 
 use std::fmt;
@@ -45,6 +43,9 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use url::Url;
 
+use secrecy::ExposeSecret;
+
+use crate::credential::{Credential, DEFAULT_AUTHORITY};
 use crate::readahead::Hashes;
 use crate::store::{ServerCopy, read_range, same_filesystem, writable};
 use crate::{
@@ -107,7 +108,7 @@ impl AdlsStore {
             .build()
             .map_err(|e| config_err("cannot build the HTTP client", e))?;
         let http: Arc<dyn azure_core::HttpClient> = Arc::new(http);
-        let (credentials, token) = credentials(&config, &http)?;
+        let (credentials, token) = credentials(&config)?;
         let (location, display) = match &config.endpoint {
             Some(endpoint) => {
                 let mut uri = endpoint.to_string();
@@ -431,6 +432,24 @@ impl Store for AdlsStore {
         Ok(())
     }
 
+    /// One directory rename (hierarchical namespace: atomic, whatever the folder holds), refused by the service when
+    /// the target exists (`If-None-Match: *`).
+    async fn rename_folder(&self, from: &StorePath, to: &StorePath) -> Result<()> {
+        let (from, to) = (from.folder_path(), to.folder_path());
+        same_filesystem(&from, &to)?;
+        let rename = self
+            .fs(from.filesystem())
+            .get_directory_client(encoded(&from))
+            .rename_if_not_exists(encoded(&to));
+        match rename.await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(match map_err("rename folder", &from, e) {
+                Error::AlreadyExists { .. } => Error::AlreadyExists { path: to.to_string() },
+                other => other,
+            }),
+        }
+    }
+
     /// A non-recursive delete: the service refuses one of a directory that is not empty (409 DirectoryNotEmpty).
     async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool> {
         let folder = folder.folder_path();
@@ -509,55 +528,29 @@ impl ServerCopy for AdlsStore {
 /// The storage credentials of `config`, and the Entra credential behind them when there is one.
 fn credentials(
     config: &AdlsConfig,
-    http: &Arc<dyn azure_core::HttpClient>,
 ) -> Result<(StorageCredentials, Option<Arc<dyn azure_core::auth::TokenCredential>>)> {
-    let token: Option<Arc<dyn azure_core::auth::TokenCredential>> = match &config.credential {
-        AdlsCredential::AccountKey(_) | AdlsCredential::Sas(_) => None,
-        AdlsCredential::ClientSecret { tenant_id, client_id, client_secret, authority_host } => {
-            let authority = authority_host.clone().unwrap_or_else(|| {
-                Url::parse("https://login.microsoftonline.com/").expect("a valid constant URL")
-            });
-            Some(patient(azure_identity::ClientSecretCredential::new(
-                http.clone(),
-                authority,
-                tenant_id.clone(),
-                client_id.clone(),
-                client_secret.clone(),
-            )))
-        }
-        AdlsCredential::AzureCli => Some(patient(
-            azure_identity::AzureCliCredential::create()
-                .map_err(|e| config_err("Azure CLI credential", e))?,
-        )),
-        AdlsCredential::ManagedIdentity => {
-            Some(patient(azure_identity::VirtualMachineManagedIdentityCredential::new(
-                azure_identity::TokenCredentialOptions::default(),
-            )))
-        }
-        AdlsCredential::Environment => Some(patient(
-            azure_identity::EnvironmentCredential::create(
-                azure_identity::TokenCredentialOptions::default(),
-            )
-            .map_err(|e| config_err("environment credential", e))?,
-        )),
+    let authority = match &config.authority {
+        Some(a) => a.clone(),
+        None => Url::parse(DEFAULT_AUTHORITY).expect("a valid constant URL"),
     };
+    let token = config.credential.token_credential(&authority).map_err(Error::Config)?;
     let credentials = match (&config.credential, &token) {
         (_, Some(token)) => StorageCredentials::token_credential(token.clone()),
-        (AdlsCredential::AccountKey(key), None) => {
-            StorageCredentials::access_key(config.account.clone(), key.clone())
+        (Credential::AccountKey(key), None) => {
+            StorageCredentials::access_key(config.account.clone(), key.expose_secret().to_owned())
         }
-        (AdlsCredential::Sas(sas), None) => {
-            StorageCredentials::sas_token(sas.trim_start_matches('?'))
+        (Credential::Sas(sas), None) => {
+            StorageCredentials::sas_token(sas.expose_secret().trim_start_matches('?'))
                 .map_err(|e| config_err("the SAS token is malformed", e))?
         }
-        (_, None) => unreachable!("every other credential signs in with a token"),
+        (other, None) => {
+            return Err(Error::Config(format!(
+                "the storage cannot be reached with {}; use a key, a SAS or an Entra sign-in",
+                other.describe()
+            )));
+        }
     };
     Ok((credentials, token))
-}
-
-/// A token credential that signs in again while the token endpoint cannot answer.
-fn patient(inner: impl azure_core::auth::TokenCredential + 'static) -> Arc<PatientCredential> {
-    Arc::new(PatientCredential::new(Arc::new(inner)))
 }
 
 impl AdlsStore {

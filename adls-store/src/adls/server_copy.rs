@@ -26,7 +26,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::error::map_err;
 use super::policy::CopySourceAuthorization;
-use super::{AdlsCredential, AdlsStore, SHA256_PROPERTY};
+use super::{AdlsStore, SHA256_PROPERTY};
+use crate::credential::Credential;
 use crate::store::writable;
 use crate::{CopySource, Error, PutMode, Result, Store as _, StorePath};
 
@@ -56,16 +57,18 @@ impl AdlsStore {
         let blob = self.blob(path);
         let failed = |e| map_err("copy", path, e);
         let (url, authorization) = match &self.config.credential {
-            AdlsCredential::AccountKey(_) => {
+            Credential::AccountKey(_) => {
                 let permissions = BlobSasPermissions { read: true, ..Default::default() };
                 let expiry = time::OffsetDateTime::now_utc() + SOURCE_SAS_LIFETIME;
                 let sas =
                     blob.shared_access_signature(permissions, expiry).await.map_err(failed)?;
                 (blob.generate_signed_blob_url(&sas).map_err(failed)?, None)
             }
-            AdlsCredential::Sas(sas) => {
+            Credential::Sas(sas) => {
                 let mut url = blob.url().map_err(failed)?;
-                url.set_query(Some(sas.trim_start_matches('?')));
+                url.set_query(Some(
+                    secrecy::ExposeSecret::expose_secret(sas).trim_start_matches('?'),
+                ));
                 (url, None)
             }
             _ => {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use adls_store::{AdlsConfig, AdlsCredential, AdlsStore, RetryConfig, conformance};
+use adls_store::{AdlsConfig, AdlsStore, Credential, RetryConfig, conformance};
 use test_fixtures::dfs::DfsEmulator;
 
 pub const FS: &str = "power-bi-backup";
@@ -22,9 +22,10 @@ pub fn quick_retry() -> RetryConfig {
     retry
 }
 
-pub fn config_for(emu: &DfsEmulator, credential: AdlsCredential) -> AdlsConfig {
+pub fn config_for(emu: &DfsEmulator, credential: Credential) -> AdlsConfig {
     let mut config = AdlsConfig::new(emu.account(), credential);
     config.endpoint = Some(emu.endpoint().parse().unwrap());
+    config.authority = Some(emu.authority_host().parse().unwrap());
     config.chunk_size = 1 << 20;
     config.read_chunk_size = 1 << 20;
     config.concurrency = 4;
@@ -35,9 +36,11 @@ pub fn config_for(emu: &DfsEmulator, credential: AdlsCredential) -> AdlsConfig {
 pub async fn env() -> Env {
     let root = tempfile::tempdir().unwrap();
     let emu = DfsEmulator::start(root.path()).await.unwrap();
-    let store =
-        AdlsStore::new(config_for(&emu, AdlsCredential::AccountKey(emu.account_key().to_owned())))
-            .unwrap();
+    let store = AdlsStore::new(config_for(
+        &emu,
+        Credential::AccountKey(emu.account_key().to_owned().into()),
+    ))
+    .unwrap();
     Env { emu, store, _root: root }
 }
 
@@ -56,7 +59,8 @@ mod auth {
         let env = env().await;
         let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
         let store =
-            AdlsStore::new(config_for(&env.emu, AdlsCredential::AccountKey(wrong.into()))).unwrap();
+            AdlsStore::new(config_for(&env.emu, Credential::AccountKey(wrong.to_owned().into())))
+                .unwrap();
         let err = store.ensure_filesystem(FS).await.unwrap_err();
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
         assert!(!err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong), "{err:?}");
@@ -71,7 +75,8 @@ mod auth {
         env.store.ensure_filesystem(FS).await.unwrap();
         let sas =
             "sv=2023-11-03&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig=c2VjcmV0LXNpZw%3D%3D";
-        let store = AdlsStore::new(config_for(&env.emu, AdlsCredential::Sas(sas.into()))).unwrap();
+        let store =
+            AdlsStore::new(config_for(&env.emu, Credential::Sas(sas.to_owned().into()))).unwrap();
         let p = StorePath::file(FS, "sas ws", "a b.abf").unwrap();
         store.put(&p, conformance::pattern(3_000_000, 1), PutMode::Overwrite).await.unwrap();
         assert_eq!(store.get_bytes(&p).await.unwrap(), conformance::pattern(3_000_000, 1));
@@ -81,11 +86,10 @@ mod auth {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn client_secret_credential_runs_end_to_end() {
         let env = env().await;
-        let credential = AdlsCredential::ClientSecret {
+        let credential = Credential::ClientSecret {
             tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             client_id: "pbi-backup-test".into(),
-            client_secret: env.emu.client_secret().into(),
-            authority_host: Some(env.emu.authority_host().parse().unwrap()),
+            secret: env.emu.client_secret().into(),
         };
         let store = AdlsStore::new(config_for(&env.emu, credential)).unwrap();
         // The token endpoint cannot answer twice (503): the store signs in again after a backoff.
@@ -105,11 +109,10 @@ mod auth {
             "two busy answers, then one token, cached and reused"
         );
 
-        let bad = AdlsCredential::ClientSecret {
+        let bad = Credential::ClientSecret {
             tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             client_id: "pbi-backup-test".into(),
-            client_secret: "not-the-secret-zz9".into(),
-            authority_host: Some(env.emu.authority_host().parse().unwrap()),
+            secret: "not-the-secret-zz9".into(),
         };
         let store = AdlsStore::new(config_for(&env.emu, bad)).unwrap();
         let err = store.head(&p).await.unwrap_err();

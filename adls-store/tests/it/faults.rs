@@ -311,7 +311,7 @@ async fn every_fault_on_downloads() {
 fn three_retries(env: &crate::adls::Env) -> adls_store::AdlsStore {
     let mut config = crate::adls::config_for(
         &env.emu,
-        adls_store::AdlsCredential::AccountKey(env.emu.account_key().to_owned()),
+        adls_store::Credential::AccountKey(env.emu.account_key().to_owned().into()),
     );
     config.retry.max_retries = 3;
     adls_store::AdlsStore::new(config).unwrap()

@@ -95,7 +95,7 @@ async fn python_sdk_and_adls_store_read_each_others_files() {
     // adls-store writes, with the opt-in Content-MD5 that Python checks.
     let mut config = crate::adls::config_for(
         &env.emu,
-        adls_store::AdlsCredential::AccountKey(env.emu.account_key().to_owned()),
+        adls_store::Credential::AccountKey(env.emu.account_key().to_owned().into()),
     );
     config.store_content_md5 = true;
     let md5_store = adls_store::AdlsStore::new(config).unwrap();

@@ -1,15 +1,13 @@
 //! Copies made by the service (Put Block From URL, then Put Block List), within one account and between two, with
 //! each kind of credential: the bytes never pass through the client, and the copy keeps the source's SHA-256.
 
-use adls_store::{
-    AdlsCredential, AdlsStore, Error, PutMode, Store, StoreExt, StorePath, conformance,
-};
+use adls_store::{AdlsStore, Credential, Error, PutMode, Store, StoreExt, StorePath, conformance};
 use test_fixtures::dfs::{DfsEmulator, EmulatorConfig, Fault, Op, SharedTokens};
 
 use crate::adls::{FS, config_for, env};
 
 /// A store whose copies ask for blocks of 256 KiB, so that a small file takes several.
-fn small_blocks(emu: &DfsEmulator, credential: AdlsCredential) -> AdlsStore {
+fn small_blocks(emu: &DfsEmulator, credential: Credential) -> AdlsStore {
     let mut config = config_for(emu, credential);
     config.copy_block_size = 256 << 10;
     AdlsStore::new(config).unwrap()
@@ -21,7 +19,8 @@ const LEN: usize = (1 << 20) + 17;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn within_one_account_the_service_copies_block_by_block() {
     let env = env().await;
-    let store = small_blocks(&env.emu, AdlsCredential::AccountKey(env.emu.account_key().into()));
+    let store =
+        small_blocks(&env.emu, Credential::AccountKey(env.emu.account_key().to_owned().into()));
     store.ensure_filesystem(FS).await.unwrap();
     let from = StorePath::file(FS, "Finance", "Sales Model #1 ü.abf").unwrap();
     let to = StorePath::file(FS, "Finance Copy", "Sales Model #1 ü.abf").unwrap();
@@ -61,12 +60,11 @@ async fn two_accounts(root: &std::path::Path) -> (DfsEmulator, DfsEmulator) {
     (start("sourcelake").await.unwrap(), start("targetlake").await.unwrap())
 }
 
-fn entra(emu: &DfsEmulator) -> AdlsCredential {
-    AdlsCredential::ClientSecret {
+fn entra(emu: &DfsEmulator) -> Credential {
+    Credential::ClientSecret {
         tenant_id: "00000000-0000-0000-0000-000000000001".into(),
         client_id: "pbi-backup-test".into(),
-        client_secret: emu.client_secret().into(),
-        authority_host: Some(emu.authority_host().parse().unwrap()),
+        secret: emu.client_secret().into(),
     }
 }
 
@@ -77,10 +75,10 @@ const SAS: &str =
 async fn between_accounts_with_each_credential_the_target_reads_the_source() {
     let root = tempfile::tempdir().unwrap();
     let (a, b) = two_accounts(root.path()).await;
-    type Credential = fn(&DfsEmulator) -> AdlsCredential;
-    let kinds: [(&str, Credential); 3] = [
-        ("key", |e| AdlsCredential::AccountKey(e.account_key().into())),
-        ("sas", |_| AdlsCredential::Sas(SAS.into())),
+    type MakeCredential = fn(&DfsEmulator) -> Credential;
+    let kinds: [(&str, MakeCredential); 3] = [
+        ("key", |e| Credential::AccountKey(e.account_key().to_owned().into())),
+        ("sas", |_| Credential::Sas(SAS.to_owned().into())),
         ("entra", entra),
     ];
     for (i, (kind, credential)) in kinds.into_iter().enumerate() {
@@ -121,7 +119,7 @@ async fn a_source_the_service_cannot_read_fails_the_copy_and_leaves_nothing() {
     let root = tempfile::tempdir().unwrap();
     let (a, b) = two_accounts(root.path()).await;
     let source = small_blocks(&a, entra(&a));
-    let target = small_blocks(&b, AdlsCredential::AccountKey(b.account_key().into()));
+    let target = small_blocks(&b, Credential::AccountKey(b.account_key().to_owned().into()));
     source.ensure_filesystem(FS).await.unwrap();
     target.ensure_filesystem(FS).await.unwrap();
     let from = StorePath::file(FS, "Finance", "m.abf").unwrap();

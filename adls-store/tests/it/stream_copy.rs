@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use adls_store::{AdlsCredential, AdlsStore, PutMode, Store, StoreExt, StorePath, conformance};
+use adls_store::{AdlsStore, Credential, PutMode, Store, StoreExt, StorePath, conformance};
 use test_fixtures::dfs::{Fault, Op};
 
 use crate::adls::{FS, config_for, env};
@@ -18,7 +18,8 @@ const CONCURRENCY: usize = 8;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_copy_gives_each_side_half_of_the_requests_in_flight() {
     let env = env().await;
-    let mut config = config_for(&env.emu, AdlsCredential::AccountKey(env.emu.account_key().into()));
+    let mut config =
+        config_for(&env.emu, Credential::AccountKey(env.emu.account_key().to_owned().into()));
     config.chunk_size = CHUNK;
     config.read_chunk_size = CHUNK;
     config.concurrency = CONCURRENCY;

@@ -184,24 +184,24 @@ fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
 fn human(out: &BackupOutput) -> String {
     let mut s = String::new();
     for r in &out.results {
+        let (workspace, dataset) = (print::one_line(&r.workspace), print::one_line(&r.dataset));
         match &r.outcome {
             BackupOutcome::Skipped(why) => {
-                s.push_str(&format!("skipped {} / {}: {why}\n", r.workspace, r.dataset));
+                s.push_str(&format!("skipped {workspace} / {dataset}: {}\n", print::one_line(why)));
             }
             BackupOutcome::Backed => s.push_str(&format!(
-                "ok      {} / {} -> {}{}\n        {}\n",
-                r.workspace,
-                r.dataset,
-                r.file,
+                "ok      {workspace} / {dataset} -> {}{}\n        {}\n",
+                print::one_line(&r.file),
                 r.size.map(|n| format!(" ({})", print::bytes(n))).unwrap_or_default(),
                 r.verification.map_or("", |v| v.describe())
             )),
             BackupOutcome::Failed(e) => {
-                s.push_str(&format!("FAILED  {} / {}: {}\n", r.workspace, r.dataset, e.message));
+                let message = print::one_line(&e.message);
+                s.push_str(&format!("FAILED  {workspace} / {dataset}: {message}\n"));
             }
         }
         for w in &r.warnings {
-            s.push_str(&format!("        warning: {w}\n"));
+            s.push_str(&format!("        warning: {}\n", print::one_line(w)));
         }
     }
     s.push_str(&format!("{} succeeded, {} failed", out.succeeded, out.failed));

@@ -115,21 +115,22 @@ pub async fn list(global: &Global, session: &Context, args: &ListArgs) -> Result
 
 fn human_list(out: &ListOutput) -> String {
     if out.backups.is_empty() {
-        return format!("no backups in power-bi-backup/{}\n", out.workspace);
+        return format!("no backups in power-bi-backup/{}\n", print::one_line(&out.workspace));
     }
     let mut s =
         format!("{:<48} {:>10}  {:<25} {:<20} {}\n", "NAME", "SIZE", "TIME", "DATASET", "VERIFIED");
     for b in &out.backups {
         s.push_str(&format!(
             "{:<48} {:>10}  {:<25} {:<20} {}\n",
-            b.name,
+            print::one_line(&b.name),
             print::bytes(b.size),
-            b.time.as_deref().unwrap_or("-"),
-            b.dataset.as_deref().unwrap_or("-"),
+            print::one_line(b.time.as_deref().unwrap_or("-")),
+            print::one_line(b.dataset.as_deref().unwrap_or("-")),
             match b.state {
                 VerifiedState::Verified => "yes",
                 VerifiedState::ChangedSinceVerified => "CHANGED since verified",
                 VerifiedState::NeverVerified => "no",
+                VerifiedState::FailedVerification => "FAILED verification",
             }
         ));
     }

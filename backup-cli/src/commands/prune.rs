@@ -102,10 +102,12 @@ fn human(out: &PruneOutput) -> String {
     let mut s = String::new();
     for d in &out.decisions {
         if d.keep {
-            s.push_str(&format!("keep    {}/{} ({})\n", d.workspace, d.file, d.reasons.join(", ")));
+            let (workspace, file) = (print::one_line(&d.workspace), print::one_line(&d.file));
+            s.push_str(&format!("keep    {workspace}/{file} ({})\n", d.reasons.join(", ")));
         } else {
             let verb = if out.dry_run { "would delete" } else { "deleted" };
-            s.push_str(&format!("{verb} {}/{}\n", d.workspace, d.file));
+            let (workspace, file) = (print::one_line(&d.workspace), print::one_line(&d.file));
+            s.push_str(&format!("{verb} {workspace}/{file}\n"));
         }
     }
     for f in &out.skipped {
@@ -130,7 +132,7 @@ fn human(out: &PruneOutput) -> String {
         s.push_str(&format!("{verb} {m} (a manifest whose backup is gone)\n"));
     }
     for e in &out.failed {
-        s.push_str(&format!("FAILED  {}\n", e.message));
+        s.push_str(&format!("FAILED  {}\n", print::one_line(&e.message)));
     }
     let forget = out.decisions.iter().filter(|d| !d.keep).count();
     let stale = out.stale_uploads.len();

@@ -29,7 +29,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "WORKSPACE")]
     pub from_workspace: Option<String>,
     /// Restore under this name (default: the name in the backup).
-    #[arg(long = "as", value_name = "NAME")]
+    #[arg(long = "as", value_name = "NAME", value_parser = model_name)]
     pub as_name: Option<String>,
     /// Restore over an existing model of that name.
     #[arg(long)]
@@ -161,4 +161,19 @@ fn human(out: &RestoreOutput) -> String {
         s.push_str(&format!("        warning: {w}\n"));
     }
     s
+}
+
+/// A name for the restored model: refused when it starts or ends with a space or holds a control character, which
+/// the service would keep and nobody could type again.
+fn model_name(s: &str) -> std::result::Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("a model needs a name".into());
+    }
+    if s.trim() != s {
+        return Err(format!("'{s}' starts or ends with a space; give the name without it"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("the name holds a control character (a newline, a tab); give it without".into());
+    }
+    Ok(s.to_owned())
 }

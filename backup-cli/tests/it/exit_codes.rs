@@ -205,10 +205,10 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
         .find(|f| f.rule == "SEED-12" && f.workspace == "Dataflows Era")
         .unwrap();
     assert_eq!((seed12.status, seed12.severity), (Status::Fail, Severity::Warn));
-    // An unknown workspace blocks doctor (LATER-23).
-    let run = t.cli(&env, "doctor -w Nowhere --json").exits(exit_codes::PREFLIGHT_BLOCKED).await;
-    let doctor: DoctorOutput = run.json();
-    assert!(doctor.findings.iter().any(|f| f.rule == "LATER-23" && f.blocks()));
+    // An unknown workspace is an unknown name for doctor too (exit 2, with the nearest names), as README says.
+    let err = t.cli(&env, "doctor -w Financ").fails(exit_codes::USAGE).await;
+    assert_eq!(err.kind, "not_found", "{err:?}");
+    assert!(err.message.contains("'Finance'"), "{err:?}");
     // Several blocked workspaces in one bulk run: each result carries its own rule.
     let run = t
         .run(
@@ -294,10 +294,8 @@ async fn the_server_refuses_with_its_codes_exit_4() {
         .exits(exit_codes::SERVER_REFUSED)
         .await;
     // A REST refusal whose body has a code and no message (the service's 403 shape): the code and what to do.
-    let run = t
-        .cli(&viewer, "storage link -w Finance --account tenantlake --json")
-        .exits(exit_codes::SERVER_REFUSED)
-        .await;
+    let run =
+        t.cli(&viewer, "storage unlink -w Finance --json").exits(exit_codes::SERVER_REFUSED).await;
     let err = run.error().error;
     assert!(
         err.message.contains("HTTP 403") && err.message.contains("Admin role"),

@@ -9,6 +9,7 @@ mod commands;
 mod exit_codes;
 mod flows;
 mod kills;
+mod nothing_lost;
 mod profiles;
 mod prune;
 mod restore;

@@ -146,6 +146,7 @@ fn manifest_for(item: &Item, data: &[u8], stored: &adls_store::ObjectMeta) -> Ma
         roles: None,
         model_size_bytes: None,
         model_modified: None,
+        failed_check: None,
     }
 }
 

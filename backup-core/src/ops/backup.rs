@@ -482,12 +482,14 @@ async fn plan_power_bi(
     }
     let api = session.api()?;
     let mut selected = select_workspaces(&session.groups().await?, &workspace_names)?;
-    let excluded_workspaces = globs(&options.exclude_workspaces)?;
-    selected.retain(|g| !excluded_workspaces.iter().any(|m| m.is_match(&g.name)));
-    let excluded_datasets = globs(&options.exclude_datasets)?;
+    let all_groups: Vec<&str> = selected.iter().map(|g| g.name.as_str()).collect();
+    let excluded_workspaces = Exclusions::new(&options.exclude_workspaces, &all_groups)?;
+    selected.retain(|g| !excluded_workspaces.excludes(&g.name));
     let mut pending = Vec::new();
     for g in &selected {
         let datasets = api.datasets(&g.id).await?;
+        let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+        let excluded_datasets = Exclusions::new(&options.exclude_datasets, &names)?;
         let mut chosen = select(&datasets, &options.datasets, |d| d.name.as_str())?;
         if let (DatasetSelector::One(n), [], 1) =
             (&options.datasets, chosen.as_slice(), selected.len())
@@ -498,7 +500,7 @@ async fn plan_power_bi(
                 nearest: crate::nearest(n, datasets.iter().map(|d| d.name.as_str())),
             });
         }
-        chosen.retain(|d| !excluded_datasets.iter().any(|m| m.is_match(&d.name)));
+        chosen.retain(|d| !excluded_datasets.excludes(&d.name));
         pending.extend(chosen.into_iter().map(|d| (g, d.clone())));
     }
     let many = pending.len() > 1;
@@ -526,6 +528,26 @@ async fn plan_power_bi(
 }
 
 /// The workspaces named (exactly, or by pattern), each once.
+/// What `exclude-workspaces` or `exclude-datasets` leave out of a list of names. As in selection, a pattern that is
+/// one of the names exactly stands for that name alone (`Orders [old]` excludes itself, not `Orders o`); any other
+/// is a glob.
+struct Exclusions {
+    exact: Vec<String>,
+    globs: Vec<GlobMatcher>,
+}
+
+impl Exclusions {
+    fn new(patterns: &[String], names: &[&str]) -> Result<Exclusions> {
+        let (exact, globbed): (Vec<String>, Vec<String>) =
+            patterns.iter().cloned().partition(|p| !is_pattern(p) || names.contains(&p.as_str()));
+        Ok(Exclusions { exact, globs: globs(&globbed)? })
+    }
+
+    fn excludes(&self, name: &str) -> bool {
+        self.exact.iter().any(|e| e == name) || self.globs.iter().any(|m| m.is_match(name))
+    }
+}
+
 fn select_workspaces(groups: &[powerbi::Group], names: &[String]) -> Result<Vec<powerbi::Group>> {
     let mut selected = Vec::new();
     for w in names {
@@ -680,6 +702,7 @@ async fn run_one_inner(
         roles,
         model_size_bytes,
         model_modified: job.model_modified.clone(),
+        failed_check: None,
     };
     let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
     let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
@@ -731,4 +754,20 @@ async fn model_facts(
         }
     };
     (tables, tables_unknown, roles, model_size_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exclusion_that_is_a_name_excludes_that_name_alone() {
+        let names = ["Orders [old]", "Orders o", "Sales EU", "Sales US"];
+        let x = Exclusions::new(&["Orders [old]".into(), "Sales *".into()], &names).unwrap();
+        let kept: Vec<&str> = names.iter().copied().filter(|n| !x.excludes(n)).collect();
+        assert_eq!(kept, ["Orders o"]);
+        // A pattern that names nothing exactly is a glob, as before: '[old]' is a class.
+        let x = Exclusions::new(&["Orders [old]".into()], &["Orders o"]).unwrap();
+        assert!(x.excludes("Orders o"));
+    }
 }

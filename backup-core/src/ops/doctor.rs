@@ -1,6 +1,6 @@
 //! `doctor`: every rule for each workspace, with the facts they were evaluated on.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::Context;
 use crate::ops::output::DoctorOutput;
 use crate::preflight::{Fact, Operation, evaluate, facts_of, gather_facts};
@@ -11,6 +11,15 @@ pub async fn doctor(session: &Context, workspaces: &[String]) -> Result<DoctorOu
     let mut facts_seen = Vec::new();
     for (i, name) in workspaces.iter().enumerate() {
         let (facts, tenant) = gather_facts(session, name).await?;
+        // A workspace the caller cannot see at all is an unknown name, as for every other command (exit 2, with
+        // the nearest names), not a rule's verdict.
+        if facts.group.is_none() {
+            return Err(Error::NotFound {
+                what: "workspace",
+                name: name.clone(),
+                nearest: facts.nearest,
+            });
+        }
         findings.extend(evaluate(Operation::Doctor, &facts, &tenant));
         if i == 0 {
             facts_seen.push(Fact {

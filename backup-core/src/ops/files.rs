@@ -35,7 +35,13 @@ pub async fn list(session: &Context, workspace: &str) -> Result<ListOutput> {
         if !super::is_abf(name) {
             continue;
         }
-        let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
+        // A manifest that does not read leaves the backup unverified; the storage failing is an error, not "no
+        // manifest" (which would show every backup unverified, or pass the newest by).
+        let manifest = match read_manifest(store.as_ref(), &f.path).await {
+            Ok(m) => m,
+            Err(Error::ManifestUnreadable { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let state = crate::manifest::state(manifest.as_ref(), f);
         backups.push(ListedBackup {
             name: name.to_owned(),
@@ -340,23 +346,59 @@ pub(crate) async fn copy_verified(
         }
     };
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
+    if !overwrite && adls_store::StoreExt::exists(target, to).await? {
+        return Err(Error::Usage(format!("{to} exists; pass --overwrite to replace it")));
+    }
+    // The copy is made under a staging name beside the target and verified there; only a verified copy is renamed
+    // over the target, so that a copy that fails (or a source changed since it was verified) leaves a good backup
+    // already there as it was.
+    let staged = staging_name(to)?;
     let mut warnings = Vec::new();
-    let copied =
-        copy_between(session, (source, from), (target, to), src_size, mode, &mut warnings).await;
-    copied.map_err(|e| match e {
-        adls_store::Error::AlreadyExists { .. } => {
-            Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
+    let copied = copy_between(
+        session,
+        (source, from),
+        (target, &staged),
+        src_size,
+        PutMode::Create,
+        &mut warnings,
+    )
+    .await;
+    if let Err(e) = copied {
+        let _ = target.delete(&staged).await;
+        return Err(e.into());
+    }
+    let against = if manifest.is_some() { "its manifest" } else { "the source as first read" };
+    let differs = |sha: &str| {
+        Error::Integrity(format!(
+            "the copy of {from} does not match {against} (sha256 {sha} vs {src_sha}): {from} may have changed since it was verified; the copy was removed and {to} left as it was"
+        ))
+    };
+    let copied = match hash_file(target, &staged, None, session.progress()).await {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = target.delete(&staged).await;
+            // The copy keeps the source's recorded hash, which the bytes copied no longer match.
+            return Err(match e {
+                Error::Storage(adls_store::Error::Integrity { actual, .. }) => differs(&actual),
+                other => other,
+            });
         }
-        other => other.into(),
-    })?;
-    let copied = hash_file(target, to, None, session.progress()).await?;
+    };
     let (size, sha) = (copied.size, copied.sha256.clone());
     if size != src_size || sha != src_sha {
-        let _ = target.delete(to).await;
-        return Err(Error::Integrity(format!(
-            "the copy {to} differs from {from} (sha256 {sha} vs {src_sha}); the copy was removed"
-        )));
+        let _ = target.delete(&staged).await;
+        return Err(differs(&sha));
     }
+    if let Err(e) = target.rename(&staged, to, mode).await {
+        let _ = target.delete(&staged).await;
+        return Err(match e {
+            adls_store::Error::AlreadyExists { .. } => {
+                Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
+            }
+            other => other.into(),
+        });
+    }
+    let copied = super::Hashed { meta: target.head(to).await?, ..copied };
     put_manifest(target, &copied, manifest, "copy").await?;
     Ok(TransferOutput {
         source: from.to_string(),
@@ -366,6 +408,21 @@ pub(crate) async fn copy_verified(
         warnings,
         verification: TransferVerification::Source,
     })
+}
+
+/// How the name of a copy being verified ends: `prune` removes one a killed copy left, once it is stale.
+pub(crate) const STAGING_SUFFIX: &str = ".pbi-backup-staging";
+
+/// A name beside `to` for a copy being verified: not a backup's name (`list`, `prune` and `restore` pass it by), and
+/// one no other copy uses.
+fn staging_name(to: &StorePath) -> Result<StorePath> {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let name = format!(
+        "{}.{}-{nanos}{STAGING_SUFFIX}",
+        to.file_name().unwrap_or_default(),
+        std::process::id()
+    );
+    Ok(to.folder_path().join(&name)?)
 }
 
 /// A copy from one store to another or the same: made by the target's service when both stores have one (falling
@@ -468,17 +525,30 @@ pub async fn verify(
     let hashed = hash_file(store.as_ref(), &path, Some(meta.size), session.progress()).await?;
     let sha = hashed.sha256.clone();
     let hash_ok = manifest.as_ref().map(|m| hashed.matches(m));
-    // Hashed and matched now: the manifest records this version, so that list and prune know it is verified.
+    // The manifest records the outcome: this version verified (so that list, prune and restore know it), or the
+    // check that failed, which wins over an older success until a later check passes.
     let version = StoredVersion::of(&hashed.meta);
-    if let Some(m) = manifest
-        .as_ref()
-        .filter(|m| hashed.matches(m) && m.verified_version.as_ref() != Some(&version))
-    {
-        let mut m = m.clone();
-        m.verified_version = Some(version);
-        let mp = path.folder_path().join(&Manifest::name_for(file))?;
-        let body = serde_json::to_vec_pretty(&m).expect("plain data");
-        store.put(&mp, body.into(), PutMode::Overwrite).await?;
+    if let Some(m) = &manifest {
+        let mut updated = m.clone();
+        if hashed.matches(m) {
+            updated.verified_version = Some(version);
+            updated.failed_check = None;
+        } else {
+            updated.verified_version = None;
+            updated.failed_check = Some(crate::manifest::FailedCheck {
+                at: super::rfc3339(time::OffsetDateTime::now_utc()),
+                found: format!(
+                    "{} bytes with sha256 {sha}, where the manifest has {} bytes with sha256 {}",
+                    hashed.size, m.size, m.sha256
+                ),
+                version,
+            });
+        }
+        if &updated != m {
+            let mp = path.folder_path().join(&Manifest::name_for(file))?;
+            let body = serde_json::to_vec_pretty(&updated).expect("plain data");
+            store.put(&mp, body.into(), PutMode::Overwrite).await?;
+        }
     }
     let stored_ok = meta.sha256.as_ref().is_none_or(|kept| kept == &sha);
     let container = inspect_remote(session, workspace, file, full).await?;

@@ -228,6 +228,7 @@ pub(crate) async fn verified_now(
         return Ok(false);
     }
     manifest.verified_version = Some(crate::manifest::StoredVersion::of(&hashed.meta));
+    manifest.failed_check = None;
     let mp = path
         .folder_path()
         .join(&crate::manifest::Manifest::name_for(path.file_name().unwrap_or_default()))?;

@@ -223,6 +223,25 @@ async fn stale_uploads(
                 }
             }
         }
+        // Copies a killed copy left under their staging name (a name only pbi-backup makes).
+        for f in super::list_folder(store.as_ref(), &backup_folder(ws)?).await? {
+            let staged =
+                f.path.file_name().is_some_and(|n| n.ends_with(super::files::STAGING_SUFFIX));
+            if !staged || f.last_modified.is_none_or(|t| t >= cutoff) {
+                continue;
+            }
+            out.stale_uploads.push(StaleUpload {
+                location: f.path.to_string(),
+                size: Some(f.size),
+                last_modified: f.last_modified.map(rfc3339),
+            });
+            if options.apply {
+                match store.delete(&f.path).await {
+                    Ok(()) => out.deleted.push(f.path.to_string()),
+                    Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
+                }
+            }
+        }
     }
     Ok(())
 }

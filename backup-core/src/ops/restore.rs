@@ -88,7 +88,13 @@ async fn latest_file(
         if !super::is_abf(&name) {
             continue;
         }
-        let manifest = read_manifest(store.as_ref(), &f.path).await.ok().flatten();
+        // A manifest that does not read leaves the backup unverified; the storage failing is an error, not "no
+        // manifest" (which would show every backup unverified, or pass the newest by).
+        let manifest = match read_manifest(store.as_ref(), &f.path).await {
+            Ok(m) => m,
+            Err(Error::ManifestUnreadable { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let from_manifest = manifest.as_ref().and_then(|m| {
             (m.dataset.name == dataset).then(|| {
                 time::OffsetDateTime::parse(

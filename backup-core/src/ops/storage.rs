@@ -1,12 +1,13 @@
 //! `storage status|link|unlink|relink`: a workspace's link to its ADLS Gen2 account.
 
-use adls_store::{PutMode, Store, StoreExt, StorePath};
-use futures::StreamExt;
+use std::sync::Arc;
+
+use adls_store::{Store, StoreExt, StorePath};
 
 use super::{BACKUP_FILESYSTEM, Context, backup_folder};
 use crate::error::{Error, Result};
 use crate::output::{StorageChange, StorageStatus};
-use crate::service::powerbi::ZERO_GUID;
+use crate::service::powerbi::{WorkspaceRole, ZERO_GUID};
 
 /// The link, the folder and its backups, for each workspace.
 pub async fn storage_status(
@@ -100,24 +101,39 @@ pub async fn storage_link(
     }
     // The folder can be cleared only in an account pbi-backup can reach; in another, a refusal says how to run it
     // there.
+    require_admin(session, &g).await?;
     let here =
         session.settings.storage_account().is_some() && session.account_store(&a.name).is_ok();
-    let (mut actions, renamed) = if here {
-        clear_folder(session, &g.name, Some(&a.name)).await?
-    } else {
-        (Vec::new(), None)
-    };
-    api.assign_storage(&g.id, &a.id).await.map_err(|e| {
-        if here {
-            return still_detached(e, &g.name, &a.name);
-        }
-        e.saying(&format!(
-            "if power-bi-backup/{0} exists in '{1}' (SEED-13), rename it first by running the link with that account configured: PBI_BACKUP_ADLS_ACCOUNT={1} pbi-backup storage link --workspace '{0}' --account {1}",
-            g.name, a.name
-        ))
-    })?;
+    let cleared =
+        if here { Some(clear_folder(session, &g.name, Some(&a.name)).await?) } else { None };
+    if let Err(e) = api.assign_storage(&g.id, &a.id).await {
+        // The workspace was left as it was (detached, or attached elsewhere): the folder goes back.
+        return Err(match &cleared {
+            Some(c) => c.undo(still_detached(e, &g.name, &a.name)).await,
+            None => e.saying(&format!(
+                "if power-bi-backup/{0} exists in '{1}' (SEED-13), rename it first by running the link with that account configured: PBI_BACKUP_ADLS_ACCOUNT={1} pbi-backup storage link --workspace '{0}' --account {1}",
+                g.name, a.name
+            )),
+        });
+    }
+    let renamed = cleared.as_ref().and_then(Cleared::renamed_to);
+    let mut actions = cleared.map(|c| c.actions).unwrap_or_default();
     actions.push(format!("attached to storage account '{}'", a.name));
     Ok(StorageChange { workspace: g.name, actions, renamed_folder_to: renamed })
+}
+
+/// Attaching or detaching storage is for workspace admins only (`AssignToDataflowStorage`, `power-bi-rules.md`
+/// [C6]). The caller's role is read before the folder is touched, so that a change the service will refuse moves
+/// nothing; a role that cannot be read (held through a group, roles not listable) is left to the service to judge.
+async fn require_admin(session: &Context, g: &crate::service::powerbi::Group) -> Result<()> {
+    let caller = session.caller_in(&g.id).await?;
+    match caller.user.map(|u| u.group_user_access_right) {
+        Some(WorkspaceRole::Admin) | None => Ok(()),
+        Some(role) => Err(Error::Usage(format!(
+            "only workspace admins can attach or detach storage; the caller is {role} of '{}'; nothing was changed: ask an admin of the workspace to run it",
+            g.name
+        ))),
+    }
 }
 
 /// Detaches a workspace's storage. The backup folder stays in the account; the report says that attaching again
@@ -157,24 +173,6 @@ fn still_detached(e: Error, workspace: &str, account: &str) -> Error {
     ))
 }
 
-/// Moves every file of a folder into another (there is no folder rename in the store API); the old folder is removed.
-async fn move_folder(store: &dyn Store, from: &StorePath, to: &StorePath) -> Result<usize> {
-    let mut files = Vec::new();
-    let mut stream = store.list(from);
-    while let Some(f) = stream.next().await {
-        files.push(f?);
-    }
-    for f in &files {
-        let name = f.path.file_name().unwrap_or_default();
-        store.rename(&f.path, &to.join(name)?, PutMode::Create).await?;
-    }
-    match store.delete(from).await {
-        Ok(()) | Err(adls_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(files.len())
-}
-
 /// Renames the backup folder of `workspace` out of the way (or removes it when empty), in the storage account
 /// `account` that the workspace is (or will be) attached to, because attaching fails while it exists (SEED-13).
 /// Returns what it did and the folder's new name.
@@ -182,7 +180,7 @@ async fn clear_folder(
     session: &Context,
     workspace: &str,
     account: Option<&str>,
-) -> Result<(Vec<String>, Option<String>)> {
+) -> Result<Cleared> {
     // A local store is not where Power BI looks: the folder it would rename there is not the one that blocks.
     if session.settings.storage_account().is_none() {
         return Err(Error::Usage(format!(
@@ -206,29 +204,58 @@ async fn clear_folder(
     // A folder that cannot be looked at is not taken for absent: detaching, then failing to re-attach because it
     // is there, would leave the workspace detached.
     if !store.folder_exists(&folder).await? {
-        return Ok((Vec::new(), None));
-    }
-    let has_files = match store.list(&folder).next().await {
-        Some(Ok(_)) => true,
-        None | Some(Err(adls_store::Error::NotFound { .. })) => false,
-        Some(Err(e)) => return Err(e.into()),
-    };
-    if has_files {
-        let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
-        let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
-        let (new_name, to) = free_folder(store.as_ref(), workspace, stamp).await?;
-        let moved = move_folder(store.as_ref(), &folder, &to).await?;
-        let action = format!(
-            "renamed power-bi-backup/{workspace} to power-bi-backup/{new_name} ({moved} files)"
-        );
-        return Ok((vec![action], Some(format!("power-bi-backup/{new_name}"))));
+        return Ok(Cleared::nothing(store));
     }
     // Power BI creates the folder when storage is attached, so a workspace without backups yet has an empty one;
-    // it would still make the attach fail. Removed, it holds nothing.
-    match store.delete(&folder).await {
-        Ok(()) => Ok((vec![format!("removed the empty folder power-bi-backup/{workspace}")], None)),
-        Err(adls_store::Error::NotFound { .. }) => Ok((Vec::new(), None)),
-        Err(e) => Err(e.into()),
+    // it would still make the attach fail. A non-recursive delete removes it only if it holds nothing at all.
+    if store.remove_empty_folder(&folder).await? {
+        let action = format!("removed the empty folder power-bi-backup/{workspace}");
+        return Ok(Cleared { store, actions: vec![action], renamed: None });
+    }
+    // It holds something (backups, other tools' files, subfolders): the folder itself is renamed, in one call,
+    // whatever it holds; nothing is copied or deleted.
+    let files = store.list_all(&folder).await.map(|f| f.len()).unwrap_or_default();
+    let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
+    let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
+    let (new_name, to) = free_folder(store.as_ref(), workspace, stamp).await?;
+    store.rename_folder(&folder, &to).await?;
+    let action = format!(
+        "renamed power-bi-backup/{workspace} to power-bi-backup/{new_name} ({files} files)"
+    );
+    Ok(Cleared { store, actions: vec![action], renamed: Some((folder, to, new_name)) })
+}
+
+/// What clearing a workspace's backup folder did, so that a failed link can undo it.
+struct Cleared {
+    store: Arc<dyn Store>,
+    actions: Vec<String>,
+    /// The folder, where it went, and its new name.
+    renamed: Option<(StorePath, StorePath, String)>,
+}
+
+impl Cleared {
+    /// Nothing was there to clear.
+    fn nothing(store: Arc<dyn Store>) -> Cleared {
+        Cleared { store, actions: Vec::new(), renamed: None }
+    }
+
+    /// The folder's new name, as the report shows it.
+    fn renamed_to(&self) -> Option<String> {
+        self.renamed.as_ref().map(|(_, _, name)| format!("power-bi-backup/{name}"))
+    }
+
+    /// After the service refused the link change and left the workspace as it was: puts the folder back, and says
+    /// so in `e` (or where the folder is, when it cannot be put back).
+    async fn undo(&self, e: Error) -> Error {
+        let Some((folder, to, new_name)) = &self.renamed else { return e };
+        match self.store.rename_folder(to, folder).await {
+            Ok(()) => e.saying(&format!(
+                "nothing was changed: power-bi-backup/{new_name} was renamed back to {folder}"
+            )),
+            Err(back) => e.saying(&format!(
+                "the backups are in power-bi-backup/{new_name}, which could not be renamed back ({back}): rename it to {folder} to undo"
+            )),
+        }
     }
 }
 
@@ -279,10 +306,18 @@ pub async fn storage_relink(
             )));
         }
     };
+    require_admin(session, &g).await?;
     let known = (name != "<account>").then_some(name.as_str());
-    let (mut actions, renamed) = clear_folder(session, &g.name, known).await?;
+    let cleared = clear_folder(session, &g.name, known).await?;
+    let renamed = cleared.renamed_to();
+    if g.dataflow_storage_id.is_some()
+        && let Err(e) = api.assign_storage(&g.id, ZERO_GUID).await
+    {
+        // Still attached as before: the folder goes back where the service expects it.
+        return Err(cleared.undo(e).await);
+    }
+    let mut actions = cleared.actions.clone();
     if g.dataflow_storage_id.is_some() {
-        api.assign_storage(&g.id, ZERO_GUID).await?;
         actions.push("detached from its storage account".into());
     }
     api.assign_storage(&g.id, &storage_id).await.map_err(|e| still_detached(e, &g.name, &name))?;

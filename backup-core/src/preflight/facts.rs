@@ -10,7 +10,6 @@ use crate::service::powerbi::{self, Group};
 
 /// Gathers the facts about one workspace from the REST API, the storage and the configuration.
 pub async fn gather_facts(session: &Context, name: &str) -> Result<(WorkspaceFacts, TenantFacts)> {
-    let api = session.api()?;
     let file = &session.settings.file;
     // The workspaces first: a sign-in that fails, fails here, once.
     let groups = session.groups().await?;
@@ -52,22 +51,10 @@ pub async fn gather_facts(session: &Context, name: &str) -> Result<(WorkspaceFac
             facts.capacity = caps.into_iter().find(|c| c.id.eq_ignore_ascii_case(cap_id));
         }
     }
-    if let Ok(users) = api.group_users(&group.id).await {
-        facts.roles_listed = true;
-        // The service lists a service principal by its object id and a user by UPN (fidelity.md): both are read
-        // from the caller's own token. An opaque token tells neither: then no guess is taken.
-        let me = match session.tokens()?.token(crate::service::auth::POWERBI_SCOPE).await {
-            Ok(token) => crate::service::auth::Identity::of(&token),
-            Err(_) => None,
-        };
-        match me {
-            Some(me) => {
-                facts.powerbi_tenant = me.tid.clone();
-                facts.caller = users.into_iter().find(|u| me.is(&u.identifier));
-            }
-            None => facts.roles_listed = false,
-        }
-    }
+    let caller = session.caller_in(&group.id).await?;
+    facts.roles_listed = caller.listed;
+    facts.powerbi_tenant = caller.tenant;
+    facts.caller = caller.user;
     storage_facts(session, &group, &mut facts).await;
     facts.group = Some(group);
     Ok((facts, tenant))

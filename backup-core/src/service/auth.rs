@@ -64,37 +64,11 @@ impl fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
-    /// Builds the azure_identity credential for `credential`, with `authority` as the Entra host.
+    /// Signs in with `credential` at the Entra host `authority` (the SDK credential comes from
+    /// [`Credential::token_credential`]).
     pub fn new(credential: Credential, authority: &Url) -> Result<Self> {
-        let http = azure_core::new_http_client();
-        let mut options = azure_identity::TokenCredentialOptions::default();
-        options.set_authority_host(authority.to_string());
-        let inner: Option<Arc<dyn TokenCredential>> = match &credential {
-            Credential::ClientSecret { tenant_id, client_id, secret } => {
-                Some(Arc::new(azure_identity::ClientSecretCredential::new(
-                    http,
-                    authority.clone(),
-                    tenant_id.clone(),
-                    client_id.clone(),
-                    secret.expose_secret().to_owned(),
-                )))
-            }
-            Credential::AzureCli => Some(Arc::new(azure_identity::AzureCliCredential::new())),
-            Credential::ManagedIdentity => {
-                Some(Arc::new(azure_identity::VirtualMachineManagedIdentityCredential::new(options)))
-            }
-            Credential::Environment => {
-                Some(Arc::new(azure_identity::EnvironmentCredential::create(options).map_err(|e| {
-                    Error::Auth(format!(
-                        "no usable credential in the environment ({e}); set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
-                    ))
-                })?))
-            }
-            Credential::Basic { .. } | Credential::Anonymous => None,
-        };
         // Signing in is asked again while the token endpoint cannot answer (a 503), as the storage does.
-        let inner = inner
-            .map(|c| Arc::new(adls_store::PatientCredential::new(c)) as Arc<dyn TokenCredential>);
+        let inner = credential.token_credential(authority).map_err(Error::Auth)?;
         Ok(TokenSource { credential, inner, cache: Mutex::new(HashMap::new()) })
     }
 

@@ -257,3 +257,38 @@ impl Context {
         }
     }
 }
+
+/// Who the caller is in one workspace: its own entry of `GET groups/{id}/users`, found by the object id or UPN of
+/// its own Power BI token.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// Whether the roles could be listed and the token said who the caller is (false: the role is not known).
+    pub listed: bool,
+    /// The caller's tenant (its token's `tid`).
+    pub tenant: Option<String>,
+    /// Its entry, when it has a role of its own (one held through a group is not listed).
+    pub user: Option<super::powerbi::GroupUser>,
+}
+
+impl Context {
+    /// The caller's role in the workspace `group_id`. The service lists a service principal by its object id and a
+    /// user by UPN (fidelity.md): both are read from the caller's own token; an opaque token tells neither, and then
+    /// no guess is taken. Roles that cannot be listed are not an error: the caller is then not known.
+    pub async fn caller_in(&self, group_id: &str) -> Result<Caller> {
+        let Ok(users) = self.api()?.group_users(group_id).await else {
+            return Ok(Caller::default());
+        };
+        let me = match self.tokens()?.token(super::auth::POWERBI_SCOPE).await {
+            Ok(token) => super::auth::Identity::of(&token),
+            Err(_) => None,
+        };
+        Ok(match me {
+            Some(me) => Caller {
+                listed: true,
+                tenant: me.tid.clone(),
+                user: users.into_iter().find(|u| me.is(&u.identifier)),
+            },
+            None => Caller::default(),
+        })
+    }
+}

@@ -13,4 +13,4 @@ pub(crate) mod http;
 pub mod powerbi;
 pub(crate) mod xmla;
 
-pub use context::Context;
+pub use context::{Caller, Context};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use adls_store::{AdlsConfig, AdlsCredential, AdlsStore, Store};
+use adls_store::{AdlsConfig, AdlsStore, Credential, Store};
 use url::Url;
 
 use super::{PbiSim, Scenario, SimConfig};
@@ -111,7 +111,7 @@ impl SimStack {
 fn storage_store(emulator: &DfsEmulator) -> Result<AdlsStore, String> {
     let mut config = AdlsConfig::new(
         emulator.account(),
-        AdlsCredential::AccountKey(emulator.account_key().to_owned()),
+        Credential::AccountKey(emulator.account_key().to_owned().into()),
     );
     config.endpoint = Some(Url::parse(&emulator.endpoint()).map_err(|e| e.to_string())?);
     AdlsStore::new(config).map_err(|e| e.to_string())

@@ -1,0 +1,227 @@
+//! Nothing lost, whoever else touches the storage: folders other tools fill (subfolders `list` does not show), and
+//! link changes the caller may not make.
+
+use backup_core::output::{StorageChange, exit_codes};
+
+use crate::commands::backup_one;
+use crate::support::Tenant;
+
+/// A SAS the DFS emulator takes (it checks no SAS signature): how another tool writes into the account here.
+const SAS: &str =
+    "sv=2023-11-03&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig=b3RoZXItdG9vbA%3D%3D";
+
+/// Writes `path` (below the filesystem, subfolders made as the service makes them) into `account` as another tool
+/// would: DFS create, append, flush, with no hash kept.
+async fn place(t: &Tenant, account: &str, path: &str, bytes: &[u8]) {
+    let mut url = reqwest::Url::parse(&t.stack.emulators[account].endpoint()).unwrap();
+    url.path_segments_mut().unwrap().pop_if_empty().push("power-bi-backup").extend(path.split('/'));
+    let http = reqwest::Client::new();
+    let ok = |r: reqwest::Response| {
+        assert!(r.status().is_success(), "{} answered {}", r.url(), r.status());
+    };
+    ok(http.put(format!("{url}?resource=file&{SAS}")).send().await.unwrap());
+    let append = format!("{url}?action=append&position=0&{SAS}");
+    ok(http.patch(append).body(bytes.to_vec()).send().await.unwrap());
+    let flush = format!("{url}?action=flush&position={}&{SAS}", bytes.len());
+    ok(http.patch(flush).send().await.unwrap());
+}
+
+/// The paths below `power-bi-backup/<folder>/` in `account`.
+fn below(t: &Tenant, account: &str, folder: &str) -> Vec<String> {
+    let prefix = format!("{folder}/");
+    let mut paths: Vec<String> = t.stack.emulators[account]
+        .paths("power-bi-backup")
+        .into_iter()
+        .filter_map(|p| p.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relink_moves_the_whole_folder_subfolders_included() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    let file = backup_one(&t, &env, "Personal Premium", "Forecast").await;
+    // Another tool's archive, in subfolders `list` does not show.
+    place(&t, "tenantlake", "Personal Premium/Archive/2024/Sales.abf", b"archived backup").await;
+
+    let change: StorageChange = t.cli(&env, "storage relink -w 'Personal Premium'").ok().await;
+    let renamed = change.renamed_folder_to.expect("the folder was renamed");
+    let moved = renamed.trim_start_matches("power-bi-backup/");
+    let held = below(&t, "tenantlake", moved);
+    for expected in [file.as_str(), "Archive/2024/Sales.abf"] {
+        assert!(held.iter().any(|p| p == expected), "{expected} is not in {renamed}: {held:?}");
+    }
+    let data = t.stack.emulators["tenantlake"]
+        .data_file("power-bi-backup", &format!("{moved}/Archive/2024/Sales.abf"))
+        .expect("the archived file is stored");
+    assert_eq!(std::fs::read(data).unwrap(), b"archived backup");
+
+    // A folder that holds only a subfolder is not empty: it is renamed too, never deleted.
+    place(&t, "tenantlake", "Personal Premium/Archive/Old.abf", b"old backup").await;
+    let change: StorageChange = t.cli(&env, "storage relink -w 'Personal Premium'").ok().await;
+    let renamed =
+        change.renamed_folder_to.expect("a folder with a subfolder was renamed, not removed");
+    let held = below(&t, "tenantlake", renamed.trim_start_matches("power-bi-backup/"));
+    assert!(held.iter().any(|p| p == "Archive/Old.abf"), "{held:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_change_the_caller_may_not_make_touches_nothing() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    // backup-bot is a Member of 'Members Only': the service attaches storage for admins only.
+    place(&t, "tenantlake", "Members Only/Team_20261201T010203Z.abf", b"a member's backup").await;
+    let before = below(&t, "tenantlake", "Members Only");
+    for line in
+        ["storage relink -w 'Members Only'", "storage link -w 'Members Only' --account financelake"]
+    {
+        let err = t.cli(&env, line).fails(exit_codes::USAGE).await;
+        assert!(err.message.contains("only workspace admins"), "{line}: {err:?}");
+        assert!(err.message.contains("nothing was changed"), "{line}: {err:?}");
+        assert_eq!(below(&t, "tenantlake", "Members Only"), before, "{line} moved the folder");
+    }
+    let folders: Vec<String> = t.stack.emulators["tenantlake"]
+        .paths("power-bi-backup")
+        .into_iter()
+        .filter(|p| p.starts_with("Members Only (before relink"))
+        .collect();
+    assert!(folders.is_empty(), "{folders:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_over_a_good_backup_that_fails_its_check_leaves_the_good_one() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let copy = "copy --from-workspace Finance --to-workspace 'Finance Copy' --file";
+    t.cli(&env, copy).arg(&file).ok::<backup_core::output::TransferOutput>().await;
+    let emulator = &t.stack.emulators["financelake"];
+    let target = emulator.data_file("power-bi-backup", &format!("Finance Copy/{file}")).unwrap();
+    let good = std::fs::read(&target).unwrap();
+
+    // The source changes underneath (same size, same version) after it was verified.
+    let source = emulator.data_file("power-bi-backup", &format!("Finance/{file}")).unwrap();
+    let mut bytes = std::fs::read(&source).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&source, &bytes).unwrap();
+
+    let err = t.cli(&env, copy).arg(&file).then("--overwrite").fails(exit_codes::INTEGRITY).await;
+    assert!(err.message.contains("left as it was"), "{err:?}");
+    let target = emulator.data_file("power-bi-backup", &format!("Finance Copy/{file}")).unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), good, "the good copy in the target was replaced");
+    let list: backup_core::output::ListOutput = t.cli(&env, "list -w 'Finance Copy'").ok().await;
+    assert_eq!(list.backups.len(), 1, "{list:?}");
+    assert!(list.backups[0].verified, "the good copy is no longer verified: {list:?}");
+    let left: Vec<String> = emulator
+        .paths("power-bi-backup")
+        .into_iter()
+        .filter(|p| p.starts_with("Finance Copy/") && p.ends_with(".pbi-backup-staging"))
+        .collect();
+    assert!(left.is_empty(), "the failed copy was left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_verification_is_remembered_until_a_check_passes() {
+    use backup_core::manifest::VerifiedState;
+    use backup_core::output::{ListOutput, PruneOutput, RestoreOutput, VerifyOutput};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let good = backup_one(&t, &env, "Finance", "Budget").await;
+    crate::commands::next_second().await;
+    let damaged = backup_one(&t, &env, "Finance", "Budget").await;
+    // The newest backup's bytes change underneath, same size, same version (nothing tells the store).
+    let emulator = &t.stack.emulators["financelake"];
+    let data = emulator.data_file("power-bi-backup", &format!("Finance/{damaged}")).unwrap();
+    let mut bytes = std::fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&data, &bytes).unwrap();
+
+    let v: VerifyOutput =
+        t.cli(&env, "verify -w Finance --file").arg(&damaged).json(exit_codes::INTEGRITY).await;
+    assert!(!v.valid, "{v:?}");
+    // list says so, and goes on saying so.
+    for _ in 0..2 {
+        let list: ListOutput = t.cli(&env, "list -w Finance").ok().await;
+        let b = list.backups.iter().find(|b| b.name == damaged).unwrap();
+        assert_eq!((b.verified, b.state), (false, VerifiedState::FailedVerification), "{b:?}");
+    }
+    let text = t.cli(&env, "list -w Finance").exits(exit_codes::SUCCESS).await;
+    assert!(text.stdout.contains("FAILED verification"), "{}", text.stdout);
+
+    // prune keeps the newest backup that verifies, not the failed one.
+    let out: PruneOutput = t.cli(&env, "prune -w Finance --keep-last 1 --apply").ok().await;
+    assert!(
+        !out.deleted.iter().any(|d| d.ends_with(&good)),
+        "the good backup was deleted: {out:?}"
+    );
+    // restore --latest passes the failed one by.
+    let restored: RestoreOutput =
+        t.cli(&env, "restore -w Finance --latest Budget --as 'Budget (restored)'").ok().await;
+    assert_eq!(restored.file, good, "{restored:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_says_when_the_storage_fails_instead_of_showing_backups_unverified() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    backup_one(&t, &env, "Finance", "Budget").await;
+    let refusal =
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None };
+    t.stack.emulators["financelake"].faults().inject(Op::Read, refusal, 100);
+    let err = t.cli(&env, "list -w Finance").fails(exit_codes::SERVER_REFUSED).await;
+    assert_eq!(err.kind, "storage", "{err:?}");
+    t.stack.emulators["financelake"].faults().clear();
+    let list: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
+    assert!(list.backups.iter().all(|b| b.verified), "{list:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_and_limits_nobody_meant_are_refused_before_anything_is_sent() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let restores = t.stack.sim.count("restore");
+    for name in ["Orders ", " Orders", "Two\nlines"] {
+        let run =
+            t.cli(&env, "restore -w Finance --file").arg(&file).then("--as").arg(name).run().await;
+        run.expect(exit_codes::USAGE);
+        assert!(run.stderr.contains("--as"), "{name:?}: {}", run.stderr);
+    }
+    assert_eq!(t.stack.sim.count("restore"), restores, "a restore was sent");
+    let backups = t.stack.sim.count("backup");
+    t.cli(&env, "backup -w Finance -d Budget --command-timeout 0").exits(exit_codes::USAGE).await;
+    assert_eq!(t.stack.sim.count("backup"), backups, "a backup was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_with_a_line_break_cannot_forge_a_row() {
+    use adls_store::{PutMode, StoreExt, StorePath};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    // Someone edits the manifest: the dataset's name now carries a line that looks like another backup.
+    let store = t.stack.store("financelake").unwrap();
+    let path =
+        StorePath::file("power-bi-backup", "Finance", &format!("{file}.manifest.json")).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&store.get_bytes(&path).await.unwrap()).unwrap();
+    manifest["dataset"]["name"] =
+        "Budget\nForged.abf   1.0 KiB  2026-01-01T00:00:00Z   Forged  yes".into();
+    store
+        .put(&path, serde_json::to_vec(&manifest).unwrap().into(), PutMode::Overwrite)
+        .await
+        .unwrap();
+
+    let text = t.cli(&env, "list -w Finance").exits(exit_codes::SUCCESS).await.stdout;
+    assert_eq!(text.lines().count(), 2, "a header and one backup:\n{text}");
+    assert!(!text.lines().any(|l| l.starts_with("Forged")), "{text}");
+    assert!(text.contains("Budget\\u{000a}Forged"), "{text}");
+    // JSON keeps the name as it is.
+    let list: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
+    assert!(list.backups[0].dataset.as_deref().unwrap().contains('\n'), "{list:?}");
+}
