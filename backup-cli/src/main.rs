@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             let error = backup_core::Error::Internal(format!("cannot start the runtime: {e}"));
-            return exit(print::fatal(&cli.global, &error));
+            return exit(print::fatal(&cli.global, &error.into()));
         }
     };
     exit(runtime.block_on(commands::run(cli)))

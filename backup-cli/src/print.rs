@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use backup_core::Result;
+use backup_core::ops::Failure;
 use backup_core::output::{CommandOutput, ErrorInfo, ErrorOutput};
 use serde::Serialize;
 
@@ -77,11 +78,11 @@ pub fn write_stdout(text: &str) -> Result<()> {
 
 /// Prints a report (JSON with `--json`, else the text `human` makes) and returns the run's exit code, which the
 /// report decides.
-pub fn report<T: CommandOutput>(
+pub fn report<T: CommandOutput, E: From<backup_core::Error>>(
     global: &Global,
     value: &T,
     human: impl FnOnce(&T) -> String,
-) -> Result<i32> {
+) -> std::result::Result<i32, E> {
     emit(global, value, human)?;
     Ok(value.exit_code())
 }
@@ -137,15 +138,15 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Prints a failure of the whole command: the JSON error document with `--json`, and always a line on stderr.
 /// Returns the exit code the error decides.
-pub fn fatal(global: &Global, err: &backup_core::Error) -> i32 {
+pub fn fatal(global: &Global, err: &Failure) -> i32 {
     let doc = ErrorOutput { error: ErrorInfo::from(err) };
     if global.json {
         // The error is said on stderr below whether or not stdout takes the document.
         let _ = emit(global, &doc, |_| String::new());
     }
     eprintln!("error: {}", terminal_safe(&err.to_string()));
-    if let backup_core::Error::Preflight { findings, .. } = err {
-        for f in findings.iter().filter(|f| f.blocks()) {
+    if let Failure::Blocked(blocked) = err {
+        for f in blocked.findings.iter().filter(|f| f.blocks()) {
             let line =
                 format!("  {} {}: {}\n    remedy: {}", f.rule, f.workspace, f.message, f.remedy);
             eprintln!("{}", terminal_safe(&line));

@@ -151,14 +151,6 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] adls_store::Error),
-    /// A preflight rule blocked the operation; nothing was sent.
-    #[error("preflight blocked the {what}: {}", findings.iter().filter(|f| f.blocks()).map(|f| format!("{} {}; {}", f.rule, f.message, f.remedy)).collect::<Vec<_>>().join(" | "))]
-    Preflight {
-        /// What was about to run.
-        what: String,
-        /// Every finding (the blocking ones say why).
-        findings: Vec<crate::rule::Finding>,
-    },
     /// A file is not whole, or a restored model differs from its backup.
     #[error("integrity check failed: {0}")]
     Integrity(String),

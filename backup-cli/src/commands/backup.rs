@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use backup_core::ops::Outcome;
 use backup_core::ops::{BackupOptions, Context, DatasetSelector};
 use backup_core::output::{BackupOutcome, BackupOutput};
 use backup_core::{Endpoint, Error, Result};
@@ -111,7 +112,7 @@ pub struct BackupArgs {
     pub password: PasswordArgs,
 }
 
-pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Outcome<i32> {
     let datasets = match (&args.dataset, args.all, args.pattern.is_empty()) {
         (Some(d), _, _) => DatasetSelector::One(d.clone()),
         (None, true, _) => DatasetSelector::All,
@@ -119,7 +120,8 @@ pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Resul
         (None, false, true) => {
             return Err(Error::Usage(
                 "say what to back up: --dataset NAME, --all, or --pattern GLOB".into(),
-            ));
+            )
+            .into());
         }
     };
     let password = args.password.password()?;
@@ -169,9 +171,9 @@ pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Resul
     print::report(global, &out, human)
 }
 
-fn dry_run(global: &Global, options: &BackupOptions) -> Result<i32> {
+fn dry_run(global: &Global, options: &BackupOptions) -> Outcome<i32> {
     let DatasetSelector::One(dataset) = &options.datasets else {
-        return Err(Error::Usage("--dry-run shows the command for one --dataset".into()));
+        return Err(Error::Usage("--dry-run shows the command for one --dataset".into()).into());
     };
     let file = options.file.clone().unwrap_or_else(|| {
         backup_core::ops::default_file_name(dataset, time::OffsetDateTime::now_utc())

@@ -1,7 +1,8 @@
 //! `pbi-backup completions SHELL` and `pbi-backup completions man`.
 
+use backup_core::Error;
+use backup_core::ops::Outcome;
 use backup_core::output::{CommandOutput, Written};
-use backup_core::{Error, Result};
 use clap::{Args, CommandFactory};
 
 /// Arguments of `completions`.
@@ -34,7 +35,7 @@ impl std::str::FromStr for Target {
 }
 
 /// Writes the completions or the man page to stdout (a reader that closes early, as `| head` does, is not an error).
-pub fn run(args: &CompletionsArgs) -> Result<i32> {
+pub fn run(args: &CompletionsArgs) -> Outcome<i32> {
     let mut cmd = crate::cli::Cli::command();
     let mut text = Vec::new();
     match args.shell {

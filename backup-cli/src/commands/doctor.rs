@@ -1,7 +1,7 @@
 //! `pbi-backup doctor`.
 
-use backup_core::Result;
 use backup_core::ops::Context;
+use backup_core::ops::Outcome;
 use backup_core::output::DoctorOutput;
 use backup_core::preflight::{Severity, Status};
 use clap::Args;
@@ -17,7 +17,7 @@ pub struct DoctorArgs {
     pub workspaces: Vec<String>,
 }
 
-pub async fn run(global: &Global, session: &Context, args: &DoctorArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &DoctorArgs) -> Outcome<i32> {
     let out = backup_core::ops::doctor(session, &args.workspaces).await?;
     print::report(global, &out, human)
 }

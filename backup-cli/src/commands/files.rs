@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use backup_core::Error;
 use backup_core::manifest::VerifiedState;
 use backup_core::ops::Context;
+use backup_core::ops::Outcome;
 use backup_core::output::{ListOutput, TransferOutput, VerifyOutput};
-use backup_core::{Error, Result};
 use clap::Args;
 
 use crate::cli::Global;
@@ -108,7 +109,7 @@ pub struct InspectArgs {
     pub full: bool,
 }
 
-pub async fn list(global: &Global, session: &Context, args: &ListArgs) -> Result<i32> {
+pub async fn list(global: &Global, session: &Context, args: &ListArgs) -> Outcome<i32> {
     let out = backup_core::ops::list(session, &args.workspace).await?;
     print::report(global, &out, human_list)
 }
@@ -150,13 +151,13 @@ fn human_transfer(verb: &str) -> impl FnOnce(&TransferOutput) -> String + '_ {
     }
 }
 
-pub async fn download(global: &Global, session: &Context, args: &DownloadArgs) -> Result<i32> {
+pub async fn download(global: &Global, session: &Context, args: &DownloadArgs) -> Outcome<i32> {
     let dest = if args.to.is_dir() { args.to.join(&args.file) } else { args.to.clone() };
     let out = backup_core::ops::download(session, &args.workspace, &args.file, &dest).await?;
     print::report(global, &out, human_transfer("downloaded"))
 }
 
-pub async fn upload(global: &Global, session: &Context, args: &UploadArgs) -> Result<i32> {
+pub async fn upload(global: &Global, session: &Context, args: &UploadArgs) -> Outcome<i32> {
     let out = backup_core::ops::upload(
         session,
         &args.local,
@@ -169,7 +170,7 @@ pub async fn upload(global: &Global, session: &Context, args: &UploadArgs) -> Re
     print::report(global, &out, human_transfer("uploaded"))
 }
 
-pub async fn copy(global: &Global, session: &Context, args: &CopyArgs) -> Result<i32> {
+pub async fn copy(global: &Global, session: &Context, args: &CopyArgs) -> Outcome<i32> {
     let out = backup_core::ops::copy(
         session,
         &args.from_workspace,
@@ -183,7 +184,7 @@ pub async fn copy(global: &Global, session: &Context, args: &CopyArgs) -> Result
     print::report(global, &out, human_transfer("copied"))
 }
 
-pub async fn verify(global: &Global, session: &Context, args: &VerifyArgs) -> Result<i32> {
+pub async fn verify(global: &Global, session: &Context, args: &VerifyArgs) -> Outcome<i32> {
     let out = backup_core::ops::verify(session, &args.workspace, &args.file, args.full).await?;
     print::report(global, &out, human_verify)
 }
@@ -192,11 +193,11 @@ pub async fn inspect(
     global: &Global,
     session: Option<&Context>,
     args: &InspectArgs,
-) -> Result<i32> {
+) -> Outcome<i32> {
     let out = match (&args.file, session, &args.workspace, &args.name) {
         (Some(local), _, _, _) => {
             if !local.is_file() {
-                return Err(Error::Usage(format!("{} is not a file", local.display())));
+                return Err(Error::Usage(format!("{} is not a file", local.display())).into());
             }
             backup_core::ops::inspect_local(local, args.full)?
         }
@@ -211,7 +212,11 @@ pub async fn inspect(
                 container: Some(report),
             }
         }
-        _ => return Err(Error::Usage("name a local FILE, or --workspace W --file NAME".into())),
+        _ => {
+            return Err(
+                Error::Usage("name a local FILE, or --workspace W --file NAME".into()).into()
+            );
+        }
     };
     // `inspect --json` prints the container report itself, the documented shape.
     match &out.container {

@@ -11,6 +11,7 @@ pub mod storage;
 
 use backup_core::config::{ConfigFile, Overrides, Settings};
 use backup_core::ops::Context;
+use backup_core::ops::Outcome;
 use backup_core::{Error, Result};
 
 use crate::cli::{Cli, Command, Global};
@@ -43,7 +44,7 @@ pub async fn run(cli: Cli) -> i32 {
     let work = dispatch(&global, command);
     let result = tokio::select! {
         r = work => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Cancelled { what: name.to_owned() }),
+        _ = tokio::signal::ctrl_c() => Err(Error::Cancelled { what: name.to_owned() }.into()),
     };
     match result {
         Ok(code) => code,
@@ -69,7 +70,7 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
-async fn dispatch(global: &Global, command: Command) -> Result<i32> {
+async fn dispatch(global: &Global, command: Command) -> Outcome<i32> {
     match command {
         Command::Completions(a) => completions::run(&a),
         Command::Inspect(a) if a.file.is_some() => files::inspect(global, None, &a).await,

@@ -1,5 +1,6 @@
 //! `pbi-backup prune`.
 
+use backup_core::ops::Outcome;
 use backup_core::ops::{Context, PruneOptions};
 use backup_core::output::PruneOutput;
 use backup_core::retention::RetentionPolicy;
@@ -79,7 +80,7 @@ impl PruneArgs {
     }
 }
 
-pub async fn run(global: &Global, session: &Context, args: &PruneArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &PruneArgs) -> Outcome<i32> {
     let policy = args.policy(&session.settings.file.retention)?;
     let options = PruneOptions {
         workspaces: args.workspaces.clone(),

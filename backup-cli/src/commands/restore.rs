@@ -1,8 +1,9 @@
 //! `pbi-backup restore`.
 
+use backup_core::Error;
+use backup_core::ops::Outcome;
 use backup_core::ops::{Context, RestoreOptions};
 use backup_core::output::{DryRunOutput, RestoreOutput, RestorePlanOutput};
-use backup_core::{Error, Result};
 use clap::Args;
 use xmla_proto::{ReadWriteMode, Request, Security};
 
@@ -62,9 +63,9 @@ pub struct RestoreArgs {
     pub password: PasswordArgs,
 }
 
-pub async fn run(global: &Global, session: &Context, args: &RestoreArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &RestoreArgs) -> Outcome<i32> {
     if args.target.workspaces.len() > 1 {
-        return Err(Error::Usage("restore into one --workspace at a time".into()));
+        return Err(Error::Usage("restore into one --workspace at a time".into()).into());
     }
     let options = RestoreOptions {
         workspace: args.target.workspaces.first().cloned(),
@@ -98,7 +99,7 @@ pub fn print_dry_run(
     global: &Global,
     request: &Request,
     plan: Option<RestorePlanOutput>,
-) -> Result<i32> {
+) -> Outcome<i32> {
     let xml = request.to_xml_masked().map_err(Error::Request)?;
     let doc = DryRunOutput {
         dry_run: true,

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use backup_core::ops::Outcome;
 use backup_core::ops::schedule::Shard;
 use backup_core::ops::{Context, RunOptions};
 use backup_core::output::{CommandOutput, RunOutput};
@@ -37,7 +38,7 @@ pub struct RunArgs {
     pub prometheus: Option<PathBuf>,
 }
 
-pub async fn run(global: &Global, session: &Context, args: &RunArgs) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, args: &RunArgs) -> Outcome<i32> {
     let options = RunOptions {
         policies: args.policies.clone(),
         shard: args.shard,

@@ -1,7 +1,7 @@
 //! `pbi-backup storage status|link|unlink|relink`.
 
-use backup_core::Result;
 use backup_core::ops::Context;
+use backup_core::ops::Outcome;
 use backup_core::output::StorageChange;
 use clap::{Args, Subcommand};
 
@@ -68,7 +68,7 @@ pub struct LinkArgs {
     pub account: String,
 }
 
-pub async fn run(global: &Global, session: &Context, command: &StorageCommand) -> Result<i32> {
+pub async fn run(global: &Global, session: &Context, command: &StorageCommand) -> Outcome<i32> {
     let change = match command {
         StorageCommand::Status(a) => {
             let out = backup_core::ops::storage_status(session, &a.workspaces).await?;

@@ -9,7 +9,8 @@ use xmla_proto::{Backup, Command, Password, Security};
 use super::schedule::{Shard, interleave};
 use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
 use super::{
-    Context, backup_folder, backup_path, default_file_name, hash_file, list_folder, rfc3339,
+    Context, Failure, Outcome, backup_folder, backup_path, default_file_name, hash_file,
+    list_folder, rfc3339,
 };
 use crate::config::BackupSection;
 use crate::error::{Error, Result};
@@ -154,12 +155,12 @@ fn is_pattern(s: &str) -> bool {
 }
 
 /// The preflight of a backup into one Power BI workspace, alone (what `backup --dry-run` checks): its warnings, or
-/// [`Error::Preflight`] when a rule blocks. `None` when it cannot run here: not one Power BI workspace by name, or
+/// [`Failure::Blocked`] when a rule blocks. `None` when it cannot run here: not one Power BI workspace by name, or
 /// no Power BI sign-in configured.
 pub async fn backup_preflight(
     session: &Context,
     options: &BackupOptions,
-) -> Result<Option<Vec<String>>> {
+) -> Outcome<Option<Vec<String>>> {
     let workspace = match (&options.server, options.workspaces.as_slice()) {
         (Some(Endpoint::PowerBi { workspace, .. }), _) => workspace.clone(),
         (None, [one]) if !is_pattern(one) => one.clone(),
@@ -168,7 +169,7 @@ pub async fn backup_preflight(
     if session.settings.credential().is_err() {
         return Ok(None);
     }
-    require(session, &workspace, Operation::Backup, "backup").await.map(Some)
+    Ok(Some(require(session, &workspace, Operation::Backup, "backup").await??))
 }
 
 /// Plans and runs the backups. One failure does not stop the others.
@@ -214,9 +215,11 @@ pub async fn backup(session: &Context, options: &BackupOptions) -> Result<Backup
             let verdict = match preflight.get(&job.workspace).filter(|_| job.skip.is_none()) {
                 Some(cell) => Some(
                     cell.get_or_init(|| async {
-                        require(session, &job.workspace, Operation::Backup, "backup")
-                            .await
-                            .map_err(|e| ErrorInfo::from(&e))
+                        match require(session, &job.workspace, Operation::Backup, "backup").await {
+                            Ok(Ok(warnings)) => Ok(warnings),
+                            Ok(Err(blocked)) => Err(ErrorInfo::from(&Failure::from(blocked))),
+                            Err(e) => Err(ErrorInfo::from(&e)),
+                        }
                     })
                     .await,
                 ),

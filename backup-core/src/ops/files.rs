@@ -7,7 +7,8 @@ use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified}
 
 use super::remote::RemoteReader;
 use super::{
-    Context, backup_folder, backup_path, hash_file, read_manifest, rfc3339, time_from_file_name,
+    Context, Outcome, backup_folder, backup_path, hash_file, read_manifest, rfc3339,
+    time_from_file_name,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, StoredVersion, VerifiedState};
@@ -473,14 +474,14 @@ pub async fn copy(
     overwrite: bool,
     create_folder: bool,
     skip_preflight: bool,
-) -> Result<TransferOutput> {
+) -> Outcome<TransferOutput> {
     check_abf_name(file)?;
     let from = backup_path(from_workspace, file)?;
     let source = session.workspace_store(from_workspace).await?;
     match source.head(&from).await {
         Ok(_) => {}
         Err(adls_store::Error::NotFound { .. }) => {
-            return Err(super::missing_file(session, &from).await);
+            return Err(super::missing_file(session, &from).await.into());
         }
         Err(e) => return Err(e.into()),
     }
@@ -488,7 +489,7 @@ pub async fn copy(
     if skip_preflight {
         // The caller asked; the CLI says so.
     } else if session.settings.credential().is_ok() {
-        warnings = require(session, to_workspace, Operation::CopyInto, "copy").await?;
+        warnings = require(session, to_workspace, Operation::CopyInto, "copy").await??;
     } else {
         warnings.push(format!(
             "the preflight of '{to_workspace}' (SEED-09) did not run: no Power BI sign-in is configured"

@@ -33,6 +33,40 @@ pub use run::{RunOptions, run};
 pub use storage::{storage_link, storage_relink, storage_status, storage_unlink};
 
 use crate::error::{Error, Result};
+use crate::preflight::Blocked;
+
+/// Why an operation stopped: an error of the layers below, or a rule of the service that blocked it before
+/// anything was sent (an outcome of the operations, not an error: the preflight did its job).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// An error.
+    #[error(transparent)]
+    Error(#[from] Error),
+    /// A preflight rule blocked it; nothing was sent.
+    #[error("{0}")]
+    Blocked(Blocked),
+}
+
+impl From<Blocked> for Failure {
+    fn from(b: Blocked) -> Self {
+        Failure::Blocked(b)
+    }
+}
+
+impl From<adls_store::Error> for Failure {
+    fn from(e: adls_store::Error) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
+impl From<adls_store::PathError> for Failure {
+    fn from(e: adls_store::PathError) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
+/// The result of an operation that a preflight rule may block.
+pub type Outcome<T> = std::result::Result<T, Failure>;
 use crate::layout::is_abf;
 use crate::manifest::Manifest;
 use crate::progress::{Progress, Unit};

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Failure;
 use crate::error::{Error, Service};
 use crate::preflight::Finding;
 
@@ -32,7 +33,6 @@ impl Error {
         use exit_codes::*;
         match self {
             Error::Usage(_) | Error::NotFound { .. } | Error::Request(_) => USAGE,
-            Error::Preflight { .. } => PREFLIGHT_BLOCKED,
             Error::Server { .. } | Error::Refused { .. } | Error::Auth(_) => SERVER_REFUSED,
             Error::Integrity(_) | Error::ManifestUnreadable { .. } => INTEGRITY,
             Error::Storage(e) => match e {
@@ -72,7 +72,6 @@ impl Error {
             // The store's own hash check failing is the same finding as ours: a file that is not whole.
             Error::Storage(adls_store::Error::Integrity { .. }) => ErrorKind::Integrity,
             Error::Storage(_) => ErrorKind::Storage,
-            Error::Preflight { .. } => ErrorKind::PreflightBlocked,
             Error::Integrity(_) | Error::ManifestUnreadable { .. } => ErrorKind::Integrity,
             Error::Internal(_) => ErrorKind::Internal,
         }
@@ -215,9 +214,43 @@ impl From<&Error> for ErrorInfo {
                 Error::Refused { code, .. } => code.clone(),
                 _ => None,
             },
-            findings: match e {
-                Error::Preflight { findings, .. } => findings.clone(),
-                _ => Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
+impl Failure {
+    /// The exit code the run ends with: the error's, or preflight blocked.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Error(e) => e.exit_code(),
+            Failure::Blocked(_) => exit_codes::PREFLIGHT_BLOCKED,
+        }
+    }
+
+    /// The kind, as JSON names it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Failure::Error(e) => e.kind(),
+            Failure::Blocked(_) => ErrorKind::PreflightBlocked,
+        }
+    }
+}
+
+impl From<&Failure> for ErrorInfo {
+    fn from(f: &Failure) -> Self {
+        match f {
+            Failure::Error(e) => ErrorInfo::from(e),
+            Failure::Blocked(b) => ErrorInfo {
+                kind: ErrorKind::PreflightBlocked,
+                message: b.to_string(),
+                code: None,
+                exit_code: exit_codes::PREFLIGHT_BLOCKED,
+                service: None,
+                http_status: None,
+                service_code: None,
+                rule: None,
+                findings: b.findings.clone(),
             },
         }
     }

@@ -4,13 +4,15 @@ use adls_store::StorePath;
 use xmla_proto::{Command, Password, ReadWriteMode, Request, Restore, Security};
 
 use super::files::{copy_verified, put_manifest};
-use super::{Context, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name};
+use super::{
+    Context, Outcome, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name,
+};
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, VerifiedState};
 use crate::output::{ManifestCheck, RestoreOutput, RestorePlanOutput};
 use crate::preflight::{
-    BackupFileContext, Finding, Operation, backup_file_findings, evaluate, gather_facts, require,
-    verdict,
+    BackupFileContext, Blocked, Finding, Operation, backup_file_findings, evaluate, gather_facts,
+    require, verdict,
 };
 use crate::service::xmla::Endpoint;
 
@@ -196,12 +198,12 @@ fn target(options: &RestoreOptions) -> Result<(Endpoint, String, bool)> {
 
 /// Plans a restore: finds the file, checks it against its manifest and its container's structure, evaluates every
 /// rule, and writes the command. Reads only: nothing is copied or sent.
-pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Result<RestorePlan> {
+pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Outcome<RestorePlan> {
     let (endpoint, workspace, power_bi) = target(options)?;
     if !power_bi && (options.ignore_incompatibilities || options.force_restore) {
         return Err(Error::Usage(format!(
             "--ignore-incompatibilities and --force-restore are Power BI options; {endpoint} (Azure Analysis Services or msmdpump) does not take them: drop them"
-        )));
+        )).into());
     }
     let source_ws = options.from_workspace.clone().unwrap_or_else(|| workspace.clone());
     let mut skipped_latest = Vec::new();
@@ -212,17 +214,21 @@ pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Result
             skipped_latest = skipped;
             file
         }
-        (Some(_), Some(_)) => return Err(Error::Usage("give --file or --latest, not both".into())),
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage("give --file or --latest, not both".into()).into());
+        }
         (None, None) => {
             return Err(Error::Usage(
                 "name the backup with --file NAME or --latest DATASET".into(),
-            ));
+            )
+            .into());
         }
     };
     if !super::is_abf(&file) {
         return Err(Error::Usage(format!(
             "'{file}' is not an .abf backup file; name one that ends in .abf"
-        )));
+        ))
+        .into());
     }
     let mut plan = RestorePlan {
         endpoint,
@@ -254,7 +260,7 @@ pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Result
 /// The workspace rules of a restore. Those that hold whether or not the model exists run first, from the REST API
 /// alone, so that a rule that blocks does so before anything reaches the XMLA endpoint; then the catalog says
 /// whether the restore replaces a model or makes a new one, and the rules of a new model (LATER-05, LATER-07) run.
-async fn check_workspace_rules(session: &Context, plan: &mut RestorePlan) -> Result<()> {
+async fn check_workspace_rules(session: &Context, plan: &mut RestorePlan) -> Outcome<()> {
     let (mut facts, tenant) = gather_facts(session, &plan.workspace).await?;
     facts.restore_model_bytes = plan.manifest.as_ref().and_then(|m| m.model_size_bytes);
     let over = verdict(evaluate(Operation::Restore, &facts, &tenant), "restore")?;
@@ -279,13 +285,14 @@ async fn plan_copy(
     session: &Context,
     options: &RestoreOptions,
     plan: &mut RestorePlan,
-) -> Result<StorePath> {
+) -> Outcome<StorePath> {
     let target = backup_path(&plan.workspace, &plan.file)?;
     let Some(src) = options.from_workspace.as_ref().filter(|s| **s != plan.workspace) else {
         return Ok(target);
     };
     if !options.skip_preflight {
-        plan.warnings.extend(require(session, &plan.workspace, Operation::CopyInto, "copy").await?);
+        plan.warnings
+            .extend(require(session, &plan.workspace, Operation::CopyInto, "copy").await??);
     }
     // Each folder is in its workspace's own storage account (the service reads the target's).
     let source = session.workspace_store(src).await?;
@@ -319,7 +326,7 @@ async fn plan_copy(
         return Err(Error::Usage(format!(
             "{target} exists and is not known to be the same backup as {from}; restore it as it is with --workspace '{}' --file '{}' (without --from-workspace), or delete it first",
             plan.workspace, plan.file
-        )));
+        )).into());
     }
     plan.warnings.push(format!("{target} was copied from {from} before; that copy was used"));
     Ok(target)
@@ -383,7 +390,7 @@ async fn check_backup_file(
     options: &RestoreOptions,
     plan: &mut RestorePlan,
     path: &StorePath,
-) -> Result<()> {
+) -> Outcome<()> {
     let report = super::files::inspect_path(session, path, false).await?;
     if !report.valid && !report.encrypted {
         let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
@@ -391,7 +398,8 @@ async fn check_backup_file(
             "{} is not a whole .abf backup ({}); nothing was sent",
             plan.file,
             problems.join("; ")
-        )));
+        ))
+        .into());
     }
     let ctx = BackupFileContext {
         workspace: &plan.workspace,
@@ -402,7 +410,7 @@ async fn check_backup_file(
         backup_file_findings(ctx, &report, session.settings.profile, &session.settings.raise);
     if !options.skip_preflight && findings.iter().any(Finding::blocks) {
         let blocking = findings.into_iter().filter(Finding::blocks).collect();
-        return Err(Error::Preflight { what: "restore".into(), findings: blocking });
+        return Err(Blocked { what: "restore".into(), findings: blocking }.into());
     }
     plan.warnings.extend(notes);
     plan.warnings
@@ -607,7 +615,7 @@ async fn compare_roles(
 }
 
 /// Plans and executes a restore.
-pub async fn restore(session: &Context, options: &RestoreOptions) -> Result<RestoreOutput> {
+pub async fn restore(session: &Context, options: &RestoreOptions) -> Outcome<RestoreOutput> {
     let plan = plan_restore(session, options).await?;
-    execute(session, plan).await
+    Ok(execute(session, plan).await?)
 }

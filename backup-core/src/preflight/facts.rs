@@ -2,7 +2,9 @@
 
 use futures::StreamExt;
 
-use super::{Fact, FactSource, Operation, TenantFacts, WorkspaceFacts, evaluate, warnings};
+use super::{
+    Blocked, Fact, FactSource, Operation, TenantFacts, WorkspaceFacts, evaluate, warnings,
+};
 use crate::error::Result;
 use crate::layout::backup_folder;
 use crate::service::Context;
@@ -100,21 +102,25 @@ async fn storage_facts(session: &Context, group: &Group, facts: &mut WorkspaceFa
     }
 }
 
-/// Runs the rules relevant to `op` and fails with [`crate::Error::Preflight`] when one blocks.
+/// Runs the rules relevant to `op`: the warnings when none blocks, [`Blocked`] when one does; an error when the
+/// facts cannot be gathered.
 pub(crate) async fn require(
     session: &Context,
     workspace: &str,
     op: Operation,
     what: &str,
-) -> Result<Vec<String>> {
+) -> Result<std::result::Result<Vec<String>, Blocked>> {
     let (facts, tenant) = gather_facts(session, workspace).await?;
-    verdict(evaluate(op, &facts, &tenant), what)
+    Ok(verdict(evaluate(op, &facts, &tenant), what))
 }
 
-/// The warnings of findings none of which blocks; [`crate::Error::Preflight`] when one does.
-pub(crate) fn verdict(findings: Vec<super::Finding>, what: &str) -> Result<Vec<String>> {
+/// The warnings of findings none of which blocks; [`Blocked`] when one does.
+pub(crate) fn verdict(
+    findings: Vec<super::Finding>,
+    what: &str,
+) -> std::result::Result<Vec<String>, Blocked> {
     if findings.iter().any(|f| f.blocks()) {
-        return Err(crate::Error::Preflight { what: what.to_owned(), findings });
+        return Err(Blocked { what: what.to_owned(), findings });
     }
     Ok(warnings(&findings))
 }

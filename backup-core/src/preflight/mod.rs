@@ -28,6 +28,29 @@ pub use backup_file::{BackupFileContext, backup_file_findings};
 pub use facts::{facts_of, gather_facts};
 pub(crate) use facts::{require, verdict};
 
+/// A rule of the service blocked an operation before anything was sent: what was about to run, and every
+/// finding (the blocking ones say why). The operations layer reports it as its own outcome (`ops::Failure`), not as
+/// an error of the layers below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// What was about to run.
+    pub what: String,
+    /// Every finding; at least one blocks.
+    pub findings: Vec<Finding>,
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|x| x.blocks())
+            .map(|x| format!("{} {}; {}", x.rule, x.message, x.remedy))
+            .collect();
+        write!(f, "preflight blocked the {}: {}", self.what, why.join(" | "))
+    }
+}
+
 /// What is being checked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

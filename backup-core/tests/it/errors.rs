@@ -1,56 +1,64 @@
 //! What each error says, its kind and its exit code, as snapshots: a change to a message a user reads, or to the
 //! code a scheduler sees, shows in review.
 
+use backup_core::ops::Failure;
 use backup_core::output::ErrorInfo;
-use backup_core::preflight::{Finding, Severity, Status};
+use backup_core::preflight::{Blocked, Finding, Severity, Status};
 use backup_core::{Error, Service};
 
-fn every_error() -> Vec<Error> {
+/// Every error, and a preflight that blocked (an outcome of the operations, not an error of the layers below, but
+/// said and mapped to its exit code the same way).
+fn every_error() -> Vec<Failure> {
     vec![
-        Error::Usage("name the target with --workspace or --server".into()),
-        Error::NotFound {
+        Failure::from(Error::Usage("name the target with --workspace or --server".into())),
+        Failure::from(Error::NotFound {
             what: "workspace",
             name: "Finanse".into(),
             nearest: vec!["Finance".into(), "Finance Copy".into()],
-        },
-        Error::io(
+        }),
+        Failure::from(Error::io(
             "/backups/Sales.abf",
             std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
-        ),
-        Error::io("standard output", std::io::Error::other("No space left on device")),
-        Error::Auth("the token endpoint refused the client secret (AADSTS7000215)".into()),
-        Error::Refused {
+        )),
+        Failure::from(Error::io(
+            "standard output",
+            std::io::Error::other("No space left on device"),
+        )),
+        Failure::from(Error::Auth(
+            "the token endpoint refused the client secret (AADSTS7000215)".into(),
+        )),
+        Failure::from(Error::Refused {
             service: Service::PowerBiRest,
             what: "listing workspaces".into(),
             url: Some("https://api.powerbi.com/v1.0/myorg/groups".into()),
             status: Some(403),
             code: Some("PowerBINotAuthorizedException".into()),
             message: "the caller has no access".into(),
-        },
-        Error::Refused {
+        }),
+        Failure::from(Error::Refused {
             service: Service::XmlaRouting,
             what: "workspace 'My workspace'".into(),
             url: None,
             status: None,
             code: Some("WorkspaceNotOnPbiPremium".into()),
             message: "the workspace is not on a Premium or PPU capacity".into(),
-        },
-        Error::BadAnswer {
+        }),
+        Failure::from(Error::BadAnswer {
             service: Service::XmlaRouting,
             what: "cluster resolution".into(),
             detail: "no clusterFQDN".into(),
-        },
-        Error::Unreachable {
+        }),
+        Failure::from(Error::Unreachable {
             url: "https://api.powerbi.com/".into(),
             reason: "connection refused".into(),
-        },
-        Error::OutcomeUnknown {
+        }),
+        Failure::from(Error::OutcomeUnknown {
             url: "https://cluster.example/webapi/xmla".into(),
             reason: "the connection was reset".into(),
             what: "backup of 'Sales' to 'Sales.abf' (TMSL)".into(),
-        },
-        Error::Cancelled { what: "restore".into() },
-        Error::Preflight {
+        }),
+        Failure::from(Error::Cancelled { what: "restore".into() }),
+        Failure::Blocked(Blocked {
             what: "backup".into(),
             findings: vec![Finding {
                 rule: backup_core::rule::RuleId::Seed07,
@@ -61,9 +69,11 @@ fn every_error() -> Vec<Error> {
                 remedy: "make the caller an admin of the workspace".into(),
                 differs: None,
             }],
-        },
-        Error::Integrity("Sales.abf does not match its manifest; nothing was sent".into()),
-        Error::Internal("cannot start the runtime: out of threads".into()),
+        }),
+        Failure::from(Error::Integrity(
+            "Sales.abf does not match its manifest; nothing was sent".into(),
+        )),
+        Failure::from(Error::Internal("cannot start the runtime: out of threads".into())),
     ]
 }
 
