@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use backup_core::ops::Outcome;
 use backup_core::ops::{BackupOptions, Context, DatasetSelector};
-use backup_core::output::{BackupOutcome, BackupOutput};
+use backup_core::output::{BackupOutcome, BackupOutput, DryRunOutput};
 use backup_core::{Endpoint, Error, Result};
 use clap::Args;
 use xmla_proto::{Password, Security};
@@ -156,31 +156,37 @@ pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Outco
         );
     }
     if args.dry_run {
-        if !args.skip_preflight {
-            match backup_core::ops::backup_preflight(session, &options).await? {
-                Some(warnings) => warnings.iter().for_each(|w| print::warn(global, w)),
-                None => print::warn(
-                    global,
-                    "--dry-run: the preflight did not run (it needs one Power BI workspace by name and a Power BI sign-in)",
-                ),
-            }
-        }
-        return dry_run(global, &options);
+        let (backups, warnings) = backup_core::ops::backup_dry_run(session, &options).await?;
+        warnings.iter().for_each(|w| print::warn(global, w));
+        let first = backups.first().map(|b| b.request.clone()).unwrap_or_default();
+        let doc = DryRunOutput {
+            dry_run: true,
+            soap_action: xmla_proto::SOAP_ACTION_EXECUTE.to_owned(),
+            request: first,
+            plan: None,
+            backups,
+        };
+        return print::report(global, &doc, human_dry_run);
     }
     let out = backup_core::ops::backup(session, &options).await?;
     print::report(global, &out, human)
 }
 
-fn dry_run(global: &Global, options: &BackupOptions) -> Outcome<i32> {
-    let DatasetSelector::One(dataset) = &options.datasets else {
-        return Err(Error::Usage("--dry-run shows the command for one --dataset".into()).into());
-    };
-    let file = options.file.clone().unwrap_or_else(|| {
-        backup_core::ops::default_file_name(dataset, time::OffsetDateTime::now_utc())
-    });
-    let request = xmla_proto::Request::execute(options.command(dataset, None, &file))
-        .with_catalog(Some(dataset.clone()));
-    crate::commands::restore::print_dry_run(global, &request, None)
+fn human_dry_run(d: &DryRunOutput) -> String {
+    let mut s = String::new();
+    for b in &d.backups {
+        let (workspace, dataset) = (print::one_line(&b.workspace), print::one_line(&b.dataset));
+        match &b.skip {
+            Some(why) => s.push_str(&format!("would skip   {workspace} / {dataset}: {why}\n")),
+            None => s.push_str(&format!(
+                "would back up {workspace} / {dataset} -> {}\n",
+                print::one_line(&b.file)
+            )),
+        }
+    }
+    s.push_str(&d.request);
+    s.push('\n');
+    s
 }
 
 fn human(out: &BackupOutput) -> String {

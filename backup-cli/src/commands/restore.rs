@@ -106,6 +106,7 @@ pub fn print_dry_run(
         soap_action: request.soap_action().to_owned(),
         request: xml,
         plan,
+        backups: Vec::new(),
     };
     print::report(global, &doc, human_dry_run)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use backup_core::output::{BackupOutput, ListOutput, exit_codes};
 use test_fixtures::pbi_sim::codes;
 
-use crate::support::{BOT, BOT_SECRET, Tenant};
+use crate::support::{BOT, BOT_SECRET, Tenant, words};
 
 const GOOD_WORKSPACES: usize = 4;
 const PER_WORKSPACE: usize = 49;
@@ -57,10 +57,8 @@ fn bulk_scenario() -> String {
 async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
     let t = Tenant::start(&bulk_scenario()).await;
     let env = t.env("bulklake");
-    let args =
-        ["backup", "--workspace", "Bulk*", "--all", "--skip-preflight", "--concurrency", "8"];
-    let run = t.run(&env, &[&args[..], &["--json"]].concat()).await;
-    run.expect(exit_codes::PARTIAL);
+    let args = words("backup --workspace Bulk* --all --skip-preflight --concurrency 8");
+    let run = t.run(&env, &[&args[..], &["--json"]].concat()).await.expecting(exit_codes::PARTIAL);
     let out: BackupOutput = run.json();
     let good = GOOD_WORKSPACES * PER_WORKSPACE;
     assert_eq!(out.results.len(), good + REFUSED);
@@ -85,8 +83,10 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
     assert_eq!(t.stack.sim.count("backup"), 200);
     // Every workspace folder holds its backups, each with a manifest.
     for w in 1..=GOOD_WORKSPACES {
-        let run = t.run(&env, &["list", "-w", &format!("Bulk {w}"), "--json"]).await;
-        run.expect(exit_codes::SUCCESS);
+        let run = t
+            .run(&env, &["list", "-w", &format!("Bulk {w}"), "--json"])
+            .await
+            .expecting(exit_codes::SUCCESS);
         let list: ListOutput = run.json();
         assert_eq!(list.backups.len(), PER_WORKSPACE);
         assert!(list.backups.iter().all(|b| b.verified));
@@ -124,11 +124,10 @@ async fn bulk_backup_of_200_datasets_with_a_few_refused_is_partial() {
 async fn ctrl_c_in_a_bulk_run_exits_130() {
     let t = Tenant::start(&bulk_scenario()).await;
     let env = t.env("bulklake");
-    let args: Vec<String> =
-        ["backup", "-w", "Bulk*", "--all", "--skip-preflight", "--concurrency", "2", "--json"]
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect();
+    let args: Vec<String> = words("backup -w Bulk* --all --skip-preflight --concurrency 2 --json")
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
     let child = crate::support::command(&env.vars, t.work.path(), &args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -9,7 +9,7 @@ use backup_core::output::{
 };
 use backup_core::preflight::Status;
 
-use crate::support::{Env, Tenant, model_abf, run_bin, sha256};
+use crate::support::{Env, Tenant, model_abf, run_bin, sha256, words};
 
 /// Waits for the next whole UTC second, so that a second backup of a dataset gets another default file name.
 pub async fn next_second() {
@@ -30,7 +30,7 @@ async fn doctor_backup_list_download_inspect_verify() {
     let doctor: DoctorOutput = t.cli(&env, "doctor --workspace Finance").ok().await;
     assert!(!doctor.blocked);
     assert!(doctor.storage.contains("financelake"), "{}", doctor.storage);
-    for rule in ["SEED-01", "SEED-02", "SEED-07", "SEED-08", "SEED-12"] {
+    for rule in words("SEED-01 SEED-02 SEED-07 SEED-08 SEED-12") {
         let f = doctor.findings.iter().find(|f| f.rule == rule).unwrap_or_else(|| panic!("{rule}"));
         assert_eq!(f.status, Status::Pass, "{f:?}");
     }
@@ -132,8 +132,8 @@ async fn doctor_backup_list_download_inspect_verify() {
         t.work.path(),
         &["inspect", local.to_str().unwrap(), "--full", "--json"],
     )
-    .await;
-    run.expect(exit_codes::SUCCESS);
+    .await
+    .expecting(exit_codes::SUCCESS);
     let report: abf_format::Report = run.json();
     assert!(report.valid && !report.encrypted, "{report:?}");
     assert_eq!(report.database.name.as_deref(), Some("Budget"));
@@ -206,8 +206,9 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
             .map(|a| (*a).to_owned())
             .collect()
     };
-    let run = t.run(&env, &args(&dest).iter().map(String::as_str).collect::<Vec<_>>()).await;
-    run.expect(exit_codes::SUCCESS);
+    t.run(&env, &args(&dest).iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expecting(exit_codes::SUCCESS);
     assert_eq!(std::fs::read(&dest).unwrap(), whole);
     assert!(!partial.exists(), "the partial file is left behind");
 
@@ -219,8 +220,10 @@ async fn download_resumes_a_partial_file_and_refuses_a_corrupt_one() {
     std::fs::write(&data, &stored).unwrap();
     let dest = t.work.path().join("tampered.abf");
     let partial = t.work.path().join("tampered.abf.pbi-backup-partial");
-    let run = t.run(&env, &args(&dest).iter().map(String::as_str).collect::<Vec<_>>()).await;
-    run.expect(exit_codes::INTEGRITY);
+    let run = t
+        .run(&env, &args(&dest).iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expecting(exit_codes::INTEGRITY);
     let err = run.error().error;
     assert_eq!((err.kind.as_str(), err.exit_code), ("integrity", exit_codes::INTEGRITY), "{err:?}");
     assert!(err.message.contains("the manifest says"), "{}", err.message);
@@ -570,15 +573,17 @@ async fn storage_status_link_unlink_relink() {
 #[tokio::test(flavor = "multi_thread")]
 async fn completions_and_dry_runs_mask_the_password() {
     let dir = tempfile::tempdir().unwrap();
-    let run = run_bin(&Env::default(), dir.path(), &["completions", "bash"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = run_bin(&Env::default(), dir.path(), &["completions", "bash"])
+        .await
+        .expecting(exit_codes::SUCCESS);
     assert!(run.stdout.contains("complete") && run.stdout.contains("pbi-backup"), "{}", run.stdout);
-    for sub in ["backup", "restore", "prune", "relink"] {
+    for sub in words("backup restore prune relink") {
         assert!(run.stdout.contains(sub), "completions lack {sub}");
     }
     run_bin(&Env::default(), dir.path(), &["completions", "tcsh"]).await.expect(exit_codes::USAGE);
-    let run = run_bin(&Env::default(), dir.path(), &["completions", "man"]).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = run_bin(&Env::default(), dir.path(), &["completions", "man"])
+        .await
+        .expecting(exit_codes::SUCCESS);
     assert!(
         run.stdout.starts_with(".ie") && run.stdout.contains(".TH pbi-backup 1"),
         "{}",
@@ -595,21 +600,11 @@ async fn completions_and_dry_runs_mask_the_password() {
         assert!(run.stdout.contains(xmla_proto::PASSWORD_MASK), "no mask in:\n{}", run.stdout);
     };
     for json in [true, false] {
-        let mut args = vec![
-            "backup",
-            "-w",
-            "Finance",
-            "-d",
-            "Budget",
-            "--dry-run",
-            "--password-env",
-            "MY_BACKUP_PW",
-        ];
+        let mut args = words("backup -w Finance -d Budget --dry-run --password-env MY_BACKUP_PW");
         if json {
             args.push("--json");
         }
-        let run = run_bin(&env, dir.path(), &args).await;
-        run.expect(exit_codes::SUCCESS);
+        let run = run_bin(&env, dir.path(), &args).await.expecting(exit_codes::SUCCESS);
         leaks(&run);
         if json {
             let doc: backup_core::output::DryRunOutput = run.json();
@@ -621,41 +616,17 @@ async fn completions_and_dry_runs_mask_the_password() {
     let run = run_bin(
         &env,
         dir.path(),
-        &[
-            "backup",
-            "-w",
-            "Finance",
-            "-d",
-            "Budget",
-            "--dry-run",
-            "--security",
-            "CopyAll",
-            "--password-env",
-            "MY_BACKUP_PW",
-            "--json",
-        ],
-    )
-    .await;
-    run.expect(exit_codes::SUCCESS);
+        &words("backup -w Finance -d Budget --dry-run --security CopyAll --password-env MY_BACKUP_PW --json"),
+    ).await.expecting(exit_codes::SUCCESS);
     leaks(&run);
     // A variable that is not set is a usage error naming it.
     let run = run_bin(
         &Env::default(),
         dir.path(),
-        &[
-            "backup",
-            "-w",
-            "Finance",
-            "-d",
-            "Budget",
-            "--dry-run",
-            "--password-env",
-            "MY_BACKUP_PW",
-            "--json",
-        ],
+        &words("backup -w Finance -d Budget --dry-run --password-env MY_BACKUP_PW --json"),
     )
-    .await;
-    run.expect(exit_codes::USAGE);
+    .await
+    .expecting(exit_codes::USAGE);
     assert!(run.error().error.message.contains("MY_BACKUP_PW"));
 }
 
@@ -893,7 +864,7 @@ async fn verbose_logs_hold_no_secret() {
         .set("PBI_BACKUP_ADLS_AUTH", "sas")
         .set("AZURE_STORAGE_SAS_TOKEN", &format!("sv=2022-11-02&sp=rwdlac&sig={sas_sig}%3D"));
     let trace = env.clone().set("PBI_BACKUP_LOG", "trace");
-    let backup = ["backup", "-w", "Finance", "-d", "DB", "--password-env", "PW", "-vv", "--json"];
+    let backup = words("backup -w Finance -d DB --password-env PW -vv --json");
     let runs = [
         t.run(&env, &backup).await,
         t.cli(&env, "restore -w Finance --latest DB --as X --password-env PW -vv").run().await,
@@ -1196,7 +1167,7 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
         root.join("power-bi-backup").join("Sales").join(old).is_file(),
         "not laid out like ADLS"
     );
-    let r = run(args(&["list", "-w", "Sales", "--json"])).await;
+    let r = run(args(&words("list -w Sales --json"))).await;
     let list: ListOutput = r.json();
     assert_eq!(list.backups.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), [new, old]);
     let r = run(args(&["verify", "-w", "Sales", "--file", old, "--full", "--json"])).await;
@@ -1231,7 +1202,7 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
     r.expect(exit_codes::SUCCESS);
     assert_eq!(r.json::<TransferOutput>().verification, TransferVerification::StoredHash);
     // Neither upload had a manifest, so no backup of the dataset can be verified: prune deletes nothing of it.
-    let r = run(args(&["prune", "-w", "Sales", "--keep-last", "1", "--apply", "--json"])).await;
+    let r = run(args(&words("prune -w Sales --keep-last 1 --apply --json"))).await;
     r.expect(exit_codes::INTEGRITY);
     let out: backup_core::output::PruneOutput = r.json();
     assert!(out.deleted.is_empty(), "{out:?}");
@@ -1239,8 +1210,7 @@ async fn file_commands_on_a_local_store_need_no_tenant() {
     assert!(root.join("power-bi-backup").join("Sales").join(old).is_file());
     assert!(root.join("power-bi-backup").join("Archive").join(old).is_file());
     // Several workspaces in one prune: each (workspace, dataset) keeps its own newest.
-    let r =
-        run(args(&["prune", "-w", "Sales", "-w", "Archive", "--keep-last", "1", "--json"])).await;
+    let r = run(args(&words("prune -w Sales -w Archive --keep-last 1 --json"))).await;
     let out: backup_core::output::PruneOutput = r.json();
     let kept: Vec<(&str, &str)> = out
         .decisions
@@ -1296,8 +1266,10 @@ async fn a_download_stopped_by_ctrl_c_resumes_where_it_stopped() {
     assert!(kept > 0 && kept < size as u64, "kept {kept} bytes");
     assert!(!dest.exists());
     emulator.faults().clear();
-    let run = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t
+        .run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expecting(exit_codes::SUCCESS);
     let dl: TransferOutput = run.json();
     assert_eq!(dl.verification, TransferVerification::StoredHash);
     assert_eq!(dl.sha256, sha256(&data));
@@ -1369,8 +1341,10 @@ async fn an_upload_stopped_by_ctrl_c_leaves_nothing_under_its_name() {
     let run = t.cli(&env, "list -w Finance --json").run().await;
     assert!(run.json::<ListOutput>().backups.is_empty(), "{}", run.stdout);
     emulator.faults().clear();
-    let run = t.run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t
+        .run(&env, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .expecting(exit_codes::SUCCESS);
     assert_eq!(run.json::<TransferOutput>().sha256, sha256(&image));
 }
 

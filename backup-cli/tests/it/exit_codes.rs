@@ -6,7 +6,7 @@ use backup_core::preflight::{FactSource, Severity, Status};
 use test_fixtures::pbi_sim::codes;
 
 use crate::commands::backup_one;
-use crate::support::{Env, Tenant, run_bin};
+use crate::support::{Env, Tenant, run_bin, words};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_errors_exit_2() {
@@ -134,15 +134,13 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
         "--allow-unverified",
         "--json",
     ];
-    let run = t.run(&env, &restore).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t.run(&env, &restore).await.expecting(exit_codes::PREFLIGHT_BLOCKED);
     let err = run.error().error;
     assert!(err.findings.iter().any(|f| f.rule == "SEED-07" && f.blocks()), "{err:?}");
     assert_eq!(t.stack.sim.count("restore"), restores);
     let mut skip = restore.to_vec();
     skip.push("--skip-preflight");
-    let run = t.run(&env, &skip).await;
-    run.expect(exit_codes::SERVER_REFUSED);
+    let run = t.run(&env, &skip).await.expecting(exit_codes::SERVER_REFUSED);
     assert_eq!(run.error().error.code, Some(codes::NOT_ADMIN));
 
     // Without the declarations, the home region comes from the service (its home cluster's name): SEED-04 still
@@ -215,8 +213,8 @@ async fn preflight_blocks_each_seed_rule_with_exit_3() {
             &env.clone().in_dir(declared.path()),
             &["backup", "-w", "Shared Workspace", "-w", "Members Only", "--all", "--json"],
         )
-        .await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+        .await
+        .expecting(exit_codes::PREFLIGHT_BLOCKED);
     let out: BackupOutput = run.json();
     assert_eq!((out.succeeded, out.failed), (0, 2));
     // SEED-12 declared: relinking fixes the link and says to drop the declaration, which blocks until dropped.
@@ -309,12 +307,9 @@ async fn the_server_refuses_with_its_codes_exit_4() {
     );
     // A wrong client secret: the sign-in is refused.
     let run = t
-        .run(
-            &env.clone().set("AZURE_CLIENT_SECRET", "wrong"),
-            &["doctor", "-w", "Finance", "--json"],
-        )
-        .await;
-    run.expect(exit_codes::SERVER_REFUSED);
+        .run(&env.clone().set("AZURE_CLIENT_SECRET", "wrong"), &words("doctor -w Finance --json"))
+        .await
+        .expecting(exit_codes::SERVER_REFUSED);
     let err = run.error().error;
     assert_eq!(err.kind, "auth");
     assert!(!run.stdout.contains("wrong") && !run.stderr.contains("wrong"), "the secret shows");
@@ -362,12 +357,9 @@ async fn unreachable_service_exits_1() {
         .unwrap();
     let sent = t.stack.sim.count("backup");
     let run = t
-        .run(
-            &t.env("financelake").in_dir(dir.path()),
-            &["backup", "-w", "Finance", "-d", "DB", "--json"],
-        )
-        .await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+        .run(&t.env("financelake").in_dir(dir.path()), &words("backup -w Finance -d DB --json"))
+        .await
+        .expecting(exit_codes::PREFLIGHT_BLOCKED);
     let out: BackupOutput = run.json();
     let err = out.results[0].error().unwrap();
     assert!(err.findings.iter().any(|f| f.rule == "LATER-30" && f.blocks()), "{err:?}");

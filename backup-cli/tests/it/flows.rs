@@ -154,8 +154,7 @@ async fn a_restore_the_rules_block_sends_nothing_and_a_dry_run_checks_them() {
     let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &dry).await;
     assert!(err.findings.iter().any(|f| f.rule == "SEED-07"), "{err:?}");
     // ...and without a sign-in it says plainly that it did not run.
-    let run = t.run(&Env::default(), &dry).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&Env::default(), &dry).await.expecting(exit_codes::SUCCESS);
     assert!(run.stderr.contains("the preflight did not run"), "{}", run.stderr);
 }
 
@@ -307,4 +306,27 @@ async fn workspace_names_match_without_regard_to_case() {
     // A storage command reads the folder by its exact name, and says which it is.
     let e = t.cli(&env, "list -w finance").fails(exit_codes::USAGE).await;
     assert!(e.message.contains("--workspace 'Finance'"), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_prints_the_plan_of_every_backup_and_sends_nothing() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let (backups, xmla) = (t.stack.sim.count("backup"), t.stack.sim.count("xmla"));
+    let plan: backup_core::output::DryRunOutput =
+        t.cli(&env, "backup -w Finance --all --dry-run").ok().await;
+    let sent = (t.stack.sim.count("backup"), t.stack.sim.count("xmla"));
+    assert_eq!(sent, (backups, xmla), "the dry run reached the XMLA endpoint");
+    let mut names: Vec<&str> = plan.backups.iter().map(|b| b.dataset.as_str()).collect();
+    names.sort();
+    let run: backup_core::output::BackupOutput = t.cli(&env, "backup -w Finance --all").ok().await;
+    let mut done: Vec<&str> = run.results.iter().map(|r| r.dataset.as_str()).collect();
+    done.sort();
+    assert_eq!(names, done, "the plan is what the backup then did");
+    assert!(
+        plan.backups.iter().all(|b| b.request.contains(&b.dataset) && b.skip.is_none()),
+        "{plan:?}"
+    );
+    assert_eq!(plan.request, plan.backups[0].request);
+    assert_eq!(t.stack.sim.count("backup") - backups, run.results.len() as u64);
 }

@@ -11,7 +11,7 @@ use backup_core::manifest::VerifiedState;
 use backup_core::output::{ListOutput, exit_codes};
 use test_fixtures::dfs::{Fault, Op};
 
-use crate::support::{Env, Tenant, command, model_abf, run_bin, sha256};
+use crate::support::{Env, Tenant, command, model_abf, run_bin, sha256, words};
 
 const FS: &str = "power-bi-backup";
 const ACCOUNT: &str = "financelake";
@@ -131,7 +131,7 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
 
     // backup: while the service writes the file (the XMLA command runs), while the client reads it back, and
     // while the manifest is renamed into place (the service's own write renames first).
-    let backup = ["backup", "-w", "Finance", "-d", "DB"];
+    let backup = words("backup -w Finance -d DB");
     for (op, delays) in [
         (Op::Flush, vec![STALL]),
         (Op::Read, vec![STALL]),
@@ -204,7 +204,7 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
         let bytes = stored(&t, "Finance", &r.file).await;
         acknowledge(&mut acknowledged, &bytes, "Finance", &r.file);
     }
-    let prune = ["prune", "-w", "Finance", "--keep-last", "1", "--apply"];
+    let prune = words("prune -w Finance --keep-last 1 --apply");
     kill_at(&t, &env, Op::Delete, &[Duration::ZERO, STALL], &prune).await;
     tally.kills += 1;
     // Prune may delete what it does not keep: only the newest verified backup of each dataset is owed.
@@ -215,8 +215,7 @@ async fn the_client_killed_at_every_stage_loses_nothing() {
         }
     }
     check(&t, &env, &kept, &mut tally).await;
-    let run = t.run(&env, &[&prune[..], &["--json"]].concat()).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &[&prune[..], &["--json"]].concat()).await.expecting(exit_codes::SUCCESS);
     let out: backup_core::output::PruneOutput = run.json();
     assert_eq!(out.orphan_manifests.len(), 1, "{out:?}");
 
@@ -279,7 +278,7 @@ async fn every_command_at_trace_logs_no_secret() {
     let dest = dest.to_str().unwrap().to_owned();
     let commands: Vec<Vec<&str>> = vec![
         vec!["doctor", "-w", "Finance"],
-        vec!["backup", "-w", "Finance", "-d", "DB", "--allow-overwrite"],
+        words("backup -w Finance -d DB --allow-overwrite"),
         vec!["list", "-w", "Finance"],
         vec!["verify", "-w", "Finance", "--file", &first],
         vec!["inspect", "-w", "Finance", "--file", &first],
@@ -296,8 +295,8 @@ async fn every_command_at_trace_logs_no_secret() {
             "--overwrite",
         ],
         vec!["restore", "-w", "Finance", "--file", &first, "--as", "Traced", "--allow-overwrite"],
-        vec!["prune", "-w", "Finance", "--keep-last", "5"],
-        vec!["storage", "status", "-w", "Finance"],
+        words("prune -w Finance --keep-last 5"),
+        words("storage status -w Finance"),
     ];
     let (mut runs, mut logged, mut sas_logged) = (0, 0, 0);
     for env in [&keyed, &sas] {

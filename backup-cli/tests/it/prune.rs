@@ -268,8 +268,7 @@ async fn prune_400_backups_by_policy() {
     assert!(within.len() > 3 && within.len() < 50, "a weak check: {} kept", within.len());
 
     // Dry run: decisions only.
-    let run = t.run(&env, &args).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &args).await.expecting(exit_codes::SUCCESS);
     let dry: PruneOutput = run.json();
     assert!(dry.dry_run && dry.deleted.is_empty());
     assert_eq!(dry.decisions.len(), 400);
@@ -282,8 +281,7 @@ async fn prune_400_backups_by_policy() {
     // Apply.
     let mut apply: Vec<&str> = args.to_vec();
     apply.insert(apply.len() - 1, "--apply");
-    let run = t.run(&env, &apply).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &apply).await.expecting(exit_codes::SUCCESS);
     let out: PruneOutput = run.json();
     assert!(!out.dry_run);
     assert_eq!(out.decisions.len(), 400);
@@ -339,8 +337,7 @@ async fn prune_400_backups_by_policy() {
     );
 
     // Again: nothing more to delete.
-    let run = t.run(&env, &apply).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &apply).await.expecting(exit_codes::SUCCESS);
     let again: PruneOutput = run.json();
     assert!(again.deleted.is_empty());
     assert_eq!(again.decisions.len(), expected.len());

@@ -398,8 +398,7 @@ async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
         "L1",
         "--json",
     ];
-    let run = t.run(&env, &args).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &args).await.expecting(exit_codes::SUCCESS);
     let out: RestoreOutput = run.json();
     assert!(
         out.warnings.iter().any(|w| w.starts_with("LATER-25") && w.contains("1400")),
@@ -421,8 +420,7 @@ async fn an_old_compatibility_level_warns_or_blocks_when_raised() {
         "L2",
         "--json",
     ];
-    let run = t.run(&env, &args).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t.run(&env, &args).await.expecting(exit_codes::PREFLIGHT_BLOCKED);
     assert_eq!(run.error().error.findings[0].rule, "LATER-25");
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
 }
@@ -455,8 +453,7 @@ async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_b
     };
     // Not raised: a warning, and the service refuses the restore as Power BI does.
     let restores = t.stack.sim.count("restore");
-    let run = t.run(&env, &args("C1")).await;
-    run.expect(exit_codes::SERVER_REFUSED);
+    let run = t.run(&env, &args("C1")).await.expecting(exit_codes::SERVER_REFUSED);
     // The refusal carries the warning that explains it.
     let message = run.error().error.message;
     assert!(message.contains("same name"), "{message}");
@@ -470,8 +467,7 @@ async fn a_table_and_an_expression_of_one_name_warn_and_the_service_refuses_or_b
     // Raised in the config file: blocked before anything is sent, naming the table.
     std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-26\"]\n")
         .unwrap();
-    let run = t.run(&env, &args("C2")).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t.run(&env, &args("C2")).await.expecting(exit_codes::PREFLIGHT_BLOCKED);
     let finding = &run.error().error.findings[0];
     assert_eq!(finding.rule, "LATER-26");
     assert!(
@@ -514,16 +510,14 @@ async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_as
     };
     // Raised: blocked before anything is sent, naming the role and its permission.
     let restores = t.stack.sim.count("restore");
-    let run = t.run(&env, &restore("S1", false)).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t.run(&env, &restore("S1", false)).await.expecting(exit_codes::PREFLIGHT_BLOCKED);
     let finding = &run.error().error.findings[0];
     assert_eq!(finding.rule, "LATER-09");
     assert!(finding.message.contains("'Admins' (Administrator)"), "{finding:?}");
     assert!(!finding.message.contains("Readers"), "{finding:?}");
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
     // Asked to drop them: sent, and both the client and the service say which role goes.
-    let run = t.run(&env, &restore("S2", true)).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &restore("S2", true)).await.expecting(exit_codes::SUCCESS);
     let out: RestoreOutput = run.json();
     assert!(
         out.warnings.iter().any(|w| w.starts_with("LATER-09") && w.contains("'Admins'")),
@@ -558,13 +552,11 @@ async fn a_model_not_in_the_v3_format_warns_and_the_service_refuses_or_block_whe
         ]
     };
     // A V3 model restores with no LATER-06 warning.
-    let run = t.run(&env, &restore("V3.abf", "M3")).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &restore("V3.abf", "M3")).await.expecting(exit_codes::SUCCESS);
     let out: RestoreOutput = run.json();
     assert!(!out.warnings.iter().any(|w| w.contains("LATER-06")), "{out:?}");
     // V1: the client warns, the service refuses, and the refusal carries the warning.
-    let run = t.run(&env, &restore("V1.abf", "M1")).await;
-    run.expect(exit_codes::SERVER_REFUSED);
+    let run = t.run(&env, &restore("V1.abf", "M1")).await.expecting(exit_codes::SERVER_REFUSED);
     let err = run.error().error;
     assert_eq!(err.code, Some(test_fixtures::pbi_sim::codes::NOT_V3));
     assert!(
@@ -576,8 +568,7 @@ async fn a_model_not_in_the_v3_format_warns_and_the_service_refuses_or_block_whe
     std::fs::write(t.work.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-06\"]\n")
         .unwrap();
     let restores = t.stack.sim.count("restore");
-    let run = t.run(&env, &restore("V1.abf", "M1b")).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t.run(&env, &restore("V1.abf", "M1b")).await.expecting(exit_codes::PREFLIGHT_BLOCKED);
     assert_eq!(run.error().error.findings[0].rule, "LATER-06");
     assert_eq!(t.stack.sim.count("restore"), restores, "something was sent");
 }
@@ -636,8 +627,7 @@ async fn a_dry_run_checks_everything_and_changes_nothing() {
         if json {
             args.push("--json");
         }
-        let run = t.run(&env, &args).await;
-        run.expect(exit_codes::SUCCESS);
+        let run = t.run(&env, &args).await.expecting(exit_codes::SUCCESS);
         for part in ["s3cr3t", "&lt;pw&gt;"] {
             assert!(!run.stdout.contains(part) && !run.stderr.contains(part), "{}", run.stdout);
         }
@@ -764,8 +754,7 @@ async fn a_model_larger_than_the_capacity_is_warned_of_before_the_restore() {
     assert_eq!(m.model_size_bytes, Some(30000 << 20));
     // A 30 GB model on a P1 (25 GB per model): warned of, then refused by the service.
     let restore = ["restore", "-w", "Finance", "--file", &big, "--as", "Big Copy", "--json"];
-    let run = t.run(&env, &restore).await;
-    run.expect(exit_codes::SERVER_REFUSED);
+    let run = t.run(&env, &restore).await.expecting(exit_codes::SERVER_REFUSED);
     let err = run.error().error;
     assert_eq!(err.code, Some(codes::RESOURCE_GOVERNING), "{err:?}");
     assert!(err.message.contains("preflight had warned: LATER-11"), "{}", err.message);
@@ -774,18 +763,19 @@ async fn a_model_larger_than_the_capacity_is_warned_of_before_the_restore() {
     std::fs::write(dir.path().join("pbi-backup.toml"), "[preflight]\nraise = [\"LATER-11\"]\n")
         .unwrap();
     let restores = t.stack.sim.count("restore");
-    let run = t.run(&env.clone().in_dir(dir.path()), &restore).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    let run = t
+        .run(&env.clone().in_dir(dir.path()), &restore)
+        .await
+        .expecting(exit_codes::PREFLIGHT_BLOCKED);
     let err = run.error().error;
     assert!(err.findings.iter().any(|f| f.rule == "LATER-11" && f.blocks()), "{err:?}");
     assert_eq!(t.stack.sim.count("restore"), restores, "a restore was sent");
     // A small model of the same tenant fits: the check passes, and the restore goes through.
     let small = backup_one(&t, &env, "Finance", "DB").await;
-    let run = t
-        .run(
-            &env.clone().in_dir(dir.path()),
-            &["restore", "-w", "Finance", "--file", &small, "--as", "M2", "--json"],
-        )
-        .await;
-    run.expect(exit_codes::SUCCESS);
+    t.run(
+        &env.clone().in_dir(dir.path()),
+        &["restore", "-w", "Finance", "--file", &small, "--as", "M2", "--json"],
+    )
+    .await
+    .expecting(exit_codes::SUCCESS);
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use backup_core::output::{BackupOutput, BackupVerification, RunOutput, exit_codes};
 use test_fixtures::tenant::BulkTenant;
 
-use crate::support::{BOT, BOT_SECRET, Env, Tenant};
+use crate::support::{BOT, BOT_SECRET, Env, Tenant, words};
 
 fn small_tenant() -> BulkTenant {
     BulkTenant {
@@ -83,7 +83,7 @@ async fn a_policy_run_backs_up_verifies_prunes_and_a_rerun_does_only_what_is_mis
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["pbi-backup.toml", "pbi_backup.prom", "report.json", "summary.md"]);
+    assert_eq!(names, words("pbi-backup.toml pbi_backup.prom report.json summary.md"));
 
     // A rerun in the same day: nothing is sent again, and every dataset says why.
     let backups = t.stack.sim.count("backup");
@@ -145,7 +145,7 @@ async fn if_changed_skips_an_unchanged_model_and_backs_up_a_refreshed_one() {
     let env = t.env("lake");
     let first = t.backup(&env, "WS-001", "Model-01").await;
     let backups = t.stack.sim.count("backup");
-    let args = ["backup", "-w", "WS-001", "-d", "Model-01", "--if-changed"];
+    let args = words("backup -w WS-001 -d Model-01 --if-changed");
     let out: BackupOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
     assert_eq!((out.succeeded, out.skipped, out.failed), (0, 1, 0), "{out:?}");
     assert!(out.results[0].skipped().unwrap().contains("unchanged"), "{out:?}");
@@ -302,8 +302,7 @@ async fn if_changed_on_analysis_services_says_it_backs_everything_up() {
     let env = t.env("aaslake");
     let server = "asazure://westeurope.asazure.windows.net/aasprod";
     let args = ["backup", "--server", server, "-d", "AdventureWorks", "--if-changed", "--json"];
-    let run = t.run(&env, &args).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&env, &args).await.expecting(exit_codes::SUCCESS);
     assert!(run.stderr.contains("--if-changed applies to Power BI workspaces"), "{}", run.stderr);
     let out: BackupOutput = run.json();
     assert_eq!((out.succeeded, out.skipped), (1, 0), "{out:?}");
@@ -317,8 +316,7 @@ async fn a_blocked_workspace_is_asked_nothing_over_xmla() {
     let env = t.env("tenantlake");
     t.stack.sim.clear_requests();
     let args = ["backup", "-w", "Asia Sales", "--all", "--if-changed", "--json"];
-    let run = t.run(&env, &args).await;
-    run.expect(exit_codes::PREFLIGHT_BLOCKED);
+    t.run(&env, &args).await.expecting(exit_codes::PREFLIGHT_BLOCKED);
     let asked: Vec<String> = t
         .stack
         .sim

@@ -9,7 +9,7 @@ use backup_core::output::{
 use backup_core::preflight::{FactSource, Severity, Status};
 
 use crate::commands::backup_one;
-use crate::support::{Env, Tenant};
+use crate::support::{Env, Tenant, words};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_copy_the_storage_may_not_read_goes_through_pbi_backup_with_a_warning() {
@@ -120,11 +120,13 @@ async fn storage_faults_are_retried_or_refused() {
 
     // The backup would go to an account pbi-backup has no credential for: the preflight blocks it (SEED-02), and
     // with the preflight skipped the job still stops before the command is sent, naming what to add.
-    let backup = ["backup", "-w", "Finance", "-d", "DB", "--json"];
+    let backup = words("backup -w Finance -d DB --json");
     let sent = t.stack.sim.count("backup");
     t.run(&t.env("tenantlake"), &backup).await.expect(exit_codes::PREFLIGHT_BLOCKED);
-    let run = t.run(&t.env("tenantlake"), &[&backup[..], &["--skip-preflight"]].concat()).await;
-    run.expect(exit_codes::USAGE);
+    let run = t
+        .run(&t.env("tenantlake"), &[&backup[..], &["--skip-preflight"]].concat())
+        .await
+        .expecting(exit_codes::USAGE);
     let out: BackupOutput = run.json();
     let err = out.results[0].error().unwrap();
     assert!(err.message.contains("[storage.accounts.financelake]"), "{err:?}");
@@ -189,7 +191,7 @@ async fn storage_account_facts_come_from_azure_resource_manager() {
     let finding = |rule: &str| doctor.findings.iter().find(|f| f.rule == rule).unwrap().clone();
     let seed05 = finding("SEED-05");
     assert!(seed05.blocks() && seed05.message.contains("'southeastasia'"), "{seed05:?}");
-    for rule in ["LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+    for rule in words("LATER-02 LATER-03 LATER-04 LATER-15 LATER-16") {
         let f = finding(rule);
         // The preview's profile warns of these; today's blocks them.
         assert_eq!((f.status, f.severity), (Status::Fail, Severity::Warn), "{f:?}");
@@ -213,7 +215,7 @@ async fn storage_account_facts_come_from_azure_resource_manager() {
     let current = env.clone().set("PBI_BACKUP_RULES", "current");
     let doctor: DoctorOutput =
         t.cli(&current, "doctor -w 'Personal Premium'").json(exit_codes::PREFLIGHT_BLOCKED).await;
-    for rule in ["LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+    for rule in words("LATER-02 LATER-03 LATER-04 LATER-15 LATER-16") {
         let f = doctor.findings.iter().find(|f| f.rule == rule).unwrap();
         assert!(f.blocks(), "{f:?}");
     }
@@ -237,7 +239,7 @@ async fn without_a_reader_role_the_storage_facts_are_unknown_and_say_which_role(
     let t = Tenant::start(&scenario).await;
     let env = t.env("tenantlake");
     let doctor: DoctorOutput = t.cli(&env, "doctor -w 'Personal Premium'").ok().await;
-    for rule in ["SEED-05", "LATER-02", "LATER-03", "LATER-04", "LATER-15", "LATER-16"] {
+    for rule in words("SEED-05 LATER-02 LATER-03 LATER-04 LATER-15 LATER-16") {
         let f = doctor.findings.iter().find(|f| f.rule == rule).unwrap();
         assert_eq!(f.status, Status::Unknown, "{f:?}");
         assert!(f.remedy.contains("Reader role"), "{f:?}");
@@ -256,8 +258,7 @@ async fn a_bulk_backup_across_two_storage_accounts_verifies_each_in_its_own() {
     let workspaces = ["backup", "-w", "Finance", "-w", "Personal Premium", "--all", "--json"];
     // Without a credential for tenantlake: Personal Premium is blocked (SEED-02), Finance is backed up.
     let backups = t.stack.sim.count("backup");
-    let run = t.run(&env, &workspaces).await;
-    run.expect(exit_codes::PARTIAL);
+    let run = t.run(&env, &workspaces).await.expecting(exit_codes::PARTIAL);
     let out: BackupOutput = run.json();
     let blocked: Vec<_> =
         out.results.iter().filter(|r| r.workspace == "Personal Premium").collect();
@@ -286,8 +287,7 @@ async fn a_bulk_backup_across_two_storage_accounts_verifies_each_in_its_own() {
     let both = env.clone().in_dir(dir.path()).set("TENANTLAKE_KEY", &get("AZURE_STORAGE_KEY"));
     // New file names: the default name carries the second.
     crate::commands::next_second().await;
-    let run = t.run(&both, &workspaces).await;
-    run.expect(exit_codes::SUCCESS);
+    let run = t.run(&both, &workspaces).await.expecting(exit_codes::SUCCESS);
     let out: BackupOutput = run.json();
     verified_in_their_own_accounts(&t, &out).await;
     // The key stays out of every output.

@@ -54,6 +54,13 @@ impl Run {
         self.json()
     }
 
+    /// [`Run::expect`], keeping the run.
+    #[track_caller]
+    pub fn expecting(self, code: i32) -> Self {
+        self.expect(code);
+        self
+    }
+
     /// Asserts the exit code, showing the output when it differs.
     #[track_caller]
     pub fn expect(&self, code: i32) -> &Self {
@@ -274,6 +281,11 @@ pub fn command(vars: &[(String, String)], dir: &Path, args: &[String]) -> std::p
         .current_dir(dir)
         .stdin(std::process::Stdio::null());
     cmd
+}
+
+/// The words of a command line written as one string (no quoting: for arguments without spaces).
+pub fn words(line: &'static str) -> Vec<&'static str> {
+    line.split_whitespace().collect()
 }
 
 /// SHA-256 in lowercase hex.

@@ -6,7 +6,7 @@ use backup_core::manifest::VerifiedState;
 use backup_core::output::{ListOutput, PruneOutput, RestoreOutput, VerifyOutput, exit_codes};
 
 use crate::commands::{backup_one, next_second};
-use crate::support::Tenant;
+use crate::support::{Tenant, words};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_replaced_by_bytes_of_the_same_size_is_no_longer_verified() {
@@ -41,7 +41,7 @@ async fn a_backup_replaced_by_bytes_of_the_same_size_is_no_longer_verified() {
     );
 
     // prune keeps the good one as the newest verified backup, whatever the policy says.
-    let prune = ["prune", "-w", "Finance", "--dataset", "Budget", "--keep-last", "1", "--apply"];
+    let prune = words("prune -w Finance --dataset Budget --keep-last 1 --apply");
     let out: PruneOutput = t.report(&env, exit_codes::SUCCESS, &prune).await;
     let kept: Vec<&str> =
         out.decisions.iter().filter(|d| d.keep).map(|d| d.file.as_str()).collect();
@@ -100,7 +100,7 @@ async fn prune_deletes_nothing_of_a_dataset_none_of_whose_backups_verifies_now()
             .await
             .unwrap();
     }
-    let prune = ["prune", "-w", "Finance", "--dataset", "Budget", "--keep-last", "1", "--apply"];
+    let prune = words("prune -w Finance --dataset Budget --keep-last 1 --apply");
     let out: PruneOutput = t.report(&env, exit_codes::INTEGRITY, &prune).await;
     assert!(out.deleted.is_empty(), "{out:?}");
     assert!(

@@ -15,7 +15,9 @@ use super::{
 use crate::config::BackupSection;
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
-use crate::output::{BackupOutcome, BackupOutput, BackupResult, BackupVerification, ErrorInfo};
+use crate::output::{
+    BackupOutcome, BackupOutput, BackupResult, BackupVerification, ErrorInfo, PlannedBackup,
+};
 use crate::preflight::Operation;
 use crate::preflight::require;
 use crate::progress::Unit;
@@ -111,6 +113,7 @@ impl BackupOptions {
     }
 }
 
+#[derive(Debug)]
 struct Job {
     workspace: String,
     workspace_id: Option<String>,
@@ -154,26 +157,51 @@ fn is_pattern(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// The preflight of a backup into one Power BI workspace, alone (what `backup --dry-run` checks): its warnings, or
-/// [`Failure::Blocked`] when a rule blocks. `None` when it cannot run here: not one Power BI workspace by name, or
-/// no Power BI sign-in configured.
-pub async fn backup_preflight(
-    session: &Context,
-    options: &BackupOptions,
-) -> Outcome<Option<Vec<String>>> {
-    let workspace = match (&options.server, options.workspaces.as_slice()) {
-        (Some(Endpoint::PowerBi { workspace, .. }), _) => workspace.clone(),
-        (None, [one]) if !is_pattern(one) => one.clone(),
-        _ => return Ok(None),
-    };
-    if session.settings.credential().is_err() {
-        return Ok(None);
-    }
-    Ok(Some(require(session, &workspace, Operation::Backup, "backup").await??))
+/// What a backup will do, decided before anything is sent, from the REST API and the storage alone: each dataset
+/// to back up, to which file, on which capacity, or to skip and why. [`plan_backup`] makes it, [`execute_backup`]
+/// carries it out (each workspace's preflight first), and `backup --dry-run` prints it
+/// ([`BackupPlan::backups`]), as a restore has its [`RestorePlan`](super::RestorePlan).
+#[derive(Debug)]
+pub struct BackupPlan {
+    jobs: Vec<Job>,
 }
 
-/// Plans and runs the backups. One failure does not stop the others.
-pub async fn backup(session: &Context, options: &BackupOptions) -> Result<BackupOutput> {
+impl BackupPlan {
+    /// Every backup of the plan, with the request each would send (password masked).
+    pub fn backups(&self, options: &BackupOptions) -> Result<Vec<PlannedBackup>> {
+        self.jobs
+            .iter()
+            .map(|j| {
+                let command = options.command(&j.dataset, j.dataset_id.as_deref(), &j.file);
+                let request =
+                    xmla_proto::Request::execute(command).with_catalog(Some(j.dataset.clone()));
+                Ok(PlannedBackup {
+                    workspace: j.workspace.clone(),
+                    dataset: j.dataset.clone(),
+                    file: j.file.clone(),
+                    capacity: j.capacity.clone(),
+                    skip: j.skip.clone(),
+                    request: request.to_xml_masked().map_err(Error::Request)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The Power BI workspaces the plan backs up in (each has its preflight), in plan order.
+    pub fn workspaces(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        for j in self.jobs.iter().filter(|j| j.power_bi && j.skip.is_none()) {
+            if !seen.contains(&j.workspace) {
+                seen.push(j.workspace.clone());
+            }
+        }
+        seen
+    }
+}
+
+/// Plans the backups (reads only): the datasets selected, the share of this shard, and, for the skip rules, each
+/// dataset's newest verified backup.
+pub async fn plan_backup(session: &Context, options: &BackupOptions) -> Result<BackupPlan> {
     let mut jobs = plan(session, options).await?;
     if jobs.is_empty() {
         return Err(Error::NotFound {
@@ -186,6 +214,64 @@ pub async fn backup(session: &Context, options: &BackupOptions) -> Result<Backup
         jobs.retain(|j| shard.takes(&j.stable_id()));
     }
     read_before(session, options, &mut jobs).await;
+    Ok(BackupPlan { jobs })
+}
+
+/// `backup --dry-run`: with a Power BI sign-in, the plan and every workspace's preflight (a rule that blocks stops
+/// it, as it would stop the backup); without one, the request of the one dataset named, built offline. Returns
+/// what would be sent and the warnings to show.
+pub async fn backup_dry_run(
+    session: &Context,
+    options: &BackupOptions,
+) -> Outcome<(Vec<PlannedBackup>, Vec<String>)> {
+    let power_bi = matches!(options.server, None | Some(Endpoint::PowerBi { .. }));
+    if !power_bi || session.settings.credential().is_err() {
+        let DatasetSelector::One(dataset) = &options.datasets else {
+            return Err(Error::Usage(
+                "--dry-run without a Power BI sign-in shows the command for one --dataset; sign in to see the plan of many".into(),
+            )
+            .into());
+        };
+        let file = options
+            .file
+            .clone()
+            .unwrap_or_else(|| default_file_name(dataset, time::OffsetDateTime::now_utc()));
+        let request = xmla_proto::Request::execute(options.command(dataset, None, &file))
+            .with_catalog(Some(dataset.clone()));
+        let planned = PlannedBackup {
+            workspace: options.workspaces.first().cloned().unwrap_or_default(),
+            dataset: dataset.clone(),
+            file,
+            capacity: None,
+            skip: None,
+            request: request.to_xml_masked().map_err(Error::Request)?,
+        };
+        let said = "--dry-run: the preflight did not run (it needs a Power BI workspace and a Power BI sign-in)";
+        return Ok((vec![planned], vec![said.to_owned()]));
+    }
+    let plan = plan_backup(session, options).await?;
+    let mut warnings = Vec::new();
+    if !options.skip_preflight {
+        for workspace in plan.workspaces() {
+            warnings.extend(require(session, &workspace, Operation::Backup, "backup").await??);
+        }
+    }
+    Ok((plan.backups(options)?, warnings))
+}
+
+/// Plans and runs the backups. One failure does not stop the others.
+pub async fn backup(session: &Context, options: &BackupOptions) -> Result<BackupOutput> {
+    let plan = plan_backup(session, options).await?;
+    execute_backup(session, options, plan).await
+}
+
+/// Runs a plan: each workspace's preflight when its first backup starts, then the backups, capacities taking turns.
+pub async fn execute_backup(
+    session: &Context,
+    options: &BackupOptions,
+    plan: BackupPlan,
+) -> Result<BackupOutput> {
+    let BackupPlan { jobs } = plan;
     // The preflight runs once per workspace, not once per dataset (a bulk run of hundreds of models makes a handful
     // of REST calls, not thousands: the Power BI API throttles), when the workspace's first job starts: the
     // backups of the first workspaces run while the others' rules are checked.

@@ -23,7 +23,9 @@ pub use crate::layout::{
 pub use crate::manifest::read_manifest;
 pub use crate::preflight::gather_facts;
 pub use crate::service::Context;
-pub use backup::{BackupOptions, DatasetSelector, backup, backup_preflight};
+pub use backup::{
+    BackupOptions, BackupPlan, DatasetSelector, backup, backup_dry_run, execute_backup, plan_backup,
+};
 pub use doctor::doctor;
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};

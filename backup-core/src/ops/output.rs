@@ -615,6 +615,31 @@ pub struct DryRunOutput {
     /// For a restore: everything it would do, checked as far as can be without changing anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<RestorePlanOutput>,
+    /// For a backup planned with a Power BI sign-in: every backup it would make (or skip, and why), each with its
+    /// own request; `request` above is the first one's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<PlannedBackup>,
+}
+
+/// One backup of a plan, as `backup --dry-run` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedBackup {
+    /// Workspace (or server).
+    pub workspace: String,
+    /// Dataset.
+    pub dataset: String,
+    /// The file it would write.
+    pub file: String,
+    /// The capacity whose slots it would wait for (Power BI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    /// Why it would not be backed up again (a verified backup of this period); `--if-changed` is decided when the
+    /// run asks the model's modified time, so a plan does not show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+    /// The XMLA request it would send (password masked).
+    pub request: String,
 }
 
 /// A restore's plan, as `restore --dry-run` shows it.
