@@ -9,7 +9,7 @@ use azure_core::auth::TokenCredential;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::adls::PatientCredential;
+use crate::sign_in::PatientCredential;
 
 /// The public cloud's Entra authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";

@@ -55,9 +55,10 @@ mod path;
 mod positional;
 mod readahead;
 mod retry;
+mod sign_in;
 mod store;
 
-pub use adls::{AdlsConfig, AdlsStore, PatientCredential, SHA256_PROPERTY, entra_refusal};
+pub use adls::{AdlsConfig, AdlsStore, SHA256_PROPERTY};
 pub use credential::{Credential, DEFAULT_AUTHORITY};
 pub use download::{DownloadOptions, Downloaded, Verified, hash_local_file};
 pub use error::{Error, Result, redact};
@@ -67,6 +68,7 @@ pub use path::{
 };
 pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};
+pub use sign_in::{PatientCredential, entra_refusal};
 pub use store::{
     CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, ServerCopy, Store,
     StoreExt, stream_copy,

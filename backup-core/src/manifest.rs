@@ -192,7 +192,7 @@ pub fn state(manifest: Option<&Manifest>, meta: &adls_store::ObjectMeta) -> Veri
 pub async fn read_manifest(
     store: &dyn adls_store::Store,
     file: &adls_store::StorePath,
-) -> crate::Result<Option<Manifest>> {
+) -> crate::error::Result<Option<Manifest>> {
     let name = Manifest::name_for(file.file_name().unwrap_or_default());
     let path = file.folder_path().join(&name)?;
     match adls_store::StoreExt::get_bytes(store, &path).await {

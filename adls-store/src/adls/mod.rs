@@ -17,11 +17,9 @@ mod config;
 mod error;
 mod policy;
 mod server_copy;
-mod sign_in;
 mod upload;
 
 pub use config::AdlsConfig;
-pub use sign_in::{PatientCredential, entra_refusal};
 
 use std::fmt;
 use std::ops::Range;

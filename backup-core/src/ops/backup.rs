@@ -6,6 +6,9 @@ use futures::StreamExt;
 use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
 
+use super::output::{
+    BackupOutcome, BackupOutput, BackupResult, BackupVerification, ErrorInfo, PlannedBackup,
+};
 use super::schedule::{Shard, interleave};
 use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
 use super::{
@@ -15,9 +18,6 @@ use super::{
 use crate::config::BackupSection;
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, ManifestOptions, NamedId, StoredVersion};
-use crate::output::{
-    BackupOutcome, BackupOutput, BackupResult, BackupVerification, ErrorInfo, PlannedBackup,
-};
 use crate::preflight::Operation;
 use crate::preflight::require;
 use crate::progress::Unit;
@@ -526,7 +526,7 @@ async fn plan_server(
         return Err(Error::NotFound {
             what: "database",
             name: n.clone(),
-            nearest: crate::nearest(n, catalogs.iter().map(|c| c.name.as_str())),
+            nearest: crate::names::nearest(n, catalogs.iter().map(|c| c.name.as_str())),
         });
     }
     let many = chosen.len() > 1;
@@ -586,7 +586,7 @@ async fn plan_power_bi(
             return Err(Error::NotFound {
                 what: "dataset",
                 name: n.clone(),
-                nearest: crate::nearest(n, datasets.iter().map(|d| d.name.as_str())),
+                nearest: crate::names::nearest(n, datasets.iter().map(|d| d.name.as_str())),
             });
         }
         chosen.retain(|d| !excluded_datasets.excludes(&d.name));

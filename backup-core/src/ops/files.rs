@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use adls_store::{DownloadOptions, PutMode, Store, StoreExt, StorePath, Verified};
 
+use super::output::{ListOutput, ListedBackup, TransferOutput, TransferVerification, VerifyOutput};
 use super::remote::RemoteReader;
 use super::{
     Context, Outcome, backup_folder, backup_path, hash_file, read_manifest, rfc3339,
@@ -12,7 +13,6 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, StoredVersion, VerifiedState};
-use crate::output::{ListOutput, ListedBackup, TransferOutput, TransferVerification, VerifyOutput};
 use crate::preflight::{Operation, require};
 use crate::progress::{Task, Unit};
 

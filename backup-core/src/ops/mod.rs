@@ -188,7 +188,7 @@ pub(crate) async fn missing_file(session: &Context, path: &StorePath) -> Error {
             Error::NotFound {
                 what: "backup file",
                 name: path.to_string(),
-                nearest: crate::nearest(name, names),
+                nearest: crate::names::nearest(name, names),
             }
         }
         Ok(_) | Err(adls_store::Error::NotFound { .. }) => {
@@ -257,7 +257,7 @@ pub(crate) async fn verified_now(
     }
     let hashed = match hash_file(store, path, Some(meta.size), session.progress()).await {
         Ok(h) => h,
-        Err(crate::Error::Storage(adls_store::Error::Integrity { .. })) => return Ok(false),
+        Err(crate::error::Error::Storage(adls_store::Error::Integrity { .. })) => return Ok(false),
         Err(e) => return Err(e),
     };
     if !hashed.matches(&manifest) {

@@ -2,9 +2,9 @@
 //! each dataset is never deleted; a file whose time cannot be read is never deleted.
 
 use super::files::delete_backup;
+use super::output::{ErrorInfo, PruneDecision, PruneOutput, StaleUpload};
 use super::{Context, backup_folder, backup_path, read_manifest, rfc3339, time_from_file_name};
 use crate::error::Result;
-use crate::output::{ErrorInfo, PruneDecision, PruneOutput, StaleUpload};
 use crate::retention::{BackupItem, RetentionPolicy, plan};
 
 /// What to prune.
@@ -43,7 +43,7 @@ pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOut
             let manifest = match read_manifest(store.as_ref(), &f.path).await {
                 Ok(m) => m,
                 // A manifest that does not read as one: the file is judged by its name, unverified.
-                Err(crate::Error::ManifestUnreadable { .. }) => None,
+                Err(crate::error::Error::ManifestUnreadable { .. }) => None,
                 // The storage failing: deciding without the manifest could lose the backup the safety rule keeps
                 // (the newest verified one), so nothing is decided.
                 Err(e) => return Err(e),
@@ -71,7 +71,7 @@ pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOut
         }
     }
     let decisions = plan(&items, &options.policy, time::OffsetDateTime::now_utc())
-        .map_err(|e| crate::Error::Usage(e.to_string()))?;
+        .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
     let mut out = PruneOutput {
         dry_run: !options.apply,
         decisions: Vec::new(),
@@ -96,7 +96,7 @@ pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOut
             reasons: d.reasons.clone(),
         });
         if options.apply && !d.keep && group_held {
-            out.failed.push(ErrorInfo::from(&crate::Error::Integrity(format!(
+            out.failed.push(ErrorInfo::from(&crate::error::Error::Integrity(format!(
                 "{}/{} was not deleted: no backup of dataset '{}' that prune keeps passes verification now, so nothing of it is deleted; run pbi-backup verify on its backups",
                 item.workspace, item.file, item.dataset
             ))));
@@ -148,7 +148,7 @@ async fn delete_orphans(
         let store = session.workspace_store(m.workspace()).await?;
         match store.delete(m).await {
             Ok(()) | Err(adls_store::Error::NotFound { .. }) => out.deleted.push(m.to_string()),
-            Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
+            Err(e) => out.failed.push(ErrorInfo::from(&crate::error::Error::from(e))),
         }
     }
     Ok(())
@@ -219,7 +219,7 @@ async fn stale_uploads(
             if options.apply {
                 match store.delete_incomplete(&upload).await {
                     Ok(()) => out.deleted.push(upload.location.clone()),
-                    Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
+                    Err(e) => out.failed.push(ErrorInfo::from(&crate::error::Error::from(e))),
                 }
             }
         }
@@ -238,7 +238,7 @@ async fn stale_uploads(
             if options.apply {
                 match store.delete(&f.path).await {
                     Ok(()) => out.deleted.push(f.path.to_string()),
-                    Err(e) => out.failed.push(ErrorInfo::from(&crate::Error::from(e))),
+                    Err(e) => out.failed.push(ErrorInfo::from(&crate::error::Error::from(e))),
                 }
             }
         }

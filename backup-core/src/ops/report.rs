@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::output::{BackupOutcome, BackupResult, RunOutput};
+use super::output::{BackupOutcome, BackupResult, RunOutput};
 
 /// The Markdown summary: totals, then a table of every dataset that failed, then one of what each policy did.
 pub fn markdown(run: &RunOutput) -> String {
@@ -244,8 +244,8 @@ fn cell(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::ops::output::{BackupOutput, ErrorInfo, PolicyRun};
     use super::*;
-    use crate::output::{BackupOutput, ErrorInfo, PolicyRun};
 
     fn result(workspace: &str, dataset: &str, ok: bool) -> BackupResult {
         BackupResult {
@@ -255,7 +255,7 @@ mod tests {
             outcome: if ok {
                 BackupOutcome::Backed
             } else {
-                BackupOutcome::Failed(ErrorInfo::from(&crate::Error::Usage(
+                BackupOutcome::Failed(ErrorInfo::from(&crate::error::Error::Usage(
                     "it | broke\nhere".into(),
                 )))
             },

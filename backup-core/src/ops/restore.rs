@@ -4,12 +4,12 @@ use adls_store::StorePath;
 use xmla_proto::{Command, Password, ReadWriteMode, Request, Restore, Security};
 
 use super::files::{copy_verified, put_manifest};
+use super::output::{ManifestCheck, RestoreOutput, RestorePlanOutput};
 use super::{
     Context, Outcome, backup_folder, backup_path, hash_file, read_manifest, time_from_file_name,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_SUFFIX, Manifest, VerifiedState};
-use crate::output::{ManifestCheck, RestoreOutput, RestorePlanOutput};
 use crate::preflight::{
     BackupFileContext, Blocked, Finding, Operation, backup_file_findings, evaluate, gather_facts,
     require, verdict,

@@ -8,13 +8,13 @@ use std::time::Instant;
 use time::OffsetDateTime;
 
 use super::backup::{BackupOptions, DatasetSelector, backup};
+use super::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
 use super::prune::{PruneOptions, prune};
 use super::schedule::Shard;
 use super::skip::SkipRules;
 use super::{Context, rfc3339};
 use crate::config::Policy;
 use crate::error::{Error, Result};
-use crate::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -98,7 +98,7 @@ fn chosen<'a>(session: &'a Context, names: &[String]) -> Result<Vec<&'a Policy>>
             all.iter().find(|p| p.name == *n).ok_or_else(|| Error::NotFound {
                 what: "policy",
                 name: n.clone(),
-                nearest: crate::nearest(n, all.iter().map(|p| p.name.as_str())),
+                nearest: crate::names::nearest(n, all.iter().map(|p| p.name.as_str())),
             })
         })
         .collect()

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use adls_store::{Store, StoreExt, StorePath};
 
+use super::output::{StorageChange, StorageStatus};
 use super::{BACKUP_FILESYSTEM, Context, backup_folder};
 use crate::error::{Error, Result};
-use crate::output::{StorageChange, StorageStatus};
 use crate::service::powerbi::{WorkspaceRole, ZERO_GUID};
 
 /// The link, the folder and its backups, for each workspace.
@@ -66,7 +66,7 @@ fn find_account<'a>(
         Error::NotFound {
             what: "storage account",
             name: account.to_owned(),
-            nearest: crate::nearest(account, accounts.iter().map(|a| a.name.as_str())),
+            nearest: crate::names::nearest(account, accounts.iter().map(|a| a.name.as_str())),
         }
     })?;
     if a.is_enabled == Some(false) {

@@ -34,7 +34,7 @@ pub async fn gather_facts(session: &Context, name: &str) -> Result<(WorkspaceFac
     };
     let group: Option<Group> = match powerbi::find_group(&groups, name) {
         Ok(g) => Some(g),
-        Err(crate::Error::NotFound { nearest, .. }) => {
+        Err(crate::error::Error::NotFound { nearest, .. }) => {
             let facts =
                 WorkspaceFacts { name: name.to_owned(), nearest, ..WorkspaceFacts::default() };
             return Ok((facts, tenant));

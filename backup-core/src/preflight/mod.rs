@@ -29,7 +29,7 @@ pub use facts::{facts_of, gather_facts};
 pub(crate) use facts::{require, verdict};
 
 /// A rule of the service blocked an operation before anything was sent: what was about to run, and every
-/// finding (the blocking ones say why). The operations layer reports it as its own outcome (`ops::Failure`), not as
+/// finding (the blocking ones say why). The operations layer reports it as its own outcome (the operations' `Failure`), not as
 /// an error of the layers below.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
