@@ -1,8 +1,6 @@
 //! The command line: clap derive, one module per subcommand in `commands/`.
 
-use std::path::PathBuf;
-
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 /// Back up and restore Power BI Premium semantic models and Azure Analysis Services databases.
 ///
@@ -18,47 +16,9 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "pbi-backup", version, propagate_version = true, max_term_width = 110)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: Global,
+    pub global: crate::global::Global,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Options every command takes, shown under their own heading in every command's help.
-#[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Global options")]
-pub struct Global {
-    /// Print one JSON document on stdout instead of text.
-    #[arg(long, global = true, env = "PBI_BACKUP_JSON", value_parser = clap::builder::FalseyValueParser::new())]
-    pub json: bool,
-    /// Never draw progress bars.
-    #[arg(long, global = true, env = "PBI_BACKUP_NO_PROGRESS", value_parser = clap::builder::FalseyValueParser::new())]
-    pub no_progress: bool,
-    /// More log output (-v, -vv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// Only errors.
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-    /// Give up on one XMLA command after this many seconds. By default a backup or restore is waited for as long as
-    /// the server works on it, however many hours.
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub command_timeout: Option<u64>,
-    /// Which version of the service's rules the preflight applies: seed (the 2021 preview: admins only, no
-    /// multi-geo; the default) or current (the service as documented today: members and contributors back up,
-    /// restore as a new model needs admin, multi-geo is advice). Also `[rules] profile` in pbi-backup.toml.
-    #[arg(long, global = true, env = "PBI_BACKUP_RULES", value_name = "PROFILE", value_parser = parse_profile)]
-    pub rules: Option<backup_core::preflight::Profile>,
-    /// Also store each upload's MD5 as its Content-MD5, which azcopy and Storage Explorer check (off by default: MD5
-    /// bounds an upload's speed on a fast link; the SHA-256 is always kept). Also `[storage] content-md5 = true`.
-    #[arg(long, global = true)]
-    pub content_md5: bool,
-    /// The configuration file (default: ./pbi-backup.toml, then the user's config folder).
-    #[arg(long, global = true, env = "PBI_BACKUP_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-}
-
-fn parse_profile(s: &str) -> Result<backup_core::preflight::Profile, String> {
-    s.parse()
 }
 
 /// The commands.

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 #[cfg(test)]
 mod deploy_examples;
+mod global;
 mod print;
 mod progress;
 

@@ -10,7 +10,7 @@ use backup_core::ops::Failure;
 use backup_core::output::{CommandOutput, ErrorInfo, ErrorOutput};
 use serde::Serialize;
 
-use crate::cli::Global;
+use crate::global::Global;
 
 /// Crates that log credentials at debug or trace level.
 const SECRET_LOGGING_CRATES: &[&str] = &[

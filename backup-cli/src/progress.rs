@@ -6,7 +6,7 @@ use std::sync::Arc;
 use backup_core::progress::{NoProgress, Progress, Task, Unit};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print::terminal_safe;
 
 struct Bars {

@@ -9,7 +9,7 @@ use backup_core::{Endpoint, Error, Result};
 use clap::Args;
 use xmla_proto::{Password, Security};
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 /// Where to act.

@@ -3,7 +3,7 @@
 use backup_core::Error;
 use backup_core::ops::Outcome;
 use backup_core::output::{CommandOutput, Written};
-use clap::{Args, CommandFactory};
+use clap::Args;
 
 /// Arguments of `completions`.
 #[derive(Debug, Args)]
@@ -35,8 +35,7 @@ impl std::str::FromStr for Target {
 }
 
 /// Writes the completions or the man page to stdout (a reader that closes early, as `| head` does, is not an error).
-pub fn run(args: &CompletionsArgs) -> Outcome<i32> {
-    let mut cmd = crate::cli::Cli::command();
+pub fn run(args: &CompletionsArgs, mut cmd: clap::Command) -> Outcome<i32> {
     let mut text = Vec::new();
     match args.shell {
         Target::Man => clap_mangen::Man::new(cmd)

@@ -6,7 +6,7 @@ use backup_core::output::DoctorOutput;
 use backup_core::preflight::{Severity, Status};
 use clap::Args;
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 /// Arguments of `doctor`.

@@ -9,7 +9,7 @@ use backup_core::ops::Outcome;
 use backup_core::output::{ListOutput, TransferOutput, VerifyOutput};
 use clap::Args;
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 /// Arguments of `list`.

@@ -14,7 +14,8 @@ use backup_core::ops::Context;
 use backup_core::ops::Outcome;
 use backup_core::{Error, Result};
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Cli, Command};
+use crate::global::Global;
 use crate::print;
 
 fn env(name: &str) -> Option<String> {
@@ -72,7 +73,7 @@ fn command_name(c: &Command) -> &'static str {
 
 async fn dispatch(global: &Global, command: Command) -> Outcome<i32> {
     match command {
-        Command::Completions(a) => completions::run(&a),
+        Command::Completions(a) => completions::run(&a, <Cli as clap::CommandFactory>::command()),
         Command::Inspect(a) if a.file.is_some() => files::inspect(global, None, &a).await,
         Command::Doctor(a) => doctor::run(global, &session(global)?, &a).await,
         Command::Backup(a) => backup::run(global, &session(global)?, &a).await,

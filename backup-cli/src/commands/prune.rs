@@ -7,7 +7,7 @@ use backup_core::retention::RetentionPolicy;
 use backup_core::{Error, Result};
 use clap::Args;
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 /// Arguments of `prune`. Flags given here replace the whole `[retention]` section of the config file.

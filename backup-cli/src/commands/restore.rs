@@ -8,7 +8,7 @@ use clap::Args;
 use xmla_proto::{ReadWriteMode, Request, Security};
 
 use super::backup::{PasswordArgs, TargetArgs, parse_security};
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 fn parse_mode(s: &str) -> std::result::Result<ReadWriteMode, String> {

@@ -9,7 +9,7 @@ use backup_core::output::{CommandOutput, RunOutput};
 use backup_core::{Error, Result};
 use clap::Args;
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 /// Arguments of `run`.

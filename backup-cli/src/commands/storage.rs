@@ -5,7 +5,7 @@ use backup_core::ops::Outcome;
 use backup_core::output::StorageChange;
 use clap::{Args, Subcommand};
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::print;
 
 /// The storage subcommands.

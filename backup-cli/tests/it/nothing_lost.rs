@@ -225,3 +225,18 @@ async fn a_name_with_a_line_break_cannot_forge_a_row() {
     let list: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert!(list.backups[0].dataset.as_deref().unwrap().contains('\n'), "{list:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sign_in_is_said_not_taken_for_an_empty_folder_in_another_account() {
+    let t = Tenant::rules().await;
+    let env = t.env("tenantlake");
+    backup_one(&t, &env, "Personal Premium", "Forecast").await;
+    // Configured with another account; the workspace's own account is learned through Power BI, whose sign-in fails.
+    let broken = t.env("financelake").set("AZURE_CLIENT_SECRET", "not-the-secret");
+    let err = t.cli(&broken, "list -w 'Personal Premium'").fails(exit_codes::SERVER_REFUSED).await;
+    assert_eq!(err.kind, "auth", "{err:?}");
+    // Signed in, the same command looks in the workspace's own account (here: says it has no key for it).
+    let err =
+        t.cli(&t.env("financelake"), "list -w 'Personal Premium'").fails(exit_codes::USAGE).await;
+    assert!(err.message.contains("tenantlake"), "{err:?}");
+}

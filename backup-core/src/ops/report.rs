@@ -244,8 +244,8 @@ fn cell(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::output::{BackupOutput, ErrorInfo, PolicyRun};
     use super::*;
+    use crate::ops::output::{BackupOutput, ErrorInfo, PolicyRun};
 
     fn result(workspace: &str, dataset: &str, ok: bool) -> BackupResult {
         BackupResult {

@@ -218,10 +218,12 @@ impl Context {
     }
 
     /// The store that holds `workspace`'s backups: that of the storage account it is attached to (asked of the
-    /// REST API), or the configured store when that cannot be told (no ADLS account configured, the API cannot
-    /// answer, the workspace is not attached).
+    /// REST API), or the configured store when there is nothing to ask (no ADLS account configured, no Power BI
+    /// sign-in configured, a workspace not attached or not found by the API). A sign-in or an API that fails is an
+    /// error: looking in the configured account instead would report another account's folder (often: "no
+    /// backups") as the workspace's.
     pub async fn workspace_store(&self, workspace: &str) -> Result<Arc<dyn Store>> {
-        if self.settings.storage_account().is_none() {
+        if self.settings.storage_account().is_none() || self.settings.credential().is_err() {
             return self.store();
         }
         // `Ok(None)`: not attached; an error: the API could not tell (not remembered, so a later job asks again).
@@ -244,9 +246,13 @@ impl Context {
                     known.insert(workspace.to_owned(), l.clone());
                     l
                 }
+                // A workspace the API does not know keeps its folder where it was configured (backups of a deleted
+                // workspace are still listed and restored from there).
+                Err(Error::NotFound { .. }) => None,
                 Err(e) => {
-                    tracing::debug!(error = %e, workspace, "the workspace's storage account could not be asked");
-                    None
+                    return Err(e.saying(&format!(
+                        "the storage account of workspace '{workspace}' could not be learned, so nothing was looked at"
+                    )));
                 }
             },
         };
