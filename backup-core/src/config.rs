@@ -258,7 +258,13 @@ impl Default for BackupSection {
 impl ConfigFile {
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => Error::Usage(format!(
+                "config file {} is not UTF-8 text; save it as UTF-8",
+                path.display()
+            )),
+            _ => Error::io(path, e),
+        })?;
         // The parser's message quotes the offending line, which may hold a pasted secret: only where and what.
         toml::from_str(&text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));

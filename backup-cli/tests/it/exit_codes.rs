@@ -51,6 +51,11 @@ async fn usage_errors_exit_2() {
         .unwrap();
     let err = t.cli(&env.clone().in_dir(dir.path()), "doctor -w Finance").fails(USAGE).await;
     assert!(err.message.contains("home-regio"), "{}", err.message);
+    // One that is not UTF-8 text is a usage error too, not a failure of the disk.
+    std::fs::write(dir.path().join("pbi-backup.toml"), b"[powerbi]\nhome-region = \"\xff\xfe\"\n")
+        .unwrap();
+    let err = t.cli(&env.clone().in_dir(dir.path()), "doctor -w Finance").fails(USAGE).await;
+    assert!(err.message.contains("not UTF-8"), "{}", err.message);
 }
 
 /// A workspace, a dataset in it, the storage account it uses, the rule that blocks it, and the server's code.

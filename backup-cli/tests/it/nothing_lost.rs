@@ -240,3 +240,60 @@ async fn a_failed_sign_in_is_said_not_taken_for_an_empty_folder_in_another_accou
         t.cli(&t.env("financelake"), "list -w 'Personal Premium'").fails(exit_codes::USAGE).await;
     assert!(err.message.contains("tenantlake"), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_whose_file_changes_while_it_is_sent_replaces_nothing() {
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let kept = t.work.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    t.cli(&env, "download -w Finance --file")
+        .arg(&file)
+        .then("--to")
+        .arg(kept.to_str().unwrap())
+        .ok::<backup_core::output::TransferOutput>()
+        .await;
+    let local = kept.join(&file);
+    assert!(kept.join(format!("{file}.manifest.json")).exists(), "the download keeps the manifest");
+    let emulator = &t.stack.emulators["financelake"];
+    let stored = emulator.data_file("power-bi-backup", &format!("Finance/{file}")).unwrap();
+    let good = std::fs::read(&stored).unwrap();
+
+    // The storage is slow to answer the upload's first call; meanwhile the kept file is changed in place, after it
+    // was checked against its manifest and before it is read to be sent.
+    emulator.faults().inject(
+        Op::Filesystem,
+        Fault::Delay(std::time::Duration::from_millis(3000)),
+        1,
+    );
+    let changer = {
+        let local = local.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1200));
+            let mut bytes = std::fs::read(&local).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x5a;
+            std::fs::write(&local, &bytes).unwrap();
+        })
+    };
+    let err = t
+        .cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w Finance --overwrite")
+        .fails(exit_codes::INTEGRITY)
+        .await;
+    changer.join().unwrap();
+    assert!(err.message.contains("changed while it was sent"), "{err:?}");
+    let stored = emulator.data_file("power-bi-backup", &format!("Finance/{file}")).unwrap();
+    assert_eq!(std::fs::read(&stored).unwrap(), good, "the good backup was replaced");
+    let list: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
+    assert!(list.backups.iter().all(|b| b.verified), "{list:?}");
+    let staged: Vec<String> = emulator
+        .paths("power-bi-backup")
+        .into_iter()
+        .filter(|p| p.ends_with(".pbi-backup-staging"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+}

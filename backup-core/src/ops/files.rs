@@ -231,30 +231,12 @@ pub async fn upload(
     require_folder(store.as_ref(), workspace, create_folder).await?;
     let path = backup_path(workspace, &name)?;
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
-    let size_hint = std::fs::metadata(local).ok().map(|m| m.len());
-    let task: Arc<dyn Task> =
-        Arc::from(session.progress().start(&format!("uploading {name}"), size_hint, Unit::Bytes));
-    let progress_task = Arc::clone(&task);
-    let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| progress_task.inc(n));
-    let uploaded = store.upload_file_with(local, &path, mode, Some(progress)).await;
-    task.finish();
-    let meta = uploaded.map_err(|e| match e {
-        adls_store::Error::AlreadyExists { .. } => {
-            Error::Usage(format!("{path} exists; pass --overwrite to replace it"))
-        }
-        other => other.into(),
-    })?;
-    // Read back: the stored bytes must hash like the bytes that were sent.
-    let hashed = hash_file(store.as_ref(), &path, None, session.progress()).await?;
-    let (size, sha) = (hashed.size, hashed.sha256.clone());
-    if meta.sha256.as_deref() != Some(sha.as_str()) || meta.size != size {
-        let _ = store.delete(&path).await;
-        return Err(Error::Integrity(format!(
-            "{path} read back as {size} bytes with sha256 {sha}, but {} bytes with sha256 {} were sent; the upload was removed",
-            meta.size,
-            meta.sha256.as_deref().unwrap_or("unknown")
-        )));
+    if !overwrite && store.exists(&path).await? {
+        return Err(Error::Usage(format!("{path} exists; pass --overwrite to replace it")));
     }
+    let hashed =
+        send_staged(session, store.as_ref(), local, (&path, mode), manifest.as_ref()).await?;
+    let (size, sha) = (hashed.size, hashed.sha256.clone());
     let verification = put_manifest(store.as_ref(), &hashed, manifest, "upload").await?;
     Ok(TransferOutput {
         source: local.display().to_string(),
@@ -264,6 +246,81 @@ pub async fn upload(
         warnings: Vec::new(),
         verification,
     })
+}
+
+/// Uploads `local` under a staging name beside `path` and compares it there: the hash of the bytes sent (one read)
+/// against `manifest`, and the stored bytes against the bytes sent; only then renames it over `path`, so that a file
+/// that changed while it was sent (or a failed read-back) leaves a backup already there as it was.
+async fn send_staged(
+    session: &Context,
+    store: &dyn Store,
+    local: &Path,
+    (path, mode): (&StorePath, PutMode),
+    manifest: Option<&Manifest>,
+) -> Result<super::Hashed> {
+    let name = path.file_name().unwrap_or_default();
+    let staged = staging_name(path)?;
+    let size_hint = std::fs::metadata(local).ok().map(|m| m.len());
+    let task: Arc<dyn Task> =
+        Arc::from(session.progress().start(&format!("uploading {name}"), size_hint, Unit::Bytes));
+    let progress_task = Arc::clone(&task);
+    let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| progress_task.inc(n));
+    let uploaded = store.upload_file_with(local, &staged, PutMode::Create, Some(progress)).await;
+    task.finish();
+    let meta = match uploaded {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = store.delete(&staged).await;
+            return Err(e.into());
+        }
+    };
+    let refuse = async |why: String| {
+        let _ = store.delete(&staged).await;
+        Err(Error::Integrity(format!("{why}; the upload was removed and {path} left as it was")))
+    };
+    // The bytes sent (hashed as they were read, one read) must be the bytes the manifest describes: the file may
+    // have changed since it was checked.
+    if let Some(m) = manifest
+        && (meta.sha256.as_deref() != Some(m.sha256.as_str()) || meta.size != m.size)
+    {
+        return refuse(format!(
+            "{} changed while it was sent: {} bytes with sha256 {} were sent, where its manifest has {} bytes with sha256 {}",
+            local.display(),
+            meta.size,
+            meta.sha256.as_deref().unwrap_or("unknown"),
+            m.size,
+            m.sha256
+        ))
+        .await;
+    }
+    // Read back: the stored bytes must hash like the bytes that were sent.
+    let hashed = match hash_file(store, &staged, None, session.progress()).await {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = store.delete(&staged).await;
+            return Err(e);
+        }
+    };
+    let (size, sha) = (hashed.size, hashed.sha256.clone());
+    if meta.sha256.as_deref() != Some(sha.as_str()) || meta.size != size {
+        return refuse(format!(
+            "{path} read back as {size} bytes with sha256 {sha}, but {} bytes with sha256 {} were sent",
+            meta.size,
+            meta.sha256.as_deref().unwrap_or("unknown")
+        ))
+        .await;
+    }
+    if let Err(e) = store.rename(&staged, path, mode).await {
+        let _ = store.delete(&staged).await;
+        return Err(match e {
+            adls_store::Error::AlreadyExists { .. } => {
+                Error::Usage(format!("{path} exists; pass --overwrite to replace it"))
+            }
+            other => other.into(),
+        });
+    }
+    let hashed = super::Hashed { meta: store.head(path).await?, ..hashed };
+    Ok(hashed)
 }
 
 /// The manifest lying beside a local file, checked against the file before anything is sent: a replaced backup

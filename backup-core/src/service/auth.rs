@@ -53,6 +53,8 @@ impl AuthHeader {
 /// Hands out tokens per scope, from a cache, renewing them [`REFRESH_MARGIN`] before they expire.
 pub struct TokenSource {
     credential: Credential,
+    /// The Entra authority, named when it cannot be reached.
+    authority: Url,
     inner: Option<Arc<dyn TokenCredential>>,
     cache: Mutex<HashMap<String, (SecretString, OffsetDateTime)>>,
 }
@@ -69,7 +71,12 @@ impl TokenSource {
     pub fn new(credential: Credential, authority: &Url) -> Result<Self> {
         // Signing in is asked again while the token endpoint cannot answer (a 503), as the storage does.
         let inner = credential.token_credential(authority).map_err(Error::Auth)?;
-        Ok(TokenSource { credential, inner, cache: Mutex::new(HashMap::new()) })
+        Ok(TokenSource {
+            credential,
+            authority: authority.clone(),
+            inner,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The credential this source signs in with.
@@ -118,9 +125,21 @@ impl TokenSource {
             let _ = inner.clear_cache().await;
         }
         let token = inner.get_token(&[scope]).await.map_err(|e| {
+            let refusal = adls_store::entra_refusal(&e);
+            // The token endpoint not answering is a network failure (exit 1), not a refused sign-in.
+            if refusal.is_none() && matches!(e.kind(), azure_core::error::ErrorKind::Io) {
+                return Error::Unreachable {
+                    url: crate::urls::redact_url(&self.authority),
+                    reason: format!(
+                        "{} could not get a token for {scope}: {}",
+                        self.credential.describe(),
+                        crate::urls::error_chain(&e)
+                    ),
+                };
+            }
             // The whole chain: Entra's AADSTS code and text sit below "request token error". The request carried
             // the secret in its body, never in what an error prints.
-            let reason = match adls_store::entra_refusal(&e) {
+            let reason = match refusal {
                 Some(r) => format!("{}: {r}", crate::urls::error_chain(&e)),
                 None => crate::urls::error_chain(&e),
             };
