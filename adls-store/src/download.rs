@@ -260,7 +260,7 @@ async fn transfer<S: Store + ?Sized>(
 
 /// Opens (creating) the partial file and locks it for this process, or says that another download holds it.
 fn lock_partial(temp: &Path) -> Result<File> {
-    let file = std::fs::OpenOptions::new()
+    let file = crate::positional::owner_only(&mut std::fs::OpenOptions::new())
         .read(true)
         .write(true)
         .create(true)
@@ -306,7 +306,7 @@ async fn local_tail(temp: &Path, size: u64) -> std::io::Result<Option<(u64, Vec<
 /// Opens (or creates) the partial file for appending, keeping what it holds when `keep` and it is no longer than
 /// `size`, and returns it with the SHA-256 state of the kept bytes and their count.
 fn open_partial(temp: &Path, size: u64, keep: bool) -> std::io::Result<(File, sha2::Sha256, u64)> {
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::positional::owner_only(&mut std::fs::OpenOptions::new())
         .read(true)
         .write(true)
         .create(true)

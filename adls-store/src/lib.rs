@@ -66,6 +66,7 @@ pub use local::LocalStore;
 pub use path::{
     MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
 };
+pub use positional::owner_only;
 pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};
 pub use sign_in::{PatientCredential, entra_refusal};

@@ -1,8 +1,17 @@
-//! Reads at an offset without a shared cursor, on every system: `pread` on Unix; on Windows `seek_read`, which moves
+//! Local files on every system: reads at an offset without a shared cursor, and files only their owner may read.
+//! Reads at an offset: `pread` on Unix; on Windows `seek_read`, which moves
 //! the cursor, harmless here since each file handle is read by one thread and only positionally.
 
 use std::fs::File;
 use std::io;
+
+/// Creates files readable and writable by their owner only: 0600 on Unix, for files that hold backups or secrets
+/// (downloads, their manifests); elsewhere the folder's permissions apply. Applies when the file is created.
+pub fn owner_only(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options
+}
 
 /// Reads into `buf` from `offset`; the bytes read (0 at the end).
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {

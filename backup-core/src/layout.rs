@@ -49,7 +49,26 @@ pub fn default_file_name(dataset: &str, now: time::OffsetDateTime) -> String {
             }
         })
         .collect();
-    format!("{safe}_{}.abf", now.format(format).expect("a fixed format"))
+    format!("{}_{}.abf", fitted(&safe), now.format(format).expect("a fixed format"))
+}
+
+/// The most bytes of a dataset's name a default file name keeps: with the time, `.abf` and the manifest's
+/// `.manifest.json`, the longest name stays well inside the 255 bytes a path segment may have.
+const NAME_BYTES: usize = 180;
+
+/// A dataset's name cut to [`NAME_BYTES`] (at a character boundary) when it is longer, with `~` and the first
+/// 8 hex digits of the whole name's SHA-256 after it, so that two long names that share their start still get two
+/// files. A manifest keeps the whole name.
+fn fitted(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= NAME_BYTES {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut end = NAME_BYTES - 9;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes());
+    std::borrow::Cow::Owned(format!("{}~{}", &name[..end], hex::encode(&digest[..4])))
 }
 
 /// RFC 3339.
@@ -71,5 +90,20 @@ mod tests {
         assert_eq!(time_from_file_name("manual.abf"), None);
         assert!(is_abf("Sales.abf") && is_abf("SALES.ABF") && is_abf("ü.Abf"));
         assert!(!is_abf("Sales.abf.manifest.json") && !is_abf("abf") && !is_abf("ü"));
+    }
+
+    #[test]
+    fn a_long_name_is_cut_to_fit_a_path_segment_and_stays_apart_from_its_neighbours() {
+        let t = time::macros::datetime!(2026-11-28 04:09:08 UTC);
+        let long = "ü".repeat(150);
+        let other = format!("{}x", "ü".repeat(149));
+        let (a, b) = (default_file_name(&long, t), default_file_name(&other, t));
+        assert_ne!(a, b);
+        for name in [&a, &b] {
+            assert!(name.len() + ".manifest.json".len() <= 255, "{} bytes", name.len());
+            assert!(name.starts_with("üü") && name.ends_with("_20261128T040908Z.abf"), "{name}");
+            assert!(StorePath::file("power-bi-backup", "W", name).is_ok(), "{name}");
+        }
+        assert_eq!(default_file_name("Sales", t), "Sales_20261128T040908Z.abf");
     }
 }

@@ -297,3 +297,24 @@ async fn an_upload_whose_file_changes_while_it_is_sent_replaces_nothing() {
         .collect();
     assert!(staged.is_empty(), "{staged:?}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_and_its_manifest_are_for_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let file = backup_one(&t, &env, "Finance", "Budget").await;
+    let kept = t.work.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    t.cli(&env, "download -w Finance --file")
+        .arg(&file)
+        .then("--to")
+        .arg(kept.to_str().unwrap())
+        .ok::<backup_core::output::TransferOutput>()
+        .await;
+    for name in [file.clone(), format!("{file}.manifest.json")] {
+        let mode = std::fs::metadata(kept.join(&name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    }
+}

@@ -157,7 +157,11 @@ async fn write_atomically(path: &Path, body: Vec<u8>) -> Result<()> {
         let tmp = PathBuf::from(tmp);
         let written = (|| {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = adls_store::owner_only(&mut std::fs::OpenOptions::new())
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
             f.write_all(&body)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &final_path)

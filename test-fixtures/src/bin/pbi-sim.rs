@@ -126,7 +126,7 @@ async fn run(args: Args) -> Result<(), String> {
     stack.sim.fail_table_listing(args.fail_table_listing);
     stack.sim.refuse_mwc_tokens(args.refuse_mwc_tokens);
     let env_file = state.join("connection.env");
-    std::fs::write(&env_file, connection_env(&stack, &scenario))
+    write_private(&env_file, &connection_env(&stack, &scenario))
         .map_err(|e| format!("{}: {e}", env_file.display()))?;
     // One write, errors ignored: whoever started us may stop reading after the first line.
     let mut banner = format!("pbi-sim: Power BI simulator on {}\n", stack.sim.base_url());
@@ -179,4 +179,14 @@ fn connection_env(stack: &SimStack, scenario: &Scenario) -> String {
         }
     }
     s
+}
+
+/// Writes `text` as a file only its owner may read (0600 on Unix): `connection.env` holds the scenario's secrets.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }

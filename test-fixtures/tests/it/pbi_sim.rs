@@ -516,6 +516,13 @@ fn first_error(body: &[u8]) -> Option<u32> {
 async fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
     let state = tempfile::tempdir().unwrap();
     let (mut sim, base) = start_binary(state.path());
+    // connection.env holds the scenario's secrets: for its owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let env = std::fs::metadata(state.path().join("connection.env")).unwrap();
+        assert_eq!(env.permissions().mode() & 0o777, 0o600);
+    }
     // Acknowledged: a backup (a file in the simulated storage) and a restore as a new model (the simulator's state).
     let backup = statement(r#"{"backup":{"database":"Budget","file":"killed.abf"}}"#);
     assert_eq!(outcome(&pump_at(&base, backup.clone(), false).await.1), Outcome::Succeeded);

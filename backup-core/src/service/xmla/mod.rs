@@ -309,6 +309,13 @@ impl XmlaClient {
                     reason: crate::urls::error_chain(&e),
                 });
             }
+            // The request could not be built (a name that an HTTP header cannot carry): it was never sent.
+            Err(e) if e.is_builder() => {
+                return Err(Error::Usage(format!(
+                    "the {what} could not be sent to {shown}: {}; nothing was sent",
+                    crate::urls::error_chain(&e)
+                )));
+            }
             Err(e) => {
                 return Err(Error::OutcomeUnknown {
                     url: shown,
