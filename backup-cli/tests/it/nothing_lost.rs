@@ -318,3 +318,27 @@ async fn a_download_and_its_manifest_are_for_their_owner_only() {
         assert_eq!(mode, 0o600, "{name} is {mode:o}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_that_does_not_exist_gets_no_folder_and_no_listing() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let local = t.work.path().join("Kept.abf");
+    std::fs::write(&local, crate::support::model_abf("Kept", &["Orders"])).unwrap();
+    let err = t
+        .cli(&env, "upload")
+        .arg(local.to_str().unwrap())
+        .then("-w Finanse --create-folder")
+        .fails(exit_codes::USAGE)
+        .await;
+    assert_eq!(err.kind, "not_found", "{err:?}");
+    assert!(err.message.contains("'Finance'"), "{err:?}");
+    let made: Vec<String> = t.stack.emulators["financelake"]
+        .paths("power-bi-backup")
+        .into_iter()
+        .filter(|p| p.starts_with("Finanse"))
+        .collect();
+    assert!(made.is_empty(), "a folder was made for a workspace that does not exist: {made:?}");
+    let err = t.cli(&env, "list -w Nope").fails(exit_codes::USAGE).await;
+    assert_eq!(err.kind, "not_found", "{err:?}");
+}

@@ -76,12 +76,14 @@ async fn restore_over_a_model_needs_allow_overwrite_and_never_replaces_another_f
     let file = backup_one(&t, &env, "Finance", "Budget").await;
     t.restore(&env, &["-w", "Finance Copy", "--from-workspace", "Finance", "--file", &file]).await;
 
-    // Over an existing model: refused by the server without --allow-overwrite, done with it.
+    // Over an existing model: refused before anything is sent without --allow-overwrite (the service would refuse
+    // it), and a dry run says the same; done with it.
     let restores = t.stack.sim.count("restore");
-    let args = ["restore", "-w", "Finance Copy", "--file", &file];
-    let err = t.failure(&env, exit_codes::SERVER_REFUSED, &args).await;
-    assert_eq!((err.code, err.kind.as_str()), (Some(codes::DATABASE_EXISTS), "server_refused"));
-    assert_eq!(t.stack.sim.count("restore"), restores + 1);
+    for line in ["restore -w 'Finance Copy' --file", "restore --dry-run -w 'Finance Copy' --file"] {
+        let err = t.cli(&env, line).arg(&file).fails(exit_codes::USAGE).await;
+        assert!(err.message.contains("--allow-overwrite"), "{line}: {err:?}");
+    }
+    assert_eq!(t.stack.sim.count("restore"), restores, "a restore was sent");
     let out = t.restore(&env, &["-w", "Finance Copy", "--file", &file, "--allow-overwrite"]).await;
     assert!(out.tables_compared && out.missing_tables.is_empty());
     assert_eq!(t.stack.sim.models("Finance Copy"), ["Budget"]);
@@ -645,9 +647,13 @@ async fn a_dry_run_checks_everything_and_changes_nothing() {
             assert!(run.stdout.contains("as a new model"), "{}", run.stdout);
         }
     }
-    // Within one folder the file is hashed against its manifest now.
-    let run =
-        t.cli(&env, "restore -w Finance --file").arg(&file).then("--dry-run --json").run().await;
+    // Within one folder the file is hashed against its manifest now (over the model, as --allow-overwrite allows).
+    let run = t
+        .cli(&env, "restore -w Finance --file")
+        .arg(&file)
+        .then("--dry-run --allow-overwrite --json")
+        .run()
+        .await;
     run.expect(exit_codes::SUCCESS);
     let plan = run.json::<backup_core::output::DryRunOutput>().plan.unwrap();
     assert_eq!(

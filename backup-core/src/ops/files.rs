@@ -182,11 +182,17 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 /// Refuses to write into a workspace folder that does not exist, unless `create` is set: Power BI creates the folder
 /// when storage is attached, so a missing one is most likely a misspelt workspace name.
 async fn require_folder(
+    session: &Context,
     store: &dyn adls_store::Store,
     workspace: &str,
     create: bool,
 ) -> Result<()> {
     if create {
+        // A folder is made only for a workspace that exists, when a Power BI sign-in can tell (a misspelt name
+        // would otherwise get a folder of its own); the API failing is said, not taken for a yes.
+        if session.settings.credential().is_ok() {
+            crate::service::powerbi::find_group(&session.groups().await?, workspace)?;
+        }
         return Ok(());
     }
     if store.folder_exists(&backup_folder(workspace)?).await? {
@@ -232,7 +238,7 @@ pub async fn upload(
     let manifest = local_manifest_checked(local).await?;
     let store = session.workspace_store(workspace).await?;
     store.ensure_filesystem(super::BACKUP_FILESYSTEM).await?;
-    require_folder(store.as_ref(), workspace, create_folder).await?;
+    require_folder(session, store.as_ref(), workspace, create_folder).await?;
     let path = backup_path(workspace, &name)?;
     let mode = if overwrite { PutMode::Overwrite } else { PutMode::Create };
     if !overwrite && store.exists(&path).await? {
@@ -557,7 +563,7 @@ pub async fn copy(
         ));
     }
     let target = session.workspace_store(to_workspace).await?;
-    require_folder(target.as_ref(), to_workspace, create_folder).await?;
+    require_folder(session, target.as_ref(), to_workspace, create_folder).await?;
     let to = backup_path(to_workspace, file)?;
     let mut out =
         copy_verified(session, (source.as_ref(), &from), (target.as_ref(), &to), overwrite).await?;

@@ -252,7 +252,7 @@ pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Outcom
     }
     plan.command = options.command(&plan.file, plan.database.clone(), power_bi);
     if power_bi && !options.skip_preflight {
-        check_workspace_rules(session, &mut plan).await?;
+        check_workspace_rules(session, options, &mut plan).await?;
     }
     Ok(plan)
 }
@@ -260,7 +260,11 @@ pub async fn plan_restore(session: &Context, options: &RestoreOptions) -> Outcom
 /// The workspace rules of a restore. Those that hold whether or not the model exists run first, from the REST API
 /// alone, so that a rule that blocks does so before anything reaches the XMLA endpoint; then the catalog says
 /// whether the restore replaces a model or makes a new one, and the rules of a new model (LATER-05, LATER-07) run.
-async fn check_workspace_rules(session: &Context, plan: &mut RestorePlan) -> Outcome<()> {
+async fn check_workspace_rules(
+    session: &Context,
+    options: &RestoreOptions,
+    plan: &mut RestorePlan,
+) -> Outcome<()> {
     let (mut facts, tenant) = gather_facts(session, &plan.workspace).await?;
     facts.restore_model_bytes = plan.manifest.as_ref().and_then(|m| m.model_size_bytes);
     let over = verdict(evaluate(Operation::Restore, &facts, &tenant), "restore")?;
@@ -270,6 +274,16 @@ async fn check_workspace_rules(session: &Context, plan: &mut RestorePlan) -> Out
         None => false,
     };
     plan.replaces_existing = Some(exists);
+    // The service refuses a restore over a model without AllowOverwrite: the plan says so before anything is sent,
+    // so that a dry run shows what the restore would do.
+    if exists && !options.allow_overwrite {
+        return Err(Error::Usage(format!(
+            "a model named '{}' exists in '{}'; restore with --allow-overwrite to replace it, or --as NAME for a new model; nothing was sent",
+            plan.database.as_deref().unwrap_or_default(),
+            plan.workspace
+        ))
+        .into());
+    }
     let warnings = if exists {
         over
     } else {
