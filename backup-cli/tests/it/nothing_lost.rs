@@ -26,6 +26,19 @@ async fn place(t: &Tenant, account: &str, path: &str, bytes: &[u8]) {
     ok(http.patch(flush).send().await.unwrap());
 }
 
+/// Downloads `Finance/<file>` (with its manifest) into a new folder `kept` of the work folder, as a user keeps one.
+async fn download_kept(t: &Tenant, env: &crate::support::Env, file: &str) -> std::path::PathBuf {
+    let kept = t.work.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    t.cli(env, "download -w Finance --file")
+        .arg(file)
+        .then("--to")
+        .arg(kept.to_str().unwrap())
+        .ok::<backup_core::output::TransferOutput>()
+        .await;
+    kept
+}
+
 /// The paths below `power-bi-backup/<folder>/` in `account`.
 fn below(t: &Tenant, account: &str, folder: &str) -> Vec<String> {
     let prefix = format!("{folder}/");
@@ -247,14 +260,7 @@ async fn an_upload_whose_file_changes_while_it_is_sent_replaces_nothing() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
     let file = backup_one(&t, &env, "Finance", "Budget").await;
-    let kept = t.work.path().join("kept");
-    std::fs::create_dir(&kept).unwrap();
-    t.cli(&env, "download -w Finance --file")
-        .arg(&file)
-        .then("--to")
-        .arg(kept.to_str().unwrap())
-        .ok::<backup_core::output::TransferOutput>()
-        .await;
+    let kept = download_kept(&t, &env, &file).await;
     let local = kept.join(&file);
     assert!(kept.join(format!("{file}.manifest.json")).exists(), "the download keeps the manifest");
     let emulator = &t.stack.emulators["financelake"];
@@ -305,14 +311,7 @@ async fn a_download_and_its_manifest_are_for_their_owner_only() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
     let file = backup_one(&t, &env, "Finance", "Budget").await;
-    let kept = t.work.path().join("kept");
-    std::fs::create_dir(&kept).unwrap();
-    t.cli(&env, "download -w Finance --file")
-        .arg(&file)
-        .then("--to")
-        .arg(kept.to_str().unwrap())
-        .ok::<backup_core::output::TransferOutput>()
-        .await;
+    let kept = download_kept(&t, &env, &file).await;
     for name in [file.clone(), format!("{file}.manifest.json")] {
         let mode = std::fs::metadata(kept.join(&name)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name} is {mode:o}");
