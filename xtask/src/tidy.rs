@@ -368,6 +368,18 @@ fn circles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<Vec<
     s.out
 }
 
+/// The macros that write to the terminal.
+const PRINTING_MACROS: &[&str] = &["println", "eprintln", "print", "eprint", "dbg"];
+
+/// Whether `line` invokes the macro `name` (not one whose name ends with it).
+fn calls_macro(line: &str, name: &str) -> bool {
+    let call = format!("{name}!(");
+    line.match_indices(&call).any(|(i, _)| {
+        let before = line.as_bytes().get(i.wrapping_sub(1));
+        before.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+    })
+}
+
 /// Library crates do not print: only the CLI decides what reaches the terminal.
 pub fn printing(root: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
@@ -376,13 +388,7 @@ pub fn printing(root: &Path) -> Result<Vec<String>> {
             continue;
         }
         for (line_no, line) in code_lines(&file.text) {
-            if ["println!(", "eprintln!(", "print!(", "eprint!(", "dbg!("].iter().any(|m| {
-                line.match_indices(m).any(|(i, _)| {
-                    i == 0
-                        || !line.as_bytes()[i - 1].is_ascii_alphanumeric()
-                            && line.as_bytes()[i - 1] != b'_'
-                })
-            }) {
+            if PRINTING_MACROS.iter().any(|name| calls_macro(line, name)) {
                 problems.push(format!(
                     "{}:{line_no}: prints to the terminal; return the text to backup-cli, or log it with tracing",
                     file.rel

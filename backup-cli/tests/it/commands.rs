@@ -384,10 +384,8 @@ async fn verify_and_restore_see_a_tampered_file() {
     let data = emulator
         .data_file("power-bi-backup", &format!("Finance/{file}"))
         .unwrap_or_else(|| panic!("no data file; paths: {:?}", emulator.paths("power-bi-backup")));
-    let mut bytes = std::fs::read(&data).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x5a;
-    std::fs::write(&data, &bytes).unwrap();
+    crate::support::flip_middle_byte(&data);
+    let bytes = std::fs::read(&data).unwrap();
     let run = t
         .cli(&env, "verify -w Finance --file")
         .arg(&file)

@@ -116,10 +116,7 @@ async fn a_copy_over_a_good_backup_that_fails_its_check_leaves_the_good_one() {
 
     // The source changes underneath (same size, same version) after it was verified.
     let source = emulator.data_file("power-bi-backup", &format!("Finance/{file}")).unwrap();
-    let mut bytes = std::fs::read(&source).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x5a;
-    std::fs::write(&source, &bytes).unwrap();
+    crate::support::flip_middle_byte(&source);
 
     let err = t.cli(&env, copy).arg(&file).then("--overwrite").fails(exit_codes::INTEGRITY).await;
     assert!(err.message.contains("left as it was"), "{err:?}");
@@ -148,10 +145,7 @@ async fn a_failed_verification_is_remembered_until_a_check_passes() {
     // The newest backup's bytes change underneath, same size, same version (nothing tells the store).
     let emulator = &t.stack.emulators["financelake"];
     let data = emulator.data_file("power-bi-backup", &format!("Finance/{damaged}")).unwrap();
-    let mut bytes = std::fs::read(&data).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x5a;
-    std::fs::write(&data, &bytes).unwrap();
+    crate::support::flip_middle_byte(&data);
 
     let v: VerifyOutput =
         t.cli(&env, "verify -w Finance --file").arg(&damaged).json(exit_codes::INTEGRITY).await;
@@ -278,10 +272,7 @@ async fn an_upload_whose_file_changes_while_it_is_sent_replaces_nothing() {
         let local = local.clone();
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(1200));
-            let mut bytes = std::fs::read(&local).unwrap();
-            let mid = bytes.len() / 2;
-            bytes[mid] ^= 0x5a;
-            std::fs::write(&local, &bytes).unwrap();
+            crate::support::flip_middle_byte(&local);
         })
     };
     let err = t

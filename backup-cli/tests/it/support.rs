@@ -288,6 +288,14 @@ pub fn words(line: &'static str) -> Vec<&'static str> {
     line.split_whitespace().collect()
 }
 
+/// Changes one byte in the middle of the file at `path`, in place (same size): bytes replaced underneath.
+pub fn flip_middle_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(path, &bytes).unwrap();
+}
+
 /// SHA-256 in lowercase hex.
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;

@@ -166,7 +166,7 @@ pub(crate) fn unauthorized(why: &str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [("WWW-Authenticate", "Bearer realm=\"pbi-sim\"")],
-        Json(crate::pbi_sim::rest::not_authorized_body("TokenExpired")),
+        Json(not_authorized_body("TokenExpired")),
     )
         .into_response()
 }
@@ -268,4 +268,11 @@ async fn token(
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/{tenant}/oauth2/v2.0/token", post(token))
+}
+
+/// The body of a 401 or 403.
+pub(crate) fn not_authorized_body(code: &str) -> serde_json::Value {
+    serde_json::json!({"error": {"code": code, "pbi.error": {
+        "code": code, "parameters": {}, "details": [], "exceptionCulprit": 1
+    }}})
 }

@@ -46,16 +46,9 @@ async fn move_folder(
 pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         tracing::debug!(code, message, "refused without a message in the body");
-        return (status, Json(not_authorized_body(code))).into_response();
+        return (status, Json(crate::pbi_sim::auth::not_authorized_body(code))).into_response();
     }
     (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
-}
-
-/// The body of a 401 or 403.
-pub(crate) fn not_authorized_body(code: &str) -> Value {
-    json!({"error": {"code": code, "pbi.error": {
-        "code": code, "parameters": {}, "details": [], "exceptionCulprit": 1
-    }}})
 }
 
 fn workspace_json(state: &SimState, w: &WorkspaceState) -> Value {

@@ -5,7 +5,7 @@ use super::request::Discover;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::endpoint::{failure, xml_response};
+use super::respond::{failure, xml_response};
 use super::{Ctx, codes, find_model, msg, not_found};
 
 use crate::pbi_sim::Shared;

@@ -10,8 +10,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::answer::{self, Message};
+use super::answer;
 use super::request::{Command, Method, Request, Session};
+use super::respond::{failure, fault, xml_response};
 
 use super::backup::backup;
 use super::discover::{discover, statement};
@@ -21,22 +22,6 @@ use super::{Ctx, codes, msg};
 use crate::pbi_sim::Shared;
 use crate::pbi_sim::auth::{Audience, auth_value, unauthorized};
 use crate::pbi_sim::rest::api_error;
-
-pub(super) fn xml_response(status: StatusCode, body: String, headers: &HeaderMap) -> Response {
-    let mut bytes = body.into_bytes();
-    if headers.get("x-ms-accepts-continuations").and_then(|v| v.to_str().ok()) == Some("1") {
-        bytes.push(0);
-    }
-    (
-        status,
-        [
-            ("Content-Type", "text/xml; charset=utf-8"),
-            ("x-ms-xmlacaps-negotiation-flags", "0,0,0,0,0"),
-        ],
-        bytes,
-    )
-        .into_response()
-}
 
 /// What a backup or restore of a model weighs on its capacity: which capacity (with its limit of commands at once),
 /// and how long the command runs (the model's `size-mb` at the scenario's `backup-mb-per-second`; a model not there
@@ -92,18 +77,6 @@ fn throttled(shared: &Shared, headers: &HeaderMap) -> Response {
         Vec::new(),
         headers,
     )
-}
-
-pub(super) fn failure(
-    errors: Vec<Message>,
-    warnings: Vec<Message>,
-    headers: &HeaderMap,
-) -> Response {
-    xml_response(StatusCode::OK, answer::failure(&errors, &warnings), headers)
-}
-
-fn fault(code: &str, text: &str, headers: &HeaderMap) -> Response {
-    xml_response(StatusCode::INTERNAL_SERVER_ERROR, answer::fault(code, text), headers)
 }
 
 /// `/webapi/xmla`: MwcToken (Power BI) or bearer (Azure Analysis Services, server in `x-ms-xmlaserver`).

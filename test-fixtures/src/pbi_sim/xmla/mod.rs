@@ -16,6 +16,7 @@ mod backup;
 mod discover;
 mod endpoint;
 mod request;
+mod respond;
 mod restore;
 mod routing;
 mod sealed;
