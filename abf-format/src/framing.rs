@@ -1,8 +1,9 @@
 //! The outer layers: framing detection, the XPress9 envelopes (abf.md §2–§3), and a byte window over a ZIP member.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::abf::{Fail, Res, corrupt, read_at, truncated};
+use crate::bound::{Expect, Spool, Spooler};
 use crate::crc;
 
 /// UTF-16LE text that starts a single-threaded XPress9 stream (followed by two zero bytes).
@@ -15,11 +16,9 @@ const XPRESS9_MAGIC: u32 = 0x4E86_D72A;
 const BLOCK_HEADER_LEN: usize = 32;
 /// Largest uncompressed size of one XPress9 chunk this reader accepts (64 MiB; real files use 2 MiB).
 pub const MAX_XPRESS9_CHUNK: u64 = 64 << 20;
-/// Largest decoded image this reader produces from an XPress9 stream (16 GiB). Past 64 MiB it is spooled to a
-/// temporary file, not held in memory.
+/// Largest decoded image this reader produces from an XPress9 stream or a ZIP member (16 GiB). Past 64 MiB it is
+/// spooled to a temporary file, not held in memory; the tighter bounds are in [`crate::bound`].
 pub const MAX_IMAGE_LEN: u64 = 16 << 30;
-/// Decoded images up to this size stay in memory.
-const SPOOL_IN_MEMORY: usize = 64 << 20;
 
 /// The XPress9 signature bytes for one of the two framings.
 pub(crate) fn xpress9_signature(multithreaded: bool) -> Vec<u8> {
@@ -102,9 +101,6 @@ impl<R: Seek> Seek for Window<R> {
     }
 }
 
-/// A decoded image: in memory while small, in a temporary file past 64 MiB.
-pub(crate) type Spool = tempfile::SpooledTempFile;
-
 fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
@@ -128,8 +124,7 @@ impl Session {
 struct Output {
     /// One chunk's decoded bytes.
     buf: Vec<u8>,
-    spool: Spool,
-    total: u64,
+    spool: Spooler,
 }
 
 /// Reads and decodes one chunk envelope at `*pos`, appending its output to `out`.
@@ -157,6 +152,8 @@ fn decode_chunk<R: Read + Seek>(
             format!("{compressed} bytes cannot hold its 32-byte block header"),
         ));
     }
+    // Nothing is read, allocated or decoded past the bounds (bound.rs).
+    out.spool.expect_more(uncompressed)?;
     let remaining = len - *pos - 8;
     if compressed > remaining {
         return Err(truncated(
@@ -197,21 +194,13 @@ fn decode_chunk<R: Read + Seek>(
         ));
     }
     session.next_block = session.next_block.wrapping_add(1);
-    out.total += uncompressed;
-    if out.total > MAX_IMAGE_LEN {
-        return Err(Fail::Damage(crate::report::Problem::new(
-            crate::report::ProblemKind::Unsupported,
-            part,
-            format!("the decoded image would exceed the {MAX_IMAGE_LEN}-byte limit"),
-        )));
-    }
     out.buf.clear();
     out.buf.resize(uncompressed as usize, 0);
     session
         .decoder
         .decode_chunk(&payload, &mut out.buf)
         .map_err(|e| corrupt(&part, format!("does not decode: {e}")))?;
-    out.spool.write_all(&out.buf)?;
+    out.spool.write(&out.buf)?;
     *pos += 8 + compressed;
     Ok(())
 }
@@ -223,7 +212,7 @@ pub(crate) fn decode_xpress9<R: Read + Seek>(
     multithreaded: bool,
 ) -> Res<(Spool, u64)> {
     let mut out =
-        Output { buf: Vec::new(), spool: tempfile::spooled_tempfile(SPOOL_IN_MEMORY), total: 0 };
+        Output { buf: Vec::new(), spool: Spooler::new("xpress9 stream", Expect::Image, len) };
     let mut pos = XPRESS9_SIGNATURE_LEN;
     let mut index = 0usize;
     if !multithreaded {
@@ -279,6 +268,5 @@ pub(crate) fn decode_xpress9<R: Read + Seek>(
             }
         }
     }
-    out.spool.seek(SeekFrom::Start(0))?;
-    Ok((out.spool, out.total))
+    out.spool.finish()
 }

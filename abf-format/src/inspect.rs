@@ -3,6 +3,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::abf::{self, Fail, Image, Res, corrupt, truncated};
+use crate::bound::{Expect, Spooler};
 use crate::error::{Error, Result};
 use crate::framing::{self, Sniffed, Window};
 use crate::metadata;
@@ -119,8 +120,9 @@ fn run_zip<R: Read + Seek>(r: &mut R, options: InspectOptions, report: &mut Repo
         let f = archive.by_index_raw(idx).map_err(|e| zip_fail(&part, e))?;
         (f.compression() == zip::CompressionMethod::Stored, f.data_start(), f.compressed_size())
     };
-    if options.full {
-        // The member's CRC-32 covers the whole model stream: zip checks it when the member is read to its end.
+    if options.full && stored {
+        // The member's CRC-32 covers the whole model stream: zip checks it when the member is read to its end (a
+        // compressed member is read to its end below, through the bounds).
         let mut f = archive.by_index(idx).map_err(|e| zip_fail(&part, e))?;
         match io::copy(&mut f, &mut io::sink()) {
             Ok(_) => {}
@@ -146,17 +148,32 @@ fn run_zip<R: Read + Seek>(r: &mut R, options: InspectOptions, report: &mut Repo
             run_model(&mut window, size, options, report)
         }
         _ => {
-            // A compressed member is spooled (memory up to 64 MiB, then a temporary file).
+            // A compressed member is decoded through the bounds of bound.rs (memory up to 64 MiB, then a
+            // temporary file): its declared size, its first bytes, its header page, the expansion ratio.
             let mut f = archive.by_index(idx).map_err(|e| zip_fail(&part, e))?;
-            let mut spool = tempfile::spooled_tempfile(64 << 20);
-            let copied = io::copy(&mut f.by_ref().take(framing::MAX_IMAGE_LEN + 1), &mut spool)
-                .map_err(|e| corrupt(&part, format!("does not decompress: {e}")))?;
-            if copied > framing::MAX_IMAGE_LEN {
-                return Err(corrupt(&part, "the member exceeds the image size limit"));
+            let mut spool = Spooler::new(&part, Expect::ModelStream, size);
+            spool.declared(f.size())?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                        ) =>
+                    {
+                        return Err(corrupt(&part, format!("does not decompress: {e}")));
+                    }
+                    Err(e) => return Err(Fail::Io(e)),
+                };
+                spool.write(&buf[..n])?;
             }
             drop(f);
             drop(archive);
-            spool.seek(SeekFrom::Start(0))?;
+            let (mut spool, copied) = spool.finish()?;
             run_model(&mut spool, copied, options, report)
         }
     }

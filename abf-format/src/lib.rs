@@ -52,6 +52,7 @@
 //! `metadata.sqlitedb` is read with bundled SQLite.
 
 mod abf;
+mod bound;
 mod crc;
 mod error;
 mod extract;
@@ -65,6 +66,7 @@ mod xpress8;
 
 pub use crate::{
     abf::{MAX_METADATA_LEN, MAX_XML_LEN},
+    bound::MAX_EXPANSION,
     error::{Error, Result},
     extract::read_file,
     framing::{MAX_IMAGE_LEN, MAX_XPRESS9_CHUNK},

@@ -31,7 +31,7 @@ fn image() -> Vec<u8> {
     .into_inner()
 }
 
-fn zip_with(members: &[(&str, &[u8])], method: CompressionMethod) -> Vec<u8> {
+pub(crate) fn zip_with(members: &[(&str, &[u8])], method: CompressionMethod) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in members {
         w.start_file(*name, SimpleFileOptions::default().compression_method(method)).unwrap();

@@ -3,7 +3,8 @@
 //!
 //! Memory is checked twice. The `cap` allocator in `main.rs` bounds the whole binary (an allocation sized from a
 //! damaged length field would exceed it and abort the run). And `memory_peak_stays_small` re-runs this binary with
-//! only `memory_probe` in it, which inspects inputs whose length fields claim up to 2^64 bytes (and every sample,
+//! only `memory_probe` in it, which inspects inputs whose length fields claim up to 2^64 bytes, the decompression
+//! bombs of `bombs` (and every sample,
 //! when `PBI_BACKUP_SAMPLES` is set) and reports the process's peak heap; that must stay under 48 MiB.
 //! Structurally, every read is capped by the stream length (or a documented limit) before anything is allocated.
 
@@ -97,7 +98,7 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
 }
 
 /// A header page whose numbers come from the test, over `body_len` bytes of files.
-fn header_page(
+pub(crate) fn header_page(
     offset_header: u64,
     data_size: u64,
     files: u64,
@@ -239,8 +240,11 @@ fn memory_probe() {
     for input in oversized_claims() {
         assert!(!check(input).valid);
     }
+    for (name, bomb, _) in crate::bombs::bombs() {
+        assert!(!check(bomb).valid, "{name}");
+    }
     if probe {
-        println!("peak after oversized claims: {}", crate::peak_allocated());
+        println!("peak after oversized claims and bombs: {}", crate::peak_allocated());
         if let Some(dir) = std::env::var_os("PBI_BACKUP_SAMPLES") {
             let dir = std::path::PathBuf::from(dir);
             for sub in ["pbixray", "derived"] {

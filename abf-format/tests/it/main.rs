@@ -6,6 +6,7 @@
 //! of passing; `hostile` also asserts the peak it saw. The XPress9 decoder's own C allocations (a fixed window per
 //! session) are outside this count.
 
+mod bombs;
 mod containers;
 mod hostile;
 mod pbixray;

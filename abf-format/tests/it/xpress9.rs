@@ -25,14 +25,14 @@ fn image() -> Vec<u8> {
         .into_inner()
 }
 
-fn signature(text: &str) -> Vec<u8> {
+pub(crate) fn signature(text: &str) -> Vec<u8> {
     let mut sig: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
     sig.extend_from_slice(&[0, 0]);
     sig
 }
 
 /// Envelopes (`u32 uncompressed`, `u32 compressed`, block) for `chunks`, all in one encoder session.
-fn session(chunks: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn session(chunks: &[&[u8]]) -> Vec<u8> {
     let mut encoder = ripbi_xpress9::Encoder::new().unwrap();
     let mut out = Vec::new();
     for chunk in chunks {

@@ -332,3 +332,49 @@ async fn a_workspace_that_does_not_exist_gets_no_folder_and_no_listing() {
     let err = t.cli(&env, "list -w Nope").fails(exit_codes::USAGE).await;
     assert_eq!(err.kind, "not_found", "{err:?}");
 }
+
+/// A 1 MiB-scale `.pbix` whose deflated `DataModel` is 64 MiB of zeros: a decompression bomb.
+fn deflate_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("DataModel", options).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        zip.write_all(&zeros).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decompression_bomb_is_refused_at_once_wherever_it_is_read() {
+    use std::time::{Duration, Instant};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let bomb = deflate_bomb();
+    let local = t.work.path().join("Bomb.abf");
+    std::fs::write(&local, &bomb).unwrap();
+    let started = Instant::now();
+    let report: abf_format::Report = t
+        .cli(&env, "inspect --full")
+        .arg(local.to_str().unwrap())
+        .json(exit_codes::INTEGRITY)
+        .await;
+    assert!(report.problems[0].message.contains("decompression bomb"), "{report:?}");
+    // Someone else put it in the workspace's folder: read through ranged reads, refused the same way.
+    place(&t, "financelake", "Finance/Bomb.abf", &bomb).await;
+    let report: abf_format::Report =
+        t.cli(&env, "inspect -w Finance --file Bomb.abf").json(exit_codes::INTEGRITY).await;
+    assert!(report.problems[0].message.contains("decompression bomb"), "{report:?}");
+    // Upload looks before it sends: nothing is stored.
+    let before = below(&t, "financelake", "Finance");
+    t.cli(&env, "upload -w Finance")
+        .arg(local.to_str().unwrap())
+        .exits(exit_codes::INTEGRITY)
+        .await;
+    assert_eq!(below(&t, "financelake", "Finance"), before, "the upload stored something");
+    // Three binaries started in debug builds: generous, where decoding the bomb would take minutes.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}

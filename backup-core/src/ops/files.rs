@@ -639,6 +639,9 @@ pub fn inspect_local(local: &Path, full: bool) -> Result<VerifyOutput> {
     let report =
         abf_format::inspect(std::io::BufReader::new(f), abf_format::InspectOptions { full })
             .map_err(|e| match e {
+                abf_format::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                    Error::io(std::env::temp_dir(), io)
+                }
                 abf_format::Error::Io(io) => Error::io(local, io),
                 other => Error::Integrity(format!("cannot read {}: {other}", local.display())),
             })?;
@@ -690,7 +693,11 @@ pub(crate) async fn inspect_path(
     .await
     .map_err(|e| Error::Integrity(format!("the inspection of {path} stopped: {e}")))?
     .map_err(|e| match e {
-        // Damage is in the report; an error is the storage failing under the reader, and says so (not "damaged").
+        // Damage is in the report; an error is the storage failing under the reader, and says so (not "damaged"),
+        // or the temporary folder the decoder spools to being full.
+        abf_format::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            Error::io(std::env::temp_dir(), io)
+        }
         abf_format::Error::Io(io) => match io
             .into_inner()
             .map(|inner| inner.downcast::<adls_store::Error>())
