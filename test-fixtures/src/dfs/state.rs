@@ -184,10 +184,21 @@ impl State {
             state.counter = snap.counter;
             state.filesystems = snap.filesystems;
         }
-        if let Ok(text) = std::fs::read_to_string(root.join(JOURNAL)) {
-            // A last line cut by a kill while it was written was never acknowledged: it is skipped.
-            for record in text.lines().filter_map(|l| serde_json::from_str::<Record>(l).ok()) {
+        if let Ok(bytes) = std::fs::read(root.join(JOURNAL)) {
+            // A line cut by a kill or a full disk while it was written was never acknowledged: it is skipped (read
+            // as bytes, so a cut inside a character loses that line only), and the records after it are read.
+            for record in
+                bytes.split(|&b| b == b'\n').filter_map(|l| serde_json::from_slice(l).ok())
+            {
                 state.replay(record);
+            }
+            // The next record starts on a line of its own, whatever the last write left.
+            if bytes.last().is_some_and(|&b| b != b'\n') {
+                use std::io::Write as _;
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(root.join(JOURNAL))?
+                    .write_all(b"\n")?;
             }
         }
         Ok(state)
@@ -237,7 +248,7 @@ impl State {
             return Ok(());
         }
         let mut out = Vec::new();
-        for (fs, path) in std::mem::take(&mut self.dirty) {
+        for (fs, path) in self.dirty.iter().cloned() {
             let record = match path {
                 None => Record::Fs {
                     meta: self.filesystems.get(&fs).map(|f| FsMeta {
@@ -262,7 +273,18 @@ impl State {
         let root = self.data_dir.parent().unwrap_or(&self.data_dir);
         let mut file =
             std::fs::OpenOptions::new().create(true).append(true).open(root.join(JOURNAL))?;
-        file.write_all(&out)
+        let before = file.metadata()?.len();
+        if let Err(e) = file.write_all(&out) {
+            // A write cut short (a full disk) is taken back, so that the journal ends with a whole line; what changed
+            // stays to be journaled by the next write. Should taking it back fail too, the line is ended instead, or
+            // skipped when the journal is read again.
+            if file.set_len(before).is_err() {
+                let _ = file.write_all(b"\n");
+            }
+            return Err(e);
+        }
+        self.dirty.clear();
+        Ok(())
     }
 
     /// Saves the namespace beside the data (temporary name, then rename), for the next emulator on this root.
@@ -947,4 +969,35 @@ impl State {
 
 fn io_err(e: std::io::Error) -> ApiError {
     err(500, "InternalError", format!("emulator disk error: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_path(root: &std::path::Path) -> PathBuf {
+        root.join(JOURNAL)
+    }
+
+    #[test]
+    fn a_torn_journal_line_loses_only_itself_and_records_after_it_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let mut state = State::new(root.clone()).unwrap();
+        state.create_fs("one", "").unwrap();
+        state.journal().unwrap();
+        // A full disk cut the next write in the middle of a record (and of a character).
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new().append(true).open(journal_path(&root)).unwrap();
+            f.write_all(b"{\"Fs\":{\"fs\":\"t\xC3").unwrap();
+        }
+        // The emulator started again ends the torn line, and appends readable records after it.
+        let mut state = State::new(root.clone()).unwrap();
+        state.create_fs("two", "").unwrap();
+        state.journal().unwrap();
+        let state = State::new(root).unwrap();
+        let names: Vec<String> = state.list_fs().into_iter().map(|(name, _, _)| name).collect();
+        assert_eq!(names, ["one", "two"]);
+    }
 }
