@@ -17,7 +17,9 @@ use std::time::Duration;
 /// # Default
 ///
 /// `backoff`: first wait 200 ms, doubling each time, at most 30 s per wait, plus a random jitter of up to 256 ms;
-/// `max_retries`: 8; `retry_timeout`: 120 s (no retry starts after this much time since the first attempt).
+/// `max_retries`: 16; `retry_timeout`: 180 s (no retry starts after this much time since the first attempt). The time
+/// is the limit that binds: a storm of ten or more 503s in a row (about 110 s of waits) is ridden out, and a store that
+/// stays busy fails after three minutes, not sooner for want of attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryConfig {
     /// The wait between attempts.
@@ -54,8 +56,8 @@ impl Default for RetryConfig {
     fn default() -> Self {
         Self {
             backoff: BackoffConfig::default(),
-            max_retries: 8,
-            retry_timeout: Duration::from_secs(120),
+            max_retries: 16,
+            retry_timeout: Duration::from_secs(180),
         }
     }
 }
@@ -98,9 +100,12 @@ mod tests {
             "{third:?}"
         );
         assert_eq!(cfg.backoff(30), Duration::from_secs(30));
-        assert!(cfg.may_retry(8, Duration::ZERO));
-        assert!(!cfg.may_retry(9, Duration::ZERO));
-        assert!(!cfg.may_retry(1, Duration::from_secs(121)));
+        assert!(cfg.may_retry(16, Duration::ZERO));
+        assert!(!cfg.may_retry(17, Duration::ZERO));
+        assert!(!cfg.may_retry(1, Duration::from_secs(181)));
+        // Ten 503s in a row fit in the time: the waits before the eleventh attempt stay under the limit.
+        let waits: Duration = (1..=10).map(|n| cfg.backoff(n)).sum();
+        assert!(waits < cfg.retry_timeout, "{waits:?}");
         assert!(!RetryConfig::none().may_retry(1, Duration::ZERO));
     }
 }

@@ -482,16 +482,21 @@ impl Store for AdlsStore {
     /// A listing of at most one entry: the service answers 404 for a directory (or filesystem) that is not there.
     async fn folder_exists(&self, folder: &StorePath) -> Result<bool> {
         let folder = folder.folder_path();
-        let mut pages = self
-            .fs(folder.filesystem())
-            .list_paths()
-            .directory(folder.workspace().to_owned())
-            .recursive(false)
-            .max_results(std::num::NonZeroU32::new(1).expect("one"))
-            .into_stream();
-        match pages.next().await {
-            None | Some(Ok(_)) => Ok(true),
-            Some(Err(e)) => match map_err("list", &folder, e) {
+        // A listing whose answer breaks off is asked for again, as every listing is.
+        let first = retry_io(&self.config.retry, || async {
+            let mut pages = self
+                .fs(folder.filesystem())
+                .list_paths()
+                .directory(folder.workspace().to_owned())
+                .recursive(false)
+                .max_results(std::num::NonZeroU32::new(1).expect("one"))
+                .into_stream();
+            pages.next().await.transpose()
+        })
+        .await;
+        match first {
+            Ok(_) => Ok(true),
+            Err(e) => match map_err("list", &folder, e) {
                 Error::NotFound { .. } => Ok(false),
                 other => Err(other),
             },

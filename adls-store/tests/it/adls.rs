@@ -158,6 +158,22 @@ mod listing {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folder_check_whose_answer_breaks_off_is_asked_for_again() {
+        let env = env().await;
+        env.store.ensure_filesystem(FS).await.unwrap();
+        let folder = StorePath::folder(FS, "cut").unwrap();
+        let file = folder.join("b.abf").unwrap();
+        env.store.put(&file, vec![1; 10].into(), adls_store::PutMode::Create).await.unwrap();
+        env.emu.faults().inject(
+            Op::List,
+            test_fixtures::dfs::Fault::CutResponseBody { after_bytes: 20 },
+            2,
+        );
+        assert!(env.store.folder_exists(&folder).await.expect("the check is asked for again"));
+        assert_eq!(env.emu.faults().pending(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_listing_cut_in_the_middle_is_asked_for_again() {
         let env = env().await;
         env.store.ensure_filesystem(FS).await.unwrap();

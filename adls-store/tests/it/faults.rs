@@ -47,6 +47,29 @@ async fn busy_503_with_retry_after_on_reads_is_retried_after_the_wait() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_503s_in_a_row_are_ridden_out_by_the_default_retry_count() {
+    let (mut env, p) = setup().await;
+    // One read request (the file is smaller than a read chunk), turned away twelve times.
+    let small = Bytes::from_static(b"a small file, read in one request");
+    env.store.put(&p, small.clone(), PutMode::Overwrite).await.unwrap();
+    // The default policy, its waits shortened (time is its binding limit, not the count).
+    let mut retry = adls_store::RetryConfig::default();
+    retry.backoff.init_backoff = Duration::from_millis(1);
+    retry.backoff.max_backoff = Duration::from_millis(20);
+    let mut config = crate::adls::config_for(
+        &env.emu,
+        adls_store::Credential::AccountKey(env.emu.account_key().to_owned().into()),
+    );
+    config.retry = retry;
+    env.store = adls_store::AdlsStore::new(config).unwrap();
+    let reads = env.emu.request_count(Op::Read);
+    env.emu.faults().inject(Op::Read, Fault::busy(0), 12);
+    assert!(env.store.get_bytes(&p).await.unwrap() == small);
+    assert_eq!(env.emu.request_count(Op::Read) - reads, 13, "one request, retried twelve times");
+    assert_eq!(env.emu.faults().pending(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_500_on_appends_flush_and_create_is_retried() {
     let (env, p) = setup().await;
     env.emu.faults().inject(Op::Append, Fault::internal(), 3);
