@@ -598,6 +598,10 @@ pub struct RestoreOutput {
     /// Whether the roles were compared (false when the manifest did not record them or they could not be listed).
     #[serde(default)]
     pub roles_compared: bool,
+    /// Set when the restore is done but the restored model could not be listed to compare it with the manifest:
+    /// whether it matches is unknown (exit 1), which a warning says and why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub comparison_unknown: bool,
     /// Warnings from the server and the preflight.
     pub warnings: Vec<String>,
 }
@@ -833,15 +837,18 @@ impl CommandOutput for DoctorOutput {
 }
 
 impl CommandOutput for RestoreOutput {
-    /// An integrity failure when the restored model's tables or roles differ from the manifest's.
+    /// An integrity failure when the restored model's tables or roles differ from the manifest's; an unknown outcome
+    /// when they could not be listed to be compared.
     fn exit_code(&self) -> i32 {
-        if self.missing_tables.is_empty()
+        if !(self.missing_tables.is_empty()
             && self.extra_tables.is_empty()
-            && self.role_differences.is_empty()
+            && self.role_differences.is_empty())
         {
-            exit_codes::SUCCESS
-        } else {
             exit_codes::INTEGRITY
+        } else if self.comparison_unknown {
+            exit_codes::FAILURE
+        } else {
+            exit_codes::SUCCESS
         }
     }
 }

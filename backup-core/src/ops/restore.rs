@@ -529,6 +529,7 @@ pub async fn execute(session: &Context, plan: RestorePlan) -> Result<RestoreOutp
         tables_compared: false,
         role_differences: Vec::new(),
         roles_compared: false,
+        comparison_unknown: false,
         warnings,
     };
     if let Some(m) = &manifest
@@ -564,9 +565,12 @@ async fn compare_tables(
             out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
             out.tables_compared = true;
         }
-        Err(e) => out.warnings.push(format!(
-            "the restore is done, but the restored tables could not be listed ({e}), so they were not compared"
-        )),
+        Err(e) => {
+            out.comparison_unknown = true;
+            out.warnings.push(format!(
+                "the restore is done, but the restored tables could not be listed ({e}), so whether they match the backup is unknown"
+            ));
+        }
     }
 }
 
@@ -590,8 +594,9 @@ async fn compare_roles(
     let now = match client.roles(database).await {
         Ok(now) => now,
         Err(e) => {
+            out.comparison_unknown = true;
             out.warnings.push(format!(
-                "the restore is done, but the restored roles could not be listed ({e}), so they were not compared"
+                "the restore is done, but the restored roles could not be listed ({e}), so whether they match the backup is unknown"
             ));
             return;
         }
