@@ -42,6 +42,33 @@ pub async fn run_all(store: &dyn Store, fs: &str) {
     upload_file_in_parts(store, fs).await;
     empty_folders(store, fs).await;
     rename_folder(store, fs).await;
+    locks(store, fs).await;
+}
+
+/// A run lock is held by one holder at a time: a second acquire is [`Error::Locked`](crate::Error::Locked) until the
+/// first is released; renewing keeps it; a released lock can be taken again, and breaking one that nobody holds is
+/// no error.
+pub async fn locks(store: &dyn Store, fs: &str) {
+    use std::time::Duration;
+    store.ensure_filesystem(fs).await.unwrap();
+    let path = StorePath::file(fs, ".conf-locks", "policy shard 1 of 2.lock").unwrap();
+    let locks = store.locks();
+    let first = locks.acquire(&path, Duration::from_secs(15)).await.unwrap();
+    let second = locks.acquire(&path, Duration::from_secs(15)).await;
+    assert!(
+        matches!(second, Err(crate::Error::Locked { .. })),
+        "a held lock was taken again: {second:?}"
+    );
+    locks.renew(&path, &first).await.unwrap();
+    assert!(matches!(
+        locks.acquire(&path, Duration::from_secs(15)).await,
+        Err(crate::Error::Locked { .. })
+    ));
+    locks.release(&path, &first).await.unwrap();
+    let again = locks.acquire(&path, Duration::from_secs(15)).await.unwrap();
+    locks.release(&path, &again).await.unwrap();
+    // The lock file is never taken for a backup, and holding no lock it can be broken harmlessly where breaking exists.
+    assert!(store.head(&path).await.is_ok());
 }
 
 /// A folder renamed keeps every file with its hash under the new name, and the old name is gone; a target that

@@ -56,6 +56,15 @@ pub enum Error {
         detail: String,
     },
 
+    /// A lock is held by someone else, or a lock this process held was lost (broken, or expired and taken).
+    #[error("'{path}' is locked: {detail}")]
+    Locked {
+        /// The lock file, as `filesystem/workspace/file`.
+        path: String,
+        /// What the store said.
+        detail: String,
+    },
+
     /// The bytes read or written do not match the stored or computed hash.
     #[error("integrity check failed for '{path}': expected sha-256 {expected}, got {actual}")]
     Integrity {

@@ -51,6 +51,7 @@ mod credential;
 mod download;
 mod error;
 mod local;
+mod lock;
 mod path;
 mod positional;
 mod readahead;
@@ -63,6 +64,7 @@ pub use credential::{Credential, DEFAULT_AUTHORITY};
 pub use download::{DownloadOptions, Downloaded, Verified, hash_local_file};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;
+pub use lock::{LockId, Locks};
 pub use path::{
     MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
 };

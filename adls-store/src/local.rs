@@ -28,6 +28,7 @@ const READ_CHUNK: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    locks: crate::lock::LocalLocks,
 }
 
 impl LocalStore {
@@ -36,7 +37,7 @@ impl LocalStore {
         let root = root.into();
         std::fs::create_dir_all(root.join(TMP_DIR))
             .map_err(|e| Error::from_io("create", root.display(), &e))?;
-        Ok(Self { root })
+        Ok(Self { root, locks: crate::lock::LocalLocks::default() })
     }
 
     /// The root folder.
@@ -169,7 +170,34 @@ impl fmt::Display for LocalStore {
 }
 
 #[async_trait]
+impl crate::Locks for LocalStore {
+    async fn acquire(&self, path: &StorePath, _ttl: std::time::Duration) -> Result<crate::LockId> {
+        self.locks.acquire(&self.data_path(path), path)
+    }
+
+    async fn renew(&self, path: &StorePath, id: &crate::LockId) -> Result<()> {
+        self.locks.renew(id, path)
+    }
+
+    async fn release(&self, _path: &StorePath, id: &crate::LockId) -> Result<()> {
+        self.locks.release(id);
+        Ok(())
+    }
+
+    async fn break_lock(&self, path: &StorePath) -> Result<()> {
+        Err(Error::Config(format!(
+            "the lock {path} on the local disk is held by a running process on this machine and ends when it ends; it \
+             cannot be broken, stop that process instead"
+        )))
+    }
+}
+
+#[async_trait]
 impl Store for LocalStore {
+    fn locks(&self) -> &dyn crate::Locks {
+        self
+    }
+
     async fn ensure_filesystem(&self, filesystem: &str) -> Result<()> {
         crate::path::validate_filesystem(filesystem)?;
         tokio::fs::create_dir_all(self.root.join(filesystem))

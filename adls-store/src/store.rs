@@ -228,6 +228,9 @@ pub trait Store: Display + Debug + Send + Sync + 'static {
     /// removed, `false` when it holds something; [`Error::NotFound`] when it is not there.
     async fn remove_empty_folder(&self, folder: &StorePath) -> Result<bool>;
 
+    /// The store's run locks ([`Locks`](crate::Locks)).
+    fn locks(&self) -> &dyn crate::Locks;
+
     /// Copies made by the store's service, without the bytes passing through this process; `None` (the default)
     /// when the store has no such service (the local disk): a copy then streams ([`StoreExt::copy`]).
     fn server_copy(&self) -> Option<&dyn ServerCopy> {

@@ -25,6 +25,9 @@ pub(super) fn map_err(
             match u16::from(*status) {
                 404 => Error::NotFound { path },
                 409 if code.ends_with("AlreadyExists") => Error::AlreadyExists { path },
+                409 | 412 if code.starts_with("Lease") => {
+                    Error::Locked { path, detail: code.to_owned() }
+                }
                 401 | 403 => Error::PermissionDenied {
                     path,
                     detail: format!("{} {code}", u16::from(*status)),

@@ -15,6 +15,7 @@
 
 mod config;
 mod error;
+mod lock;
 mod policy;
 mod server_copy;
 mod upload;
@@ -192,6 +193,10 @@ fn sha_from(properties: Option<&Properties>) -> Option<String> {
 
 #[async_trait]
 impl Store for AdlsStore {
+    fn locks(&self) -> &dyn crate::Locks {
+        self
+    }
+
     async fn ensure_filesystem(&self, filesystem: &str) -> Result<()> {
         crate::path::validate_filesystem(filesystem)?;
         let fs = self.fs(filesystem);

@@ -43,7 +43,7 @@ const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 impl AdlsStore {
     /// The Blob API's client of `path` (the crate encodes each segment).
-    fn blob(&self, path: &StorePath) -> BlobClient {
+    pub(super) fn blob(&self, path: &StorePath) -> BlobClient {
         let name = match path.file_name() {
             Some(file) => format!("{}/{file}", path.workspace()),
             None => path.workspace().to_owned(),

@@ -304,3 +304,65 @@ async fn python_blob_sdk_copies_from_a_url_as_the_service_documents() {
     let copy = StorePath::file(FS, "Python Copies", "whole.abf").unwrap();
     assert_eq!(env.store.get_bytes(&copy).await.unwrap(), data);
 }
+
+const LEASE_SCRIPT: &str = r#"
+import json, os, sys
+from azure.core.exceptions import HttpResponseError
+from azure.storage.filedatalake import DataLakeServiceClient
+
+account_url, account, fs_name, path = sys.argv[1:5]
+svc = DataLakeServiceClient(
+    account_url=account_url,
+    credential={"account_name": account, "account_key": os.environ["AZURE_STORAGE_KEY"]},
+)
+f = svc.get_file_system_client(fs_name).get_file_client(path)
+out = {}
+def code(call):
+    try:
+        call()
+        return "ok"
+    except HttpResponseError as e:
+        return e.error_code
+out["acquire_while_held"] = code(lambda: f.acquire_lease(lease_duration=15))
+out["delete_while_held"] = code(lambda: f.delete_file())
+lease = f.get_file_properties().lease
+out["state"], out["status"], out["duration"] = lease.state, lease.status, lease.duration
+from azure.storage.filedatalake import DataLakeLeaseClient
+out["break_time"] = DataLakeLeaseClient(f).break_lease(lease_break_period=0)
+out["state_after_break"] = f.get_file_properties().lease.state
+print(json.dumps(out))
+"#;
+
+/// The emulator's Blob leases, as the Python SDK sees them: a lock adls-store holds refuses Python's acquire and
+/// delete with the documented codes, shows as leased, and Python's break ends it (adls-store's renewal then fails and
+/// its acquire succeeds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_sees_and_breaks_a_lock_adls_store_holds() {
+    let Some(python) = python("lease") else { return };
+    let env = env().await;
+    env.store.ensure_filesystem(FS).await.unwrap();
+    let path = StorePath::file(FS, ".locks", "nightly ü.lock").unwrap();
+    let held = env.store.locks().acquire(&path, std::time::Duration::from_secs(60)).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("lease.py");
+    std::fs::write(&script, LEASE_SCRIPT).unwrap();
+    let account_url = env.emu.endpoint().trim_end_matches('/').to_owned();
+    let args =
+        [account_url, env.emu.account().to_owned(), FS.to_owned(), ".locks/nightly ü.lock".into()];
+    let out = run_script(python, script, args).await;
+    assert_eq!(out["acquire_while_held"], "LeaseAlreadyPresent", "{out}");
+    assert_eq!(out["delete_while_held"], "LeaseIdMissing", "{out}");
+    assert_eq!(
+        (&out["state"], &out["status"], &out["duration"]),
+        (&"leased".into(), &"locked".into(), &"fixed".into()),
+        "{out}"
+    );
+    assert_eq!(out["break_time"], 0, "{out}");
+    assert_eq!(out["state_after_break"], "broken", "{out}");
+
+    let renewed = env.store.locks().renew(&path, &held).await;
+    assert!(matches!(renewed, Err(adls_store::Error::Locked { .. })), "{renewed:?}");
+    let again = env.store.locks().acquire(&path, std::time::Duration::from_secs(15)).await.unwrap();
+    env.store.locks().release(&path, &again).await.unwrap();
+}

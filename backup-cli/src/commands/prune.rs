@@ -87,6 +87,7 @@ pub async fn run(global: &Global, session: &Context, args: &PruneArgs) -> Outcom
         datasets: args.dataset.iter().cloned().collect(),
         policy,
         apply: args.apply,
+        spare_after: None,
         stale_uploads_after: match args.stale_uploads_after.as_str() {
             "off" => None,
             s => Some(

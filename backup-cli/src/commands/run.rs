@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// half-written).
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
+    /// End the run lock of each policy (and shard) before taking it. Only for a run known to be gone: a lock left
+    /// by a killed run ends by itself within 60 s.
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 pub async fn run(global: &Global, session: &Context, args: &RunArgs) -> Outcome<i32> {
@@ -43,6 +47,7 @@ pub async fn run(global: &Global, session: &Context, args: &RunArgs) -> Outcome<
         policies: args.policies.clone(),
         shard: args.shard,
         if_changed: args.if_changed,
+        break_lock: args.break_lock,
     };
     let out = backup_core::ops::run(session, &options).await?;
     if let Some(path) = &args.report {

@@ -10,6 +10,7 @@ mod exit_codes;
 mod flows;
 mod kills;
 mod nothing_lost;
+mod overlap;
 mod profiles;
 mod prune;
 mod restore;

@@ -187,6 +187,17 @@ impl BackupPlan {
             .collect()
     }
 
+    /// Every workspace folder the plan touches (skipped datasets' included), in plan order.
+    pub fn folders(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        for j in &self.jobs {
+            if !seen.contains(&j.workspace) {
+                seen.push(j.workspace.clone());
+            }
+        }
+        seen
+    }
+
     /// The Power BI workspaces the plan backs up in (each has its preflight), in plan order.
     pub fn workspaces(&self) -> Vec<String> {
         let mut seen = Vec::new();

@@ -10,6 +10,7 @@ mod remote;
 pub mod report;
 mod restore;
 mod run;
+mod run_lock;
 pub mod schedule;
 pub mod skip;
 mod storage;

@@ -23,6 +23,8 @@ pub mod exit_codes {
     pub const INTEGRITY: i32 = 5;
     /// A bulk run where some items succeeded and some failed.
     pub const PARTIAL: i32 = 6;
+    /// Another run of the same policy and shard holds the run lock; this one did nothing.
+    pub const LOCKED: i32 = 7;
     /// Stopped by Ctrl-C.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -38,6 +40,7 @@ impl Error {
             Error::Storage(e) => match e {
                 adls_store::Error::Integrity { .. } => INTEGRITY,
                 adls_store::Error::PermissionDenied { .. } => SERVER_REFUSED,
+                adls_store::Error::Locked { .. } => LOCKED,
                 adls_store::Error::NotFound { .. }
                 | adls_store::Error::InvalidPath(_)
                 | adls_store::Error::Config(_) => USAGE,
@@ -71,6 +74,7 @@ impl Error {
             Error::Cancelled { .. } => ErrorKind::Cancelled,
             // The store's own hash check failing is the same finding as ours: a file that is not whole.
             Error::Storage(adls_store::Error::Integrity { .. }) => ErrorKind::Integrity,
+            Error::Storage(adls_store::Error::Locked { .. }) => ErrorKind::Locked,
             Error::Storage(_) => ErrorKind::Storage,
             Error::Integrity(_) | Error::ManifestUnreadable { .. } => ErrorKind::Integrity,
             Error::Internal(_) => ErrorKind::Internal,
@@ -113,6 +117,8 @@ pub enum ErrorKind {
     PreflightBlocked,
     /// The program itself could not go on.
     Internal,
+    /// Another run holds the run lock.
+    Locked,
 }
 
 impl ErrorKind {
@@ -134,6 +140,7 @@ impl ErrorKind {
             ErrorKind::Storage => "storage",
             ErrorKind::PreflightBlocked => "preflight_blocked",
             ErrorKind::Internal => "internal",
+            ErrorKind::Locked => "locked",
         }
     }
 }

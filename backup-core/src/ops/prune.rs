@@ -21,19 +21,30 @@ pub struct PruneOptions {
     /// Also report (and with `apply`, delete) uploads that never completed and were last changed longer ago than
     /// this; `None` leaves them alone.
     pub stale_uploads_after: Option<time::Duration>,
+    /// Keep every backup made at or after this time (`run` passes its start: another run's backups in progress
+    /// are never pruned).
+    pub spare_after: Option<time::OffsetDateTime>,
 }
 
-/// Plans (and with `apply`, carries out) the deletions.
-pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOutput> {
-    let mut items = Vec::new();
-    let mut skipped = Vec::new();
-    let mut orphans = Vec::new();
+/// The reason a backup made after the run began is kept.
+const SPARED_AS_NEW: &str = "made after this run began";
+
+/// What the workspace folders hold: the backups prune decides on, the files it cannot date, and manifests whose
+/// backup is gone.
+struct Found {
+    items: Vec<BackupItem>,
+    skipped: Vec<String>,
+    orphans: Vec<adls_store::StorePath>,
+}
+
+async fn gather(session: &Context, options: &PruneOptions) -> Result<Found> {
+    let mut found = Found { items: Vec::new(), skipped: Vec::new(), orphans: Vec::new() };
     for ws in &options.workspaces {
         // Each workspace's backups are in the storage account it is attached to.
         let store = session.workspace_store(ws).await?;
         let files = super::list_folder(store.as_ref(), &backup_folder(ws)?).await?;
         if options.datasets.is_empty() {
-            orphans.extend(orphan_manifests(&files));
+            found.orphans.extend(orphan_manifests(&files));
         }
         for f in files {
             let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
@@ -57,7 +68,7 @@ pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOut
                 Some((m.dataset.name.clone(), t))
             });
             let Some((dataset, time)) = from_manifest.or_else(|| time_from_file_name(&name)) else {
-                skipped.push(f.path.to_string());
+                found.skipped.push(f.path.to_string());
                 continue;
             };
             if !options.datasets.is_empty() && !options.datasets.contains(&dataset) {
@@ -67,11 +78,29 @@ pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOut
             // (of any size) is not the backup the safety rule keeps.
             let verified = crate::manifest::state(manifest.as_ref(), &f)
                 == crate::manifest::VerifiedState::Verified;
-            items.push(BackupItem { workspace: ws.clone(), dataset, file: name, time, verified });
+            found.items.push(BackupItem {
+                workspace: ws.clone(),
+                dataset,
+                file: name,
+                time,
+                verified,
+            });
         }
     }
-    let decisions = plan(&items, &options.policy, time::OffsetDateTime::now_utc())
+    Ok(found)
+}
+
+/// Plans (and with `apply`, carries out) the deletions.
+pub async fn prune(session: &Context, options: &PruneOptions) -> Result<PruneOutput> {
+    let Found { items, skipped, orphans } = gather(session, options).await?;
+    let mut decisions = plan(&items, &options.policy, time::OffsetDateTime::now_utc())
         .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
+    if let Some(after) = options.spare_after {
+        for d in decisions.iter_mut().filter(|d| !d.keep && d.item.time >= after) {
+            d.keep = true;
+            d.reasons.push(SPARED_AS_NEW.to_owned());
+        }
+    }
     let mut out = PruneOutput {
         dry_run: !options.apply,
         decisions: Vec::new(),

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use time::OffsetDateTime;
 
-use super::backup::{BackupOptions, DatasetSelector, backup};
+use super::backup::{BackupOptions, DatasetSelector, backup, plan_backup};
 use super::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
 use super::prune::{PruneOptions, prune};
+use super::run_lock::{RunLock, lock_path};
 use super::schedule::Shard;
 use super::skip::SkipRules;
 use super::{Context, rfc3339};
@@ -25,6 +26,8 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Skip unchanged models in every policy (as if each said `if-changed = true`).
     pub if_changed: bool,
+    /// End the run lock another run holds before taking it (for the person who knows that run is gone).
+    pub break_lock: bool,
 }
 
 /// Runs the policies one after another; one that fails does not stop the others.
@@ -120,11 +123,40 @@ async fn run_policy(
         errors: Vec::new(),
         duration_ms: 0,
     };
-    match backup_options(session, policy, options, now) {
-        Ok(backup_options) => match backup(session, &backup_options).await {
-            Ok(b) => run.backup = Some(b),
-            Err(e) => run.errors.push(ErrorInfo::from(&e)),
-        },
+    // The plan names the accounts written to; the run lock is taken in each before anything is written, and the
+    // plan made again under it (what a run that held the lock just before did is then seen, and skipped).
+    let locked = async {
+        let backup_options = backup_options(session, policy, options, now)?;
+        let plan = plan_backup(session, &backup_options).await?;
+        // An account that cannot be opened is not written to either: that workspace's backups fail on their own,
+        // with the cause, and the others go on.
+        let mut stores = Vec::new();
+        for workspace in plan.folders() {
+            match session.workspace_store(&workspace).await {
+                Ok(store) => stores.push(store),
+                Err(e) => {
+                    tracing::debug!(workspace, error = %e, "no run lock in an account that cannot be opened")
+                }
+            }
+        }
+        let what = match options.shard {
+            Some(s) => format!("policy '{}' shard {s}", policy.name),
+            None => format!("policy '{}'", policy.name),
+        };
+        let path = lock_path(&policy.name, options.shard)?;
+        let lock = RunLock::take(stores, path, &what, options.break_lock).await?;
+        Ok::<_, Error>((backup_options, lock))
+    };
+    let (backup_options, lock) = match locked.await {
+        Ok(got) => got,
+        Err(e) => {
+            run.errors.push(ErrorInfo::from(&e));
+            run.duration_ms = millis(clock);
+            return run;
+        }
+    };
+    match backup(session, &backup_options).await {
+        Ok(b) => run.backup = Some(b),
         Err(e) => run.errors.push(ErrorInfo::from(&e)),
     }
     if let Some(b) = &run.backup {
@@ -140,28 +172,51 @@ async fn run_policy(
             }
         }
         if let Some(retention) = &policy.retention {
-            // Only the policy's own datasets (of this shard), one workspace at a time.
-            let mut datasets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-            for r in &b.results {
-                datasets.entry(r.workspace.as_str()).or_default().push(r.dataset.clone());
-            }
-            for (workspace, datasets) in datasets {
-                let prune_options = PruneOptions {
-                    workspaces: vec![workspace.to_owned()],
-                    datasets,
-                    policy: retention.clone(),
-                    apply: true,
-                    stale_uploads_after: None,
-                };
-                match prune(session, &prune_options).await {
-                    Ok(p) => run.pruned.push(p),
-                    Err(e) => run.errors.push(ErrorInfo::from(&e)),
-                }
+            if lock.lost() {
+                run.errors.push(ErrorInfo::from(&Error::Storage(adls_store::Error::Locked {
+                    path: format!("run lock of policy '{}'", policy.name),
+                    detail: "it could not be renewed, so another run may hold it now: nothing was pruned".into(),
+                })));
+            } else {
+                let (pruned, errors) = prune_policy(session, b, retention, now).await;
+                run.pruned.extend(pruned);
+                run.errors.extend(errors);
             }
         }
     }
+    lock.release().await;
     run.duration_ms = millis(clock);
     run
+}
+
+/// The retention of a policy over its own datasets (of this shard), one workspace at a time; a backup made after
+/// the run started (by another run in progress) is never deleted.
+async fn prune_policy(
+    session: &Context,
+    b: &super::output::BackupOutput,
+    retention: &crate::retention::RetentionPolicy,
+    started: OffsetDateTime,
+) -> (Vec<super::output::PruneOutput>, Vec<ErrorInfo>) {
+    let (mut pruned, mut errors) = (Vec::new(), Vec::new());
+    let mut datasets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in &b.results {
+        datasets.entry(r.workspace.as_str()).or_default().push(r.dataset.clone());
+    }
+    for (workspace, datasets) in datasets {
+        let prune_options = PruneOptions {
+            workspaces: vec![workspace.to_owned()],
+            datasets,
+            policy: retention.clone(),
+            apply: true,
+            stale_uploads_after: None,
+            spare_after: Some(started),
+        };
+        match prune(session, &prune_options).await {
+            Ok(p) => pruned.push(p),
+            Err(e) => errors.push(ErrorInfo::from(&e)),
+        }
+    }
+    (pruned, errors)
 }
 
 fn backup_options(

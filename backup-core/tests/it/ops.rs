@@ -114,6 +114,7 @@ async fn list_verify_and_prune_on_a_local_store() {
         policy: RetentionPolicy { keep_last: Some(1), ..RetentionPolicy::default() },
         apply: false,
         stale_uploads_after: None,
+        spare_after: None,
     };
     let plan = ops::prune(&s, &options).await.unwrap();
     let kept: Vec<(&str, bool)> =

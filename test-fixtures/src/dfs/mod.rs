@@ -226,6 +226,8 @@ pub enum Op {
     PutBlobFromUrl,
     /// Path delete.
     Delete,
+    /// Blob Lease Blob (`PUT ?comp=lease`).
+    Lease,
     /// The token endpoint.
     Token,
 }

@@ -25,6 +25,7 @@ use super::state::{ApiError, ApiResult, Conditions, Listed, PathEntry, State, er
 use super::{EmulatorConfig, Fault, Faults, Op, auth};
 
 mod blocks;
+mod lease;
 
 type Body = UnsyncBoxBody<Bytes, io::Error>;
 
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) faults: Faults,
     tokens: super::SharedTokens,
+    /// Blob leases (in memory only).
+    pub(crate) leases: Mutex<lease::Leases>,
 }
 
 pub(crate) async fn spawn(
@@ -57,6 +60,7 @@ pub(crate) async fn spawn(
         state: Mutex::new(state),
         faults: Faults::default(),
         tokens,
+        leases: Mutex::new(lease::Leases::default()),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone()));
     Ok((addr, shared, task))
@@ -133,6 +137,7 @@ fn classify(r: &Req) -> Op {
         M::PUT if r.headers.contains_key("x-ms-rename-source") => Op::Rename,
         M::PUT if r.q("comp") == Some("block") => Op::PutBlock,
         M::PUT if r.q("comp") == Some("blocklist") => Op::PutBlockList,
+        M::PUT if r.q("comp") == Some("lease") => Op::Lease,
         M::PUT if r.headers.contains_key("x-ms-copy-source") => Op::PutBlobFromUrl,
         M::PUT => Op::Create,
         M::PATCH => match r.q("action") {
@@ -345,7 +350,18 @@ async fn route(shared: &Shared, r: Req, op: Op, cut: Option<u64>) -> ApiResult<R
     if r.path.is_empty() {
         return filesystem_level(shared, &r, &fs).await;
     }
+    if op != Op::Lease && matches!(r.method, M::PUT | M::PATCH | M::DELETE) {
+        // A leased blob is written or deleted only with its lease id (a rename's source with its own header).
+        let leases = shared.leases.lock().expect("lease lock");
+        leases.guard(&fs, &r.path, r.h("x-ms-lease-id"))?;
+        if op == Op::Rename
+            && let Ok((source_fs, source)) = rename_source(shared, &r)
+        {
+            leases.guard(&source_fs, &source, r.h("x-ms-source-lease-id"))?;
+        }
+    }
     match (&r.method, op) {
+        (_, Op::Lease) => lease::lease(shared, &r, &fs),
         (_, Op::Rename) => rename(shared, &r, &fs),
         (_, Op::PutBlock) => blocks::put_block(shared, r, &fs).await,
         (_, Op::PutBlockList) => blocks::put_block_list(shared, r, &fs).await,
@@ -602,6 +618,13 @@ fn create(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
 }
 
 fn rename(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
+    let (src_fs, src) = rename_source(shared, r)?;
+    shared.state.lock().expect("state lock").rename(fs, &src_fs, &src, &r.path, &r.conditions())?;
+    Ok(empty(201))
+}
+
+/// The filesystem and path `x-ms-rename-source` names (an account segment and a SAS are dropped).
+fn rename_source(shared: &Shared, r: &Req) -> ApiResult<(String, String)> {
     let source = r.h("x-ms-rename-source").unwrap_or("");
     let source = source.split_once('?').map_or(source, |(p, _)| p);
     let decoded = percent_encoding::percent_decode_str(source).decode_utf8_lossy().into_owned();
@@ -612,10 +635,7 @@ fn rename(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
     if parts.len() < 2 {
         return Err(err(400, "InvalidSourceUri", "The source URI is invalid."));
     }
-    let src_fs = parts[0];
-    let src = parts[1..].join("/");
-    shared.state.lock().expect("state lock").rename(fs, src_fs, &src, &r.path, &r.conditions())?;
-    Ok(empty(201))
+    Ok((parts[0].to_owned(), parts[1..].join("/")))
 }
 
 /// The largest `position` taken: ADLS Gen2's largest file (about 190.7 TiB, rounded up to 2^48 bytes); beyond it
@@ -771,8 +791,6 @@ fn path_headers(resp: &mut Response<Body>, e: &PathEntry) {
     h.insert("x-ms-properties", hv(&e.properties));
     h.insert("x-ms-blob-type", HeaderValue::from_static("BlockBlob"));
     h.insert("x-ms-creation-time", hv(&http_date(e.created)));
-    h.insert("x-ms-lease-state", HeaderValue::from_static("available"));
-    h.insert("x-ms-lease-status", HeaderValue::from_static("unlocked"));
     h.insert("x-ms-server-encrypted", HeaderValue::from_static("true"));
     h.insert("accept-ranges", HeaderValue::from_static("bytes"));
     h.insert("content-type", HeaderValue::from_static("application/octet-stream"));
@@ -793,6 +811,17 @@ fn path_headers(resp: &mut Response<Body>, e: &PathEntry) {
     }
 }
 
+/// `x-ms-lease-state`, `-status` and (when leased) `-duration` of a path.
+fn lease_headers(shared: &Shared, resp: &mut Response<Body>, fs: &str, path: &str) {
+    let (state, status, duration) = shared.leases.lock().expect("lease lock").describe(fs, path);
+    let h = resp.headers_mut();
+    h.insert("x-ms-lease-state", HeaderValue::from_static(state));
+    h.insert("x-ms-lease-status", HeaderValue::from_static(status));
+    if let Some(d) = duration {
+        h.insert("x-ms-lease-duration", HeaderValue::from_static(d));
+    }
+}
+
 fn parse_properties(props: &str) -> Vec<(String, String)> {
     props
         .split(',')
@@ -808,6 +837,7 @@ fn head(shared: &Shared, r: &Req, fs: &str) -> ApiResult<Response<Body>> {
     let view = shared.state.lock().expect("state lock").view(fs, &r.path)?;
     let mut resp = empty(200);
     path_headers(&mut resp, &view.entry);
+    lease_headers(shared, &mut resp, fs, &r.path);
     let len = if view.entry.is_dir { 0 } else { view.entry.committed };
     resp.headers_mut().insert("content-length", hv(&len.to_string()));
     if r.q("action") == Some("getAccessControl") {
@@ -878,6 +908,7 @@ fn read(shared: &Shared, r: &Req, fs: &str, cut: Option<u64>) -> ApiResult<Respo
     let mut resp = Response::new(file_body(file, start, len, cut));
     *resp.status_mut() = if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
     path_headers(&mut resp, &view.entry);
+    lease_headers(shared, &mut resp, fs, &r.path);
     let h = resp.headers_mut();
     h.insert("content-length", hv(&len.to_string()));
     if partial {
