@@ -53,6 +53,7 @@ mod error;
 mod local;
 mod lock;
 mod path;
+mod patience;
 mod positional;
 mod readahead;
 mod retry;
@@ -68,6 +69,7 @@ pub use lock::{LockId, Locks};
 pub use path::{
     MAX_NAME_BYTES, NameKind, PARTIAL_PREFIX, PathError, PathReason, StorePath, validate_filesystem,
 };
+pub use patience::{SPEAK_AFTER, shown_url, speaking};
 pub use positional::owner_only;
 pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};

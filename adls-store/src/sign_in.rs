@@ -26,6 +26,16 @@ impl PatientCredential {
 #[async_trait::async_trait]
 impl TokenCredential for PatientCredential {
     async fn get_token(&self, scopes: &[&str]) -> azure_core::Result<AccessToken> {
+        crate::speaking("a storage token from Entra", self.patient_token(scopes)).await
+    }
+
+    async fn clear_cache(&self) -> azure_core::Result<()> {
+        self.inner.clear_cache().await
+    }
+}
+
+impl PatientCredential {
+    async fn patient_token(&self, scopes: &[&str]) -> azure_core::Result<AccessToken> {
         let started = std::time::Instant::now();
         let mut retries = 0;
         loop {
@@ -47,10 +57,6 @@ impl TokenCredential for PatientCredential {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    async fn clear_cache(&self) -> azure_core::Result<()> {
-        self.inner.clear_cache().await
     }
 }
 

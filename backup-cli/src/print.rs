@@ -57,8 +57,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         });
         !secretive || *meta.level() <= tracing::Level::INFO
     });
+    // Colour only for a terminal (and never with NO_COLOR): a redirected log holds no escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .without_time()
         .with_filter(filter)
         .with_filter(no_secrets);

@@ -65,6 +65,19 @@ impl Policy for FixupPolicy {
         request: &mut Request,
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
+        // A call (with its retries) that does not end within 10 s says what it waits for.
+        let what = format!("the storage: {} {}", request.method(), crate::shown_url(request.url()));
+        crate::speaking(&what, self.fix_and_send(ctx, request, next)).await
+    }
+}
+
+impl FixupPolicy {
+    async fn fix_and_send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         if let Some(source) = request.headers().get_optional_str(&"x-ms-rename-source".into()) {
             let fixed = fix_rename_source(source);
             request.insert_header("x-ms-rename-source", fixed);

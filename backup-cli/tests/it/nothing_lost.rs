@@ -378,3 +378,48 @@ async fn a_decompression_bomb_is_refused_at_once_wherever_it_is_read() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
+
+/// A storage endpoint that does not answer: after 10 s the command says, at info (`-v`), what it waits for, naming
+/// the storage call and never its query string.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storage_that_does_not_answer_is_said_within_seconds() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    use test_fixtures::dfs::{Fault, Op};
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    backup_one(&t, &env, "Finance", "Budget").await;
+    t.stack.emulators["financelake"].faults().inject(
+        Op::List,
+        Fault::Delay(Duration::from_secs(120)),
+        1,
+    );
+    let args: Vec<String> =
+        crate::support::words("list -w Finance -v").into_iter().map(str::to_owned).collect();
+    let mut child = crate::support::command(&env.vars, t.work.path(), &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let started = Instant::now();
+    let said = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("still waiting for the storage"))
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), said).await;
+    let waited = started.elapsed();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let line =
+        line.expect("nothing was said within 30 s").unwrap().expect("stderr ended without a word");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(25),
+        "{waited:?}: {line}"
+    );
+    assert!(line.contains("GET") && line.contains("Finance"), "{line}");
+    assert!(!line.contains("sig=") && !line.contains("sv="), "{line}");
+    assert!(!line.contains('\u{1b}'), "colour codes in a redirected log: {line:?}");
+}

@@ -144,18 +144,23 @@ pub(crate) async fn fetch(
     what: &str,
     url: &Url,
 ) -> Result<Answer> {
-    let response = rb.send().await.map_err(|e| Error::Unreachable {
-        url: redact_url(url),
-        reason: format!("{what}: {}", error_chain(&e)),
-    })?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| Error::BadAnswer {
-        service,
-        what: what.to_owned(),
-        detail: format!("the answer broke off: {}", error_chain(&e)),
-    })?;
-    Ok(Answer { status, headers, body })
+    // A call that does not end within 10 s says what it waits for (its deadline is the client's).
+    let waiting = format!("{what} ({})", adls_store::shown_url(url));
+    adls_store::speaking(&waiting, async {
+        let response = rb.send().await.map_err(|e| Error::Unreachable {
+            url: redact_url(url),
+            reason: format!("{what}: {}", error_chain(&e)),
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| Error::BadAnswer {
+            service,
+            what: what.to_owned(),
+            detail: format!("the answer broke off: {}", error_chain(&e)),
+        })?;
+        Ok(Answer { status, headers, body })
+    })
+    .await
 }
 
 /// [`fetch`], sending the call again when the service turns it away for load (HTTP 429 or 503), as

@@ -282,8 +282,14 @@ impl XmlaClient {
         }
     }
 
-    /// Posts one request to a resolved target and reads the answer.
+    /// Posts one request to a resolved target and reads the answer; past 10 s it says what it waits for (a backup
+    /// of a large model runs for long; its deadline is the command timeout).
     async fn post(&self, target: &Target, request: &Request, what: &str) -> Result<Posted> {
+        let waiting = format!("the {what} ({})", adls_store::shown_url(&target.url));
+        adls_store::speaking(&waiting, self.post_now(target, request, what)).await
+    }
+
+    async fn post_now(&self, target: &Target, request: &Request, what: &str) -> Result<Posted> {
         let mut request = request.clone();
         if let Some(c) = &target.catalog {
             request.set_catalog(Some(c.clone()));
