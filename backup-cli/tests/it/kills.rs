@@ -21,7 +21,12 @@ const STALL: Duration = Duration::from_secs(120);
 /// Runs `pbi-backup ARGS` and kills it (SIGKILL) while the storage holds the request `faults` point at: each
 /// request of the kind takes the next delay in turn (so `[ZERO, STALL]` stalls the second one).
 async fn kill_at(t: &Tenant, env: &Env, op: Op, delays: &[Duration], args: &[&str]) {
-    let emulator = &t.stack.emulators[ACCOUNT];
+    kill_in(t, env, ACCOUNT, op, delays, args).await;
+}
+
+/// [`kill_at`] in the emulator of `account`.
+async fn kill_in(t: &Tenant, env: &Env, account: &str, op: Op, delays: &[Duration], args: &[&str]) {
+    let emulator = &t.stack.emulators[account];
     emulator.faults().clear();
     let before = emulator.request_count(op);
     for d in delays {
@@ -345,4 +350,184 @@ async fn every_command_at_trace_logs_no_secret() {
     // pbi-backup logs at debug around XMLA (backup, restore); the HTTP and Azure crates, which would log the
     // signed requests, are capped at info whatever the directives say, so the other commands log nothing here.
     assert!(logged >= 8, "only {logged} of {runs} runs logged anything: the test sees too little");
+}
+
+/// Every file below `power-bi-backup` in `account` (lock files aside): its path and the SHA-256 of its bytes.
+async fn every_file(t: &Tenant, account: &str) -> BTreeMap<String, String> {
+    let store = t.stack.store(account).unwrap();
+    let mut out = BTreeMap::new();
+    for p in t.stack.emulators[account].paths(FS) {
+        let Some((folder, rest)) = p.split_once('/') else { continue };
+        if folder.starts_with('.') || rest.is_empty() {
+            continue;
+        }
+        let Ok(path) = StorePath::file(FS, folder, rest) else { continue };
+        if let Ok(bytes) = store.get_bytes(&path).await {
+            out.insert(p.clone(), sha256(&bytes));
+        }
+    }
+    out
+}
+
+/// Every file of `before` in the workspace's folder is still in the account, with its bytes, in that folder or in
+/// one a relink renamed it to (`<workspace> (before relink …)`). Returns how many were checked.
+fn all_there(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>, ws: &str) -> u32 {
+    let inside = |p: &str| -> Option<String> {
+        let (folder, rest) = p.split_once('/')?;
+        (folder == ws || folder.starts_with(&format!("{ws} (before relink ")))
+            .then(|| rest.to_owned())
+    };
+    let have: Vec<(String, &String)> =
+        now.iter().filter_map(|(p, sha)| inside(p).map(|r| (r, sha))).collect();
+    let mut checked = 0;
+    for (p, sha) in before {
+        let Some(rest) = inside(p) else { continue };
+        assert!(
+            have.iter().any(|(r, s)| *r == rest && *s == sha),
+            "{p} is gone or changed; now: {now:?}"
+        );
+        checked += 1;
+    }
+    checked
+}
+
+/// A refusal the storage does not retry, at the `nth` request of a kind.
+fn refuse_nth(t: &Tenant, account: &str, op: Op, nth: usize) {
+    let faults = t.stack.emulators[account].faults();
+    faults.clear();
+    for _ in 1..nth {
+        faults.inject(op, Fault::Delay(Duration::ZERO), 1);
+    }
+    faults.inject(
+        op,
+        Fault::Status { status: 403, code: "AuthorizationPermissionMismatch", retry_after: None },
+        1,
+    );
+}
+
+/// Link changes and overwrites, killed (SIGKILL) or refused by the storage at each of their steps: the folder's
+/// backups and another tool's archive are never lost, whatever the folder is called afterwards, and the command run
+/// again completes; a copy over a good backup leaves the good one or a verified replacement, never less.
+#[tokio::test(flavor = "multi_thread")]
+async fn link_changes_and_overwrites_killed_or_refused_at_each_step_lose_nothing() {
+    const LAKE: &str = "tenantlake";
+    const WS: &str = "Personal Premium";
+    let t = Tenant::rules().await;
+    let env = t.env(LAKE);
+    let (mut kills, mut refused, mut refusals, mut states) = (0u32, 0u32, 0u32, 0u32);
+    crate::commands::backup_one(&t, &env, WS, "Forecast").await;
+    let mut placed = 0;
+    // relink's storage steps: the folder looked at, the empty-only delete refused, the listing, the free name, the
+    // rename (slowed, so that the kill lands while the service holds it and it is applied after).
+    let relink = ["storage", "relink", "-w", WS];
+    let unlink = ["storage", "unlink", "-w", WS];
+    let link = ["storage", "link", "-w", WS, "--account", LAKE];
+    let relink_to = ["storage", "relink", "-w", WS, "--account", LAKE];
+    let steps: [(Op, usize); 5] =
+        [(Op::List, 1), (Op::Delete, 1), (Op::List, 2), (Op::List, 3), (Op::Rename, 1)];
+    for command in [&relink[..], &link[..]] {
+        for (op, nth) in steps {
+            // Each time a folder that holds something: another tool's archive, in a subfolder.
+            placed += 1;
+            let archive = format!("{WS}/Archive/{placed}/Sales.abf");
+            crate::nothing_lost::place(&t, LAKE, &archive, b"archived backup").await;
+            let before = every_file(&t, LAKE).await;
+            if command == &link[..] {
+                t.run(&env, &unlink).await;
+            }
+            let mut delays = vec![Duration::ZERO; nth - 1];
+            delays.push(if op == Op::Rename { Duration::from_secs(2) } else { STALL });
+            kill_in(&t, &env, LAKE, op, &delays, command).await;
+            kills += 1;
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            states += all_there(&before, &every_file(&t, LAKE).await, WS);
+            // Refused at the same step: an error, and still nothing lost.
+            if command == &link[..] {
+                t.run(&env, &unlink).await;
+            }
+            if every_file(&t, LAKE).await.keys().all(|p| !p.starts_with(&format!("{WS}/"))) {
+                // The killed change finished in the service: the folder is clear; fill it again.
+                crate::nothing_lost::place(&t, LAKE, &format!("{archive}.2"), b"archived backup")
+                    .await;
+            }
+            let before = every_file(&t, LAKE).await;
+            refuse_nth(&t, LAKE, op, nth);
+            let run = t.run(&env, command).await;
+            t.stack.emulators[LAKE].faults().clear();
+            // A refusal either stops the change (an error) or only costs a report detail (the count of files).
+            refused += 1;
+            if run.code != exit_codes::SUCCESS {
+                refusals += 1;
+            }
+            states += all_there(&before, &every_file(&t, LAKE).await, WS);
+            // Run again as the error says (killed between the detach and the attach, the workspace is detached:
+            // relink then names the account), it completes.
+            if command == &link[..] {
+                t.run(&env, &unlink).await;
+            }
+            let again = if command == &link[..] { link.to_vec() } else { relink_to.to_vec() };
+            t.run(&env, &again).await.expect(exit_codes::SUCCESS);
+            states += all_there(&before, &every_file(&t, LAKE).await, WS);
+        }
+    }
+
+    // copy --overwrite over a good backup of another model kept under the same name.
+    let env = t.env(ACCOUNT);
+    let file = crate::commands::backup_one(&t, &env, "Finance", "DB").await;
+    let good = model_abf("Kept", &["Orders"]);
+    let local = t.work.path().join(&file);
+    std::fs::write(&local, &good).unwrap();
+    t.run(&env, &["upload", local.to_str().unwrap(), "-w", "Finance Copy"])
+        .await
+        .expect(exit_codes::SUCCESS);
+    let source = sha256(&stored(&t, "Finance", &file).await);
+    let target = StorePath::file(FS, "Finance Copy", &file).unwrap();
+    let acceptable = [sha256(&good), source.clone()];
+    let copy = [
+        "copy",
+        "--from-workspace",
+        "Finance",
+        "--to-workspace",
+        "Finance Copy",
+        "--file",
+        &file,
+        "--overwrite",
+    ];
+    let copy_steps: [(Op, usize); 5] =
+        [(Op::Read, 1), (Op::PutBlock, 1), (Op::PutBlockList, 1), (Op::Read, 3), (Op::Rename, 1)];
+    let store = t.stack.store(ACCOUNT).unwrap();
+    for (op, nth) in copy_steps {
+        let mut delays = vec![Duration::ZERO; nth - 1];
+        delays.push(if op == Op::Rename { Duration::from_secs(2) } else { STALL });
+        kill_at(&t, &env, op, &delays, &copy).await;
+        kills += 1;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let now = sha256(&store.get_bytes(&target).await.expect("the target was lost"));
+        assert!(acceptable.contains(&now), "killed at {op:?} #{nth}: the target holds other bytes");
+        check(&t, &env, &BTreeMap::new(), &mut Tally::default()).await;
+        states += 1;
+        refuse_nth(&t, ACCOUNT, op, nth);
+        let run = t.run(&env, &copy).await;
+        t.stack.emulators[ACCOUNT].faults().clear();
+        let now = sha256(&store.get_bytes(&target).await.expect("the target was lost"));
+        assert!(
+            acceptable.contains(&now),
+            "refused at {op:?} #{nth}: the target holds other bytes"
+        );
+        refused += 1;
+        if run.code != exit_codes::SUCCESS {
+            refusals += 1;
+        }
+        check(&t, &env, &BTreeMap::new(), &mut Tally::default()).await;
+        states += 1;
+    }
+    t.run(&env, &copy).await.expect(exit_codes::SUCCESS);
+    assert_eq!(sha256(&store.get_bytes(&target).await.unwrap()), source);
+    eprintln!(
+        "link and overwrite: {kills} kills, {refused} refusals ({refusals} ended in an error), {states} states checked, 0 bytes lost"
+    );
+    assert!(
+        kills >= 15 && refused >= 15 && refusals >= 8 && states > 40,
+        "{kills} kills, {refusals} refusals, {states} states"
+    );
 }

@@ -12,7 +12,7 @@ const SAS: &str =
 
 /// Writes `path` (below the filesystem, subfolders made as the service makes them) into `account` as another tool
 /// would: DFS create, append, flush, with no hash kept.
-async fn place(t: &Tenant, account: &str, path: &str, bytes: &[u8]) {
+pub(crate) async fn place(t: &Tenant, account: &str, path: &str, bytes: &[u8]) {
     let mut url = reqwest::Url::parse(&t.stack.emulators[account].endpoint()).unwrap();
     url.path_segments_mut().unwrap().pop_if_empty().push("power-bi-backup").extend(path.split('/'));
     let http = reqwest::Client::new();

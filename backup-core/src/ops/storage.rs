@@ -214,14 +214,17 @@ async fn clear_folder(
     }
     // It holds something (backups, other tools' files, subfolders): the folder itself is renamed, in one call,
     // whatever it holds; nothing is copied or deleted.
-    let files = store.list_all(&folder).await.map(|f| f.len()).unwrap_or_default();
+    // The count is for the report only: a listing that fails does not stop the rename, and is not taken for none.
+    let files = match store.list_all(&folder).await {
+        Ok(f) => format!("{} files", f.len()),
+        Err(e) => format!("its files could not be counted: {e}"),
+    };
     let stamp = super::default_file_name("x", time::OffsetDateTime::now_utc());
     let stamp = stamp.trim_start_matches("x_").trim_end_matches(".abf");
     let (new_name, to) = free_folder(store.as_ref(), workspace, stamp).await?;
     store.rename_folder(&folder, &to).await?;
-    let action = format!(
-        "renamed power-bi-backup/{workspace} to power-bi-backup/{new_name} ({files} files)"
-    );
+    let action =
+        format!("renamed power-bi-backup/{workspace} to power-bi-backup/{new_name} ({files})");
     Ok(Cleared { store, actions: vec![action], renamed: Some((folder, to, new_name)) })
 }
 
