@@ -8,10 +8,10 @@ use clap::{Parser, Subcommand};
 /// AZURE_CLIENT_SECRET (or PBI_BACKUP_AUTH=cli), and for storage PBI_BACKUP_ADLS_ACCOUNT with AZURE_STORAGE_KEY or
 /// AZURE_STORAGE_SAS_TOKEN. Settings can also live in pbi-backup.toml.
 ///
-/// The preflight checks the service's rules as one of two profiles (--rules): seed, the default, is the 2021
-/// preview of the Power BI page "Backup and restore datasets with Power BI Premium" (workspace admins only,
-/// multi-geo refused); current is that page as revised through 2024-07-25 (admins, members and contributors back
-/// up and restore over a model, only admins restore a new one, multi-geo is residency advice).
+/// The preflight checks the service's rules as one of two profiles (--rules): current, the default, is the Power BI
+/// page "Backup and restore semantic models" as revised through 2024-07-25 (admins, members and contributors back
+/// up and restore over a model, only admins restore a new one, multi-geo is residency advice); seed is its 2021
+/// preview (workspace admins only, multi-geo refused).
 #[derive(Debug, Parser)]
 #[command(name = "pbi-backup", version, propagate_version = true, max_term_width = 110)]
 pub struct Cli {

@@ -205,7 +205,7 @@ pub struct AccountSection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RulesSection {
-    /// `seed` (the 2021 preview, the default) or `current` (the service as documented today). Env:
+    /// `current` (the service as documented today, the default) or `seed` (the 2021 preview). Env:
     /// `PBI_BACKUP_RULES`; the command line's `--rules` wins over both.
     pub profile: Option<crate::rule::Profile>,
 }

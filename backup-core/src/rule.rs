@@ -74,11 +74,12 @@ impl Finding {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
-    /// The 2021 preview the product was specified against: admins only, multi-geo refused. The default.
-    #[default]
+    /// The 2021 preview the product was specified against: admins only, multi-geo refused. Chosen by name.
     Seed,
     /// The service as documented today (revision [D5]): admins, members and contributors back up; restore as a
-    /// new model needs admin; multi-geo is residency advice; the later rules that block there block.
+    /// new model needs admin; multi-geo is residency advice; the later rules that block there block. The default:
+    /// users run against today's service.
+    #[default]
     Current,
 }
 
@@ -109,7 +110,7 @@ impl std::str::FromStr for Profile {
             "seed" => Ok(Profile::Seed),
             "current" => Ok(Profile::Current),
             _ => Err(format!(
-                "'{s}' is not a rule profile; use seed (the 2021 preview, the default) or current (the service as documented today)"
+                "'{s}' is not a rule profile; use current (the service as documented today, the default) or seed (the 2021 preview)"
             )),
         }
     }

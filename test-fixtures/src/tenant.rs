@@ -65,6 +65,8 @@ impl TestTenant {
             ("AZURE_TENANT_ID", self.stack.sim.tenant_id()),
             ("AZURE_CLIENT_ID", BOT.to_owned()),
             ("AZURE_CLIENT_SECRET", BOT_SECRET.to_owned()),
+            // The client judged by the rules of the service it talks to (the default is today's, `current`).
+            ("PBI_BACKUP_RULES", self.stack.sim.service_profile().to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

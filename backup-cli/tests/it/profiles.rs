@@ -1,4 +1,4 @@
-//! The rule profiles: `seed` (the 2021 preview, the default) and `current` (the service as documented today), on
+//! The rule profiles: `current` (the service as documented today, the default) and `seed` (the 2021 preview), on
 //! the client (`--rules`, `PBI_BACKUP_RULES`, `[rules] profile`) and in pbi-sim (`service-profile` under `[tenant]`),
 //! each side on its own.
 
@@ -125,8 +125,21 @@ async fn under_the_current_rules_members_back_up_and_restore_over_but_not_as_new
     let err = t.failure(&env, exit_codes::PREFLIGHT_BLOCKED, &restore).await;
     assert!(err.findings.iter().any(|f| f.rule == "LATER-07" && f.blocks()), "{err:?}");
     // The seed client blocks the member's backup that today's service takes.
-    let err = blocked_backup(&t, &env, &["backup", "-w", "Members Only", "-d", "Team"]).await;
+    let seed = ["--rules", "seed", "backup", "-w", "Members Only", "-d", "Team"];
+    let err = blocked_backup(&t, &env, &seed).await;
     assert!(err.findings.iter().any(|f| f.rule == "SEED-07"), "{err:?}");
+}
+
+/// Out of the box (no flag, no variable, no `[rules]`), the client judges by today's rules.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_profile_is_todays() {
+    let t = Tenant::start(&current_scenario()).await;
+    let mut env = t.env("tenantlake");
+    env.vars.retain(|(k, _)| k != "PBI_BACKUP_RULES");
+    let text = t.cli(&env, "doctor -w 'Members Only'").exits(exit_codes::SUCCESS).await;
+    assert!(text.stdout.contains("rules:   the current profile"), "{}", text.stdout);
+    let out: BackupOutput = t.cli(&env, "backup -w 'Members Only' -d Team").ok().await;
+    assert_eq!(out.succeeded, 1, "{out:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

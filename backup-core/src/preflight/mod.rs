@@ -394,7 +394,8 @@ mod tests {
             (RuleId::Seed12, Box::new(|w, _| w.declared_dataflows_only = true)),
         ];
         for (rule, mutate) in cases {
-            let (mut w, mut t) = (good(), tenant());
+            let seed = TenantFacts { profile: crate::rule::Profile::Seed, ..tenant() };
+            let (mut w, mut t) = (good(), seed);
             mutate(&mut w, &mut t);
             let f = evaluate(Operation::Backup, &w, &t);
             let hit = f

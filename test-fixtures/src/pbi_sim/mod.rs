@@ -322,6 +322,15 @@ impl PbiSim {
         self.shared.requests.lock().expect("poisoned").clear();
     }
 
+    /// Which rules this service applies: `seed` (the 2021 preview) or `current` (as documented today), by the
+    /// name the client's rule profiles use, so that a test can run the client with the service's own rules.
+    pub fn service_profile(&self) -> &'static str {
+        match self.shared.state.lock().expect("poisoned").service_profile {
+            scenario::ServiceProfile::Seed => "seed",
+            scenario::ServiceProfile::Current => "current",
+        }
+    }
+
     /// The names of the models in a workspace (by name), sorted.
     pub fn models(&self, workspace: &str) -> Vec<String> {
         let state = self.shared.state.lock().expect("poisoned");
