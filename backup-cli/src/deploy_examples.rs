@@ -116,3 +116,61 @@ fn the_github_actions_matrix_covers_every_shard() {
     }
     assert_eq!(shards, every_share(n));
 }
+
+/// The configuration the examples name loads, and its policies' retention holds.
+#[test]
+fn the_configuration_the_examples_name_loads() {
+    let file = backup_core::config::ConfigFile::load(&deploy().join("pbi-backup.toml"))
+        .unwrap_or_else(|e| panic!("deploy/pbi-backup.toml: {e}"));
+    assert_eq!(file.policies.len(), 1);
+    for p in &file.policies {
+        p.retention.as_ref().expect("a retention").validate().unwrap();
+    }
+}
+
+/// A validator installed beside `PBI_BACKUP_PYTHON` (`.ci/run` installs them); `None` when Python is not set up, which
+/// the test says (and fails when `PBI_BACKUP_REQUIRE_PYTHON=1`).
+#[allow(clippy::print_stderr, reason = "the test says when it did not run")]
+fn validator(name: &str) -> Option<PathBuf> {
+    let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
+        assert!(
+            std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() != Ok("1"),
+            "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set"
+        );
+        eprintln!("{name} did not run: PBI_BACKUP_PYTHON is not set");
+        return None;
+    };
+    Some(Path::new(&python).with_file_name(name))
+}
+
+fn passes(tool: &Path, args: &[&str]) {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{} does not run: {e}", tool.display()));
+    assert!(
+        out.status.success(),
+        "{} {args:?}:\n{}{}",
+        tool.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The platforms' own schemas: the Kubernetes API's (strict, 1.27, the oldest version the CronJob claims) and
+/// GitHub's workflow schema.
+#[test]
+fn the_deploy_files_pass_their_platforms_validators() {
+    let (Some(kubernetes), Some(jsonschema)) =
+        (validator("kubernetes-validate"), validator("check-jsonschema"))
+    else {
+        return;
+    };
+    let cronjob = deploy().join("kubernetes/cronjob.yaml");
+    passes(&kubernetes, &["--strict", "-k", "1.27.0", cronjob.to_str().unwrap()]);
+    let workflow = deploy().join("github-actions/nightly.yml");
+    passes(
+        &jsonschema,
+        &["--builtin-schema", "vendor.github-workflows", workflow.to_str().unwrap()],
+    );
+}

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             return exit(print::usage_error(json, &e));
         }
     };
-    print::init_logging(cli.global.verbose, cli.global.quiet);
+    print::init_logging(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

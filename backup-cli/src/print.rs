@@ -25,13 +25,14 @@ const SECRET_LOGGING_CRATES: &[&str] = &[
     "oauth2",
 ];
 
-/// Sets up logging on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only; `PBI_BACKUP_LOG` (else
+/// Sets up logging on stderr, as text or JSON lines, each event with its UTC time: warnings by default, `-v` info,
+/// `-vv` debug, `-q` errors only; `PBI_BACKUP_LOG` (else
 /// `RUST_LOG`) takes directives instead.
 ///
 /// At debug level the HTTP and Azure crates log requests with their signed Authorization headers and SAS query
 /// strings. Secrets never reach a log: whatever the directives say (`azure_core::policies::transport=trace`
 /// included), an event of those crates below info is dropped by a filter the directives cannot change.
-pub fn init_logging(verbose: u8, quiet: bool) {
+pub fn init_logging(verbose: u8, quiet: bool, format: crate::global::LogFormat) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -60,13 +61,23 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     // Colour only for a terminal (and never with NO_COLOR): a redirected log holds no escape codes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .without_time()
-        .with_filter(filter)
-        .with_filter(no_secrets);
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    // Every event carries its UTC time (RFC 3339), so a redirected or collected log can be read after the night.
+    let timer = tracing_subscriber::fmt::time::UtcTime::rfc_3339();
+    let layer = match format {
+        crate::global::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_timer(timer)
+            .boxed(),
+        crate::global::LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_timer(timer)
+            .boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(no_secrets))
+        .try_init();
 }
 
 /// Writes to stdout. A closed pipe means the reader has what it wanted and is not an error; any other failure
@@ -91,6 +102,19 @@ pub fn report<T: CommandOutput, E: From<backup_core::Error>>(
     Ok(value.exit_code())
 }
 
+/// A JSON document as stdout takes it: indented for a person at a terminal, one line otherwise (a container's log
+/// store, a pipe, a file), so that a line-based collector keeps it whole.
+pub fn json_document<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut s = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .expect("reports serialise");
+    s.push('\n');
+    s
+}
+
 /// Prints a value: JSON with `--json`, else the text `human` makes.
 pub fn emit<T: Serialize>(
     global: &Global,
@@ -98,9 +122,7 @@ pub fn emit<T: Serialize>(
     human: impl FnOnce(&T) -> String,
 ) -> Result<()> {
     if global.json {
-        let mut s = serde_json::to_string_pretty(value).expect("reports serialise");
-        s.push('\n');
-        write_stdout(&s)
+        write_stdout(&json_document(value))
     } else {
         let text = human(value);
         if text.is_empty() { Ok(()) } else { write_stdout(&terminal_safe(&text)) }
@@ -164,10 +186,8 @@ pub fn fatal(global: &Global, err: &Failure) -> i32 {
 pub fn usage_error(json: bool, err: &clap::Error) -> i32 {
     let doc = ErrorOutput::usage(err.render().to_string().trim().to_owned());
     if json {
-        let mut s = serde_json::to_string_pretty(&doc).expect("reports serialise");
-        s.push('\n');
         // clap's text follows on stderr whether or not stdout takes the document.
-        let _ = write_stdout(&s);
+        let _ = write_stdout(&json_document(&doc));
     }
     let _ = err.print();
     doc.exit_code()

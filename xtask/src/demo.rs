@@ -14,7 +14,8 @@ const SOURCE: &str = "Sales Analytics";
 const TARGET: &str = "Sales Analytics (Restore Test)";
 
 pub fn run(sh: &Shell) -> Result<()> {
-    cmd!(sh, "cargo build --quiet -p test-fixtures -p backup-cli --bins").run()?;
+    println!("== building pbi-backup and the simulators (the first time takes a few minutes)");
+    cmd!(sh, "cargo build -p test-fixtures -p backup-cli --bins").run()?;
     let root = std::env::current_dir()?;
     let work = std::env::temp_dir().join(format!("pbi-backup-demo-{}", std::process::id()));
     let state = work.join("sim-state");

@@ -387,7 +387,8 @@ async fn a_storage_that_does_not_answer_is_said_within_seconds() {
     use std::time::{Duration, Instant};
     use test_fixtures::dfs::{Fault, Op};
     let t = Tenant::rules().await;
-    let env = t.env("financelake");
+    // The log as a platform ingests it: JSON lines with their time.
+    let env = t.env("financelake").set("PBI_BACKUP_LOG_FORMAT", "json");
     backup_one(&t, &env, "Finance", "Budget").await;
     t.stack.emulators["financelake"].faults().inject(
         Op::List,
@@ -420,6 +421,11 @@ async fn a_storage_that_does_not_answer_is_said_within_seconds() {
         "{waited:?}: {line}"
     );
     assert!(line.contains("GET") && line.contains("Finance"), "{line}");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(event["level"], "INFO", "{event}");
+    let when = event["timestamp"].as_str().expect("a timestamp");
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    assert!(time::OffsetDateTime::parse(when, rfc3339).is_ok(), "{when}");
     assert!(!line.contains("sig=") && !line.contains("sv="), "{line}");
     assert!(!line.contains('\u{1b}'), "colour codes in a redirected log: {line:?}");
 }

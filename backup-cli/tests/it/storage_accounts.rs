@@ -161,7 +161,8 @@ async fn a_disabled_storage_account_is_refused_before_anything_is_sent() {
         err.message
     );
     let status = t.cli(&env, "storage status -w 'No Storage' --json").run().await;
-    assert!(status.stdout.contains("\"account\": null"), "attached anyway: {}", status.stdout);
+    let shown: serde_json::Value = status.json();
+    assert!(shown[0]["account"].is_null(), "attached anyway: {}", status.stdout);
 
     let env = t.env("financelake");
     let sent = t.stack.sim.count("backup");
