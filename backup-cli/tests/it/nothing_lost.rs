@@ -429,3 +429,23 @@ async fn a_storage_that_does_not_answer_is_said_within_seconds() {
     assert!(!line.contains("sig=") && !line.contains("sv="), "{line}");
     assert!(!line.contains('\u{1b}'), "colour codes in a redirected log: {line:?}");
 }
+
+/// Storage that refuses pbi-backup (a wrong key here; a refused Entra token alike) stops a bulk backup before
+/// anything is sent to the service: no backup command, no file written that cannot be verified.
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_that_refuses_the_sign_in_stops_a_bulk_backup_before_anything_is_sent() {
+    let t = Tenant::rules().await;
+    let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
+    let env = t.env("financelake").set("AZURE_STORAGE_KEY", wrong);
+    let sent = t.stack.sim.count("backup");
+    let out: backup_core::output::BackupOutput =
+        t.cli(&env, "backup -w Finance --all").json(exit_codes::SERVER_REFUSED).await;
+    assert!(out.failed > 1 && out.succeeded == 0, "{out:?}");
+    for r in &out.results {
+        let e = r.error().expect("each backup failed");
+        assert_eq!(e.kind, "storage", "{e:?}");
+        assert!(e.message.contains("permission denied"), "{e:?}");
+    }
+    assert_eq!(t.stack.sim.count("backup"), sent, "a backup was sent to the service");
+    assert!(below(&t, "financelake", "Finance").is_empty(), "a file was written");
+}

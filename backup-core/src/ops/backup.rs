@@ -313,7 +313,12 @@ pub async fn execute_backup(
                 Some(cell) => Some(
                     cell.get_or_init(|| async {
                         match require(session, &job.workspace, Operation::Backup, "backup").await {
-                            Ok(Ok(warnings)) => Ok(warnings),
+                            Ok(Ok(warnings)) => {
+                                match storage_reachable(session, &job.workspace).await {
+                                    Ok(()) => Ok(warnings),
+                                    Err(e) => Err(ErrorInfo::from(&e)),
+                                }
+                            }
                             Ok(Err(blocked)) => Err(ErrorInfo::from(&Failure::from(blocked))),
                             Err(e) => Err(ErrorInfo::from(&e)),
                         }
@@ -346,6 +351,15 @@ pub async fn execute_backup(
     let succeeded = results.iter().filter(|r| r.ok()).count() - skipped;
     let failed = results.len() - succeeded - skipped;
     Ok(BackupOutput { results, succeeded, failed, skipped })
+}
+
+/// The account a workspace's backups land in, signed in to and looked at (one listing of its folder) before
+/// anything is sent: a refused token or key, or an account that cannot be reached, fails the workspace's backups
+/// here, with nothing sent to the service and no file left unverified.
+async fn storage_reachable(session: &Context, workspace: &str) -> Result<()> {
+    let store = session.workspace_store(workspace).await?;
+    store.folder_exists(&backup_folder(workspace)?).await?;
+    Ok(())
 }
 
 /// A workspace's preflight verdict, decided by its first job: its warnings, or why it is blocked.
