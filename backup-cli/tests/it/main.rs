@@ -6,6 +6,7 @@
 
 mod bulk;
 mod commands;
+mod contracts;
 mod exit_codes;
 mod flows;
 mod kills;

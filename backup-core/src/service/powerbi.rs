@@ -13,6 +13,8 @@ use crate::error::{Error, Result, Service};
 use crate::service::auth::{POWERBI_SCOPE, TokenSource};
 use crate::service::http;
 
+/// Items asked for per page of a paged list (`$top`).
+const PAGE: usize = 5000;
 /// The all-zero GUID that detaches a workspace's storage.
 pub const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -273,9 +275,26 @@ impl PowerBiApi {
         Ok(region)
     }
 
-    /// The workspaces the caller can see.
+    /// The workspaces the caller can see, every page of them.
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        Ok(self.get::<List<Group>>("groups", "listing workspaces").await?.value)
+        self.get_all("groups", "listing workspaces").await
+    }
+
+    /// Every item of a list the REST API pages with `$top` and `$skip` (`GET groups`, `GET groups/{id}/users`): pages
+    /// of [`PAGE`] until one comes back short. The reference documents no default page size, so none is relied on.
+    async fn get_all<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<Vec<T>> {
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .get::<List<T>>(&format!("{path}?$top={PAGE}&$skip={}", all.len()), what)
+                .await?
+                .value;
+            let last = page.len() < PAGE;
+            all.extend(page);
+            if last {
+                return Ok(all);
+            }
+        }
     }
 
     /// Capacities the caller can see.
@@ -285,10 +304,8 @@ impl PowerBiApi {
 
     /// Roles in a workspace.
     pub async fn group_users(&self, group_id: &str) -> Result<Vec<GroupUser>> {
-        Ok(self
-            .get::<List<GroupUser>>(&format!("groups/{group_id}/users"), "listing workspace roles")
-            .await?
-            .value)
+        self.get_all::<GroupUser>(&format!("groups/{group_id}/users"), "listing workspace roles")
+            .await
     }
 
     /// Datasets of a workspace.

@@ -74,8 +74,34 @@ fn workspace_json(state: &SimState, w: &WorkspaceState) -> Value {
     v
 }
 
+/// `$skip` then `$top` of a list, as the REST reference documents them for `GET groups` and `GET groups/{id}/users`
+/// ("Skips the first n results", "Returns only the first n results"); without `$top`, the scenario's default page.
+/// A value that is not a whole number is a 400, as OData answers.
+fn page(
+    items: Vec<Value>,
+    query: &HashMap<String, String>,
+    default_page: Option<usize>,
+) -> Result<Vec<Value>, Response> {
+    let number = |name: &str| -> Result<Option<usize>, Response> {
+        match query.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                let error = json!({"error": {"code": "InvalidRequest", "message": format!("{name} must be a whole number")}});
+                (StatusCode::BAD_REQUEST, Json(error)).into_response()
+            }),
+        }
+    };
+    let skip = number("$skip")?.unwrap_or(0);
+    let top = number("$top")?.or(default_page).unwrap_or(usize::MAX);
+    Ok(items.into_iter().skip(skip).take(top).collect())
+}
+
 /// The workspaces the caller has a role in.
-async fn groups(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn groups(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     shared.count("rest-groups");
     let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
         Ok(g) => g,
@@ -88,6 +114,10 @@ async fn groups(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         .filter(|w| state.role(&grant.principal, &w.id).is_some())
         .map(|w| workspace_json(&state, w))
         .collect();
+    let value = match page(value, &query, state.rest_default_page) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     Json(json!({"@odata.context": "groups", "value": value})).into_response()
 }
 
@@ -226,6 +256,7 @@ async fn group_users(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     in_member_workspace(&shared, &headers, &id, |state, w| {
         let value: Vec<Value> = state
@@ -243,7 +274,10 @@ async fn group_users(
                 }))
             })
             .collect();
-        Json(json!({"value": value})).into_response()
+        match page(value, &query, state.rest_default_page) {
+            Ok(value) => Json(json!({"value": value})).into_response(),
+            Err(r) => r,
+        }
     })
 }
 

@@ -58,6 +58,10 @@ pub struct Tenant {
     /// none: no limit.
     #[serde(default)]
     pub rest_calls_per_second: Option<f64>,
+    /// How many items `GET groups` and `GET groups/{id}/users` return when the caller sends no `$top`; none: all.
+    /// The REST reference documents `$top` and `$skip` on both and no default page, so this is the scenario's.
+    #[serde(default)]
+    pub rest_default_page: Option<usize>,
     /// How fast a backup or restore runs, MB of the model's `size-mb` per second; none: at once.
     #[serde(default)]
     pub backup_mb_per_second: Option<f64>,

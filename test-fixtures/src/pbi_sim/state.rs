@@ -144,6 +144,7 @@ pub struct State {
     pub service_profile: ServiceProfile,
     #[serde(default)]
     pub rest_calls_per_second: Option<f64>,
+    pub rest_default_page: Option<usize>,
     #[serde(default)]
     pub backup_mb_per_second: Option<f64>,
     pub capacities: Vec<CapacityState>,
@@ -268,6 +269,7 @@ impl State {
             tenant_storage: s.tenant.tenant_storage.clone(),
             service_profile: s.tenant.service_profile,
             rest_calls_per_second: s.tenant.rest_calls_per_second,
+            rest_default_page: s.tenant.rest_default_page,
             backup_mb_per_second: s.tenant.backup_mb_per_second,
             capacities,
             accounts: s.storage_accounts.iter().map(|a| account_state(a, &s.tenant.id)).collect(),
