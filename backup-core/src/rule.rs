@@ -200,10 +200,10 @@ rule_table! {
     Seed06 "SEED-06" N N "backups stored outside the capacity's region";
     Seed07 "SEED-07" B N "only workspace admins back up and restore (today: LATER-07/08)";
     Seed08 "SEED-08" B B "a backup folder named after the workspace";
-    Seed09 "SEED-09" B B "storage owner, and admin of the target (today: LATER-07/08)";
+    Seed09 "SEED-09" B B "storage owner, and admin of the target workspace";
     Seed10 "SEED-10" N N "storage owners can read every backup";
     Seed12 "SEED-12" B W "a storage link made for backups, not dataflows only";
-    Seed13 "SEED-13" N N "relinking needs the old folder renamed";
+    Seed13 "SEED-13" B B "relinking needs the old folder renamed";
     Later05 "LATER-05" W B "large semantic model storage format to restore";
     Later06 "LATER-06" W B "enhanced metadata (V3) models only";
     Later07 "LATER-07" W B "workspace admin to restore a new model";

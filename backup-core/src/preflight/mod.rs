@@ -358,6 +358,22 @@ mod tests {
     }
 
     #[test]
+    fn multi_geo_is_advice_today_and_its_remedy_says_so() {
+        let mut w = good();
+        w.capacity.as_mut().unwrap().region = "Southeast Asia".into();
+        for (profile, blocks, words) in [
+            (crate::rule::Profile::Seed, true, "does not back up or restore"),
+            (crate::rule::Profile::Current, false, "work on multi-geo"),
+        ] {
+            let t = TenantFacts { profile, ..tenant() };
+            let f = evaluate(Operation::Backup, &w, &t);
+            let hit = f.iter().find(|f| f.rule == "SEED-04").unwrap();
+            assert_eq!(hit.blocks(), blocks, "{profile}: {hit:?}");
+            assert!(hit.remedy.contains(words), "{profile}: {}", hit.remedy);
+        }
+    }
+
+    #[test]
     fn a_good_workspace_passes_every_blocking_rule() {
         let f = evaluate(Operation::Backup, &good(), &tenant());
         assert!(f.iter().all(|f| !f.blocks()), "{f:#?}");

@@ -216,7 +216,10 @@ pub(super) fn regions(
             RuleId::Seed04,
             Status::Fail,
             format!("capacity of '{name}' is in '{region}', not the tenant's home region '{home}' ({told}): multi-geo"),
-            "move the workspace to a capacity in the home region; multi-geo capacities cannot back up or restore",
+            match out.profile() {
+                super::Profile::Seed => "move the workspace to a capacity in the home region; the 2021 preview does not back up or restore on multi-geo capacities",
+                super::Profile::Current => "backup and restore work on multi-geo capacities today; the backups are kept in the storage account's region: check data residency and egress cost (LATER-01)",
+            },
         ),
         (None, _) => out.push(
             RuleId::Seed04,
@@ -390,8 +393,8 @@ pub(super) fn relink(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts)
     }
 }
 
-/// SEED-09: copies into another workspace's folder need storage ownership, and (under the preview's rules) admin
-/// of the target workspace; today the restore's own role rules (LATER-07/08) apply to the target instead.
+/// SEED-09: copies into another workspace's folder need storage ownership, and restoring them there admin of the
+/// target workspace: the page states it in every revision ([D1]-[D5]), so under both profiles.
 pub(super) fn copies(
     out: &mut Findings<'_>,
     op: Operation,
@@ -403,9 +406,7 @@ pub(super) fn copies(
     }
     let name = out.workspace.to_owned();
     let role = ws.caller.as_ref().map(|u| &u.group_user_access_right);
-    if out.profile() == super::Profile::Seed
-        && let Some(role) = role.filter(|r| **r != WorkspaceRole::Admin)
-    {
+    if let Some(role) = role.filter(|r| **r != WorkspaceRole::Admin) {
         out.push(
             RuleId::Seed09,
             Status::Fail,
