@@ -18,4 +18,5 @@ mod restore;
 mod run;
 mod storage_accounts;
 mod support;
+mod tls;
 mod verified;
