@@ -231,6 +231,18 @@ async fn listing_pages_and_recursive_delete() {
     }
     assert_eq!(pages, 3);
     assert_eq!(names, (0..7).map(|i| format!("dir/f{i}")).collect::<Vec<_>>());
+    // A directory renamed onto one that holds something: PathAlreadyExists, as public clients report it.
+    c.send(Method::PUT, "/devstoreaccount1/fs2/other/x?resource=file", &[], vec![]).await;
+    let resp = c
+        .send(
+            Method::PUT,
+            "/devstoreaccount1/fs2/dir",
+            &[("x-ms-rename-source", "/fs2/other")],
+            vec![],
+        )
+        .await;
+    assert_eq!((resp.status(), code(&resp).as_str()), (StatusCode::CONFLICT, "PathAlreadyExists"));
+    c.send(Method::DELETE, "/devstoreaccount1/fs2/other?recursive=true", &[], vec![]).await;
     let resp = c.send(Method::DELETE, "/devstoreaccount1/fs2/dir", &[], vec![]).await;
     assert_eq!((resp.status(), code(&resp).as_str()), (StatusCode::CONFLICT, "DirectoryNotEmpty"));
     let resp =

@@ -887,13 +887,11 @@ impl State {
                     "The destination exists with another resource type.",
                 ));
             }
+            // Onto a directory that holds something the service answers as public clients report it (the Python
+            // SDK's and azcopy's users see PathAlreadyExists), not DirectoryNotEmpty, which is Path Delete's.
             if d.is_dir && self.fs_ref(fs)?.paths.keys().any(|k| k.starts_with(&format!("{dst}/")))
             {
-                return Err(err(
-                    409,
-                    "DirectoryNotEmpty",
-                    "The destination directory is not empty.",
-                ));
+                return Err(err(409, "PathAlreadyExists", "The specified path already exists."));
             }
             if !d.is_dir {
                 let _ = std::fs::remove_file(self.data_path(d.data_id));
