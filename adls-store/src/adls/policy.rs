@@ -24,6 +24,11 @@ pub(crate) struct StoreContentMd5(pub(crate) String);
 #[derive(Clone)]
 pub(crate) struct CopySourceAuthorization(pub(crate) String);
 
+/// The source version a copy reads, sent as `x-ms-source-if-match` (the Blob crate has no option for it): a source
+/// replaced while it is copied fails the block with 412 instead of mixing versions.
+#[derive(Clone)]
+pub(crate) struct CopySourceIfMatch(pub(crate) String);
+
 #[derive(Debug)]
 pub(crate) struct FixupPolicy {
     pub(crate) transactional_md5: bool,
@@ -84,6 +89,9 @@ impl FixupPolicy {
         }
         if let Some(CopySourceAuthorization(auth)) = ctx.get::<CopySourceAuthorization>() {
             request.insert_header("x-ms-copy-source-authorization", auth.clone());
+        }
+        if let Some(CopySourceIfMatch(etag)) = ctx.get::<CopySourceIfMatch>() {
+            request.insert_header("x-ms-source-if-match", etag.clone());
         }
         let action =
             request.url().query_pairs().find(|(k, _)| k == "action").map(|(_, v)| v.into_owned());

@@ -25,7 +25,7 @@ use azure_storage_blobs::prelude::{BlobClient, BlockId};
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::map_err;
-use super::policy::CopySourceAuthorization;
+use super::policy::{CopySourceAuthorization, CopySourceIfMatch};
 use super::{AdlsStore, SHA256_PROPERTY};
 use crate::credential::Credential;
 use crate::store::writable;
@@ -129,6 +129,10 @@ impl AdlsStore {
                 let mut context = Context::new();
                 if let Some(auth) = &source.authorization {
                     context.insert(CopySourceAuthorization(auth.clone()));
+                }
+                // Every block from the version whose hash the commit records.
+                if let Some(etag) = &source.meta.etag {
+                    context.insert(CopySourceIfMatch(etag.clone()));
                 }
                 blob.put_block_url(id, source.url.clone())
                     .range(range)

@@ -148,3 +148,36 @@ async fn a_source_the_service_cannot_read_fails_the_copy_and_leaves_nothing() {
         b.paths(FS)
     );
 }
+
+/// A source replaced while the service copies it: the blocks are read with `x-ms-source-if-match` (the version
+/// whose hash the copy records), so the copy fails on the change instead of mixing two versions, and leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_replaced_during_the_copy_fails_it_instead_of_mixing_versions() {
+    let env = env().await;
+    let mut config =
+        config_for(&env.emu, Credential::AccountKey(env.emu.account_key().to_owned().into()));
+    config.copy_block_size = 256 << 10;
+    config.concurrency = 1;
+    let store = AdlsStore::new(config).unwrap();
+    store.ensure_filesystem(FS).await.unwrap();
+    let from = StorePath::file(FS, "Finance", "changing.abf").unwrap();
+    let to = StorePath::file(FS, "Finance Copy", "changing.abf").unwrap();
+    store.put(&from, conformance::pattern(LEN, 1), PutMode::Create).await.unwrap();
+    // The third block waits; meanwhile the source is replaced by a file of the same size.
+    for delay in [0, 0, 1500] {
+        env.emu.faults().inject(
+            Op::PutBlock,
+            Fault::Delay(std::time::Duration::from_millis(delay)),
+            1,
+        );
+    }
+    let copying = store.copy(&from, &to, PutMode::Create);
+    let replacing = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        store.put(&from, conformance::pattern(LEN, 2), PutMode::Overwrite).await.unwrap();
+    };
+    let (copied, ()) = tokio::join!(copying, replacing);
+    let err = copied.expect_err("a copy of two versions was made");
+    assert!(matches!(err, Error::Precondition { .. }), "{err}");
+    assert!(!store.exists(&to).await.unwrap(), "the failed copy left a file");
+}

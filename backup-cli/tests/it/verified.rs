@@ -161,11 +161,11 @@ async fn a_second_download_into_the_same_partial_is_refused() {
     let store = t.stack.store("financelake").unwrap();
     let path = StorePath::file("power-bi-backup", "Finance", "Twice_20261128T000000Z.abf").unwrap();
     store.put(&path, data.clone().into(), PutMode::Create).await.unwrap();
-    t.stack.emulators["financelake"].faults().inject(
-        Op::Read,
-        Fault::Delay(std::time::Duration::from_millis(300)),
-        6,
-    );
+    // The first reads come at once (the partial is written), the rest late: the first download is still writing
+    // when the second starts, however loaded the machine.
+    let faults = t.stack.emulators["financelake"].faults();
+    faults.inject(Op::Read, Fault::Delay(std::time::Duration::ZERO), 2);
+    faults.inject(Op::Read, Fault::Delay(std::time::Duration::from_secs(5)), 4);
     let dest = t.work.path().join("twice.abf");
     let partial = t.work.path().join("twice.abf.pbi-backup-partial");
     let args: Vec<String> = [

@@ -3,6 +3,7 @@
 //!
 //! - Put Block (`PUT ?comp=block&blockid=ID`, the bytes in the body) and Put Block From URL (the same with
 //!   `x-ms-copy-source`, `Content-Length: 0`, optional `x-ms-source-range: bytes=A-B`) stage an uncommitted block: 201.
+//!   `x-ms-source-if-match` copies only while the source's ETag matches, else 412 `SourceConditionNotMet`.
 //! - Put Block List (`PUT ?comp=blocklist`, an XML `<BlockList>` of `<Latest>`/`<Uncommitted>`/`<Committed>` ids)
 //!   makes the named blocks, in order, the blob's content: 201 with `ETag` and `Last-Modified`. `x-ms-meta-*` become
 //!   the blob's metadata (which ADLS shows as the path's properties), `x-ms-blob-content-md5` its stored Content-MD5.
@@ -221,11 +222,24 @@ async fn read_source(r: &Req, range: Option<(u64, u64)>, to: &BlockBytes) -> Api
     if let Some((a, b)) = range {
         get = get.header("x-ms-range", format!("bytes={a}-{b}"));
     }
+    // "x-ms-source-if-match: copy the source blob only if its ETag matches" (Put Block From URL): asked of the
+    // source as its own If-Match; a source that changed answers 412, and so does the copy.
+    let if_match = r.h("x-ms-source-if-match");
+    if let Some(etag) = if_match {
+        get = get.header("if-match", etag);
+    }
     let want = range.map(|(a, b)| b - a + 1);
     let mut resp = get.send().await.map_err(|_| {
         err(500, "CannotVerifyCopySource", "The source of the copy could not be read.")
     })?;
     let status = resp.status().as_u16();
+    if status == 412 && if_match.is_some() {
+        return Err(err(
+            412,
+            "SourceConditionNotMet",
+            "The source condition specified using HTTP conditional header(s) is not met.",
+        ));
+    }
     if !(200..300).contains(&status) {
         return Err(err(
             status,
