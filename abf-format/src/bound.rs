@@ -15,11 +15,15 @@ use std::io::{self, Cursor, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use crate::abf::{self, Fail, PAGE, Res, corrupt};
-use crate::framing::{self, Sniffed};
 use crate::report::{Problem, ProblemKind};
+use crate::sniff::{self, Sniffed};
 
 /// Largest ratio of decoded to encoded bytes accepted for a model stream (256 to 1).
 pub const MAX_EXPANSION: u64 = 256;
+/// Largest decoded image this reader produces from an XPress9 stream or a ZIP member (16 GiB). Past 64 MiB it is
+/// spooled to a temporary file, not held in memory; the tighter bounds are below.
+pub const MAX_IMAGE_LEN: u64 = 16 << 30;
+
 /// Decoded bytes allowed whatever the encoded size (8 MiB), so that a tiny real model is never refused.
 const MIN_ALLOWANCE: u64 = 8 << 20;
 /// Decoded images up to this size stay in memory; beyond it they go to a temporary file.
@@ -63,8 +67,8 @@ impl Spooler {
     /// A sink for the decoding of `encoded` bytes.
     pub(crate) fn new(part: impl Into<String>, expect: Expect, encoded: u64) -> Self {
         let allowance = encoded.saturating_mul(MAX_EXPANSION).max(MIN_ALLOWANCE);
-        let (limit, why) = if allowance > framing::MAX_IMAGE_LEN {
-            (framing::MAX_IMAGE_LEN, Limit::ImageLen)
+        let (limit, why) = if allowance > MAX_IMAGE_LEN {
+            (MAX_IMAGE_LEN, Limit::ImageLen)
         } else {
             (allowance, Limit::Expansion { encoded })
         };
@@ -117,7 +121,7 @@ impl Spooler {
 
     /// The decoded stream, rewound, and its length. A stream shorter than a page gets its first-bytes check here.
     pub(crate) fn finish(mut self) -> Res<(Spool, u64)> {
-        if !self.head_checked && self.head.len() >= framing::XPRESS9_SIGNATURE_LEN as usize {
+        if !self.head_checked && self.head.len() >= sniff::XPRESS9_SIGNATURE_LEN as usize {
             self.check_head()?;
         }
         self.spool.seek(SeekFrom::Start(0))?;
@@ -126,7 +130,7 @@ impl Spooler {
 
     fn check_head(&mut self) -> Res<()> {
         self.head_checked = true;
-        let sniffed = framing::sniff(&self.head);
+        let sniffed = sniff::sniff(&self.head);
         let fits = match self.expect {
             Expect::Image => sniffed == Sniffed::StreamStorage,
             Expect::ModelStream => matches!(
@@ -261,7 +265,7 @@ mod tests {
         let p = problem(s.write(&vec![0u8; PAGE as usize]).unwrap_err());
         assert!(p.message.contains("not a backup"), "{}", p.message);
         // An XPress9 stream is a model stream, not an image.
-        let mut sig = framing::xpress9_signature(false);
+        let mut sig = sniff::xpress9_signature(false);
         sig.resize(PAGE as usize, 0);
         assert!(Spooler::new("x", Expect::ModelStream, 1 << 20).write(&sig).is_ok());
         assert!(Spooler::new("x", Expect::Image, 1 << 20).write(&sig).is_err());
@@ -272,7 +276,7 @@ mod tests {
         let mut s = Spooler::new("x", Expect::ModelStream, 100);
         assert!(s.declared(MIN_ALLOWANCE + 1).is_err());
         s.declared(200).unwrap();
-        let mut sig = framing::xpress9_signature(false);
+        let mut sig = sniff::xpress9_signature(false);
         sig.resize(200, 0);
         s.write(&sig).unwrap();
         let p = problem(s.write(&[0]).unwrap_err());

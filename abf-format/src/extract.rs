@@ -4,7 +4,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use crate::abf::{self, Fail, Image};
 use crate::error::{Error, Result};
-use crate::framing::{self, Sniffed};
+use crate::sniff::{self, Sniffed};
 
 /// The original content of the file whose logged name (as [`crate::FileEntry::name`] shows it) is `name`, or whose
 /// name ends with `\name`; `Ok(None)` when the image holds no such file.
@@ -16,8 +16,8 @@ pub fn read_file<R: Read + Seek>(mut reader: R, name: &str) -> Result<Option<Vec
     let len = reader.seek(SeekFrom::End(0))?;
     reader.seek(SeekFrom::Start(0))?;
     let mut head = Vec::new();
-    reader.by_ref().take(framing::XPRESS9_SIGNATURE_LEN).read_to_end(&mut head)?;
-    if framing::sniff(&head) != Sniffed::StreamStorage {
+    reader.by_ref().take(sniff::XPRESS9_SIGNATURE_LEN).read_to_end(&mut head)?;
+    if sniff::sniff(&head) != Sniffed::StreamStorage {
         return Err(Error::Unreadable(
             "read_file reads plain .abf images; this is another framing (inspect tells which)"
                 .into(),

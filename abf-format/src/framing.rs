@@ -1,58 +1,16 @@
-//! The outer layers: framing detection, the XPress9 envelopes (abf.md §2–§3), and a byte window over a ZIP member.
+//! The outer layers: the XPress9 envelopes (abf.md §2–§3), and a byte window over a ZIP member.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::abf::{Fail, Res, corrupt, read_at, truncated};
 use crate::bound::{Expect, Spool, Spooler};
 use crate::crc;
+use crate::sniff::XPRESS9_SIGNATURE_LEN;
 
-/// UTF-16LE text that starts a single-threaded XPress9 stream (followed by two zero bytes).
-const XPRESS9_TEXT: &str = "This backup was created using XPress9 compression.";
-/// UTF-16LE text that starts a multithreaded XPress9 stream.
-const XPRESS9_MT_TEXT: &str = "This backup was created using multithreaded XPrs9.";
-/// Length of either XPress9 signature, padding included.
-pub(crate) const XPRESS9_SIGNATURE_LEN: u64 = 102;
 const XPRESS9_MAGIC: u32 = 0x4E86_D72A;
 const BLOCK_HEADER_LEN: usize = 32;
 /// Largest uncompressed size of one XPress9 chunk this reader accepts (64 MiB; real files use 2 MiB).
 pub const MAX_XPRESS9_CHUNK: u64 = 64 << 20;
-/// Largest decoded image this reader produces from an XPress9 stream or a ZIP member (16 GiB). Past 64 MiB it is
-/// spooled to a temporary file, not held in memory; the tighter bounds are in [`crate::bound`].
-pub const MAX_IMAGE_LEN: u64 = 16 << 30;
-
-/// The XPress9 signature bytes for one of the two framings.
-pub(crate) fn xpress9_signature(multithreaded: bool) -> Vec<u8> {
-    let text = if multithreaded { XPRESS9_MT_TEXT } else { XPRESS9_TEXT };
-    let mut sig: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    sig.extend_from_slice(&[0, 0]);
-    sig
-}
-
-/// What the first bytes of a stream say it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sniffed {
-    StreamStorage,
-    Xpress9,
-    Xpress9Multithreaded,
-    Zip,
-    Unknown,
-}
-
-/// Recognises a stream from its first bytes (up to 102).
-pub(crate) fn sniff(head: &[u8]) -> Sniffed {
-    if head.starts_with(&crate::abf::signature()) {
-        Sniffed::StreamStorage
-    } else if head.starts_with(&xpress9_signature(false)[..100]) {
-        Sniffed::Xpress9
-    } else if head.starts_with(&xpress9_signature(true)[..100]) {
-        Sniffed::Xpress9Multithreaded
-    } else if head.starts_with(b"PK\x03\x04") {
-        Sniffed::Zip
-    } else {
-        Sniffed::Unknown
-    }
-}
-
 /// A read-only window `[start, start + len)` over a seekable stream.
 #[derive(Debug)]
 pub(crate) struct Window<R> {

@@ -5,11 +5,12 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::abf::{self, Fail, Image, Res, corrupt, truncated};
 use crate::bound::{Expect, Spooler};
 use crate::error::{Error, Result};
-use crate::framing::{self, Sniffed, Window};
+use crate::framing::{self, Window};
 use crate::metadata;
 use crate::report::{
     Container, Database, FileEntry, Format, Framing, Problem, ProblemKind, Report, Table,
 };
+use crate::sniff::{self, Sniffed};
 
 /// What `inspect` reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,8 +57,8 @@ pub fn inspect<R: Read + Seek>(mut reader: R, options: InspectOptions) -> Result
 
 fn head<R: Read + Seek>(r: &mut R) -> Res<Vec<u8>> {
     r.seek(SeekFrom::Start(0))?;
-    let mut head = Vec::with_capacity(framing::XPRESS9_SIGNATURE_LEN as usize);
-    r.by_ref().take(framing::XPRESS9_SIGNATURE_LEN).read_to_end(&mut head)?;
+    let mut head = Vec::with_capacity(sniff::XPRESS9_SIGNATURE_LEN as usize);
+    r.by_ref().take(sniff::XPRESS9_SIGNATURE_LEN).read_to_end(&mut head)?;
     Ok(head)
 }
 
@@ -75,7 +76,7 @@ fn zip_fail(part: &str, e: zip::result::ZipError) -> Fail {
 fn run<R: Read + Seek>(r: &mut R, options: InspectOptions, report: &mut Report) -> Res<()> {
     let len = r.seek(SeekFrom::End(0))?;
     let head = head(r)?;
-    match framing::sniff(&head) {
+    match sniff::sniff(&head) {
         Sniffed::Unknown => Err(Fail::Damage(Problem::new(
             ProblemKind::NotAbf,
             "file",
@@ -186,7 +187,7 @@ fn run_model<M: Read + Seek>(
     report: &mut Report,
 ) -> Res<()> {
     let head = head(m)?;
-    match framing::sniff(&head) {
+    match sniff::sniff(&head) {
         Sniffed::StreamStorage => {
             report.format.framing = Some(Framing::StreamStorage);
             run_image(m, len, options, report)
@@ -197,7 +198,7 @@ fn run_model<M: Read + Seek>(
                 Some(if multithreaded { Framing::Xpress9Multithreaded } else { Framing::Xpress9 });
             let (mut image, image_len) = framing::decode_xpress9(m, len, multithreaded)?;
             let inner = head_of(&mut image)?;
-            if framing::sniff(&inner) != Sniffed::StreamStorage {
+            if sniff::sniff(&inner) != Sniffed::StreamStorage {
                 return Err(corrupt(
                     "xpress9 stream",
                     "the decoded stream is not a stream storage image",

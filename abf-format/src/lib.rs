@@ -60,16 +60,17 @@ mod framing;
 mod inspect;
 mod metadata;
 mod report;
+mod sniff;
 mod writer;
 mod xml;
 mod xpress8;
 
 pub use crate::{
     abf::{MAX_METADATA_LEN, MAX_XML_LEN},
-    bound::MAX_EXPANSION,
+    bound::{MAX_EXPANSION, MAX_IMAGE_LEN},
     error::{Error, Result},
     extract::read_file,
-    framing::{MAX_IMAGE_LEN, MAX_XPRESS9_CHUNK},
+    framing::MAX_XPRESS9_CHUNK,
     inspect::{InspectOptions, inspect},
     report::{
         Container, Database, FileEntry, Format, Framing, ModelPermission, Problem, ProblemKind,
