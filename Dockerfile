@@ -9,6 +9,9 @@
 # shard in one (the Kubernetes example).
 
 FROM rust:1.89-bookworm AS build
+# The commit --version names (the context has no .git): docker build --build-arg COMMIT=$(git rev-parse --short=12 HEAD)
+ARG COMMIT=unknown
+ENV PBI_BACKUP_COMMIT=$COMMIT
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p backup-cli \

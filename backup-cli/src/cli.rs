@@ -2,6 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+/// What `--version` says: the release and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PBI_BACKUP_COMMIT"), ")");
+
 /// Back up and restore Power BI Premium semantic models and Azure Analysis Services databases.
 ///
 /// Credentials come from the environment or files, never from arguments: AZURE_TENANT_ID, AZURE_CLIENT_ID and
@@ -13,7 +16,7 @@ use clap::{Parser, Subcommand};
 /// up and restore over a model, only admins restore a new one, multi-geo is residency advice); seed is its 2021
 /// preview (workspace admins only, multi-geo refused).
 #[derive(Debug, Parser)]
-#[command(name = "pbi-backup", version, propagate_version = true, max_term_width = 110)]
+#[command(name = "pbi-backup", version = VERSION, propagate_version = true, max_term_width = 110)]
 pub struct Cli {
     #[command(flatten)]
     pub global: crate::global::Global,

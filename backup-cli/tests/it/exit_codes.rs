@@ -369,6 +369,15 @@ async fn unreachable_service_exits_1() {
     let err = out.results[0].error().unwrap();
     assert!(err.findings.iter().any(|f| f.rule == "LATER-30" && f.blocks()), "{err:?}");
     assert_eq!(t.stack.sim.count("backup"), sent);
-    let _ =
-        run_bin(&Env::default(), t.work.path(), &["--version"]).await.expect(exit_codes::SUCCESS);
+    let version = run_bin(&Env::default(), t.work.path(), &["--version"]).await;
+    version.expect(exit_codes::SUCCESS);
+    // The release and the commit it was built from (this checkout's).
+    let shown = version.stdout.trim();
+    let commit = shown
+        .strip_prefix(concat!("pbi-backup ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|r| r.strip_suffix(')'));
+    assert!(
+        commit.is_some_and(|c| c.len() == 12 && c.chars().all(|ch| ch.is_ascii_hexdigit())),
+        "{shown}"
+    );
 }
