@@ -176,6 +176,14 @@ macro_rules! rule_table {
                     $( RuleId::$sv => $sid, )*
                 }
             }
+
+            /// What the rule says, in a few words.
+            pub fn title(self) -> &'static str {
+                match self {
+                    $( RuleId::$v => $title, )*
+                    $( RuleId::$sv => $stitle, )*
+                }
+            }
         }
 
         /// Every rule the preflight checks, with its class under each profile: the table "Rule profiles" of
@@ -224,6 +232,35 @@ rule_table! {
         Later10 "LATER-10" "a restore over a model in use needs /forceRestore";
         Later12 "LATER-12" "the capacity's XMLA endpoint set to Read Write";
     }
+}
+
+/// `RULES.md` at the repository root: every rule this tool knows and how it weighs under each profile, written
+/// from the table above (its one home); a test fails when the file and the table differ.
+pub fn rules_markdown() -> String {
+    let class = |c: Class| match c {
+        Class::Blocks => "blocks",
+        Class::Warns => "warns",
+        Class::Note => "note",
+    };
+    let mut out = String::from(
+        "# The rules pbi-backup knows\n\n\
+         Written from the rule table in `backup-core/src/rule.rs` (its one home; a test fails when they differ). \
+         `current` is the service as documented today and the default; `seed` is the 2021 preview, chosen by name \
+         (`--rules seed`). A rule that warns blocks when `preflight.raise` lists it. The sources of each rule are in \
+         the project's rules reference (`power-bi-rules.md`).\n\n\
+         | rule | what it asks | `current` | `seed` |\n|---|---|---|---|\n",
+    );
+    for id in RuleId::ALL {
+        let (current, seed) = match id.rule() {
+            Some(r) => (class(r.current), class(r.seed)),
+            None => (
+                "the server's (recognised in its refusal)",
+                "the server's (recognised in its refusal)",
+            ),
+        };
+        out.push_str(&format!("| {} | {} | {current} | {seed} |\n", id.as_str(), id.title()));
+    }
+    out
 }
 
 impl RuleId {
@@ -295,4 +332,22 @@ pub fn parse_raise(ids: &[String]) -> Result<Vec<RuleId>, String> {
         unknown.join(", "),
         valid.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod rules_file {
+    /// RULES.md is the table's: `PBI_BACKUP_BLESS=1 cargo test -p backup-core rules_md` writes it anew.
+    #[test]
+    fn rules_md_is_written_from_the_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../RULES.md");
+        let want = super::rules_markdown();
+        if std::env::var("PBI_BACKUP_BLESS").as_deref() == Ok("1") {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "RULES.md differs from the rule table; PBI_BACKUP_BLESS=1 cargo test -p backup-core rules_md writes it"
+        );
+    }
 }
