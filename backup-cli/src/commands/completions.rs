@@ -38,11 +38,75 @@ impl std::str::FromStr for Target {
 pub fn run(args: &CompletionsArgs, mut cmd: clap::Command) -> Outcome<i32> {
     let mut text = Vec::new();
     match args.shell {
-        Target::Man => clap_mangen::Man::new(cmd)
-            .render(&mut text)
+        Target::Man => man_page(&cmd, &mut text)
             .map_err(|e| Error::Usage(format!("writing the man page: {e}")))?,
         Target::Shell(shell) => clap_complete::generate(shell, &mut cmd, "pbi-backup", &mut text),
     }
     crate::print::write_stdout(&String::from_utf8_lossy(&text))?;
     Ok(Written.exit_code())
+}
+
+/// The man page: clap_mangen's sections, then EXIT STATUS (every documented exit code) and ENVIRONMENT (every variable
+/// an option reads, from the command line's own definition).
+fn man_page(cmd: &clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    writeln!(out, ".SH \"EXIT STATUS\"")?;
+    for (code, meaning) in backup_core::output::exit_status_meanings() {
+        writeln!(out, ".TP\n{code}\n{}", roff_text(meaning))?;
+    }
+    writeln!(out, ".SH ENVIRONMENT")?;
+    for (name, help) in environment(cmd) {
+        writeln!(out, ".TP\n{name}\n{}", roff_text(&help))?;
+    }
+    writeln!(
+        out,
+        ".TP\nAZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET\nThe service principal that signs in (secrets come from the environment or files, never arguments)."
+    )
+}
+
+/// Every `env` an option of `cmd` or of its subcommands reads, with the first line of its help, once each.
+fn environment(cmd: &clap::Command) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut stack = vec![cmd];
+    while let Some(c) = stack.pop() {
+        for arg in c.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|n| n.to_str())
+                && !found.iter().any(|(n, _)| n == name)
+            {
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                found.push((name.to_owned(), help.lines().next().unwrap_or_default().to_owned()));
+            }
+        }
+        stack.extend(c.get_subcommands());
+    }
+    found.sort();
+    found
+}
+
+/// Text for a roff paragraph: a leading dot or quote would be read as a request.
+fn roff_text(text: &str) -> String {
+    let t = text.replace('\\', "\\e");
+    if t.starts_with('.') || t.starts_with('\'') { format!("\\&{t}") } else { t }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_man_page_has_exit_status_and_environment() {
+        let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+        let mut out = Vec::new();
+        super::man_page(&cmd, &mut out).unwrap();
+        let page = String::from_utf8(out).unwrap();
+        let status = page.split(".SH \"EXIT STATUS\"").nth(1).expect("an EXIT STATUS section");
+        for (code, _) in backup_core::output::exit_status_meanings() {
+            assert!(status.contains(&format!(".TP\n{code}\n")), "exit code {code} missing");
+        }
+        let environment = page.split(".SH ENVIRONMENT").nth(1).expect("an ENVIRONMENT section");
+        for name in
+            ["PBI_BACKUP_JSON", "PBI_BACKUP_RULES", "PBI_BACKUP_LOG_FORMAT", "PBI_BACKUP_SHARD"]
+        {
+            assert!(environment.contains(name), "{name} missing");
+        }
+    }
 }

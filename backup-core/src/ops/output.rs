@@ -7,6 +7,11 @@ use super::Failure;
 use crate::error::{Error, Service};
 use crate::preflight::Finding;
 
+/// Every exit code with what it means, for documentation (the man page's EXIT STATUS): [`exit_codes::ALL`].
+pub fn exit_status_meanings() -> &'static [(i32, &'static str)] {
+    exit_codes::ALL
+}
+
 /// Exit codes of `pbi-backup`. Stable: scripts rely on them.
 pub mod exit_codes {
     /// Everything asked for was done.
@@ -27,6 +32,31 @@ pub mod exit_codes {
     pub const LOCKED: i32 = 7;
     /// Stopped by Ctrl-C.
     pub const INTERRUPTED: i32 = 130;
+
+    /// Every code with what it means, as the man page's EXIT STATUS lists them.
+    pub const ALL: &[(i32, &str)] = &[
+        (SUCCESS, "everything asked for was done"),
+        (
+            FAILURE,
+            "a failure none of the other codes describe: the network, an outcome that is unknown, a local disk",
+        ),
+        (USAGE, "the command line, the configuration or a name given was wrong; nothing was sent"),
+        (PREFLIGHT_BLOCKED, "a preflight rule blocked the operation; nothing was sent"),
+        (
+            SERVER_REFUSED,
+            "the server refused: Power BI, Analysis Services, the storage account, or the sign-in",
+        ),
+        (
+            INTEGRITY,
+            "a file is not whole (a hash or the container check failed), or a restored model differs from its backup",
+        ),
+        (PARTIAL, "a bulk run where some items succeeded and some failed"),
+        (
+            LOCKED,
+            "run: another run of the same policy and shard holds the run lock; this one did nothing",
+        ),
+        (INTERRUPTED, "interrupted (Ctrl-C); a server-side operation may still be running"),
+    ];
 }
 
 impl Error {
