@@ -320,15 +320,7 @@ async fn send_staged(
         ))
         .await;
     }
-    if let Err(e) = store.rename(&staged, path, mode).await {
-        let _ = store.delete(&staged).await;
-        return Err(match e {
-            adls_store::Error::AlreadyExists { .. } => {
-                Error::Usage(format!("{path} exists; pass --overwrite to replace it"))
-            }
-            other => other.into(),
-        });
-    }
+    promote(store, &staged, path, mode).await?;
     let hashed = super::Hashed { meta: store.head(path).await?, ..hashed };
     Ok(hashed)
 }
@@ -388,6 +380,26 @@ fn check_abf_name(name: &str) -> Result<()> {
         return Err(Error::Usage(format!(
             "'{name}' is not an .abf file name; Power BI restores .abf backups only"
         )));
+    }
+    Ok(())
+}
+
+/// Renames a verified staging file over its final name (an upload's or a copy's); on failure the staging file goes,
+/// and a target that exists without `--overwrite` is said as such.
+async fn promote(
+    store: &dyn Store,
+    staged: &StorePath,
+    to: &StorePath,
+    mode: PutMode,
+) -> Result<()> {
+    if let Err(e) = store.rename(staged, to, mode).await {
+        let _ = store.delete(staged).await;
+        return Err(match e {
+            adls_store::Error::AlreadyExists { .. } => {
+                Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
+            }
+            other => other.into(),
+        });
     }
     Ok(())
 }
@@ -457,15 +469,7 @@ pub(crate) async fn copy_verified(
         let _ = target.delete(&staged).await;
         return Err(differs(&sha));
     }
-    if let Err(e) = target.rename(&staged, to, mode).await {
-        let _ = target.delete(&staged).await;
-        return Err(match e {
-            adls_store::Error::AlreadyExists { .. } => {
-                Error::Usage(format!("{to} exists; pass --overwrite to replace it"))
-            }
-            other => other.into(),
-        });
-    }
+    promote(target, &staged, to, mode).await?;
     let copied = super::Hashed { meta: target.head(to).await?, ..copied };
     put_manifest(target, &copied, manifest, "copy").await?;
     Ok(TransferOutput {
