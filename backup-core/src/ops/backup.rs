@@ -187,6 +187,11 @@ impl BackupPlan {
             .collect()
     }
 
+    /// For the skip rules, each dataset's newest verified backup, read from storage.
+    pub(crate) async fn read_skips(&mut self, session: &Context, options: &BackupOptions) {
+        read_before(session, options, &mut self.jobs).await;
+    }
+
     /// Every workspace folder the plan touches (skipped datasets' included), in plan order.
     pub fn folders(&self) -> Vec<String> {
         let mut seen = Vec::new();
@@ -213,6 +218,17 @@ impl BackupPlan {
 /// Plans the backups (reads only): the datasets selected, the share of this shard, and, for the skip rules, each
 /// dataset's newest verified backup.
 pub async fn plan_backup(session: &Context, options: &BackupOptions) -> Result<BackupPlan> {
+    let mut plan = select_backups(session, options).await?;
+    plan.read_skips(session, options).await;
+    Ok(plan)
+}
+
+/// The datasets selected and the share of this shard, nothing read from storage yet: what `run` needs to know
+/// which accounts to lock before it reads what is already done ([`BackupPlan::read_skips`]).
+pub(crate) async fn select_backups(
+    session: &Context,
+    options: &BackupOptions,
+) -> Result<BackupPlan> {
     let mut jobs = plan(session, options).await?;
     if jobs.is_empty() {
         return Err(Error::NotFound {
@@ -224,7 +240,6 @@ pub async fn plan_backup(session: &Context, options: &BackupOptions) -> Result<B
     if let Some(shard) = options.shard {
         jobs.retain(|j| shard.takes(&j.stable_id()));
     }
-    read_before(session, options, &mut jobs).await;
     Ok(BackupPlan { jobs })
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use time::OffsetDateTime;
 
-use super::backup::{BackupOptions, DatasetSelector, backup, plan_backup};
+use super::backup::{BackupOptions, DatasetSelector, execute_backup, select_backups};
 use super::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
 use super::prune::{PruneOptions, prune};
 use super::run_lock::{RunLock, lock_path};
@@ -123,11 +123,11 @@ async fn run_policy(
         errors: Vec::new(),
         duration_ms: 0,
     };
-    // The plan names the accounts written to; the run lock is taken in each before anything is written, and the
-    // plan made again under it (what a run that held the lock just before did is then seen, and skipped).
+    // The selection names the accounts written to; the run lock is taken in each before anything is read from them,
+    // so what a run that held the lock just before did is seen, and skipped.
     let locked = async {
         let backup_options = backup_options(session, policy, options, now)?;
-        let plan = plan_backup(session, &backup_options).await?;
+        let plan = select_backups(session, &backup_options).await?;
         // An account that cannot be opened is not written to either: that workspace's backups fail on their own,
         // with the cause, and the others go on.
         let mut stores = Vec::new();
@@ -145,9 +145,9 @@ async fn run_policy(
         };
         let path = lock_path(&policy.name, options.shard)?;
         let lock = RunLock::take(stores, path, &what, options.break_lock).await?;
-        Ok::<_, Error>((backup_options, lock))
+        Ok::<_, Error>((backup_options, plan, lock))
     };
-    let (backup_options, lock) = match locked.await {
+    let (backup_options, mut plan, lock) = match locked.await {
         Ok(got) => got,
         Err(e) => {
             run.errors.push(ErrorInfo::from(&e));
@@ -155,7 +155,8 @@ async fn run_policy(
             return run;
         }
     };
-    match backup(session, &backup_options).await {
+    plan.read_skips(session, &backup_options).await;
+    match execute_backup(session, &backup_options, plan).await {
         Ok(b) => run.backup = Some(b),
         Err(e) => run.errors.push(ErrorInfo::from(&e)),
     }
