@@ -13,10 +13,10 @@
 //! Failures are one matchable [`Error`]; retries follow one [`RetryConfig`].
 //!
 //! The ADLS backend is configured by an [`AdlsConfig`] (or [`AdlsConfig::from_env`]): the account, an optional custom
-//! endpoint (path-style, for loopback), the Entra authority, and one [`Credential`]: account key, SAS, an Entra client
-//! secret, the Azure CLI, a managed identity, or the environment. [`Credential`] is the whole project's credential
-//! type (backup-core signs in to Power BI with it too), and [`Credential::token_credential`] the one function that
-//! makes an Azure SDK credential of it. Secrets are `secrecy` types, come from configuration or the environment,
+//! endpoint (path-style, for loopback), the Entra authority, and one [`Credential`]: account key, SAS, or an Entra sign-in (client
+//! secret, certificate, workload identity, managed identity, Azure CLI, azd, `auto`). [`Credential`] is the whole
+//! project's credential type (backup-core signs in to Power BI with it too), and [`Credential::sign_in`] the one
+//! function that makes an Azure SDK (azure_identity 1.x) credential of it. Secrets are `secrecy` types, come from configuration or the environment,
 //! never from the command line, and never appear in an error message or a `Debug` output.
 //!
 //! # Testing
@@ -47,8 +47,8 @@
 mod adls;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-mod credential;
 mod download;
+mod entra;
 mod error;
 mod local;
 mod lock;
@@ -57,12 +57,14 @@ mod patience;
 mod positional;
 mod readahead;
 mod retry;
-mod sign_in;
 mod store;
 
 pub use adls::{AdlsConfig, AdlsStore, SHA256_PROPERTY};
-pub use credential::{Credential, DEFAULT_AUTHORITY};
 pub use download::{DownloadOptions, Downloaded, Verified, hash_local_file};
+pub use entra::{
+    Credential, DEFAULT_AUTHORITY, ENTRA_KINDS, EntraSettings, EntraSignIn, ManagedIdentity,
+    SignInError, SignInOptions,
+};
 pub use error::{Error, Result, redact};
 pub use local::LocalStore;
 pub use lock::{LockId, Locks};
@@ -73,7 +75,6 @@ pub use patience::{SPEAK_AFTER, shown_url, speaking};
 pub use positional::owner_only;
 pub use readahead::Sha256Worker;
 pub use retry::{BackoffConfig, RetryConfig};
-pub use sign_in::{PatientCredential, entra_refusal};
 pub use store::{
     CopySource, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, ServerCopy, Store,
     StoreExt, stream_copy,

@@ -147,15 +147,30 @@ pub struct PowerBiSection {
     pub authority: Option<Url>,
     /// Replaces `https://<region>.asazure.windows.net/` for `asazure://` servers. Env: `PBI_BACKUP_AAS_BASE`.
     pub aas: Option<Url>,
-    /// `client-secret` (default when a secret is available), `cli`, `managed-identity` or `environment`. Env:
-    /// `PBI_BACKUP_AUTH`.
+    /// How to sign in: `auto` (the default: a client secret, a certificate or a federated token file when one is
+    /// set, else the managed identity, the Azure CLI, azd), `client-secret`, `client-certificate`,
+    /// `workload-identity`, `managed-identity`, `cli`, `azd` or `anonymous`. Env: `PBI_BACKUP_AUTH`.
     pub auth: Option<String>,
     /// Directory (tenant) id. Env: `AZURE_TENANT_ID`.
     pub tenant_id: Option<String>,
-    /// Application (client) id of the service principal. Env: `AZURE_CLIENT_ID`.
+    /// Application (client) id of the service principal, or of the user-assigned managed identity. Env:
+    /// `AZURE_CLIENT_ID`.
     pub client_id: Option<String>,
     /// A file holding the client secret (instead of `AZURE_CLIENT_SECRET`).
     pub client_secret_file: Option<PathBuf>,
+    /// The certificate file (PEM with its key, or PKCS#12). Env: `AZURE_CLIENT_CERTIFICATE_PATH`.
+    pub client_certificate: Option<PathBuf>,
+    /// A file holding the PKCS#12 file's password (instead of `AZURE_CLIENT_CERTIFICATE_PASSWORD`).
+    pub client_certificate_password_file: Option<PathBuf>,
+    /// The federated token file of workload identity. Env: `AZURE_FEDERATED_TOKEN_FILE`.
+    pub federated_token_file: Option<PathBuf>,
+    /// A user-assigned managed identity by its Azure resource id (by client id: `client-id`).
+    pub managed_identity_resource_id: Option<String>,
+    /// Seconds a sign-in may take in all, retries included (default 120). Env: `PBI_BACKUP_SIGN_IN_TIMEOUT`.
+    pub sign_in_timeout: Option<u64>,
+    /// A PEM file of certificate authorities trusted for signing in, besides the platform's (`SSL_CERT_FILE`
+    /// replaces the platform's for every connection). Env: `PBI_BACKUP_CA_FILE`.
+    pub ca_file: Option<PathBuf>,
     /// The tenant's home region (no API tells it): needed by the multi-geo and storage-region rules.
     pub home_region: Option<String>,
 }
@@ -345,6 +360,10 @@ pub struct Settings {
     /// Azure Resource Manager's base: `PBI_BACKUP_ARM_URL`, else `https://management.azure.com/`.
     pub arm: Url,
     credential: std::result::Result<Credential, String>,
+    /// How a sign-in goes: its deadline and extra certificate authorities.
+    pub sign_in_options: adls_store::SignInOptions,
+    /// The run's one Entra sign-in, shared by the services and the storage accounts that sign in the same way.
+    sign_in: Arc<std::sync::OnceLock<std::result::Result<Option<adls_store::EntraSignIn>, String>>>,
     storage: StorageChoice,
 }
 
@@ -410,13 +429,29 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| Url::parse("https://api.powerbi.com/").expect("valid")),
         };
+        // One authority for the whole run, Power BI and storage alike; AZURE_AUTHORITY_HOST as the Azure SDKs read it.
         let authority = match env_url("PBI_BACKUP_AUTHORITY")? {
             Some(u) => u,
-            None => file
-                .powerbi
-                .authority
-                .clone()
-                .unwrap_or_else(|| Url::parse(DEFAULT_AUTHORITY).expect("valid")),
+            None => match file.powerbi.authority.clone() {
+                Some(u) => u,
+                None => env_url("AZURE_AUTHORITY_HOST")?
+                    .unwrap_or_else(|| Url::parse(DEFAULT_AUTHORITY).expect("valid")),
+            },
+        };
+        let sign_in_timeout = match env("PBI_BACKUP_SIGN_IN_TIMEOUT").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                Error::Usage(format!(
+                    "PBI_BACKUP_SIGN_IN_TIMEOUT '{v}' is not a number of seconds above 0"
+                ))
+            })?,
+            None => file.powerbi.sign_in_timeout.unwrap_or(120),
+        };
+        let sign_in_options = adls_store::SignInOptions {
+            deadline: std::time::Duration::from_secs(sign_in_timeout),
+            ca_file: env("PBI_BACKUP_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| file.powerbi.ca_file.clone()),
         };
         let aas = env_url("PBI_BACKUP_AAS_BASE")?.or_else(|| file.powerbi.aas.clone());
         let arm = env_url("PBI_BACKUP_ARM_URL")?
@@ -428,7 +463,21 @@ impl Settings {
             aas,
         };
         let credential = resolve_credential(&file.powerbi, env);
-        let storage = resolve_storage(&file.storage, env)?;
+        let mut storage = resolve_storage(&file.storage, env)?;
+        if let StorageChoice::Adls(main, _) = &mut storage {
+            main.authority = Some(urls.authority.clone());
+            main.sign_in_options = sign_in_options.clone();
+            // Without a storage.auth of its own, storage signs in as the services do.
+            let own = env("PBI_BACKUP_ADLS_AUTH").is_some_and(|v| !v.is_empty())
+                || file.storage.auth.is_some();
+            let entra = !matches!(main.credential, Credential::AccountKey(_) | Credential::Sas(_));
+            if entra
+                && !own
+                && let Ok(c) = &credential
+            {
+                main.credential = c.clone();
+            }
+        }
         let profile = match (overrides.profile, env("PBI_BACKUP_RULES").filter(|v| !v.is_empty())) {
             (Some(p), _) => p,
             (None, Some(v)) => {
@@ -455,8 +504,31 @@ impl Settings {
             command_timeout: overrides.command_timeout,
             arm,
             credential,
+            sign_in_options,
+            sign_in: Arc::default(),
             storage,
         })
+    }
+
+    /// The run's one Entra sign-in (made on first use): `None` when the credential is not an Entra sign-in.
+    pub fn sign_in(&self) -> Result<Option<adls_store::EntraSignIn>> {
+        self.sign_in
+            .get_or_init(|| {
+                let credential = self.credential.clone()?;
+                credential.sign_in(&self.urls.authority, &self.sign_in_options)
+            })
+            .clone()
+            .map_err(Error::Auth)
+    }
+
+    /// `config` with the run's sign-in when it signs in to Entra as the services do (no `storage.auth` of its
+    /// own): one sign-in, one token cache, for Power BI and every storage account.
+    fn sharing_sign_in(&self, mut config: AdlsConfig) -> Result<AdlsConfig> {
+        let entra = !matches!(config.credential, Credential::AccountKey(_) | Credential::Sas(_));
+        if entra && self.credential.as_ref().is_ok_and(|c| same_kind(c, &config.credential)) {
+            config.sign_in = self.sign_in()?;
+        }
+        Ok(config)
     }
 
     /// The credential to sign in with, or an error naming the variables that would supply one.
@@ -468,7 +540,9 @@ impl Settings {
     pub fn store(&self) -> Result<Arc<dyn Store>> {
         match &self.storage {
             StorageChoice::Local(root) => Ok(Arc::new(LocalStore::new(root.clone())?)),
-            StorageChoice::Adls(config, _) => Ok(Arc::new(AdlsStore::new((**config).clone())?)),
+            StorageChoice::Adls(config, _) => {
+                Ok(Arc::new(AdlsStore::new(self.sharing_sign_in((**config).clone())?)?))
+            }
             StorageChoice::None(why) => Err(Error::Usage(why.clone())),
         }
     }
@@ -493,11 +567,12 @@ impl Settings {
         let StorageChoice::Adls(main, others) = &self.storage else {
             return Err("pbi-backup is not configured with an ADLS Gen2 account".into());
         };
+        let share = |c: AdlsConfig| self.sharing_sign_in(c).map_err(|e| e.to_string());
         if main.account.eq_ignore_ascii_case(name) {
-            return Ok((**main).clone());
+            return share((**main).clone());
         }
         if let Some((_, other)) = others.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-            return other.clone();
+            return share(other.clone()?);
         }
         match main.credential {
             Credential::AccountKey(_) | Credential::Sas(_) => Err(format!(
@@ -508,7 +583,7 @@ impl Settings {
                 let mut c = (**main).clone();
                 c.account = name.to_owned();
                 c.endpoint = None;
-                Ok(c)
+                share(c)
             }
         }
     }
@@ -539,50 +614,73 @@ fn resolve_credential(
         return Ok(Credential::Basic { user, password: SecretString::from(password) });
     }
     let auth = var("PBI_BACKUP_AUTH").or_else(|| p.auth.clone());
-    let tenant = var("AZURE_TENANT_ID").or_else(|| p.tenant_id.clone());
-    let client = var("AZURE_CLIENT_ID").or_else(|| p.client_id.clone());
-    // Read only when a client secret is what signs in: an unreadable file must not break `auth = "cli"`.
-    let secret = || -> std::result::Result<Option<String>, String> {
-        match (var("AZURE_CLIENT_SECRET"), &p.client_secret_file) {
-            (Some(s), _) => Ok(Some(s)),
-            (None, Some(f)) => std::fs::read_to_string(f)
-                .map(|s| Some(s.trim().to_owned()))
-                .map_err(|e| format!("cannot read client-secret-file {}: {e}", f.display())),
-            (None, None) => Ok(None),
-        }
-    };
-    match auth.as_deref() {
-        Some("cli") => Ok(Credential::AzureCli),
-        Some("managed-identity") => Ok(Credential::ManagedIdentity),
-        Some("environment") => Ok(Credential::Environment),
-        Some("anonymous") => Ok(Credential::Anonymous),
-        Some("client-secret") | None => match (tenant, client, secret()?) {
-            (Some(tenant_id), Some(client_id), Some(secret)) => Ok(Credential::ClientSecret {
-                tenant_id,
-                client_id,
-                secret: SecretString::from(secret),
-            }),
-            (t, c, s) => {
-                let mut missing = Vec::new();
-                if t.is_none() {
-                    missing.push("AZURE_TENANT_ID (or powerbi.tenant-id)");
-                }
-                if c.is_none() {
-                    missing.push("AZURE_CLIENT_ID (or powerbi.client-id)");
-                }
-                if s.is_none() {
-                    missing.push("AZURE_CLIENT_SECRET (or powerbi.client-secret-file)");
-                }
-                Err(format!(
-                    "no credential to sign in with: set {}; or set PBI_BACKUP_AUTH=cli to use the Azure CLI sign-in",
-                    missing.join(", ")
-                ))
-            }
-        },
-        Some(_) => Err(
-            "PBI_BACKUP_AUTH (or powerbi.auth) is not one of client-secret, cli, managed-identity, environment, anonymous (its value is not shown: it may hold a secret; the client secret goes in AZURE_CLIENT_SECRET)".into(),
-        ),
+    if auth.as_deref() == Some("anonymous") {
+        return Ok(Credential::Anonymous);
     }
+    let mut settings = adls_store::EntraSettings::from_lookup(&|n: &str| env(n));
+    settings.tenant_id = settings.tenant_id.or_else(|| p.tenant_id.clone());
+    settings.client_id = settings.client_id.or_else(|| p.client_id.clone());
+    settings.certificate = settings.certificate.or_else(|| p.client_certificate.clone());
+    settings.federated_token_file =
+        settings.federated_token_file.or_else(|| p.federated_token_file.clone());
+    settings.managed_identity_resource_id = p.managed_identity_resource_id.clone();
+    // Files are read only when their credential is the one that signs in: an unreadable secret file must not
+    // break `auth = "cli"`.
+    let read = |what: &str, f: &PathBuf| {
+        std::fs::read_to_string(f)
+            .map(|s| SecretString::from(s.trim().to_owned()))
+            .map_err(|e| format!("cannot read {what} {}: {e}", f.display()))
+    };
+    let wants = |kind: &str| auth.as_deref().is_none_or(|a| a == kind || a == "auto");
+    if settings.secret.is_none()
+        && let Some(f) = &p.client_secret_file
+        && wants("client-secret")
+    {
+        settings.secret = Some(read("client-secret-file", f)?);
+    }
+    if settings.certificate_password.is_none()
+        && let Some(f) = &p.client_certificate_password_file
+        && wants("client-certificate")
+    {
+        settings.certificate_password = Some(read("client-certificate-password-file", f)?);
+    }
+    // Left to itself (no `auth`), `auto` goes on only when the environment holds something to sign in with;
+    // with nothing at all it is no sign-in, as before, so offline commands stay offline and nothing probes the
+    // network. `auth = "auto"` said outright also tries IMDS, the Azure CLI and azd.
+    let ambient = settings.client_id.is_some()
+        || env("IDENTITY_ENDPOINT").is_some_and(|v| !v.is_empty())
+        || settings.managed_identity_resource_id.is_some();
+    if auth.is_none()
+        && settings.secret.is_none()
+        && settings.certificate.is_none()
+        && settings.federated_token_file.is_none()
+        && !ambient
+    {
+        let mut missing = Vec::new();
+        if settings.tenant_id.is_none() {
+            missing.push("AZURE_TENANT_ID (or powerbi.tenant-id)");
+        }
+        missing.push("AZURE_CLIENT_ID (or powerbi.client-id)");
+        missing.push("AZURE_CLIENT_SECRET (or powerbi.client-secret-file, or a certificate or federated token file)");
+        return Err(format!(
+            "no credential to sign in with: set {}; or choose how with PBI_BACKUP_AUTH (auto, managed-identity, cli, azd)",
+            missing.join(", ")
+        ));
+    }
+    Credential::from_settings(auth.as_deref(), &settings).map_err(|e| {
+        if e.starts_with("is not one of") {
+            format!(
+                "PBI_BACKUP_AUTH (or powerbi.auth) {e}, anonymous (its value is not shown: it may hold a secret; the client secret goes in AZURE_CLIENT_SECRET)"
+            )
+        } else {
+            format!("no credential to sign in with: {e}")
+        }
+    })
+}
+
+/// Whether two credentials sign in the same way (so one sign-in serves both).
+fn same_kind(a: &Credential, b: &Credential) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
 }
 
 fn resolve_storage(

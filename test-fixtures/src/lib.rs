@@ -4,9 +4,11 @@
 //! - [`pbi_sim`]: the Power BI service (Entra tokens, the REST subset, XMLA routing and endpoints, the backup rules).
 //! - [`tenant`]: the test tenant the crates' tests start (pbi-sim and its storage from a scenario, on loopback).
 
+pub mod certs;
 pub mod dfs;
 pub mod pbi_sim;
 pub mod tenant;
+mod tls;
 
 /// Waits for Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send), for the servers' binaries to stop
 /// cleanly: each saves its state before it exits.

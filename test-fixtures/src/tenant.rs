@@ -59,7 +59,10 @@ impl TestTenant {
         let base = self.base();
         [
             ("PBI_BACKUP_POWERBI_API", base.clone()),
-            ("PBI_BACKUP_AUTHORITY", base.clone()),
+            // Entra is HTTPS only: the simulator's authority has a certificate from its own CA, trusted for
+            // signing in as a company CA would be.
+            ("PBI_BACKUP_AUTHORITY", self.stack.sim.authority_url()),
+            ("PBI_BACKUP_CA_FILE", self.stack.sim.ca_file().display().to_string()),
             ("PBI_BACKUP_AAS_BASE", base.clone()),
             ("PBI_BACKUP_ARM_URL", base),
             ("AZURE_TENANT_ID", self.stack.sim.tenant_id()),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::server_copy;
-use crate::credential::Credential;
+use crate::{Credential, EntraSettings, EntraSignIn, SignInOptions};
 use crate::{Error, Result, RetryConfig};
 
 /// Configuration of an [`AdlsStore`](super::AdlsStore).
@@ -20,6 +20,11 @@ pub struct AdlsConfig {
     pub credential: Credential,
     /// The Entra authority an Entra sign-in goes to (`AZURE_AUTHORITY_HOST`); `None` for the public cloud's.
     pub authority: Option<Url>,
+    /// An Entra sign-in to share (the run's one sign-in, for every account); when `None`, one is made of
+    /// `credential` at `authority`.
+    pub sign_in: Option<EntraSignIn>,
+    /// How a sign-in of its own goes: its deadline (default 120 s) and extra certificate authorities.
+    pub sign_in_options: SignInOptions,
     /// Bytes per append. Default 8 MiB. A file holds at most 50,000 appends: after every 20,000 appends of one upload
     /// the append size doubles (at most 4,000 MiB), so 8 MiB appends reach about 780 GiB.
     pub chunk_size: usize,
@@ -57,6 +62,8 @@ impl AdlsConfig {
             endpoint: None,
             credential,
             authority: None,
+            sign_in: None,
+            sign_in_options: SignInOptions::default(),
             chunk_size: 8 << 20,
             read_chunk_size: 4 << 20,
             concurrency: 8,
@@ -85,6 +92,7 @@ impl AdlsConfig {
 
     /// [`AdlsConfig::from_env`] over any lookup function (for tests).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = &var;
         let need = |name: &str| {
             var(name)
                 .filter(|v| !v.is_empty())
@@ -106,25 +114,20 @@ impl AdlsConfig {
             } else if var("AZURE_STORAGE_SAS_TOKEN").is_some() {
                 "sas".into()
             } else {
-                "environment".into()
+                "auto".into()
             }
         });
         let credential = match auth.as_str() {
             "key" => Credential::AccountKey(need("AZURE_STORAGE_KEY")?.into()),
             "sas" => Credential::Sas(need("AZURE_STORAGE_SAS_TOKEN")?.into()),
-            "client-secret" => Credential::ClientSecret {
-                tenant_id: need("AZURE_TENANT_ID")?,
-                client_id: need("AZURE_CLIENT_ID")?,
-                secret: need("AZURE_CLIENT_SECRET")?.into(),
-            },
-            "cli" => Credential::AzureCli,
-            "managed-identity" => Credential::ManagedIdentity,
-            "environment" => Credential::Environment,
-            _ => {
-                return Err(Error::Config(
-                    "PBI_BACKUP_ADLS_AUTH (or storage.auth) is not one of key, sas, client-secret, cli, managed-identity, environment (its value is not shown: it may hold a secret; the key or SAS go in AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)".into(),
-                ));
-            }
+            entra => Credential::from_settings(Some(entra), &EntraSettings::from_lookup(&var))
+                .map_err(|e| {
+                    Error::Config(if e.starts_with("is not one of") {
+                        format!("PBI_BACKUP_ADLS_AUTH (or storage.auth) {e}, key, sas (its value is not shown: it may hold a secret; the key or SAS go in AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)")
+                    } else {
+                        format!("the storage sign-in: {e}")
+                    })
+                })?,
         };
         let mut config = AdlsConfig::new(account, credential);
         if let Some(h) = var("AZURE_AUTHORITY_HOST").filter(|h| !h.is_empty()) {

@@ -44,13 +44,13 @@ use url::Url;
 
 use secrecy::ExposeSecret;
 
-use crate::credential::{Credential, DEFAULT_AUTHORITY};
 use crate::readahead::Hashes;
 use crate::store::{ServerCopy, read_range, same_filesystem, writable};
 use crate::{
     CopySource, Error, GetResult, Incomplete, MultipartUpload, ObjectMeta, PutMode, Result, Store,
     StorePath,
 };
+use crate::{Credential, DEFAULT_AUTHORITY, EntraSignIn};
 use error::{config_err, is_io, map_err, retry_io};
 use policy::{FixupPolicy, SEGMENT};
 use upload::AdlsUpload;
@@ -65,7 +65,7 @@ pub struct AdlsStore {
     /// The Blob API of the same account, for what DFS cannot do (copies made by the service).
     blobs: BlobServiceClient,
     /// The Entra credential, when the store signs in with one (to authorise a copy's source).
-    token: Option<Arc<dyn azure_core::auth::TokenCredential>>,
+    token: Option<EntraSignIn>,
     config: Arc<AdlsConfig>,
     display: String,
 }
@@ -534,16 +534,19 @@ impl ServerCopy for AdlsStore {
 }
 
 /// The storage credentials of `config`, and the Entra credential behind them when there is one.
-fn credentials(
-    config: &AdlsConfig,
-) -> Result<(StorageCredentials, Option<Arc<dyn azure_core::auth::TokenCredential>>)> {
+fn credentials(config: &AdlsConfig) -> Result<(StorageCredentials, Option<EntraSignIn>)> {
     let authority = match &config.authority {
         Some(a) => a.clone(),
         None => Url::parse(DEFAULT_AUTHORITY).expect("a valid constant URL"),
     };
-    let token = config.credential.token_credential(&authority).map_err(Error::Config)?;
+    let token = match &config.sign_in {
+        Some(shared) => Some(shared.clone()),
+        None => {
+            config.credential.sign_in(&authority, &config.sign_in_options).map_err(Error::Config)?
+        }
+    };
     let credentials = match (&config.credential, &token) {
-        (_, Some(token)) => StorageCredentials::token_credential(token.clone()),
+        (_, Some(token)) => StorageCredentials::token_credential(Arc::new(token.clone())),
         (Credential::AccountKey(key), None) => {
             StorageCredentials::access_key(config.account.clone(), key.expose_secret().to_owned())
         }

@@ -27,7 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::error::map_err;
 use super::policy::{CopySourceAuthorization, CopySourceIfMatch};
 use super::{AdlsStore, SHA256_PROPERTY};
-use crate::credential::Credential;
+use crate::Credential;
 use crate::store::writable;
 use crate::{CopySource, Error, PutMode, Result, Store as _, StorePath};
 
@@ -76,7 +76,10 @@ impl AdlsStore {
                     path: path.to_string(),
                     detail: "no Entra credential to authorise the copy's source".into(),
                 })?;
-                let token = credential.get_token(&[STORAGE_SCOPE]).await.map_err(failed)?;
+                let token =
+                    azure_core::auth::TokenCredential::get_token(credential, &[STORAGE_SCOPE])
+                        .await
+                        .map_err(failed)?;
                 (blob.url().map_err(failed)?, Some(format!("Bearer {}", token.token.secret())))
             }
         };

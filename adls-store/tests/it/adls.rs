@@ -26,6 +26,7 @@ pub fn config_for(emu: &DfsEmulator, credential: Credential) -> AdlsConfig {
     let mut config = AdlsConfig::new(emu.account(), credential);
     config.endpoint = Some(emu.endpoint().parse().unwrap());
     config.authority = Some(emu.authority_host().parse().unwrap());
+    config.sign_in_options.ca_file = Some(emu.ca_file());
     config.chunk_size = 1 << 20;
     config.read_chunk_size = 1 << 20;
     config.concurrency = 4;

@@ -24,6 +24,14 @@ pub async fn run(global: &Global, session: &Context, args: &DoctorArgs) -> Outco
 
 fn human(out: &DoctorOutput) -> String {
     let mut s = format!("storage: {}\nrules:   the {} profile\n", out.storage, out.profile);
+    if let Some(who) = &out.signed_in {
+        let id = [("oid", &who.oid), ("appid", &who.appid), ("upn", &who.upn)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s.push_str(&format!("signed in: {} ({id})\n", who.credential));
+    }
     let mut current = "";
     for f in &out.findings {
         if f.workspace != current {

@@ -16,6 +16,7 @@ mod profiles;
 mod prune;
 mod restore;
 mod run;
+mod sign_in;
 mod storage_accounts;
 mod support;
 mod tls;

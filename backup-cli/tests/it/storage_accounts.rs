@@ -436,8 +436,8 @@ fn entra_across_two_accounts(t: &Tenant, dir: &std::path::Path) -> Env {
         .in_dir(dir)
         .set("PBI_BACKUP_ADLS_ACCOUNT", "financelake")
         .set("PBI_BACKUP_ADLS_ENDPOINT", &endpoint("financelake"))
+        // Storage signs in at the run's one authority (pbi-sim's Entra), as Power BI does.
         .set("PBI_BACKUP_ADLS_AUTH", "client-secret")
-        .set("AZURE_AUTHORITY_HOST", &t.stack.emulators["financelake"].authority_host())
 }
 
 /// Every backup of a run across Finance (financelake) and Personal Premium (tenantlake) is verified, and the stored

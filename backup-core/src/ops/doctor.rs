@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::Context;
-use crate::ops::output::DoctorOutput;
+use crate::ops::output::{DoctorOutput, SignedIn};
 use crate::preflight::{Fact, Operation, evaluate, facts_of, gather_facts};
 
 /// Runs every rule for each workspace.
@@ -32,11 +32,27 @@ pub async fn doctor(session: &Context, workspaces: &[String]) -> Result<DoctorOu
         facts_seen.extend(facts_of(&facts, &tenant));
     }
     let blocked = findings.iter().any(|f| f.blocks());
+    // The facts were read with a Power BI token, so asking again answers from the cache.
+    let signed_in = match session.tokens() {
+        Ok(tokens) if session.settings.credential().is_ok() => {
+            let token = tokens.token(crate::service::auth::POWERBI_SCOPE).await.ok();
+            let who =
+                token.as_ref().and_then(crate::service::auth::Identity::of).unwrap_or_default();
+            Some(SignedIn {
+                credential: tokens.signed_in_with().await,
+                oid: who.oid,
+                appid: who.appid,
+                upn: who.upn,
+            })
+        }
+        _ => None,
+    };
     Ok(DoctorOutput {
         facts: facts_seen,
         findings,
         blocked,
         storage: session.settings.store_description(),
         profile: session.settings.profile,
+        signed_in,
     })
 }

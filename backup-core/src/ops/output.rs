@@ -402,6 +402,22 @@ pub struct DoctorOutput {
     pub storage: String,
     /// The rule profile the findings were evaluated under.
     pub profile: crate::preflight::Profile,
+    /// Who signed in to Power BI, when someone did.
+    pub signed_in: Option<SignedIn>,
+}
+
+/// Who signed in: the credential (for `auto`, the one it chose) and the identity its token names. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedIn {
+    /// The credential, described.
+    pub credential: String,
+    /// The object id (`oid`).
+    pub oid: Option<String>,
+    /// The application id (`appid`), for an app or managed identity.
+    pub appid: Option<String>,
+    /// The user principal name (`upn`), for a user.
+    pub upn: Option<String>,
 }
 
 /// One dataset's backup. In JSON its outcome is three fields, as it always was: `ok`, `error` (when it failed) and

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
-use azure_core::auth::TokenCredential;
+use adls_store::{EntraSignIn, SignInError, SignInOptions};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -55,7 +54,8 @@ pub struct TokenSource {
     credential: Credential,
     /// The Entra authority, named when it cannot be reached.
     authority: Url,
-    inner: Option<Arc<dyn TokenCredential>>,
+    options: SignInOptions,
+    sign_in: Mutex<Option<EntraSignIn>>,
     cache: Mutex<HashMap<String, (SecretString, OffsetDateTime)>>,
 }
 
@@ -66,15 +66,23 @@ impl fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
-    /// Signs in with `credential` at the Entra host `authority` (the SDK credential comes from
-    /// [`Credential::token_credential`]).
-    pub fn new(credential: Credential, authority: &Url) -> Result<Self> {
-        // Signing in is asked again while the token endpoint cannot answer (a 503), as the storage does.
-        let inner = credential.token_credential(authority).map_err(Error::Auth)?;
+    /// Signs in with `credential` at the Entra host `authority`, through `sign_in` when given (the run's one
+    /// sign-in, shared with the storage), else one made of `credential` with `options` ([`Credential::sign_in`]).
+    pub fn new(
+        credential: Credential,
+        sign_in: Option<EntraSignIn>,
+        authority: &Url,
+        options: SignInOptions,
+    ) -> Result<Self> {
+        let sign_in = match sign_in {
+            Some(s) => Some(s),
+            None => credential.sign_in(authority, &options).map_err(Error::Auth)?,
+        };
         Ok(TokenSource {
             credential,
             authority: authority.clone(),
-            inner,
+            options,
+            sign_in: Mutex::new(sign_in),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -82,6 +90,14 @@ impl TokenSource {
     /// The credential this source signs in with.
     pub fn credential(&self) -> &Credential {
         &self.credential
+    }
+
+    /// Who signed in: for `auto`, the credential it settled on.
+    pub async fn signed_in_with(&self) -> String {
+        match &*self.sign_in.lock().await {
+            Some(s) => s.signed_in_with(),
+            None => self.credential.describe(),
+        }
     }
 
     /// The header to send for `scope`.
@@ -96,18 +112,18 @@ impl TokenSource {
         Ok(AuthHeader::Bearer(self.token(scope).await?))
     }
 
-    /// Forgets every cached token, so the next call signs in again (after a server refused a token it had issued:
-    /// revoked, or expired earlier than it said).
+    /// Forgets every token, so the next call signs in again (after a server refused a token it had issued: revoked,
+    /// or expired earlier than it said). The SDK credential keeps a cache it does not let clear, so a new one is made.
     pub async fn invalidate(&self) {
         self.cache.lock().await.clear();
-        if let Some(inner) = &self.inner {
-            let _ = inner.clear_cache().await;
+        if let Ok(Some(fresh)) = self.credential.sign_in(&self.authority, &self.options) {
+            *self.sign_in.lock().await = Some(fresh);
         }
     }
 
     /// A token for `scope`, renewed when less than [`REFRESH_MARGIN`] of it is left.
     pub async fn token(&self, scope: &str) -> Result<SecretString> {
-        let Some(inner) = &self.inner else {
+        let Some(sign_in) = self.sign_in.lock().await.clone() else {
             return Err(Error::Auth(format!(
                 "{} cannot get Entra tokens",
                 self.credential.describe()
@@ -120,33 +136,21 @@ impl TokenSource {
         {
             return Ok(token.clone());
         }
-        // The credential keeps its own cache with a 20 s margin; ours is wider, so clear theirs to really renew.
-        if cache.contains_key(scope) {
-            let _ = inner.clear_cache().await;
-        }
-        let token = inner.get_token(&[scope]).await.map_err(|e| {
-            let refusal = adls_store::entra_refusal(&e);
+        let token = sign_in.token(scope).await.map_err(|e| match e {
             // The token endpoint not answering is a network failure (exit 1), not a refused sign-in.
-            if refusal.is_none() && matches!(e.kind(), azure_core::error::ErrorKind::Io) {
-                return Error::Unreachable {
-                    url: crate::urls::redact_url(&self.authority),
-                    reason: format!(
-                        "{} could not get a token for {scope}: {}",
-                        self.credential.describe(),
-                        crate::urls::error_chain(&e)
-                    ),
-                };
+            SignInError::Unreachable { host, reason } => Error::Unreachable {
+                url: host,
+                reason: format!(
+                    "{} could not get a token for {scope}: {reason}",
+                    sign_in.signed_in_with()
+                ),
+            },
+            // Entra's AADSTS code and text are in the refusal; the request carried the secret in its body, never in
+            // what an error prints.
+            SignInError::Refused(reason) => Error::Auth(format!("{reason} (token for {scope})")),
+            SignInError::NoCredential(reason) => {
+                Error::Usage(format!("no credential to sign in with: {reason}"))
             }
-            // The whole chain: Entra's AADSTS code and text sit below "request token error". The request carried
-            // the secret in its body, never in what an error prints.
-            let reason = match refusal {
-                Some(r) => format!("{}: {r}", crate::urls::error_chain(&e)),
-                None => crate::urls::error_chain(&e),
-            };
-            Error::Auth(format!(
-                "{} could not get a token for {scope}: {reason}",
-                self.credential.describe()
-            ))
         })?;
         let secret = SecretString::from(token.token.secret().to_owned());
         cache.insert(scope.to_owned(), (secret.clone(), token.expires_on));

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use adls_store::SignInOptions;
 use backup_core::{ClientOptions, Credential, Endpoint, ServiceUrls, TokenSource, XmlaClient};
 use test_fixtures::pbi_sim::Scenario;
 use test_fixtures::tenant::TestTenant;
@@ -33,11 +34,21 @@ impl Tenant {
         Url::parse(&self.0.base()).expect("url")
     }
 
+    /// The simulated Entra, over TLS.
+    pub fn authority(&self) -> Url {
+        Url::parse(&self.stack.sim.authority_url()).expect("url")
+    }
+
+    /// Signing in trusts the simulator's certificate authority.
+    pub fn sign_in(&self) -> SignInOptions {
+        SignInOptions { ca_file: Some(self.stack.sim.ca_file().to_owned()), ..Default::default() }
+    }
+
     pub fn options(&self) -> ClientOptions {
         ClientOptions {
             urls: ServiceUrls {
                 powerbi_api: Some(self.base()),
-                authority: self.base(),
+                authority: self.authority(),
                 aas: Some(self.base()),
             },
             command_timeout: None,
@@ -51,7 +62,10 @@ impl Tenant {
             client_id: client_id.into(),
             secret: secret.to_owned().into(),
         };
-        Arc::new(TokenSource::new(credential, &self.base()).expect("token source"))
+        Arc::new(
+            TokenSource::new(credential, None, &self.authority(), self.sign_in())
+                .expect("token source"),
+        )
     }
 
     /// The service principal as admin, on a workspace by name.
@@ -61,7 +75,10 @@ impl Tenant {
     }
 
     pub fn client(&self, endpoint: &str, credential: Credential) -> XmlaClient {
-        let tokens = Arc::new(TokenSource::new(credential, &self.base()).expect("token source"));
+        let tokens = Arc::new(
+            TokenSource::new(credential, None, &self.authority(), self.sign_in())
+                .expect("token source"),
+        );
         XmlaClient::new(Endpoint::parse(endpoint).expect("endpoint"), tokens, self.options())
             .expect("client")
     }

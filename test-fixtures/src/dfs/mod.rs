@@ -97,6 +97,7 @@ impl EmulatorConfig {
 #[derive(Debug)]
 pub struct DfsEmulator {
     addr: SocketAddr,
+    tls_addr: SocketAddr,
     shared: Arc<server::Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -109,8 +110,8 @@ impl DfsEmulator {
 
     /// Starts an emulator as configured.
     pub async fn start_with(config: EmulatorConfig) -> std::io::Result<Self> {
-        let (addr, shared, task) = server::spawn(config).await?;
-        Ok(Self { addr, shared, task })
+        let (addr, tls_addr, shared, task) = server::spawn(config).await?;
+        Ok(Self { addr, tls_addr, shared, task })
     }
 
     /// The address it listens on.
@@ -138,9 +139,14 @@ impl DfsEmulator {
         format!("http://{}/{}/", self.addr, self.account())
     }
 
-    /// The authority host of its token endpoint, `http://127.0.0.1:PORT/`.
+    /// The authority host of its token endpoint, over TLS: `https://127.0.0.1:PORT/`.
     pub fn authority_host(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("https://{}/", self.tls_addr)
+    }
+
+    /// The PEM of the certificate authority of [`Self::authority_host`]'s certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.shared.config.root.join("entra-ca.pem")
     }
 
     /// The fault-injection switches.

@@ -45,7 +45,7 @@ pub(crate) struct Shared {
 
 pub(crate) async fn spawn(
     config: EmulatorConfig,
-) -> io::Result<(SocketAddr, Arc<Shared>, tokio::task::JoinHandle<()>)> {
+) -> io::Result<(SocketAddr, SocketAddr, Arc<Shared>, tokio::task::JoinHandle<()>)> {
     let key = STANDARD.decode(&config.account_key).map_err(|e| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("the account key is not base64: {e}"))
     })?;
@@ -62,8 +62,33 @@ pub(crate) async fn spawn(
         tokens,
         leases: Mutex::new(lease::Leases::default()),
     });
-    let task = tokio::spawn(accept_loop(listener, shared.clone()));
-    Ok((addr, shared, task))
+    // Its token endpoint over TLS too (azure_identity signs in at https authorities only); same handler.
+    let acceptor = crate::tls::acceptor(&shared.config.root.join("entra-ca.pem"))?;
+    let tls = tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await?;
+    let tls_addr = tls.local_addr()?;
+    let plain = accept_loop(listener, shared.clone());
+    let secure = tls_accept_loop(tls, acceptor, shared.clone());
+    let task = tokio::spawn(async move {
+        tokio::join!(plain, secure);
+    });
+    Ok((addr, tls_addr, shared, task))
+}
+
+async fn tls_accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let (shared, acceptor) = (shared.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+    }
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +28,27 @@ pub(crate) enum Audience {
     Aas,
     /// Azure Resource Manager (`https://management.azure.com/.default`).
     Arm,
+    /// Azure Storage (`https://storage.azure.com/.default`): the token goes to the tenant's storage accounts.
+    Storage,
+}
+
+impl Audience {
+    /// The audience a scope or managed-identity `resource` names, as Entra reads it (`<resource>/.default`).
+    fn of(scope: &str) -> Option<Audience> {
+        if scope.contains("analysis.windows.net/powerbi/api") {
+            Some(Audience::PowerBi)
+        } else if scope.contains("asazure.windows.net") {
+            Some(Audience::Aas)
+        } else if scope.contains("management.azure.com")
+            || scope.contains("management.core.windows.net")
+        {
+            Some(Audience::Arm)
+        } else if scope.contains("storage.azure.com") {
+            Some(Audience::Storage)
+        } else {
+            None
+        }
+    }
 }
 
 /// An MWC token: a principal's access to one workspace (and optionally one dataset).
@@ -68,6 +89,7 @@ impl Tokens {
             Audience::PowerBi => "https://analysis.windows.net/powerbi/api",
             Audience::Aas => "https://*.asazure.windows.net",
             Audience::Arm => "https://management.azure.com",
+            Audience::Storage => "https://storage.azure.com",
         };
         let mut claims = json!({
             "aud": aud,
@@ -176,12 +198,30 @@ struct TokenForm {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion: Option<String>,
+    client_assertion_type: Option<String>,
     scope: Option<String>,
 }
 
+/// Entra's error answer: `error`, `error_description` (starting `AADSTS<n>:`) and `error_codes` ([n]), as the
+/// identity platform documents its error responses.
 fn aad_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({"error": error, "error_description": description}))).into_response()
+    let code: Option<u64> = description
+        .strip_prefix("AADSTS")
+        .and_then(|d| d.split(':').next())
+        .and_then(|n| n.parse().ok());
+    let body = json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": code.into_iter().collect::<Vec<_>>(),
+        "timestamp": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "trace_id": uuid::Uuid::new_v4().to_string(),
+        "correlation_id": uuid::Uuid::new_v4().to_string(),
+    });
+    (status, Json(body)).into_response()
 }
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 async fn token(
     State(shared): State<Arc<Shared>>,
@@ -232,31 +272,32 @@ async fn token(
             "AADSTS700016: Application not found in the directory. Check the client id.",
         );
     };
-    if principal.secret.is_none() || principal.secret != form.client_secret {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
+    let proved = match (&form.client_assertion, &form.client_assertion_type) {
+        (Some(assertion), Some(t)) if t == JWT_BEARER => {
+            super::assertion::check(assertion, &principal, &tenant_id)
+        }
+        (Some(_), _) => Err((
+            "invalid_request",
+            format!("AADSTS50027: client_assertion_type must be {JWT_BEARER}"),
+        )),
+        (None, _) if principal.secret.is_some() && principal.secret == form.client_secret => Ok(()),
+        (None, _) => Err((
             "invalid_client",
-            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent is the client secret value.",
-        );
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent is the client secret value.".into(),
+        )),
+    };
+    if let Err((error, description)) = proved {
+        return aad_error(StatusCode::UNAUTHORIZED, error, &description);
     }
     let scope = form.scope.unwrap_or_default();
-    let audience = if scope.contains("analysis.windows.net/powerbi/api") {
-        Audience::PowerBi
-    } else if scope.contains("asazure.windows.net") {
-        Audience::Aas
-    } else if scope.contains("management.azure.com")
-        || scope.contains("management.core.windows.net")
-    {
-        Audience::Arm
-    } else {
+    let Some(audience) = Audience::of(&scope) else {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
             &format!("AADSTS70011: The scope '{scope}' is not one this simulator serves"),
         );
     };
-    let access_token =
-        shared.tokens.issue(&principal, &tenant_id, audience, Duration::from_secs(lifetime));
+    let access_token = shared.issue(&principal, &tenant_id, audience, lifetime);
     Json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
@@ -266,8 +307,118 @@ async fn token(
     .into_response()
 }
 
+#[derive(Deserialize)]
+struct IdentityQuery {
+    resource: Option<String>,
+    client_id: Option<String>,
+    object_id: Option<String>,
+    principal_id: Option<String>,
+    msi_res_id: Option<String>,
+    mi_res_id: Option<String>,
+}
+
+/// The managed identity endpoint of an Azure VM (IMDS, `GET /metadata/identity/oauth2/token`, header
+/// `Metadata: true`; learn.microsoft.com/entra/identity/managed-identities-azure-resources/
+/// how-to-use-vm-token) and of App Service, Functions and Container Apps (`GET $IDENTITY_ENDPOINT`, header
+/// `X-IDENTITY-HEADER: $IDENTITY_HEADER`; learn.microsoft.com/azure/app-service/overview-managed-identity). Both
+/// answer `expires_on` as a string of Unix seconds.
+async fn managed_identity(
+    shared: &Shared,
+    headers: &HeaderMap,
+    q: IdentityQuery,
+    app_service: bool,
+) -> Response {
+    shared.count(if app_service { "identity-app-service" } else { "identity-imds" });
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if app_service {
+        if header("x-identity-header") != shared.identity_header {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(
+                    json!({"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong"}),
+                ),
+            )
+                .into_response();
+        }
+    } else if !header("metadata").eq_ignore_ascii_case("true") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "Required metadata header not specified"})),
+        )
+            .into_response();
+    }
+    let not_found = || {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "Identity not found"})),
+        )
+            .into_response()
+    };
+    let (tenant_id, lifetime, principal) = {
+        let state = shared.state.lock().expect("poisoned");
+        let user =
+            |p: &&super::state::PrincipalState| p.managed_identity.as_deref() == Some("user");
+        let by_object = q.object_id.as_ref().or(q.principal_id.as_ref());
+        let by_resource = if app_service { q.mi_res_id.as_ref() } else { q.msi_res_id.as_ref() };
+        let found =
+            state.principals.iter().find(|p| match (&q.client_id, by_object, by_resource) {
+                (Some(c), _, _) => user(p) && p.id.eq_ignore_ascii_case(c),
+                (_, Some(o), _) => user(p) && p.object_id.eq_ignore_ascii_case(o),
+                (_, _, Some(r)) => {
+                    user(p) && p.resource_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(r))
+                }
+                _ => p.managed_identity.as_deref() == Some("system"),
+            });
+        (state.tenant_id.clone(), state.token_lifetime_seconds, found.cloned())
+    };
+    let Some(principal) = principal else { return not_found() };
+    let resource = q.resource.unwrap_or_default();
+    let Some(audience) = Audience::of(&resource) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_resource", "error_description": format!("AADSTS500011: The resource principal named {resource} was not found in the tenant")})),
+        )
+            .into_response();
+    };
+    let access_token = shared.issue(&principal, &tenant_id, audience, lifetime);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Json(json!({
+        "access_token": access_token,
+        "client_id": principal.id,
+        "expires_in": lifetime.to_string(),
+        "expires_on": (now + i64::try_from(lifetime).unwrap_or(3600)).to_string(),
+        "ext_expires_in": lifetime.to_string(),
+        "not_before": now.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+    }))
+    .into_response()
+}
+
+async fn imds(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<IdentityQuery>,
+) -> Response {
+    managed_identity(&shared, &headers, q, false).await
+}
+
+async fn app_service(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<IdentityQuery>,
+) -> Response {
+    managed_identity(&shared, &headers, q, true).await
+}
+
+/// Where the App Service style identity endpoint is served (`IDENTITY_ENDPOINT` is this path on the simulator).
+pub(crate) const APP_SERVICE_IDENTITY_PATH: &str = "/msi/token";
+
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/{tenant}/oauth2/v2.0/token", post(token))
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/metadata/identity/oauth2/token", get(imds))
+        .route(APP_SERVICE_IDENTITY_PATH, get(app_service))
 }
 
 /// The body of a 401 or 403.

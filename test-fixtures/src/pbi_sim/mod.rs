@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 mod arm;
+mod assertion;
 mod auth;
 mod rest;
 pub mod scenario;
@@ -28,7 +29,7 @@ mod xmla;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use adls_store::Store;
@@ -54,6 +55,9 @@ pub struct SimConfig {
     pub stores: HashMap<String, Arc<dyn Store>>,
     /// Address to listen on; `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
+    /// The storage tokens the tenant's accounts accept: the simulated Entra adds each storage token it issues (one
+    /// tenant's tokens are good for each of its accounts).
+    pub storage_tokens: crate::dfs::SharedTokens,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -90,6 +94,10 @@ pub(crate) struct Shared {
     /// How many of the next token requests are answered 503 (a page, not an OAuth error), as a front end that
     /// cannot reach Entra does.
     pub busy_token: std::sync::atomic::AtomicU32,
+    /// Storage tokens the accounts accept (see [`SimConfig::storage_tokens`]).
+    pub storage_tokens: crate::dfs::SharedTokens,
+    /// The secret of the App Service style identity endpoint (`IDENTITY_HEADER`).
+    pub identity_header: String,
     /// The most recent requests, oldest first (at most [`REQUEST_LOG_LIMIT`]).
     pub requests: Mutex<std::collections::VecDeque<Request>>,
 }
@@ -164,6 +172,23 @@ impl Shared {
         }
     }
 
+    /// A bearer token for `principal` (see [`auth::Tokens::issue`]); a storage token is added to the tokens the
+    /// tenant's storage accounts accept.
+    pub(crate) fn issue(
+        &self,
+        principal: &state::PrincipalState,
+        tenant_id: &str,
+        audience: auth::Audience,
+        lifetime_seconds: u64,
+    ) -> String {
+        let lifetime = std::time::Duration::from_secs(lifetime_seconds);
+        let token = self.tokens.issue(principal, tenant_id, audience, lifetime);
+        if audience == auth::Audience::Storage {
+            self.storage_tokens.0.lock().expect("poisoned").insert(token.clone());
+        }
+        token
+    }
+
     pub(crate) fn count(&self, what: &'static str) {
         *self.counters.lock().expect("poisoned").entry(what).or_default() += 1;
     }
@@ -228,8 +253,12 @@ impl Drop for CapacitySlot {
 /// A running simulator. Dropping it stops the server.
 pub struct PbiSim {
     addr: SocketAddr,
+    /// Where Entra is served over TLS.
+    entra: SocketAddr,
+    ca_file: PathBuf,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    entra_task: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for PbiSim {
@@ -241,7 +270,7 @@ impl std::fmt::Debug for PbiSim {
 impl PbiSim {
     /// Starts the simulator: loads the saved state from `state_dir`, or builds it from the scenario.
     pub async fn start(config: SimConfig) -> std::io::Result<PbiSim> {
-        let SimConfig { scenario, state_dir, stores, listen } = config;
+        let SimConfig { scenario, state_dir, stores, listen, storage_tokens } = config;
         let (state, fresh) = match State::load(&state_dir)? {
             Some(saved) => (saved, false),
             None => (State::from_scenario(&scenario), true),
@@ -275,15 +304,20 @@ impl PbiSim {
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
             busy_xmla: std::sync::atomic::AtomicU32::new(0),
             busy_token: std::sync::atomic::AtomicU32::new(0),
+            storage_tokens,
+            identity_header: uuid::Uuid::new_v4().simple().to_string(),
             requests: Mutex::new(std::collections::VecDeque::new()),
         });
         let app = router(shared.clone());
+        let ca_file = shared.state_dir.join("entra-ca.pem");
+        let (entra, entra_task) =
+            crate::tls::serve(app.clone(), SocketAddr::new(addr.ip(), 0), &ca_file).await?;
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "pbi-sim stopped");
             }
         });
-        Ok(PbiSim { addr, shared, task })
+        Ok(PbiSim { addr, entra, ca_file, shared, task, entra_task })
     }
 
     /// The address it listens on.
@@ -294,6 +328,27 @@ impl PbiSim {
     /// `http://127.0.0.1:<port>`: the Power BI API base, the Entra authority and the AAS base all at once.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// `https://127.0.0.1:<port>/`: the Entra authority, over TLS (the same routes as [`Self::base_url`]).
+    pub fn authority_url(&self) -> String {
+        format!("https://{}/", self.entra)
+    }
+
+    /// The PEM file of the certificate authority that signed the TLS certificate of [`Self::authority_url`]: what
+    /// `SSL_CERT_FILE` names for a client to trust it.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// `IDENTITY_ENDPOINT` of the App Service style managed identity endpoint.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}{}", self.base_url(), auth::APP_SERVICE_IDENTITY_PATH)
+    }
+
+    /// `IDENTITY_HEADER`: the secret that endpoint requires.
+    pub fn identity_header(&self) -> &str {
+        &self.shared.identity_header
     }
 
     /// The tenant id.
@@ -393,6 +448,7 @@ impl PbiSim {
 impl Drop for PbiSim {
     fn drop(&mut self) {
         self.task.abort();
+        self.entra_task.abort();
     }
 }
 

@@ -251,6 +251,37 @@ pub struct Principal {
     /// true). False: `GET /subscriptions` lists none and a storage account listing answers 403 AuthorizationFailed.
     #[serde(default = "yes")]
     pub arm_reader: bool,
+    /// The certificate registered for the app (PEM): a client assertion signed with its key signs the app in.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// The app's federated credentials: a token from `issuer` about `subject` for one of `audiences` signs it in.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+    /// `system` or `user`: the app is a managed identity of the host the simulator stands for, signed in through
+    /// its managed identity endpoints (IMDS, App Service).
+    #[serde(default)]
+    pub managed_identity: Option<String>,
+    /// A user-assigned managed identity's Azure resource id.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+}
+
+/// A federated identity credential of an app ("Workload identity federation", learn.microsoft.com/entra/workload-id/
+/// workload-identity-federation).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FederatedCredential {
+    /// The external issuer (`iss` of its tokens).
+    pub issuer: String,
+    /// The external identity (`sub`).
+    pub subject: String,
+    /// The audiences accepted (`aud`); Microsoft recommends `api://AzureADTokenExchange`, the default.
+    #[serde(default = "exchange_audience")]
+    pub audiences: Vec<String>,
+}
+
+fn exchange_audience() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".to_owned()]
 }
 
 /// A dataset.

@@ -79,9 +79,14 @@ impl SimStack {
             stores.insert(account.name.clone(), Arc::new(store));
             emulators.insert(account.name.clone(), emulator);
         }
-        let sim =
-            PbiSim::start(SimConfig { scenario, state_dir: state_dir.to_owned(), stores, listen })
-                .await?;
+        let sim = PbiSim::start(SimConfig {
+            scenario,
+            state_dir: state_dir.to_owned(),
+            stores,
+            listen,
+            storage_tokens: tokens,
+        })
+        .await?;
         Ok(SimStack { sim, emulators, state_dir: state_dir.to_owned() })
     }
 

@@ -109,6 +109,16 @@ pub struct PrincipalState {
     /// Reader on the storage accounts' subscriptions (Azure Resource Manager).
     #[serde(default = "shared_key_default")]
     pub arm_reader: bool,
+    /// The registered certificate (PEM).
+    #[serde(default)]
+    pub certificate: Option<String>,
+    #[serde(default)]
+    pub federated_credentials: Vec<scenario::FederatedCredential>,
+    /// `system` or `user` for a managed identity.
+    #[serde(default)]
+    pub managed_identity: Option<String>,
+    #[serde(default)]
+    pub resource_id: Option<String>,
 }
 
 /// A model as the simulator keeps it; also what a backup file carries (in `SimModel.json`).
@@ -174,6 +184,10 @@ fn principal_state(p: &scenario::Principal, workspaces: &[WorkspaceState]) -> Pr
         roles: p.roles.iter().filter_map(|(ws, r)| Some((ws_id(ws)?, r.clone()))).collect(),
         aas_admin_of: p.aas_admin_of.clone(),
         arm_reader: p.arm_reader,
+        certificate: p.certificate.clone(),
+        federated_credentials: p.federated_credentials.clone(),
+        managed_identity: p.managed_identity.clone(),
+        resource_id: p.resource_id.clone(),
     }
 }
 
