@@ -141,7 +141,10 @@ pub fn read_password(
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PowerBiSection {
-    /// Power BI API base (default `https://api.powerbi.com/`). Env: `PBI_BACKUP_POWERBI_API`.
+    /// The Azure cloud: `public` (default), `china`, `usgov`, `usgovhigh` or `dod`; it decides the authority, the
+    /// Power BI API and resource, Azure Resource Manager and the storage DNS suffix. Env: `PBI_BACKUP_CLOUD`.
+    pub cloud: Option<crate::cloud::Cloud>,
+    /// Power BI API base (default: the cloud's, `https://api.powerbi.com/`). Env: `PBI_BACKUP_POWERBI_API`.
     pub api: Option<Url>,
     /// Entra authority (default `https://login.microsoftonline.com/`). Env: `PBI_BACKUP_AUTHORITY`.
     pub authority: Option<Url>,
@@ -357,8 +360,10 @@ pub struct Settings {
     pub command_timeout: Option<std::time::Duration>,
     /// The rule ids `preflight.raise` raises to blocking, parsed.
     pub raise: Vec<crate::rule::RuleId>,
-    /// Azure Resource Manager's base: `PBI_BACKUP_ARM_URL`, else `https://management.azure.com/`.
+    /// Azure Resource Manager's base: `PBI_BACKUP_ARM_URL`, else the cloud's (`https://management.azure.com/`).
     pub arm: Url,
+    /// The Azure cloud in use.
+    pub cloud: crate::cloud::Cloud,
     credential: std::result::Result<Credential, String>,
     /// How a sign-in goes: its deadline and extra certificate authorities.
     pub sign_in_options: adls_store::SignInOptions,
@@ -421,13 +426,17 @@ impl Settings {
         let env_url = |name: &str| {
             env(name).filter(|v| !v.is_empty()).map(|v| parse_url(name, &v)).transpose()
         };
+        let cloud = match env("PBI_BACKUP_CLOUD").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse().map_err(|e| Error::Usage(format!("PBI_BACKUP_CLOUD: {e}")))?,
+            None => file.powerbi.cloud.unwrap_or_default(),
+        };
         let powerbi_api = match env_url("PBI_BACKUP_POWERBI_API")? {
             Some(u) => u,
             None => file
                 .powerbi
                 .api
                 .clone()
-                .unwrap_or_else(|| Url::parse("https://api.powerbi.com/").expect("valid")),
+                .unwrap_or_else(|| Url::parse(cloud.powerbi_api()).expect("valid")),
         };
         // One authority for the whole run, Power BI and storage alike; AZURE_AUTHORITY_HOST as the Azure SDKs read it.
         let authority = match env_url("PBI_BACKUP_AUTHORITY")? {
@@ -435,28 +444,17 @@ impl Settings {
             None => match file.powerbi.authority.clone() {
                 Some(u) => u,
                 None => env_url("AZURE_AUTHORITY_HOST")?
-                    .unwrap_or_else(|| Url::parse(DEFAULT_AUTHORITY).expect("valid")),
+                    .unwrap_or_else(|| Url::parse(cloud.authority()).expect("valid")),
             },
         };
-        let sign_in_timeout = match env("PBI_BACKUP_SIGN_IN_TIMEOUT").filter(|v| !v.is_empty()) {
-            Some(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
-                Error::Usage(format!(
-                    "PBI_BACKUP_SIGN_IN_TIMEOUT '{v}' is not a number of seconds above 0"
-                ))
-            })?,
-            None => file.powerbi.sign_in_timeout.unwrap_or(120),
-        };
-        let sign_in_options = adls_store::SignInOptions {
-            deadline: std::time::Duration::from_secs(sign_in_timeout),
-            ca_file: env("PBI_BACKUP_CA_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| file.powerbi.ca_file.clone()),
-        };
+        let sign_in_options = resolve_sign_in(&file.powerbi, env)?;
         let aas = env_url("PBI_BACKUP_AAS_BASE")?.or_else(|| file.powerbi.aas.clone());
         let arm = env_url("PBI_BACKUP_ARM_URL")?
-            .unwrap_or_else(|| Url::parse("https://management.azure.com/").expect("valid"));
-        let api_overridden = env("PBI_BACKUP_POWERBI_API").is_some() || file.powerbi.api.is_some();
+            .unwrap_or_else(|| Url::parse(cloud.arm()).expect("valid"));
+        // Outside the public cloud the API is the cloud's, whatever host a powerbi:// URL names.
+        let api_overridden = env("PBI_BACKUP_POWERBI_API").is_some()
+            || file.powerbi.api.is_some()
+            || cloud != crate::cloud::Cloud::Public;
         let urls = ServiceUrls {
             powerbi_api: api_overridden.then(|| powerbi_api.clone()),
             authority,
@@ -466,16 +464,13 @@ impl Settings {
         let mut storage = resolve_storage(&file.storage, env)?;
         if let StorageChoice::Adls(main, _) = &mut storage {
             main.authority = Some(urls.authority.clone());
+            main.dns_suffix = Some(cloud.storage_suffix().to_owned());
             main.sign_in_options = sign_in_options.clone();
             // Without a storage.auth of its own, storage signs in as the services do.
             let own = env("PBI_BACKUP_ADLS_AUTH").is_some_and(|v| !v.is_empty())
                 || file.storage.auth.is_some();
-            let entra = !matches!(main.credential, Credential::AccountKey(_) | Credential::Sas(_));
-            if entra
-                && !own
-                && let Ok(c) = &credential
-            {
-                main.credential = c.clone();
+            if !own && let Ok(c) = &credential {
+                signs_in_as_services(main, c);
             }
         }
         let profile = match (overrides.profile, env("PBI_BACKUP_RULES").filter(|v| !v.is_empty())) {
@@ -503,6 +498,7 @@ impl Settings {
             raise,
             command_timeout: overrides.command_timeout,
             arm,
+            cloud,
             credential,
             sign_in_options,
             sign_in: Arc::default(),
@@ -585,6 +581,15 @@ impl Settings {
                 c.endpoint = None;
                 share(c)
             }
+        }
+    }
+
+    /// How the configured storage account is signed in to, described (no secrets).
+    pub fn storage_credential_description(&self) -> String {
+        match &self.storage {
+            StorageChoice::Adls(c, _) => c.credential.describe(),
+            StorageChoice::Local(_) => "the local file system".into(),
+            StorageChoice::None(_) => "no storage credential".into(),
         }
     }
 
@@ -676,6 +681,35 @@ fn resolve_credential(
             format!("no credential to sign in with: {e}")
         }
     })
+}
+
+/// How a sign-in goes: `PBI_BACKUP_SIGN_IN_TIMEOUT` (or `sign-in-timeout`) and `PBI_BACKUP_CA_FILE` (or `ca-file`).
+fn resolve_sign_in(
+    p: &PowerBiSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<adls_store::SignInOptions> {
+    let seconds = match env("PBI_BACKUP_SIGN_IN_TIMEOUT").filter(|v| !v.is_empty()) {
+        Some(v) => v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+            Error::Usage(format!(
+                "PBI_BACKUP_SIGN_IN_TIMEOUT '{v}' is not a number of seconds above 0"
+            ))
+        })?,
+        None => p.sign_in_timeout.unwrap_or(120),
+    };
+    Ok(adls_store::SignInOptions {
+        deadline: std::time::Duration::from_secs(seconds),
+        ca_file: env("PBI_BACKUP_CA_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| p.ca_file.clone()),
+    })
+}
+
+/// The storage account signs in with the services' credential when it signs in with Entra at all.
+fn signs_in_as_services(storage: &mut AdlsConfig, services: &Credential) {
+    if !matches!(storage.credential, Credential::AccountKey(_) | Credential::Sas(_)) {
+        storage.credential = services.clone();
+    }
 }
 
 /// Whether two credentials sign in the same way (so one sign-in serves both).
@@ -798,6 +832,40 @@ mod tests {
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn one_cloud_setting_decides_every_endpoint_and_each_stays_overridable() {
+        let vars = env(&[
+            ("PBI_BACKUP_CLOUD", "usgovhigh"),
+            ("PBI_BACKUP_ADLS_ACCOUNT", "govlake"),
+            ("AZURE_STORAGE_KEY", "a2V5"),
+        ]);
+        let s = Settings::resolve(None, ConfigFile::default(), &vars).unwrap();
+        assert_eq!(s.urls.authority.as_str(), "https://login.microsoftonline.us/");
+        assert_eq!(s.powerbi_api.as_str(), "https://api.high.powerbigov.us/");
+        assert_eq!(
+            s.urls.powerbi_api.as_ref().map(Url::as_str),
+            Some("https://api.high.powerbigov.us/")
+        );
+        assert_eq!(s.arm.as_str(), "https://management.usgovcloudapi.net/");
+        let StorageChoice::Adls(main, _) = &s.storage else { panic!("adls") };
+        assert_eq!(main.dns_suffix.as_deref(), Some("core.usgovcloudapi.net"));
+        let vars = env(&[
+            ("PBI_BACKUP_CLOUD", "china"),
+            ("PBI_BACKUP_AUTHORITY", "https://login.example/"),
+        ]);
+        let s = Settings::resolve(None, ConfigFile::default(), &vars).unwrap();
+        assert_eq!(s.urls.authority.as_str(), "https://login.example/");
+        assert_eq!(s.powerbi_api.as_str(), "https://api.powerbi.cn/");
+        let err =
+            Settings::resolve(None, ConfigFile::default(), &env(&[("PBI_BACKUP_CLOUD", "mars")]))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("PBI_BACKUP_CLOUD") && err.contains("usgovhigh"), "{err}");
+        let public = Settings::resolve(None, ConfigFile::default(), &env(&[])).unwrap();
+        assert_eq!(public.urls.powerbi_api, None);
+        assert_eq!(public.urls.authority.as_str(), "https://login.microsoftonline.com/");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cloud;
 pub mod config;
 pub mod credential;
 mod error;

@@ -14,6 +14,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     (
         "ground",
         &[
+            "cloud",
             "config",
             "credential",
             "error",

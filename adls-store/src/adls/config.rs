@@ -20,6 +20,9 @@ pub struct AdlsConfig {
     pub credential: Credential,
     /// The Entra authority an Entra sign-in goes to (`AZURE_AUTHORITY_HOST`); `None` for the public cloud's.
     pub authority: Option<Url>,
+    /// The storage DNS suffix of the account's cloud (`core.windows.net` when `None`), used when no `endpoint` is
+    /// given: `https://<account>.dfs.<suffix>/`.
+    pub dns_suffix: Option<String>,
     /// An Entra sign-in to share (the run's one sign-in, for every account); when `None`, one is made of
     /// `credential` at `authority`.
     pub sign_in: Option<EntraSignIn>,
@@ -62,6 +65,7 @@ impl AdlsConfig {
             endpoint: None,
             credential,
             authority: None,
+            dns_suffix: None,
             sign_in: None,
             sign_in_options: SignInOptions::default(),
             chunk_size: 8 << 20,

@@ -108,7 +108,15 @@ impl AdlsStore {
             .map_err(|e| config_err("cannot build the HTTP client", e))?;
         let http: Arc<dyn azure_core::HttpClient> = Arc::new(http);
         let (credentials, token) = credentials(&config)?;
-        let (location, display) = match &config.endpoint {
+        // Outside the public cloud, the account's host carries its cloud's suffix.
+        let cloud_endpoint = match (&config.endpoint, &config.dns_suffix) {
+            (None, Some(suffix)) if suffix != "core.windows.net" => Some(
+                Url::parse(&format!("https://{}.dfs.{suffix}/", config.account))
+                    .map_err(|e| config_err("the storage DNS suffix does not make a URL", e))?,
+            ),
+            (e, _) => e.clone(),
+        };
+        let (location, display) = match &cloud_endpoint {
             Some(endpoint) => {
                 let mut uri = endpoint.to_string();
                 if !uri.ends_with('/') {
@@ -121,7 +129,7 @@ impl AdlsStore {
                 format!("https://{}.dfs.core.windows.net/", config.account),
             ),
         };
-        let blob_location = match &config.endpoint {
+        let blob_location = match &cloud_endpoint {
             Some(endpoint) => CloudLocation::Custom {
                 account: config.account.clone(),
                 uri: blob_endpoint(endpoint),

@@ -121,7 +121,7 @@ impl EntraSignIn {
                 && e.to_string().contains(super::auto::NO_CREDENTIAL);
             return Err(if exhausted {
                 SignInError::NoCredential(one_line(&e))
-            } else if transient {
+            } else if transient || untrusted(&e) {
                 SignInError::Unreachable { host: self.host(), reason: one_line(&e) }
             } else {
                 SignInError::Refused(format!(
@@ -149,9 +149,26 @@ fn one_line(e: &azure_core_v1::Error) -> String {
     parts.join(": ")
 }
 
+/// True when the connection failed on the server's certificate (an authority the trust store does not hold).
+fn untrusted(e: &azure_core_v1::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut connecting = false;
+    while let Some(s) = source {
+        if let Some(e) = s.downcast_ref::<azure_core_v1::Error>() {
+            connecting |= matches!(e.kind(), ErrorKind::Connection);
+        }
+        source = s.source();
+    }
+    connecting && one_line(e).to_ascii_lowercase().contains("certificate")
+}
+
 /// True when a sign-in failed without anyone refusing it: no connection, a broken answer, a 5xx or 429, or an
 /// answer that is not an OAuth error (a proxy's 503 page). A 4xx with Entra's error is a refusal (RFC 6749, 5.2).
 fn transient(e: &azure_core_v1::Error) -> bool {
+    // A certificate the connection does not trust fails the same way each time: said at once, not waited out.
+    if untrusted(e) {
+        return false;
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut transient = false;
     while let Some(s) = source {

@@ -445,6 +445,10 @@ async fn storage_that_refuses_the_sign_in_stops_a_bulk_backup_before_anything_is
         let e = r.error().expect("each backup failed");
         assert_eq!(e.kind, "storage", "{e:?}");
         assert!(e.message.contains("permission denied"), "{e:?}");
+        assert!(
+            e.message.contains("SEED-02") && e.message.contains("the storage account key"),
+            "{e:?}"
+        );
     }
     assert_eq!(t.stack.sim.count("backup"), sent, "a backup was sent to the service");
     assert!(below(&t, "financelake", "Finance").is_empty(), "a file was written");

@@ -243,3 +243,17 @@ async fn storage_signs_in_with_the_same_entra_sign_in_as_power_bi() {
     assert!(err.message.contains("AADSTS7000215"), "{err:?}");
     assert_eq!(t.stack.sim.count("backup"), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_authority_whose_ca_is_known_only_through_ssl_cert_file_signs_in() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake").unset("PBI_BACKUP_CA_FILE");
+    // Without the simulator's CA, the TLS handshake with its Entra fails, naming the certificate.
+    let err = t.cli(&env, "doctor -w Finance").fails(exit_codes::FAILURE).await;
+    assert_eq!(err.kind, "unreachable", "{err:?}");
+    assert!(err.message.to_lowercase().contains("certificate"), "{err:?}");
+    let ca = t.stack.sim.ca_file().to_str().unwrap().to_owned();
+    let trusted = env.set("SSL_CERT_FILE", &ca);
+    let out: BackupOutput = t.cli(&trusted, "backup -w Finance -d DB").ok().await;
+    assert_eq!((out.succeeded, out.failed), (1, 0), "{out:?}");
+}

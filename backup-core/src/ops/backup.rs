@@ -373,8 +373,20 @@ pub async fn execute_backup(
 /// here, with nothing sent to the service and no file left unverified.
 async fn storage_reachable(session: &Context, workspace: &str) -> Result<()> {
     let store = session.workspace_store(workspace).await?;
-    store.folder_exists(&backup_folder(workspace)?).await?;
-    Ok(())
+    match store.folder_exists(&backup_folder(workspace)?).await {
+        Ok(_) => Ok(()),
+        // Said as SEED-02 with who was refused and what to grant: the rule's remedy, for the account it is about.
+        Err(adls_store::Error::PermissionDenied { path, detail }) => {
+            let who = session.settings.storage_credential_description();
+            Err(Error::Storage(adls_store::Error::PermissionDenied {
+                path,
+                detail: format!(
+                    "{detail}; SEED-02: the backup storage of '{workspace}' refused {who}: grant it 'Storage Blob Data Contributor' on the storage account (and 'Reader' for the region checks), or configure the account's key or SAS"
+                ),
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A workspace's preflight verdict, decided by its first job: its warnings, or why it is blocked.

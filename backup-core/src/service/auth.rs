@@ -55,6 +55,7 @@ pub struct TokenSource {
     /// The Entra authority, named when it cannot be reached.
     authority: Url,
     options: SignInOptions,
+    cloud: crate::cloud::Cloud,
     sign_in: Mutex<Option<EntraSignIn>>,
     cache: Mutex<HashMap<String, (SecretString, OffsetDateTime)>>,
 }
@@ -82,9 +83,16 @@ impl TokenSource {
             credential,
             authority: authority.clone(),
             options,
+            cloud: crate::cloud::Cloud::Public,
             sign_in: Mutex::new(sign_in),
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Tokens for `cloud`'s resources: [`POWERBI_SCOPE`] and [`ARM_SCOPE`] are asked of it as its own.
+    pub fn in_cloud(mut self, cloud: crate::cloud::Cloud) -> Self {
+        self.cloud = cloud;
+        self
     }
 
     /// The credential this source signs in with.
@@ -123,6 +131,12 @@ impl TokenSource {
 
     /// A token for `scope`, renewed when less than [`REFRESH_MARGIN`] of it is left.
     pub async fn token(&self, scope: &str) -> Result<SecretString> {
+        let arm = self.cloud.arm_scope();
+        let scope = match scope {
+            POWERBI_SCOPE => self.cloud.powerbi_scope(),
+            ARM_SCOPE => arm.as_str(),
+            other => other,
+        };
         let Some(sign_in) = self.sign_in.lock().await.clone() else {
             return Err(Error::Auth(format!(
                 "{} cannot get Entra tokens",

@@ -91,12 +91,15 @@ impl Context {
         if let Some(t) = self.tokens.get() {
             return Ok(t.clone());
         }
-        let t = Arc::new(TokenSource::new(
-            self.settings.credential()?,
-            self.settings.sign_in()?,
-            &self.settings.urls.authority,
-            self.settings.sign_in_options.clone(),
-        )?);
+        let t = Arc::new(
+            TokenSource::new(
+                self.settings.credential()?,
+                self.settings.sign_in()?,
+                &self.settings.urls.authority,
+                self.settings.sign_in_options.clone(),
+            )?
+            .in_cloud(self.settings.cloud),
+        );
         Ok(self.tokens.get_or_init(|| t).clone())
     }
 

@@ -128,6 +128,10 @@ async fn run(args: Args) -> Result<(), String> {
     let env_file = state.join("connection.env");
     write_private(&env_file, &connection_env(&stack, &scenario))
         .map_err(|e| format!("{}: {e}", env_file.display()))?;
+    let json_file = state.join("connection.json");
+    let json =
+        serde_json::to_string_pretty(&connection_json(&stack, &scenario)).unwrap_or_default();
+    write_private(&json_file, &json).map_err(|e| format!("{}: {e}", json_file.display()))?;
     // One write, errors ignored: whoever started us may stop reading after the first line.
     let mut banner = format!("pbi-sim: Power BI simulator on {}\n", stack.sim.base_url());
     for (name, e) in &stack.emulators {
@@ -181,6 +185,46 @@ fn connection_env(stack: &SimStack, scenario: &Scenario) -> String {
         }
     }
     s
+}
+
+/// `connection.env`'s twin for programs: the same variables, every storage account with its endpoint and key, and
+/// how each credential kind the scenario allows signs in (the principals with a secret, a certificate, a federated
+/// credential or a managed identity; the managed identity endpoints).
+fn connection_json(stack: &SimStack, scenario: &Scenario) -> serde_json::Value {
+    use serde_json::json;
+    let env: serde_json::Map<String, serde_json::Value> = connection_env(stack, scenario)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    let mut accounts: Vec<serde_json::Value> = stack
+        .emulators
+        .iter()
+        .map(|(name, e)| json!({"name": name, "endpoint": e.endpoint(), "key": e.account_key()}))
+        .collect();
+    accounts.sort_by_key(|a| a["name"].as_str().unwrap_or_default().to_owned());
+    let apps = || scenario.principals.iter().filter(|p| p.kind == "app");
+    json!({
+        "env": env,
+        "storage_accounts": accounts,
+        "credentials": {
+            "client-secret": apps().filter(|p| p.secret.is_some())
+                .map(|p| json!({"client_id": p.id, "secret": p.secret})).collect::<Vec<_>>(),
+            "client-certificate": apps().filter(|p| p.certificate.is_some())
+                .map(|p| json!({"client_id": p.id, "certificate": p.certificate})).collect::<Vec<_>>(),
+            "workload-identity": apps().filter(|p| !p.federated_credentials.is_empty())
+                .map(|p| json!({"client_id": p.id, "federated_credentials": p.federated_credentials})).collect::<Vec<_>>(),
+            "managed-identity": {
+                "IDENTITY_ENDPOINT": stack.sim.identity_endpoint(),
+                "IDENTITY_HEADER": stack.sim.identity_header(),
+                "imds_through_HTTP_PROXY": stack.sim.base_url(),
+                "identities": apps().filter(|p| p.managed_identity.is_some())
+                    .map(|p| json!({"client_id": p.id, "assigned": p.managed_identity, "resource_id": p.resource_id}))
+                    .collect::<Vec<_>>(),
+            },
+        },
+    })
 }
 
 /// Writes `text` as a file only its owner may read (0600 on Unix): `connection.env` holds the scenario's secrets.
