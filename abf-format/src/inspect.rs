@@ -20,6 +20,10 @@ pub struct InspectOptions {
     /// integrity check, and the ZIP member's CRC-32. Without it only the header page, the directory, the log and the
     /// metadata files are read.
     pub full: bool,
+    /// Also read the model's whole definition from its catalog ([`Report::definition`]).
+    pub definition: bool,
+    /// With `definition`: keep the roles' member names (left out by default).
+    pub members: bool,
 }
 
 /// Inspects a backup: an `.abf` (raw or XPress9-framed), a `.pbix` or an `.xlsx`. The backup is the whole of
@@ -45,6 +49,7 @@ pub fn inspect<R: Read + Seek>(mut reader: R, options: InspectOptions) -> Result
         expressions: Vec::new(),
         roles: Vec::new(),
         data_source_version: None,
+        definition: None,
     };
     match run(&mut reader, options, &mut report) {
         Ok(()) => {}
@@ -319,6 +324,19 @@ fn read_tables<R: Read + Seek>(
         if let Some(bytes) = read_meta(image, idx, failed, &mut report.problems)? {
             match metadata::sqlite_tables(&bytes, options.full) {
                 Ok(catalog) => {
+                    if options.definition {
+                        match crate::definition::read(&bytes, options.members) {
+                            Ok(mut d) => {
+                                d.compatibility_level = report.database.compatibility_level;
+                                report.definition = Some(d);
+                            }
+                            Err(e) => report.problems.push(Problem::new(
+                                ProblemKind::Corrupt,
+                                format!("file {}", image.dir[idx].path),
+                                format!("metadata.sqlitedb {e}"),
+                            )),
+                        }
+                    }
                     report.tables = catalog.tables;
                     report.expressions = catalog.expressions;
                     report.roles = catalog.roles;

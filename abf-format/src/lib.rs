@@ -39,7 +39,7 @@
 //! };
 //! let mut out = Cursor::new(Vec::new());
 //! write_model(&mut out, &model, &[], WriterOptions::default())?;
-//! let report = inspect(Cursor::new(out.into_inner()), InspectOptions { full: true })?;
+//! let report = inspect(Cursor::new(out.into_inner()), InspectOptions { full: true, ..Default::default() })?;
 //! assert!(report.valid, "{:?}", report.problems);
 //! assert_eq!(report.database.name.as_deref(), Some("Sales"));
 //! assert_eq!(report.tables[0].partitions, ["Orders-2024"]);
@@ -53,7 +53,9 @@
 
 mod abf;
 mod bound;
+mod compare;
 mod crc;
+mod definition;
 mod error;
 mod extract;
 mod framing;
@@ -68,6 +70,11 @@ mod xpress8;
 pub use crate::{
     abf::{MAX_METADATA_LEN, MAX_XML_LEN},
     bound::{MAX_EXPANSION, MAX_IMAGE_LEN},
+    compare::{Change, compare},
+    definition::{
+        DefCalculationItem, DefColumn, DefExpression, DefHierarchy, DefMeasure, DefPartition,
+        DefRelationship, DefRole, DefTable, DefTableFilter, Definition, Fingerprint,
+    },
     error::{Error, Result},
     extract::read_file,
     framing::MAX_XPRESS9_CHUNK,
@@ -76,5 +83,7 @@ pub use crate::{
         Container, Database, FileEntry, Format, Framing, ModelPermission, Problem, ProblemKind,
         Report, Role, Table,
     },
-    writer::{AbfWriter, ModelSpec, RoleSpec, TableSpec, WriterOptions, write_model},
+    writer::{
+        AbfWriter, ModelSpec, RoleSpec, TableSpec, WriterOptions, write_model, write_model_with,
+    },
 };

@@ -34,6 +34,10 @@ pub struct Report {
     /// 2 PowerBI_V3; that the catalog stores the same numbers is unconfirmed. Not part of the JSON shape.
     #[serde(skip)]
     pub data_source_version: Option<i64>,
+    /// The model's whole definition, when asked for ([`crate::InspectOptions::definition`]) and readable. Not part
+    /// of `inspect`'s JSON shape.
+    #[serde(skip)]
+    pub definition: Option<crate::Definition>,
 }
 
 impl Report {

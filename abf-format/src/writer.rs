@@ -339,8 +339,9 @@ fn db_xml(model: &ModelSpec, id: &str) -> String {
     )
 }
 
-/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition`, `Expression` and `Role` catalog rows.
-fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
+/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition`, `Expression` and `Role` catalog rows, and
+/// with `definition` its tables' `Column` and `Measure` rows and its `Relationship` rows too.
+fn metadata_sqlitedb(model: &ModelSpec, definition: Option<&crate::Definition>) -> Result<Vec<u8>> {
     let conn = rusqlite::Connection::open_in_memory()?;
     conn.execute_batch(
         "CREATE TABLE Model (ID INTEGER PRIMARY KEY, Name TEXT, Culture TEXT, DefaultMode INTEGER);
@@ -378,6 +379,9 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
             next_id += 1;
         }
     }
+    if let Some(d) = definition {
+        next_id = write_definition(&conn, d, next_id)?;
+    }
     for expression in &model.expressions {
         conn.execute(
             "INSERT INTO Expression (ID, ModelID, Name, Kind, Expression) VALUES (?1, 1, ?2, 0, '\"\"')",
@@ -396,6 +400,89 @@ fn metadata_sqlitedb(model: &ModelSpec) -> Result<Vec<u8>> {
     Ok(data.to_vec())
 }
 
+/// The columns, measures and relationships of `d` in the catalog `conn`, whose `Table` rows are already written
+/// (matched by name); returns the next free id.
+fn write_definition(
+    conn: &rusqlite::Connection,
+    d: &crate::Definition,
+    mut next_id: i64,
+) -> Result<i64> {
+    conn.execute_batch(
+        "CREATE TABLE [Column] (ID INTEGER PRIMARY KEY, TableID INTEGER, ExplicitName TEXT, InferredName TEXT,
+             ExplicitDataType INTEGER, InferredDataType INTEGER, Type INTEGER, Expression TEXT, SystemFlags INTEGER);
+         CREATE TABLE Measure (ID INTEGER PRIMARY KEY, TableID INTEGER, Name TEXT, Expression TEXT,
+             DisplayFolder TEXT, FormatString TEXT);
+         CREATE TABLE Relationship (ID INTEGER PRIMARY KEY, ModelID INTEGER, Name TEXT, IsActive INTEGER,
+             CrossFilteringBehavior INTEGER, FromTableID INTEGER, FromColumnID INTEGER, FromCardinality INTEGER,
+             ToTableID INTEGER, ToColumnID INTEGER, ToCardinality INTEGER);",
+    )?;
+    let table_id = |name: &str| -> rusqlite::Result<Option<i64>> {
+        conn.query_row("SELECT ID FROM [Table] WHERE Name = ?1", [name], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+    };
+    let mut columns = std::collections::HashMap::new();
+    for t in &d.tables {
+        let Some(tid) = table_id(&t.name)? else { continue };
+        for c in &t.columns {
+            let data_type = crate::definition::DATA_TYPES
+                .iter()
+                .find(|(_, n)| *n == c.data_type)
+                .map_or(2, |(k, _)| *k);
+            let kind = if c.expression.is_some() { 2 } else { 1 };
+            conn.execute(
+                "INSERT INTO [Column] (ID, TableID, ExplicitName, ExplicitDataType, InferredDataType, Type, Expression,
+                     SystemFlags) VALUES (?1, ?2, ?3, ?4, 19, ?5, ?6, 0)",
+                rusqlite::params![next_id, tid, c.name, data_type, kind, c.expression],
+            )?;
+            columns.insert((t.name.clone(), c.name.clone()), next_id);
+            next_id += 1;
+        }
+        for m in &t.measures {
+            conn.execute(
+                "INSERT INTO Measure (ID, TableID, Name, Expression, DisplayFolder, FormatString)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    next_id,
+                    tid,
+                    m.name,
+                    m.expression,
+                    m.display_folder,
+                    m.format_string
+                ],
+            )?;
+            next_id += 1;
+        }
+    }
+    for r in &d.relationships {
+        let from = columns.get(&(r.from_table.clone(), r.from_column.clone()));
+        let to = columns.get(&(r.to_table.clone(), r.to_column.clone()));
+        let (Some(from), Some(to)) = (from, to) else { continue };
+        // Many to one, one direction: TOM's RelationshipEndCardinality 2 and 1, CrossFilteringBehavior 1.
+        conn.execute(
+            "INSERT INTO Relationship (ID, ModelID, Name, IsActive, CrossFilteringBehavior, FromTableID, FromColumnID,
+                 FromCardinality, ToTableID, ToColumnID, ToCardinality)
+                 VALUES (?1, 1, ?2, ?3, 1, ?4, ?5, 2, ?6, ?7, 1)",
+            rusqlite::params![
+                next_id,
+                uuid_like(next_id),
+                i64::from(r.active),
+                table_id(&r.from_table)?,
+                from,
+                table_id(&r.to_table)?,
+                to
+            ],
+        )?;
+        next_id += 1;
+    }
+    Ok(next_id)
+}
+
+/// A relationship's name: the catalog names them by GUID; a stable one per id is enough here.
+fn uuid_like(id: i64) -> String {
+    format!("00000000-0000-4000-8000-{id:012x}")
+}
+
 impl<W: Write + Seek> AbfWriter<W> {
     /// Starts a backup of `model`: writes its `.db.xml` (name, compatibility level) and a `metadata.sqlitedb`
     /// holding its tables and partitions. Add the data files with [`add_file_from`](Self::add_file_from) (streamed),
@@ -408,6 +495,17 @@ impl<W: Write + Seek> AbfWriter<W> {
     /// [`Error::Io`] when writing fails, [`Error::Sqlite`] when building the catalog fails, [`Error::InvalidInput`]
     /// for an empty or control-character name.
     pub fn for_model(w: W, model: &ModelSpec, options: WriterOptions) -> Result<Self> {
+        Self::for_model_with(w, model, None, options)
+    }
+
+    /// [`Self::for_model`] whose catalog also holds `definition`'s columns, measures and relationships (its tables
+    /// matched to `model`'s by name).
+    pub fn for_model_with(
+        w: W,
+        model: &ModelSpec,
+        definition: Option<&crate::Definition>,
+        options: WriterOptions,
+    ) -> Result<Self> {
         check_text("a database name", &model.name)?;
         for t in &model.tables {
             check_text("a table name", &t.name)?;
@@ -424,7 +522,10 @@ impl<W: Write + Seek> AbfWriter<W> {
         let id = database_id(&model.name);
         let mut writer = AbfWriter::new(w, &id, options)?;
         writer.add_file(&format!("{id}.0.db.xml"), db_xml(model, &id).as_bytes())?;
-        writer.add_file(&format!("{id}.0.db\\metadata.sqlitedb"), &metadata_sqlitedb(model)?)?;
+        writer.add_file(
+            &format!("{id}.0.db\\metadata.sqlitedb"),
+            &metadata_sqlitedb(model, definition)?,
+        )?;
         Ok(writer)
     }
 }
@@ -440,7 +541,18 @@ pub fn write_model<W: Write + Seek>(
     extra_files: &[(&str, &[u8])],
     options: WriterOptions,
 ) -> Result<W> {
-    let mut writer = AbfWriter::for_model(w, model, options)?;
+    write_model_with(w, model, None, extra_files, options)
+}
+
+/// [`write_model`] with a definition's columns, measures and relationships in the catalog too.
+pub fn write_model_with<W: Write + Seek>(
+    w: W,
+    model: &ModelSpec,
+    definition: Option<&crate::Definition>,
+    extra_files: &[(&str, &[u8])],
+    options: WriterOptions,
+) -> Result<W> {
+    let mut writer = AbfWriter::for_model_with(w, model, definition, options)?;
     for (path, data) in extra_files {
         writer.add_file(path, data)?;
     }

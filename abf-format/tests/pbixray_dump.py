@@ -2,7 +2,7 @@
 
 Used by the `pbixray` module of the integration tests (`tests/it/pbixray.rs`) as an oracle:
   {"path", "error", "tables", "catalog_tables", "catalog_expressions", "catalog_roles", "catalog_version", "parameters",
-   "files": [[stored Size, SizeFromLog], ...]}
+   "files": [[stored Size, SizeFromLog], ...], "measures", "relationships", "power_query", "columns"}
 `catalog_tables` runs the crate's own catalog query on the metadata.sqlitedb bytes pbixray extracts (null when the
 model has none), and `catalog_expressions` / `catalog_roles` / `catalog_version` the names in `Expression`, (name, ModelPermission) in
 `Role` and `Model.DefaultPowerBIDataSourceVersion` (null without the column); `tables` is pbixray's own `.tables` (built from column storage, so it can miss measure-only tables; null when
@@ -45,7 +45,8 @@ def catalog(data_model):
 
 def dump(path):
     out = {"path": path, "error": None, "tables": None, "catalog_tables": None, "catalog_expressions": None,
-           "catalog_roles": None, "catalog_version": None, "parameters": None, "files": None}
+           "catalog_roles": None, "catalog_version": None, "parameters": None, "files": None,
+           "measures": None, "relationships": None, "power_query": None, "columns": None}
     try:
         model = PBIXRay(path)
         dm = model._data_model
@@ -64,7 +65,41 @@ def dump(path):
         out["parameters"] = [str(n) for n in params["ParameterName"]] if len(params) else []
     except Exception:  # left null: nothing to compare
         out["parameters"] = None
+    out.update(definition(model))
     return out
+
+
+def plain(v):
+    """A JSON value of a dataframe cell: None for missing, ints as ints, anything else as text."""
+    if v is None or v != v:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, (bool, int)):
+        return int(v)
+    return str(v)
+
+
+def frame(model, name, columns):
+    """Rows of one of pbixray's frames as lists, or None when pbixray cannot build it."""
+    try:
+        df = getattr(model, name)
+        if not len(df):
+            return []
+        return [[plain(row[c]) for c in columns] for row in df.to_dict("records")]
+    except Exception:  # left null: nothing to compare
+        return None
+
+
+def definition(model):
+    """What pbixray reads of the model's definition: measures, relationships, partitions' M, column names."""
+    return {
+        "measures": frame(model, "dax_measures", ["TableName", "Name", "Expression"]),
+        "relationships": frame(model, "relationships",
+                               ["FromTableName", "FromColumnName", "ToTableName", "ToColumnName", "IsActive"]),
+        "power_query": frame(model, "power_query", ["TableName", "Expression"]),
+        "columns": frame(model, "schema", ["TableName", "ColumnName"]),
+    }
 
 
 if __name__ == "__main__":

@@ -79,6 +79,16 @@ pub enum Command {
         after_help = "Examples:\n  pbi-backup inspect ./Sales.abf --full\n  pbi-backup inspect --workspace 'Sales Analytics' --file Sales_20261128T040908Z.abf --json"
     )]
     Inspect(crate::commands::files::InspectArgs),
+    /// Show the model a backup holds (tables, columns, measures, relationships, roles, expressions), offline.
+    #[command(
+        after_help = "Examples:\n  pbi-backup definition ./Sales.abf --json\n  pbi-backup definition --workspace 'Sales Analytics' --latest Sales"
+    )]
+    Definition(crate::commands::definition::DefinitionArgs),
+    /// Compare two backups' model definitions: exit 0 when the same, 1 when they differ.
+    #[command(
+        after_help = "Examples:\n  pbi-backup diff ./Sales-monday.abf ./Sales-tuesday.abf\n  pbi-backup diff --workspace 'Sales Analytics' --latest Sales --json"
+    )]
+    Diff(crate::commands::definition::DiffArgs),
     /// Show, attach, detach or re-attach a workspace's storage account.
     #[command(subcommand)]
     Storage(crate::commands::storage::StorageCommand),

@@ -41,7 +41,7 @@ pub(crate) fn zip_with(members: &[(&str, &[u8])], method: CompressionMethod) -> 
 }
 
 fn read(bytes: Vec<u8>, full: bool) -> Report {
-    inspect(Cursor::new(bytes), InspectOptions { full }).unwrap()
+    inspect(Cursor::new(bytes), InspectOptions { full, ..Default::default() }).unwrap()
 }
 
 #[test]

@@ -18,7 +18,9 @@ use proptest::prelude::*;
 fn check(bytes: Vec<u8>) -> Report {
     let mut last = None;
     for full in [false, true] {
-        let report = inspect(Cursor::new(bytes.clone()), InspectOptions { full }).unwrap();
+        let report =
+            inspect(Cursor::new(bytes.clone()), InspectOptions { full, ..Default::default() })
+                .unwrap();
         assert_eq!(report.valid, report.problems.is_empty());
         last = Some(report);
     }
@@ -259,7 +261,8 @@ fn memory_probe() {
                         continue;
                     }
                     let f = std::fs::File::open(path).unwrap();
-                    let report = inspect(f, InspectOptions { full: true }).unwrap();
+                    let report =
+                        inspect(f, InspectOptions { full: true, ..Default::default() }).unwrap();
                     println!(
                         "peak after {sub}/{name} (valid: {}): {}",
                         report.valid,

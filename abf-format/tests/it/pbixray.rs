@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::support::{python, samples_dir};
 
+/// A relationship as pbixray lists it: from table and column, to table and column, active (0/1).
+type RelationshipRow = (String, String, String, String, i64);
+
 /// One line of `tests/pbixray_dump.py`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +25,14 @@ struct Seen {
     catalog_version: Option<i64>,
     parameters: Option<Vec<String>>,
     files: Option<Vec<(u64, u64)>>,
+    /// (table, name, DAX) of each measure.
+    measures: Option<Vec<(String, String, String)>>,
+    /// (from table, from column, to table, to column, active 0/1) of each relationship.
+    relationships: Option<Vec<RelationshipRow>>,
+    /// (table, M) of each table's Power Query.
+    power_query: Option<Vec<(String, Option<String>)>>,
+    /// (table, column) of each column pbixray's schema lists.
+    columns: Option<Vec<(String, String)>>,
 }
 
 fn run_pbixray(python: &Path, files: &[PathBuf]) -> Vec<Seen> {
@@ -101,6 +112,101 @@ fn compare(seen: &Seen, report: &Report) {
     }
 }
 
+/// The definition read offline agrees with pbixray's reading of the same file: the same measures with the same DAX,
+/// the same relationships, each Power Query among the partitions' M expressions, each column pbixray lists among
+/// ours. Returns how many objects were compared.
+fn compare_definition(seen: &Seen, path: &Path) -> usize {
+    let ctx = &seen.path;
+    let report = inspect(
+        std::fs::File::open(path).unwrap(),
+        InspectOptions { definition: true, ..Default::default() },
+    )
+    .unwrap();
+    let Some(d) = &report.definition else {
+        // Only a model below compatibility level 1200 (Excel's 1103) has no catalog to read a definition from;
+        // pbixray reads its XML metadata, which `definition` does not (yet).
+        let level = report.database.compatibility_level;
+        assert!(level.is_some_and(|l| l < 1200), "{ctx}: no definition at level {level:?}");
+        return 0;
+    };
+    let mut compared = 0;
+    if let Some(theirs) = &seen.measures {
+        let mut ours: Vec<(String, String, String)> = d
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.measures.iter().map(|m| (t.name.clone(), m.name.clone(), m.expression.clone()))
+            })
+            .collect();
+        let mut theirs = theirs.clone();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{ctx}: measures");
+        compared += ours.len();
+    }
+    if let Some(theirs) = &seen.relationships {
+        // pbixray leaves out the relationships of auto date/time's internal tables; ours keep them, marked by the
+        // table's `internal`, so the comparison does too.
+        let internal = |name: &str| d.tables.iter().any(|t| t.name == name && t.internal);
+        let mut ours: Vec<RelationshipRow> = d
+            .relationships
+            .iter()
+            .filter(|r| !internal(&r.from_table) && !internal(&r.to_table))
+            .map(|r| {
+                let (ft, fc, tt, tc) = (&r.from_table, &r.from_column, &r.to_table, &r.to_column);
+                (ft.clone(), fc.clone(), tt.clone(), tc.clone(), i64::from(r.active))
+            })
+            .collect();
+        let mut theirs = theirs.clone();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{ctx}: relationships");
+        compared += ours.len();
+    }
+    for (table, m) in seen.power_query.iter().flatten().filter_map(|(t, m)| Some((t, m.as_ref()?)))
+    {
+        let found = d.tables.iter().any(|t| {
+            &t.name == table && t.partitions.iter().any(|p| p.kind == "m" && &p.expression == m)
+        }) || d.expressions.iter().any(|e| &e.name == table && &e.expression == m);
+        assert!(found, "{ctx}: the M of {table} is not among our partitions or expressions");
+        compared += 1;
+    }
+    for (table, column) in seen.columns.iter().flatten() {
+        let found = d
+            .tables
+            .iter()
+            .any(|t| &t.name == table && t.columns.iter().any(|c| &c.name == column));
+        assert!(found, "{ctx}: column {table}[{column}] is not in our definition");
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn definitions_agree_with_pbixray() {
+    let Some(python) = python() else { return };
+    let Some(dir) = samples_dir() else { return };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("pbixray"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pbix" || x == "xlsx" || x == "abf"))
+        .collect();
+    files.sort();
+    let mut compared = 0;
+    let mut measures = 0;
+    for (seen, path) in run_pbixray(&python, &files).iter().zip(&files) {
+        if seen.error.is_some() {
+            continue;
+        }
+        compared += compare_definition(seen, path);
+        measures += seen.measures.as_ref().map_or(0, Vec::len);
+    }
+    assert!(
+        measures > 0 && compared > 100,
+        "too little compared: {compared} objects, {measures} measures"
+    );
+}
+
 #[test]
 fn samples_agree_with_pbixray() {
     let Some(python) = python() else { return };
@@ -114,9 +220,11 @@ fn samples_agree_with_pbixray() {
     assert!(files.len() >= 9, "expected the 9 pbixray samples, found {}", files.len());
     let (mut compared, mut parameters) = (0, 0);
     for seen in run_pbixray(&python, &files) {
-        let report =
-            inspect(std::fs::File::open(&seen.path).unwrap(), InspectOptions { full: true })
-                .unwrap();
+        let report = inspect(
+            std::fs::File::open(&seen.path).unwrap(),
+            InspectOptions { full: true, ..Default::default() },
+        )
+        .unwrap();
         if let Some(error) = &seen.error {
             // pbixray refuses only the live-connection report; so must we.
             assert!(error.starts_with("LiveConnectionError"), "{}: {error}", seen.path);
@@ -163,9 +271,11 @@ fn pbixray_reads_what_the_writer_writes() {
     }
     for seen in run_pbixray(&python, &paths) {
         assert_eq!(seen.error, None, "{}", seen.path);
-        let report =
-            inspect(std::fs::File::open(&seen.path).unwrap(), InspectOptions { full: true })
-                .unwrap();
+        let report = inspect(
+            std::fs::File::open(&seen.path).unwrap(),
+            InspectOptions { full: true, ..Default::default() },
+        )
+        .unwrap();
         assert!(report.valid, "{}: {:?}", seen.path, report.problems);
         let mut theirs = seen.files.clone().unwrap_or_default();
         theirs.sort_unstable();

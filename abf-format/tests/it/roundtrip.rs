@@ -9,7 +9,8 @@ use abf_format::{
 use proptest::prelude::*;
 
 fn read_back(bytes: Vec<u8>) -> Report {
-    let report = inspect(Cursor::new(bytes), InspectOptions { full: true }).unwrap();
+    let report =
+        inspect(Cursor::new(bytes), InspectOptions { full: true, ..Default::default() }).unwrap();
     assert!(report.valid, "{:?}", report.problems);
     report
 }
@@ -219,9 +220,11 @@ fn tabular_model_without_its_catalog_is_invalid() {
         </Database></ObjectDefinition></Load>";
     let mut w = AbfWriter::new(Cursor::new(Vec::new()), "N", WriterOptions::default()).unwrap();
     w.add_file("N.0.db.xml", db).unwrap();
-    let report =
-        inspect(Cursor::new(w.finish().unwrap().into_inner()), InspectOptions { full: false })
-            .unwrap();
+    let report = inspect(
+        Cursor::new(w.finish().unwrap().into_inner()),
+        InspectOptions { full: false, ..Default::default() },
+    )
+    .unwrap();
     assert!(!report.valid);
     assert_eq!(report.database.compatibility_level, Some(1600));
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);

@@ -158,7 +158,8 @@ const OTHERS: [&str; 4] = [
 
 fn open(dir: &Path, file: &str, full: bool) -> Report {
     let f = File::open(dir.join(file)).unwrap_or_else(|e| panic!("cannot open sample {file}: {e}"));
-    inspect(f, InspectOptions { full }).unwrap_or_else(|e| panic!("{file}: {e}"))
+    inspect(f, InspectOptions { full, ..Default::default() })
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 fn sorted_names(report: &Report) -> Vec<String> {
@@ -327,9 +328,11 @@ fn quick_inspect_reads_only_header_directory_log_and_metadata() {
     let Some(dir) = samples_dir() else { return };
     let path = dir.join("pbixray/DataModel_uncompressed.abf");
     let mut quick = Counting { inner: File::open(&path).unwrap(), read: 0 };
-    assert!(inspect(&mut quick, InspectOptions { full: false }).unwrap().valid);
+    assert!(
+        inspect(&mut quick, InspectOptions { full: false, ..Default::default() }).unwrap().valid
+    );
     let mut full = Counting { inner: File::open(&path).unwrap(), read: 0 };
-    assert!(inspect(&mut full, InspectOptions { full: true }).unwrap().valid);
+    assert!(inspect(&mut full, InspectOptions { full: true, ..Default::default() }).unwrap().valid);
     // Header page 4,096 + directory 93,597 + LOG 310,764 + db.xml 3,757 + metadata.sqlitedb 269,316 + two 102-byte
     // signature sniffs = 681,734: the 330 data files (about 330 KB) are not read.
     assert!(quick.read <= 681_734, "quick inspect read {} bytes", quick.read);

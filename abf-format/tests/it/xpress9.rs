@@ -67,7 +67,7 @@ fn multithreaded(image: &[u8], chunk: usize, threads: usize, per: usize) -> Vec<
 }
 
 fn read(bytes: Vec<u8>) -> Report {
-    inspect(Cursor::new(bytes), InspectOptions { full: true }).unwrap()
+    inspect(Cursor::new(bytes), InspectOptions { full: true, ..Default::default() }).unwrap()
 }
 
 #[test]

@@ -199,10 +199,19 @@ pub async fn inspect(
             if !local.is_file() {
                 return Err(Error::Usage(format!("{} is not a file", local.display())).into());
             }
-            backup_core::ops::inspect_local(local, args.full)?
+            backup_core::ops::inspect_local(
+                local,
+                backup_core::ops::InspectOptions { full: args.full, ..Default::default() },
+            )?
         }
         (None, Some(session), Some(w), Some(name)) => {
-            let report = backup_core::ops::inspect_remote(session, w, name, args.full).await?;
+            let report = backup_core::ops::inspect_remote(
+                session,
+                w,
+                name,
+                backup_core::ops::InspectOptions { full: args.full, ..Default::default() },
+            )
+            .await?;
             VerifyOutput {
                 file: format!("power-bi-backup/{w}/{name}"),
                 valid: report.valid || report.locked(),

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod completions;
+pub mod definition;
 pub mod doctor;
 pub mod files;
 pub mod prune;
@@ -66,6 +67,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Run(_) => "run",
         Command::Verify(_) => "verify",
         Command::Inspect(_) => "inspect",
+        Command::Definition(_) => "definition",
+        Command::Diff(_) => "diff",
         Command::Storage(_) => "storage change",
         Command::Completions(_) => "completions",
     }
@@ -86,6 +89,8 @@ async fn dispatch(global: &Global, command: Command) -> Outcome<i32> {
         Command::Run(a) => run::run(global, &session(global)?, &a).await,
         Command::Verify(a) => files::verify(global, &session(global)?, &a).await,
         Command::Inspect(a) => files::inspect(global, Some(&session(global)?), &a).await,
+        Command::Definition(a) => definition::definition(global, &session(global)?, &a).await,
+        Command::Diff(a) => definition::diff(global, &session(global)?, &a).await,
         Command::Storage(c) => storage::run(global, &session(global)?, &c).await,
     }
 }

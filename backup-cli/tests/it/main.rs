@@ -7,6 +7,7 @@
 mod bulk;
 mod commands;
 mod contracts;
+mod definitions;
 mod exit_codes;
 mod flows;
 mod kills;

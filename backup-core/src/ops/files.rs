@@ -222,7 +222,7 @@ pub async fn upload(
             .ok_or_else(|| Error::Usage(format!("{} names no file", local.display())))?,
     };
     check_abf_name(&name)?;
-    let report = inspect_local(local, false)?;
+    let report = inspect_local(local, abf_format::InspectOptions::default())?;
     // A password-protected backup cannot be checked past its header, and is restorable with its password.
     let encrypted = report.container.as_ref().is_some_and(|r| r.encrypted);
     if !report.valid && !encrypted {
@@ -623,7 +623,8 @@ pub async fn verify(
         }
     }
     let stored_ok = meta.sha256.as_ref().is_none_or(|kept| kept == &sha);
-    let container = inspect_remote(session, workspace, file, full).await?;
+    let options = abf_format::InspectOptions { full, ..Default::default() };
+    let container = inspect_remote(session, workspace, file, options).await?;
     // An encrypted backup's container cannot be read without its password: the hashes are all that is checked.
     let container_ok = container.valid || container.encrypted;
     let valid = hash_ok != Some(false) && stored_ok && container_ok;
@@ -638,17 +639,15 @@ pub async fn verify(
 }
 
 /// Inspects a local file (and checks it against a manifest lying beside it).
-pub fn inspect_local(local: &Path, full: bool) -> Result<VerifyOutput> {
+pub fn inspect_local(local: &Path, options: abf_format::InspectOptions) -> Result<VerifyOutput> {
     let f = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
-    let report =
-        abf_format::inspect(std::io::BufReader::new(f), abf_format::InspectOptions { full })
-            .map_err(|e| match e {
-                abf_format::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
-                    Error::io(std::env::temp_dir(), io)
-                }
-                abf_format::Error::Io(io) => Error::io(local, io),
-                other => Error::Integrity(format!("cannot read {}: {other}", local.display())),
-            })?;
+    let report = abf_format::inspect(std::io::BufReader::new(f), options).map_err(|e| match e {
+        abf_format::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            Error::io(std::env::temp_dir(), io)
+        }
+        abf_format::Error::Io(io) => Error::io(local, io),
+        other => Error::Integrity(format!("cannot read {}: {other}", local.display())),
+    })?;
     Ok(VerifyOutput {
         file: local.display().to_string(),
         // An encrypted backup is not damaged for want of its password (its report says it is encrypted).
@@ -666,16 +665,16 @@ pub async fn inspect_remote(
     session: &Context,
     workspace: &str,
     file: &str,
-    full: bool,
+    options: abf_format::InspectOptions,
 ) -> Result<abf_format::Report> {
-    inspect_path(session, &backup_path(workspace, file)?, full).await
+    inspect_path(session, &backup_path(workspace, file)?, options).await
 }
 
 /// [`inspect_remote`] of a stored file named by its path.
 pub(crate) async fn inspect_path(
     session: &Context,
     path: &StorePath,
-    full: bool,
+    options: abf_format::InspectOptions,
 ) -> Result<abf_format::Report> {
     let path = path.clone();
     let store = session.workspace_store(path.workspace()).await?;
@@ -690,7 +689,7 @@ pub(crate) async fn inspect_path(
     let mut reader = RemoteReader::new(store.clone(), path.clone(), meta.size, handle);
     let shown = path.to_string();
     tokio::task::spawn_blocking(move || {
-        let report = abf_format::inspect(&mut reader, abf_format::InspectOptions { full });
+        let report = abf_format::inspect(&mut reader, options);
         tracing::debug!(file = shown, size = meta.size, fetched = reader.fetched, "inspected");
         report
     })

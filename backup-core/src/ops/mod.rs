@@ -2,6 +2,7 @@
 //! [`output`]).
 
 mod backup;
+mod definition;
 mod doctor;
 mod files;
 pub mod output;
@@ -24,9 +25,11 @@ pub use crate::layout::{
 pub use crate::manifest::read_manifest;
 pub use crate::preflight::gather_facts;
 pub use crate::service::Context;
+pub use abf_format::InspectOptions;
 pub use backup::{
     BackupOptions, BackupPlan, DatasetSelector, backup, backup_dry_run, execute_backup, plan_backup,
 };
+pub use definition::{BackupRef, definition, diff};
 pub use doctor::doctor;
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};

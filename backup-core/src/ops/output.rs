@@ -773,6 +773,33 @@ pub struct TransferOutput {
     pub warnings: Vec<String>,
 }
 
+/// `definition`: the JSON shape is the definition's own (`compatibility_level`, `tables`, `relationships`,
+/// `roles`, `expressions`, …) with `file` and `fingerprint` beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefinitionOutput {
+    /// The backup read.
+    pub file: String,
+    /// The definition.
+    #[serde(flatten)]
+    pub definition: abf_format::Definition,
+    /// Its fingerprint.
+    pub fingerprint: abf_format::Fingerprint,
+}
+
+/// `diff`: what changed from `a` to `b`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffOutput {
+    /// The first backup.
+    pub a: String,
+    /// The second.
+    pub b: String,
+    /// Whether the definitions are the same.
+    pub equal: bool,
+    /// Every difference.
+    pub changes: Vec<abf_format::Change>,
+}
+
 /// `verify` and `inspect` of one file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -903,6 +930,19 @@ impl CommandOutput for RestoreOutput {
         } else {
             exit_codes::SUCCESS
         }
+    }
+}
+
+impl CommandOutput for DefinitionOutput {
+    fn exit_code(&self) -> i32 {
+        exit_codes::SUCCESS
+    }
+}
+
+impl CommandOutput for DiffOutput {
+    /// 0 when the definitions are equal, 1 when they differ, as `diff` does.
+    fn exit_code(&self) -> i32 {
+        if self.equal { exit_codes::SUCCESS } else { exit_codes::FAILURE }
     }
 }
 

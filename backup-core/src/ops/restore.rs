@@ -405,7 +405,8 @@ async fn check_backup_file(
     plan: &mut RestorePlan,
     path: &StorePath,
 ) -> Outcome<()> {
-    let report = super::files::inspect_path(session, path, false).await?;
+    let report =
+        super::files::inspect_path(session, path, abf_format::InspectOptions::default()).await?;
     if !report.valid && !report.encrypted {
         let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
         return Err(Error::Integrity(format!(

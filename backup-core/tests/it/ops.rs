@@ -219,7 +219,10 @@ async fn a_remote_inspect_reads_only_what_it_needs() {
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let mut reader = ops::RemoteReader::new(store, path, len, handle);
-            let report = abf_format::inspect(&mut reader, abf_format::InspectOptions { full });
+            let report = abf_format::inspect(
+                &mut reader,
+                abf_format::InspectOptions { full, ..Default::default() },
+            );
             (report.unwrap(), reader.fetched)
         })
     };

@@ -42,9 +42,11 @@ async fn powerbi_backup_writes_a_real_abf_into_the_workspace_folder() {
     let store = t.stack.store("financelake").unwrap();
     let path = StorePath::file("power-bi-backup", "Finance", "Budget.abf").unwrap();
     let bytes = store.get_bytes(&path).await.unwrap();
-    let report =
-        abf_format::inspect(Cursor::new(&bytes[..]), abf_format::InspectOptions { full: true })
-            .unwrap();
+    let report = abf_format::inspect(
+        Cursor::new(&bytes[..]),
+        abf_format::InspectOptions { full: true, ..Default::default() },
+    )
+    .unwrap();
     assert!(report.valid, "{:?}", report.problems);
     assert_eq!(report.database.name.as_deref(), Some("Budget"));
     let tables: Vec<&str> = report.tables.iter().map(|t| t.name.as_str()).collect();

@@ -398,6 +398,29 @@ impl PbiSim {
         names
     }
 
+    /// Changes a model's tables as its author would (a measure added, a column renamed), and moves its modified
+    /// time; false when the workspace has no such model.
+    pub fn edit_tables(
+        &self,
+        workspace: &str,
+        dataset: &str,
+        edit: impl FnOnce(&mut Vec<scenario::Table>),
+    ) -> bool {
+        let mut state = self.shared.state.lock().expect("poisoned");
+        let Some(ws) = state.workspaces.iter().find(|w| w.name == workspace).map(|w| w.id.clone())
+        else {
+            return false;
+        };
+        let Some(model) = state.models.iter_mut().find(|m| m.owner == ws && m.name == dataset)
+        else {
+            return false;
+        };
+        edit(&mut model.tables);
+        model.modified = state::now_string();
+        let _ = state.save(&self.shared.state_dir);
+        true
+    }
+
     /// Makes `/webapi/xmla` refuse MWC tokens with 401, as the live service sometimes does, so that clients fall
     /// back to the legacy virtual-server path.
     pub fn refuse_mwc_tokens(&self, refuse: bool) {

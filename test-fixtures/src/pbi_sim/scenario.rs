@@ -307,6 +307,9 @@ pub struct Dataset {
     /// Roles.
     #[serde(default)]
     pub roles: Vec<Role>,
+    /// Relationships between its tables' columns.
+    #[serde(default)]
+    pub relationships: Vec<Relationship>,
     /// Whether `workspace` names an AAS server.
     #[serde(default)]
     pub aas: bool,
@@ -332,6 +335,29 @@ pub struct Table {
     /// Row count.
     #[serde(default)]
     pub rows: u64,
+    /// Measures.
+    #[serde(default)]
+    pub measures: Vec<Measure>,
+}
+
+/// A measure of a table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Measure {
+    /// Name.
+    pub name: String,
+    /// Its DAX.
+    pub expression: String,
+}
+
+/// A relationship: `from` and `to` as `Table[Column]` (many to one, single direction, active).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Relationship {
+    /// The many side, `Table[Column]`.
+    pub from: String,
+    /// The one side, `Table[Column]`.
+    pub to: String,
 }
 
 /// A role.

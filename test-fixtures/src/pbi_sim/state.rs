@@ -132,6 +132,8 @@ pub struct ModelState {
     pub size_mb: u64,
     pub tables: Vec<scenario::Table>,
     pub roles: Vec<scenario::Role>,
+    #[serde(default)]
+    pub relationships: Vec<scenario::Relationship>,
     pub modified: String,
 }
 
@@ -273,6 +275,7 @@ impl State {
                 size_mb: d.size_mb,
                 tables: d.tables.clone(),
                 roles: d.roles.clone(),
+                relationships: d.relationships.clone(),
                 modified: now_string(),
             })
             .collect();

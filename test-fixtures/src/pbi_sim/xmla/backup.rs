@@ -78,9 +78,11 @@ pub(super) async fn backup(
     };
     let side = serde_json::to_vec_pretty(&side).unwrap_or_default();
     let options = abf_format::WriterOptions { compress: b.apply_compression, crc: true };
-    let image = abf_format::write_model(
+    let definition = definition_of(&model);
+    let image = abf_format::write_model_with(
         Cursor::new(Vec::new()),
         &spec,
+        Some(&definition),
         &[(SIM_MODEL_FILE, &side)],
         options,
     )
@@ -97,4 +99,64 @@ pub(super) async fn backup(
         msg(codes::NO_STORAGE, format!("The backup could not be written to storage: {e}"))
     })?;
     Ok(())
+}
+
+/// The model's tables' columns (text), measures and relationships, as the catalog of its backups holds them.
+fn definition_of(model: &super::super::state::ModelState) -> abf_format::Definition {
+    let split = |s: &str| -> (String, String) {
+        match s.split_once('[') {
+            Some((t, c)) => {
+                (t.trim().trim_matches('\'').to_owned(), c.trim_end_matches(']').to_owned())
+            }
+            None => (s.to_owned(), String::new()),
+        }
+    };
+    abf_format::Definition {
+        tables: model
+            .tables
+            .iter()
+            .map(|t| abf_format::DefTable {
+                name: t.name.clone(),
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| abf_format::DefColumn {
+                        name: c.clone(),
+                        data_type: "string".into(),
+                        kind: "data".into(),
+                        expression: None,
+                    })
+                    .collect(),
+                measures: t
+                    .measures
+                    .iter()
+                    .map(|m| abf_format::DefMeasure {
+                        name: m.name.clone(),
+                        expression: m.expression.clone(),
+                        display_folder: None,
+                        format_string: None,
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        relationships: model
+            .relationships
+            .iter()
+            .map(|r| {
+                let ((from_table, from_column), (to_table, to_column)) =
+                    (split(&r.from), split(&r.to));
+                abf_format::DefRelationship {
+                    from_table,
+                    from_column,
+                    to_table,
+                    to_column,
+                    active: true,
+                    cardinality: "many_to_one".into(),
+                    cross_filter: "single".into(),
+                }
+            })
+            .collect(),
+        ..Default::default()
+    }
 }

@@ -89,14 +89,13 @@ async fn read_backup(target: &Target, r: &Restore) -> Result<Bytes, Message> {
 /// The backup's catalog, after the rules that need only the file: it is a whole `.abf`, its model is in the V3
 /// format (LATER-06), and no table shares its name with an expression (LATER-26).
 fn inspect_backup(target: &Target, r: &Restore, image: &Bytes) -> Result<Report, Message> {
-    let report =
-        abf_format::inspect(Cursor::new(&image[..]), abf_format::InspectOptions { full: true })
-            .map_err(|e| {
-                msg(
-                    codes::CORRUPT_BACKUP,
-                    format!("The backup file '{}' could not be read: {e}", r.file),
-                )
-            })?;
+    let report = abf_format::inspect(
+        Cursor::new(&image[..]),
+        abf_format::InspectOptions { full: true, ..Default::default() },
+    )
+    .map_err(|e| {
+        msg(codes::CORRUPT_BACKUP, format!("The backup file '{}' could not be read: {e}", r.file))
+    })?;
     if !report.valid {
         let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
         return Err(msg(
@@ -158,7 +157,12 @@ fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState 
             tables: report
                 .tables
                 .iter()
-                .map(|t| scenario::Table { name: t.name.clone(), columns: Vec::new(), rows: 0 })
+                .map(|t| scenario::Table {
+                    name: t.name.clone(),
+                    columns: Vec::new(),
+                    rows: 0,
+                    measures: Vec::new(),
+                })
                 .collect(),
             roles: report
                 .roles
@@ -172,6 +176,7 @@ fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState 
                     members: Vec::new(),
                 })
                 .collect(),
+            relationships: Vec::new(),
             modified: String::new(),
         },
     }

@@ -130,7 +130,7 @@ mod tests {
         // The header page says it is encrypted, and inspect stops there.
         let report = abf_format::inspect(
             std::io::Cursor::new(&sealed[..]),
-            abf_format::InspectOptions { full: true },
+            abf_format::InspectOptions { full: true, ..Default::default() },
         )
         .unwrap();
         assert!(report.encrypted && !report.valid, "{report:?}");
