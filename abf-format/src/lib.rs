@@ -63,6 +63,7 @@ mod inspect;
 mod metadata;
 mod report;
 mod sniff;
+mod tmdl;
 mod writer;
 mod xml;
 mod xpress8;
@@ -83,6 +84,7 @@ pub use crate::{
         Container, Database, FileEntry, Format, Framing, ModelPermission, Problem, ProblemKind,
         Report, Role, Table,
     },
+    tmdl::to_tmdl,
     writer::{
         AbfWriter, ModelSpec, RoleSpec, TableSpec, WriterOptions, write_model, write_model_with,
     },

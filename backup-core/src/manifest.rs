@@ -88,6 +88,10 @@ pub struct Manifest {
     /// backup is not verified again until a later check of it passes (which clears this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_check: Option<FailedCheck>,
+    /// The fingerprint of the model's definition, read from the stored backup after it was made; `None` when it
+    /// could not be read (an encrypted backup, a model below level 1200, a manifest from before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<abf_format::Fingerprint>,
 }
 
 /// A check of a stored backup that failed: when, what it found, and which stored version it read.

@@ -37,6 +37,9 @@ pub struct DefinitionArgs {
     /// Show the roles' member names (left out by default).
     #[arg(long)]
     pub members: bool,
+    /// Also write the definition as a TMDL folder here (new, empty, or a previous export, which it replaces).
+    #[arg(long, value_name = "DIR")]
+    pub tmdl: Option<PathBuf>,
 }
 
 /// Two backups to compare: two local files, two files of one workspace's folder, or the latest two of a dataset.
@@ -79,6 +82,10 @@ pub async fn definition(global: &Global, session: &Context, args: &DefinitionArg
         .into());
     };
     let out = backup_core::ops::definition(session, &backup, args.members).await?;
+    if let Some(dir) = &args.tmdl {
+        let written = backup_core::ops::write_tmdl(dir, &out)?;
+        tracing::info!(folder = %dir.display(), files = written.len(), "wrote the TMDL folder");
+    }
     print::report(global, &out, human_definition)
 }
 

@@ -118,15 +118,24 @@ fn human_list(out: &ListOutput) -> String {
     if out.backups.is_empty() {
         return format!("no backups in power-bi-backup/{}\n", print::one_line(&out.workspace));
     }
-    let mut s =
-        format!("{:<48} {:>10}  {:<25} {:<20} {}\n", "NAME", "SIZE", "TIME", "DATASET", "VERIFIED");
+    let mut s = format!(
+        "{:<48} {:>10}  {:<25} {:<20} {:<10} {}\n",
+        "NAME", "SIZE", "TIME", "DATASET", "MODEL", "VERIFIED"
+    );
     for b in &out.backups {
+        // Whether the model's definition changed since the dataset's previous backup here.
+        let model = match b.definition_changed {
+            Some(true) => "changed",
+            Some(false) => "same",
+            None => "-",
+        };
         s.push_str(&format!(
-            "{:<48} {:>10}  {:<25} {:<20} {}\n",
+            "{:<48} {:>10}  {:<25} {:<20} {:<10} {}\n",
             print::one_line(&b.name),
             print::bytes(b.size),
             print::one_line(b.time.as_deref().unwrap_or("-")),
             print::one_line(b.dataset.as_deref().unwrap_or("-")),
+            model,
             match b.state {
                 VerifiedState::Verified => "yes",
                 VerifiedState::ChangedSinceVerified => "CHANGED since verified",

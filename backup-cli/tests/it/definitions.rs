@@ -137,7 +137,117 @@ async fn a_stored_backup_has_the_scenarios_definition_and_a_model_change_diffs_a
         latest.changes, d.changes,
         "--latest compares the one before the newest with the newest"
     );
+    // The manifests record each backup's definition fingerprint, and `list` says the model changed between them.
+    let listed: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
+    let newest = listed.backups.iter().find(|b| b.name == "Budget-2.abf").expect("Budget-2");
+    let older = listed.backups.iter().find(|b| b.name == "Budget-1.abf").expect("Budget-1");
+    assert!(newest.definition.is_some() && newest.definition != older.definition, "{listed:?}");
+    assert_eq!(
+        (newest.definition_changed, older.definition_changed),
+        (Some(true), None),
+        "{listed:?}"
+    );
+    // Nightly TMDL exports into one folder: the second replaces the first's files and says the new measure.
+    let tmdl = t.work.path().join("tmdl");
+    let _: DefinitionOutput = t
+        .cli(&env, "definition -w Finance --file Budget-1.abf --tmdl")
+        .arg(tmdl.to_str().unwrap())
+        .ok()
+        .await;
+    let before = std::fs::read_to_string(tmdl.join("tables/Budget.tmdl")).unwrap();
+    assert!(
+        before.contains("measure 'Total Amount' = SUM(Budget[Amount])")
+            && !before.contains("Variance"),
+        "{before}"
+    );
+    assert!(
+        std::fs::read_to_string(tmdl.join("relationships.tmdl"))
+            .unwrap()
+            .contains("fromColumn: Budget.Account")
+    );
+    let _: DefinitionOutput = t
+        .cli(&env, "definition -w Finance --file Budget-2.abf --tmdl")
+        .arg(tmdl.to_str().unwrap())
+        .ok()
+        .await;
+    let after = std::fs::read_to_string(tmdl.join("tables/Budget.tmdl")).unwrap();
+    assert!(after.contains("measure Variance = [Total Amount] - 100"), "{after}");
+    // A folder with someone else's files is not written into.
+    let other = t.work.path().join("theirs");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let err = t
+        .cli(&env, "definition -w Finance --file Budget-2.abf --tmdl")
+        .arg(other.to_str().unwrap())
+        .fails(exit_codes::USAGE)
+        .await;
+    assert!(err.message.contains("did not write"), "{err:?}");
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
     // The same backup against itself: equal, exit 0.
     let same: DiffOutput = t.cli(&env, "diff -w Finance Budget-2.abf Budget-2.abf").ok().await;
     assert!(same.equal);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_definition_of_a_large_stored_backup_is_read_with_a_few_ranged_reads() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    // A 48 MiB backup: the catalog and a large data file, as a real model's backup is mostly column data.
+    let model = abf_format::ModelSpec {
+        name: "Large".into(),
+        compatibility_level: 1600,
+        tables: vec![abf_format::TableSpec {
+            name: "Facts".into(),
+            partitions: vec!["Facts".into()],
+        }],
+        expressions: Vec::new(),
+        roles: Vec::new(),
+        data_source_version: Some(2),
+    };
+    let definition = abf_format::Definition {
+        tables: vec![abf_format::DefTable {
+            name: "Facts".into(),
+            measures: vec![abf_format::DefMeasure {
+                name: "Rows".into(),
+                expression: "COUNTROWS(Facts)".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let data: Vec<u8> =
+        (0..48u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let extra: &[(&str, &[u8])] =
+        &[(r"Large.0.db\Facts (1).tbl\1.prt\0.Facts (1).Id.0.idf", &data)];
+    let path = t.work.path().join("Large.abf");
+    let f = std::fs::File::create(&path).unwrap();
+    abf_format::write_model_with(
+        f,
+        &model,
+        Some(&definition),
+        extra,
+        abf_format::WriterOptions { compress: false, crc: true },
+    )
+    .unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    t.cli(&env, "upload")
+        .arg(path.to_str().unwrap())
+        .then("-w Finance")
+        .arg("--json")
+        .exits(exit_codes::SUCCESS)
+        .await;
+    let run = t.cli(&env, "definition -w Finance --file Large.abf --json -vv").run().await;
+    assert_eq!(run.code, exit_codes::SUCCESS, "{run:?}");
+    let out: DefinitionOutput = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(out.definition.tables[0].measures[0].expression, "COUNTROWS(Facts)");
+    let fetched: u64 = run
+        .stderr
+        .split("fetched=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fetched= in the debug log: {}", run.stderr));
+    eprintln!("definition of a {size}-byte stored backup fetched {fetched} bytes");
+    assert!(size > 48 << 20 && fetched < 8 << 20, "{fetched} of {size} bytes read");
 }

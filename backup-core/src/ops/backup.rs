@@ -844,21 +844,56 @@ async fn run_one_inner(
         model_size_bytes,
         model_modified: job.model_modified.clone(),
         failed_check: None,
+        definition: if options.password.is_some() {
+            None
+        } else {
+            definition_fingerprint(session, &path, &mut result.warnings).await
+        },
     };
-    let manifest_path = path.folder_path().join(&Manifest::name_for(&job.file))?;
-    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
-    adls_store::StoreExt::put(
-        store.as_ref(),
-        &manifest_path,
-        body.into(),
-        adls_store::PutMode::Overwrite,
-    )
-    .await?;
+    let manifest_path = write_manifest(store.as_ref(), &path, &manifest).await?;
     result.size = Some(size);
     result.sha256 = Some(sha256);
     result.manifest = Some(manifest_path.to_string());
     result.verification = Some(BackupVerification::Verified);
     Ok(())
+}
+
+/// Writes `manifest` beside the backup at `path`; returns where.
+async fn write_manifest(
+    store: &dyn adls_store::Store,
+    path: &adls_store::StorePath,
+    manifest: &Manifest,
+) -> Result<adls_store::StorePath> {
+    let manifest_path = path.folder_path().join(&Manifest::name_for(&manifest.file))?;
+    let body = serde_json::to_vec_pretty(manifest).expect("plain data");
+    adls_store::StoreExt::put(store, &manifest_path, body.into(), adls_store::PutMode::Overwrite)
+        .await?;
+    Ok(manifest_path)
+}
+
+/// The fingerprint of the definition in the stored backup at `path`, read through ranged reads; `None` with a
+/// warning when it cannot be read (the backup itself is kept and verified either way).
+async fn definition_fingerprint(
+    session: &Context,
+    path: &adls_store::StorePath,
+    warnings: &mut Vec<String>,
+) -> Option<abf_format::Fingerprint> {
+    let options = abf_format::InspectOptions { definition: true, ..Default::default() };
+    match super::files::inspect_path(session, path, options).await {
+        Ok(report) => match report.definition {
+            Some(d) if report.valid => Some(d.fingerprint()),
+            _ => {
+                warnings.push(format!(
+                    "the model's definition could not be read from {path}; the manifest records no fingerprint"
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            warnings.push(format!("the model's definition could not be read from {path} ({e})"));
+            None
+        }
+    }
 }
 
 /// What the manifest records of the model before the backup: its tables, roles and size. A listing that fails is

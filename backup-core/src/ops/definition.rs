@@ -1,7 +1,7 @@
 //! `definition` and `diff`: a backup's model definition read offline (a local file, or a stored one through ranged
 //! reads), and what changed between two backups' definitions.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::ops::Context;
@@ -53,6 +53,59 @@ pub async fn definition(
     let definition = whole(&file, report)?;
     let fingerprint = definition.fingerprint();
     Ok(DefinitionOutput { file, definition, fingerprint })
+}
+
+/// The name of the file a TMDL export keeps beside its files: the relative paths it wrote, so that the next export
+/// into the folder replaces exactly those and touches nothing else.
+pub const TMDL_MARKER: &str = ".pbi-backup-tmdl";
+
+/// Writes `out`'s definition into `dir` as a TMDL folder. `dir` must be new, empty, or a previous export (it holds
+/// [`TMDL_MARKER`]): the previous export's files that the new one does not write are removed, nothing else. Each
+/// file is written whole under a temporary name and renamed. Returns the files written.
+pub fn write_tmdl(dir: &Path, out: &DefinitionOutput) -> Result<Vec<String>> {
+    let database = out.file.rsplit(['/', '\\']).next().unwrap_or("Model");
+    let database = database.rsplit_once('.').map_or(database, |(stem, _)| stem);
+    let files = abf_format::to_tmdl(&out.definition, database);
+    let marker = dir.join(TMDL_MARKER);
+    let previous: Vec<String> = match std::fs::read_to_string(&marker) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let holds_files =
+                std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if holds_files {
+                return Err(Error::Usage(format!(
+                    "{} holds files pbi-backup did not write; give --tmdl an empty or new folder (or one a previous export wrote)",
+                    dir.display()
+                )));
+            }
+            Vec::new()
+        }
+        Err(e) => return Err(Error::io(&marker, e)),
+    };
+    let written: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    for (rel, text) in &files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let tmp = path.with_extension("tmdl.partial");
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    }
+    for stale in previous.iter().filter(|p| !written.contains(p)) {
+        // Only paths this tool wrote, inside the folder.
+        if stale.split('/').any(|part| part == ".." || part.is_empty()) {
+            continue;
+        }
+        let path = dir.join(stale);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    std::fs::write(&marker, written.join("\n")).map_err(|e| Error::io(&marker, e))?;
+    Ok(written)
 }
 
 /// What changed from `a` to `b`.

@@ -58,6 +58,11 @@ pub async fn list(session: &Context, workspace: &str) -> Result<ListOutput> {
                 .or_else(|| time_from_file_name(name).map(|(d, _)| d)),
             verified: state == VerifiedState::Verified,
             state,
+            definition: manifest
+                .as_ref()
+                .and_then(|m| m.definition.as_ref())
+                .map(|d| d.sha256.clone()),
+            definition_changed: None,
             sha256: manifest.map(|m| m.sha256),
         });
     }
@@ -68,6 +73,15 @@ pub async fn list(session: &Context, workspace: &str) -> Result<ListOutput> {
         })
     };
     backups.sort_by(|a, b| instant(b).cmp(&instant(a)).then(a.name.cmp(&b.name)));
+    // Each backup against the dataset's next older one that has a fingerprint.
+    for i in 0..backups.len() {
+        let older = backups[i + 1..]
+            .iter()
+            .find(|b| b.dataset == backups[i].dataset && b.definition.is_some())
+            .and_then(|b| b.definition.clone());
+        backups[i].definition_changed =
+            backups[i].definition.as_ref().zip(older).map(|(now, before)| *now != before);
+    }
     Ok(ListOutput { workspace: workspace.to_owned(), backups })
 }
 

@@ -29,7 +29,7 @@ pub use abf_format::InspectOptions;
 pub use backup::{
     BackupOptions, BackupPlan, DatasetSelector, backup, backup_dry_run, execute_backup, plan_backup,
 };
-pub use definition::{BackupRef, definition, diff};
+pub use definition::{BackupRef, TMDL_MARKER, definition, diff, write_tmdl};
 pub use doctor::doctor;
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};

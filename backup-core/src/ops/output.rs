@@ -742,6 +742,13 @@ pub struct ListedBackup {
     pub state: crate::manifest::VerifiedState,
     /// The manifest's SHA-256.
     pub sha256: Option<String>,
+    /// The SHA-256 of the model's definition, from the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
+    /// Whether the definition differs from the one of the dataset's previous backup in the folder; `None` when
+    /// either has no fingerprint, or there is no previous backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition_changed: Option<bool>,
 }
 
 /// `list`.

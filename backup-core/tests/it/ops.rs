@@ -70,6 +70,7 @@ async fn put_backup(session: &Context, workspace: &str, file: &str, created: &st
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,
+        definition: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
     manifest.verified_version = Some(StoredVersion::of(&store.head(&path).await.unwrap()));
