@@ -89,6 +89,12 @@ pub enum Command {
         after_help = "Examples:\n  pbi-backup diff ./Sales-monday.abf ./Sales-tuesday.abf\n  pbi-backup diff --workspace 'Sales Analytics' --latest Sales --json"
     )]
     Diff(crate::commands::definition::DiffArgs),
+    /// Prove backups restorable: restore each dataset's newest verified backup into a target workspace under a
+    /// scratch name, compare it with the manifest, delete it again; exit 5 when one fails.
+    #[command(
+        after_help = "Example:\n  pbi-backup drill --workspace 'Sales Analytics' --all --target-workspace 'Restore Drills'"
+    )]
+    Drill(crate::commands::drill::DrillArgs),
     /// Show, attach, detach or re-attach a workspace's storage account.
     #[command(subcommand)]
     Storage(crate::commands::storage::StorageCommand),

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod completions;
 pub mod definition;
 pub mod doctor;
+pub mod drill;
 pub mod files;
 pub mod prune;
 pub mod restore;
@@ -69,6 +70,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Inspect(_) => "inspect",
         Command::Definition(_) => "definition",
         Command::Diff(_) => "diff",
+        Command::Drill(_) => "drill",
         Command::Storage(_) => "storage change",
         Command::Completions(_) => "completions",
     }
@@ -91,6 +93,7 @@ async fn dispatch(global: &Global, command: Command) -> Outcome<i32> {
         Command::Inspect(a) => files::inspect(global, Some(&session(global)?), &a).await,
         Command::Definition(a) => definition::definition(global, &session(global)?, &a).await,
         Command::Diff(a) => definition::diff(global, &session(global)?, &a).await,
+        Command::Drill(a) => drill::run(global, &session(global)?, &a).await,
         Command::Storage(c) => storage::run(global, &session(global)?, &c).await,
     }
 }

@@ -8,6 +8,7 @@ mod bulk;
 mod commands;
 mod contracts;
 mod definitions;
+mod drills;
 mod exit_codes;
 mod flows;
 mod kills;

@@ -4,6 +4,7 @@
 mod backup;
 mod definition;
 mod doctor;
+mod drill;
 mod files;
 pub mod output;
 mod prune;
@@ -31,6 +32,7 @@ pub use backup::{
 };
 pub use definition::{BackupRef, TMDL_MARKER, definition, diff, write_tmdl};
 pub use doctor::doctor;
+pub use drill::{DrillOptions, drill};
 pub use files::{copy, download, inspect_local, inspect_remote, list, upload, verify};
 pub use prune::{PruneOptions, prune};
 pub use remote::RemoteReader;

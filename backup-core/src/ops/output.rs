@@ -780,6 +780,52 @@ pub struct TransferOutput {
     pub warnings: Vec<String>,
 }
 
+/// `drill`: `{"results": [...], "restorable", "failed"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillOutput {
+    /// One per dataset drilled.
+    pub results: Vec<DrillResult>,
+    /// How many restored and matched their backup.
+    pub restorable: usize,
+    /// How many did not.
+    pub failed: usize,
+}
+
+/// One dataset's drill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillResult {
+    /// The workspace whose backup was drilled.
+    pub workspace: String,
+    /// The dataset.
+    pub dataset: String,
+    /// The backup restored, when one was.
+    pub file: Option<String>,
+    /// Whether it restored and the restored model matched the manifest (tables and roles).
+    pub restorable: bool,
+    /// Whether the tables could be compared.
+    pub tables_compared: bool,
+    /// Tables missing from or extra in the restored model (`missing: T`, `extra: T`).
+    pub tables_differing: Vec<String>,
+    /// Roles that differ (member counts, missing roles).
+    pub roles_differing: Vec<String>,
+    /// Whether the scratch model is gone again.
+    pub scratch_removed: bool,
+    /// How long the drill took.
+    pub duration_ms: u64,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+impl CommandOutput for DrillOutput {
+    /// An integrity failure (5) when a backup did not restore or did not match.
+    fn exit_code(&self) -> i32 {
+        if self.failed == 0 { exit_codes::SUCCESS } else { exit_codes::INTEGRITY }
+    }
+}
+
 /// `definition`: the JSON shape is the definition's own (`compatibility_level`, `tables`, `relationships`,
 /// `roles`, `expressions`, …) with `file` and `fingerprint` beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

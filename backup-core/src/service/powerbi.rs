@@ -316,6 +316,14 @@ impl PowerBiApi {
             .value)
     }
 
+    /// Deletes a dataset ("Datasets - Delete Dataset In Group").
+    pub async fn delete_dataset(&self, group_id: &str, dataset_id: &str) -> Result<()> {
+        let url = self.url(&format!("groups/{group_id}/datasets/{dataset_id}"))?;
+        let rb = self.http.delete(url.clone());
+        self.send(rb, &url, "deleting a dataset").await?;
+        Ok(())
+    }
+
     /// Registered dataflow storage accounts.
     pub async fn storage_accounts(&self) -> Result<Vec<StorageAccount>> {
         Ok(self

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     pub refuse_mwc: std::sync::atomic::AtomicBool,
     /// When set, `TMSCHEMA_TABLES` answers an error (a fault switch for a client's handling of a failed listing).
     pub fail_table_listing: std::sync::atomic::AtomicBool,
+    /// A table every restore leaves out of the model it restores (a restore that loses a table, for drills).
+    pub drop_on_restore: Mutex<Option<String>>,
     /// How many of the next REST calls are turned away with 429 and `Retry-After: 1`, as the service throttles.
     pub throttle_rest: std::sync::atomic::AtomicU32,
     /// How many of the next `/webapi/xmla` posts are answered 503 with `Retry-After: 1`, before anything runs.
@@ -301,6 +303,7 @@ impl PbiSim {
             counters: Mutex::new(HashMap::new()),
             refuse_mwc: std::sync::atomic::AtomicBool::new(false),
             fail_table_listing: std::sync::atomic::AtomicBool::new(false),
+            drop_on_restore: Mutex::new(None),
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
             busy_xmla: std::sync::atomic::AtomicU32::new(0),
             busy_token: std::sync::atomic::AtomicU32::new(0),
@@ -440,6 +443,12 @@ impl PbiSim {
             c.state = state.to_owned();
         }
         self.shared.save(&s);
+    }
+
+    /// Makes every restore leave the table `name` out of the model it restores (`None`: restores are whole again),
+    /// so that a restore can really differ from its backup.
+    pub fn drop_table_on_restore(&self, name: Option<&str>) {
+        *self.shared.drop_on_restore.lock().expect("poisoned") = name.map(str::to_owned);
     }
 
     /// Makes every `TMSCHEMA_TABLES` Discover fail (`true`) or work again (`false`).

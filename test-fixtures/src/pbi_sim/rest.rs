@@ -7,7 +7,7 @@ use adls_store::{PutMode, StorePath};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -347,6 +347,43 @@ async fn refresh_dataset(
     StatusCode::ACCEPTED.into_response()
 }
 
+/// "Datasets - Delete Dataset In Group" (`DELETE groups/{groupId}/datasets/{datasetId}`): 200 OK; the caller must be
+/// an admin or member of the workspace (the simulator's reading of the page's required role).
+async fn delete_dataset(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, dataset)): Path<(String, String)>,
+) -> Response {
+    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let mut state = shared.state.lock().expect("poisoned");
+    let workspace = match member_workspace(&state, &grant.principal, &id) {
+        Ok(w) => w.id.clone(),
+        Err(r) => return r,
+    };
+    if !matches!(state.role(&grant.principal, &workspace), Some("Admin" | "Member")) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Unauthorized",
+            "only admins and members can delete a dataset",
+        );
+    }
+    let before = state.models.len();
+    state.models.retain(|m| !(m.owner == workspace && m.id.eq_ignore_ascii_case(&dataset)));
+    if state.models.len() == before {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "ItemNotFound",
+            &format!("dataset {dataset} not found in workspace {id}"),
+        );
+    }
+    shared.count("delete-dataset");
+    shared.save(&state);
+    StatusCode::OK.into_response()
+}
+
 async fn storage_accounts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(r) = shared.tokens.check_bearer(&headers, Audience::PowerBi) {
         return r;
@@ -523,6 +560,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1.0/myorg/groups/{id}", get(group).patch(rename_group))
         .route("/v1.0/myorg/groups/{id}/users", get(group_users))
         .route("/v1.0/myorg/groups/{id}/datasets", get(group_datasets))
+        .route("/v1.0/myorg/groups/{id}/datasets/{dataset}", delete(delete_dataset))
         .route("/v1.0/myorg/groups/{id}/datasets/{dataset}/refreshes", post(refresh_dataset))
         .route("/v1.0/myorg/groups/{id}/AssignToDataflowStorage", post(assign_storage))
         .route("/v1.0/myorg/capacities", get(capacities))

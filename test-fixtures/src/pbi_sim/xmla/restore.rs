@@ -60,6 +60,9 @@ pub(super) async fn restore(
     let existing = state.models.iter().position(|m| m.owner == target.owner && m.name == name);
     check_room(&state, &target, r, &model, &name, existing)?;
     let warnings = drop_incompatible_roles(&target, r, &mut model)?;
+    if let Some(dropped) = shared.drop_on_restore.lock().expect("poisoned").clone() {
+        model.tables.retain(|t| t.name != dropped);
+    }
     install(&mut state, &target, model, name, existing);
     shared.save(&state);
     Ok(warnings)

@@ -1,0 +1,140 @@
+//! `drill`: proves a backup restorable. Each dataset's newest verified backup is restored into a target workspace
+//! under a scratch name, the restored model compared with the backup's manifest (tables and roles, as every restore
+//! compares them), and the scratch model deleted again (REST "Datasets - Delete Dataset In Group"), also when the
+//! comparison failed. Scratch models a drill left behind (a run killed mid-way) are deleted by the next drill into
+//! the same workspace once they are a day old.
+
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::ops::output::{DrillOutput, DrillResult, ErrorInfo};
+use crate::ops::{Context, Outcome, RestoreOptions};
+
+/// What to drill.
+#[derive(Debug, Clone, Default)]
+pub struct DrillOptions {
+    /// The workspace whose backups are drilled.
+    pub workspace: String,
+    /// One dataset, or every dataset of the workspace when `None`.
+    pub dataset: Option<String>,
+    /// The workspace the scratch models are restored into.
+    pub target: String,
+}
+
+/// The scratch models' names: `<dataset> (drill <UTC time>)`.
+const SCRATCH: &str = " (drill ";
+
+/// Drills each dataset in turn; see the module.
+pub async fn drill(session: &Context, options: &DrillOptions) -> Outcome<DrillOutput> {
+    let api = session.api()?;
+    let source = api.group_by_name(&options.workspace).await?;
+    let target = api.group_by_name(&options.target).await?;
+    remove_stale_scratch(session, &target.id).await;
+    let datasets: Vec<String> = match &options.dataset {
+        Some(d) => vec![d.clone()],
+        None => api.datasets(&source.id).await?.into_iter().map(|d| d.name).collect(),
+    };
+    let mut results = Vec::new();
+    for dataset in datasets {
+        results.push(drill_one(session, options, &target.id, &dataset).await);
+    }
+    let restorable = results.iter().filter(|r| r.restorable).count();
+    Ok(DrillOutput { failed: results.len() - restorable, restorable, results })
+}
+
+async fn drill_one(
+    session: &Context,
+    options: &DrillOptions,
+    target_id: &str,
+    dataset: &str,
+) -> DrillResult {
+    let started = Instant::now();
+    let now = time::OffsetDateTime::now_utc();
+    let scratch = format!("{dataset}{SCRATCH}{})", crate::layout::rfc3339(now));
+    let restore = RestoreOptions {
+        workspace: Some(options.target.clone()),
+        latest: Some(dataset.to_owned()),
+        from_workspace: Some(options.workspace.clone()),
+        as_name: Some(scratch.clone()),
+        ..Default::default()
+    };
+    let outcome = super::restore(session, &restore).await;
+    // The scratch model goes whatever the restore said: it may exist even when the restore reported a failure.
+    let removed = remove_scratch(session, target_id, &scratch).await;
+    let mut result = DrillResult {
+        workspace: options.workspace.clone(),
+        dataset: dataset.to_owned(),
+        file: None,
+        restorable: false,
+        tables_compared: false,
+        tables_differing: Vec::new(),
+        roles_differing: Vec::new(),
+        scratch_removed: removed.is_ok(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        error: None,
+    };
+    match outcome {
+        Ok(out) => {
+            result.file = Some(out.file.clone());
+            result.tables_compared = out.tables_compared;
+            result.tables_differing = out
+                .missing_tables
+                .iter()
+                .map(|t| format!("missing: {t}"))
+                .chain(out.extra_tables.iter().map(|t| format!("extra: {t}")))
+                .collect();
+            result.roles_differing = out.role_differences.clone();
+            result.restorable = out.tables_compared
+                && !out.comparison_unknown
+                && result.tables_differing.is_empty()
+                && result.roles_differing.is_empty();
+        }
+        Err(failure) => result.error = Some(ErrorInfo::from(&failure)),
+    }
+    if let Err(e) = removed {
+        tracing::warn!(model = scratch, error = %e, "the drill's scratch model could not be deleted");
+        if result.error.is_none() {
+            result.error = Some(ErrorInfo::from(&e.saying(&format!(
+                "the scratch model '{scratch}' is left in '{}'; the next drill there deletes it once it is a day old",
+                options.target
+            ))));
+        }
+    }
+    result
+}
+
+/// Deletes the model named `name` in the workspace `target_id`; a model that is not there is nothing to delete.
+async fn remove_scratch(session: &Context, target_id: &str, name: &str) -> Result<()> {
+    let api = session.api()?;
+    for d in api.datasets(target_id).await?.into_iter().filter(|d| d.name == name) {
+        api.delete_dataset(target_id, &d.id).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the scratch models older than a day that drills left in `target_id` (only names a drill gives: the
+/// dataset, ` (drill `, an RFC 3339 time and `)`).
+async fn remove_stale_scratch(session: &Context, target_id: &str) {
+    let Ok(api) = session.api() else { return };
+    let Ok(datasets) = api.datasets(target_id).await else { return };
+    let day_ago = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    for d in datasets {
+        let Some((_, rest)) = d.name.rsplit_once(SCRATCH) else { continue };
+        let Some(stamp) = rest.strip_suffix(')') else { continue };
+        let Ok(at) =
+            time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+        else {
+            continue;
+        };
+        if at < day_ago {
+            match api.delete_dataset(target_id, &d.id).await {
+                Ok(()) => {
+                    tracing::info!(model = d.name, "deleted a scratch model an earlier drill left")
+                }
+                Err(e) => {
+                    tracing::warn!(model = d.name, error = %e, "a scratch model an earlier drill left could not be deleted")
+                }
+            }
+        }
+    }
+}
