@@ -92,6 +92,12 @@ pub struct Manifest {
     /// could not be read (an encrypted backup, a model below level 1200, a manifest from before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<abf_format::Fingerprint>,
+    /// When the backup was last drilled (restored as a scratch model and compared), RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drilled_at: Option<String>,
+    /// Whether that drill passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_passed: Option<bool>,
 }
 
 /// A check of a stored backup that failed: when, what it found, and which stored version it read.

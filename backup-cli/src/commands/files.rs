@@ -16,8 +16,14 @@ use crate::print;
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// The workspace whose backup folder to list.
-    #[arg(long, short = 'w', value_name = "NAME")]
-    pub workspace: String,
+    #[arg(long, short = 'w', value_name = "NAME", required_unless_present = "all_workspaces")]
+    pub workspace: Option<String>,
+    /// Every dataset of every workspace the caller sees: its newest verified backup, age, size, count, last drill.
+    #[arg(long, conflicts_with = "workspace")]
+    pub all_workspaces: bool,
+    /// With --all-workspaces: exit 1 when a dataset's newest verified backup is older than this (e.g. 26h, 2d).
+    #[arg(long, value_name = "AGE", requires = "all_workspaces")]
+    pub older_than: Option<String>,
 }
 
 /// Arguments of `download`.
@@ -110,8 +116,47 @@ pub struct InspectArgs {
 }
 
 pub async fn list(global: &Global, session: &Context, args: &ListArgs) -> Outcome<i32> {
-    let out = backup_core::ops::list(session, &args.workspace).await?;
-    print::report(global, &out, human_list)
+    if let Some(workspace) = &args.workspace {
+        let out = backup_core::ops::list(session, workspace).await?;
+        return print::report(global, &out, human_list);
+    }
+    let older_than = match &args.older_than {
+        Some(age) => Some(
+            backup_core::retention::parse_keep_within(age)
+                .map_err(|e| Error::Usage(format!("--older-than: {e}")))?,
+        ),
+        None => None,
+    };
+    let out = backup_core::ops::overview(session, older_than).await?;
+    print::report(global, &out, human_overview)
+}
+
+fn human_overview(out: &backup_core::output::OverviewOutput) -> String {
+    let mut s = format!(
+        "{:<28} {:<28} {:>9} {:>10} {:>7}  {}\n",
+        "WORKSPACE", "DATASET", "AGE", "SIZE", "BACKUPS", "LAST DRILL"
+    );
+    for d in &out.datasets {
+        let age = d.age_hours.map_or("none".to_owned(), |h| format!("{h:.1}h"));
+        let drill = match (&d.last_drill, d.drill_passed) {
+            (Some(at), Some(true)) => format!("passed {at}"),
+            (Some(at), _) => format!("FAILED {at}"),
+            _ => "-".into(),
+        };
+        s.push_str(&format!(
+            "{:<28} {:<28} {:>9} {:>10} {:>7}  {drill}{}\n",
+            print::one_line(&d.workspace),
+            print::one_line(&d.dataset),
+            age,
+            d.size.map_or("-".into(), print::bytes),
+            d.backups,
+            if d.stale { "  STALE" } else { "" }
+        ));
+    }
+    for e in &out.errors {
+        s.push_str(&format!("not looked at: {}\n", print::one_line(e)));
+    }
+    s
 }
 
 fn human_list(out: &ListOutput) -> String {

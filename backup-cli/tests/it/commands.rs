@@ -302,6 +302,8 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,
+        drilled_at: None,
+        drill_passed: None,
         definition: None,
     };
     std::fs::write(

@@ -20,6 +20,12 @@ async fn a_good_backup_drills_and_leaves_no_scratch_model() {
     assert_eq!(r.file.as_deref(), Some(out.results[0].file.as_str()));
     assert_eq!(t.stack.sim.models("Finance Copy"), before, "a scratch model is left");
     assert_eq!(t.stack.sim.count("delete-dataset"), 1);
+    // The drill is recorded with the backup: `list` shows it passed.
+    let listed: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
+    let drilled =
+        listed.backups.iter().find(|b| Some(b.name.as_str()) == r.file.as_deref()).unwrap();
+    assert_eq!(drilled.drill_passed, Some(true), "{drilled:?}");
+    assert!(drilled.drilled_at.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,4 +44,36 @@ async fn a_restore_that_loses_a_table_fails_the_drill_and_still_removes_the_scra
     assert!(!r.restorable && r.scratch_removed, "{r:?}");
     assert!(r.tables_differing.iter().any(|d| d.contains("Account")), "{r:?}");
     assert_eq!(t.stack.sim.models("Finance Copy"), before, "the scratch model is left");
+    let listed: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
+    assert!(listed.backups.iter().any(|b| b.drill_passed == Some(false)), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tenant_overview_exits_1_while_a_dataset_has_no_recent_verified_backup() {
+    let bulk = test_fixtures::tenant::BulkTenant {
+        workspaces: 1,
+        models_per_workspace: 2,
+        capacities: 1,
+        per_capacity_limit: None,
+        size_mb: 1,
+        rest_per_second: None,
+        mb_per_second: None,
+    };
+    let t = Tenant::start(&bulk.scenario()).await;
+    let env = t.env("lake");
+    let _: BackupOutput = t.cli(&env, "backup -w WS-001 -d Model-01").ok().await;
+    let stale: backup_core::output::OverviewOutput =
+        t.cli(&env, "list --all-workspaces --older-than 26h").json(exit_codes::FAILURE).await;
+    assert_eq!(stale.stale, 1, "{stale:?}");
+    let model2 = stale.datasets.iter().find(|d| d.dataset == "Model-02").expect("Model-02");
+    assert!(model2.stale && model2.newest_verified.is_none() && model2.backups == 0, "{model2:?}");
+    let model1 = stale.datasets.iter().find(|d| d.dataset == "Model-01").expect("Model-01");
+    assert!(
+        !model1.stale && model1.backups == 1 && model1.age_hours.is_some_and(|h| h < 1.0),
+        "{model1:?}"
+    );
+    let _: BackupOutput = t.cli(&env, "backup -w WS-001 -d Model-02").ok().await;
+    let fresh: backup_core::output::OverviewOutput =
+        t.cli(&env, "list --all-workspaces --older-than 26h").ok().await;
+    assert_eq!((fresh.stale, fresh.datasets.len()), (0, 2), "{fresh:?}");
 }

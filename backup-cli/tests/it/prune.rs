@@ -147,6 +147,8 @@ fn manifest_for(item: &Item, data: &[u8], stored: &adls_store::ObjectMeta) -> Ma
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,
+        drilled_at: None,
+        drill_passed: None,
         definition: None,
     }
 }

@@ -844,6 +844,8 @@ async fn run_one_inner(
         model_size_bytes,
         model_modified: job.model_modified.clone(),
         failed_check: None,
+        drilled_at: None,
+        drill_passed: None,
         definition: if options.password.is_some() {
             None
         } else {

@@ -91,6 +91,11 @@ async fn drill_one(
         }
         Err(failure) => result.error = Some(ErrorInfo::from(&failure)),
     }
+    if let Some(file) = &result.file
+        && let Err(e) = record(session, &options.workspace, file, result.restorable, now).await
+    {
+        tracing::warn!(file, error = %e, "the drill's result could not be written into the backup's manifest");
+    }
     if let Err(e) = removed {
         tracing::warn!(model = scratch, error = %e, "the drill's scratch model could not be deleted");
         if result.error.is_none() {
@@ -101,6 +106,33 @@ async fn drill_one(
         }
     }
     result
+}
+
+/// Writes the drill's result into the manifest of the backup in `workspace`'s folder (`drilled_at`, `drill_passed`).
+async fn record(
+    session: &Context,
+    workspace: &str,
+    file: &str,
+    passed: bool,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    let store = session.workspace_store(workspace).await?;
+    let path = crate::layout::backup_path(workspace, file)?;
+    let Some(mut manifest) = crate::manifest::read_manifest(store.as_ref(), &path).await? else {
+        return Ok(());
+    };
+    manifest.drilled_at = Some(crate::layout::rfc3339(at));
+    manifest.drill_passed = Some(passed);
+    let manifest_path = path.folder_path().join(&crate::manifest::Manifest::name_for(file))?;
+    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
+    adls_store::StoreExt::put(
+        store.as_ref(),
+        &manifest_path,
+        body.into(),
+        adls_store::PutMode::Overwrite,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Deletes the model named `name` in the workspace `target_id`; a model that is not there is nothing to delete.

@@ -63,6 +63,8 @@ pub async fn list(session: &Context, workspace: &str) -> Result<ListOutput> {
                 .and_then(|m| m.definition.as_ref())
                 .map(|d| d.sha256.clone()),
             definition_changed: None,
+            drilled_at: manifest.as_ref().and_then(|m| m.drilled_at.clone()),
+            drill_passed: manifest.as_ref().and_then(|m| m.drill_passed),
             sha256: manifest.map(|m| m.sha256),
         });
     }

@@ -749,6 +749,12 @@ pub struct ListedBackup {
     /// either has no fingerprint, or there is no previous backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition_changed: Option<bool>,
+    /// When it was last drilled, and whether that drill passed (from the manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drilled_at: Option<String>,
+    /// Whether the last drill passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_passed: Option<bool>,
 }
 
 /// `list`.
@@ -778,6 +784,55 @@ pub struct TransferOutput {
     /// The preflight's warnings (copy), or that it did not run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// `list --all-workspaces`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewOutput {
+    /// Every dataset, workspace by workspace.
+    pub datasets: Vec<DatasetOverview>,
+    /// How many are older than `--older-than` (or have no verified backup).
+    pub stale: usize,
+    /// Workspaces that could not be looked at, and why.
+    pub errors: Vec<String>,
+}
+
+/// One dataset in the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetOverview {
+    /// The workspace.
+    pub workspace: String,
+    /// The dataset.
+    pub dataset: String,
+    /// Its newest verified backup.
+    pub newest_verified: Option<String>,
+    /// When that backup was made.
+    pub time: Option<String>,
+    /// Its age in hours.
+    pub age_hours: Option<f64>,
+    /// Its size.
+    pub size: Option<u64>,
+    /// How many backups of the dataset the folder holds.
+    pub backups: usize,
+    /// When one of its backups was last drilled.
+    pub last_drill: Option<String>,
+    /// Whether that drill passed.
+    pub drill_passed: Option<bool>,
+    /// Older than `--older-than`, or without a verified backup.
+    pub stale: bool,
+}
+
+impl CommandOutput for OverviewOutput {
+    /// 1 when a dataset is stale (as a monitor's check fails), else 0.
+    fn exit_code(&self) -> i32 {
+        if self.stale > 0 || !self.errors.is_empty() {
+            exit_codes::FAILURE
+        } else {
+            exit_codes::SUCCESS
+        }
+    }
 }
 
 /// `drill`: `{"results": [...], "restorable", "failed"}`.

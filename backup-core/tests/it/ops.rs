@@ -70,6 +70,8 @@ async fn put_backup(session: &Context, workspace: &str, file: &str, created: &st
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,
+        drilled_at: None,
+        drill_passed: None,
         definition: None,
     };
     store.put(&path, bytes.into(), PutMode::Overwrite).await.unwrap();
