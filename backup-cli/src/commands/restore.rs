@@ -21,11 +21,15 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// The backup file in the workspace's folder.
-    #[arg(long, value_name = "NAME", required_unless_present = "latest")]
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["latest", "all"])]
     pub file: Option<String>,
     /// Restore the newest backup of this dataset.
     #[arg(long, value_name = "DATASET", conflicts_with = "file")]
     pub latest: Option<String>,
+    /// Every dataset with a verified backup in the folder (of --from-workspace, else of the target), each from its
+    /// newest verified backup, one report.
+    #[arg(long, conflicts_with_all = ["file", "latest", "as_name"])]
+    pub all: bool,
     /// Copy the file from this workspace's backup folder into the target's first (needs rights on the storage).
     #[arg(long, value_name = "WORKSPACE")]
     pub from_workspace: Option<String>,
@@ -86,6 +90,17 @@ pub async fn run(global: &Global, session: &Context, args: &RestoreArgs) -> Outc
     if args.skip_preflight {
         print::warn(global, "--skip-preflight: the rules of `pbi-backup doctor` were not checked");
     }
+    if args.all {
+        if args.dry_run {
+            let plans = backup_core::ops::plan_restore_all(session, &options).await?;
+            let out = backup_core::output::RestoreAllPlanOutput { dry_run: true, plans };
+            return print::report(global, &out, |o| {
+                format!("{} restores planned; --json shows them\n", o.plans.len())
+            });
+        }
+        let out = backup_core::ops::restore_all(session, &options).await?;
+        return print::report(global, &out, human_all);
+    }
     let plan = backup_core::ops::plan_restore(session, &options).await?;
     if args.dry_run {
         return print_dry_run(global, &plan.request(), Some(plan.output()));
@@ -95,6 +110,32 @@ pub async fn run(global: &Global, session: &Context, args: &RestoreArgs) -> Outc
 }
 
 /// Prints the request that would be sent, its password masked, and for a restore the plan.
+fn human_all(out: &backup_core::output::RestoreAllOutput) -> String {
+    let mut s = String::new();
+    for r in &out.results {
+        match (&r.restore, &r.error) {
+            (_, Some(e)) => s.push_str(&format!(
+                "{}: FAILED: {}\n",
+                print::one_line(&r.dataset),
+                print::one_line(&e.message)
+            )),
+            (Some(o), None) if r.ok() => s.push_str(&format!(
+                "{}: restored from {}\n",
+                print::one_line(&r.dataset),
+                print::one_line(&o.file)
+            )),
+            (Some(o), None) => s.push_str(&format!(
+                "{}: restored from {}, but it differs from its backup\n",
+                print::one_line(&r.dataset),
+                print::one_line(&o.file)
+            )),
+            (None, None) => {}
+        }
+    }
+    s.push_str(&format!("{} restored, {} failed\n", out.restored, out.failed));
+    s
+}
+
 pub fn print_dry_run(
     global: &Global,
     request: &Request,

@@ -77,3 +77,40 @@ async fn the_tenant_overview_exits_1_while_a_dataset_has_no_recent_verified_back
         t.cli(&env, "list --all-workspaces --older-than 26h").ok().await;
     assert_eq!((fresh.stale, fresh.datasets.len()), (0, 2), "{fresh:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_workspace_is_restored_from_its_folder_in_one_command() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    for d in ["Budget", "DB"] {
+        let _: BackupOutput = t.cli(&env, "backup -w Finance -d").arg(d).ok().await;
+    }
+    let planned: backup_core::output::RestoreAllPlanOutput = t
+        .cli(&env, "restore -w 'Finance Copy' --from-workspace Finance --all --dry-run")
+        .ok()
+        .await;
+    assert_eq!(planned.plans.len(), 2, "{planned:?}");
+    let sent = t.stack.sim.count("restore");
+    let out: backup_core::output::RestoreAllOutput =
+        t.cli(&env, "restore -w 'Finance Copy' --from-workspace Finance --all").ok().await;
+    assert_eq!((out.restored, out.failed), (2, 0), "{out:?}");
+    assert!(
+        out.results.iter().all(|r| r.restore.as_ref().is_some_and(|o| o.tables_compared)),
+        "{out:?}"
+    );
+    assert_eq!(t.stack.sim.count("restore"), sent + 2);
+    let models = t.stack.sim.models("Finance Copy");
+    assert!(
+        models.contains(&"Budget".to_owned()) && models.contains(&"DB".to_owned()),
+        "{models:?}"
+    );
+    // Again over them, with a restore that loses Budget's Account table: DB is fine, Budget is not: partial (6).
+    t.stack.sim.drop_table_on_restore(Some("Account"));
+    let partial: backup_core::output::RestoreAllOutput = t
+        .cli(&env, "restore -w 'Finance Copy' --from-workspace Finance --all --allow-overwrite")
+        .json(exit_codes::PARTIAL)
+        .await;
+    assert_eq!((partial.restored, partial.failed), (1, 1), "{partial:?}");
+    let budget = partial.results.iter().find(|r| r.dataset == "Budget").unwrap();
+    assert!(budget.restore.as_ref().is_some_and(|o| o.missing_tables == ["Account"]), "{budget:?}");
+}

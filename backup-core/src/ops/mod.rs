@@ -12,6 +12,7 @@ mod prune;
 mod remote;
 pub mod report;
 mod restore;
+mod restore_all;
 mod run;
 mod run_lock;
 pub mod schedule;
@@ -39,6 +40,7 @@ pub use overview::overview;
 pub use prune::{PruneOptions, prune};
 pub use remote::RemoteReader;
 pub use restore::{RestoreOptions, RestorePlan, execute, plan_restore, restore};
+pub use restore_all::{plan_restore_all, restore_all};
 pub use run::{RunOptions, run};
 pub use storage::{storage_link, storage_relink, storage_status, storage_unlink};
 

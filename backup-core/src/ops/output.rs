@@ -786,6 +786,75 @@ pub struct TransferOutput {
     pub warnings: Vec<String>,
 }
 
+/// `restore --all`: one report of every dataset's restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreAllOutput {
+    /// One per dataset, by name.
+    pub results: Vec<RestoreAllResult>,
+    /// How many restored and matched their backups.
+    pub restored: usize,
+    /// How many did not.
+    pub failed: usize,
+}
+
+/// One dataset of `restore --all`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreAllResult {
+    /// The dataset.
+    pub dataset: String,
+    /// Its restore's report, when it ran.
+    pub restore: Option<RestoreOutput>,
+    /// Why it did not, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+impl RestoreAllResult {
+    /// Restored, and the restored model matches its backup.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+            && self.restore.as_ref().is_some_and(|r| r.exit_code() == exit_codes::SUCCESS)
+    }
+}
+
+impl CommandOutput for RestoreAllOutput {
+    /// 0 when every dataset restored and matched; 6 (partial) when some did; else the first failure's code.
+    fn exit_code(&self) -> i32 {
+        if self.failed == 0 {
+            return exit_codes::SUCCESS;
+        }
+        if self.restored > 0 {
+            return exit_codes::PARTIAL;
+        }
+        self.results
+            .iter()
+            .find_map(|r| match (&r.error, &r.restore) {
+                (Some(e), _) => Some(e.exit_code),
+                (None, Some(out)) => Some(out.exit_code()),
+                _ => None,
+            })
+            .unwrap_or(exit_codes::FAILURE)
+    }
+}
+
+/// `restore --all --dry-run`: every dataset's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreAllPlanOutput {
+    /// Always true.
+    pub dry_run: bool,
+    /// One plan per dataset.
+    pub plans: Vec<RestorePlanOutput>,
+}
+
+impl CommandOutput for RestoreAllPlanOutput {
+    fn exit_code(&self) -> i32 {
+        exit_codes::SUCCESS
+    }
+}
+
 /// `list --all-workspaces`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
