@@ -29,7 +29,7 @@ pub struct ObjectMeta {
     pub sha256: Option<String>,
 }
 
-/// Where a store's service can read a file itself, for a copy made inside the service ([`Store::copy_from_source`]):
+/// Where a store's service can read a file itself, for a copy made inside the service ([`ServerCopy::copy_from_source`]):
 /// the file's URL and what authorises reading it. It may hold a secret (a SAS in the URL, or a bearer token) and
 /// lasts a few hours; `Debug` shows neither the query nor the token.
 #[derive(Clone)]

@@ -3,6 +3,9 @@
 //! Parse, run, print, exit: the work is in backup-core; this crate only reads arguments, prints reports (human text
 //! or one JSON document) and exits with the code the report or the error decides (`backup_core::output`).
 
+// The doc comments of the command-line types are `--help` text, where `[...]` and `<...>` are literal.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod cli;
 mod commands;
 #[cfg(test)]

@@ -30,6 +30,8 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The reason given for the newest verified backup of a (workspace, dataset).
 pub const NEWEST_VERIFIED: &str = "newest verified backup";
+/// The reason the newest backup whose last drill passed is kept (it is the one proven restorable).
+pub const NEWEST_DRILLED: &str = "newest drilled backup";
 
 /// Hours in one unit of a `keep-within` duration. A year and a month are fixed lengths, not calendar ones.
 const UNITS: [(char, i64); 5] =
@@ -54,6 +56,8 @@ pub struct BackupItem {
     pub time: OffsetDateTime,
     /// Whether the backup has been verified (restorable).
     pub verified: bool,
+    /// Whether its last drill passed (restored as a scratch model and matched).
+    pub drilled: bool,
 }
 
 /// A retention policy. A `keep-*` count of 0 is the same as not setting it, as in restic.
@@ -353,6 +357,10 @@ pub fn plan(
         if let Some(newest_verified) = group.iter().position(|item| item.verified) {
             reasons[newest_verified].push(NEWEST_VERIFIED.to_owned());
         }
+        // A drilled backup is the one proven restorable: the newest of them stays beside the newest verified one.
+        if let Some(newest_drilled) = group.iter().position(|item| item.verified && item.drilled) {
+            reasons[newest_drilled].push(NEWEST_DRILLED.to_owned());
+        }
 
         decisions.extend(group.into_iter().zip(reasons).map(|(item, reasons)| Decision {
             item: item.clone(),
@@ -415,6 +423,7 @@ mod tests {
             file: file.to_owned(),
             time,
             verified,
+            drilled: false,
         }
     }
 
@@ -440,6 +449,28 @@ mod tests {
     }
 
     const NOW: OffsetDateTime = datetime!(2026-11-28 04:00 UTC);
+
+    #[test]
+    fn the_newest_drilled_backup_is_kept_beside_the_newest_verified() {
+        let t = |d: u8| {
+            time::macros::datetime!(2026-12-01 04:00 UTC) + time::Duration::days(i64::from(d))
+        };
+        let mut items: Vec<BackupItem> =
+            (1..=4).map(|d| item("ws", "ds", &format!("ds-{d}.abf"), t(d), true)).collect();
+        items[1].drilled = true;
+        let policy = RetentionPolicy { keep_last: Some(1), ..Default::default() };
+        let decisions = plan(&items, &policy, t(5)).unwrap();
+        let kept: Vec<(&str, &[String])> = decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| (d.item.file.as_str(), d.reasons.as_slice()))
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(
+            kept.iter().any(|(f, r)| *f == "ds-2.abf" && r.contains(&NEWEST_DRILLED.to_owned())),
+            "{kept:?}"
+        );
+    }
 
     #[test]
     fn each_rule_alone() {

@@ -76,7 +76,7 @@ impl Finding {
 pub enum Profile {
     /// The 2021 preview the product was specified against: admins only, multi-geo refused. Chosen by name.
     Seed,
-    /// The service as documented today (revision [D5]): admins, members and contributors back up; restore as a
+    /// The service as documented today (revision \[D5\]): admins, members and contributors back up; restore as a
     /// new model needs admin; multi-geo is residency advice; the later rules that block there block. The default:
     /// users run against today's service.
     #[default]

@@ -49,7 +49,7 @@ pub fn server_rule(message: &str) -> Option<ServerRule> {
 /// (ARCHITECTURE.md, "Where the sources are silent").
 const LOAD_TEXTS: &[&str] = &["throttled by power bi premium"];
 
-/// Whether a failure is a refusal for load (see [`LOAD_TEXTS`]): then nothing ran, and sending it again later is
+/// Whether a failure is a refusal for load (see `LOAD_TEXTS`): then nothing ran, and sending it again later is
 /// safe.
 pub fn refused_for_load(failure: &xmla_proto::Failure) -> bool {
     failure.errors.iter().any(|m| {

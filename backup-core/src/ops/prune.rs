@@ -78,12 +78,14 @@ async fn gather(session: &Context, options: &PruneOptions) -> Result<Found> {
             // (of any size) is not the backup the safety rule keeps.
             let verified = crate::manifest::state(manifest.as_ref(), &f)
                 == crate::manifest::VerifiedState::Verified;
+            let drilled = manifest.as_ref().is_some_and(|m| m.drill_passed == Some(true));
             found.items.push(BackupItem {
                 workspace: ws.clone(),
                 dataset,
                 file: name,
                 time,
                 verified,
+                drilled,
             });
         }
     }

@@ -89,7 +89,7 @@ impl TokenSource {
         })
     }
 
-    /// Tokens for `cloud`'s resources: [`POWERBI_SCOPE`] and [`ARM_SCOPE`] are asked of it as its own.
+    /// Tokens for `cloud`'s resources: [`POWERBI_SCOPE`] and `ARM_SCOPE` are asked of it as its own.
     pub fn in_cloud(mut self, cloud: crate::cloud::Cloud) -> Self {
         self.cloud = cloud;
         self

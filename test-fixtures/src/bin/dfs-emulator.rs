@@ -14,6 +14,8 @@
 //! environment variable `DFS_EMULATOR_ACCOUNT_KEY` gives another (never on the command line); the token endpoint's
 //! client secret likewise comes from `DFS_EMULATOR_CLIENT_SECRET`.
 
+// The doc comments of the argument types are `--help` text, where `[...]` is literal, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,

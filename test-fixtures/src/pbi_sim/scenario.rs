@@ -69,9 +69,9 @@ pub struct Tenant {
 
 /// The version of the Power BI backup page the simulated service follows.
 ///
-/// - `seed` ([D1], 2021 preview): "workspace admins can back up and restore"; multi-geo capacities are not
+/// - `seed` (\[D1\], 2021 preview): "workspace admins can back up and restore"; multi-geo capacities are not
 ///   supported.
-/// - `current` ([D4]/[D5]): backup by admins, members and contributors; restore over an existing model with write
+/// - `current` (\[D4\]/\[D5\]): backup by admins, members and contributors; restore over an existing model with write
 ///   permission (admin, member, contributor); "To restore a new dataset, the user must be an admin of the
 ///   workspace"; multi-geo is only cost and residency advice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -41,7 +41,7 @@ pub struct ClientOptions {
 const ROUTE_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// Power BI routes resolved by the modern path, by workspace and catalog, each with when it was resolved: the four
-/// routing calls are made once per workspace and dataset every [`ROUTE_TTL`], not before every request. A route is
+/// routing calls are made once per workspace and dataset every `ROUTE_TTL`, not before every request. A route is
 /// dropped when the cluster refuses its token or says it moved.
 #[derive(Clone, Default)]
 pub struct RouteCache(Arc<std::sync::Mutex<HashMap<RouteKey, (Target, Instant)>>>);
@@ -209,7 +209,7 @@ impl XmlaClient {
 
     /// Sends a request and reads the whole answer. The outcome inside is the caller's to judge.
     ///
-    /// A refused token signs in again once ([`http::signed_in`], which also resolves again: a fresh MWC token on
+    /// A refused token signs in again once (`http::signed_in`, which also resolves again: a fresh MWC token on
     /// Power BI); a cluster that moved (3xx) is resolved again once; a Power BI cluster that still refuses the MWC
     /// token is tried once through the legacy virtual-server path.
     pub async fn send(&self, request: &Request, what: &str) -> Result<xmla_proto::Response> {
