@@ -182,16 +182,22 @@ fn compare_definition(seen: &Seen, path: &Path) -> usize {
     compared
 }
 
-#[test]
-fn definitions_agree_with_pbixray() {
-    let Some(python) = python() else { return };
-    let Some(dir) = samples_dir() else { return };
+/// The `.abf`, `.pbix` and `.xlsx` files of the samples' `pbixray/` folder, sorted.
+fn sample_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("pbixray"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "pbix" || x == "xlsx" || x == "abf"))
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn definitions_agree_with_pbixray() {
+    let Some(python) = python() else { return };
+    let Some(dir) = samples_dir() else { return };
+    let files = sample_files(&dir);
     let mut compared = 0;
     let mut measures = 0;
     for (seen, path) in run_pbixray(&python, &files).iter().zip(&files) {
@@ -211,12 +217,7 @@ fn definitions_agree_with_pbixray() {
 fn samples_agree_with_pbixray() {
     let Some(python) = python() else { return };
     let Some(dir) = samples_dir() else { return };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("pbixray"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pbix" || x == "xlsx" || x == "abf"))
-        .collect();
-    files.sort();
+    let files = sample_files(&dir);
     assert!(files.len() >= 9, "expected the 9 pbixray samples, found {}", files.len());
     let (mut compared, mut parameters) = (0, 0);
     for seen in run_pbixray(&python, &files) {

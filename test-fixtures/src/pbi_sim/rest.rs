@@ -305,6 +305,24 @@ async fn group_datasets(
     })
 }
 
+/// The state and the workspace id of `id` when the caller's token is good and its role there is one of `roles`;
+/// else the answer that refuses it (401, 404 for a workspace it cannot see, 403 with `refusal`).
+fn allowed<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    id: &str,
+    roles: &[&str],
+    refusal: &str,
+) -> Result<(std::sync::MutexGuard<'a, SimState>, String), Response> {
+    let grant = shared.tokens.check_bearer(headers, Audience::PowerBi)?;
+    let state = shared.state.lock().expect("poisoned");
+    let workspace = member_workspace(&state, &grant.principal, id)?.id.clone();
+    if !state.role(&grant.principal, &workspace).is_some_and(|r| roles.contains(&r)) {
+        return Err(api_error(StatusCode::FORBIDDEN, "Unauthorized", refusal));
+    }
+    Ok((state, workspace))
+}
+
 /// `POST /groups/{id}/datasets/{dataset}/refreshes` ("Refresh Dataset In Group": 202 Accepted, the refresh runs
 /// after). The simulator refreshes at once: the model's modified time (`DATE_MODIFIED`) moves. Who may refresh is
 /// the simulator's reading of the roles that can write (admin, member, contributor).
@@ -313,23 +331,12 @@ async fn refresh_dataset(
     headers: HeaderMap,
     Path((id, dataset)): Path<(String, String)>,
 ) -> Response {
-    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mut state = shared.state.lock().expect("poisoned");
-    let workspace = match member_workspace(&state, &grant.principal, &id) {
-        Ok(w) => w.id.clone(),
-        Err(r) => return r,
-    };
-    if !matches!(state.role(&grant.principal, &workspace), Some("Admin" | "Member" | "Contributor"))
-    {
-        return api_error(
-            StatusCode::FORBIDDEN,
-            "Unauthorized",
-            "only admins, members and contributors can refresh a dataset",
-        );
-    }
+    let refusal = "only admins, members and contributors can refresh a dataset";
+    let (mut state, workspace) =
+        match allowed(&shared, &headers, &id, &["Admin", "Member", "Contributor"], refusal) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
     let Some(model) = state
         .models
         .iter_mut()
@@ -354,22 +361,12 @@ async fn delete_dataset(
     headers: HeaderMap,
     Path((id, dataset)): Path<(String, String)>,
 ) -> Response {
-    let grant = match shared.tokens.check_bearer(&headers, Audience::PowerBi) {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let mut state = shared.state.lock().expect("poisoned");
-    let workspace = match member_workspace(&state, &grant.principal, &id) {
-        Ok(w) => w.id.clone(),
-        Err(r) => return r,
-    };
-    if !matches!(state.role(&grant.principal, &workspace), Some("Admin" | "Member")) {
-        return api_error(
-            StatusCode::FORBIDDEN,
-            "Unauthorized",
-            "only admins and members can delete a dataset",
-        );
-    }
+    let refusal = "only admins and members can delete a dataset";
+    let (mut state, workspace) =
+        match allowed(&shared, &headers, &id, &["Admin", "Member"], refusal) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
     let before = state.models.len();
     state.models.retain(|m| !(m.owner == workspace && m.id.eq_ignore_ascii_case(&dataset)));
     if state.models.len() == before {
