@@ -554,3 +554,48 @@ async fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIGTERM"), "{out:?}");
 }
+
+#[tokio::test]
+async fn the_column_segments_rowset_carries_every_documented_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let discover = r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><Discover xmlns="urn:schemas-microsoft-com:xml-analysis"><RequestType>DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS</RequestType><Restrictions><RestrictionList><DATABASE_NAME>Budget</DATABASE_NAME></RestrictionList></Restrictions><Properties><PropertyList><Catalog>Budget</Catalog></PropertyList></Properties></Discover></Body></Envelope>"#;
+    let r = reqwest::Client::new()
+        .post(format!("{}/olap/msmdpump.dll", stack.sim.base_url()))
+        .basic_auth("pumpuser", Some("pump-pass"))
+        .header("SOAPAction", "\"urn:schemas-microsoft-com:xml-analysis:Discover\"")
+        .header("Content-Type", "text/xml")
+        .body(discover)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.text().await.unwrap();
+    // The rowset's schema names every column of the references (the SQL Server 2012 rowset page, and MS-SSAS's
+    // paging columns), whether a row carries a value or not.
+    for column in [
+        "DATABASE_NAME",
+        "CUBE_NAME",
+        "MEASURE_GROUP_NAME",
+        "PARTITION_NAME",
+        "DIMENSION_NAME",
+        "TABLE_ID",
+        "COLUMN_ID",
+        "SEGMENT_NUMBER",
+        "TABLE_PARTITION_NUMBER",
+        "RECORDS_COUNT",
+        "ALLOCATED_SIZE",
+        "USED_SIZE",
+        "COMPRESSION_TYPE",
+        "BITS_COUNT",
+        "BOOKMARK_BITS_COUNT",
+        "VERTIPAQ_STATE",
+        "ISPAGEABLE",
+        "ISRESIDENT",
+        "TEMPERATURE",
+        "LAST_ACCESSED",
+    ] {
+        assert!(body.contains(column), "{column} missing from {body}");
+    }
+    assert!(body.contains("<COMPRESSION_TYPE>NOSPLIT</COMPRESSION_TYPE>"), "{body}");
+}

@@ -55,7 +55,8 @@ fn table_rows(model: &ModelState) -> Vec<Row> {
 }
 
 /// `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS`: one segment per column, the scenario's `size-mb` shared among them as
-/// `USED_SIZE` (the column names of the rowset reference; the values are the simulator's).
+/// `USED_SIZE`. Every column the rowset's references name (the SQL Server 2012 rowset page, and MS-SSAS 3.1.4.2.2.1.3.60.1
+/// for the paging columns, which are null on a server without paging); the values are the simulator's.
 fn segment_rows(db: &str, model: &ModelState) -> Vec<Row> {
     let columns: Vec<(&str, &str, u64)> = model
         .tables
@@ -84,6 +85,15 @@ fn segment_rows(db: &str, model: &ModelState) -> Vec<Row> {
                     ("RECORDS_COUNT".into(), Some(rows.to_string())),
                     ("ALLOCATED_SIZE".into(), Some(share.to_string())),
                     ("USED_SIZE".into(), Some(share.to_string())),
+                    // "Currently, this value is always NOSPLIT" (MS-SSAS).
+                    ("COMPRESSION_TYPE".into(), Some("NOSPLIT".into())),
+                    ("BITS_COUNT".into(), Some((64 - rows.leading_zeros()).to_string())),
+                    ("BOOKMARK_BITS_COUNT".into(), Some("0".into())),
+                    ("VERTIPAQ_STATE".into(), Some("COMPLETED".into())),
+                    ("ISPAGEABLE".into(), None),
+                    ("ISRESIDENT".into(), None),
+                    ("TEMPERATURE".into(), None),
+                    ("LAST_ACCESSED".into(), None),
                 ],
             }
         })
@@ -103,6 +113,14 @@ const SEGMENT_COLUMNS: &[&str] = &[
     "RECORDS_COUNT",
     "ALLOCATED_SIZE",
     "USED_SIZE",
+    "COMPRESSION_TYPE",
+    "BITS_COUNT",
+    "BOOKMARK_BITS_COUNT",
+    "VERTIPAQ_STATE",
+    "ISPAGEABLE",
+    "ISRESIDENT",
+    "TEMPERATURE",
+    "LAST_ACCESSED",
 ];
 
 fn rowset(columns: &[&str], rows: &[Row], headers: &HeaderMap) -> Response {
