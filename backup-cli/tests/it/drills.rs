@@ -114,3 +114,39 @@ async fn a_whole_workspace_is_restored_from_its_folder_in_one_command() {
     let budget = partial.results.iter().find(|r| r.dataset == "Budget").unwrap();
     assert!(budget.restore.as_ref().is_some_and(|o| o.missing_tables == ["Account"]), "{budget:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scratch_model_an_earlier_drill_left_is_deleted_by_the_next_drill_once_a_day_old() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let out: BackupOutput = t.cli(&env, "backup -w Finance -d Budget").ok().await;
+    let file = out.results[0].file.clone();
+    // What a drill killed two days ago, and one killed an hour ago, left behind (restored under drill names).
+    let old = "Budget (drill 2026-12-05T04:00:00Z)";
+    let recent_time =
+        backup_core::ops::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    let recent = format!("Budget (drill {recent_time})");
+    for name in [old, recent.as_str()] {
+        let _: serde_json::Value = t
+            .cli(&env, "restore -w 'Finance Copy' --from-workspace Finance --file")
+            .arg(&file)
+            .arg("--as")
+            .arg(name)
+            .ok()
+            .await;
+    }
+    let models = t.stack.sim.models("Finance Copy");
+    assert!(models.iter().any(|m| m == old) && models.contains(&recent), "{models:?}");
+    let drill: DrillOutput =
+        t.cli(&env, "drill -w Finance -d Budget --target-workspace 'Finance Copy'").ok().await;
+    assert_eq!(drill.restorable, 1, "{drill:?}");
+    let models = t.stack.sim.models("Finance Copy");
+    assert!(
+        !models.iter().any(|m| m == old),
+        "the day-old scratch model is still there: {models:?}"
+    );
+    assert!(
+        models.contains(&recent),
+        "a recent one (a drill that may still run) was deleted: {models:?}"
+    );
+}
