@@ -167,7 +167,7 @@ pub struct DefTableFilter {
 pub struct DefExpression {
     /// Name.
     pub name: String,
-    /// `m` or `dax`.
+    /// `m`, else `unknown(n)`.
     pub kind: String,
     /// The expression.
     pub expression: String,
@@ -256,11 +256,11 @@ fn model_permission(n: Option<i64>) -> String {
     }
 }
 
-/// TOM `ExpressionKind` (…tabular.expressionkind): 0 M, 1 DAX.
+/// TOM `ExpressionKind` (…tabular.expressionkind) lists one member, M (0, which every sample's shared expressions
+/// carry); any other number is shown as unknown.
 fn expression_kind(n: Option<i64>) -> String {
     match n {
         Some(0) => "m".into(),
-        Some(1) => "dax".into(),
         other => unknown(other),
     }
 }
