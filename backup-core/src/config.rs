@@ -369,6 +369,8 @@ pub struct Settings {
     pub sign_in_options: adls_store::SignInOptions,
     /// The run's one Entra sign-in, shared by the services and the storage accounts that sign in the same way.
     sign_in: Arc<std::sync::OnceLock<std::result::Result<Option<adls_store::EntraSignIn>, String>>>,
+    /// Whether the storage signs in with the services' credential (Entra, no `storage.auth` of its own).
+    storage_shares_sign_in: bool,
     storage: StorageChoice,
 }
 
@@ -462,15 +464,21 @@ impl Settings {
         };
         let credential = resolve_credential(&file.powerbi, env);
         let mut storage = resolve_storage(&file.storage, env)?;
-        if let StorageChoice::Adls(main, _) = &mut storage {
-            main.authority = Some(urls.authority.clone());
-            main.dns_suffix = Some(cloud.storage_suffix().to_owned());
-            main.sign_in_options = sign_in_options.clone();
+        let mut storage_shares_sign_in = false;
+        if let StorageChoice::Adls(main, others) = &mut storage {
+            // Every account of the run signs in at the run's one authority, in its cloud.
+            for c in std::iter::once(&mut **main)
+                .chain(others.iter_mut().filter_map(|(_, c)| c.as_mut().ok()))
+            {
+                c.authority = Some(urls.authority.clone());
+                c.dns_suffix = Some(cloud.storage_suffix().to_owned());
+                c.sign_in_options = sign_in_options.clone();
+            }
             // Without a storage.auth of its own, storage signs in as the services do.
             let own = env("PBI_BACKUP_ADLS_AUTH").is_some_and(|v| !v.is_empty())
                 || file.storage.auth.is_some();
             if !own && let Ok(c) = &credential {
-                signs_in_as_services(main, c);
+                storage_shares_sign_in = signs_in_as_services(main, c);
             }
         }
         let profile = match (overrides.profile, env("PBI_BACKUP_RULES").filter(|v| !v.is_empty())) {
@@ -502,6 +510,7 @@ impl Settings {
             credential,
             sign_in_options,
             sign_in: Arc::default(),
+            storage_shares_sign_in,
             storage,
         })
     }
@@ -521,7 +530,7 @@ impl Settings {
     /// own): one sign-in, one token cache, for Power BI and every storage account.
     fn sharing_sign_in(&self, mut config: AdlsConfig) -> Result<AdlsConfig> {
         let entra = !matches!(config.credential, Credential::AccountKey(_) | Credential::Sas(_));
-        if entra && self.credential.as_ref().is_ok_and(|c| same_kind(c, &config.credential)) {
+        if entra && self.storage_shares_sign_in {
             config.sign_in = self.sign_in()?;
         }
         Ok(config)
@@ -705,16 +714,13 @@ fn resolve_sign_in(
     })
 }
 
-/// The storage account signs in with the services' credential when it signs in with Entra at all.
-fn signs_in_as_services(storage: &mut AdlsConfig, services: &Credential) {
-    if !matches!(storage.credential, Credential::AccountKey(_) | Credential::Sas(_)) {
+/// The storage account signs in with the services' credential when it signs in with Entra at all; whether it does.
+fn signs_in_as_services(storage: &mut AdlsConfig, services: &Credential) -> bool {
+    let entra = !matches!(storage.credential, Credential::AccountKey(_) | Credential::Sas(_));
+    if entra {
         storage.credential = services.clone();
     }
-}
-
-/// Whether two credentials sign in the same way (so one sign-in serves both).
-fn same_kind(a: &Credential, b: &Credential) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
+    entra
 }
 
 fn resolve_storage(

@@ -198,6 +198,20 @@ pub fn state(manifest: Option<&Manifest>, meta: &adls_store::ObjectMeta) -> Veri
     manifest.map_or(VerifiedState::NeverVerified, |m| m.state(meta))
 }
 
+/// Writes `manifest` beside the backup `file` (the one home of where a manifest goes and how it is written);
+/// returns its path.
+pub async fn write_manifest(
+    store: &dyn adls_store::Store,
+    file: &adls_store::StorePath,
+    manifest: &Manifest,
+) -> crate::error::Result<adls_store::StorePath> {
+    let path =
+        file.folder_path().join(&Manifest::name_for(file.file_name().unwrap_or_default()))?;
+    let body = serde_json::to_vec_pretty(manifest).expect("plain data");
+    adls_store::StoreExt::put(store, &path, body.into(), adls_store::PutMode::Overwrite).await?;
+    Ok(path)
+}
+
 /// Reads the manifest of a backup file, `None` when there is none.
 pub async fn read_manifest(
     store: &dyn adls_store::Store,

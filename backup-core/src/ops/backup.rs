@@ -852,25 +852,12 @@ async fn run_one_inner(
             definition_fingerprint(session, &path, &mut result.warnings).await
         },
     };
-    let manifest_path = write_manifest(store.as_ref(), &path, &manifest).await?;
+    let manifest_path = crate::manifest::write_manifest(store.as_ref(), &path, &manifest).await?;
     result.size = Some(size);
     result.sha256 = Some(sha256);
     result.manifest = Some(manifest_path.to_string());
     result.verification = Some(BackupVerification::Verified);
     Ok(())
-}
-
-/// Writes `manifest` beside the backup at `path`; returns where.
-async fn write_manifest(
-    store: &dyn adls_store::Store,
-    path: &adls_store::StorePath,
-    manifest: &Manifest,
-) -> Result<adls_store::StorePath> {
-    let manifest_path = path.folder_path().join(&Manifest::name_for(&manifest.file))?;
-    let body = serde_json::to_vec_pretty(manifest).expect("plain data");
-    adls_store::StoreExt::put(store, &manifest_path, body.into(), adls_store::PutMode::Overwrite)
-        .await?;
-    Ok(manifest_path)
 }
 
 /// The fingerprint of the definition in the stored backup at `path`, read through ranged reads; `None` with a

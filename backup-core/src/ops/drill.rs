@@ -123,15 +123,7 @@ async fn record(
     };
     manifest.drilled_at = Some(crate::layout::rfc3339(at));
     manifest.drill_passed = Some(passed);
-    let manifest_path = path.folder_path().join(&crate::manifest::Manifest::name_for(file))?;
-    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
-    adls_store::StoreExt::put(
-        store.as_ref(),
-        &manifest_path,
-        body.into(),
-        adls_store::PutMode::Overwrite,
-    )
-    .await?;
+    crate::manifest::write_manifest(store.as_ref(), &path, &manifest).await?;
     Ok(())
 }
 

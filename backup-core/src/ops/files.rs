@@ -633,9 +633,7 @@ pub async fn verify(
             });
         }
         if &updated != m {
-            let mp = path.folder_path().join(&Manifest::name_for(file))?;
-            let body = serde_json::to_vec_pretty(&updated).expect("plain data");
-            store.put(&mp, body.into(), PutMode::Overwrite).await?;
+            crate::manifest::write_manifest(store.as_ref(), &path, &updated).await?;
         }
     }
     let stored_ok = meta.sha256.as_ref().is_none_or(|kept| kept == &sha);

@@ -275,10 +275,6 @@ pub(crate) async fn verified_now(
     }
     manifest.verified_version = Some(crate::manifest::StoredVersion::of(&hashed.meta));
     manifest.failed_check = None;
-    let mp = path
-        .folder_path()
-        .join(&crate::manifest::Manifest::name_for(path.file_name().unwrap_or_default()))?;
-    let body = serde_json::to_vec_pretty(&manifest).expect("plain data");
-    adls_store::StoreExt::put(store, &mp, body.into(), adls_store::PutMode::Overwrite).await?;
+    crate::manifest::write_manifest(store, path, &manifest).await?;
     Ok(true)
 }
