@@ -245,13 +245,17 @@ pub struct PreflightSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct BackupSection {
-    /// Backups running at once in a bulk run (default 4).
-    pub concurrency: usize,
+    /// Backups running at once in a bulk run, at most; unset (the default): as many as the capacities take, as the
+    /// run learns it, up to 32.
+    pub concurrency: Option<usize>,
     /// Compress backups (default true).
     pub apply_compression: bool,
-    /// Backups running at once on one capacity (default 2): others wait while the rest of the tenant flows.
+    /// Backups running at once on one capacity at the start of a run (default 2); the run widens it while the
+    /// capacity accepts and narrows it when the capacity refuses for load.
     pub per_capacity: usize,
-    /// Minutes a backup the capacity refuses for load is sent again, with backoff, before it fails (default 30).
+    /// The most backups at once on one capacity, however much it accepts (default 8).
+    pub max_per_capacity: usize,
+    /// Minutes a backup the capacity refuses for load is sent again before it fails (default 30).
     pub load_wait_minutes: u64,
 }
 
@@ -265,9 +269,10 @@ impl BackupSection {
 impl Default for BackupSection {
     fn default() -> Self {
         BackupSection {
-            concurrency: 4,
+            concurrency: None,
             apply_compression: true,
             per_capacity: 2,
+            max_per_capacity: 8,
             load_wait_minutes: 30,
         }
     }
@@ -1035,7 +1040,7 @@ mod example {
         assert_eq!(file.storage.account.as_deref(), Some("contosobackups"));
         assert_eq!(file.storage.content_md5, Some(true));
         assert_eq!(file.preflight.raise, vec!["LATER-30".to_owned()]);
-        assert_eq!(file.backup.concurrency, 4);
+        assert_eq!((file.backup.concurrency, file.backup.max_per_capacity), (None, 8));
         assert_eq!(file.retention.keep_daily, Some(14));
         assert!(file.retention.keep_within.is_some());
         assert_eq!((file.backup.per_capacity, file.backup.load_wait_minutes), (2, 30));

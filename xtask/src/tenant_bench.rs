@@ -1,11 +1,20 @@
 //! `cargo xtask bench tenant`: the unattended job against a tenant of many models that pushes back.
 //!
-//! pbi-sim serves a bulk tenant (`--bulk-tenant`: 100 workspaces of 10 models on 5 capacities by default, each
-//! capacity running at most `--limit` backups at once, backups taking `size-mb / mb-per-second` seconds, the REST API
-//! throttled past `--rest-per-second`), and the release `pbi-backup` runs one policy over all of it:
+//! pbi-sim serves a bulk tenant (`--bulk-tenant`: 100 workspaces of 10 models on 5 capacities by default, backups
+//! taking `size-mb / mb-per-second` seconds, the REST API throttled past `--rest-per-second`) in two shapes, one after
+//! the other in one run:
 //!
-//! 1. `run`: every model backed up and verified; the wall time against the ideal (the sum of the backup durations
-//!    divided by the capacities' slots), the REST calls per model, the refusals, the client's peak RSS and CPU;
+//! - **uniform**: every capacity runs at most `--limit` backups at once, every model is `--size-mb`;
+//! - **uneven**: each capacity its own limit (1 to 4), models of many sizes (0.2 to 6 times `--size-mb`), and one
+//!   workspace in thirteen on no capacity, which the rules refuse.
+//!
+//! The client is told none of the limits: the release `pbi-backup` runs one policy over all of it with the default
+//! `[backup]` settings:
+//!
+//! 1. `run`: every eligible model backed up and verified, nothing sent for the refused; the wall time against the
+//!    ideal makespan pbi-sim computes from the scenario (`makespan.json`: per capacity its backups' total time over its
+//!    limit, the largest), the requests to the Power BI side per backed-up model, the refusals for load, the limits
+//!    learned against the real ones, the client's peak RSS and CPU;
 //! 2. `run --if-changed` right after: nothing may be sent, and it must end in seconds;
 //! 3. `run --shard 1/2` and `--shard 2/2`: together they must cover every model exactly once.
 //!
@@ -30,6 +39,7 @@ struct Options {
     size_mb: u32,
     mb_per_second: f64,
     rest_per_second: f64,
+    uneven: bool,
 }
 
 impl Options {
@@ -42,6 +52,7 @@ impl Options {
             size_mb: 100,
             mb_per_second: 100.0,
             rest_per_second: 20.0,
+            uneven: false,
         };
         while let Some(flag) = args.next() {
             let value = args.next().with_context(|| format!("{flag} needs a value"))?;
@@ -64,26 +75,16 @@ impl Options {
 
     fn bulk_tenant(&self) -> String {
         format!(
-            "workspaces={} models={} capacities={} limit={} size-mb={} mb-per-second={} rest-per-second={}",
+            "workspaces={} models={} capacities={} limit={} size-mb={} mb-per-second={} rest-per-second={} uneven={}",
             self.workspaces,
             self.models,
             self.capacities,
             self.limit,
             self.size_mb,
             self.mb_per_second,
-            self.rest_per_second
+            self.rest_per_second,
+            u8::from(self.uneven)
         )
-    }
-
-    fn model_count(&self) -> u64 {
-        u64::from(self.workspaces) * u64::from(self.models)
-    }
-
-    /// The sum of the backup durations divided by the slots of all capacities.
-    fn ideal(&self) -> Duration {
-        let each = f64::from(self.size_mb) / self.mb_per_second;
-        let slots = f64::from(self.capacities * self.limit);
-        Duration::from_secs_f64(self.model_count() as f64 * each / slots)
     }
 }
 
@@ -151,18 +152,15 @@ fn datasets(report: &Value) -> Vec<(String, String)> {
 
 /// A fresh work folder with the client's configuration (one policy over every workspace, the tenant's limits), and
 /// the simulator's state folder in it.
-fn prepare(root: &Path, o: &Options) -> Result<(PathBuf, PathBuf)> {
+fn prepare(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let work = root.join("target/bench-tenant");
     let _ = std::fs::remove_dir_all(&work);
     let state = work.join("state");
     std::fs::create_dir_all(&state)?;
-    let concurrency = o.capacities * o.limit;
+    // Nothing of the tenant's limits: the defaults, as a user who cannot know them runs it.
     std::fs::write(
         work.join("pbi-backup.toml"),
-        format!(
-            "[backup]\nconcurrency = {concurrency}\nper-capacity = {}\n\n[[policy]]\nname = \"tenant\"\nworkspaces = [\"WS-*\"]\n",
-            o.limit
-        ),
+        "[[policy]]\nname = \"tenant\"\nworkspaces = [\"WS-*\"]\n",
     )?;
     Ok((work, state))
 }
@@ -170,14 +168,60 @@ fn prepare(root: &Path, o: &Options) -> Result<(PathBuf, PathBuf)> {
 pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> {
     let o = Options::parse(args)?;
     cmd!(sh, "cargo build --release --quiet -p test-fixtures -p backup-cli --bins").run()?;
+    let mut failed = Vec::new();
+    for uneven in [false, true] {
+        let o = Options { uneven, ..o };
+        if let Err(e) = one_tenant(sh, &o) {
+            failed.push(format!("{}: {e:#}", if uneven { "uneven" } else { "uniform" }));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// The makespan pbi-sim computed from its scenario.
+fn makespan(state: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(state.join("makespan.json"))
+        .context("pbi-sim wrote no makespan.json")?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The limits learned per capacity, as `name: learned (real)`.
+fn learned(report: &Value, makespan: &Value) -> String {
+    let mut out = Vec::new();
+    for p in report["policies"].as_array().into_iter().flatten() {
+        for c in p["backup"]["capacities"].as_array().into_iter().flatten() {
+            let id = c["capacity"].as_str().unwrap_or("");
+            let real = makespan["capacities"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["id"].as_str().is_some_and(|m| m.eq_ignore_ascii_case(id)));
+            let name = c["name"].as_str().unwrap_or(id);
+            out.push(format!(
+                "{name}: {} ({}), most {}, refused {}",
+                c["learned"],
+                real.map_or_else(|| "?".to_owned(), |r| r["limit"].to_string()),
+                c["peak"],
+                c["refused_for_load"]
+            ));
+        }
+    }
+    out.join("; ")
+}
+
+fn one_tenant(sh: &Shell, o: &Options) -> Result<()> {
     let root = sh.current_dir();
-    let (work, state) = prepare(&root, &o)?;
+    let (work, state) = prepare(&root)?;
     let spec = o.bulk_tenant();
     println!("== tenant: {spec}");
     let bin = root.join("target/release/pbi-sim");
     let start = || Sim::start(&bin, &state, &["--bulk-tenant", &spec], true);
 
     let (sim, env) = start()?;
+    let plan = makespan(&state)?;
     let first = client(&root, &work, &env, &["run"])?;
     let counted = sim.stop()?;
     let (sim, env) = start()?;
@@ -188,43 +232,55 @@ pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> 
     let two = client(&root, &work, &env, &["run", "--shard", "2/2"])?;
     let counted_shards = sim.stop()?;
 
-    let models = o.model_count();
-    let ideal = o.ideal();
+    let models = u64::from(o.workspaces) * u64::from(o.models);
+    let eligible = plan["eligible"].as_u64().unwrap_or(0);
+    let refused = plan["refused"].as_u64().unwrap_or(0);
+    let ideal = plan["ideal_seconds"].as_f64().unwrap_or(0.0);
     let count = |c: &BTreeMap<String, u64>, k: &str| c.get(k).copied().unwrap_or(0);
     let mut halves = datasets(&one.report);
     halves.extend(datasets(&two.report));
     let covered: std::collections::BTreeSet<_> = halves.iter().cloned().collect();
     let r = &first.report;
+    let backed = number(r, "backed_up");
+    let per_model = count(&counted, "requests") as f64 / backed.max(1) as f64;
+    let ratio = ideal / first.wall.as_secs_f64();
     println!();
     println!("| measure | value |");
     println!("|---|---|");
     println!(
-        "| tenant | {} models in {} workspaces on {} capacities; {} backups at once per capacity; {} MB each at {} MB/s; REST {} calls/s |",
-        models, o.workspaces, o.capacities, o.limit, o.size_mb, o.mb_per_second, o.rest_per_second
+        "| tenant | {} | {} models in {} workspaces on {} capacities ({} eligible, {} in workspaces the rules refuse); {} MB/s; REST {} calls/s |",
+        if o.uneven { "uneven" } else { "uniform" },
+        models,
+        o.workspaces,
+        o.capacities,
+        eligible,
+        refused,
+        o.mb_per_second,
+        o.rest_per_second
     );
     println!(
         "| run: backed up, skipped, failed | {}, {}, {} |",
-        number(r, "backed_up"),
+        backed,
         number(r, "skipped"),
         number(r, "failed")
     );
     println!(
-        "| run: wall time, ideal, ideal / wall | {:.1} s, {:.1} s, {:.2} |",
+        "| run: wall time, ideal makespan, ideal / wall | {:.1} s, {:.1} s, {:.2} |",
         first.wall.as_secs_f64(),
-        ideal.as_secs_f64(),
-        ideal.as_secs_f64() / first.wall.as_secs_f64()
+        ideal,
+        ratio
     );
     println!(
-        "| run: REST calls (per model), answered 429 | {} ({:.2}), {} |",
+        "| run: REST calls (per backed-up model), answered 429 | {} ({:.2}), {} |",
         count(&counted, "rest"),
-        count(&counted, "rest") as f64 / models as f64,
+        count(&counted, "rest") as f64 / backed.max(1) as f64,
         count(&counted, "rest-throttled")
     );
     println!(
-        "| run: every request to the Power BI side, per model (REST, sign-in, XMLA routing, XMLA) | {:.1} |",
-        count(&counted, "requests") as f64 / models as f64
+        "| run: every request to the Power BI side (REST, sign-in, XMLA routing, XMLA) per backed-up model | {per_model:.2} |"
     );
     println!("| run: backups refused for load | {} |", count(&counted, "xmla-throttled"));
+    println!("| run: at once per capacity, learned (real) | {} |", learned(r, &plan));
     println!("| run: client peak RSS, CPU | {:.0} MiB, {:.1} s |", first.rss_mib, first.cpu_secs);
     println!(
         "| run --if-changed after it: backups sent, skipped, wall time | {}, {}, {:.1} s |",
@@ -242,15 +298,42 @@ pub(crate) fn run(sh: &Shell, args: impl Iterator<Item = String>) -> Result<()> 
         "| --shard runs: backups sent (all done this period) | {} |",
         count(&counted_shards, "backup")
     );
+    println!();
+    judge(&counted, &counted_again, r, &halves, &covered, models, eligible, refused)
+}
+
+/// What must hold of a tenant's runs.
+#[allow(clippy::too_many_arguments, reason = "one call, the measures of one tenant")]
+fn judge(
+    counted: &BTreeMap<String, u64>,
+    counted_again: &BTreeMap<String, u64>,
+    r: &Value,
+    halves: &[(String, String)],
+    covered: &std::collections::BTreeSet<(String, String)>,
+    models: u64,
+    eligible: u64,
+    refused: u64,
+) -> Result<()> {
+    let count = |c: &BTreeMap<String, u64>, k: &str| c.get(k).copied().unwrap_or(0);
+    let backed = number(r, "backed_up");
     let mut failed = Vec::new();
-    if number(r, "failed") != 0 || number(r, "backed_up") != models {
-        failed.push("the run did not back up every model");
+    if backed != eligible || number(r, "failed") != refused {
+        failed.push(
+            "the run did not back up every eligible model (or failed other than the refused)"
+                .to_owned(),
+        );
     }
-    if count(&counted_again, "backup") != 0 {
-        failed.push("the --if-changed rerun sent a backup");
+    if count(counted, "backup") != eligible {
+        failed.push(format!(
+            "the service was sent {} backup commands for {eligible} eligible models",
+            count(counted, "backup")
+        ));
+    }
+    if count(counted_again, "backup") != 0 {
+        failed.push("the --if-changed rerun sent a backup".to_owned());
     }
     if halves.len() as u64 != models || covered.len() as u64 != models {
-        failed.push("the two shards did not cover every model exactly once");
+        failed.push("the two shards did not cover every model exactly once".to_owned());
     }
     if !failed.is_empty() {
         bail!("{}", failed.join("; "));

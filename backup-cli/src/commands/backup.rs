@@ -93,7 +93,7 @@ pub struct BackupArgs {
     /// ASSL Security option (Analysis Services): SkipMembership, CopyAll or IgnoreSecurity.
     #[arg(long, value_parser = parse_security)]
     pub security: Option<Security>,
-    /// Backups at once in a bulk run (default: backup.concurrency, 4).
+    /// Backups at once in a bulk run, at most (default: backup.concurrency; unset, as many as the capacities take).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Skip the preflight checks (every rule of `pbi-backup doctor`); the server still enforces its rules.
@@ -135,7 +135,7 @@ pub async fn run(global: &Global, session: &Context, args: &BackupArgs) -> Outco
         apply_compression: config.apply_compression && !args.no_compression,
         password,
         security: args.security,
-        concurrency: args.concurrency.unwrap_or(config.concurrency),
+        concurrency: args.concurrency.map(|n| n.max(1)).or(config.concurrency),
         skip_preflight: args.skip_preflight,
         shard: args.shard,
         skip: backup_core::ops::skip::SkipRules { done_since: None, if_changed: args.if_changed },

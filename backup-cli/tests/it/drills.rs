@@ -58,6 +58,7 @@ async fn the_tenant_overview_exits_1_while_a_dataset_has_no_recent_verified_back
         size_mb: 1,
         rest_per_second: None,
         mb_per_second: None,
+        uneven: false,
     };
     let t = Tenant::start(&bulk.scenario()).await;
     let env = t.env("lake");

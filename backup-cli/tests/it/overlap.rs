@@ -24,6 +24,7 @@ fn slow_tenant() -> BulkTenant {
         size_mb: 4,
         rest_per_second: None,
         mb_per_second: Some(8.0),
+        uneven: false,
     }
 }
 

@@ -17,6 +17,7 @@ fn small_tenant() -> BulkTenant {
         size_mb: 1,
         rest_per_second: None,
         mb_per_second: None,
+        uneven: false,
     }
 }
 
@@ -217,10 +218,80 @@ async fn throttling_and_capacity_limits_only_make_the_run_wait() {
     assert_eq!((out.backed_up, out.failed), (8, 0), "{out:?}");
     assert!(t.stack.sim.count("rest-throttled") > 0, "the REST rate never throttled");
     assert!(t.stack.sim.count("xmla-throttled") > 0, "no capacity was ever at its limit");
-    let waited = out.policies[0].backup.as_ref().unwrap().results.iter().any(|r| {
-        r.warnings.iter().any(|w| w.contains("refused the backup of") && w.contains("for load"))
-    });
+    let waited = out.policies[0]
+        .backup
+        .as_ref()
+        .unwrap()
+        .results
+        .iter()
+        .any(|r| r.warnings.iter().any(|w| w.contains("refused the backup for load")));
     assert!(waited, "the refusals for load are not reported: {out:?}");
+    // Configured at 2, each capacity was seen to take 1, and no more than 1 ran on it at once.
+    let paces = &out.policies[0].backup.as_ref().unwrap().capacities;
+    assert_eq!(paces.len(), 2, "{paces:?}");
+    for p in paces {
+        assert_eq!((p.start, p.learned, p.peak), (2, 1, 1), "{p:?}");
+        assert!(
+            p.refused_for_load >= 1 && p.name.as_deref().is_some_and(|n| n.starts_with("P1-")),
+            "{p:?}"
+        );
+    }
+}
+
+/// pbi-sim's capacities change their limits during a run, as their other work comes and goes: one falls from 3 to 1,
+/// the other rises from 1 to 3. The run, configured at 2 on each, follows both ways, fails nothing, never runs more
+/// than a capacity takes, and reports what it learned (in its JSON and its Prometheus file).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_follows_capacities_whose_limits_change_both_ways() {
+    let tenant = BulkTenant {
+        workspaces: 4,
+        models_per_workspace: 6,
+        per_capacity_limit: Some(1),
+        mb_per_second: Some(8.0),
+        ..small_tenant()
+    };
+    let change = |from: u32, to: u32| {
+        format!(
+            "max-concurrent-operations = {from}\nlimit-changes = [{{ after-operations = 4, max-concurrent-operations = {to} }}]\n"
+        )
+    };
+    let scenario = tenant
+        .scenario()
+        .replacen("max-concurrent-operations = 1\n", &change(3, 1), 1)
+        .replacen("max-concurrent-operations = 1\n", &change(1, 3), 1);
+    assert_eq!(scenario.matches("limit-changes").count(), 2, "{scenario}");
+    let t = Tenant::start(&scenario).await;
+    let (env, dir) = with_config(
+        &t.env("lake"),
+        "[backup]\nper-capacity = 2\n\n[[policy]]\nname = \"all\"\nworkspaces = [\"WS-*\"]\n",
+    );
+    let metrics = dir.path().join("pbi-backup.prom");
+    let out: RunOutput = t.cli(&env, "run --prometheus").arg(metrics.to_str().unwrap()).ok().await;
+    assert_eq!((out.backed_up, out.failed), (24, 0), "{out:?}");
+    let paces = &out.policies[0].backup.as_ref().unwrap().capacities;
+    let pace = |name: &str| {
+        paces
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name}: {paces:?}"))
+    };
+    // P1-1 took 3 at first, then 1: the run ran more than one on it early, and ended at 1.
+    let falling = pace("P1-1");
+    assert!(falling.peak >= 2 && falling.peak <= 3 && falling.learned == 1, "{falling:?}");
+    // P1-2 took 1 at first, then 3: the run came down to 1, then grew past it again.
+    let rising = pace("P1-2");
+    assert!(rising.peak >= 2 && rising.peak <= 3 && rising.learned >= 2, "{rising:?}");
+    assert!(falling.refused_for_load >= 1 && rising.refused_for_load >= 1, "{paces:?}");
+    // Every request to the Power BI side (sign-in, REST, XMLA routing, XMLA), refused ones included, per model.
+    let requests = t.stack.sim.count("requests");
+    assert!(requests <= 5 * 24, "{requests} requests for 24 models");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.lines().any(|l| l.starts_with("pbi_backup_capacity_concurrency{")
+            && l.contains(&falling.capacity)
+            && l.ends_with(" 1.0")),
+        "{prom}"
+    );
 }
 
 /// Prometheus's own Python client parses the metrics file: every family is a gauge, six datasets report a result of

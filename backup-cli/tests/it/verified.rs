@@ -3,7 +3,9 @@
 
 use adls_store::{PutMode, StoreExt, StorePath};
 use backup_core::manifest::VerifiedState;
-use backup_core::output::{ListOutput, PruneOutput, RestoreOutput, VerifyOutput, exit_codes};
+use backup_core::output::{
+    BackupOutput, ListOutput, PruneOutput, RestoreOutput, VerifyOutput, exit_codes,
+};
 
 use crate::commands::{backup_one, next_second};
 use crate::support::{Tenant, words};
@@ -114,19 +116,44 @@ async fn prune_deletes_nothing_of_a_dataset_none_of_whose_backups_verifies_now()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_table_listing_is_said_at_backup_and_at_restore() {
     let t = Tenant::rules().await;
-    let env = t.env("financelake");
+    let env = t.env("financelake").set("PW", "a-password-for-the-listing");
     t.stack.sim.fail_table_listing(true);
-    let r = t.backup(&env, "Finance", "Budget").await;
-    assert!(r.warnings.iter().any(|w| w.contains("tables could not be listed")), "{r:?}");
+    // A backup whose file holds its definition records the tables from the file: the service is not asked.
+    let plain = t.backup(&env, "Finance", "Budget").await;
+    assert!(!plain.warnings.iter().any(|w| w.contains("tables could not be listed")), "{plain:?}");
     let store = t.stack.store("financelake").unwrap();
-    let mp = StorePath::file("power-bi-backup", "Finance", &format!("{}.manifest.json", r.file))
-        .unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&store.get_bytes(&mp).await.unwrap()).unwrap();
-    assert_eq!(manifest["tables_unknown"], serde_json::Value::Bool(true), "{manifest}");
+    let manifest = |file: &str| {
+        let mp = StorePath::file("power-bi-backup", "Finance", &format!("{file}.manifest.json"))
+            .unwrap();
+        let store = store.clone();
+        async move {
+            serde_json::from_slice::<serde_json::Value>(&store.get_bytes(&mp).await.unwrap())
+                .unwrap()
+        }
+    };
+    let m = manifest(&plain.file).await;
+    assert_ne!(m["tables_unknown"], serde_json::Value::Bool(true), "{m}");
+    assert!(!m["tables"].as_array().unwrap().is_empty(), "{m}");
+    // An encrypted one cannot be read, so the service is asked, and its failure is recorded as unknown.
+    next_second().await;
+    let out: BackupOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &["backup", "-w", "Finance", "-d", "Budget", "--password-env", "PW"],
+        )
+        .await;
+    let r = out.results.into_iter().next().unwrap();
+    assert!(r.warnings.iter().any(|w| w.contains("tables could not be listed")), "{r:?}");
+    let m = manifest(&r.file).await;
+    assert_eq!(m["tables_unknown"], serde_json::Value::Bool(true), "{m}");
     t.stack.sim.fail_table_listing(false);
-    let out: RestoreOutput =
-        t.cli(&env, "restore -w Finance --file").arg(&r.file).then("--as B3").ok().await;
+    let out: RestoreOutput = t
+        .cli(&env, "restore -w Finance --password-env PW --file")
+        .arg(&r.file)
+        .then("--as B3")
+        .ok()
+        .await;
     assert!(!out.tables_compared, "{out:?}");
     assert!(out.warnings.iter().any(|w| w.contains("tables were not compared")), "{out:?}");
     // A listing that fails after a restore is done is said, not taken for the restore failing nor for a match:

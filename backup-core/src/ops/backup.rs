@@ -6,9 +6,11 @@ use futures::StreamExt;
 use globset::{Glob, GlobMatcher};
 use xmla_proto::{Backup, Command, Password, Security};
 
+use super::dispatch::{Attempt, Prepared, Queued, dispatch};
 use super::output::{
     BackupOutcome, BackupOutput, BackupResult, BackupVerification, ErrorInfo, PlannedBackup,
 };
+use super::pacing::Pacer;
 use super::schedule::{Shard, interleave};
 use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
 use super::{
@@ -54,8 +56,8 @@ pub struct BackupOptions {
     pub password: Option<Password>,
     /// ASSL `Security` (Analysis Services).
     pub security: Option<Security>,
-    /// Backups at once.
-    pub concurrency: usize,
+    /// Backups at once, at most; `None`: as many as the capacities take (see [`super::pacing`]).
+    pub concurrency: Option<usize>,
     /// Skip the preflight.
     pub skip_preflight: bool,
     /// Only this share of the datasets (`--shard K/N`).
@@ -66,9 +68,11 @@ pub struct BackupOptions {
     pub exclude_workspaces: Vec<String>,
     /// Datasets left out (names or glob patterns).
     pub exclude_datasets: Vec<String>,
-    /// Backups at once on one capacity.
+    /// Backups at once on one capacity at the start.
     pub per_capacity: usize,
-    /// How long a backup that the capacity refuses for load is sent again (with backoff) before it fails.
+    /// The most backups at once on one capacity.
+    pub max_per_capacity: usize,
+    /// How long a backup that the capacity refuses for load is sent again before it fails.
     pub load_wait: std::time::Duration,
 }
 
@@ -92,6 +96,7 @@ impl From<&BackupSection> for BackupOptions {
             exclude_workspaces: Vec::new(),
             exclude_datasets: Vec::new(),
             per_capacity: config.per_capacity,
+            max_per_capacity: config.max_per_capacity,
             load_wait: config.load_wait(),
         }
     }
@@ -291,7 +296,11 @@ pub async fn backup(session: &Context, options: &BackupOptions) -> Result<Backup
     execute_backup(session, options, plan).await
 }
 
-/// Runs a plan: each workspace's preflight when its first backup starts, then the backups, capacities taking turns.
+/// Workspaces prepared at once: their preflights (REST, throttled by the service) and the models' sizes.
+const PREPARED_AT_ONCE: usize = 8;
+
+/// Runs a plan: each workspace's preflight when its first job is prepared, each model's size, then the backups in
+/// the order the dispatcher (`ops/dispatch.rs`) chooses, each capacity at the number of backups at once it was seen to take.
 pub async fn execute_backup(
     session: &Context,
     options: &BackupOptions,
@@ -299,7 +308,7 @@ pub async fn execute_backup(
 ) -> Result<BackupOutput> {
     let BackupPlan { jobs } = plan;
     // The preflight runs once per workspace, not once per dataset (a bulk run of hundreds of models makes a handful
-    // of REST calls, not thousands: the Power BI API throttles), when the workspace's first job starts: the
+    // of REST calls, not thousands: the Power BI API throttles), when the workspace's first job is prepared: the
     // backups of the first workspaces run while the others' rules are checked.
     let preflight: HashMap<String, Preflight> = if options.skip_preflight {
         HashMap::new()
@@ -309,63 +318,202 @@ pub async fn execute_backup(
             .map(|j| (j.workspace.clone(), Preflight::new()))
             .collect()
     };
-    let preflight = &preflight;
     let modified: HashMap<String, Modified> = jobs
         .iter()
         .filter(|j| j.power_bi)
         .map(|j| (j.workspace.clone(), Modified::new()))
         .collect();
-    let modified = &modified;
+    let power_bi = jobs.iter().any(|j| j.power_bi);
+    let shared = &Shared { session, options, preflight, modified };
     let task = session.progress().start("backing up", Some(jobs.len() as u64), Unit::Items);
     let task = &task;
-    // One capacity's backups wait for its slots while the others' run: capacities take turns in the order.
-    let slots = &CapacitySlots::new(options.per_capacity);
+    // Capacities take turns in preparation, so that each has jobs queued early.
     let jobs = interleave(jobs.into_iter().enumerate().collect(), |(_, j)| j.capacity.clone());
-    let mut results: Vec<(usize, BackupResult)> = futures::stream::iter(jobs)
-        .map(|(i, mut job)| async move {
-            // A dataset the run skips needs no preflight: a rerun of a done period asks the REST API nothing more.
-            let verdict = match preflight.get(&job.workspace).filter(|_| job.skip.is_none()) {
-                Some(cell) => Some(
-                    cell.get_or_init(|| async {
-                        match require(session, &job.workspace, Operation::Backup, "backup").await {
-                            Ok(Ok(warnings)) => {
-                                match storage_reachable(session, &job.workspace).await {
-                                    Ok(()) => Ok(warnings),
-                                    Err(e) => Err(ErrorInfo::from(&e)),
-                                }
-                            }
-                            Ok(Err(blocked)) => Err(ErrorInfo::from(&Failure::from(blocked))),
-                            Err(e) => Err(ErrorInfo::from(&e)),
-                        }
-                    })
-                    .await,
-                ),
-                None => None,
-            };
-            // Only once the workspace passed its preflight is its XMLA endpoint asked anything: the models'
-            // modified times, once per workspace, for the manifest and `--if-changed`.
-            if job.power_bi && job.skip.is_none() && !matches!(verdict, Some(Err(_))) {
-                if let Some(cell) = modified.get(&job.workspace) {
-                    let times = cell.get_or_init(|| modified_times(session, &job)).await;
-                    job.model_modified = times.get(&job.dataset).cloned();
-                }
-                job.skip =
-                    skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+    let prepared = futures::stream::iter(jobs)
+        .map(|(index, job)| prepare(shared, index, job))
+        .buffer_unordered(PREPARED_AT_ONCE)
+        .inspect(|p| {
+            if matches!(p, Prepared::Finished(_)) {
+                task.inc(1);
             }
-            let r = run_one(session, options, &job, verdict, slots).await;
-            task.inc(1);
-            (i, r)
+        });
+    let pacer = Pacer::new(options.per_capacity, options.max_per_capacity);
+    let (mut results, mut capacities) =
+        dispatch(prepared, pacer, options.concurrency, |a| async move {
+            let done = attempt(session, options, a).await;
+            if matches!(done, Attempt::Done(_)) {
+                task.inc(1);
+            }
+            done
         })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
         .await;
     task.finish();
+    // Named as the service lists them (already read by the preflight; one REST call without it).
+    if !capacities.is_empty()
+        && power_bi
+        && let Ok(listed) = session.capacities().await
+    {
+        for c in &mut capacities {
+            c.name = listed
+                .iter()
+                .find(|l| l.id.eq_ignore_ascii_case(&c.capacity))
+                .map(|l| l.display_name.clone());
+        }
+    }
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<BackupResult> = results.into_iter().map(|(_, r)| r).collect();
     let skipped = results.iter().filter(|r| r.skipped().is_some()).count();
     let succeeded = results.iter().filter(|r| r.ok()).count() - skipped;
     let failed = results.len() - succeeded - skipped;
-    Ok(BackupOutput { results, succeeded, failed, skipped })
+    Ok(BackupOutput { results, succeeded, failed, skipped, capacities })
+}
+
+/// What every job of a run shares: the session, the options, each workspace's preflight and models' times.
+struct Shared<'a> {
+    session: &'a Context,
+    options: &'a BackupOptions,
+    preflight: HashMap<String, Preflight>,
+    modified: HashMap<String, Modified>,
+}
+
+/// A job on its way to the capacity: its result so far, its model's size, the refusals for load it met.
+struct Attempting {
+    index: usize,
+    job: Job,
+    result: BackupResult,
+    model_size: Option<u64>,
+    first_refused: Option<std::time::Instant>,
+    refusals: u32,
+}
+
+impl Queued for Attempting {
+    /// The capacity (Power BI), else the server: what refuses for load and what the window is learned for.
+    fn capacity(&self) -> String {
+        match &self.job.capacity {
+            Some(c) => c.to_ascii_lowercase(),
+            None => self.job.endpoint.to_string(),
+        }
+    }
+
+    fn size(&self) -> Option<u64> {
+        self.model_size
+    }
+}
+
+/// A job up to its backup: skipped, blocked by its workspace's preflight, or ready with its model's size.
+async fn prepare(
+    shared: &Shared<'_>,
+    index: usize,
+    mut job: Job,
+) -> Prepared<Attempting, (usize, BackupResult)> {
+    let Shared { session, options, preflight, modified } = shared;
+    // A dataset the run skips needs no preflight: a rerun of a done period asks the REST API nothing more.
+    let verdict = match preflight.get(&job.workspace).filter(|_| job.skip.is_none()) {
+        Some(cell) => Some(cell.get_or_init(|| workspace_verdict(session, &job.workspace)).await),
+        None => None,
+    };
+    // Only once the workspace passed its preflight is its XMLA endpoint asked anything: the models' modified
+    // times, once per workspace, for the manifest and `--if-changed`.
+    if job.power_bi && job.skip.is_none() && !matches!(verdict, Some(Err(_))) {
+        if let Some(cell) = modified.get(&job.workspace) {
+            let times = cell.get_or_init(|| modified_times(session, &job)).await;
+            job.model_modified = times.get(&job.dataset).cloned();
+        }
+        job.skip = skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+    }
+    let mut result = BackupResult {
+        workspace: job.workspace.clone(),
+        dataset: job.dataset.clone(),
+        file: job.file.clone(),
+        outcome: BackupOutcome::Backed,
+        size: None,
+        sha256: None,
+        manifest: None,
+        verification: None,
+        warnings: Vec::new(),
+        finished: None,
+        duration_ms: None,
+        last_verified: job.last.as_ref().map(|l| rfc3339(l.created)),
+    };
+    if let Some(why) = &job.skip {
+        result.outcome = BackupOutcome::Skipped(why.clone());
+        if let Some(last) = &job.last {
+            result.file = last.file.clone();
+            result.finished = Some(rfc3339(last.created));
+        }
+        return Prepared::Finished((index, result));
+    }
+    match verdict {
+        Some(Err(blocked)) => {
+            result.outcome = BackupOutcome::Failed(blocked.clone());
+            return Prepared::Finished((index, result));
+        }
+        Some(Ok(warnings)) => result.warnings.extend(warnings.iter().cloned()),
+        None => {}
+    }
+    // The model's size in memory: the order of the run (largest first) and the restore's memory check (LATER-11).
+    // A server that does not answer it only loses both.
+    let model_size = match session.xmla(job.endpoint.clone()) {
+        Ok(client) => client.model_size(&job.dataset).await.inspect_err(|e| {
+            tracing::debug!(error = %e, dataset = job.dataset, "the model's size could not be read");
+        }),
+        Err(e) => Err(e),
+    }
+    .ok();
+    Prepared::Ready(Attempting { index, job, result, model_size, first_refused: None, refusals: 0 })
+}
+
+/// A workspace's preflight: its rules, then its backup storage signed in to and looked at.
+async fn workspace_verdict(
+    session: &Context,
+    workspace: &str,
+) -> std::result::Result<Vec<String>, ErrorInfo> {
+    match require(session, workspace, Operation::Backup, "backup").await {
+        Ok(Ok(warnings)) => match storage_reachable(session, workspace).await {
+            Ok(()) => Ok(warnings),
+            Err(e) => Err(ErrorInfo::from(&e)),
+        },
+        Ok(Err(blocked)) => Err(ErrorInfo::from(&Failure::from(blocked))),
+        Err(e) => Err(ErrorInfo::from(&e)),
+    }
+}
+
+/// One attempt at a backup. A refusal for load sends the job back to its queue while `backup.load-wait-minutes`
+/// lasts, counted from its first refusal; then it fails with the service's answer.
+async fn attempt(
+    session: &Context,
+    options: &BackupOptions,
+    mut a: Attempting,
+) -> Attempt<Attempting, (usize, BackupResult)> {
+    let started = std::time::Instant::now();
+    let outcome = run_one(session, options, &a.job, a.model_size, &mut a.result).await;
+    let refused = matches!(&outcome, Err(Error::Server { failure, .. })
+        if crate::server_texts::refused_for_load(failure));
+    if refused {
+        let first = *a.first_refused.get_or_insert(started);
+        a.refusals += 1;
+        if first.elapsed() < options.load_wait {
+            tracing::info!(
+                dataset = a.job.dataset,
+                workspace = a.job.workspace,
+                "the capacity refused the backup for load; it is sent again when the capacity has room"
+            );
+            return Attempt::RefusedForLoad(a);
+        }
+    }
+    if let Some(first) = a.first_refused {
+        a.result.warnings.push(format!(
+            "the capacity refused the backup for load {} time(s); it was sent again as soon as the capacity had room, over {} s",
+            a.refusals,
+            first.elapsed().as_secs()
+        ));
+    }
+    a.result.outcome = match outcome {
+        Ok(()) => BackupOutcome::Backed,
+        Err(e) => BackupOutcome::Failed(ErrorInfo::from(&e)),
+    };
+    a.result.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    Attempt::Done((a.index, a.result))
 }
 
 /// The account a workspace's backups land in, signed in to and looked at (one listing of its folder) before
@@ -413,31 +561,6 @@ async fn modified_times(session: &Context, job: &Job) -> HashMap<String, String>
     }
 }
 
-/// The backups running on each capacity, at most `per_capacity` at once.
-struct CapacitySlots {
-    per_capacity: usize,
-    capacities: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
-}
-
-impl CapacitySlots {
-    fn new(per_capacity: usize) -> CapacitySlots {
-        CapacitySlots { per_capacity: per_capacity.max(1), capacities: Default::default() }
-    }
-
-    /// Waits for a slot on `capacity` (none to wait for without one).
-    async fn take(&self, capacity: Option<&str>) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let key = capacity?.to_ascii_lowercase();
-        let semaphore = self
-            .capacities
-            .lock()
-            .expect("poisoned")
-            .entry(key)
-            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_capacity)))
-            .clone();
-        semaphore.acquire_owned().await.ok()
-    }
-}
-
 /// Before the run, when a skip rule is on, per workspace: each dataset's newest verified backup (one listing, then
 /// one manifest per dataset), read from storage only, side by side across workspaces; a dataset done in this period
 /// is then skipped before anything is asked of the service. What cannot be read leaves the dataset to be backed up.
@@ -455,7 +578,7 @@ async fn read_before(session: &Context, options: &BackupOptions, jobs: &mut [Job
     // Workspaces are read side by side (a tenant of hundreds would otherwise wait for each in turn).
     let found: Vec<(usize, Option<LastBackup>)> = futures::stream::iter(workspaces)
         .map(|(workspace, datasets)| last_backups(session, workspace, datasets))
-        .buffer_unordered(options.concurrency.max(1))
+        .buffer_unordered(options.concurrency.unwrap_or(PREPARED_AT_ONCE).max(1))
         .collect::<Vec<_>>()
         .await
         .into_iter()
@@ -642,6 +765,9 @@ async fn plan_power_bi(
             });
         }
         chosen.retain(|d| !excluded_datasets.excludes(&d.name));
+        for d in &chosen {
+            session.routes().listed(&g.name, &d.name);
+        }
         pending.extend(chosen.into_iter().map(|d| (g, d.clone())));
     }
     let many = pending.len() > 1;
@@ -716,57 +842,12 @@ fn select_workspaces(groups: &[powerbi::Group], names: &[String]) -> Result<Vec<
     Ok(selected)
 }
 
+/// The backup command, then the stored file hashed, its definition read and its manifest written beside it.
 async fn run_one(
     session: &Context,
     options: &BackupOptions,
     job: &Job,
-    preflight: Option<&std::result::Result<Vec<String>, ErrorInfo>>,
-    slots: &CapacitySlots,
-) -> BackupResult {
-    let mut result = BackupResult {
-        workspace: job.workspace.clone(),
-        dataset: job.dataset.clone(),
-        file: job.file.clone(),
-        outcome: BackupOutcome::Backed,
-        size: None,
-        sha256: None,
-        manifest: None,
-        verification: None,
-        warnings: Vec::new(),
-        finished: None,
-        duration_ms: None,
-        last_verified: job.last.as_ref().map(|l| rfc3339(l.created)),
-    };
-    if let Some(why) = &job.skip {
-        result.outcome = BackupOutcome::Skipped(why.clone());
-        if let Some(last) = &job.last {
-            result.file = last.file.clone();
-            result.finished = Some(rfc3339(last.created));
-        }
-        return result;
-    }
-    match preflight {
-        Some(Err(blocked)) => {
-            result.outcome = BackupOutcome::Failed(blocked.clone());
-            return result;
-        }
-        Some(Ok(warnings)) => result.warnings.extend(warnings.iter().cloned()),
-        None => {}
-    }
-    let _slot = slots.take(job.capacity.as_deref()).await;
-    let started = std::time::Instant::now();
-    match run_one_inner(session, options, job, &mut result).await {
-        Ok(()) => result.outcome = BackupOutcome::Backed,
-        Err(e) => result.outcome = BackupOutcome::Failed(ErrorInfo::from(&e)),
-    }
-    result.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-    result
-}
-
-async fn run_one_inner(
-    session: &Context,
-    options: &BackupOptions,
-    job: &Job,
+    model_size_bytes: Option<u64>,
     result: &mut BackupResult,
 ) -> Result<()> {
     // The store is needed to verify; without one (a plain XMLA server) the command still runs.
@@ -780,8 +861,6 @@ async fn run_one_inner(
     };
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
-    let (tables, tables_unknown, roles, model_size_bytes) =
-        model_facts(&client, &job.dataset, &mut result.warnings).await;
     let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
@@ -789,15 +868,8 @@ async fn run_one_inner(
         Command::Backup(_, xmla_proto::Syntax::Assl) => "Assl".to_owned(),
         _ => String::new(),
     };
-    let catalog = Some(job.dataset.as_str());
-    let warnings = super::execute_patiently(
-        &client,
-        command,
-        catalog,
-        options.load_wait,
-        &mut result.warnings,
-    )
-    .await?;
+    // Sent once: a refusal for load goes back to the run's queue (`attempt`), not into a wait here.
+    let warnings = client.execute(command, Some(job.dataset.as_str())).await?;
     result.warnings.extend(warnings.iter().map(|w| w.to_string()));
     let created = time::OffsetDateTime::now_utc();
     result.finished = Some(rfc3339(created));
@@ -819,6 +891,15 @@ async fn run_one_inner(
     if size == 0 {
         return Err(Error::Integrity(format!("{path} is empty")));
     }
+    // What the model holds, read from the stored file (its definition, through ranged reads) rather than asked of
+    // the service; an encrypted file, or one whose definition cannot be read, is asked about instead.
+    let definition = if options.password.is_some() {
+        None
+    } else {
+        stored_definition(session, &path, &mut result.warnings).await
+    };
+    let ModelFacts { tables, tables_unknown, roles } =
+        model_facts(&client, &job.dataset, definition.as_ref(), &mut result.warnings).await;
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -846,11 +927,7 @@ async fn run_one_inner(
         failed_check: None,
         drilled_at: None,
         drill_passed: None,
-        definition: if options.password.is_some() {
-            None
-        } else {
-            definition_fingerprint(session, &path, &mut result.warnings).await
-        },
+        definition: definition.as_ref().map(abf_format::Definition::fingerprint),
     };
     let manifest_path = crate::manifest::write_manifest(store.as_ref(), &path, &manifest).await?;
     result.size = Some(size);
@@ -860,17 +937,17 @@ async fn run_one_inner(
     Ok(())
 }
 
-/// The fingerprint of the definition in the stored backup at `path`, read through ranged reads; `None` with a
-/// warning when it cannot be read (the backup itself is kept and verified either way).
-async fn definition_fingerprint(
+/// The definition in the stored backup at `path`, read through ranged reads; `None` with a warning when it cannot
+/// be read (the backup itself is kept and verified either way; the manifest then records no fingerprint).
+async fn stored_definition(
     session: &Context,
     path: &adls_store::StorePath,
     warnings: &mut Vec<String>,
-) -> Option<abf_format::Fingerprint> {
+) -> Option<abf_format::Definition> {
     let options = abf_format::InspectOptions { definition: true, ..Default::default() };
     match super::files::inspect_path(session, path, options).await {
         Ok(report) => match report.definition {
-            Some(d) if report.valid => Some(d.fingerprint()),
+            Some(d) if report.valid => Some(d),
             _ => {
                 warnings.push(format!(
                     "the model's definition could not be read from {path}; the manifest records no fingerprint"
@@ -885,13 +962,53 @@ async fn definition_fingerprint(
     }
 }
 
-/// What the manifest records of the model before the backup: its tables, roles and size. A listing that fails is
-/// recorded as unknown (with a warning), never as empty.
+/// What the manifest records of the model: its tables and its roles with their members.
+struct ModelFacts {
+    tables: Vec<String>,
+    tables_unknown: bool,
+    roles: Option<Vec<crate::manifest::RoleMembers>>,
+}
+
+/// The model's tables and roles, from the backup's definition when there is one. The service is asked only for what
+/// the file cannot say: everything when there is no definition, and the members when the file's roles have none
+/// (a backup that kept no members, as ASSL's default `SkipMembership` does, would restore none: said in a warning,
+/// and the model's own counts are recorded so that a restore compares with them). A listing that fails is recorded
+/// as unknown (with a warning), never as empty.
 async fn model_facts(
     client: &crate::service::xmla::XmlaClient,
     dataset: &str,
+    definition: Option<&abf_format::Definition>,
     warnings: &mut Vec<String>,
-) -> (Vec<String>, bool, Option<Vec<crate::manifest::RoleMembers>>, Option<u64>) {
+) -> ModelFacts {
+    if let Some(d) = definition {
+        let mut tables: Vec<String> = d.tables.iter().map(|t| t.name.clone()).collect();
+        tables.sort();
+        let mut stored: Vec<crate::manifest::RoleMembers> = d
+            .roles
+            .iter()
+            .map(|r| crate::manifest::RoleMembers { name: r.name.clone(), members: r.member_count })
+            .collect();
+        stored.sort_by(|a, b| a.name.cmp(&b.name));
+        if stored.is_empty() || stored.iter().any(|r| r.members > 0) {
+            return ModelFacts { tables, tables_unknown: false, roles: Some(stored) };
+        }
+        let roles = match client.roles(dataset).await {
+            Ok(live) => {
+                let held: usize = live.iter().map(|r| r.members).sum();
+                if held > 0 {
+                    warnings.push(format!(
+                        "the backup holds no members of the model's roles, which have {held}: a restore of it brings back no role members"
+                    ));
+                }
+                Some(live)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the model's role members could not be listed");
+                Some(stored)
+            }
+        };
+        return ModelFacts { tables, tables_unknown: false, roles };
+    }
     let (tables, tables_unknown) = match client.tables(dataset).await {
         Ok(t) => (t, false),
         Err(e) => {
@@ -910,15 +1027,7 @@ async fn model_facts(
             None
         }
     };
-    // For the restore's memory check (LATER-11); a server that does not answer it only loses that check.
-    let model_size_bytes = match client.model_size(dataset).await {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::debug!(error = %e, "the model's size could not be read");
-            None
-        }
-    };
-    (tables, tables_unknown, roles, model_size_bytes)
+    ModelFacts { tables, tables_unknown, roles }
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 
 mod backup;
 mod definition;
+mod dispatch;
 mod doctor;
 mod drill;
 mod files;
 pub mod output;
 mod overview;
+pub mod pacing;
 mod prune;
 mod remote;
 pub mod report;

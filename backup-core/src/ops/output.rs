@@ -598,6 +598,9 @@ pub struct BackupOutput {
     /// How many were not backed up again (see [`BackupResult::skipped`]).
     #[serde(default)]
     pub skipped: usize,
+    /// Per capacity (or server): the backups at once it started with and learned, and its refusals for load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacities: Vec<super::pacing::CapacityPace>,
 }
 
 impl CommandOutput for BackupOutput {

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::output::{BackupOutcome, BackupResult, RunOutput};
+use super::pacing::CapacityPace;
 
 /// The Markdown summary: totals, then a table of every dataset that failed, then one of what each policy did.
 pub fn markdown(run: &RunOutput) -> String {
@@ -97,7 +98,39 @@ pub fn markdown(run: &RunOutput) -> String {
             seconds(p.duration_ms)
         );
     }
+    capacities_table(run, &mut s);
     s
+}
+
+/// Per policy and capacity: the backups at once it started with, learned and ran at most, and its refusals.
+fn capacities_table(run: &RunOutput, s: &mut String) {
+    let capacities: Vec<(&str, &CapacityPace)> = run
+        .policies
+        .iter()
+        .flat_map(|p| {
+            p.backup
+                .iter()
+                .flat_map(move |b| b.capacities.iter().map(move |c| (p.name.as_str(), c)))
+        })
+        .collect();
+    if !capacities.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Capacities\n\n| policy | capacity | at once: started, learned, most | refused for load |\n|---|---|---|---|"
+        );
+        for (policy, c) in capacities {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {}, {}, {} | {} |",
+                cell(policy),
+                cell(c.name.as_deref().unwrap_or(&c.capacity)),
+                c.start,
+                c.learned,
+                c.peak,
+                c.refused_for_load
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -124,6 +157,12 @@ struct TotalLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapacityLabels {
+    policy: String,
+    capacity: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
     shard: String,
 }
@@ -142,6 +181,7 @@ pub fn prometheus(run: &RunOutput) -> String {
     let totals = Family::<TotalLabels, F64Gauge>::default();
     let run_time = Family::<RunLabels, F64Gauge>::default();
     let run_duration = Family::<RunLabels, F64Gauge>::default();
+    let concurrency = Family::<CapacityLabels, F64Gauge>::default();
     registry.register(
         "last_success_timestamp_seconds",
         "When the newest verified backup of the dataset was made (Unix time)",
@@ -161,7 +201,16 @@ pub fn prometheus(run: &RunOutput) -> String {
     registry.register("datasets", "Datasets of this run by result", totals.clone());
     registry.register("run_timestamp_seconds", "When this run ended (Unix time)", run_time.clone());
     registry.register("run_duration_seconds", "How long this run took", run_duration.clone());
+    registry.register(
+        "capacity_concurrency",
+        "Backups at once the capacity (or server) was seen to take when the run ended",
+        concurrency.clone(),
+    );
     for p in &run.policies {
+        for c in p.backup.iter().flat_map(|b| &b.capacities) {
+            let labels = CapacityLabels { policy: label(&p.name), capacity: label(&c.capacity) };
+            concurrency.get_or_create(&labels).set(c.learned as f64);
+        }
         for r in p.backup.iter().flat_map(|b| &b.results) {
             let labels = DatasetLabels {
                 policy: label(&p.name),
@@ -280,7 +329,20 @@ mod tests {
             shard: Some("1/2".into()),
             policies: vec![PolicyRun {
                 name: "nightly".into(),
-                backup: Some(BackupOutput { results, succeeded: 1, failed: 1, skipped: 0 }),
+                backup: Some(BackupOutput {
+                    results,
+                    succeeded: 1,
+                    failed: 1,
+                    skipped: 0,
+                    capacities: vec![CapacityPace {
+                        capacity: "cap-1".into(),
+                        name: Some("P1 west".into()),
+                        start: 2,
+                        learned: 3,
+                        peak: 3,
+                        refused_for_load: 1,
+                    }],
+                }),
                 verified: Vec::new(),
                 verify_failed: Vec::new(),
                 pruned: Vec::new(),
@@ -314,5 +376,11 @@ mod tests {
         assert!(md.contains("Shard 1/2."), "{md}");
         assert!(prom.contains(r#"pbi_backup_datasets{shard="1/2",result="failed"} 1"#), "{prom}");
         assert!(prom.contains(r#"pbi_backup_run_duration_seconds{shard="1/2"} 120.0"#), "{prom}");
+        assert!(
+            prom.lines().any(|l| l.starts_with("pbi_backup_capacity_concurrency{")
+                && l.contains(r#"capacity="cap-1""#)
+                && l.ends_with(" 3.0")),
+            "{prom}"
+        );
     }
 }

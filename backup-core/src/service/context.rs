@@ -176,6 +176,11 @@ impl Context {
         answer
     }
 
+    /// The Power BI routes this run resolved (and the datasets the REST API listed).
+    pub fn routes(&self) -> &crate::service::xmla::RouteCache {
+        &self.routes
+    }
+
     /// An XMLA client for `endpoint`.
     pub fn xmla(&self, endpoint: Endpoint) -> Result<XmlaClient> {
         let options = ClientOptions {

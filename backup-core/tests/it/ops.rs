@@ -144,7 +144,7 @@ async fn backup_then_plan_and_execute_a_restore_against_the_tenant() {
         workspaces: vec!["Finance".into()],
         server: None,
         datasets: DatasetSelector::One("Budget".into()),
-        concurrency: 1,
+        concurrency: Some(1),
         ..BackupOptions::from(&backup_core::config::BackupSection::default())
     };
     let out = ops::backup(&s, &options).await.unwrap();

@@ -43,9 +43,10 @@ struct Args {
     #[arg(long, conflicts_with = "bulk_tenant")]
     scenario: Option<PathBuf>,
     /// A tenant of many models: 'workspaces=100 models=10 capacities=5 limit=2 size-mb=100 mb-per-second=100
-    /// rest-per-second=20', every key optional.
+    /// rest-per-second=20 uneven=1', every key optional. Its least wall time for a run (the ideal makespan) is
+    /// written to makespan.json in the state folder.
     #[arg(long, value_parser = bulk_tenant)]
-    bulk_tenant: Option<Scenario>,
+    bulk_tenant: Option<test_fixtures::tenant::BulkTenant>,
     /// The port of the Power BI endpoints (0: any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -67,7 +68,7 @@ struct Args {
 }
 
 /// `--bulk-tenant 'workspaces=100 models=10 ...'`: a tenant of many models (`BulkTenant`), every key optional.
-fn bulk_tenant(spec: &str) -> Result<Scenario, String> {
+fn bulk_tenant(spec: &str) -> Result<test_fixtures::tenant::BulkTenant, String> {
     let mut t = test_fixtures::tenant::BulkTenant {
         workspaces: 100,
         models_per_workspace: 10,
@@ -76,6 +77,7 @@ fn bulk_tenant(spec: &str) -> Result<Scenario, String> {
         size_mb: 10,
         rest_per_second: None,
         mb_per_second: None,
+        uneven: false,
     };
     for pair in spec.split_whitespace() {
         let (k, v) = pair.split_once('=').ok_or_else(|| format!("'{pair}' is not key=value"))?;
@@ -89,10 +91,28 @@ fn bulk_tenant(spec: &str) -> Result<Scenario, String> {
             "size-mb" => t.size_mb = u64::from(whole(v)?),
             "mb-per-second" => t.mb_per_second = Some(n(v)?),
             "rest-per-second" => t.rest_per_second = Some(n(v)?),
+            "uneven" => t.uneven = whole(v)? != 0,
             other => return Err(format!("unknown bulk-tenant key '{other}'")),
         }
     }
-    Scenario::parse(&t.scenario()).map_err(|e| format!("the bulk tenant: {e}"))
+    Scenario::parse(&t.scenario()).map_err(|e| format!("the bulk tenant: {e}"))?;
+    Ok(t)
+}
+
+/// The bulk tenant's least wall time, for a benchmark to compare a run with.
+fn makespan_json(t: &test_fixtures::tenant::BulkTenant) -> Option<serde_json::Value> {
+    let m = t.makespan()?;
+    let capacities: Vec<serde_json::Value> = m
+        .capacities
+        .iter()
+        .map(|(name, id, limit)| serde_json::json!({"name": name, "id": id, "limit": limit}))
+        .collect();
+    Some(serde_json::json!({
+        "ideal_seconds": m.ideal_seconds,
+        "eligible": m.eligible,
+        "refused": m.refused,
+        "capacities": capacities,
+    }))
 }
 
 fn main() -> std::process::ExitCode {
@@ -111,7 +131,15 @@ async fn run(args: Args) -> Result<(), String> {
     let Args { state, scenario, bulk_tenant, port, .. } = &args;
     let scenario = match (scenario, bulk_tenant) {
         (Some(p), _) => Scenario::load(p)?,
-        (None, Some(s)) => s.clone(),
+        (None, Some(t)) => {
+            if let Some(m) = makespan_json(t) {
+                let file = state.join("makespan.json");
+                std::fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
+                std::fs::write(&file, m.to_string())
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+            }
+            Scenario::parse(&t.scenario()).map_err(|e| format!("the bulk tenant: {e}"))?
+        }
         (None, None) => {
             Scenario::parse(DEMO_SCENARIO).map_err(|e| format!("the demo scenario: {e}"))?
         }

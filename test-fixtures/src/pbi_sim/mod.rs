@@ -78,8 +78,8 @@ pub(crate) struct Shared {
     /// One lock per model: backup and restore commands of one model run one at a time, as a server's locks
     /// would; other models' run alongside.
     pub model_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Backup and restore commands running on each capacity (by id).
-    pub capacity_operations: Mutex<HashMap<String, u32>>,
+    /// Backup and restore commands on each capacity (by id): running now, and started since the simulator started.
+    pub capacity_operations: Mutex<HashMap<String, (u32, u64)>>,
     /// The REST rate limit's bucket: calls left, and when it was last filled.
     pub rest_bucket: Mutex<Option<(f64, std::time::Instant)>>,
     pub counters: Mutex<HashMap<&'static str, u64>>,
@@ -220,20 +220,19 @@ impl Shared {
         self.model_locks.lock().expect("poisoned").entry(key).or_default().clone()
     }
 
-    /// A place for one more backup or restore on capacity `id`, whose limit is `limit`; `None` when it runs as many
-    /// as it may already.
+    /// A place for one more backup or restore on `capacity`; `None` when it runs as many as its limit allows now.
     pub(crate) fn capacity_slot(
         self: &Arc<Self>,
-        id: &str,
-        limit: Option<u32>,
+        capacity: &state::CapacityState,
     ) -> Option<CapacitySlot> {
-        let mut running = self.capacity_operations.lock().expect("poisoned");
-        let n = running.entry(id.to_owned()).or_default();
-        if limit.is_some_and(|l| *n >= l) {
+        let mut all = self.capacity_operations.lock().expect("poisoned");
+        let (running, started) = all.entry(capacity.id.clone()).or_default();
+        if capacity.limit_after(*started).is_some_and(|l| *running >= l) {
             return None;
         }
-        *n += 1;
-        Some(CapacitySlot { shared: self.clone(), capacity: id.to_owned() })
+        *running += 1;
+        *started += 1;
+        Some(CapacitySlot { shared: self.clone(), capacity: capacity.id.clone() })
     }
 }
 
@@ -246,7 +245,7 @@ pub(crate) struct CapacitySlot {
 impl Drop for CapacitySlot {
     fn drop(&mut self) {
         let mut running = self.shared.capacity_operations.lock().expect("poisoned");
-        if let Some(n) = running.get_mut(&self.capacity) {
+        if let Some((n, _)) = running.get_mut(&self.capacity) {
             *n = n.saturating_sub(1);
         }
     }

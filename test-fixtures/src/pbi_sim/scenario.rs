@@ -115,6 +115,20 @@ pub struct Capacity {
     /// the capacity throttles). None: no limit.
     #[serde(default)]
     pub max_concurrent_operations: Option<u32>,
+    /// How the limit changes during a run, as a capacity's other work comes and goes: after the capacity started
+    /// `after-operations` backups and restores, it runs at most `max-concurrent-operations` at once.
+    #[serde(default)]
+    pub limit_changes: Vec<LimitChange>,
+}
+
+/// A change of a capacity's limit (see [`Capacity::limit_changes`]).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LimitChange {
+    /// Backups and restores the capacity started before the change.
+    pub after_operations: u64,
+    /// The limit from then on.
+    pub max_concurrent_operations: u32,
 }
 
 /// A capacity's XMLA endpoint setting.

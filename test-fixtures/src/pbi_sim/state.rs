@@ -23,6 +23,20 @@ pub struct CapacityState {
     pub xmla: scenario::XmlaSetting,
     #[serde(default)]
     pub max_concurrent_operations: Option<u32>,
+    #[serde(default)]
+    pub limit_changes: Vec<scenario::LimitChange>,
+}
+
+impl CapacityState {
+    /// The backups and restores it runs at once after it started `started` of them; `None`: no limit.
+    pub fn limit_after(&self, started: u64) -> Option<u32> {
+        self.limit_changes
+            .iter()
+            .filter(|c| started >= c.after_operations)
+            .max_by_key(|c| c.after_operations)
+            .map(|c| c.max_concurrent_operations)
+            .or(self.max_concurrent_operations)
+    }
 }
 
 impl CapacityState {
@@ -231,6 +245,7 @@ impl State {
                 max_model_gb: c.max_model_gb,
                 xmla: c.xmla,
                 max_concurrent_operations: c.max_concurrent_operations,
+                limit_changes: c.limit_changes.clone(),
             })
             .collect();
         let workspaces: Vec<WorkspaceState> = s

@@ -40,18 +40,33 @@ pub struct ClientOptions {
 /// document the MWC token's lifetime; five minutes stays well inside the hour ADOMD is seen to keep one.
 const ROUTE_TTL: Duration = Duration::from_secs(5 * 60);
 
-/// Power BI routes resolved by the modern path, by workspace and catalog, each with when it was resolved: the four
-/// routing calls are made once per workspace and dataset every `ROUTE_TTL`, not before every request. A route is
-/// dropped when the cluster refuses its token or says it moved.
+/// Power BI routes resolved by the modern path, shared by the clients of one run, each kept `ROUTE_TTL`:
+///
+/// - the routing call's list of workspaces and each capacity's cluster, once for the run (the route to a workspace
+///   is the workspace's, not its datasets');
+/// - the token exchange, once per workspace and catalog (its token names the dataset);
+/// - `getDatabaseName` only for a dataset the run has not already seen listed by the REST API (its answer is not
+///   used on this path; it only says early that a dataset is missing).
+///
+/// A route is dropped, with the cluster and the list it came from, when the cluster refuses its token or says it
+/// moved.
 #[derive(Clone, Default)]
-pub struct RouteCache(Arc<std::sync::Mutex<HashMap<RouteKey, (Target, Instant)>>>);
+pub struct RouteCache(Arc<std::sync::Mutex<Routes>>);
+
+#[derive(Default)]
+struct Routes {
+    targets: HashMap<RouteKey, (Target, Instant)>,
+    workspaces: Option<(Vec<WorkspaceInfo>, Instant)>,
+    clusters: HashMap<String, ((String, String), Instant)>,
+    listed: std::collections::HashSet<RouteKey>,
+}
 
 /// A workspace (lower-cased) and the catalog a route was resolved for.
 type RouteKey = (String, Option<String>);
 
 impl std::fmt::Debug for RouteCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        let n = self.0.lock().map(|m| m.targets.len()).unwrap_or(0);
         write!(f, "RouteCache({n} routes)")
     }
 }
@@ -61,19 +76,60 @@ impl RouteCache {
         (workspace.to_lowercase(), catalog.map(str::to_owned))
     }
 
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.0.lock().expect("poisoned")
+    }
+
     fn get(&self, workspace: &str, catalog: Option<&str>) -> Option<Target> {
-        let map = self.0.lock().expect("poisoned");
-        let (target, at) = map.get(&Self::key(workspace, catalog))?;
+        let routes = self.routes();
+        let (target, at) = routes.targets.get(&Self::key(workspace, catalog))?;
         (at.elapsed() < ROUTE_TTL).then(|| target.clone())
     }
 
     fn put(&self, workspace: &str, catalog: Option<&str>, target: &Target) {
-        let mut map = self.0.lock().expect("poisoned");
-        map.insert(Self::key(workspace, catalog), (target.clone(), Instant::now()));
+        self.routes()
+            .targets
+            .insert(Self::key(workspace, catalog), (target.clone(), Instant::now()));
     }
 
     fn forget(&self, workspace: &str, catalog: Option<&str>) {
-        self.0.lock().expect("poisoned").remove(&Self::key(workspace, catalog));
+        let mut routes = self.routes();
+        routes.targets.remove(&Self::key(workspace, catalog));
+        routes.workspaces = None;
+        routes.clusters.clear();
+    }
+
+    /// The routing call's list of workspaces, while fresh.
+    pub(crate) fn workspaces(&self) -> Option<Vec<WorkspaceInfo>> {
+        let routes = self.routes();
+        let (list, at) = routes.workspaces.as_ref()?;
+        (at.elapsed() < ROUTE_TTL).then(|| list.clone())
+    }
+
+    pub(crate) fn put_workspaces(&self, list: &[WorkspaceInfo]) {
+        self.routes().workspaces = Some((list.to_vec(), Instant::now()));
+    }
+
+    /// A capacity's cluster (FQDN, core server name), while fresh.
+    pub(crate) fn cluster(&self, capacity_id: &str) -> Option<(String, String)> {
+        let routes = self.routes();
+        let (cluster, at) = routes.clusters.get(&capacity_id.to_ascii_lowercase())?;
+        (at.elapsed() < ROUTE_TTL).then(|| cluster.clone())
+    }
+
+    pub(crate) fn put_cluster(&self, capacity_id: &str, cluster: &(String, String)) {
+        self.routes()
+            .clusters
+            .insert(capacity_id.to_ascii_lowercase(), (cluster.clone(), Instant::now()));
+    }
+
+    /// Records that the REST API listed `dataset` in `workspace` in this run.
+    pub fn listed(&self, workspace: &str, dataset: &str) {
+        self.routes().listed.insert(Self::key(workspace, Some(dataset)));
+    }
+
+    pub(crate) fn was_listed(&self, workspace: &str, dataset: &str) -> bool {
+        self.routes().listed.contains(&Self::key(workspace, Some(dataset)))
     }
 }
 
@@ -398,7 +454,12 @@ impl XmlaClient {
                         Error::Usage(format!("invalid power bi host '{host}': {e}"))
                     })?,
                 };
-                let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
+                let r = routing::PowerBiRouter {
+                    http: &self.http,
+                    tokens: &self.tokens,
+                    api,
+                    routes: &self.options.routes,
+                };
                 if legacy {
                     r.legacy_target(workspace, catalog).await
                 } else if let Some(target) = self.options.routes.get(workspace, catalog) {
@@ -442,7 +503,12 @@ impl XmlaClient {
             None => Url::parse(&format!("https://{host}/"))
                 .map_err(|e| Error::Usage(format!("invalid power bi host '{host}': {e}")))?,
         };
-        let r = routing::PowerBiRouter { http: &self.http, tokens: &self.tokens, api };
+        let r = routing::PowerBiRouter {
+            http: &self.http,
+            tokens: &self.tokens,
+            api,
+            routes: &self.options.routes,
+        };
         Ok(Some(r.find_workspace(workspace).await?))
     }
 }

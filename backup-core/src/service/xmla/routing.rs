@@ -72,6 +72,8 @@ pub(crate) struct PowerBiRouter<'a> {
     pub http: &'a reqwest::Client,
     pub tokens: &'a TokenSource,
     pub api: Url,
+    /// What this run resolved already.
+    pub routes: &'a super::RouteCache,
 }
 
 impl PowerBiRouter<'_> {
@@ -84,7 +86,17 @@ impl PowerBiRouter<'_> {
     }
 
     /// The routing call: the workspace by name (or by `<name> - <id>` for duplicate names).
+    ///
+    /// The list is kept for the run ([`super::RouteCache`]); a name not in a kept list asks again (a workspace made
+    /// since).
     pub(crate) async fn find_workspace(&self, name: &str) -> Result<WorkspaceInfo> {
+        if let Some(all) = self.routes.workspaces()
+            && let Ok(ws) = crate::names::find_one(&all, name, "workspace", |w| {
+                (w.name.as_str(), w.id.as_str())
+            })
+        {
+            return check_workspace(ws.clone());
+        }
         const WHAT: &str = "workspace routing";
         let token = self.bearer().await?;
         let url = self.url("powerbi/databases/v201606/workspaces?PreferClientRouting=true")?;
@@ -104,6 +116,7 @@ impl PowerBiRouter<'_> {
         })?;
         let all: Vec<WorkspaceInfo> =
             list.iter().filter_map(Value::as_object).map(workspace_info).collect();
+        self.routes.put_workspaces(&all);
         let ws =
             crate::names::find_one(&all, name, "workspace", |w| (w.name.as_str(), w.id.as_str()))?;
         check_workspace(ws.clone())
@@ -132,13 +145,23 @@ impl PowerBiRouter<'_> {
             )
         })?;
         let mwc = self.exchange_token(&ws, &capacity_id, catalog).await?;
-        if let Some(dataset) = catalog {
+        if let Some(dataset) = catalog
+            && !self.routes.was_listed(workspace, dataset)
+        {
             // The answer (the database id) is not needed on this path, whose catalog is the dataset's name; an
-            // empty one means the dataset is not there, said before anything else is sent.
+            // empty one means the dataset is not there, said before anything else is sent. A dataset the REST API
+            // listed in this run is known to be there.
             let id = self.database_name(&ws, dataset, &self.bearer().await?).await?;
             tracing::debug!(dataset, database_id = %id, "dataset found");
         }
-        let (fqdn, core) = self.resolve_cluster(&ws, &capacity_id).await?;
+        let (fqdn, core) = match self.routes.cluster(&capacity_id) {
+            Some(cluster) => cluster,
+            None => {
+                let cluster = self.resolve_cluster(&ws, &capacity_id).await?;
+                self.routes.put_cluster(&capacity_id, &cluster);
+                cluster
+            }
+        };
         let xmla = xmla_url(&self.api, &fqdn, Service::XmlaRouting)?;
         let mut headers = vec![
             ("x-ms-xmlaserver", core),

@@ -28,7 +28,8 @@ use crate::pbi_sim::rest::api_error;
 /// yet, as a restore as a new model, takes no time).
 struct Load {
     owner: String,
-    capacity: Option<(String, Option<u32>)>,
+    /// The capacity, as the state holds it (its limit depends on how many it started).
+    capacity: Option<crate::pbi_sim::state::CapacityState>,
     duration: std::time::Duration,
 }
 
@@ -41,7 +42,7 @@ impl Load {
                     .workspace(workspace_id)
                     .and_then(|w| w.capacity_id.as_deref())
                     .and_then(|id| state.capacities.iter().find(|c| c.id.eq_ignore_ascii_case(id)))
-                    .map(|c| (c.id.clone(), c.max_concurrent_operations));
+                    .cloned();
                 (workspace_id.clone(), capacity)
             }
             Ctx::Aas { server, .. } => (format!("aas:{server}"), None),
@@ -59,7 +60,7 @@ impl Load {
     /// A place on the capacity; `None` when it runs as many commands as it may.
     fn slot(&self, shared: &Arc<Shared>) -> Option<Option<crate::pbi_sim::CapacitySlot>> {
         match &self.capacity {
-            Some((id, limit)) => shared.capacity_slot(id, *limit).map(Some),
+            Some(capacity) => shared.capacity_slot(capacity).map(Some),
             None => Some(None),
         }
     }
