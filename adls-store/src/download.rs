@@ -94,36 +94,54 @@ pub(crate) async fn to_file<S: Store + ?Sized>(
     // Two downloads into one partial would interleave their bytes: the partial is locked for the whole download
     // (and the lock is the partial's, so it goes with the file when it is renamed into place).
     let _lock = if keep_partial { Some(lock_partial(&temp)?) } else { None };
+    let mismatch = |expected: String, actual: String| Error::Integrity {
+        path: path.to_string(),
+        expected,
+        actual,
+    };
+    // The bytes received, against the size and the hash they must have.
+    let check = |written: u64, sha256: &str| {
+        if written != meta.size {
+            return Err(mismatch(format!("{} bytes", meta.size), format!("{written} bytes")));
+        }
+        match &expected {
+            Some((_, want)) if want != sha256 => Err(mismatch(want.clone(), sha256.to_owned())),
+            _ => Ok(()),
+        }
+    };
+    // Without a partial to keep, the bytes go into a file with no name (Linux's `O_TMPFILE`), linked into place once
+    // they verified: no other process can open it by a name, so what is linked is what was hashed, and the file is
+    // not read back from the disk.
+    if !keep_partial && let Some(file) = unnamed::create(dir) {
+        let (sha256, written, file) =
+            fill(store, path, &meta, file, sha2::Sha256::new(), 0, local, opts).await?;
+        check(written, &sha256)?;
+        let (into, folder) = (local.to_owned(), dir.to_owned());
+        tokio::task::spawn_blocking(move || unnamed::link_into_place(&file, &into, &folder))
+            .await
+            .map_err(|e| Error::transport("link", local.display(), e))?
+            .map_err(|e| Error::from_io("link", local.display(), &e))?;
+        sync_folder(dir);
+        return Ok(Downloaded { meta: meta.clone(), sha256, resumed_from: 0, verified });
+    }
     let outcome = async {
         let (sha256, written, resumed_from) = transfer(store, path, &meta, &temp, opts).await?;
-        let mismatch = |expected: String, actual: String| {
-            Err(Error::Integrity { path: path.to_string(), expected, actual })
-        };
-        if written != meta.size {
-            return mismatch(format!("{} bytes", meta.size), format!("{written} bytes"));
-        }
-        if let Some((_, want)) = &expected
-            && *want != sha256
-        {
-            return mismatch(want.clone(), sha256);
-        }
-        // What is renamed into place is what was checked: the file itself is hashed again from the disk, so bytes
-        // that another writer (one that ignores the lock) put into it are caught, not reported verified.
+        check(written, &sha256)?;
+        // What is renamed into place is what was checked: the file, which has a name others could open, is hashed
+        // again from the disk, so bytes that another writer (one that ignores the lock) put into it are caught, not
+        // reported verified.
         let (_, on_disk) =
             hash_local_file(&temp).await.map_err(|e| Error::from_io("read", temp.display(), &e))?;
         if on_disk != sha256 {
-            return mismatch(
+            return Err(mismatch(
                 format!("{sha256} (the bytes received)"),
                 format!("{on_disk} (the file written; something else wrote to it)"),
-            );
+            ));
         }
         tokio::fs::rename(&temp, local)
             .await
             .map_err(|e| Error::from_io("rename", local.display(), &e))?;
-        // The rename itself is durable once the folder is synced.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+        sync_folder(dir);
         Ok(Downloaded { meta: meta.clone(), sha256, resumed_from, verified })
     }
     .await;
@@ -200,6 +218,24 @@ async fn transfer<S: Store + ?Sized>(
         .await
         .map_err(|e| Error::transport("download", temp.display(), e))?
         .map_err(|e| Error::from_io("open", temp.display(), &e))?;
+    let (sha, written, _file) = fill(store, path, meta, file, prefix, have, temp, opts).await?;
+    Ok((sha, written, have))
+}
+
+/// Writes the bytes `file` lacks (it holds `have`, whose hash state is `prefix`), hashing them on the way, and syncs
+/// it; returns the SHA-256, the length written in all, and the file. `shown` names it in errors.
+#[allow(clippy::too_many_arguments, reason = "the parts of one download, shared by its two ways")]
+async fn fill<S: Store + ?Sized>(
+    store: &S,
+    path: &StorePath,
+    meta: &ObjectMeta,
+    file: File,
+    prefix: sha2::Sha256,
+    have: u64,
+    shown: &Path,
+    opts: &DownloadOptions,
+) -> Result<(String, u64, File)> {
+    let size = meta.size;
     let progress = |n: u64| {
         if let Some(p) = &opts.progress {
             p(n);
@@ -218,7 +254,7 @@ async fn transfer<S: Store + ?Sized>(
         }
         file.sync_all()?;
         cache.release(&file);
-        Ok::<_, std::io::Error>(())
+        Ok::<_, std::io::Error>(file)
     });
     let mut written = have;
     let mut failed = None;
@@ -249,13 +285,68 @@ async fn transfer<S: Store + ?Sized>(
         }
     }
     drop(tx);
-    let wrote = writer.await.map_err(|e| Error::transport("write", temp.display(), e))?;
-    wrote.map_err(|e| Error::from_io("write", temp.display(), &e))?;
+    let wrote = writer.await.map_err(|e| Error::transport("write", shown.display(), e))?;
+    let file = wrote.map_err(|e| Error::from_io("write", shown.display(), &e))?;
     if let Some(e) = failed {
         return Err(e);
     }
     let sha = hex::encode(hash.finish().await?);
-    Ok((sha, written, have))
+    Ok((sha, written, file))
+}
+
+/// A rename or a link is durable once its folder is synced.
+fn sync_folder(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Files with no name until they are linked into place (Linux `O_TMPFILE`, linked through `/proc/self/fd`).
+#[cfg(target_os = "linux")]
+mod unnamed {
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+
+    /// A new file with no name in `dir`, readable and writable by its owner alone; `None` when the file system or
+    /// the system cannot make one, or cannot link it later (no `/proc`).
+    pub(super) fn create(dir: &Path) -> Option<File> {
+        if !Path::new("/proc/self/fd").is_dir() {
+            return None;
+        }
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600)).ok()?;
+        Some(File::from(fd))
+    }
+
+    /// Gives `file` the name `local`, replacing a file there: linked under a fresh name beside it, then renamed over
+    /// it (a link cannot replace a name).
+    pub(super) fn link_into_place(file: &File, local: &Path, dir: &Path) -> std::io::Result<()> {
+        let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let staged =
+            dir.join(format!("{}{}", crate::PARTIAL_PREFIX, uuid::Uuid::new_v4().simple()));
+        rustix::fs::linkat(CWD, proc.as_str(), CWD, &staged, AtFlags::SYMLINK_FOLLOW)?;
+        std::fs::rename(&staged, local).inspect_err(|_| {
+            let _ = std::fs::remove_file(&staged);
+        })
+    }
+}
+
+/// Elsewhere every download goes through a named partial file, hashed again before it is renamed.
+#[cfg(not(target_os = "linux"))]
+mod unnamed {
+    use std::fs::File;
+    use std::path::Path;
+
+    pub(super) fn create(_dir: &Path) -> Option<File> {
+        None
+    }
+
+    pub(super) fn link_into_place(_file: &File, _local: &Path, _dir: &Path) -> std::io::Result<()> {
+        Err(std::io::Error::other("no unnamed files here"))
+    }
 }
 
 /// Opens (creating) the partial file and locks it for this process, or says that another download holds it.

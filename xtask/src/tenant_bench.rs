@@ -201,7 +201,7 @@ fn learned(report: &Value, makespan: &Value) -> String {
                 .find(|m| m["id"].as_str().is_some_and(|m| m.eq_ignore_ascii_case(id)));
             let name = c["name"].as_str().unwrap_or(id);
             out.push(format!(
-                "{name}: {} ({}), most {}, refused {}",
+                "{name}: {} ({}), most sent at once {}, refused {}",
                 c["learned"],
                 real.map_or_else(|| "?".to_owned(), |r| r["limit"].to_string()),
                 c["peak"],

@@ -207,6 +207,51 @@ mod download {
 
     use super::*;
 
+    /// Without a partial to keep, the bytes go into a file with no name: while the transfer waits, the folder holds
+    /// nothing another tool could open and write into; once verified, only the file, whole, replacing the old one.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_without_a_partial_has_no_name_until_it_is_verified() {
+        use sha2::Digest as _;
+        let env = env().await;
+        env.store.ensure_filesystem(FS).await.unwrap();
+        let p = StorePath::file(FS, "dl", "n.abf").unwrap();
+        let data = conformance::pattern(6 << 20, 11);
+        env.store.put(&p, data.clone(), PutMode::Create).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("n.abf");
+        std::fs::write(&local, b"an older copy").unwrap();
+        for _ in 0..4 {
+            env.emu.faults().inject(Op::Read, Fault::Delay(Duration::ZERO), 1);
+        }
+        env.emu.faults().inject(Op::Read, Fault::Delay(Duration::from_millis(1500)), 1);
+        let download = {
+            let (store, p, local) = (env.store.clone(), p.clone(), local.clone());
+            tokio::spawn(async move { store.download_to_file(&p, &local).await })
+        };
+        let started = std::time::Instant::now();
+        while env.emu.faults().pending() > 0 {
+            assert!(started.elapsed() < Duration::from_secs(20), "the reads never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let names = |d: &std::path::Path| -> Vec<String> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(dir.path()), ["n.abf"], "a named file appeared during the transfer");
+        assert_eq!(
+            std::fs::read(&local).unwrap(),
+            b"an older copy",
+            "the old copy was touched before the end"
+        );
+        let done = download.await.unwrap().unwrap();
+        assert_eq!(done.sha256, Some(hex::encode(sha2::Sha256::digest(&data))));
+        assert_eq!(std::fs::read(&local).unwrap(), data);
+        assert_eq!(names(dir.path()), ["n.abf"]);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_changed_on_disk_during_the_download_is_not_renamed_into_place() {
         let env = env().await;

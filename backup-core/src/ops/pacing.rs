@@ -42,7 +42,8 @@ pub struct CapacityPace {
     pub start: usize,
     /// Backups at once it had learned when the run ended.
     pub learned: usize,
-    /// The most that ran at once (counted when a backup ended).
+    /// The most sent to it at once, counted when a backup ended (a backup it then refused counts while it was on its
+    /// way: pbi-sim's counts show the capacity itself never ran more than it took).
     pub peak: usize,
     /// Backups it refused for load (each sent again).
     pub refused_for_load: u64,
