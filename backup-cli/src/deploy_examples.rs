@@ -61,6 +61,16 @@ fn the_kubernetes_indexed_cronjob_gives_each_pod_its_own_shard() {
         shards.push(parsed_shard(&argv).expect("a shard"));
     }
     assert_eq!(shards, every_share(n));
+    // No sign-in secret: Azure workload identity, through the service account its pods run as.
+    let pod = &job["template"];
+    assert_eq!(pod["metadata"]["labels"]["azure.workload.identity/use"], "true");
+    let account = yaml("kubernetes/serviceaccount.yaml");
+    assert_eq!(pod["spec"]["serviceAccountName"], account["metadata"]["name"]);
+    assert!(account["metadata"]["annotations"]["azure.workload.identity/client-id"].is_string());
+    let env = pod["spec"]["containers"][0]["env"].as_array().unwrap();
+    let auth = env.iter().find(|e| e["name"] == "PBI_BACKUP_AUTH").unwrap();
+    assert_eq!(auth["value"], "workload-identity");
+    assert!(env.iter().all(|e| e["name"] != "AZURE_CLIENT_SECRET"));
 }
 
 #[test]
@@ -83,9 +93,22 @@ fn the_container_apps_jobs_take_one_shard_each_and_all_of_them() {
             shard["value"].as_str().unwrap().parse().unwrap();
         assert_eq!(*count.get_or_insert(shard.count), shard.count, "{name}");
         shards.push(shard.to_string());
-        // Secrets are references, never values.
-        let secret = env.iter().find(|e| e["name"] == "AZURE_CLIENT_SECRET").unwrap();
-        assert!(secret.get("value").is_none() && secret.get("secretRef").is_some(), "{name}");
+        // No sign-in secret: the job's user-assigned managed identity signs in, and reads the Key Vault secrets.
+        let value =
+            |key: &str| env.iter().find(|e| e["name"] == key).and_then(|e| e["value"].as_str());
+        assert_eq!(value("PBI_BACKUP_AUTH"), Some("managed-identity"), "{name}");
+        assert!(value("AZURE_CLIENT_ID").is_some(), "{name}: the identity's client id");
+        assert!(env.iter().all(|e| e["name"] != "AZURE_CLIENT_SECRET"), "{name}");
+        assert_eq!(doc["identity"]["type"], "UserAssigned", "{name}");
+        let identities = doc["identity"]["userAssignedIdentities"].as_object().unwrap();
+        for secret in doc["properties"]["configuration"]["secrets"].as_array().unwrap() {
+            assert!(secret.get("value").is_none(), "{name}: a secret's value is in the file");
+            let by = secret["identity"].as_str().unwrap();
+            assert!(identities.contains_key(by), "{name}: {by} is not the job's identity");
+        }
+        // Secrets are references, never values; the password the policy names is one.
+        let password = env.iter().find(|e| e["name"] == "PBI_BACKUP_NIGHTLY_PASSWORD").unwrap();
+        assert!(password.get("value").is_none() && password.get("secretRef").is_some(), "{name}");
     }
     shards.sort();
     assert_eq!(shards, every_share(count.expect("examples")));
@@ -107,6 +130,17 @@ fn the_github_actions_matrix_covers_every_shard() {
         .filter_map(|s| s["run"].as_str())
         .find(|r| r.starts_with("pbi-backup run"))
         .expect("a step that runs pbi-backup");
+    // No sign-in secret: azure/login's OIDC exchange, before the run, and the Azure CLI session it leaves.
+    assert_eq!(doc["permissions"]["id-token"], "write");
+    let login = steps
+        .iter()
+        .position(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("azure/login@")));
+    let run = steps
+        .iter()
+        .position(|s| s["run"].as_str().is_some_and(|r| r.starts_with("pbi-backup run")));
+    assert!(login.is_some() && login < run, "{steps:?}");
+    assert_eq!(job["env"]["PBI_BACKUP_AUTH"], "cli");
+    assert!(job["env"].get("AZURE_CLIENT_SECRET").is_none());
     let n = u32::try_from(matrix.len()).unwrap();
     let mut shards = Vec::new();
     for k in &matrix {
@@ -157,8 +191,8 @@ fn passes(tool: &Path, args: &[&str]) {
     );
 }
 
-/// The platforms' own schemas: the Kubernetes API's (strict, 1.27, the oldest version the CronJob claims) and
-/// GitHub's workflow schema.
+/// The platforms' own schemas: the Kubernetes API's (strict, 1.27, the oldest version the CronJob claims), Microsoft's
+/// Container Apps models and GitHub's workflow schema.
 #[test]
 fn the_deploy_files_pass_their_platforms_validators() {
     let (Some(kubernetes), Some(jsonschema)) =
@@ -168,6 +202,20 @@ fn the_deploy_files_pass_their_platforms_validators() {
     };
     let cronjob = deploy().join("kubernetes/cronjob.yaml");
     passes(&kubernetes, &["--strict", "-k", "1.27.0", cronjob.to_str().unwrap()]);
+    let account = deploy().join("kubernetes/serviceaccount.yaml");
+    passes(&kubernetes, &["--strict", "-k", "1.27.0", account.to_str().unwrap()]);
+    // The Container Apps jobs against Microsoft's own models (azure-mgmt-appcontainers), with the venv's python.
+    let python = std::env::var_os("PBI_BACKUP_PYTHON").expect("checked by validator()");
+    let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/container_apps_check.py");
+    let mut jobs: Vec<PathBuf> = std::fs::read_dir(deploy().join("azure-container-apps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    jobs.sort();
+    let mut args = vec![check.to_str().unwrap()];
+    args.extend(jobs.iter().map(|j| j.to_str().unwrap()));
+    passes(Path::new(&python), &args);
     let workflow = deploy().join("github-actions/nightly.yml");
     passes(
         &jsonschema,
