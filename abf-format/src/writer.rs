@@ -306,6 +306,8 @@ pub struct RoleSpec {
     pub name: String,
     /// The `ModelPermission` value written (TOM's enum: 1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
     pub model_permission: i64,
+    /// Its members' names, written as `RoleMembership` rows (a backup made with `SkipMembership` has none).
+    pub members: Vec<String>,
 }
 
 /// A table of a [`ModelSpec`].
@@ -339,7 +341,8 @@ fn db_xml(model: &ModelSpec, id: &str) -> String {
     )
 }
 
-/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition`, `Expression` and `Role` catalog rows, and
+/// A `metadata.sqlitedb` holding the model's `Model`, `Table`, `Partition`, `Expression`, `Role` and `RoleMembership`
+/// catalog rows, and
 /// with `definition` its tables' `Column` and `Measure` rows and its `Relationship` rows too.
 fn metadata_sqlitedb(model: &ModelSpec, definition: Option<&crate::Definition>) -> Result<Vec<u8>> {
     let conn = rusqlite::Connection::open_in_memory()?;
@@ -353,6 +356,8 @@ fn metadata_sqlitedb(model: &ModelSpec, definition: Option<&crate::Definition>) 
              Expression TEXT);
          CREATE TABLE Role (ID INTEGER PRIMARY KEY, ModelID INTEGER, Name TEXT, Description TEXT,
              ModelPermission INTEGER);
+         CREATE TABLE RoleMembership (ID INTEGER PRIMARY KEY, RoleID INTEGER, MemberName TEXT,
+             IdentityProvider TEXT);
          CREATE TABLE DBPROPERTIES (Name TEXT, Value TEXT);",
     )?;
     conn.execute(
@@ -390,11 +395,19 @@ fn metadata_sqlitedb(model: &ModelSpec, definition: Option<&crate::Definition>) 
         next_id += 1;
     }
     for role in &model.roles {
+        let role_id = next_id;
         conn.execute(
             "INSERT INTO Role (ID, ModelID, Name, ModelPermission) VALUES (?1, 1, ?2, ?3)",
-            rusqlite::params![next_id, role.name, role.model_permission],
+            rusqlite::params![role_id, role.name, role.model_permission],
         )?;
         next_id += 1;
+        for member in &role.members {
+            conn.execute(
+                "INSERT INTO RoleMembership (ID, RoleID, MemberName, IdentityProvider) VALUES (?1, ?2, ?3, 'AzureAD')",
+                rusqlite::params![next_id, role_id, member],
+            )?;
+            next_id += 1;
+        }
     }
     let data = conn.serialize(rusqlite::MAIN_DB)?;
     Ok(data.to_vec())

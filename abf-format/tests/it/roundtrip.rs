@@ -49,7 +49,11 @@ fn model() -> impl Strategy<Value = ModelSpec> {
                 expressions,
                 roles: roles
                     .into_iter()
-                    .map(|(name, model_permission)| RoleSpec { name, model_permission })
+                    .map(|(name, model_permission)| RoleSpec {
+                        name,
+                        model_permission,
+                        members: Vec::new(),
+                    })
                     .collect(),
                 data_source_version: version,
             }
@@ -233,4 +237,45 @@ fn tabular_model_without_its_catalog_is_invalid() {
         "{}",
         report.problems[0].message
     );
+}
+
+/// A role's members are written as `RoleMembership` rows and read back with the definition; a role without members
+/// reads as none.
+#[test]
+fn role_members_round_trip_through_the_catalog() {
+    use abf_format::{InspectOptions, inspect, write_model_with};
+    let model = ModelSpec {
+        name: "Sales".into(),
+        compatibility_level: 1600,
+        tables: vec![TableSpec { name: "Orders".into(), partitions: vec!["Orders".into()] }],
+        expressions: Vec::new(),
+        roles: vec![
+            RoleSpec {
+                name: "Controllers".into(),
+                model_permission: 2,
+                members: vec!["ann@contoso.com".into(), "bo@contoso.com".into()],
+            },
+            RoleSpec { name: "Auditors".into(), model_permission: 2, members: Vec::new() },
+        ],
+        data_source_version: Some(2),
+    };
+    let image = write_model_with(
+        std::io::Cursor::new(Vec::new()),
+        &model,
+        None,
+        &[],
+        WriterOptions::default(),
+    )
+    .unwrap()
+    .into_inner();
+    let options = InspectOptions { definition: true, members: true, ..Default::default() };
+    let report = inspect(std::io::Cursor::new(image), options).unwrap();
+    let roles = report.definition.expect("a definition").roles;
+    let of = |name: &str| roles.iter().find(|r| r.name == name).unwrap();
+    assert_eq!(of("Controllers").member_count, 2);
+    assert_eq!(
+        of("Controllers").members.as_deref(),
+        Some(&["ann@contoso.com".to_owned(), "bo@contoso.com".to_owned()][..])
+    );
+    assert_eq!(of("Auditors").member_count, 0);
 }

@@ -485,8 +485,16 @@ async fn roles_without_read_permission_block_when_raised_and_are_dropped_when_as
     let env = t.env("financelake");
     let spec = abf_format::ModelSpec {
         roles: vec![
-            abf_format::RoleSpec { name: "Readers".into(), model_permission: 2 },
-            abf_format::RoleSpec { name: "Admins".into(), model_permission: 5 },
+            abf_format::RoleSpec {
+                name: "Readers".into(),
+                model_permission: 2,
+                members: Vec::new(),
+            },
+            abf_format::RoleSpec {
+                name: "Admins".into(),
+                model_permission: 5,
+                members: Vec::new(),
+            },
         ],
         ..model("Secured")
     };
@@ -784,4 +792,63 @@ async fn a_model_larger_than_the_capacity_is_warned_of_before_the_restore() {
     )
     .await
     .expecting(exit_codes::SUCCESS);
+}
+
+/// ASSL's Backup element keeps the roles and drops their members unless `Security` says `CopyAll` (its documented
+/// default is `SkipMembership`). Such a backup says so, its manifest records the model's own counts, and a restore
+/// of it, members copied, finds them missing (exit 5) instead of reporting a perfect restore. A plain backup (TMSL),
+/// whose file holds the members, says nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_that_kept_no_role_members_says_so_and_its_restore_finds_them_missing() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let out: backup_core::output::BackupOutput = t
+        .report(
+            &env,
+            exit_codes::SUCCESS,
+            &[
+                "backup",
+                "-w",
+                "Finance",
+                "-d",
+                "Budget",
+                "--security",
+                "SkipMembership",
+                "--file",
+                "Skip.abf",
+            ],
+        )
+        .await;
+    let r = &out.results[0];
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("holds no members of the model's roles, which have 3")),
+        "{r:?}"
+    );
+    let store = t.stack.store("financelake").unwrap();
+    let manifest: backup_core::manifest::Manifest = serde_json::from_slice(
+        &adls_store::StoreExt::get_bytes(
+            &store,
+            &adls_store::StorePath::file("power-bi-backup", "Finance", "Skip.abf.manifest.json")
+                .unwrap(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let recorded: Vec<(String, usize)> =
+        manifest.roles.unwrap().into_iter().map(|r| (r.name, r.members)).collect();
+    assert_eq!(recorded, [("Auditors".to_owned(), 0), ("Controllers".to_owned(), 3)]);
+    let plain = t.backup(&env, "Finance", "Budget").await;
+    assert!(!plain.warnings.iter().any(|w| w.contains("holds no members")), "{plain:?}");
+    let out: RestoreOutput = t
+        .cli(&env, "restore -w Finance --file Skip.abf --as SkipCopy --security CopyAll")
+        .json(exit_codes::INTEGRITY)
+        .await;
+    assert!(
+        out.roles_compared
+            && out.role_differences.iter().any(|d| d.contains("'Controllers' has 0 members")),
+        "{out:?}"
+    );
 }

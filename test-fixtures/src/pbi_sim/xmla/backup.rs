@@ -18,7 +18,7 @@ pub(super) async fn backup(
     b: &Backup,
     syntax: Syntax,
 ) -> Result<(), Message> {
-    let (target, model) = {
+    let (target, mut model) = {
         let state = shared.state.lock().expect("poisoned");
         let target = target_for(shared, &state, ctx, Action::Backup)?;
         // As the engine reads them: ASSL's `Object/DatabaseID` is an ID, TMSL's `database` a name.
@@ -46,6 +46,13 @@ pub(super) async fn backup(
             ),
         ));
     }
+    // What the file keeps of the roles. ASSL's Backup element takes `Security`, whose documented default is
+    // `SkipMembership` (bi-shared-docs `security-element-xmla.md`, written for Backup and Restore): the file keeps the
+    // roles and drops their members. The TMSL command has no such option and no source says what it keeps; this
+    // simulator keeps the members (a guess, listed in ARCHITECTURE.md).
+    if syntax == Syntax::Assl {
+        super::restore::apply_security(&mut model, b.security);
+    }
     let side = serde_json::to_value(&model).unwrap_or(Value::Null);
     let spec = abf_format::ModelSpec {
         name: model.name.clone(),
@@ -71,6 +78,7 @@ pub(super) async fn backup(
                     .parse::<abf_format::ModelPermission>()
                     .unwrap_or(abf_format::ModelPermission::Administrator)
                     .catalog_value(),
+                members: r.members.clone(),
             })
             .collect(),
         // Enhanced metadata (V3, needs compatibility level 1465 or higher), as Power BI Desktop writes today.

@@ -61,6 +61,8 @@ pub(crate) struct Backup {
     pub apply_compression: bool,
     pub allow_overwrite: bool,
     pub password: Option<String>,
+    /// ASSL's `Security` (the TMSL command has none).
+    pub security: Option<Security>,
 }
 
 #[derive(Debug)]
@@ -271,6 +273,7 @@ fn assl_backup(b: &Element) -> Result<Command, String> {
             apply_compression: b.flag("ApplyCompression", true)?,
             allow_overwrite: b.flag("AllowOverwrite", false)?,
             password: password(b),
+            security: b.text_of("Security").map(security).transpose()?,
         },
         Syntax::Assl,
     ))
@@ -355,6 +358,7 @@ fn statement(text: &str) -> Result<Command, String> {
                 apply_compression: b.apply_compression,
                 allow_overwrite: b.allow_overwrite,
                 password: b.password.filter(|p| !p.is_empty()),
+                security: None,
             },
             Syntax::Tmsl,
         ),

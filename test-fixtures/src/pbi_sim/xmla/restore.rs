@@ -134,8 +134,9 @@ fn inspect_backup(target: &Target, r: &Restore, image: &Bytes) -> Result<Report,
     Ok(report)
 }
 
-/// What the restore's `Security` does to the roles (the engine's Restore element: `SkipMembership` when absent).
-fn apply_security(model: &mut ModelState, security: Option<Security>) {
+/// What `Security` does to the roles, for a restore or an ASSL backup (the engine's Restore and Backup elements,
+/// bi-shared-docs `security-element-xmla.md`: `SkipMembership` when absent).
+pub(super) fn apply_security(model: &mut ModelState, security: Option<Security>) {
     match security.unwrap_or(Security::SkipMembership) {
         Security::CopyAll => {}
         Security::SkipMembership => {
