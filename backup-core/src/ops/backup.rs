@@ -12,7 +12,7 @@ use super::output::{
 };
 use super::pacing::Pacer;
 use super::schedule::{Shard, interleave};
-use super::skip::{LastBackup, SkipRules, last_verified, skip_reason};
+use super::skip::{DataSince, LastBackup, SkipRules, last_verified, needs_history, skip_reason};
 use super::{
     Context, Failure, Outcome, backup_folder, backup_path, default_file_name, hash_file,
     list_folder, rfc3339,
@@ -419,7 +419,16 @@ async fn prepare(
             let times = cell.get_or_init(|| modified_times(session, &job)).await;
             job.model_modified = times.get(&job.dataset).cloned();
         }
-        job.skip = skip_reason(&options.skip, job.last.as_ref(), job.model_modified.as_deref());
+        // A model the modified time says is unchanged: its refresh history (the documented signal of new data)
+        // decides, one REST call.
+        let modified_now = job.model_modified.as_deref();
+        let data = match &job.last {
+            Some(last) if needs_history(&options.skip, Some(last), modified_now) => {
+                refreshed_since(session, &job, last.created).await
+            }
+            _ => DataSince::NotAsked,
+        };
+        job.skip = skip_reason(&options.skip, job.last.as_ref(), modified_now, &data);
     }
     let mut result = BackupResult {
         workspace: job.workspace.clone(),
@@ -461,6 +470,24 @@ async fn prepare(
     }
     .ok();
     Prepared::Ready(Attempting { index, job, result, model_size, first_refused: None, refusals: 0 })
+}
+
+/// What the dataset's refresh history says of its data since `since` (its three newest entries).
+async fn refreshed_since(session: &Context, job: &Job, since: time::OffsetDateTime) -> DataSince {
+    let (Some(group), Some(dataset)) = (&job.workspace_id, &job.dataset_id) else {
+        return DataSince::Unknown;
+    };
+    let history = match session.api() {
+        Ok(api) => api.refreshes(group, dataset, 3).await,
+        Err(e) => Err(e),
+    };
+    match history {
+        Ok(h) => DataSince::from_history(&h, since),
+        Err(e) => {
+            tracing::info!(error = %e, dataset = job.dataset, "the refresh history could not be read; the model is backed up");
+            DataSince::Unknown
+        }
+    }
 }
 
 /// A workspace's preflight: its rules, then its backup storage signed in to and looked at.
@@ -588,7 +615,7 @@ async fn read_before(session: &Context, options: &BackupOptions, jobs: &mut [Job
         let job = &mut jobs[i];
         job.last = last;
         // The period only: whether a model is unchanged is asked of the service after the preflight.
-        job.skip = skip_reason(&options.skip, job.last.as_ref(), None);
+        job.skip = skip_reason(&options.skip, job.last.as_ref(), None, &DataSince::NotAsked);
     }
 }
 

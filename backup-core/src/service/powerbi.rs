@@ -158,6 +158,21 @@ pub struct Dataset {
     pub target_storage_mode: Option<String>,
 }
 
+/// One refresh of a dataset, as its refresh history lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refresh {
+    /// `Unknown` (running, or its state is not known), `Completed`, `Failed` or `Disabled`.
+    #[serde(default)]
+    pub status: String,
+    /// When it started (ISO 8601, UTC).
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// When it ended; absent while it runs.
+    #[serde(default)]
+    pub end_time: Option<String>,
+}
+
 /// A registered dataflow storage account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -312,6 +327,23 @@ impl PowerBiApi {
     pub async fn datasets(&self, group_id: &str) -> Result<Vec<Dataset>> {
         Ok(self
             .get::<List<Dataset>>(&format!("groups/{group_id}/datasets"), "listing datasets")
+            .await?
+            .value)
+    }
+
+    /// The newest entries of a dataset's refresh history ("Datasets - Get Refresh History In Group",
+    /// `GET groups/{groupId}/datasets/{datasetId}/refreshes?$top=N`).
+    pub async fn refreshes(
+        &self,
+        group_id: &str,
+        dataset_id: &str,
+        top: u32,
+    ) -> Result<Vec<Refresh>> {
+        Ok(self
+            .get::<List<Refresh>>(
+                &format!("groups/{group_id}/datasets/{dataset_id}/refreshes?$top={top}"),
+                "reading the dataset's refresh history",
+            )
             .await?
             .value)
     }

@@ -324,8 +324,10 @@ fn allowed<'a>(
 }
 
 /// `POST /groups/{id}/datasets/{dataset}/refreshes` ("Refresh Dataset In Group": 202 Accepted, the refresh runs
-/// after). The simulator refreshes at once: the model's modified time (`DATE_MODIFIED`) moves. Who may refresh is
-/// the simulator's reading of the roles that can write (admin, member, contributor).
+/// after). The simulator refreshes at once and adds the refresh to the model's history, completed. It does not move
+/// the model's modified time (`DATE_MODIFIED`): no source says a data refresh does, so a client that took it for
+/// the signal of new data fails here. Who may refresh is the simulator's reading of the roles that can write
+/// (admin, member, contributor).
 async fn refresh_dataset(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -348,10 +350,77 @@ async fn refresh_dataset(
             &format!("dataset {dataset} not found in workspace {id}"),
         );
     };
-    model.modified = super::state::now_string();
+    let now = super::state::now_string();
+    model.refreshes.push(super::state::RefreshState {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        start_time: now.clone(),
+        end_time: now,
+        status: "Completed".into(),
+    });
     shared.count("refresh");
     shared.save(&state);
     StatusCode::ACCEPTED.into_response()
+}
+
+/// "Datasets - Get Refresh History In Group" (`GET groups/{groupId}/datasets/{datasetId}/refreshes?$top=N`): the
+/// newest first, `$top` of them (all when absent); each with `requestId`, `id`, `refreshType`, `startTime`, `endTime`
+/// and `status`, as the reference's `Refresh` lists them. Any role in the workspace may read it (the simulator's
+/// reading).
+async fn refresh_history(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, dataset)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let refusal = "the caller has no role in the workspace";
+    let (state, workspace) = match allowed(
+        &shared,
+        &headers,
+        &id,
+        &["Admin", "Member", "Contributor", "Viewer"],
+        refusal,
+    ) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(model) =
+        state.models.iter().find(|m| m.owner == workspace && m.id.eq_ignore_ascii_case(&dataset))
+    else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "ItemNotFound",
+            &format!("dataset {dataset} not found in workspace {id}"),
+        );
+    };
+    let top = match query.get("$top").map(|t| t.parse::<usize>()) {
+        None => usize::MAX,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "$top must be a positive number",
+            );
+        }
+    };
+    let value: Vec<serde_json::Value> = model
+        .refreshes
+        .iter()
+        .rev()
+        .take(top)
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::json!({
+                "requestId": r.request_id,
+                "id": model.refreshes.len() - i,
+                "refreshType": "ViaApi",
+                "startTime": r.start_time,
+                "endTime": r.end_time,
+                "status": r.status,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "value": value })).into_response()
 }
 
 /// "Datasets - Delete Dataset In Group" (`DELETE groups/{groupId}/datasets/{datasetId}`): 200 OK; the caller must be
@@ -558,7 +627,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1.0/myorg/groups/{id}/users", get(group_users))
         .route("/v1.0/myorg/groups/{id}/datasets", get(group_datasets))
         .route("/v1.0/myorg/groups/{id}/datasets/{dataset}", delete(delete_dataset))
-        .route("/v1.0/myorg/groups/{id}/datasets/{dataset}/refreshes", post(refresh_dataset))
+        .route(
+            "/v1.0/myorg/groups/{id}/datasets/{dataset}/refreshes",
+            post(refresh_dataset).get(refresh_history),
+        )
         .route("/v1.0/myorg/groups/{id}/AssignToDataflowStorage", post(assign_storage))
         .route("/v1.0/myorg/capacities", get(capacities))
         .route("/v1.0/myorg/dataflowStorageAccounts", get(storage_accounts))

@@ -149,6 +149,18 @@ pub struct ModelState {
     #[serde(default)]
     pub relationships: Vec<scenario::Relationship>,
     pub modified: String,
+    /// Its refresh history, oldest first (`POST .../refreshes` adds one).
+    #[serde(default)]
+    pub refreshes: Vec<RefreshState>,
+}
+
+/// One refresh of a model, as "Get Refresh History In Group" lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefreshState {
+    pub request_id: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,6 +304,7 @@ impl State {
                 roles: d.roles.clone(),
                 relationships: d.relationships.clone(),
                 modified: now_string(),
+                refreshes: Vec::new(),
             })
             .collect();
         State {

@@ -182,6 +182,7 @@ fn model_of(side: Option<&Value>, report: &Report, image: &Bytes) -> ModelState 
                 .collect(),
             relationships: Vec::new(),
             modified: String::new(),
+            refreshes: Vec::new(),
         },
     }
 }
@@ -287,6 +288,8 @@ fn install(
     model.name = name;
     model.owner = target.owner.clone();
     model.modified = now_string();
+    // A restored model is a new item: its refresh history starts empty.
+    model.refreshes.clear();
     match existing {
         Some(i) => {
             model.id = state.models[i].id.clone();
