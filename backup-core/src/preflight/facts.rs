@@ -57,6 +57,7 @@ pub async fn gather_facts(session: &Context, name: &str) -> Result<(WorkspaceFac
     facts.roles_listed = caller.listed;
     facts.powerbi_tenant = caller.tenant;
     facts.caller = caller.user;
+    facts.group_roles = caller.group_roles;
     storage_facts(session, &group, &mut facts).await;
     facts.group = Some(group);
     Ok((facts, tenant))

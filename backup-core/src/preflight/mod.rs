@@ -81,6 +81,8 @@ pub struct WorkspaceFacts {
     pub caller: Option<GroupUser>,
     /// Whether the roles could be listed at all (false: the caller cannot see them).
     pub roles_listed: bool,
+    /// The roles security groups hold in the workspace (the caller may be in one).
+    pub group_roles: Vec<crate::service::powerbi::WorkspaceRole>,
     /// The name of the storage account the workspace is attached to, if the registration was found.
     pub storage_account: Option<String>,
     /// Whether that registration is enabled (`isEnabled`; `None` when not said or not found).
@@ -336,6 +338,7 @@ mod tests {
                 group_user_access_right: crate::service::powerbi::WorkspaceRole::Admin,
             }),
             roles_listed: true,
+            group_roles: Vec::new(),
             storage_account: Some("acct".into()),
             storage_enabled: Some(true),
             storage_unreachable: None,
@@ -440,6 +443,37 @@ mod tests {
         let unknown = f.iter().find(|f| f.rule == "SEED-04").unwrap();
         assert_eq!(unknown.status, Status::Unknown);
         assert!(!unknown.blocks() && unknown.remedy.contains("home-region"));
+    }
+
+    /// A caller whose own role falls short, in a workspace where a security group holds one that would do, may hold
+    /// it through the group (the list does not expand groups): not known, so it does not block.
+    #[test]
+    fn a_role_a_group_holds_makes_a_short_own_role_unknown_not_a_block() {
+        use crate::service::powerbi::WorkspaceRole;
+        let mut w = good();
+        w.caller.as_mut().unwrap().group_user_access_right = WorkspaceRole::Viewer;
+        let rule = |w: &WorkspaceFacts, op: Operation, id: &str| {
+            evaluate(op, w, &tenant()).into_iter().find(|f| f.rule == id).unwrap()
+        };
+        assert_eq!(rule(&w, Operation::Backup, "LATER-08").status, Status::Fail);
+        assert_eq!(rule(&w, Operation::Backup, "SEED-07").status, Status::Fail);
+        // A group with Viewer changes nothing; one with Admin makes each role rule unknown.
+        w.group_roles = vec![WorkspaceRole::Viewer];
+        assert_eq!(rule(&w, Operation::Backup, "LATER-08").status, Status::Fail);
+        w.group_roles = vec![WorkspaceRole::Viewer, WorkspaceRole::Admin];
+        for (op, id) in [
+            (Operation::Backup, "LATER-08"),
+            (Operation::Backup, "SEED-07"),
+            (Operation::RestoreAsNew, "LATER-07"),
+        ] {
+            let f = rule(&w, op, id);
+            assert_eq!(f.status, Status::Unknown, "{f:?}");
+            assert!(!f.blocks() && f.message.contains("through a group"), "{f:?}");
+        }
+        // A group with Contributor is enough to back up, not to be admin.
+        w.group_roles = vec![WorkspaceRole::Contributor];
+        assert_eq!(rule(&w, Operation::Backup, "LATER-08").status, Status::Unknown);
+        assert_eq!(rule(&w, Operation::RestoreAsNew, "LATER-07").status, Status::Fail);
     }
 
     #[test]

@@ -288,6 +288,12 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
         Some(WorkspaceRole::Admin) => {
             out.push(RuleId::Seed07, Status::Pass, format!("the caller is an admin of '{name}'"), "")
         }
+        Some(other) if by_group(ws, &is_admin) => out.push(
+            RuleId::Seed07,
+            Status::Unknown,
+            through_group(other, name, "Admin"),
+            "check in Manage access that the caller is in that group, or make it an admin of the workspace",
+        ),
         Some(other) => out.push(
             RuleId::Seed07,
             Status::Fail,
@@ -324,6 +330,12 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
                 format!("the caller is an admin of '{name}', who may restore a new model"),
                 "",
             ),
+            Some(other) if by_group(ws, &is_admin) => out.push(
+                RuleId::Later07,
+                Status::Unknown,
+                through_group(other, name, "Admin"),
+                "check in Manage access that the caller is in that group, or make it an admin of the workspace",
+            ),
             Some(other) => out.push(
                 RuleId::Later07,
                 Status::Fail,
@@ -339,6 +351,12 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
                 format!("the caller is {r} of '{name}', who may back up and restore over a model"),
                 "",
             ),
+            Some(other) if by_group(ws, &can_write) => out.push(
+                RuleId::Later08,
+                Status::Unknown,
+                through_group(other, name, "Contributor or higher"),
+                "check in Manage access that the caller is in that group, or give it the Contributor role or higher",
+            ),
             Some(other) => out.push(
                 RuleId::Later08,
                 Status::Fail,
@@ -350,6 +368,26 @@ pub(super) fn roles(out: &mut Findings<'_>, op: Operation, ws: &WorkspaceFacts) 
         Operation::CopyInto | Operation::Relink => {}
     }
 }
+fn is_admin(r: &WorkspaceRole) -> bool {
+    *r == WorkspaceRole::Admin
+}
+
+fn can_write(r: &WorkspaceRole) -> bool {
+    matches!(r, WorkspaceRole::Admin | WorkspaceRole::Member | WorkspaceRole::Contributor)
+}
+
+/// Whether a security group in the workspace holds a role that `enough` accepts: the caller may hold it through the
+/// group, which the roles list does not expand.
+fn by_group(ws: &WorkspaceFacts, enough: &dyn Fn(&WorkspaceRole) -> bool) -> bool {
+    ws.group_roles.iter().any(enough)
+}
+
+fn through_group(own: &WorkspaceRole, workspace: &str, needed: &str) -> String {
+    format!(
+        "the caller is {own} of '{workspace}' on its own, and a security group there is {needed}: the caller may hold that through a group (the roles list does not expand groups)"
+    )
+}
+
 /// SEED-08: the folder named after the workspace.
 pub(super) fn folder(out: &mut Findings<'_>, ws: &WorkspaceFacts) {
     let name = &ws.name;

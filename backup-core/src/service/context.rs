@@ -286,6 +286,9 @@ pub struct Caller {
     pub tenant: Option<String>,
     /// Its entry, when it has a role of its own (one held through a group is not listed).
     pub user: Option<super::powerbi::GroupUser>,
+    /// The roles security groups hold in the workspace: the caller may hold one of them through a group, which the
+    /// list does not expand.
+    pub group_roles: Vec<super::powerbi::WorkspaceRole>,
 }
 
 impl Context {
@@ -300,11 +303,19 @@ impl Context {
             Ok(token) => super::auth::Identity::of(&token),
             Err(_) => None,
         };
+        let group_roles = users
+            .iter()
+            .filter(|u| {
+                u.principal_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Group"))
+            })
+            .map(|u| u.group_user_access_right.clone())
+            .collect();
         Ok(match me {
             Some(me) => Caller {
                 listed: true,
                 tenant: me.tid.clone(),
                 user: users.into_iter().find(|u| me.is(&u.identifier)),
+                group_roles,
             },
             None => Caller::default(),
         })
