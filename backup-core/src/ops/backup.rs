@@ -296,7 +296,7 @@ pub async fn backup(session: &Context, options: &BackupOptions) -> Result<Backup
     execute_backup(session, options, plan).await
 }
 
-/// Workspaces prepared at once: their preflights (REST, throttled by the service) and the models' sizes.
+/// Jobs prepared at once: their workspaces' preflights (REST, throttled by the service) and their models' sizes.
 const PREPARED_AT_ONCE: usize = 8;
 
 /// Runs a plan: each workspace's preflight when its first job is prepared, each model's size, then the backups in

@@ -42,8 +42,8 @@ const ROUTE_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// Power BI routes resolved by the modern path, shared by the clients of one run, each kept `ROUTE_TTL`:
 ///
-/// - the routing call's list of workspaces and each capacity's cluster, once for the run (the route to a workspace
-///   is the workspace's, not its datasets');
+/// - the routing call's list of workspaces and each capacity's cluster, once for all the workspaces and datasets
+///   of the run while fresh (the route to a workspace is the workspace's, not its datasets');
 /// - the token exchange, once per workspace and catalog (its token names the dataset);
 /// - `getDatabaseName` only for a dataset the run has not already seen listed by the REST API (its answer is not
 ///   used on this path; it only says early that a dataset is missing).
