@@ -76,6 +76,10 @@ pub struct Manifest {
     /// from before they were recorded, or a listing that failed), so a restore cannot compare them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<RoleMembers>>,
+    /// How many rows each table held, read from the service right after the backup (`XmlaClient::row_counts`);
+    /// `None` when not read. A drill compares the restored model's counts with these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_counts: Option<std::collections::BTreeMap<String, u64>>,
     /// The model's column segments in memory at backup, in bytes (`XmlaClient::model_size`, a lower bound of the
     /// memory a restore needs); `None` when not read. A restore checks it against the target capacity (LATER-11).
     #[serde(default, skip_serializing_if = "Option::is_none")]

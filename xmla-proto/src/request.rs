@@ -96,9 +96,20 @@ impl Discover {
     /// `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS` of one database: a row per column segment, with its `USED_SIZE` in
     /// bytes (the rowset reference in bi-shared-docs and MS-SSAS §3.1.4.2.2.1.3.60).
     pub fn storage_segments(database: impl Into<String>) -> Self {
+        Discover::storage("DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS", database)
+    }
+
+    /// `DISCOVER_STORAGE_TABLES` of one database: a row per storage table with its `ROWS_COUNT` (MS-SSAS
+    /// §3.1.4.2.2.1.3.58, and the SQL Server rowset reference, which names `DATABASE_NAME` as a restriction).
+    pub fn storage_tables(database: impl Into<String>) -> Self {
+        Discover::storage("DISCOVER_STORAGE_TABLES", database)
+    }
+
+    /// A storage rowset of one database (restricted by `DATABASE_NAME`, with the catalog set).
+    fn storage(request_type: &str, database: impl Into<String>) -> Self {
         let database = database.into();
         Discover {
-            request_type: "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS".into(),
+            request_type: request_type.into(),
             restrictions: vec![("DATABASE_NAME".into(), database.clone())],
             properties: Properties {
                 catalog: Some(database),

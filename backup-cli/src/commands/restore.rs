@@ -200,6 +200,15 @@ fn human(out: &RestoreOutput) -> String {
             ));
         }
     }
+    if out.roles_compared && out.role_differences.is_empty() {
+        s.push_str("        roles match the backup's manifest\n");
+    }
+    if out.row_counts_compared && out.row_count_differences.is_empty() {
+        s.push_str("        row counts match the backup's manifest\n");
+    }
+    for d in out.role_differences.iter().chain(&out.row_count_differences) {
+        s.push_str(&format!("DIFFERS {d}\n"));
+    }
     for w in &out.warnings {
         s.push_str(&format!("        warning: {w}\n"));
     }

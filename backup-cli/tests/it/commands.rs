@@ -299,6 +299,7 @@ async fn upload_is_checked_before_sending_and_read_back_after() {
         tables_unknown: false,
         verified_version: None,
         roles: None,
+        row_counts: None,
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,

@@ -1,5 +1,6 @@
 //! `drill` through the binary against pbi-sim: a good backup restores into a scratch model that matches its
-//! manifest and is deleted again; a restore that loses a table fails the drill with exit 5 and still deletes it.
+//! manifest (tables, roles, row counts) and is deleted again; a restore that loses a table, or rows of one, fails the
+//! drill with exit 5 and still deletes it.
 
 use backup_core::output::{BackupOutput, DrillOutput, exit_codes};
 
@@ -17,7 +18,13 @@ async fn a_good_backup_drills_and_leaves_no_scratch_model() {
     assert_eq!((drill.restorable, drill.failed), (1, 0), "{drill:?}");
     let r = &drill.results[0];
     assert!(r.restorable && r.tables_compared && r.scratch_removed, "{r:?}");
+    assert!(r.row_counts_differing.is_empty(), "{r:?}");
     assert_eq!(r.file.as_deref(), Some(out.results[0].file.as_str()));
+    // The backup recorded each table's rows as the service counts them (`DISCOVER_STORAGE_TABLES`), the
+    // engine's hierarchy rows left out.
+    let manifest = t.manifest("financelake", "Finance", &out.results[0].file).await;
+    let counts = manifest.row_counts.expect("row counts recorded");
+    assert_eq!(counts.get("Budget"), Some(&2400), "{counts:?}");
     assert_eq!(t.stack.sim.models("Finance Copy"), before, "a scratch model is left");
     assert_eq!(t.stack.sim.count("delete-dataset"), 1);
     // The drill is recorded with the backup: `list` shows it passed.
@@ -46,6 +53,25 @@ async fn a_restore_that_loses_a_table_fails_the_drill_and_still_removes_the_scra
     assert_eq!(t.stack.sim.models("Finance Copy"), before, "the scratch model is left");
     let listed: backup_core::output::ListOutput = t.cli(&env, "list -w Finance").ok().await;
     assert!(listed.backups.iter().any(|b| b.drill_passed == Some(false)), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_that_loses_rows_fails_the_drill_on_the_row_counts() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let _: BackupOutput = t.cli(&env, "backup -w Finance -d Budget").ok().await;
+    t.stack.sim.halve_rows_on_restore(Some("Budget"));
+    let drill: DrillOutput = t
+        .cli(&env, "drill -w Finance -d Budget --target-workspace 'Finance Copy'")
+        .json(exit_codes::INTEGRITY)
+        .await;
+    let r = &drill.results[0];
+    assert!(!r.restorable && r.scratch_removed && r.tables_differing.is_empty(), "{r:?}");
+    assert_eq!(
+        r.row_counts_differing,
+        ["table 'Budget' has 1200 rows after the restore; 2400 at backup"],
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -144,6 +144,7 @@ fn manifest_for(item: &Item, data: &[u8], stored: &adls_store::ObjectMeta) -> Ma
         // A verified backup's manifest records the stored version that was hashed.
         verified_version: item.verified.then(|| StoredVersion::of(stored)),
         roles: None,
+        row_counts: None,
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,

@@ -149,6 +149,21 @@ impl Tenant {
         out.results.into_iter().next().expect("one result")
     }
 
+    /// The manifest of `file` in `workspace`'s backup folder of the storage account `account`, read directly.
+    pub async fn manifest(
+        &self,
+        account: &str,
+        workspace: &str,
+        file: &str,
+    ) -> backup_core::manifest::Manifest {
+        let store = self.stack.store(account).expect("the account");
+        let name = backup_core::manifest::Manifest::name_for(file);
+        let path =
+            adls_store::StorePath::file("power-bi-backup", workspace, &name).expect("a path");
+        let bytes = adls_store::StoreExt::get_bytes(&store, &path).await.expect("the manifest");
+        serde_json::from_slice(&bytes).expect("a manifest")
+    }
+
     /// `restore ARGS`, which succeeds: its report.
     pub async fn restore(&self, env: &Env, args: &[&str]) -> RestoreOutput {
         self.report(env, exit_codes::SUCCESS, &[&["restore"], args].concat()).await

@@ -927,6 +927,7 @@ async fn run_one(
     };
     let ModelFacts { tables, tables_unknown, roles } =
         model_facts(&client, &job.dataset, definition.as_ref(), &mut result.warnings).await;
+    let row_counts = row_counts(&client, &job.dataset, &mut result.warnings).await;
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -949,6 +950,7 @@ async fn run_one(
         tables_unknown,
         verified_version: Some(StoredVersion::of(&hashed.meta)),
         roles,
+        row_counts,
         model_size_bytes,
         model_modified: job.model_modified.clone(),
         failed_check: None,
@@ -984,6 +986,24 @@ async fn stored_definition(
         },
         Err(e) => {
             warnings.push(format!("the model's definition could not be read from {path} ({e})"));
+            None
+        }
+    }
+}
+
+/// The model's row counts, read right after its backup so that they are the file's as nearly as the service can
+/// tell; `None` with a warning when they cannot be read.
+async fn row_counts(
+    client: &crate::service::xmla::XmlaClient,
+    dataset: &str,
+    warnings: &mut Vec<String>,
+) -> Option<std::collections::BTreeMap<String, u64>> {
+    match client.row_counts(dataset).await {
+        Ok(counts) => Some(counts),
+        Err(e) => {
+            warnings.push(format!(
+                "the model's row counts could not be read ({e}); a drill of this backup cannot compare them"
+            ));
             None
         }
     }

@@ -1,6 +1,6 @@
 //! `drill`: proves a backup restorable. Each dataset's newest verified backup is restored into a target workspace
-//! under a scratch name, the restored model compared with the backup's manifest (tables and roles, as every restore
-//! compares them), and the scratch model deleted again (REST "Datasets - Delete Dataset In Group"), also when the
+//! under a scratch name, the restored model compared with the backup's manifest (tables, roles and row counts, as
+//! every restore compares them), and the scratch model deleted again (REST "Datasets - Delete Dataset In Group"), also when the
 //! comparison failed. Scratch models a drill left behind (a run killed mid-way) are deleted by the next drill into
 //! the same workspace once they are a day old.
 
@@ -69,6 +69,7 @@ async fn drill_one(
         tables_compared: false,
         tables_differing: Vec::new(),
         roles_differing: Vec::new(),
+        row_counts_differing: Vec::new(),
         scratch_removed: removed.is_ok(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         error: None,
@@ -84,10 +85,12 @@ async fn drill_one(
                 .chain(out.extra_tables.iter().map(|t| format!("extra: {t}")))
                 .collect();
             result.roles_differing = out.role_differences.clone();
+            result.row_counts_differing = out.row_count_differences.clone();
             result.restorable = out.tables_compared
                 && !out.comparison_unknown
                 && result.tables_differing.is_empty()
-                && result.roles_differing.is_empty();
+                && result.roles_differing.is_empty()
+                && result.row_counts_differing.is_empty();
         }
         Err(failure) => result.error = Some(ErrorInfo::from(&failure)),
     }

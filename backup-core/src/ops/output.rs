@@ -654,6 +654,13 @@ pub struct RestoreOutput {
     /// Whether the roles were compared (false when the manifest did not record them or they could not be listed).
     #[serde(default)]
     pub roles_compared: bool,
+    /// Tables whose row count after the restore differs from the one the manifest recorded: one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_count_differences: Vec<String>,
+    /// Whether the row counts were compared (false when the manifest did not record them or they could not be
+    /// read).
+    #[serde(default)]
+    pub row_counts_compared: bool,
     /// Set when the restore is done but the restored model could not be listed to compare it with the manifest:
     /// whether it matches is unknown (exit 1), which a warning says and why.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -929,7 +936,7 @@ pub struct DrillResult {
     pub dataset: String,
     /// The backup restored, when one was.
     pub file: Option<String>,
-    /// Whether it restored and the restored model matched the manifest (tables and roles).
+    /// Whether it restored and the restored model matched the manifest (tables, roles and row counts).
     pub restorable: bool,
     /// Whether the tables could be compared.
     pub tables_compared: bool,
@@ -937,6 +944,8 @@ pub struct DrillResult {
     pub tables_differing: Vec<String>,
     /// Roles that differ (member counts, missing roles).
     pub roles_differing: Vec<String>,
+    /// Tables whose row count differs from the one recorded at backup.
+    pub row_counts_differing: Vec<String>,
     /// Whether the scratch model is gone again.
     pub scratch_removed: bool,
     /// How long the drill took.
@@ -1097,12 +1106,14 @@ impl CommandOutput for DoctorOutput {
 }
 
 impl CommandOutput for RestoreOutput {
-    /// An integrity failure when the restored model's tables or roles differ from the manifest's; an unknown outcome
+    /// An integrity failure when the restored model's tables, roles or row counts differ from the manifest's; an
+    /// unknown outcome
     /// when they could not be listed to be compared.
     fn exit_code(&self) -> i32 {
         if !(self.missing_tables.is_empty()
             && self.extra_tables.is_empty()
-            && self.role_differences.is_empty())
+            && self.role_differences.is_empty()
+            && self.row_count_differences.is_empty())
         {
             exit_codes::INTEGRITY
         } else if self.comparison_unknown {

@@ -517,11 +517,10 @@ pub async fn execute(session: &Context, plan: RestorePlan) -> Result<RestoreOutp
         }
     })?;
     warnings.extend(server_warnings.iter().map(|w| w.to_string()));
-    let database = database.unwrap_or_default();
     let mut out = RestoreOutput {
         workspace,
         file,
-        database: database.clone(),
+        database: database.unwrap_or_default(),
         copied_from: copy_from,
         manifest_check,
         sha256,
@@ -530,16 +529,31 @@ pub async fn execute(session: &Context, plan: RestorePlan) -> Result<RestoreOutp
         tables_compared: false,
         role_differences: Vec::new(),
         roles_compared: false,
+        row_count_differences: Vec::new(),
+        row_counts_compared: false,
         comparison_unknown: false,
         warnings,
     };
-    if let Some(m) = &manifest
-        && !database.is_empty()
-    {
-        compare_tables(&client, m, &database, &mut out).await;
-        compare_roles(&client, m, &database, (security, dropping), &mut out).await;
+    if let Some(m) = &manifest {
+        compare(&client, m, (security, dropping), &mut out).await;
     }
     Ok(out)
+}
+
+/// Compares the restored model with what the manifest recorded: its tables, roles and row counts.
+async fn compare(
+    client: &crate::service::xmla::XmlaClient,
+    m: &crate::manifest::Manifest,
+    security: (Option<Security>, bool),
+    out: &mut RestoreOutput,
+) {
+    let database = out.database.clone();
+    if database.is_empty() {
+        return;
+    }
+    compare_tables(client, m, &database, out).await;
+    compare_roles(client, m, &database, security, out).await;
+    compare_row_counts(client, m, &database, out).await;
 }
 
 /// Compares the restored tables with the manifest's. The restore is done: a listing that fails now is said, not
@@ -573,6 +587,37 @@ async fn compare_tables(
             ));
         }
     }
+}
+
+/// Compares the restored tables' row counts with the ones the manifest recorded. A table the restored model lacks is
+/// already said by the table comparison, and one with no count (no storage) is not compared. The restore is done: a
+/// read that fails now is said, not taken for the restore failing.
+async fn compare_row_counts(
+    client: &crate::service::xmla::XmlaClient,
+    manifest: &crate::manifest::Manifest,
+    database: &str,
+    out: &mut RestoreOutput,
+) {
+    let Some(recorded) = &manifest.row_counts else { return };
+    let now = match client.row_counts(database).await {
+        Ok(now) => now,
+        Err(e) => {
+            out.comparison_unknown = true;
+            out.warnings.push(format!(
+                "the restore is done, but the restored row counts could not be read ({e}), so whether they match the backup is unknown"
+            ));
+            return;
+        }
+    };
+    for (table, rows) in recorded {
+        if let Some(n) = now.get(table)
+            && n != rows
+        {
+            out.row_count_differences
+                .push(format!("table '{table}' has {n} rows after the restore; {rows} at backup"));
+        }
+    }
+    out.row_counts_compared = true;
 }
 
 /// Compares the restored roles with the manifest's, as the restore's security leaves them (`SkipMembership`, the

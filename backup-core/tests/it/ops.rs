@@ -67,6 +67,7 @@ async fn put_backup(session: &Context, workspace: &str, file: &str, created: &st
         tables_unknown: false,
         verified_version: None,
         roles: None,
+        row_counts: None,
         model_size_bytes: None,
         model_modified: None,
         failed_check: None,

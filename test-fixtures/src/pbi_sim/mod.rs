@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     pub fail_table_listing: std::sync::atomic::AtomicBool,
     /// A table every restore leaves out of the model it restores (a restore that loses a table, for drills).
     pub drop_on_restore: Mutex<Option<String>>,
+    /// A table every restore brings back with half its rows (a restore that loses data, for drills).
+    pub halve_rows_on_restore: Mutex<Option<String>>,
     /// How many of the next REST calls are turned away with 429 and `Retry-After: 1`, as the service throttles.
     pub throttle_rest: std::sync::atomic::AtomicU32,
     /// How many of the next `/webapi/xmla` posts are answered 503 with `Retry-After: 1`, before anything runs.
@@ -303,6 +305,7 @@ impl PbiSim {
             refuse_mwc: std::sync::atomic::AtomicBool::new(false),
             fail_table_listing: std::sync::atomic::AtomicBool::new(false),
             drop_on_restore: Mutex::new(None),
+            halve_rows_on_restore: Mutex::new(None),
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
             busy_xmla: std::sync::atomic::AtomicU32::new(0),
             busy_token: std::sync::atomic::AtomicU32::new(0),
@@ -448,6 +451,12 @@ impl PbiSim {
     /// so that a restore can really differ from its backup.
     pub fn drop_table_on_restore(&self, name: Option<&str>) {
         *self.shared.drop_on_restore.lock().expect("poisoned") = name.map(str::to_owned);
+    }
+
+    /// Makes every restore bring the table `name` back with half its rows (`None`: restores are whole again), so
+    /// that a restored model can have every table and still not hold the backup's data.
+    pub fn halve_rows_on_restore(&self, name: Option<&str>) {
+        *self.shared.halve_rows_on_restore.lock().expect("poisoned") = name.map(str::to_owned);
     }
 
     /// Makes every `TMSCHEMA_TABLES` Discover fail (`true`) or work again (`false`).

@@ -555,11 +555,19 @@ async fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIGTERM"), "{out:?}");
 }
 
-#[tokio::test]
-async fn the_column_segments_rowset_carries_every_documented_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = start(dir.path()).await;
-    let discover = r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><Discover xmlns="urn:schemas-microsoft-com:xml-analysis"><RequestType>DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS</RequestType><Restrictions><RestrictionList><DATABASE_NAME>Budget</DATABASE_NAME></RestrictionList></Restrictions><Properties><PropertyList><Catalog>Budget</Catalog></PropertyList></Properties></Discover></Body></Envelope>"#;
+/// The columns a rowset's schema declares (`sql:field`), in order.
+fn declared_columns(body: &str) -> Vec<String> {
+    body.split("sql:field=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+/// Discovers `request_type` of the model Budget through the pump, restricted by `restriction`: the answer's body.
+async fn discover_budget(stack: &SimStack, request_type: &str, restriction: &str) -> String {
+    let discover = format!(
+        r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><Discover xmlns="urn:schemas-microsoft-com:xml-analysis"><RequestType>{request_type}</RequestType><Restrictions><RestrictionList><{restriction}>Budget</{restriction}></RestrictionList></Restrictions><Properties><PropertyList><Catalog>Budget</Catalog></PropertyList></Properties></Discover></Body></Envelope>"#
+    );
     let r = reqwest::Client::new()
         .post(format!("{}/olap/msmdpump.dll", stack.sim.base_url()))
         .basic_auth("pumpuser", Some("pump-pass"))
@@ -570,32 +578,102 @@ async fn the_column_segments_rowset_carries_every_documented_column() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let body = r.text().await.unwrap();
-    // The rowset's schema names every column of the references (the SQL Server 2012 rowset page, and MS-SSAS's
-    // paging columns), whether a row carries a value or not.
-    for column in [
-        "DATABASE_NAME",
-        "CUBE_NAME",
-        "MEASURE_GROUP_NAME",
-        "PARTITION_NAME",
-        "DIMENSION_NAME",
-        "TABLE_ID",
-        "COLUMN_ID",
-        "SEGMENT_NUMBER",
-        "TABLE_PARTITION_NUMBER",
-        "RECORDS_COUNT",
-        "ALLOCATED_SIZE",
-        "USED_SIZE",
-        "COMPRESSION_TYPE",
-        "BITS_COUNT",
-        "BOOKMARK_BITS_COUNT",
-        "VERTIPAQ_STATE",
-        "ISPAGEABLE",
-        "ISRESIDENT",
-        "TEMPERATURE",
-        "LAST_ACCESSED",
-    ] {
-        assert!(body.contains(column), "{column} missing from {body}");
+    r.text().await.unwrap()
+}
+
+/// Each rowset the client reads declares exactly the columns its reference lists, whether a row carries a value or
+/// not, and none the reference does not (a row count in `TMSCHEMA_TABLES`, say). The lists are written here from
+/// the references, not from the simulator: the SQL Server 2012 rowset pages and MS-SSAS §3.1.4.2.2.1.3.58/.60 for
+/// the storage rowsets, MS-SSAS-T §2.2.5 (the Table, Role and RoleMembership objects) for the `TMSCHEMA_*` ones.
+#[tokio::test]
+async fn the_rowsets_carry_every_documented_column_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    let documented: [(&str, &str, &[&str]); 5] = [
+        (
+            "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS",
+            "DATABASE_NAME",
+            &[
+                "DATABASE_NAME",
+                "CUBE_NAME",
+                "MEASURE_GROUP_NAME",
+                "PARTITION_NAME",
+                "DIMENSION_NAME",
+                "TABLE_ID",
+                "COLUMN_ID",
+                "SEGMENT_NUMBER",
+                "TABLE_PARTITION_NUMBER",
+                "RECORDS_COUNT",
+                "ALLOCATED_SIZE",
+                "USED_SIZE",
+                "COMPRESSION_TYPE",
+                "BITS_COUNT",
+                "BOOKMARK_BITS_COUNT",
+                "VERTIPAQ_STATE",
+                "ISPAGEABLE",
+                "ISRESIDENT",
+                "TEMPERATURE",
+                "LAST_ACCESSED",
+            ],
+        ),
+        (
+            "DISCOVER_STORAGE_TABLES",
+            "DATABASE_NAME",
+            &[
+                "DATABASE_NAME",
+                "CUBE_NAME",
+                "MEASURE_GROUP_NAME",
+                "PARTITION_NAME",
+                "DIMENSION_NAME",
+                "TABLE_ID",
+                "TABLE_PARTITIONS_COUNT",
+                "HINT_TABLE_TYPE",
+                "ROWS_COUNT",
+                "RIVIOLATION_COUNT",
+            ],
+        ),
+        (
+            "TMSCHEMA_TABLES",
+            "DatabaseName",
+            &[
+                "ID",
+                "ModelID",
+                "Name",
+                "DataCategory",
+                "Description",
+                "IsHidden",
+                "TableStorageID",
+                "ModifiedTime",
+                "StructureModifiedTime",
+                "SystemFlags",
+                "ShowAsVariationsOnly",
+                "IsPrivate",
+            ],
+        ),
+        (
+            "TMSCHEMA_ROLES",
+            "DatabaseName",
+            &["ID", "ModelID", "Name", "Description", "ModelPermission", "ModifiedTime"],
+        ),
+        (
+            "TMSCHEMA_ROLE_MEMBERSHIPS",
+            "DatabaseName",
+            &[
+                "ID",
+                "RoleID",
+                "MemberName",
+                "MemberID",
+                "IdentityProvider",
+                "MemberType",
+                "ModifiedTime",
+            ],
+        ),
+    ];
+    for (rowset, restriction, columns) in documented {
+        let body = discover_budget(&stack, rowset, restriction).await;
+        assert_eq!(declared_columns(&body), columns, "{rowset}: {body}");
     }
-    assert!(body.contains("<COMPRESSION_TYPE>NOSPLIT</COMPRESSION_TYPE>"), "{body}");
+    let segments =
+        discover_budget(&stack, "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS", "DATABASE_NAME").await;
+    assert!(segments.contains("<COMPRESSION_TYPE>NOSPLIT</COMPRESSION_TYPE>"), "{segments}");
 }

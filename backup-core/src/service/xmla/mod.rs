@@ -8,7 +8,7 @@
 mod endpoint;
 mod routing;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -241,6 +241,30 @@ impl XmlaClient {
     pub async fn model_size(&self, database: &str) -> Result<u64> {
         let rows = self.discover(Discover::storage_segments(database)).await?;
         Ok(rows.iter().filter_map(|r| r.get("USED_SIZE")?.trim().parse::<u64>().ok()).sum())
+    }
+
+    /// How many rows each table of a tabular model holds, from `DISCOVER_STORAGE_TABLES`' `ROWS_COUNT` (the
+    /// reference's row count; `TMSCHEMA_TABLES` has none). A table's rows are the rows named for it
+    /// (`DIMENSION_NAME`) other than the engine's own structures, whose `TABLE_ID` starts `H$`, `R$` or `U$`
+    /// (hierarchies, relationships, user hierarchies: named by the community's storage analysers, not by a
+    /// Microsoft page), summed over the rows left, since the reference counts rows per partition. A table with no
+    /// storage (DirectQuery) is not listed.
+    pub async fn row_counts(&self, database: &str) -> Result<BTreeMap<String, u64>> {
+        let rows = self.discover(Discover::storage_tables(database)).await?;
+        let mut counts = BTreeMap::new();
+        for r in &rows {
+            let (Some(table), Some(id)) = (r.get("DIMENSION_NAME"), r.get("TABLE_ID")) else {
+                continue;
+            };
+            if ["H$", "R$", "U$"].iter().any(|p| id.starts_with(p)) {
+                continue;
+            }
+            let Some(n) = r.get("ROWS_COUNT").and_then(|n| n.trim().parse::<u64>().ok()) else {
+                continue;
+            };
+            *counts.entry(table.to_owned()).or_insert(0) += n;
+        }
+        Ok(counts)
     }
 
     /// The roles of a tabular model and how many members each has (`TMSCHEMA_ROLES`, `TMSCHEMA_ROLE_MEMBERSHIPS`),

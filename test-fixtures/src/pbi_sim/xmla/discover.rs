@@ -1,4 +1,7 @@
-//! The rowsets: Discover (`DBSCHEMA_CATALOGS`, `TMSCHEMA_TABLES`) and the DMV statements that ask for the same.
+//! The rowsets: Discover (`DBSCHEMA_CATALOGS`, the `TMSCHEMA_*` the client reads, the two storage rowsets) and the
+//! DMV statements that ask for the same. Each carries the columns its reference lists, no more: the `TMSCHEMA_*`
+//! rowsets the properties of their objects in MS-SSAS-T §2.2.5 (Table, Role, RoleMembership); a row count is not
+//! one of them, so it is served only by `DISCOVER_STORAGE_TABLES` (MS-SSAS §3.1.4.2.2.1.3.58).
 
 use super::answer::{self, Row};
 use super::request::Discover;
@@ -46,12 +49,50 @@ fn table_rows(model: &ModelState) -> Vec<Row> {
                 ("ID".into(), Some((i + 1).to_string())),
                 ("ModelID".into(), Some("1".into())),
                 ("Name".into(), Some(t.name.clone())),
+                ("DataCategory".into(), None),
+                ("Description".into(), None),
                 ("IsHidden".into(), Some("false".into())),
-                ("RowCount".into(), Some(t.rows.to_string())),
-                ("ColumnCount".into(), Some(t.columns.len().to_string())),
+                ("TableStorageID".into(), Some((i + 1).to_string())),
+                ("ModifiedTime".into(), Some(model.modified.clone())),
+                ("StructureModifiedTime".into(), Some(model.modified.clone())),
+                ("SystemFlags".into(), Some("0".into())),
+                ("ShowAsVariationsOnly".into(), Some("false".into())),
+                ("IsPrivate".into(), Some("false".into())),
             ],
         })
         .collect()
+}
+
+/// `DISCOVER_STORAGE_TABLES`: one row per table with its `ROWS_COUNT`, and one per column for the engine's own
+/// hierarchy storage (`H$<table>$<column>`), whose counts are the column's distinct values, not the table's rows.
+/// The reference lists the columns and says the rowset holds "the tables used to store the table attributes"; the
+/// `H$` rows and their naming follow what the community's storage analysers (VertiPaq Analyzer) show, since no
+/// Microsoft page names them.
+fn storage_table_rows(db: &str, model: &ModelState) -> Vec<Row> {
+    let row = |table: &str, id: String, rows: u64| Row {
+        columns: vec![
+            ("DATABASE_NAME".into(), Some(db.to_owned())),
+            ("CUBE_NAME".into(), Some("Model".into())),
+            ("MEASURE_GROUP_NAME".into(), Some(table.to_owned())),
+            ("PARTITION_NAME".into(), Some(table.to_owned())),
+            ("DIMENSION_NAME".into(), Some(table.to_owned())),
+            ("TABLE_ID".into(), Some(id)),
+            ("TABLE_PARTITIONS_COUNT".into(), Some("1".into())),
+            ("HINT_TABLE_TYPE".into(), None),
+            ("ROWS_COUNT".into(), Some(rows.to_string())),
+            ("RIVIOLATION_COUNT".into(), Some("0".into())),
+        ],
+    };
+    let mut rows = Vec::new();
+    for (i, t) in model.tables.iter().enumerate() {
+        let id = format!("{} ({})", t.name, 100 + i);
+        for (j, c) in t.columns.iter().enumerate() {
+            let distinct = t.rows / (j as u64 + 2);
+            rows.push(row(&t.name, format!("H${id}${c} ({})", 200 + j), distinct));
+        }
+        rows.push(row(&t.name, id, t.rows));
+    }
+    rows
 }
 
 /// `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS`: one segment per column, the scenario's `size-mb` shared among them as
@@ -135,9 +176,36 @@ const CATALOG_COLUMNS: &[&str] = &[
     "COMPATIBILITY_LEVEL",
     "DATABASE_ID",
 ];
-const TABLE_COLUMNS: &[&str] = &["ID", "ModelID", "Name", "IsHidden", "RowCount", "ColumnCount"];
-const ROLE_COLUMNS: &[&str] = &["ID", "ModelID", "Name", "ModelPermission"];
-const MEMBERSHIP_COLUMNS: &[&str] = &["ID", "RoleID", "MemberName", "MemberType"];
+const TABLE_COLUMNS: &[&str] = &[
+    "ID",
+    "ModelID",
+    "Name",
+    "DataCategory",
+    "Description",
+    "IsHidden",
+    "TableStorageID",
+    "ModifiedTime",
+    "StructureModifiedTime",
+    "SystemFlags",
+    "ShowAsVariationsOnly",
+    "IsPrivate",
+];
+const ROLE_COLUMNS: &[&str] =
+    &["ID", "ModelID", "Name", "Description", "ModelPermission", "ModifiedTime"];
+const MEMBERSHIP_COLUMNS: &[&str] =
+    &["ID", "RoleID", "MemberName", "MemberID", "IdentityProvider", "MemberType", "ModifiedTime"];
+const STORAGE_TABLE_COLUMNS: &[&str] = &[
+    "DATABASE_NAME",
+    "CUBE_NAME",
+    "MEASURE_GROUP_NAME",
+    "PARTITION_NAME",
+    "DIMENSION_NAME",
+    "TABLE_ID",
+    "TABLE_PARTITIONS_COUNT",
+    "HINT_TABLE_TYPE",
+    "ROWS_COUNT",
+    "RIVIOLATION_COUNT",
+];
 
 /// `TMSCHEMA_ROLES`: TOM's ModelPermission numbers (1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
 fn role_rows(m: &ModelState) -> Vec<Row> {
@@ -157,7 +225,9 @@ fn role_rows(m: &ModelState) -> Vec<Row> {
                     ("ID".into(), Some((i + 1).to_string())),
                     ("ModelID".into(), Some("1".into())),
                     ("Name".into(), Some(r.name.clone())),
+                    ("Description".into(), None),
                     ("ModelPermission".into(), Some(permission.to_string())),
+                    ("ModifiedTime".into(), Some(m.modified.clone())),
                 ],
             }
         })
@@ -174,7 +244,12 @@ fn membership_rows(m: &ModelState) -> Vec<Row> {
                     ("ID".into(), Some((rows.len() + 1).to_string())),
                     ("RoleID".into(), Some((i + 1).to_string())),
                     ("MemberName".into(), Some(member.clone())),
+                    ("MemberID".into(), Some(format!("member-{}", rows.len() + 1))),
+                    // Entra members on Power BI (MS-SSAS-T's note on IdentityProvider).
+                    ("IdentityProvider".into(), Some("AzureAD".into())),
+                    // TOM's RoleMemberType: 1 Auto.
                     ("MemberType".into(), Some("1".into())),
+                    ("ModifiedTime".into(), Some(m.modified.clone())),
                 ],
             });
         }
@@ -226,7 +301,7 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                 (None, _) => failure(vec![not_found(&db)], Vec::new(), headers),
             }
         }
-        "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS" => {
+        kind @ ("DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS" | "DISCOVER_STORAGE_TABLES") => {
             // "If omitted the current database is used" (the rowset reference).
             let db = d
                 .restrictions
@@ -236,6 +311,9 @@ pub(super) fn discover(shared: &Shared, ctx: &Ctx, d: &Discover, headers: &Heade
                 .or_else(|| d.catalog.clone())
                 .unwrap_or_default();
             match find_model(&state, &owner, &db) {
+                Some(m) if kind == "DISCOVER_STORAGE_TABLES" => {
+                    rowset(STORAGE_TABLE_COLUMNS, &storage_table_rows(&db, m), headers)
+                }
                 Some(m) => rowset(SEGMENT_COLUMNS, &segment_rows(&db, m), headers),
                 None => failure(vec![not_found(&db)], Vec::new(), headers),
             }

@@ -63,6 +63,11 @@ pub(super) async fn restore(
     if let Some(dropped) = shared.drop_on_restore.lock().expect("poisoned").clone() {
         model.tables.retain(|t| t.name != dropped);
     }
+    if let Some(halved) = shared.halve_rows_on_restore.lock().expect("poisoned").clone() {
+        for t in model.tables.iter_mut().filter(|t| t.name == halved) {
+            t.rows /= 2;
+        }
+    }
     install(&mut state, &target, model, name, existing);
     shared.save(&state);
     Ok(warnings)
