@@ -67,6 +67,11 @@ pub struct Policy {
     pub verify_container: bool,
     /// Retention applied after the backups (`prune --apply` on the policy's datasets); none: nothing is pruned.
     pub retention: Option<RetentionPolicy>,
+    /// Drill each dataset whose last passed drill began before this period (`day`, `week`, `month`; UTC), after its
+    /// backups; none: no drills.
+    pub drill: Option<Period>,
+    /// The workspace the drills restore their scratch models into (required with `drill`).
+    pub drill_workspace: Option<String>,
 }
 
 /// The period of a policy's schedule.
@@ -80,6 +85,8 @@ pub enum Period {
     Day,
     /// Since Monday midnight UTC.
     Week,
+    /// Since the first of the month, midnight UTC.
+    Month,
 }
 
 impl Period {
@@ -95,6 +102,7 @@ impl Period {
             Period::Week => {
                 midnight - time::Duration::days(i64::from(now.weekday().number_days_from_monday()))
             }
+            Period::Month => midnight - time::Duration::days(i64::from(now.day()) - 1),
         }
     }
 }
@@ -1014,6 +1022,10 @@ mod periods {
         assert_eq!(Period::Hour.start(t), time::macros::datetime!(2026-12-03 17:00:00 UTC));
         assert_eq!(Period::Day.start(t), time::macros::datetime!(2026-12-03 00:00:00 UTC));
         assert_eq!(Period::Week.start(t), time::macros::datetime!(2026-11-30 00:00:00 UTC));
+        assert_eq!(Period::Month.start(t), time::macros::datetime!(2026-12-01 00:00:00 UTC));
+        // Just after midnight on the first, in a zone ahead of UTC: still the month before, in UTC.
+        let early = time::macros::datetime!(2027-01-01 00:30:00 +01:00);
+        assert_eq!(Period::Month.start(early), time::macros::datetime!(2026-12-01 00:00:00 UTC));
     }
 
     #[test]

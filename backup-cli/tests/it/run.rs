@@ -406,3 +406,74 @@ async fn a_blocked_workspace_is_asked_nothing_over_xmla() {
         .collect();
     assert!(asked.is_empty(), "{asked:?}");
 }
+
+const WEEKLY_DRILL: &str = "[[policy]]\nname = \"drilled\"\nworkspaces = [\"Finance\"]\ndatasets = [\"Budget\"]\ndrill = \"week\"\ndrill-workspace = \"Finance Copy\"\n";
+
+/// A policy with `drill = "week"` drills its dataset after the backup, leaves no scratch model, says so in the
+/// report, the summary and the metrics; the next night's run, in the same week, does not drill it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_policy_drills_once_a_week_not_every_night() {
+    let t = Tenant::rules().await;
+    let (env, dir) = with_config(&t.env("financelake"), WEEKLY_DRILL);
+    let summary = dir.path().join("summary.md");
+    let metrics = dir.path().join("m.prom");
+    let args =
+        ["run", "--summary", summary.to_str().unwrap(), "--prometheus", metrics.to_str().unwrap()];
+    let before = t.stack.sim.models("Finance Copy");
+    let out: RunOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    let drills = &out.policies[0].drills;
+    assert_eq!(drills.len(), 1, "{out:?}");
+    let drilled = drills[0].drill.as_ref().expect("drilled in this run");
+    assert!(drilled.restorable && drilled.scratch_removed, "{drilled:?}");
+    assert!(drills[0].last_passed.is_some(), "{drills:?}");
+    assert_eq!(t.stack.sim.models("Finance Copy"), before, "a scratch model is left");
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("| drilled | Finance | Budget | passed |"), "{text}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(
+            r#"pbi_backup_last_drill_success_timestamp_seconds{policy="drilled",workspace="Finance",dataset="Budget"}"#
+        ),
+        "{prom}"
+    );
+    // The next night (the same week): the backup is done for the day already, and the drill is not due.
+    let (restores, deletes) = (t.stack.sim.count("restore"), t.stack.sim.count("delete-dataset"));
+    let again: RunOutput = t.report(&env, exit_codes::SUCCESS, &args).await;
+    let d = &again.policies[0].drills[0];
+    assert!(d.drill.is_none() && d.last_passed == drills[0].last_passed, "{again:?}");
+    assert_eq!(
+        (t.stack.sim.count("restore"), t.stack.sim.count("delete-dataset")),
+        (restores, deletes),
+        "a drill was sent again"
+    );
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("| drilled | Finance | Budget | not due |"), "{text}");
+}
+
+/// A drill that fails makes the run partial (exit 6) and leads the summary's failures; it is drilled again on the
+/// next run, since no drill of it passed. A policy that drills into no workspace is refused before anything runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_drill_leads_the_summary_and_is_drilled_again() {
+    let t = Tenant::rules().await;
+    let (env, dir) = with_config(&t.env("financelake"), WEEKLY_DRILL);
+    let summary = dir.path().join("summary.md");
+    let args = ["run", "--summary", summary.to_str().unwrap()];
+    t.stack.sim.halve_rows_on_restore(Some("Budget"));
+    let out: RunOutput = t.report(&env, exit_codes::PARTIAL, &args).await;
+    let d = &out.policies[0].drills[0];
+    assert!(d.failed().is_some() && d.last_passed.is_none(), "{d:?}");
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let failures = text.split("## Failures").nth(1).expect("a failures table");
+    let first_row = failures.lines().find(|l| l.starts_with("| drilled")).unwrap();
+    assert!(first_row.contains("the drill of 'Budget' in 'Finance' failed"), "{text}");
+    assert!(first_row.contains("1200 rows after the restore"), "{text}");
+    let restores = t.stack.sim.count("restore");
+    let again: RunOutput = t.report(&env, exit_codes::PARTIAL, &args).await;
+    assert!(again.policies[0].drills[0].drill.is_some(), "{again:?}");
+    assert_eq!(t.stack.sim.count("restore"), restores + 1);
+
+    let (nowhere, _d) =
+        with_config(&env, &WEEKLY_DRILL.replace("drill-workspace = \"Finance Copy\"\n", ""));
+    let err = t.cli(&nowhere, "run").fails(exit_codes::USAGE).await;
+    assert!(err.message.contains("drill-workspace"), "{err:?}");
+}

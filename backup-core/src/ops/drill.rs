@@ -28,18 +28,32 @@ const SCRATCH: &str = " (drill ";
 pub async fn drill(session: &Context, options: &DrillOptions) -> Outcome<DrillOutput> {
     let api = session.api()?;
     let source = api.group_by_name(&options.workspace).await?;
-    let target = api.group_by_name(&options.target).await?;
-    remove_stale_scratch(session, &target.id).await;
     let datasets: Vec<String> = match &options.dataset {
         Some(d) => vec![d.clone()],
         None => api.datasets(&source.id).await?.into_iter().map(|d| d.name).collect(),
     };
-    let mut results = Vec::new();
-    for dataset in datasets {
-        results.push(drill_one(session, options, &target.id, &dataset).await);
-    }
+    let results = drill_datasets(session, &options.workspace, &datasets, &options.target).await?;
     let restorable = results.iter().filter(|r| r.restorable).count();
     Ok(DrillOutput { failed: results.len() - restorable, restorable, results })
+}
+
+/// Drills `datasets` of `workspace` one after another into the workspace `target`, once the scratch models earlier
+/// drills left there a day ago or more are deleted. `drill` and a policy's drills (`run`) both come here.
+pub(crate) async fn drill_datasets(
+    session: &Context,
+    workspace: &str,
+    datasets: &[String],
+    target: &str,
+) -> Result<Vec<DrillResult>> {
+    let target_id = session.api()?.group_by_name(target).await?.id;
+    remove_stale_scratch(session, &target_id).await;
+    let options =
+        DrillOptions { workspace: workspace.to_owned(), dataset: None, target: target.to_owned() };
+    let mut results = Vec::new();
+    for dataset in datasets {
+        results.push(drill_one(session, &options, &target_id, dataset).await);
+    }
+    Ok(results)
 }
 
 async fn drill_one(

@@ -1245,6 +1245,53 @@ pub struct PolicyRun {
     pub errors: Vec<ErrorInfo>,
     /// Its wall time, in milliseconds.
     pub duration_ms: u64,
+    /// Its drills (`drill = "week"`): one per dataset with a verified backup, drilled or not due (empty when the
+    /// policy has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<PolicyDrill>,
+}
+
+/// A dataset a policy drills: drilled in this run (`drill`), or not due because a drill of it passed in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDrill {
+    /// The workspace.
+    pub workspace: String,
+    /// The dataset.
+    pub dataset: String,
+    /// When its last passed drill was (this run's when it passed), RFC 3339 UTC; `None` when none ever passed.
+    pub last_passed: Option<String>,
+    /// This run's drill; `None` when it was not due.
+    pub drill: Option<DrillResult>,
+}
+
+impl PolicyDrill {
+    /// This run's drill, when it did not pass.
+    pub fn failed(&self) -> Option<&DrillResult> {
+        self.drill.as_ref().filter(|d| !d.restorable)
+    }
+
+    /// What went wrong with this run's drill, in one sentence; `None` when it passed or was not due.
+    pub fn failure(&self) -> Option<String> {
+        let d = self.failed()?;
+        let why = match &d.error {
+            Some(e) => e.message.clone(),
+            None => d
+                .tables_differing
+                .iter()
+                .chain(&d.roles_differing)
+                .chain(&d.row_counts_differing)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        Some(format!(
+            "the drill of '{}' in '{}' failed: {}",
+            self.dataset,
+            self.workspace,
+            if why.is_empty() { "the restored model could not be compared".into() } else { why }
+        ))
+    }
 }
 
 impl RunOutput {
@@ -1264,6 +1311,12 @@ impl RunOutput {
             }
             out.extend(p.verify_failed.iter().cloned());
             out.extend(p.pruned.iter().flat_map(|pr| pr.failed.iter().cloned()));
+            out.extend(
+                p.drills
+                    .iter()
+                    .filter_map(|d| d.failure())
+                    .map(|f| ErrorInfo::from(&Error::Integrity(f))),
+            );
         }
         out
     }

@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::output::{BackupOutcome, BackupResult, RunOutput};
+use super::output::{BackupOutcome, BackupResult, PolicyDrill, RunOutput};
 use super::pacing::CapacityPace;
 
 /// The Markdown summary: totals, then a table of every dataset that failed, then one of what each policy did.
@@ -35,6 +35,30 @@ pub fn markdown(run: &RunOutput) -> String {
         seconds(run.duration_ms),
         run.shard.as_ref().map(|k| format!(" Shard {k}.")).unwrap_or_default()
     );
+    failures_table(run, &mut s);
+    let _ = writeln!(
+        s,
+        "## Policies\n\n| policy | backed up | skipped | failed | pruned | took |\n|---|---|---|---|---|---|"
+    );
+    for p in &run.policies {
+        let (ok, skipped, failed) =
+            p.backup.as_ref().map_or((0, 0, 0), |b| (b.succeeded, b.skipped, b.failed));
+        let pruned: usize = p.pruned.iter().map(|pr| pr.deleted.len()).sum();
+        let _ = writeln!(
+            s,
+            "| {} | {ok} | {skipped} | {failed} | {pruned} | {} |",
+            cell(&p.name),
+            seconds(p.duration_ms)
+        );
+    }
+    drills_table(run, &mut s);
+    capacities_table(run, &mut s);
+    s
+}
+
+/// Every failure of the run: failed drills first (a backup that did not restore is the worst news a night can
+/// bring), then datasets whose backup failed, then the rest.
+fn failures_table(run: &RunOutput, s: &mut String) {
     let failures: Vec<(&str, &BackupResult)> = run
         .policies
         .iter()
@@ -62,11 +86,28 @@ pub fn markdown(run: &RunOutput) -> String {
                 )
         })
         .collect();
-    if !failures.is_empty() || !other_errors.is_empty() {
+    let failed_drills: Vec<(&str, &PolicyDrill)> = run
+        .policies
+        .iter()
+        .flat_map(|p| {
+            p.drills.iter().filter(|d| d.failed().is_some()).map(move |d| (p.name.as_str(), d))
+        })
+        .collect();
+    if !failures.is_empty() || !other_errors.is_empty() || !failed_drills.is_empty() {
         let _ = writeln!(
             s,
             "## Failures\n\n| policy | workspace | dataset | error |\n|---|---|---|---|"
         );
+        for (policy, d) in &failed_drills {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                cell(policy),
+                cell(&d.workspace),
+                cell(&d.dataset),
+                cell(&d.failure().unwrap_or_default())
+            );
+        }
         for (policy, r) in failures {
             let e = r.error().map(|e| e.message.as_str()).unwrap_or_default();
             let _ = writeln!(
@@ -83,23 +124,47 @@ pub fn markdown(run: &RunOutput) -> String {
         }
         s.push('\n');
     }
+}
+
+/// Per policy, each dataset it drills: failed drills first, then passed ones, then those not due.
+fn drills_table(run: &RunOutput, s: &mut String) {
+    let mut rows: Vec<(u8, &str, &PolicyDrill)> = run
+        .policies
+        .iter()
+        .flat_map(|p| {
+            p.drills.iter().map(move |d| {
+                let rank = match &d.drill {
+                    Some(r) if !r.restorable => 0,
+                    Some(_) => 1,
+                    None => 2,
+                };
+                (rank, p.name.as_str(), d)
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort_by_key(|(rank, _, _)| *rank);
     let _ = writeln!(
         s,
-        "## Policies\n\n| policy | backed up | skipped | failed | pruned | took |\n|---|---|---|---|---|---|"
+        "\n## Drills\n\n| policy | workspace | dataset | drill | last passed |\n|---|---|---|---|---|"
     );
-    for p in &run.policies {
-        let (ok, skipped, failed) =
-            p.backup.as_ref().map_or((0, 0, 0), |b| (b.succeeded, b.skipped, b.failed));
-        let pruned: usize = p.pruned.iter().map(|pr| pr.deleted.len()).sum();
+    for (rank, policy, d) in rows {
+        let verdict = match rank {
+            0 => "FAILED",
+            1 => "passed",
+            _ => "not due",
+        };
         let _ = writeln!(
             s,
-            "| {} | {ok} | {skipped} | {failed} | {pruned} | {} |",
-            cell(&p.name),
-            seconds(p.duration_ms)
+            "| {} | {} | {} | {verdict} | {} |",
+            cell(policy),
+            cell(&d.workspace),
+            cell(&d.dataset),
+            d.last_passed.as_deref().unwrap_or("never")
         );
     }
-    capacities_table(run, &mut s);
-    s
 }
 
 /// Per policy and capacity: the backups at once it started with, learned and ran at most, and its refusals.
@@ -182,6 +247,7 @@ pub fn prometheus(run: &RunOutput) -> String {
     let run_time = Family::<RunLabels, F64Gauge>::default();
     let run_duration = Family::<RunLabels, F64Gauge>::default();
     let concurrency = Family::<CapacityLabels, F64Gauge>::default();
+    let last_drill = Family::<DatasetLabels, F64Gauge>::default();
     registry.register(
         "last_success_timestamp_seconds",
         "When the newest verified backup of the dataset was made (Unix time)",
@@ -206,7 +272,13 @@ pub fn prometheus(run: &RunOutput) -> String {
         "Backups at once the capacity (or server) was seen to take when the run ended",
         concurrency.clone(),
     );
+    registry.register(
+        "last_drill_success_timestamp_seconds",
+        "When the dataset's last passed drill was (Unix time): a backup restored and matched its manifest",
+        last_drill.clone(),
+    );
     for p in &run.policies {
+        drill_times(p, &last_drill);
         for c in p.backup.iter().flat_map(|b| &b.capacities) {
             let labels = CapacityLabels { policy: label(&p.name), capacity: label(&c.capacity) };
             concurrency.get_or_create(&labels).set(c.learned as f64);
@@ -257,6 +329,20 @@ pub fn prometheus(run: &RunOutput) -> String {
     prometheus_client::encoding::text::encode(&mut out, &registry)
         .expect("writing to a String does not fail");
     out
+}
+
+/// Each dataset's last passed drill of a policy, as a Unix time.
+fn drill_times(p: &super::output::PolicyRun, family: &Family<DatasetLabels, F64Gauge>) {
+    for d in &p.drills {
+        if let Some(t) = d.last_passed.as_deref().and_then(unix_time) {
+            let labels = DatasetLabels {
+                policy: label(&p.name),
+                workspace: label(&d.workspace),
+                dataset: label(&d.dataset),
+            };
+            family.get_or_create(&labels).set(t);
+        }
+    }
 }
 
 /// A label value escaped as the exposition format requires (backslash, double quote, line feed): prometheus-client
@@ -347,6 +433,7 @@ mod tests {
                 verify_failed: Vec::new(),
                 pruned: Vec::new(),
                 errors: Vec::new(),
+                drills: Vec::new(),
                 duration_ms: 119_000,
             }],
             backed_up: 1,

@@ -1,14 +1,16 @@
 //! `run`: the unattended job. For each `[[policy]]` of the config file: back up its datasets (skipping those
 //! already backed up and verified in the policy's period, so that a scheduler can simply retry), check the new
-//! backups' containers when asked, and apply its retention.
+//! backups' containers when asked, drill the datasets whose last passed drill is older than its drill period, and
+//! apply its retention.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::backup::{BackupOptions, DatasetSelector, execute_backup, select_backups};
-use super::output::{BackupVerification, ErrorInfo, PolicyRun, RunOutput};
+use super::output::{BackupVerification, ErrorInfo, PolicyDrill, PolicyRun, RunOutput};
 use super::prune::{PruneOptions, prune};
 use super::run_lock::{RunLock, lock_path};
 use super::schedule::Shard;
@@ -85,6 +87,12 @@ fn chosen<'a>(session: &'a Context, names: &[String]) -> Result<Vec<&'a Policy>>
                 p.name
             )));
         }
+        if p.drill.is_some() && p.drill_workspace.as_deref().is_none_or(|w| w.trim().is_empty()) {
+            return Err(Error::Usage(format!(
+                "policy '{}' in {file} drills but names no workspace to drill into; add drill-workspace = \"Name\" (a workspace the scratch models may be restored into and deleted from)",
+                p.name
+            )));
+        }
         if all[..i].iter().any(|q| q.name == p.name) {
             return Err(Error::Usage(format!(
                 "two policies in {file} are named '{}'; names must differ",
@@ -122,6 +130,7 @@ async fn run_policy(
         pruned: Vec::new(),
         errors: Vec::new(),
         duration_ms: 0,
+        drills: Vec::new(),
     };
     // The selection names the accounts written to; the run lock is taken in each before anything is read from them,
     // so what a run that held the lock just before did is seen, and skipped.
@@ -172,6 +181,12 @@ async fn run_policy(
                 }
             }
         }
+        // Before the retention, so that a drill that passes now is among what it keeps.
+        if let (Some(period), Some(target)) = (policy.drill, &policy.drill_workspace) {
+            let (drills, errors) = drill_policy(session, b, period.start(now), target).await;
+            run.drills = drills;
+            run.errors.extend(errors);
+        }
         if let Some(retention) = &policy.retention {
             if lock.lost() {
                 run.errors.push(ErrorInfo::from(&Error::Storage(adls_store::Error::Locked {
@@ -188,6 +203,70 @@ async fn run_policy(
     lock.release().await;
     run.duration_ms = millis(clock);
     run
+}
+
+/// The drills of a policy: each dataset with a verified backup (backed up now, or skipped as done) whose last
+/// passed drill began before `since` is drilled into `target`, one workspace at a time; the others are listed as not
+/// due. A failed drill is drilled again on the next run.
+async fn drill_policy(
+    session: &Context,
+    b: &super::output::BackupOutput,
+    since: OffsetDateTime,
+    target: &str,
+) -> (Vec<PolicyDrill>, Vec<ErrorInfo>) {
+    let (mut drills, mut errors) = (Vec::new(), Vec::new());
+    let mut datasets: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in b.results.iter().filter(|r| r.error().is_none()) {
+        datasets.entry(r.workspace.as_str()).or_default().push(r.dataset.clone());
+    }
+    for (workspace, datasets) in datasets {
+        let listed = match super::files::list(session, workspace).await {
+            Ok(l) => l.backups,
+            Err(e) => {
+                errors.push(ErrorInfo::from(&e));
+                continue;
+            }
+        };
+        let last_passed = |dataset: &str| {
+            listed
+                .iter()
+                .filter(|x| x.dataset.as_deref() == Some(dataset) && x.drill_passed == Some(true))
+                .filter_map(|x| x.drilled_at.as_deref())
+                .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                .max()
+        };
+        let mut due = Vec::new();
+        for dataset in datasets {
+            match last_passed(&dataset) {
+                Some(at) if at >= since => drills.push(PolicyDrill {
+                    workspace: workspace.to_owned(),
+                    dataset,
+                    last_passed: Some(rfc3339(at)),
+                    drill: None,
+                }),
+                _ => due.push(dataset),
+            }
+        }
+        match super::drill::drill_datasets(session, workspace, &due, target).await {
+            Ok(results) => {
+                for r in results {
+                    let last_passed = if r.restorable {
+                        Some(rfc3339(OffsetDateTime::now_utc()))
+                    } else {
+                        last_passed(&r.dataset).map(rfc3339)
+                    };
+                    drills.push(PolicyDrill {
+                        workspace: workspace.to_owned(),
+                        dataset: r.dataset.clone(),
+                        last_passed,
+                        drill: Some(r),
+                    });
+                }
+            }
+            Err(e) => errors.push(ErrorInfo::from(&e)),
+        }
+    }
+    (drills, errors)
 }
 
 /// The retention of a policy over its own datasets (of this shard), one workspace at a time; a backup made after
