@@ -22,7 +22,8 @@ const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
-  ci               cargo fmt --check, tidy, cargo clippy -D warnings, then the whole test suite
+  ci               cargo fmt --check, tidy, cargo clippy -D warnings, the whole test suite, the contract check of
+                   its pbi-sim traffic against the Power BI REST API description, cargo doc -D warnings
   bench storage    adls-store vs azcopy and the Python SDK on the DFS emulator (1 and 4 GiB; MiB/s, peak RSS)
   bench tenant     pbi-backup run over 1,000 models in a simulated tenant that throttles (wall vs ideal, REST calls)
   demo             start the Power BI simulator (demo tenant) and run the main job through the real CLI
@@ -74,12 +75,46 @@ fn ci(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings")
         .run()
         .context("clippy found problems")?;
-    cmd!(sh, "cargo test --workspace --locked").run().context("tests failed")?;
+    // Every test's pbi-sim writes its traffic here, and the contract check reads all of it afterwards.
+    let traffic = project_root().join("target/contract-traffic");
+    if traffic.exists() {
+        std::fs::remove_dir_all(&traffic)
+            .with_context(|| format!("cannot empty {}", traffic.display()))?;
+    }
+    cmd!(sh, "cargo test --workspace --locked")
+        .env("PBI_SIM_TRAFFIC_DIR", &traffic)
+        .run()
+        .context("tests failed")?;
+    contracts(sh, &traffic)?;
     // The API documentation builds without a warning: no broken link, no link to a private item.
     cmd!(sh, "cargo doc --workspace --no-deps --locked")
         .env("RUSTDOCFLAGS", "-D warnings")
         .run()
         .context("cargo doc found problems")?;
+    Ok(())
+}
+
+/// The contract check (`test-fixtures/contracts/check.py`) over the pbi-sim traffic in `traffic`: every REST request
+/// and answer held to the published Power BI REST API description. It needs a python with `jsonschema`
+/// (`PBI_BACKUP_PYTHON`, which `.ci/run` sets); without one it says that it did not run, unless
+/// `PBI_BACKUP_REQUIRE_PYTHON=1`.
+fn contracts(sh: &Shell, traffic: &std::path::Path) -> Result<()> {
+    let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
+        if std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() == Ok("1") {
+            bail!(
+                "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set: the contract check cannot run"
+            );
+        }
+        println!(
+            "the contract check did not run: PBI_BACKUP_PYTHON (a python with jsonschema) is not set"
+        );
+        return Ok(());
+    };
+    let contracts = project_root().join("test-fixtures/contracts");
+    let (check, spec) = (contracts.join("check.py"), contracts.join("powerbi/swagger.json"));
+    cmd!(sh, "{python} {check} {spec} {traffic}").run().context(
+        "pbi-sim's traffic does not hold to the published Power BI REST API description",
+    )?;
     Ok(())
 }
 

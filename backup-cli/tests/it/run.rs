@@ -165,7 +165,7 @@ async fn if_changed_skips_an_unchanged_model_and_backs_up_a_refreshed_one() {
     let refresh = reqwest::Client::new()
         .post(format!("{api}/{group}/datasets/{dataset}/refreshes"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({}))
+        .json(&serde_json::json!({"notifyOption": "NoNotification"}))
         .send()
         .await
         .unwrap();

@@ -104,6 +104,66 @@ pub(crate) struct Shared {
     pub identity_header: String,
     /// The most recent requests, oldest first (at most [`REQUEST_LOG_LIMIT`]).
     pub requests: Mutex<std::collections::VecDeque<Request>>,
+    /// Where every exchange is written, one JSON line each, when `PBI_SIM_TRAFFIC_DIR` names a folder: the contract
+    /// check (`test-fixtures/contracts/check.py`) holds them to the published API description.
+    pub traffic: Option<Mutex<std::fs::File>>,
+}
+
+/// The environment variable naming the folder pbi-sim writes its traffic into, one JSON-lines file per simulator.
+pub const TRAFFIC_DIR_ENV: &str = "PBI_SIM_TRAFFIC_DIR";
+
+/// The traffic file of one simulator, in the folder `PBI_SIM_TRAFFIC_DIR` names; `None` when it names none.
+fn traffic_file() -> std::io::Result<Option<Mutex<std::fs::File>>> {
+    let Some(dir) = std::env::var_os(TRAFFIC_DIR_ENV) else { return Ok(None) };
+    std::fs::create_dir_all(&dir)?;
+    let path = Path::new(&dir).join(format!("pbi-sim-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(Some(Mutex::new(file)))
+}
+
+/// Writes each exchange into [`Shared::traffic`] when there is one: method, path, query and status, and for the REST
+/// API (`/v1.0/`) the request's and the answer's JSON bodies, read whole (they are small; XMLA's are not read).
+async fn traffic(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(file) = &shared.traffic else { return next.run(req).await };
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let rest = path.starts_with("/v1.0/");
+    let (req, request) = if rest {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        (axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)), json)
+    } else {
+        (req, None)
+    };
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let (resp, response) = if rest {
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        (axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)), json)
+    } else {
+        (resp, None)
+    };
+    let line = serde_json::json!({
+        "method": method, "path": path, "query": query,
+        "request": request, "status": status, "response": response,
+    });
+    let mut f = file.lock().expect("poisoned");
+    if let Err(e) = std::io::Write::write_all(&mut *f, format!("{line}\n").as_bytes()) {
+        tracing::error!(error = %e, "cannot write the simulator's traffic");
+    }
+    resp
 }
 
 /// How many requests [`PbiSim::requests`] keeps.
@@ -312,6 +372,7 @@ impl PbiSim {
             storage_tokens,
             identity_header: uuid::Uuid::new_v4().simple().to_string(),
             requests: Mutex::new(std::collections::VecDeque::new()),
+            traffic: traffic_file()?,
         });
         let app = router(shared.clone());
         let ca_file = shared.state_dir.join("entra-ca.pem");
@@ -527,5 +588,6 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .merge(xmla::routes())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), traffic))
         .with_state(shared)
 }
