@@ -852,3 +852,25 @@ async fn a_backup_that_kept_no_role_members_says_so_and_its_restore_finds_them_m
         "{out:?}"
     );
 }
+
+/// On Power BI a backup made with the defaults keeps the role members (ASSL with `Security` `CopyAll`, the only
+/// documented way to keep them), and a restore made with the defaults brings them back: the restored roles are
+/// compared with the manifest's and match.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_and_restore_with_the_defaults_keep_the_role_members() {
+    let t = Tenant::rules().await;
+    let env = t.env("financelake");
+    let r = t.backup(&env, "Finance", "Budget").await;
+    assert!(!r.warnings.iter().any(|w| w.contains("holds no members")), "{r:?}");
+    let manifest = t.manifest("financelake", "Finance", &r.file).await;
+    assert_eq!(
+        (manifest.options.syntax.as_str(), manifest.options.security.as_deref()),
+        ("Assl", Some("CopyAll"))
+    );
+    let controllers = manifest.roles.unwrap().into_iter().find(|r| r.name == "Controllers");
+    assert_eq!(controllers.map(|r| r.members), Some(3));
+    let out = t
+        .restore(&env, &["-w", "Finance Copy", "--from-workspace", "Finance", "--file", &r.file])
+        .await;
+    assert!(out.roles_compared && out.role_differences.is_empty(), "{out:?}");
+}

@@ -103,17 +103,21 @@ impl From<&BackupSection> for BackupOptions {
 }
 
 impl BackupOptions {
-    /// The command these options send for one dataset: TMSL, which names the database by name (Power BI's
-    /// documented form), unless `Security` asks for ASSL, whose `Object/DatabaseID` is the database's ID (the
-    /// dataset id on Power BI, as Microsoft's ASSL examples for Power BI send it; the name when the ID is not known).
-    pub fn command(&self, dataset: &str, id: Option<&str>, file: &str) -> Command {
-        let assl = self.security.is_some();
-        let database = if assl { id.unwrap_or(dataset) } else { dataset };
+    /// The command these options send for one dataset. ASSL, whose `Object/DatabaseID` is the database's ID (the
+    /// dataset id on Power BI, as Microsoft's ASSL examples for Power BI send it; the name when the ID is not known),
+    /// when `Security` is asked for, and on Power BI when the dataset's id is known, with `CopyAll`: the Backup
+    /// element's documented default, `SkipMembership`, leaves the role members out of the file, and the TMSL command
+    /// has no security option at all, so only `CopyAll` is documented to keep them. Otherwise TMSL, which names the
+    /// database by name.
+    pub fn command(&self, dataset: &str, id: Option<&str>, file: &str, power_bi: bool) -> Command {
+        let security =
+            self.security.or((power_bi && id.is_some()).then_some(xmla_proto::Security::CopyAll));
+        let database = if security.is_some() { id.unwrap_or(dataset) } else { dataset };
         let mut b = Backup::new(database, file);
         b.allow_overwrite = self.allow_overwrite;
         b.apply_compression = self.apply_compression;
         b.password = self.password.clone();
-        b.security = self.security;
+        b.security = security;
         if b.security.is_some() { Command::backup(b) } else { Command::backup_tmsl(b) }
     }
 }
@@ -177,7 +181,8 @@ impl BackupPlan {
         self.jobs
             .iter()
             .map(|j| {
-                let command = options.command(&j.dataset, j.dataset_id.as_deref(), &j.file);
+                let command =
+                    options.command(&j.dataset, j.dataset_id.as_deref(), &j.file, j.power_bi);
                 let request =
                     xmla_proto::Request::execute(command).with_catalog(Some(j.dataset.clone()));
                 Ok(PlannedBackup {
@@ -267,7 +272,7 @@ pub async fn backup_dry_run(
             .file
             .clone()
             .unwrap_or_else(|| default_file_name(dataset, time::OffsetDateTime::now_utc()));
-        let request = xmla_proto::Request::execute(options.command(dataset, None, &file))
+        let request = xmla_proto::Request::execute(options.command(dataset, None, &file, false))
             .with_catalog(Some(dataset.clone()));
         let planned = PlannedBackup {
             workspace: options.workspaces.first().cloned().unwrap_or_default(),
@@ -888,12 +893,16 @@ async fn run_one(
     };
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
-    let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file);
+    let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file, job.power_bi);
     let syntax = match &command {
         // The manifest's names for the syntax, as manifests have always written them.
         Command::Backup(_, xmla_proto::Syntax::Tmsl) => "Tmsl".to_owned(),
         Command::Backup(_, xmla_proto::Syntax::Assl) => "Assl".to_owned(),
         _ => String::new(),
+    };
+    let security = match &command {
+        Command::Backup(b, _) => b.security,
+        _ => None,
     };
     // Sent once: a refusal for load goes back to the run's queue (`attempt`), not into a wait here.
     let warnings = client.execute(command, Some(job.dataset.as_str())).await?;
@@ -942,7 +951,7 @@ async fn run_one(
             apply_compression: options.apply_compression,
             allow_overwrite: options.allow_overwrite,
             encrypted: options.password.is_some(),
-            security: options.security.map(|s| s.to_string()),
+            security: security.map(|s| s.to_string()),
             syntax,
         },
         tables,

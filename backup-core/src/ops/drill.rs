@@ -84,6 +84,7 @@ async fn drill_one(
         tables_differing: Vec::new(),
         roles_differing: Vec::new(),
         row_counts_differing: Vec::new(),
+        drilled_at: crate::layout::rfc3339(now),
         scratch_removed: removed.is_ok(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         error: None,

@@ -946,6 +946,9 @@ pub struct DrillResult {
     pub roles_differing: Vec<String>,
     /// Tables whose row count differs from the one recorded at backup.
     pub row_counts_differing: Vec<String>,
+    /// When the drill began (RFC 3339 UTC): its scratch model's name and the manifest's `drilled_at` carry it.
+    #[serde(default)]
+    pub drilled_at: String,
     /// Whether the scratch model is gone again.
     pub scratch_removed: bool,
     /// How long the drill took.

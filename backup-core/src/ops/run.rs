@@ -251,7 +251,7 @@ async fn drill_policy(
             Ok(results) => {
                 for r in results {
                     let last_passed = if r.restorable {
-                        Some(rfc3339(OffsetDateTime::now_utc()))
+                        Some(r.drilled_at.clone())
                     } else {
                         last_passed(&r.dataset).map(rfc3339)
                     };

@@ -49,10 +49,9 @@ pub(super) async fn backup(
     // What the file keeps of the roles. ASSL's Backup element takes `Security`, whose documented default is
     // `SkipMembership` (bi-shared-docs `security-element-xmla.md`, written for Backup and Restore): the file keeps the
     // roles and drops their members. The TMSL command has no such option and no source says what it keeps; this
-    // simulator keeps the members (a guess, listed in ARCHITECTURE.md).
-    if syntax == Syntax::Assl {
-        super::restore::apply_security(&mut model, b.security);
-    }
+    // simulator takes the conservative reading, the engine's default: no members (listed in ARCHITECTURE.md).
+    let security = if syntax == Syntax::Assl { b.security } else { None };
+    super::restore::apply_security(&mut model, security);
     let side = serde_json::to_value(&model).unwrap_or(Value::Null);
     let spec = abf_format::ModelSpec {
         name: model.name.clone(),
