@@ -1,22 +1,4 @@
-//! Orchestration, preflight and the XMLA client of pbi-backup.
-//!
-//! # Layers
-//!
-//! backup-core stands on three layers, each a module folder, each importing only from the layers below it (the
-//! tidy checks in `xtask/src/tidy.rs` enforce it, as the test `backup_core_keeps_its_layers`):
-//!
-//! - **The ground** (modules at the crate root): plain data and what every layer reads: [`config`] (the settings,
-//!   resolved once), [`error`](Error), [`rule`] (the rule table, profiles, findings), [`manifest`], [`layout`]
-//!   (where backups live and how they are named), [`retention`], [`credential`], and small helpers.
-//! - **[`service`]**: everything that talks to a service, and knows no rule: the HTTP layer, signing in, the Power
-//!   BI REST client, Azure Resource Manager, the XMLA client with its routing, and the [`service::Context`] of one
-//!   command that holds them.
-//! - **[`preflight`]**: facts and rules: gathering a tenant's facts through the service layer, and evaluating every
-//!   rule of the service on them.
-//! - **[`ops`]**: the operations of the `pbi-backup` command (backup, restore, list, download, upload, copy,
-//!   prune, verify, inspect, storage, doctor, run). Each takes a [`ops::Context`] and returns a report type from
-//!   [`output`], which the CLI prints as text or JSON and whose exit code it exits with.
-
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod cloud;

@@ -88,6 +88,7 @@ fn ci(sh: &Shell) -> Result<()> {
         .context("tests failed")?;
     contracts(sh, &traffic)?;
     windows(sh)?;
+    packages(sh)?;
     // The API documentation builds without a warning: no broken link, no link to a private item.
     cmd!(sh, "cargo doc --workspace --no-deps --locked")
         .env("RUSTDOCFLAGS", "-D warnings")
@@ -143,6 +144,32 @@ fn windows(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo check --target {target} -p backup-cli --locked")
         .run()
         .context("pbi-backup does not build for Windows")?;
+    Ok(())
+}
+
+/// The library crates package what a user of each needs (its code, examples and README, whose examples are
+/// doctests) and nothing of the repository's tests and data. Whether to publish them is a decision not taken here.
+fn packages(sh: &Shell) -> Result<()> {
+    for krate in ["xmla-proto", "abf-format", "adls-store", "backup-core"] {
+        let list = cmd!(sh, "cargo package --list --allow-dirty -p {krate}").quiet().read()?;
+        let files: Vec<&str> = list.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let stray: Vec<&&str> = files
+            .iter()
+            .filter(|f| {
+                !(f.starts_with("src/")
+                    || f.starts_with("examples/")
+                    || f.starts_with("Cargo.")
+                    || **f == "README.md"
+                    || **f == ".cargo_vcs_info.json")
+            })
+            .collect();
+        if !stray.is_empty() || !files.contains(&"README.md") || !files.contains(&"src/lib.rs") {
+            bail!(
+                "the package of {krate} holds {stray:?} or lacks its README or src/lib.rs: {files:?}"
+            );
+        }
+        println!("package of {krate}: {} files, README included, no tests or data", files.len());
+    }
     Ok(())
 }
 

@@ -121,6 +121,15 @@ fn traffic_file() -> std::io::Result<Option<Mutex<std::fs::File>>> {
     Ok(Some(Mutex::new(file)))
 }
 
+/// A message's body read whole: a body with the same bytes to send on, and their JSON when they are JSON.
+async fn split<P>(
+    (parts, body): (P, axum::body::Body),
+) -> (P, (axum::body::Body, Option<serde_json::Value>)) {
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let json = serde_json::from_slice(&bytes).ok();
+    (parts, (axum::body::Body::from(bytes), json))
+}
+
 /// Writes each exchange into [`Shared::traffic`] when there is one: method, path, query and status, and for the REST
 /// API (`/v1.0/`) the request's and the answer's JSON bodies, read whole (they are small; XMLA's are not read).
 async fn traffic(
@@ -138,20 +147,16 @@ async fn traffic(
         .unwrap_or_default();
     let rest = path.starts_with("/v1.0/");
     let (req, request) = if rest {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
-        (axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)), json)
+        let (parts, (body, json)) = split(req.into_parts()).await;
+        (axum::extract::Request::from_parts(parts, body), json)
     } else {
         (req, None)
     };
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let (resp, response) = if rest {
-        let (parts, body) = resp.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
-        (axum::response::Response::from_parts(parts, axum::body::Body::from(bytes)), json)
+        let (parts, (body, json)) = split(resp.into_parts()).await;
+        (axum::response::Response::from_parts(parts, body), json)
     } else {
         (resp, None)
     };
