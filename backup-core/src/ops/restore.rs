@@ -70,8 +70,29 @@ impl RestoreOptions {
     }
 }
 
-/// The newest verified backup of `dataset` in a folder (by manifest time, else the time in the file name), and the
-/// newer ones it passed over, each with why: a file that changed since it was verified, was never verified, or has
+/// A backup `--latest` may restore.
+#[derive(Debug)]
+struct Candidate {
+    /// When it was made.
+    time: time::OffsetDateTime,
+    /// Whether its last drill passed.
+    drilled: bool,
+    path: StorePath,
+    state: VerifiedState,
+}
+
+/// Newest first; among equally new ones, a backup whose last drill passed (proven restorable) first, then by name.
+fn newest_first(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| {
+        b.time
+            .cmp(&a.time)
+            .then(b.drilled.cmp(&a.drilled))
+            .then(a.path.to_string().cmp(&b.path.to_string()))
+    });
+}
+
+/// The newest verified backup of `dataset` in a folder (by manifest time, else the time in the file name; a drilled one
+/// first among equally new ones), and the newer ones it passed over, each with why: a file that changed since it was verified, was never verified, or has
 /// no manifest is not restored by `--latest`.
 async fn latest_file(
     session: &Context,
@@ -84,7 +105,7 @@ async fn latest_file(
     if files.is_empty() && session.settings.credential().is_ok() {
         super::missing_folder(session, workspace).await?;
     }
-    let mut candidates: Vec<(time::OffsetDateTime, StorePath, VerifiedState)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     for f in files {
         let Some(name) = f.path.file_name().map(str::to_owned) else { continue };
         if !super::is_abf(&name) {
@@ -108,14 +129,15 @@ async fn latest_file(
         });
         let time = from_manifest
             .or_else(|| time_from_file_name(&name).filter(|(d, _)| d == dataset).map(|(_, t)| t));
-        if let Some(t) = time {
+        if let Some(time) = time {
             let state = crate::manifest::state(manifest.as_ref(), &f);
-            candidates.push((t, f.path, state));
+            let drilled = manifest.as_ref().is_some_and(|m| m.drill_passed == Some(true));
+            candidates.push(Candidate { time, drilled, path: f.path, state });
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.to_string().cmp(&b.1.to_string())));
+    newest_first(&mut candidates);
     let mut skipped = Vec::new();
-    for (_, path, state) in candidates {
+    for Candidate { path, state, .. } in candidates {
         let name = path.file_name().unwrap_or_default().to_owned();
         // Verified by its version; else (changed since, or a manifest from before versions were recorded) hashed
         // now, and taken when it matches.
@@ -683,4 +705,33 @@ async fn compare_roles(
 pub async fn restore(session: &Context, options: &RestoreOptions) -> Outcome<RestoreOutput> {
     let plan = plan_restore(session, options).await?;
     Ok(execute(session, plan).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(file: &str, minute: u8, drilled: bool) -> Candidate {
+        Candidate {
+            time: time::macros::datetime!(2026-12-08 02:00 UTC)
+                + time::Duration::minutes(i64::from(minute)),
+            drilled,
+            path: StorePath::file("power-bi-backup", "Sales", file).unwrap(),
+            state: VerifiedState::Verified,
+        }
+    }
+
+    #[test]
+    fn latest_takes_the_newest_and_a_drilled_one_among_equally_new() {
+        let mut c = vec![
+            candidate("a.abf", 1, false),
+            candidate("b.abf", 1, true),
+            candidate("c.abf", 0, true),
+            candidate("d.abf", 2, false),
+        ];
+        newest_first(&mut c);
+        let order: Vec<&str> = c.iter().map(|c| c.path.file_name().unwrap()).collect();
+        // Newer always wins; a drilled backup wins only against one made at the same time.
+        assert_eq!(order, ["d.abf", "b.abf", "a.abf", "c.abf"]);
+    }
 }
