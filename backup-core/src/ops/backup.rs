@@ -434,6 +434,13 @@ async fn prepare(
             _ => DataSince::NotAsked,
         };
         job.skip = skip_reason(&options.skip, job.last.as_ref(), modified_now, &data);
+        if let DataSince::Refreshed(why) = &data {
+            tracing::info!(
+                workspace = job.workspace,
+                dataset = job.dataset,
+                "backed up although its modified time is unchanged: {why}"
+            );
+        }
     }
     let mut result = BackupResult {
         workspace: job.workspace.clone(),
@@ -894,15 +901,12 @@ async fn run_one(
     let path = if job.power_bi { Some(backup_path(&job.workspace, &job.file)?) } else { None };
     let client = session.xmla(job.endpoint.clone())?;
     let command = options.command(&job.dataset, job.dataset_id.as_deref(), &job.file, job.power_bi);
-    let syntax = match &command {
-        // The manifest's names for the syntax, as manifests have always written them.
-        Command::Backup(_, xmla_proto::Syntax::Tmsl) => "Tmsl".to_owned(),
-        Command::Backup(_, xmla_proto::Syntax::Assl) => "Assl".to_owned(),
-        _ => String::new(),
-    };
-    let security = match &command {
-        Command::Backup(b, _) => b.security,
-        _ => None,
+    // What the manifest records of the command sent: its syntax, by the names manifests have always written, and
+    // its security.
+    let (syntax, security) = match &command {
+        Command::Backup(b, xmla_proto::Syntax::Tmsl) => ("Tmsl".to_owned(), b.security),
+        Command::Backup(b, xmla_proto::Syntax::Assl) => ("Assl".to_owned(), b.security),
+        _ => (String::new(), None),
     };
     // Sent once: a refusal for load goes back to the run's queue (`attempt`), not into a wait here.
     let warnings = client.execute(command, Some(job.dataset.as_str())).await?;

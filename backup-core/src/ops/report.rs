@@ -128,34 +128,30 @@ fn failures_table(run: &RunOutput, s: &mut String) {
 
 /// Per policy, each dataset it drills: failed drills first, then passed ones, then those not due.
 fn drills_table(run: &RunOutput, s: &mut String) {
-    let mut rows: Vec<(u8, &str, &PolicyDrill)> = run
+    // The verdicts in the order they are listed.
+    let mut rows: Vec<((u8, &str), &str, &PolicyDrill)> = run
         .policies
         .iter()
         .flat_map(|p| {
             p.drills.iter().map(move |d| {
-                let rank = match &d.drill {
-                    Some(r) if !r.restorable => 0,
-                    Some(_) => 1,
-                    None => 2,
+                let verdict = match &d.drill {
+                    Some(r) if !r.restorable => (0, "FAILED"),
+                    Some(_) => (1, "passed"),
+                    None => (2, "not due"),
                 };
-                (rank, p.name.as_str(), d)
+                (verdict, p.name.as_str(), d)
             })
         })
         .collect();
     if rows.is_empty() {
         return;
     }
-    rows.sort_by_key(|(rank, _, _)| *rank);
+    rows.sort_by_key(|((rank, _), _, _)| *rank);
     let _ = writeln!(
         s,
         "\n## Drills\n\n| policy | workspace | dataset | drill | last passed |\n|---|---|---|---|---|"
     );
-    for (rank, policy, d) in rows {
-        let verdict = match rank {
-            0 => "FAILED",
-            1 => "passed",
-            _ => "not due",
-        };
+    for ((_, verdict), policy, d) in rows {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {verdict} | {} |",

@@ -91,9 +91,9 @@ fn newest_first(candidates: &mut [Candidate]) {
     });
 }
 
-/// The newest verified backup of `dataset` in a folder (by manifest time, else the time in the file name; a drilled one
-/// first among equally new ones), and the newer ones it passed over, each with why: a file that changed since it was verified, was never verified, or has
-/// no manifest is not restored by `--latest`.
+/// The newest verified backup of `dataset` in a folder (by manifest time, else the time in the file name; a drilled
+/// one first among equally new ones), and the newer ones it passed over, each with why: a file that changed since it
+/// was verified, was never verified, or has no manifest is not restored by `--latest`.
 async fn latest_file(
     session: &Context,
     workspace: &str,

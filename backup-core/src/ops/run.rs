@@ -247,6 +247,9 @@ async fn drill_policy(
                 _ => due.push(dataset),
             }
         }
+        if due.is_empty() {
+            continue;
+        }
         match super::drill::drill_datasets(session, workspace, &due, target).await {
             Ok(results) => {
                 for r in results {
