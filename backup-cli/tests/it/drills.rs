@@ -1,10 +1,13 @@
 //! `drill` through the binary against pbi-sim: a good backup restores into a scratch model that matches its
 //! manifest (tables, roles, row counts) and is deleted again; a restore that loses a table, or rows of one, fails the
-//! drill with exit 5 and still deletes it.
+//! drill with exit 5 and still deletes it; a drill killed mid-way leaves a scratch model the next one deletes; a
+//! whole workspace restores and drills several models at once, as many as its capacity is taken to run.
+
+use std::time::Duration;
 
 use backup_core::output::{BackupOutput, DrillOutput, exit_codes};
 
-use crate::support::Tenant;
+use crate::support::{Tenant, command, with_config};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_good_backup_drills_and_leaves_no_scratch_model() {
@@ -143,37 +146,84 @@ async fn a_whole_workspace_is_restored_from_its_folder_in_one_command() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_scratch_model_an_earlier_drill_left_is_deleted_by_the_next_drill_once_a_day_old() {
+async fn a_drill_killed_mid_way_leaves_a_scratch_model_that_the_next_drill_deletes() {
     let t = Tenant::rules().await;
     let env = t.env("financelake");
-    let out: BackupOutput = t.cli(&env, "backup -w Finance -d Budget").ok().await;
-    let file = out.results[0].file.clone();
-    // What a drill killed two days ago, and one killed an hour ago, left behind (restored under drill names).
-    let old = "Budget (drill 2026-12-05T04:00:00Z)";
-    let recent_time =
-        backup_core::ops::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
-    let recent = format!("Budget (drill {recent_time})");
-    for name in [old, recent.as_str()] {
-        let _: serde_json::Value = t
-            .cli(&env, "restore -w 'Finance Copy' --from-workspace Finance --file")
-            .arg(&file)
-            .arg("--as")
-            .arg(name)
-            .ok()
-            .await;
+    let _: BackupOutput = t.cli(&env, "backup -w Finance -d Budget").ok().await;
+    let before = t.stack.sim.models("Finance Copy");
+    // The drill restores and compares, then waits on the scratch model's deletion: killed there (SIGKILL).
+    t.stack.sim.stall_dataset_deletes(true);
+    let args: Vec<String> =
+        ["drill", "-w", "Finance", "-d", "Budget", "--target-workspace", "Finance Copy"]
+            .map(str::to_owned)
+            .to_vec();
+    let mut child = command(&env.vars, t.work.path(), &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let started = std::time::Instant::now();
+    while t.stack.sim.count("delete-dataset-stalled") == 0 {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the drill ended ({status}) before it deleted its scratch model");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the drill never deleted anything");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let models = t.stack.sim.models("Finance Copy");
-    assert!(models.iter().any(|m| m == old) && models.contains(&recent), "{models:?}");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    t.stack.sim.stall_dataset_deletes(false);
+    let left: Vec<String> =
+        t.stack.sim.models("Finance Copy").into_iter().filter(|m| !before.contains(m)).collect();
+    assert!(
+        left.len() == 1 && left[0].starts_with("Budget (drill "),
+        "the killed drill left no scratch model: {left:?}"
+    );
+    // The next drill waits out the killed one's lock, deletes what it left (minutes old, not a day), and drills.
+    let deleted = t.stack.sim.count("delete-dataset");
     let drill: DrillOutput =
         t.cli(&env, "drill -w Finance -d Budget --target-workspace 'Finance Copy'").ok().await;
     assert_eq!(drill.restorable, 1, "{drill:?}");
-    let models = t.stack.sim.models("Finance Copy");
-    assert!(
-        !models.iter().any(|m| m == old),
-        "the day-old scratch model is still there: {models:?}"
-    );
-    assert!(
-        models.contains(&recent),
-        "a recent one (a drill that may still run) was deleted: {models:?}"
-    );
+    assert_eq!(t.stack.sim.models("Finance Copy"), before, "a scratch model is left");
+    assert_eq!(t.stack.sim.count("delete-dataset"), deleted + 2, "its own and the killed drill's");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_workspace_restores_and_drills_several_at_once_on_its_capacity() {
+    let bulk = test_fixtures::tenant::BulkTenant {
+        workspaces: 2,
+        models_per_workspace: 4,
+        capacities: 1,
+        per_capacity_limit: None,
+        size_mb: 1,
+        rest_per_second: None,
+        // Each backup and restore holds its capacity a quarter of a second.
+        mb_per_second: Some(4.0),
+        uneven: false,
+    };
+    let t = Tenant::start(&bulk.scenario()).await;
+    let env = t.env("lake");
+    let capacity = "b0b0b0b0-0000-4000-8000-000000000001";
+    let out: BackupOutput = t.cli(&env, "backup -w WS-001 --all").ok().await;
+    assert_eq!(out.succeeded, 4, "{out:?}");
+    t.stack.sim.take_capacity_peak(capacity);
+    // `backup.per-capacity` (2 by default) at once, never more.
+    let restored: backup_core::output::RestoreAllOutput =
+        t.cli(&env, "restore -w WS-002 --from-workspace WS-001 --all --allow-overwrite").ok().await;
+    assert_eq!((restored.restored, restored.failed), (4, 0), "{restored:?}");
+    assert_eq!(t.stack.sim.take_capacity_peak(capacity), 2, "restores at once");
+    let names: Vec<&str> = restored.results.iter().map(|r| r.dataset.as_str()).collect();
+    assert_eq!(names, ["Model-01", "Model-02", "Model-03", "Model-04"], "in the datasets' order");
+    let drill: DrillOutput =
+        t.cli(&env, "drill -w WS-001 --all --target-workspace WS-002").ok().await;
+    assert_eq!((drill.restorable, drill.failed), (4, 0), "{drill:?}");
+    assert_eq!(t.stack.sim.take_capacity_peak(capacity), 2, "drills at once");
+    assert!(drill.results.iter().all(|r| r.scratch_removed), "{drill:?}");
+    let left = t.stack.sim.models("WS-002");
+    assert!(!left.iter().any(|m| m.contains("(drill ")), "{left:?}");
+    // Told three at once, three at once.
+    let (three, _dir) = with_config(&env, "[backup]\nper-capacity = 3\n");
+    let _: DrillOutput =
+        t.cli(&three, "drill -w WS-001 --all --target-workspace WS-002").ok().await;
+    assert_eq!(t.stack.sim.take_capacity_peak(capacity), 3, "drills at once with per-capacity = 3");
 }

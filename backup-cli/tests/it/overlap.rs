@@ -10,7 +10,7 @@ use adls_store::{Store, StoreExt, StorePath};
 use backup_core::output::{RunOutput, exit_codes};
 use test_fixtures::tenant::BulkTenant;
 
-use crate::support::{Env, Run, Tenant, sha256};
+use crate::support::{Run, Tenant, sha256, with_config};
 
 const FS: &str = "power-bi-backup";
 
@@ -30,12 +30,6 @@ fn slow_tenant() -> BulkTenant {
 
 const POLICY: &str =
     "[[policy]]\nname = \"nightly\"\nworkspaces = [\"WS-*\"]\nretention = { keep-last = 1 }\n";
-
-fn with_config(env: &Env, config: &str) -> (Env, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pbi-backup.toml"), config).unwrap();
-    (env.clone().in_dir(dir.path()), dir)
-}
 
 /// Every `.abf` in the account, by workspace and dataset, with whether its bytes hash to its manifest.
 async fn stored(t: &Tenant) -> BTreeMap<(String, String), Vec<(String, bool)>> {

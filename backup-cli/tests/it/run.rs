@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use backup_core::output::{BackupOutput, BackupVerification, RunOutput, exit_codes};
 use test_fixtures::tenant::BulkTenant;
 
-use crate::support::{BOT, BOT_SECRET, Env, Tenant, words};
+use crate::support::{BOT, BOT_SECRET, Tenant, with_config, words};
 
 fn small_tenant() -> BulkTenant {
     BulkTenant {
@@ -19,13 +19,6 @@ fn small_tenant() -> BulkTenant {
         mb_per_second: None,
         uneven: false,
     }
-}
-
-/// `env` run in a folder holding `config` as its `pbi-backup.toml` (the folder lives as long as the result).
-fn with_config(env: &Env, config: &str) -> (Env, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pbi-backup.toml"), config).unwrap();
-    (env.clone().in_dir(dir.path()), dir)
 }
 
 const NIGHTLY: &str = r#"

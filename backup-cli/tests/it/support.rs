@@ -283,6 +283,13 @@ fn check_json(run: &Run) {
     }
 }
 
+/// `env` run in a fresh folder holding `config` as its `pbi-backup.toml`; the folder lasts as long as the guard.
+pub fn with_config(env: &Env, config: &str) -> (Env, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pbi-backup.toml"), config).unwrap();
+    (env.clone().in_dir(dir.path()), dir)
+}
+
 /// The binary with exactly `vars` set (nothing inherited but PATH), in `dir`, stdin closed.
 pub fn command(vars: &[(String, String)], dir: &Path, args: &[String]) -> std::process::Command {
     let mut cmd = std::process::Command::new(BIN);

@@ -1,11 +1,18 @@
 //! `drill`: proves a backup restorable. Each dataset's newest verified backup is restored into a target workspace
 //! under a scratch name, the restored model compared with the backup's manifest (tables, roles and row counts, as
 //! every restore compares them), and the scratch model deleted again (REST "Datasets - Delete Dataset In Group"), also when the
-//! comparison failed. Scratch models a drill left behind (a run killed mid-way) are deleted by the next drill into
-//! the same workspace once they are a day old.
+//! comparison failed.
+//!
+//! The drills into one workspace hold its drill lock ([`take_drill_lock`]) while they run, so a drill that finds a
+//! scratch model there knows it is a killed drill's and deletes it before it starts. The datasets are drilled
+//! `backup.per-capacity` at once: every scratch model lands on the target's capacity, as a `restore --all` does.
 
 use std::time::Instant;
 
+use futures::StreamExt;
+
+use super::restore_all::at_once;
+use super::run_lock::take_drill_lock;
 use crate::error::Result;
 use crate::ops::output::{DrillOutput, DrillResult, ErrorInfo};
 use crate::ops::{Context, Outcome, RestoreOptions};
@@ -24,7 +31,7 @@ pub struct DrillOptions {
 /// The scratch models' names: `<dataset> (drill <UTC time>)`.
 const SCRATCH: &str = " (drill ";
 
-/// Drills each dataset in turn; see the module.
+/// Drills each dataset; see the module.
 pub async fn drill(session: &Context, options: &DrillOptions) -> Outcome<DrillOutput> {
     let api = session.api()?;
     let source = api.group_by_name(&options.workspace).await?;
@@ -37,8 +44,8 @@ pub async fn drill(session: &Context, options: &DrillOptions) -> Outcome<DrillOu
     Ok(DrillOutput { failed: results.len() - restorable, restorable, results })
 }
 
-/// Drills `datasets` of `workspace` one after another into the workspace `target`, once the scratch models earlier
-/// drills left there a day ago or more are deleted. `drill` and a policy's drills (`run`) both come here.
+/// Drills `datasets` of `workspace` into the workspace `target`, under its drill lock, once the scratch models killed
+/// drills left there are deleted. `drill` and a policy's drills (`run`) both come here.
 pub(crate) async fn drill_datasets(
     session: &Context,
     workspace: &str,
@@ -46,13 +53,16 @@ pub(crate) async fn drill_datasets(
     target: &str,
 ) -> Result<Vec<DrillResult>> {
     let target_id = session.api()?.group_by_name(target).await?.id;
-    remove_stale_scratch(session, &target_id).await;
+    let lock = take_drill_lock(session.workspace_store(target).await?, target).await?;
+    remove_left_scratch(session, &target_id).await;
     let options =
         DrillOptions { workspace: workspace.to_owned(), dataset: None, target: target.to_owned() };
-    let mut results = Vec::new();
-    for dataset in datasets {
-        results.push(drill_one(session, &options, &target_id, dataset).await);
-    }
+    let results = futures::stream::iter(datasets)
+        .map(|dataset| drill_one(session, &options, &target_id, dataset))
+        .buffered(at_once(session))
+        .collect()
+        .await;
+    lock.release().await;
     Ok(results)
 }
 
@@ -118,7 +128,7 @@ async fn drill_one(
         tracing::warn!(model = scratch, error = %e, "the drill's scratch model could not be deleted");
         if result.error.is_none() {
             result.error = Some(ErrorInfo::from(&e.saying(&format!(
-                "the scratch model '{scratch}' is left in '{}'; the next drill there deletes it once it is a day old",
+                "the scratch model '{scratch}' is left in '{}'; the next drill there deletes it",
                 options.target
             ))));
         }
@@ -154,29 +164,41 @@ async fn remove_scratch(session: &Context, target_id: &str, name: &str) -> Resul
     Ok(())
 }
 
-/// Deletes the scratch models older than a day that drills left in `target_id` (only names a drill gives: the
-/// dataset, ` (drill `, an RFC 3339 time and `)`).
-async fn remove_stale_scratch(session: &Context, target_id: &str) {
+/// Deletes the scratch models killed drills left in `target_id`: with the drill lock held, every model named as a
+/// drill names them (the dataset, ` (drill `, an RFC 3339 time and `)`) is one.
+async fn remove_left_scratch(session: &Context, target_id: &str) {
     let Ok(api) = session.api() else { return };
     let Ok(datasets) = api.datasets(target_id).await else { return };
-    let day_ago = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    for d in datasets {
-        let Some((_, rest)) = d.name.rsplit_once(SCRATCH) else { continue };
-        let Some(stamp) = rest.strip_suffix(')') else { continue };
-        let Ok(at) =
-            time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
-        else {
-            continue;
-        };
-        if at < day_ago {
-            match api.delete_dataset(target_id, &d.id).await {
-                Ok(()) => {
-                    tracing::info!(model = d.name, "deleted a scratch model an earlier drill left")
-                }
-                Err(e) => {
-                    tracing::warn!(model = d.name, error = %e, "a scratch model an earlier drill left could not be deleted")
-                }
+    for d in datasets.into_iter().filter(|d| is_scratch(&d.name)) {
+        match api.delete_dataset(target_id, &d.id).await {
+            Ok(()) => tracing::info!(model = d.name, "deleted a scratch model a killed drill left"),
+            Err(e) => {
+                tracing::warn!(model = d.name, error = %e, "a scratch model a killed drill left could not be deleted")
             }
+        }
+    }
+}
+
+/// Whether `name` is a scratch model's: `<dataset> (drill <RFC 3339 time>)`.
+fn is_scratch(name: &str) -> bool {
+    name.rsplit_once(SCRATCH).and_then(|(_, rest)| rest.strip_suffix(')')).is_some_and(|stamp| {
+        time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_names_a_drill_gives_are_scratch() {
+        assert!(super::is_scratch("Budget (drill 2026-12-05T04:00:00Z)"));
+        assert!(super::is_scratch("A (drill 1) (drill 2026-12-05T04:00:00Z)"));
+        for other in [
+            "Budget",
+            "Budget (drill)",
+            "Budget (drill yesterday)",
+            "Budget (drill 2026-12-05T04:00:00Z",
+        ] {
+            assert!(!super::is_scratch(other), "{other}");
         }
     }
 }

@@ -1,6 +1,13 @@
 //! `restore --all`: a whole workspace back, every dataset whose backups its folder holds restored from its newest
-//! verified backup, one after the other, each checked as a single restore is, in one report. The datasets are read
-//! from the backups (their manifests), not from the service: a workspace lost with its models still has its folder.
+//! verified backup, each checked as a single restore is, in one report. The datasets are read from the backups (their
+//! manifests), not from the service: a workspace lost with its models still has its folder.
+//!
+//! Every restore lands on the target workspace's capacity, so they run `backup.per-capacity` at once
+//! ([`at_once`]), and each waits out the capacity's refusals for load as a single restore does (within
+//! `backup.load-wait-minutes`). The window does not grow as a bulk backup's does: a restore refused for load is sent
+//! again by its own wait, so the client would never see the capacity's limit to learn it.
+
+use futures::StreamExt;
 
 use crate::error::Error;
 use crate::ops::output::{ErrorInfo, RestoreAllOutput, RestoreAllResult, RestorePlanOutput};
@@ -39,16 +46,26 @@ fn source(base: &RestoreOptions) -> Outcome<String> {
 /// Restores every dataset; see the module.
 pub async fn restore_all(session: &Context, base: &RestoreOptions) -> Outcome<RestoreAllOutput> {
     let source = source(base)?;
-    let mut results = Vec::new();
-    for dataset in datasets(session, &source).await? {
-        let outcome = super::restore(session, &each(base, &dataset)).await;
-        results.push(match outcome {
-            Ok(out) => RestoreAllResult { dataset, restore: Some(out), error: None },
-            Err(f) => RestoreAllResult { dataset, restore: None, error: Some(ErrorInfo::from(&f)) },
-        });
-    }
+    let results: Vec<RestoreAllResult> = futures::stream::iter(datasets(session, &source).await?)
+        .map(|dataset| async move {
+            match super::restore(session, &each(base, &dataset)).await {
+                Ok(out) => RestoreAllResult { dataset, restore: Some(out), error: None },
+                Err(f) => {
+                    RestoreAllResult { dataset, restore: None, error: Some(ErrorInfo::from(&f)) }
+                }
+            }
+        })
+        .buffered(at_once(session))
+        .collect()
+        .await;
     let restored = results.iter().filter(|r| r.ok()).count();
     Ok(RestoreAllOutput { failed: results.len() - restored, restored, results })
+}
+
+/// How many restores (or drills) of one workspace run at once: they all land on its capacity, which is taken to
+/// run `backup.per-capacity` at once, as a bulk backup's window starts.
+pub(crate) fn at_once(session: &Context) -> usize {
+    session.settings.file.backup.per_capacity.max(1)
 }
 
 /// The plans of [`restore_all`], nothing sent.

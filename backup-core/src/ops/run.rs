@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use super::backup::{BackupOptions, DatasetSelector, execute_backup, select_backups};
 use super::output::{BackupVerification, ErrorInfo, PolicyDrill, PolicyRun, RunOutput};
 use super::prune::{PruneOptions, prune};
-use super::run_lock::{RunLock, lock_path};
+use super::run_lock::{RunLock, TTL, lock_path};
 use super::schedule::Shard;
 use super::skip::SkipRules;
 use super::{Context, rfc3339};
@@ -153,7 +153,7 @@ async fn run_policy(
             None => format!("policy '{}'", policy.name),
         };
         let path = lock_path(&policy.name, options.shard)?;
-        let lock = RunLock::take(stores, path, &what, options.break_lock).await?;
+        let lock = RunLock::take(stores, path, (&what, TTL), options.break_lock).await?;
         Ok::<_, Error>((backup_options, plan, lock))
     };
     let (backup_options, mut plan, lock) = match locked.await {

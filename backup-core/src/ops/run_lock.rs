@@ -17,10 +17,9 @@ use crate::layout::BACKUP_FILESYSTEM;
 /// The folder of the lock files, beside the workspace folders. It holds no `.abf`, so `list` and `prune` find nothing
 /// in it should a workspace ever bear its name.
 pub(crate) const LOCK_FOLDER: &str = ".pbi-backup-locks";
-/// How long a lock lasts unless renewed: a killed run's lock ends this long after its last renewal.
+/// How long a run's lock lasts unless renewed: a killed run's lock ends this long after its last renewal. It is
+/// renewed every third of it.
 pub(crate) const TTL: Duration = Duration::from_secs(60);
-/// How often a held lock is renewed.
-const RENEW_EVERY: Duration = Duration::from_secs(20);
 
 /// The lock file of a policy and shard.
 pub(crate) fn lock_path(policy: &str, shard: Option<Shard>) -> Result<StorePath> {
@@ -35,6 +34,48 @@ pub(crate) fn lock_path(policy: &str, shard: Option<Shard>) -> Result<StorePath>
     })
 }
 
+/// How long a drill's lock lasts unless renewed: the least a Blob lease may last (Lease Blob: 15 to 60 s), so that a
+/// drill killed mid-way holds up the next drill into its workspace for seconds, not a minute.
+pub(crate) const DRILL_TTL: Duration = Duration::from_secs(15);
+
+/// The lock of the drills into the workspace `target`.
+fn drill_lock_path(target: &str) -> Result<StorePath> {
+    StorePath::file(BACKUP_FILESYSTEM, LOCK_FOLDER, &format!("drills into {target}.lock")).map_err(
+        |e| Error::Usage(format!("workspace name '{target}' cannot name a drill lock ({e})")),
+    )
+}
+
+/// Takes the lock of the drills into `target` in `store` (the target workspace's account, which every drill into
+/// it copies its backup to). Held, it means no other drill restores into `target`: every scratch model found there
+/// is a killed drill's. Held by another, it is waited for while a killed drill's lock may last ([`DRILL_TTL`] and a
+/// few seconds), saying so after a few seconds; held beyond that, another drill is running: the store's
+/// [`adls_store::Error::Locked`] (exit 7).
+pub(crate) async fn take_drill_lock(store: Arc<dyn Store>, target: &str) -> Result<RunLock> {
+    let path = drill_lock_path(target)?;
+    let what = format!("a drill into '{target}'");
+    let started = tokio::time::Instant::now();
+    let deadline = started + DRILL_TTL + Duration::from_secs(5);
+    let mut said = false;
+    loop {
+        match RunLock::take(vec![store.clone()], path.clone(), (&what, DRILL_TTL), false).await {
+            Err(Error::Storage(adls_store::Error::Locked { .. }))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                if !said && started.elapsed() >= Duration::from_secs(3) {
+                    said = true;
+                    tracing::info!(
+                        lock = %path,
+                        "waiting for the lock of the drills into '{target}': another drill holds it, or a killed one left it (that ends within {} s)",
+                        DRILL_TTL.as_secs()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The locks a run holds; renewed in the background until [`RunLock::release`].
 #[derive(Debug)]
 pub(crate) struct RunLock {
@@ -45,12 +86,12 @@ pub(crate) struct RunLock {
 }
 
 impl RunLock {
-    /// Takes the lock of `path` in every store (after breaking it, with `break_lock`), or gives back what it took
-    /// and fails with the store's [`adls_store::Error::Locked`], which says who to wait for and the remedy.
+    /// Takes the lock of `path` for `ttl` in every store (after breaking it, with `break_lock`), or gives back what
+    /// it took and fails with the store's [`adls_store::Error::Locked`], which says who to wait for and the remedy.
     pub(crate) async fn take(
         stores: Vec<Arc<dyn Store>>,
         path: StorePath,
-        what: &str,
+        (what, ttl): (&str, Duration),
         break_lock: bool,
     ) -> Result<RunLock> {
         let mut held: Vec<(Arc<dyn Store>, LockId)> = Vec::new();
@@ -67,7 +108,7 @@ impl RunLock {
                     tracing::warn!(lock = %path, store = %shown, "breaking the run lock (--break-lock)");
                     store.locks().break_lock(&path).await?;
                 }
-                store.locks().acquire(&path, TTL).await
+                store.locks().acquire(&path, ttl).await
             };
             match taken.await {
                 Ok(id) => held.push((store, id)),
@@ -79,7 +120,7 @@ impl RunLock {
                                 path,
                                 detail: format!(
                                     "another run of {what} holds it in {shown}, so this run did nothing; it ends by itself within {} s after that run stops: wait, or pass --break-lock if you know that run is gone",
-                                    TTL.as_secs()
+                                    ttl.as_secs()
                                 ),
                             })
                         }
@@ -90,7 +131,7 @@ impl RunLock {
         }
         let held = Arc::new(held);
         let lost = Arc::new(AtomicBool::new(false));
-        let renewer = tokio::spawn(renew(held.clone(), path.clone(), lost.clone()));
+        let renewer = tokio::spawn(renew(held.clone(), path.clone(), lost.clone(), ttl / 3));
         Ok(RunLock { held, path, lost, renewer })
     }
 
@@ -115,9 +156,14 @@ async fn release_all(held: &[(Arc<dyn Store>, LockId)], path: &StorePath) {
     }
 }
 
-async fn renew(held: Arc<Vec<(Arc<dyn Store>, LockId)>>, path: StorePath, lost: Arc<AtomicBool>) {
+async fn renew(
+    held: Arc<Vec<(Arc<dyn Store>, LockId)>>,
+    path: StorePath,
+    lost: Arc<AtomicBool>,
+    every: Duration,
+) {
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
+        tokio::time::sleep(every).await;
         for (store, id) in held.iter() {
             if let Err(e) = store.locks().renew(&path, id).await {
                 tracing::error!(lock = %path, store = %store, error = %e, "the run lock could not be renewed; this run prunes nothing more");

@@ -78,8 +78,8 @@ pub(crate) struct Shared {
     /// One lock per model: backup and restore commands of one model run one at a time, as a server's locks
     /// would; other models' run alongside.
     pub model_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Backup and restore commands on each capacity (by id): running now, and started since the simulator started.
-    pub capacity_operations: Mutex<HashMap<String, (u32, u64)>>,
+    /// Backup and restore commands on each capacity (by id).
+    pub capacity_operations: Mutex<HashMap<String, CapacityOperations>>,
     /// The REST rate limit's bucket: calls left, and when it was last filled.
     pub rest_bucket: Mutex<Option<(f64, std::time::Instant)>>,
     pub counters: Mutex<HashMap<&'static str, u64>>,
@@ -91,6 +91,9 @@ pub(crate) struct Shared {
     pub drop_on_restore: Mutex<Option<String>>,
     /// A table every restore brings back with half its rows (a restore that loses data, for drills).
     pub halve_rows_on_restore: Mutex<Option<String>>,
+    /// When set, a dataset deletion is held unanswered until the switch is cleared, then answered 503 with nothing
+    /// deleted (so that a test can kill a client while it waits on one).
+    pub stall_dataset_deletes: std::sync::atomic::AtomicBool,
     /// How many of the next REST calls are turned away with 429 and `Retry-After: 1`, as the service throttles.
     pub throttle_rest: std::sync::atomic::AtomicU32,
     /// How many of the next `/webapi/xmla` posts are answered 503 with `Retry-After: 1`, before anything runs.
@@ -293,14 +296,24 @@ impl Shared {
         capacity: &state::CapacityState,
     ) -> Option<CapacitySlot> {
         let mut all = self.capacity_operations.lock().expect("poisoned");
-        let (running, started) = all.entry(capacity.id.clone()).or_default();
-        if capacity.limit_after(*started).is_some_and(|l| *running >= l) {
+        let ops = all.entry(capacity.id.clone()).or_default();
+        if capacity.limit_after(ops.started).is_some_and(|l| ops.running >= l) {
             return None;
         }
-        *running += 1;
-        *started += 1;
+        ops.running += 1;
+        ops.started += 1;
+        ops.peak = ops.peak.max(ops.running);
         Some(CapacitySlot { shared: self.clone(), capacity: capacity.id.clone() })
     }
+}
+
+/// A capacity's backup and restore commands: running now, started since the simulator started, and the most that
+/// ran at once since [`PbiSim::take_capacity_peak`] last asked.
+#[derive(Debug, Default)]
+pub struct CapacityOperations {
+    running: u32,
+    started: u64,
+    peak: u32,
 }
 
 /// One backup or restore running on a capacity; dropped when it ends.
@@ -312,8 +325,8 @@ pub(crate) struct CapacitySlot {
 impl Drop for CapacitySlot {
     fn drop(&mut self) {
         let mut running = self.shared.capacity_operations.lock().expect("poisoned");
-        if let Some((n, _)) = running.get_mut(&self.capacity) {
-            *n = n.saturating_sub(1);
+        if let Some(ops) = running.get_mut(&self.capacity) {
+            ops.running = ops.running.saturating_sub(1);
         }
     }
 }
@@ -371,6 +384,7 @@ impl PbiSim {
             fail_table_listing: std::sync::atomic::AtomicBool::new(false),
             drop_on_restore: Mutex::new(None),
             halve_rows_on_restore: Mutex::new(None),
+            stall_dataset_deletes: std::sync::atomic::AtomicBool::new(false),
             throttle_rest: std::sync::atomic::AtomicU32::new(0),
             busy_xmla: std::sync::atomic::AtomicU32::new(0),
             busy_token: std::sync::atomic::AtomicU32::new(0),
@@ -436,6 +450,17 @@ impl PbiSim {
 
     pub fn count(&self, what: &str) -> u64 {
         self.shared.counters.lock().expect("poisoned").get(what).copied().unwrap_or(0)
+    }
+
+    /// The most backup and restore commands the capacity `id` ran at once since the last call (or the start); the
+    /// count starts again from those running now.
+    pub fn take_capacity_peak(&self, id: &str) -> u32 {
+        let mut all = self.shared.capacity_operations.lock().expect("poisoned");
+        all.iter_mut().find(|(c, _)| c.eq_ignore_ascii_case(id)).map_or(0, |(_, ops)| {
+            let peak = ops.peak;
+            ops.peak = ops.running;
+            peak
+        })
     }
 
     /// The requests received so far (the most recent 10,000), oldest first.
@@ -523,6 +548,12 @@ impl PbiSim {
     /// that a restored model can have every table and still not hold the backup's data.
     pub fn halve_rows_on_restore(&self, name: Option<&str>) {
         *self.shared.halve_rows_on_restore.lock().expect("poisoned") = name.map(str::to_owned);
+    }
+
+    /// Holds every dataset deletion unanswered while `stall` is set; once cleared, the held ones are answered 503
+    /// with nothing deleted. Counted as `delete-dataset-stalled`.
+    pub fn stall_dataset_deletes(&self, stall: bool) {
+        self.shared.stall_dataset_deletes.store(stall, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Makes every `TMSCHEMA_TABLES` Discover fail (`true`) or work again (`false`).

@@ -430,6 +430,20 @@ async fn delete_dataset(
     headers: HeaderMap,
     Path((id, dataset)): Path<(String, String)>,
 ) -> Response {
+    if shared.stall_dataset_deletes.load(std::sync::atomic::Ordering::SeqCst) {
+        shared.count("delete-dataset-stalled");
+        let held = std::time::Instant::now();
+        while shared.stall_dataset_deletes.load(std::sync::atomic::Ordering::SeqCst)
+            && held.elapsed() < std::time::Duration::from_secs(300)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut r =
+            (StatusCode::SERVICE_UNAVAILABLE, "held by the simulator's switch; nothing deleted")
+                .into_response();
+        r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return r;
+    }
     let refusal = "only admins and members can delete a dataset";
     let (mut state, workspace) =
         match allowed(&shared, &headers, &id, &["Admin", "Member"], refusal) {

@@ -54,6 +54,11 @@ pub(super) async fn restore(
         .flatten()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let mut model = model_of(side.as_ref(), &report, &image);
+    // The engine reads the whole file in, on a place on the capacity: the time a backup of that model takes.
+    let speed = shared.state.lock().expect("poisoned").backup_mb_per_second;
+    if let Some(speed) = speed.filter(|s| *s > 0.0) {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(model.size_mb as f64 / speed)).await;
+    }
     apply_security(&mut model, r.security);
     let name = r.database_name.clone().unwrap_or_else(|| model.name.clone());
     let mut state = shared.state.lock().expect("poisoned");
