@@ -86,8 +86,9 @@ impl EntraSignIn {
             Err(_) => Err(SignInError::Unreachable {
                 host: self.host(),
                 reason: format!(
-                    "no token within {} s (the sign-in deadline; PBI_BACKUP_SIGN_IN_TIMEOUT sets it)",
-                    self.deadline.as_secs()
+                    "no token within {} s (the sign-in deadline; PBI_BACKUP_SIGN_IN_TIMEOUT sets it){}",
+                    self.deadline.as_secs(),
+                    proxied(&self.authority)
                 ),
             }),
         }
@@ -217,4 +218,26 @@ impl azure_core::auth::TokenCredential for EntraSignIn {
         // The SDK credential keeps its cache to itself and renews 5 minutes before expiry; nothing to clear.
         Ok(())
     }
+}
+
+/// When a proxy variable applies to `url`'s scheme (as reqwest reads them), the proxy it names, host and port only
+/// (a proxy URL may carry a password): a sign-in that hangs there may be the proxy's doing.
+fn proxied(url: &Url) -> String {
+    let names: &[&str] = if url.scheme() == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let Some((name, value)) =
+        names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()).map(|v| (n, v)))
+    else {
+        return String::new();
+    };
+    let shown = Url::parse(&value)
+        .ok()
+        .and_then(|p| Some(format!("{}:{}", p.host_str()?, p.port_or_known_default()?)))
+        .unwrap_or_else(|| "an address that is not a URL".to_owned());
+    format!(
+        "; {name} sends it through the proxy {shown} unless NO_PROXY names the host: check that proxy"
+    )
 }

@@ -265,11 +265,17 @@ async fn group_users(
             .filter_map(|p| {
                 let role = p.roles.get(&w.id)?;
                 // "For principal type User, provide the UPN. Otherwise provide the object ID of the principal."
-                let identifier = if p.kind == "app" { &p.object_id } else { &p.id };
+                let identifier = if p.kind == "user" { &p.id } else { &p.object_id };
+                // A group is listed as itself, not expanded into its members.
+                let principal_type = match p.kind.as_str() {
+                    "app" => "App",
+                    "group" => "Group",
+                    _ => "User",
+                };
                 Some(json!({
                     "identifier": identifier,
                     "displayName": p.name,
-                    "principalType": if p.kind == "app" { "App" } else { "User" },
+                    "principalType": principal_type,
                     "groupUserAccessRight": role,
                 }))
             })

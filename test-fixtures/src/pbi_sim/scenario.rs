@@ -238,11 +238,12 @@ fn default_format() -> String {
     "Large".into()
 }
 
-/// A user or a service principal.
+/// A user, a service principal or a security group.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Principal {
-    /// `app` (service principal) or `user`.
+    /// `app` (service principal), `user` or `group` (a security group: it holds roles for its members and never
+    /// signs in).
     pub kind: String,
     /// Display name.
     pub name: String,
@@ -278,6 +279,9 @@ pub struct Principal {
     /// A user-assigned managed identity's Azure resource id.
     #[serde(default)]
     pub resource_id: Option<String>,
+    /// The names of the `group` principals it is a member of: it holds their workspace roles too.
+    #[serde(default)]
+    pub member_of: Vec<String>,
 }
 
 /// A federated identity credential of an app ("Workload identity federation", learn.microsoft.com/entra/workload-id/
@@ -461,11 +465,19 @@ impl Scenario {
             return Err(format!("tenant-storage names '{s}', which is not declared"));
         }
         for p in &self.principals {
-            if p.kind != "app" && p.kind != "user" {
+            if !matches!(p.kind.as_str(), "app" | "user" | "group") {
                 return Err(format!(
-                    "principal '{}' has kind '{}'; use app or user",
+                    "principal '{}' has kind '{}'; use app, user or group",
                     p.name, p.kind
                 ));
+            }
+            for g in &p.member_of {
+                if !self.principals.iter().any(|q| &q.name == g && q.kind == "group") {
+                    return Err(format!(
+                        "principal '{}' is a member of '{g}', which is not a declared group",
+                        p.name
+                    ));
+                }
             }
             for (ws, role) in &p.roles {
                 if !self.workspaces.iter().any(|w| &w.name == ws) {

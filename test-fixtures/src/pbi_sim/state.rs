@@ -133,6 +133,9 @@ pub struct PrincipalState {
     pub managed_identity: Option<String>,
     #[serde(default)]
     pub resource_id: Option<String>,
+    /// The ids of the groups it is a member of.
+    #[serde(default)]
+    pub member_of: Vec<String>,
 }
 
 /// A model as the simulator keeps it; also what a backup file carries (in `SimModel.json`).
@@ -201,7 +204,11 @@ pub fn now_string() -> String {
 }
 
 /// A scenario's principal as the simulator keeps it: roles by workspace id, an object id (derived when absent).
-fn principal_state(p: &scenario::Principal, workspaces: &[WorkspaceState]) -> PrincipalState {
+fn principal_state(
+    p: &scenario::Principal,
+    workspaces: &[WorkspaceState],
+    all: &[scenario::Principal],
+) -> PrincipalState {
     let ws_id = |name: &str| workspaces.iter().find(|w| w.name == name).map(|w| w.id.clone());
     PrincipalState {
         kind: p.kind.clone(),
@@ -216,6 +223,12 @@ fn principal_state(p: &scenario::Principal, workspaces: &[WorkspaceState]) -> Pr
         federated_credentials: p.federated_credentials.clone(),
         managed_identity: p.managed_identity.clone(),
         resource_id: p.resource_id.clone(),
+        member_of: p
+            .member_of
+            .iter()
+            .filter_map(|g| all.iter().find(|q| &q.name == g && q.kind == "group"))
+            .map(|g| g.id.clone())
+            .collect(),
     }
 }
 
@@ -278,7 +291,8 @@ impl State {
             })
             .collect();
         let ws_id = |name: &str| workspaces.iter().find(|w| w.name == name).map(|w| w.id.clone());
-        let principals = s.principals.iter().map(|p| principal_state(p, &workspaces)).collect();
+        let principals =
+            s.principals.iter().map(|p| principal_state(p, &workspaces, &s.principals)).collect();
         let models = s
             .datasets
             .iter()
@@ -378,7 +392,14 @@ impl State {
         self.accounts.iter().find(|a| a.name == name)
     }
 
+    /// The principal's role in the workspace: its own, or the highest a group it is a member of holds there.
     pub fn role(&self, principal: &str, workspace_id: &str) -> Option<&str> {
-        self.principal(principal)?.roles.get(workspace_id).map(String::as_str)
+        const RANK: [&str; 4] = ["Viewer", "Contributor", "Member", "Admin"];
+        let p = self.principal(principal)?;
+        let groups = p.member_of.iter().filter_map(|g| self.principal(g));
+        std::iter::once(p)
+            .chain(groups)
+            .filter_map(|q| q.roles.get(workspace_id).map(String::as_str))
+            .max_by_key(|r| RANK.iter().position(|k| k == r))
     }
 }

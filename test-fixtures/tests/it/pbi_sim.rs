@@ -556,11 +556,44 @@ async fn the_binary_killed_after_acknowledged_writes_loses_none_of_them() {
 }
 
 /// The columns a rowset's schema declares (`sql:field`), in order.
-fn declared_columns(body: &str) -> Vec<String> {
-    body.split("sql:field=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+fn declared_columns(body: &str) -> Vec<(String, String)> {
+    let schema = body.split("</xsd:schema>").next().unwrap_or_default();
+    schema
+        .split("<xsd:element ")
+        .filter_map(|e| {
+            let attr = |name: &str| {
+                e.split(&format!("{name}=\"")).nth(1)?.split('"').next().map(str::to_owned)
+            };
+            Some((attr("sql:field")?, attr("type")?))
+        })
         .collect()
+}
+
+/// A column as its reference gives it: its name, and its XML Schema type when the reference gives one.
+type Documented = (&'static str, Option<&'static str>);
+
+/// Whether `value` is a valid literal of the XML Schema type `kind`.
+fn is_literal_of(kind: &str, value: &str) -> bool {
+    let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    match kind {
+        "xsd:string" => true,
+        "xsd:long" => digits(value.strip_prefix('-').unwrap_or(value)),
+        "xsd:unsignedLong" => digits(value),
+        "xsd:boolean" => matches!(value, "true" | "false" | "1" | "0"),
+        "xsd:dateTime" => {
+            time::PrimitiveDateTime::parse(
+                value.trim_end_matches('Z'),
+                &time::format_description::well_known::Iso8601::DEFAULT,
+            )
+            .is_ok()
+                || time::OffsetDateTime::parse(
+                    value,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .is_ok()
+        }
+        other => panic!("no check for {other}"),
+    }
 }
 
 /// Discovers `request_type` of the model Budget through the pump, restricted by `restriction`: the answer's body.
@@ -582,96 +615,128 @@ async fn discover_budget(stack: &SimStack, request_type: &str, restriction: &str
 }
 
 /// Each rowset the client reads declares exactly the columns its reference lists, whether a row carries a value or
-/// not, and none the reference does not (a row count in `TMSCHEMA_TABLES`, say). The lists are written here from
+/// not, and none the reference does not (a row count in `TMSCHEMA_TABLES`, say), each with the type its reference
+/// gives where one does, and every value a row carries is a literal of its column's type. The lists are written here from
 /// the references, not from the simulator: the SQL Server 2012 rowset pages and MS-SSAS §3.1.4.2.2.1.3.58/.60 for
 /// the storage rowsets, MS-SSAS-T §2.2.5 (the Table, Role and RoleMembership objects) for the `TMSCHEMA_*` ones.
 #[tokio::test]
 async fn the_rowsets_carry_every_documented_column_and_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let stack = start(dir.path()).await;
-    let documented: [(&str, &str, &[&str]); 5] = [
+    // (column, its type where a page gives it). MS-SSAS types the storage rowsets; MS-SSAS-T types the Table
+    // and RoleMembership objects' properties (§2.2.5.3, §2.2.5.22); no page reached types the Role's.
+    const S: Option<&str> = Some("xsd:string");
+    const L: Option<&str> = Some("xsd:long");
+    const U: Option<&str> = Some("xsd:unsignedLong");
+    const B: Option<&str> = Some("xsd:boolean");
+    const T: Option<&str> = Some("xsd:dateTime");
+    let documented: [(&str, &str, &[Documented]); 5] = [
         (
             "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS",
             "DATABASE_NAME",
             &[
-                "DATABASE_NAME",
-                "CUBE_NAME",
-                "MEASURE_GROUP_NAME",
-                "PARTITION_NAME",
-                "DIMENSION_NAME",
-                "TABLE_ID",
-                "COLUMN_ID",
-                "SEGMENT_NUMBER",
-                "TABLE_PARTITION_NUMBER",
-                "RECORDS_COUNT",
-                "ALLOCATED_SIZE",
-                "USED_SIZE",
-                "COMPRESSION_TYPE",
-                "BITS_COUNT",
-                "BOOKMARK_BITS_COUNT",
-                "VERTIPAQ_STATE",
-                "ISPAGEABLE",
-                "ISRESIDENT",
-                "TEMPERATURE",
-                "LAST_ACCESSED",
+                ("DATABASE_NAME", S),
+                ("CUBE_NAME", S),
+                ("MEASURE_GROUP_NAME", S),
+                ("PARTITION_NAME", S),
+                ("DIMENSION_NAME", S),
+                ("TABLE_ID", S),
+                ("COLUMN_ID", S),
+                ("SEGMENT_NUMBER", L),
+                ("TABLE_PARTITION_NUMBER", L),
+                ("RECORDS_COUNT", L),
+                ("ALLOCATED_SIZE", U),
+                ("USED_SIZE", U),
+                ("COMPRESSION_TYPE", S),
+                ("BITS_COUNT", L),
+                ("BOOKMARK_BITS_COUNT", L),
+                ("VERTIPAQ_STATE", S),
+                ("ISPAGEABLE", B),
+                ("ISRESIDENT", None),
+                ("TEMPERATURE", None),
+                ("LAST_ACCESSED", None),
             ],
         ),
         (
             "DISCOVER_STORAGE_TABLES",
             "DATABASE_NAME",
             &[
-                "DATABASE_NAME",
-                "CUBE_NAME",
-                "MEASURE_GROUP_NAME",
-                "PARTITION_NAME",
-                "DIMENSION_NAME",
-                "TABLE_ID",
-                "TABLE_PARTITIONS_COUNT",
-                "HINT_TABLE_TYPE",
-                "ROWS_COUNT",
-                "RIVIOLATION_COUNT",
+                ("DATABASE_NAME", S),
+                ("CUBE_NAME", S),
+                ("MEASURE_GROUP_NAME", S),
+                ("PARTITION_NAME", S),
+                ("DIMENSION_NAME", S),
+                ("TABLE_ID", S),
+                ("TABLE_PARTITIONS_COUNT", L),
+                ("HINT_TABLE_TYPE", S),
+                ("ROWS_COUNT", L),
+                ("RIVIOLATION_COUNT", L),
             ],
         ),
         (
             "TMSCHEMA_TABLES",
             "DatabaseName",
             &[
-                "ID",
-                "ModelID",
-                "Name",
-                "DataCategory",
-                "Description",
-                "IsHidden",
-                "TableStorageID",
-                "ModifiedTime",
-                "StructureModifiedTime",
-                "SystemFlags",
-                "ShowAsVariationsOnly",
-                "IsPrivate",
+                ("ID", U),
+                ("ModelID", U),
+                ("Name", S),
+                ("DataCategory", S),
+                ("Description", S),
+                ("IsHidden", B),
+                ("TableStorageID", U),
+                ("ModifiedTime", T),
+                ("StructureModifiedTime", T),
+                ("SystemFlags", L),
+                ("ShowAsVariationsOnly", B),
+                ("IsPrivate", B),
             ],
         ),
         (
             "TMSCHEMA_ROLES",
             "DatabaseName",
-            &["ID", "ModelID", "Name", "Description", "ModelPermission", "ModifiedTime"],
+            &[
+                ("ID", None),
+                ("ModelID", None),
+                ("Name", None),
+                ("Description", None),
+                ("ModelPermission", None),
+                ("ModifiedTime", None),
+            ],
         ),
         (
             "TMSCHEMA_ROLE_MEMBERSHIPS",
             "DatabaseName",
             &[
-                "ID",
-                "RoleID",
-                "MemberName",
-                "MemberID",
-                "IdentityProvider",
-                "MemberType",
-                "ModifiedTime",
+                ("ID", U),
+                ("RoleID", U),
+                ("MemberName", S),
+                ("MemberID", S),
+                ("IdentityProvider", S),
+                ("MemberType", None),
+                ("ModifiedTime", T),
             ],
         ),
     ];
     for (rowset, restriction, columns) in documented {
         let body = discover_budget(&stack, rowset, restriction).await;
-        assert_eq!(declared_columns(&body), columns, "{rowset}: {body}");
+        let declared = declared_columns(&body);
+        let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+        let expected: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, expected, "{rowset}: {body}");
+        let rows = body.split("</xsd:schema>").nth(1).expect("rows after the schema");
+        let mut values = 0;
+        for ((name, kind), (_, documented)) in declared.iter().zip(columns) {
+            if let Some(documented) = documented {
+                assert_eq!(kind, documented, "{rowset}.{name}");
+            }
+            // Every value the rows carry is a literal of its declared type.
+            for value in rows.split(&format!("<{name}>")).skip(1) {
+                let value = value.split(&format!("</{name}>")).next().unwrap_or_default();
+                assert!(is_literal_of(kind, value), "{rowset}.{name} ({kind}): {value:?}");
+                values += 1;
+            }
+        }
+        assert!(values > 0, "{rowset} carried no value to check: {body}");
     }
     let segments =
         discover_budget(&stack, "DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS", "DATABASE_NAME").await;

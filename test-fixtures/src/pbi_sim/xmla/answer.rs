@@ -146,9 +146,10 @@ pub(crate) fn fault(code: &str, text: &str) -> String {
     })
 }
 
-/// A rowset (`DiscoverResponse/return/root` in the rowset namespace) with its inline schema, then one `row` per row
-/// (V8, repaired). Column names are plain XML names here; values are escaped.
-pub(crate) fn rowset(columns: &[&str], rows: &[Row]) -> String {
+/// A rowset (`DiscoverResponse/return/root` in the rowset namespace) with its inline schema, each column declared
+/// with its XML Schema type, then one `row` per row (V8, repaired). Column names are plain XML names here; values are
+/// escaped.
+pub(crate) fn rowset(columns: &[(&str, &str)], rows: &[Row]) -> String {
     Doc::envelope(None, |d| {
         d.start("DiscoverResponse", &[("xmlns", XMLA)]);
         d.start("return", &[]);
@@ -172,9 +173,8 @@ pub(crate) fn rowset(columns: &[&str], rows: &[Row]) -> String {
         d.end("xsd:element");
         d.start("xsd:complexType", &[("name", "row")]);
         d.start("xsd:sequence", &[]);
-        for c in columns {
-            let column =
-                [("name", *c), ("type", "xsd:string"), ("sql:field", *c), ("minOccurs", "0")];
+        for (c, kind) in columns {
+            let column = [("name", *c), ("type", *kind), ("sql:field", *c), ("minOccurs", "0")];
             d.empty("xsd:element", &column);
         }
         d.end("xsd:sequence");
@@ -256,7 +256,7 @@ mod tests {
         assert!(seen.contains(&format!("Session xmlns={XMLA} SessionId=s-1")), "{seen:?}");
         assert!(seen.contains(&format!("root xmlns={EMPTY}")), "{seen:?}");
         let row = Row { columns: vec![("A".into(), Some("x < y".into())), ("B".into(), None)] };
-        let seen = events(&rowset(&["A", "B"], &[row]));
+        let seen = events(&rowset(&[("A", "xsd:string"), ("B", "xsd:string")], &[row]));
         let from_row = seen.iter().position(|s| s == "row").expect("a row");
         assert_eq!(seen[from_row..], ["row", "A", "text x < y"], "{seen:?}");
     }

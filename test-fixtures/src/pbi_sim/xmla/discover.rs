@@ -141,70 +141,99 @@ fn segment_rows(db: &str, model: &ModelState) -> Vec<Row> {
         .collect()
 }
 
-const SEGMENT_COLUMNS: &[&str] = &[
-    "DATABASE_NAME",
-    "CUBE_NAME",
-    "MEASURE_GROUP_NAME",
-    "PARTITION_NAME",
-    "DIMENSION_NAME",
-    "TABLE_ID",
-    "COLUMN_ID",
-    "SEGMENT_NUMBER",
-    "TABLE_PARTITION_NUMBER",
-    "RECORDS_COUNT",
-    "ALLOCATED_SIZE",
-    "USED_SIZE",
-    "COMPRESSION_TYPE",
-    "BITS_COUNT",
-    "BOOKMARK_BITS_COUNT",
-    "VERTIPAQ_STATE",
-    "ISPAGEABLE",
-    "ISRESIDENT",
-    "TEMPERATURE",
-    "LAST_ACCESSED",
+/// The columns of `DISCOVER_STORAGE_TABLE_COLUMN_SEGMENTS` with their types, as MS-SSAS §3.1.4.2.2.1.3.60.1 gives
+/// them. `PARTITION_NAME` is in the SQL Server 2012 page only (DBTYPE_WSTR); no page reached gives the type of
+/// `ISRESIDENT`, `TEMPERATURE` and `LAST_ACCESSED`, which stay `xsd:string`.
+const SEGMENT_COLUMNS: &[(&str, &str)] = &[
+    ("DATABASE_NAME", STRING),
+    ("CUBE_NAME", STRING),
+    ("MEASURE_GROUP_NAME", STRING),
+    ("PARTITION_NAME", STRING),
+    ("DIMENSION_NAME", STRING),
+    ("TABLE_ID", STRING),
+    ("COLUMN_ID", STRING),
+    ("SEGMENT_NUMBER", LONG),
+    ("TABLE_PARTITION_NUMBER", LONG),
+    ("RECORDS_COUNT", LONG),
+    ("ALLOCATED_SIZE", UNSIGNED_LONG),
+    ("USED_SIZE", UNSIGNED_LONG),
+    ("COMPRESSION_TYPE", STRING),
+    ("BITS_COUNT", LONG),
+    ("BOOKMARK_BITS_COUNT", LONG),
+    ("VERTIPAQ_STATE", STRING),
+    ("ISPAGEABLE", BOOLEAN),
+    ("ISRESIDENT", STRING),
+    ("TEMPERATURE", STRING),
+    ("LAST_ACCESSED", STRING),
 ];
 
-fn rowset(columns: &[&str], rows: &[Row], headers: &HeaderMap) -> Response {
+const STRING: &str = "xsd:string";
+const LONG: &str = "xsd:long";
+const UNSIGNED_LONG: &str = "xsd:unsignedLong";
+const BOOLEAN: &str = "xsd:boolean";
+const DATE_TIME: &str = "xsd:dateTime";
+
+fn rowset(columns: &[(&str, &str)], rows: &[Row], headers: &HeaderMap) -> Response {
     xml_response(StatusCode::OK, answer::rowset(columns, rows), headers)
 }
 
-const CATALOG_COLUMNS: &[&str] = &[
-    "CATALOG_NAME",
-    "DESCRIPTION",
-    "ROLES",
-    "DATE_MODIFIED",
-    "COMPATIBILITY_LEVEL",
-    "DATABASE_ID",
+/// `DBSCHEMA_CATALOGS`: `DATE_MODIFIED` is DBTYPE_DBTIMESTAMP (the rowset's page); the modern columns have no page.
+const CATALOG_COLUMNS: &[(&str, &str)] = &[
+    ("CATALOG_NAME", STRING),
+    ("DESCRIPTION", STRING),
+    ("ROLES", STRING),
+    ("DATE_MODIFIED", DATE_TIME),
+    ("COMPATIBILITY_LEVEL", STRING),
+    ("DATABASE_ID", STRING),
 ];
-const TABLE_COLUMNS: &[&str] = &[
-    "ID",
-    "ModelID",
-    "Name",
-    "DataCategory",
-    "Description",
-    "IsHidden",
-    "TableStorageID",
-    "ModifiedTime",
-    "StructureModifiedTime",
-    "SystemFlags",
-    "ShowAsVariationsOnly",
-    "IsPrivate",
+/// `TMSCHEMA_TABLES`, typed as MS-SSAS-T §2.2.5.3 types the Table object's properties; `IsPrivate` is a Boolean
+/// value on the INFO.TABLES page, which lists the same columns.
+const TABLE_COLUMNS: &[(&str, &str)] = &[
+    ("ID", UNSIGNED_LONG),
+    ("ModelID", UNSIGNED_LONG),
+    ("Name", STRING),
+    ("DataCategory", STRING),
+    ("Description", STRING),
+    ("IsHidden", BOOLEAN),
+    ("TableStorageID", UNSIGNED_LONG),
+    ("ModifiedTime", DATE_TIME),
+    ("StructureModifiedTime", DATE_TIME),
+    ("SystemFlags", LONG),
+    ("ShowAsVariationsOnly", BOOLEAN),
+    ("IsPrivate", BOOLEAN),
 ];
-const ROLE_COLUMNS: &[&str] =
-    &["ID", "ModelID", "Name", "Description", "ModelPermission", "ModifiedTime"];
-const MEMBERSHIP_COLUMNS: &[&str] =
-    &["ID", "RoleID", "MemberName", "MemberID", "IdentityProvider", "MemberType", "ModifiedTime"];
-const STORAGE_TABLE_COLUMNS: &[&str] = &[
-    "DATABASE_NAME",
-    "CUBE_NAME",
-    "MEASURE_GROUP_NAME",
-    "PARTITION_NAME",
-    "DIMENSION_NAME",
-    "TABLE_ID",
-    "TABLE_PARTITIONS_COUNT",
-    "HINT_TABLE_TYPE",
-    "ROWS_COUNT",
-    "RIVIOLATION_COUNT",
+/// `TMSCHEMA_ROLES`: no page reached types its columns, so they stay `xsd:string`.
+const ROLE_COLUMNS: &[(&str, &str)] = &[
+    ("ID", STRING),
+    ("ModelID", STRING),
+    ("Name", STRING),
+    ("Description", STRING),
+    ("ModelPermission", STRING),
+    ("ModifiedTime", STRING),
+];
+/// `TMSCHEMA_ROLE_MEMBERSHIPS`, typed as MS-SSAS-T §2.2.5.22 types the RoleMembership object's properties
+/// (`MemberType` is an "enumeration" there, with no XML type: `xsd:string`).
+const MEMBERSHIP_COLUMNS: &[(&str, &str)] = &[
+    ("ID", UNSIGNED_LONG),
+    ("RoleID", UNSIGNED_LONG),
+    ("MemberName", STRING),
+    ("MemberID", STRING),
+    ("IdentityProvider", STRING),
+    ("MemberType", STRING),
+    ("ModifiedTime", DATE_TIME),
+];
+/// `DISCOVER_STORAGE_TABLES`, typed as MS-SSAS §3.1.4.2.2.1.3.58.1 types them.
+const STORAGE_TABLE_COLUMNS: &[(&str, &str)] = &[
+    ("DATABASE_NAME", STRING),
+    ("CUBE_NAME", STRING),
+    ("MEASURE_GROUP_NAME", STRING),
+    ("PARTITION_NAME", STRING),
+    ("DIMENSION_NAME", STRING),
+    ("TABLE_ID", STRING),
+    ("TABLE_PARTITIONS_COUNT", LONG),
+    ("HINT_TABLE_TYPE", STRING),
+    ("ROWS_COUNT", LONG),
+    ("RIVIOLATION_COUNT", LONG),
 ];
 
 /// `TMSCHEMA_ROLES`: TOM's ModelPermission numbers (1 None, 2 Read, 3 ReadRefresh, 4 Refresh, 5 Administrator).
