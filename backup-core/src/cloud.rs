@@ -11,6 +11,10 @@
 //! learn.microsoft.com/azure/china/resources-developer-guide). Where they are silent: GCC's Entra is the public
 //! one while its Azure resources (ARM, storage) are taken to be Azure Government's; override `PBI_BACKUP_ARM_URL`
 //! and the storage endpoint when a GCC tenant's storage account is in commercial Azure.
+//!
+//! Azure Analysis Services servers name their cloud in their own address (`asazure://<region>.asazure.chinacloudapi.cn/
+//! <server>`): their tokens' scope follows the server's domain (`service::auth::aas_scope`), whatever
+//! `cloud` says.
 
 use std::fmt;
 use std::str::FromStr;

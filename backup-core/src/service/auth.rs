@@ -14,8 +14,24 @@ use crate::error::{Error, Result};
 
 /// Scope of Power BI REST and XMLA tokens.
 pub const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.default";
-/// Scope of Azure Analysis Services tokens: the `*` is literal, not a wildcard.
+/// Scope of Azure Analysis Services tokens in the public cloud: the `*` is literal, not a wildcard.
 pub const AAS_SCOPE: &str = "https://*.asazure.windows.net/.default";
+
+/// The scope of Azure Analysis Services tokens for a server at `host` (`<region>.asazure.windows.net`): the
+/// server's domain with a literal `*` for the region, in every cloud (Azure PowerShell's environments give the
+/// domains: `asazure.windows.net`, `asazure.chinacloudapi.cn`, `asazure.usgovcloudapi.net`). A host of another
+/// shape takes the public cloud's [`AAS_SCOPE`].
+pub fn aas_scope(host: &str) -> String {
+    let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    match host.split_once('.') {
+        Some((region, domain))
+            if !region.is_empty() && domain.starts_with("asazure.") && domain.contains('.') =>
+        {
+            format!("https://*.{domain}/.default")
+        }
+        _ => AAS_SCOPE.to_owned(),
+    }
+}
 /// Scope of Azure Resource Manager tokens.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// A token is renewed when it has less than this left, so a request never starts with a token about to lapse.
@@ -206,6 +222,24 @@ impl Identity {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_analysis_services_scope_follows_the_servers_cloud() {
+        for (host, scope) in [
+            ("westeurope.asazure.windows.net", AAS_SCOPE),
+            ("chinanorth2.asazure.chinacloudapi.cn", "https://*.asazure.chinacloudapi.cn/.default"),
+            (
+                "usgovvirginia.asazure.usgovcloudapi.net",
+                "https://*.asazure.usgovcloudapi.net/.default",
+            ),
+            ("WestUS.AsAzure.Windows.Net", AAS_SCOPE),
+            ("127.0.0.1:8080", AAS_SCOPE),
+            ("localhost", AAS_SCOPE),
+        ] {
+            assert_eq!(super::aas_scope(host), scope, "{host}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -501,7 +501,8 @@ impl XmlaClient {
                         Error::Usage(format!("invalid analysis services host '{host}': {e}"))
                     })?,
                 };
-                routing::aas_target(&self.http, &self.tokens, &base, server).await
+                let scope = crate::service::auth::aas_scope(host);
+                routing::aas_target(&self.http, &self.tokens, (&base, &scope), server).await
             }
             Endpoint::Http { url } => Ok(Target {
                 url: url.clone(),

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::Target;
 use crate::error::{Error, Result, Service};
-use crate::service::auth::{AAS_SCOPE, AuthHeader, POWERBI_SCOPE, TokenSource};
+use crate::service::auth::{AuthHeader, POWERBI_SCOPE, TokenSource};
 use crate::service::http::{self, str_field};
 use crate::urls::check_plain_http;
 
@@ -392,11 +392,11 @@ fn first_path_segment(uri: &str) -> Option<String> {
 }
 
 /// Azure Analysis Services: cluster resolution (JSON body first, then the form body of the official cmdlet), then a
-/// bearer token for `https://*.asazure.windows.net`.
+/// bearer token for `scope` (`https://*.asazure.windows.net` in the public cloud: [`crate::service::auth::aas_scope`]).
 pub(crate) async fn aas_target(
     http: &reqwest::Client,
     tokens: &TokenSource,
-    base: &Url,
+    (base, scope): (&Url, &str),
     server: &str,
 ) -> Result<Target> {
     const WHAT: &str = "cluster resolution";
@@ -437,7 +437,7 @@ pub(crate) async fn aas_target(
     let xmla = xmla_url(base, &fqdn, Service::AasRouting)?;
     Ok(Target {
         url: xmla,
-        auth: tokens.header(AAS_SCOPE).await?,
+        auth: tokens.header(scope).await?,
         headers: vec![
             ("x-ms-xmlaserver", core),
             ("x-ms-xmlacaps-negotiation-flags", PLAIN_FLAGS.to_owned()),
