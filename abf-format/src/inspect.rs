@@ -360,29 +360,57 @@ fn read_tables<R: Read + Seek>(
             ),
         ));
     } else {
-        report.tables = read_xml_tables(image, paths, failed, &mut report.problems)?;
+        let (tables, objects) =
+            read_xml_tables(image, paths, options.definition, failed, &mut report.problems)?;
+        report.tables = tables;
+        if options.definition {
+            match crate::definition_xml::read(&objects) {
+                Ok(mut d) => {
+                    d.compatibility_level = report.database.compatibility_level;
+                    report.definition = Some(d);
+                }
+                Err(e) => report.problems.push(Problem::new(
+                    ProblemKind::Corrupt,
+                    "model definition",
+                    format!("the object definition {e}"),
+                )),
+            }
+        }
     }
     Ok(())
 }
 
 /// Tables of a multidimensional-era model, from its `*.dim.xml` files, with the partitions of
-/// its `*.prt.xml` files attached to their owners.
+/// its `*.prt.xml` files attached to their owners; with `definition`, those files and the `*.scr.xml` scripts too,
+/// for [`crate::definition_xml`].
 fn read_xml_tables<R: Read + Seek>(
     image: &mut Image<R>,
     paths: &[String],
+    definition: bool,
     failed: &mut [bool],
     problems: &mut Vec<Problem>,
-) -> Res<Vec<Table>> {
+) -> Res<(Vec<Table>, Vec<crate::definition_xml::ObjectFile>)> {
     let mut tables: Vec<(Option<String>, Table)> = Vec::new();
     let mut partitions: Vec<(String, String)> = Vec::new();
+    let mut objects = Vec::new();
     for (idx, path) in paths.iter().enumerate() {
         let is_dim = path.ends_with(".dim.xml");
         let is_prt = path.ends_with(".prt.xml");
-        if !is_dim && !is_prt {
+        let is_script = definition && path.ends_with(".scr.xml");
+        if !is_dim && !is_prt && !is_script {
             continue;
         }
         let Some(bytes) = read_meta(image, idx, failed, problems)? else { continue };
         let original = image.log_file(idx).map(|f| f.path.clone()).unwrap_or_default();
+        if definition {
+            objects.push(crate::definition_xml::ObjectFile {
+                path: original.clone(),
+                bytes: bytes.clone(),
+            });
+        }
+        if is_script {
+            continue;
+        }
         match metadata::object_name_and_id(&bytes) {
             Ok((Some(name), id)) if is_dim => {
                 tables.push((id, Table { name, partitions: Vec::new() }))
@@ -406,7 +434,7 @@ fn read_xml_tables<R: Read + Seek>(
             t.partitions.push(name);
         }
     }
-    Ok(tables.into_iter().map(|(_, t)| t).collect())
+    Ok((tables.into_iter().map(|(_, t)| t).collect(), objects))
 }
 
 /// Checks the padding, then streams every file not already found damaged; damage goes to

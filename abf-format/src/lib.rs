@@ -5,6 +5,7 @@ mod bound;
 mod compare;
 mod crc;
 mod definition;
+mod definition_xml;
 mod error;
 mod extract;
 mod framing;

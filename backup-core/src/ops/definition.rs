@@ -173,7 +173,7 @@ fn whole(file: &str, report: abf_format::Report) -> Result<abf_format::Definitio
     }
     report.definition.ok_or_else(|| {
         Error::Usage(format!(
-            "{file} holds a model of compatibility level {}, whose definition is XML metadata rather than a catalog; pbi-backup reads the definitions of level 1200 and above",
+            "{file} holds no model definition that pbi-backup can read (compatibility level {}): neither a catalog nor the XML metadata of older models",
             report.database.compatibility_level.map_or("unknown".into(), |l| l.to_string())
         ))
     })
