@@ -360,43 +360,32 @@ fn strip_keywords<'s>(mut s: &'s str, words: &[&str]) -> Option<&'s str> {
 
 /// A table name, `'quoted'` (`''` an escaped quote) or bare up to the `[`, and the rest.
 fn quoted_name(s: &str) -> Option<(String, &str)> {
-    if let Some(body) = s.strip_prefix('\'') {
-        let mut name = String::new();
-        let mut chars = body.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            if c == '\'' {
-                if chars.peek().map(|(_, d)| *d) == Some('\'') {
-                    name.push('\'');
-                    chars.next();
-                } else {
-                    return Some((name, &body[i + 1..]));
-                }
-            } else {
-                name.push(c);
-            }
+    match s.strip_prefix('\'') {
+        Some(body) => delimited(body, '\''),
+        None => {
+            let end = s.find('[')?;
+            Some((s[..end].trim().to_owned(), &s[end..]))
         }
-        None
-    } else {
-        let end = s.find('[')?;
-        Some((s[..end].trim().to_owned(), &s[end..]))
     }
 }
 
 /// A `[bracketed]` name (`]]` an escaped bracket) and the rest.
 fn bracketed_name(s: &str) -> Option<(String, &str)> {
-    let body = s.strip_prefix('[')?;
+    delimited(s.strip_prefix('[')?, ']')
+}
+
+/// The text of `body` up to the first `close` that is not doubled (a doubled one is one escaped `close`), and what
+/// follows it; `None` when no `close` ends it.
+fn delimited(body: &str, close: char) -> Option<(String, &str)> {
     let mut name = String::new();
     let mut chars = body.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        if c == ']' {
-            if chars.peek().map(|(_, d)| *d) == Some(']') {
-                name.push(']');
-                chars.next();
-            } else {
-                return Some((name, &body[i + 1..]));
-            }
-        } else {
+        if c != close {
             name.push(c);
+        } else if chars.next_if(|(_, d)| *d == close).is_some() {
+            name.push(close);
+        } else {
+            return Some((name, &body[i + c.len_utf8()..]));
         }
     }
     None

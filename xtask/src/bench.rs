@@ -39,6 +39,7 @@
 //! - `pbi-backup inspect` (remote): `inspect --workspace bench --file F` of a generated backup of the size
 //!   (`abf-format`'s `make_abf`); `client MiB` is what the emulator wrote to its sockets meanwhile
 //!   (`/proc/PID/io` wchar).
+//! - `pbi-backup definition` (remote): `definition --workspace bench --file F` of the same backup, read the same way.
 //!
 //! `RSS ok` says whether the peak RSS of an adls-store row stays within concurrency × chunk + 64 MiB.
 
@@ -387,10 +388,15 @@ fn backup_rows(p: &Pass<'_>, emu: &Emulator) -> Result<Vec<Row>> {
     let before = emulator_wchar(emu)?;
     let mut inspect = timed("pbi-backup inspect", "inspect", p.gib, pbi_backup("inspect"))?;
     inspect.client_bytes = Some(emulator_wchar(emu)? - before);
+    // The model's definition of the same backup, read through ranged reads.
+    let before = emulator_wchar(emu)?;
+    let mut definition =
+        timed("pbi-backup definition", "definition", p.gib, pbi_backup("definition"))?;
+    definition.client_bytes = Some(emulator_wchar(emu)? - before);
     clean(p.url, &[&remote], p.dst)?;
     // Made again by the next run: the disk holds every size's source already.
     std::fs::remove_file(&abf)?;
-    Ok(vec![verify, inspect])
+    Ok(vec![verify, inspect, definition])
 }
 
 /// Bytes the emulator process has written, sockets included (`/proc/PID/io` wchar).
@@ -668,12 +674,12 @@ fn print_table(rows: &[Row], opts: &Options) {
         "client MiB"
     );
     for &gib in &opts.sizes_gib {
-        for op in ["upload", "download", "hash", "copy", "inspect"] {
+        for op in ["upload", "download", "hash", "copy", "inspect", "definition"] {
             print_op(rows, gib, op, bound);
         }
     }
     println!(
-        "RSS ok: peak RSS within concurrency x chunk + 64 MiB = {bound:.0} MiB (adls-store and pbi-backup rows). copy rows: vs best is the speed against the streamed copy; client MiB is what went through the client before verification. inspect: client MiB is what the emulator sent."
+        "RSS ok: peak RSS within concurrency x chunk + 64 MiB = {bound:.0} MiB (adls-store and pbi-backup rows). copy rows: vs best is the speed against the streamed copy; client MiB is what went through the client before verification. inspect, definition: client MiB is what the emulator sent."
     );
 }
 
@@ -706,8 +712,9 @@ fn print_op(rows: &[Row], gib: u64, op: &str, bound: f64) {
     for tool in TOOLS {
         let Some((secs, cpu, rss, client)) = best(rows, tool, op, gib) else { continue };
         let v = speed(secs);
-        // inspect reads a few blocks, not the file: a speed would mean nothing.
-        let mib_s = if op == "inspect" { "-".to_owned() } else { format!("{v:.0}") };
+        // inspect and definition read a few blocks, not the file: a speed would mean nothing.
+        let mib_s =
+            if matches!(op, "inspect" | "definition") { "-".to_owned() } else { format!("{v:.0}") };
         let ours = tool.starts_with("adls-store") || tool.starts_with("pbi-backup");
         let rss_ok = if !ours {
             ""
@@ -727,7 +734,7 @@ fn print_op(rows: &[Row], gib: u64, op: &str, bound: f64) {
 }
 
 /// Every row's client, in the table's order.
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 14] = [
     "adls-store",
     "adls-store (no MD5)",
     "adls-store (stream)",
@@ -741,4 +748,5 @@ const TOOLS: [&str; 13] = [
     "adls-store (service copy)",
     "adls-store (streamed copy)",
     "pbi-backup inspect",
+    "pbi-backup definition",
 ];
