@@ -52,8 +52,7 @@ fn human(out: &DrillOutput) -> String {
             r.duration_ms as f64 / 1000.0,
             if r.scratch_removed { "" } else { ", SCRATCH MODEL LEFT" }
         ));
-        for d in r.tables_differing.iter().chain(&r.roles_differing).chain(&r.row_counts_differing)
-        {
+        for d in r.differences() {
             s.push_str(&format!("  {}\n", print::one_line(d)));
         }
         if let Some(e) = &r.error {

@@ -1268,6 +1268,13 @@ pub struct PolicyDrill {
     pub drill: Option<DrillResult>,
 }
 
+impl DrillResult {
+    /// What the restored model did not match: its tables, then its roles, then its row counts.
+    pub fn differences(&self) -> impl Iterator<Item = &String> {
+        self.tables_differing.iter().chain(&self.roles_differing).chain(&self.row_counts_differing)
+    }
+}
+
 impl PolicyDrill {
     /// This run's drill, when it did not pass.
     pub fn failed(&self) -> Option<&DrillResult> {
@@ -1279,14 +1286,7 @@ impl PolicyDrill {
         let d = self.failed()?;
         let why = match &d.error {
             Some(e) => e.message.clone(),
-            None => d
-                .tables_differing
-                .iter()
-                .chain(&d.roles_differing)
-                .chain(&d.row_counts_differing)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; "),
+            None => d.differences().cloned().collect::<Vec<_>>().join("; "),
         };
         Some(format!(
             "the drill of '{}' in '{}' failed: {}",
