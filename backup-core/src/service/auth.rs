@@ -18,9 +18,10 @@ pub const POWERBI_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.defau
 pub const AAS_SCOPE: &str = "https://*.asazure.windows.net/.default";
 
 /// The scope of Azure Analysis Services tokens for a server at `host` (`<region>.asazure.windows.net`): the
-/// server's domain with a literal `*` for the region, in every cloud (Azure PowerShell's environments give the
-/// domains: `asazure.windows.net`, `asazure.chinacloudapi.cn`, `asazure.usgovcloudapi.net`). A host of another
-/// shape takes the public cloud's [`AAS_SCOPE`].
+/// server's own domain with a literal `*` for the region, so a server outside the public cloud is asked for in its
+/// cloud (Azure PowerShell's environment list gives China's domain as `asazure.chinacloudapi.cn`; that the scope
+/// keeps the public one's shape there is this client's reading). A host of another shape takes the public cloud's
+/// [`AAS_SCOPE`].
 pub fn aas_scope(host: &str) -> String {
     let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
     match host.split_once('.') {
