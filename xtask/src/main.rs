@@ -103,21 +103,27 @@ fn ci(sh: &Shell) -> Result<()> {
 /// `PBI_BACKUP_REQUIRE_PYTHON=1`.
 fn contracts(sh: &Shell, traffic: &std::path::Path) -> Result<()> {
     let Some(python) = std::env::var_os("PBI_BACKUP_PYTHON") else {
-        if std::env::var("PBI_BACKUP_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            bail!(
-                "PBI_BACKUP_REQUIRE_PYTHON=1 but PBI_BACKUP_PYTHON is not set: the contract check cannot run"
-            );
-        }
-        println!(
-            "the contract check did not run: PBI_BACKUP_PYTHON (a python with jsonschema) is not set"
+        return did_not_run(
+            "the contract check",
+            "PBI_BACKUP_REQUIRE_PYTHON",
+            "PBI_BACKUP_PYTHON (a python with jsonschema) is not set",
         );
-        return Ok(());
     };
     let contracts = project_root().join("test-fixtures/contracts");
     let (check, spec) = (contracts.join("check.py"), contracts.join("powerbi/swagger.json"));
     cmd!(sh, "{python} {check} {spec} {traffic}").run().context(
         "pbi-sim's traffic does not hold to the published Power BI REST API description",
     )?;
+    Ok(())
+}
+
+/// A check that cannot run here, because `why`: said, or an error when the variable `require` is `1` (as `.ci/run`
+/// sets it once it has installed what the check needs).
+fn did_not_run(check: &str, require: &str, why: &str) -> Result<()> {
+    if std::env::var(require).as_deref() == Ok("1") {
+        bail!("{require}=1 but {check} cannot run: {why}");
+    }
+    println!("{check} did not run: {why}");
     Ok(())
 }
 
@@ -131,15 +137,13 @@ fn windows(sh: &Shell) -> Result<()> {
     let compiler =
         cmd!(sh, "x86_64-w64-mingw32-gcc --version").quiet().ignore_stdout().run().is_ok();
     if !installed.lines().any(|l| l.trim() == target) || !compiler {
-        if std::env::var("PBI_BACKUP_REQUIRE_WINDOWS").as_deref() == Ok("1") {
-            bail!(
-                "PBI_BACKUP_REQUIRE_WINDOWS=1 but the {target} target or x86_64-w64-mingw32-gcc is missing"
-            );
-        }
-        println!(
-            "the Windows check did not run: install it with 'rustup target add {target}' and MinGW (gcc-mingw-w64-x86-64)"
+        return did_not_run(
+            "the Windows check",
+            "PBI_BACKUP_REQUIRE_WINDOWS",
+            &format!(
+                "the {target} target or x86_64-w64-mingw32-gcc is missing: install them with 'rustup target add {target}' and MinGW (gcc-mingw-w64-x86-64)"
+            ),
         );
-        return Ok(());
     }
     cmd!(sh, "cargo check --target {target} -p backup-cli --locked")
         .run()

@@ -578,6 +578,14 @@ async fn compare(
     compare_row_counts(client, m, &database, out).await;
 }
 
+/// A comparison that could not be made after a restore that is done: its outcome is unknown, not a failure.
+fn unknown_after_restore(out: &mut RestoreOutput, what: &str, e: &Error) {
+    out.comparison_unknown = true;
+    out.warnings.push(format!(
+        "the restore is done, but {what} ({e}), so whether they match the backup is unknown"
+    ));
+}
+
 /// Compares the restored tables with the manifest's. The restore is done: a listing that fails now is said, not
 /// taken for the restore failing.
 async fn compare_tables(
@@ -602,12 +610,7 @@ async fn compare_tables(
             out.extra_tables = now.iter().filter(|t| !m.tables.contains(t)).cloned().collect();
             out.tables_compared = true;
         }
-        Err(e) => {
-            out.comparison_unknown = true;
-            out.warnings.push(format!(
-                "the restore is done, but the restored tables could not be listed ({e}), so whether they match the backup is unknown"
-            ));
-        }
+        Err(e) => unknown_after_restore(out, "the restored tables could not be listed", &e),
     }
 }
 
@@ -624,11 +627,7 @@ async fn compare_row_counts(
     let now = match client.row_counts(database).await {
         Ok(now) => now,
         Err(e) => {
-            out.comparison_unknown = true;
-            out.warnings.push(format!(
-                "the restore is done, but the restored row counts could not be read ({e}), so whether they match the backup is unknown"
-            ));
-            return;
+            return unknown_after_restore(out, "the restored row counts could not be read", &e);
         }
     };
     for (table, rows) in recorded {
@@ -661,13 +660,7 @@ async fn compare_roles(
     };
     let now = match client.roles(database).await {
         Ok(now) => now,
-        Err(e) => {
-            out.comparison_unknown = true;
-            out.warnings.push(format!(
-                "the restore is done, but the restored roles could not be listed ({e}), so whether they match the backup is unknown"
-            ));
-            return;
-        }
+        Err(e) => return unknown_after_restore(out, "the restored roles could not be listed", &e),
     };
     let security = security.unwrap_or(Security::SkipMembership);
     for role in recorded {
